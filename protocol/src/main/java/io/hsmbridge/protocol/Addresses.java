@@ -1,0 +1,24 @@
+package io.hsmbridge.protocol;
+
+/**
+ * Every event-bus address hsmbridge uses, in one place. The version segment lets a later protocol
+ * live beside this one during a rolling upgrade.
+ */
+public final class Addresses {
+  public static final String PREFIX = "hsmbridge.v1.";
+
+  /** The bridge's client-facing address: every client request goes here. */
+  public static final String BRIDGE_REQUEST = PREFIX + "request";
+
+  private static final String AGENT_PREFIX = PREFIX + "agent.";
+
+  private Addresses() {}
+
+  /** The address of the agent that owns the HSM with this id. */
+  public static String agent(String hsmId) {
+    if (hsmId == null || !hsmId.matches("[A-Za-z0-9_-]{1,64}")) {
+      throw new IllegalArgumentException("invalid hsm id");
+    }
+    return AGENT_PREFIX + hsmId;
+  }
+}

@@ -1,0 +1,58 @@
+package io.hsmbridge.protocol;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The operations of the protocol, with stable short wire names (the {@code op} field of a request).
+ * Whether an operation mutates the key store matters for replication (later) and for retries.
+ */
+public enum Op {
+  HEALTH("health", false),
+  KEY_GENERATE("key.generate", true),
+  KEY_LIST("key.list", false),
+  KEY_DESCRIBE("key.describe", false),
+  KEY_DELETE("key.delete", true),
+  KEY_SET_LABEL("key.setLabel", true),
+  KEY_PUBLIC("key.publicKey", false),
+  KEY_IMPORT_WRAPPED("key.importWrapped", true),
+  KEY_WRAP("key.wrap", false),
+  ENCRYPT("encrypt", false),
+  DECRYPT("decrypt", false),
+  SIGN("sign", false),
+  VERIFY("verify", false),
+  MAC("mac", false),
+  MAC_VERIFY("mac.verify", false),
+  DIGEST("digest", false),
+  RANDOM("random", false);
+
+  private static final Map<String, Op> BY_WIRE = new HashMap<>();
+
+  static {
+    for (Op op : values()) {
+      BY_WIRE.put(op.wire, op);
+    }
+  }
+
+  private final String wire;
+  private final boolean mutation;
+
+  Op(String wire, boolean mutation) {
+    this.wire = wire;
+    this.mutation = mutation;
+  }
+
+  public String wire() {
+    return wire;
+  }
+
+  /** True when the operation changes the set of objects or their attributes. */
+  public boolean isMutation() {
+    return mutation;
+  }
+
+  /** Returns the operation for a wire name, or null when there is none. */
+  public static Op fromWire(String wire) {
+    return wire == null ? null : BY_WIRE.get(wire);
+  }
+}
