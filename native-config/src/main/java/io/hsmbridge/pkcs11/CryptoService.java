@@ -1,0 +1,200 @@
+package io.hsmbridge.pkcs11;
+
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_SIGNATURE_INVALID;
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_SIGNATURE_LEN_RANGE;
+
+import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.KeySpec;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import org.xipki.pkcs11.wrapper.Mechanism;
+import org.xipki.pkcs11.wrapper.PKCS11Exception;
+import org.xipki.pkcs11.wrapper.Session;
+import org.xipki.pkcs11.wrapper.TokenException;
+
+/**
+ * Cryptographic operations with keys on one token. IVs come from the token's RNG. Decrypt failures are
+ * reported as one opaque CRYPTO_FAILURE; a signature or MAC that does not verify is a {@code false}
+ * result, not an error.
+ *
+ * <p>Thread-safe; every method blocks on the token.
+ */
+public final class CryptoService {
+  /** Ciphertext and the IV it was made with (null for RSA). */
+  public record Encrypted(byte[] ciphertext, byte[] iv) {}
+
+  private final SessionPool pool;
+  private final KeyManager keys;
+  private final VendorProfile profile;
+
+  CryptoService(SessionPool pool, KeyManager keys, VendorProfile profile) {
+    this.pool = pool;
+    this.keys = keys;
+    this.profile = profile;
+  }
+
+  public Encrypted encrypt(String keyId, Algorithm alg, byte[] plaintext, byte[] aad) {
+    KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.CIPHER);
+    checkAad(alg, aad);
+    switch (alg) {
+      case AES_GCM:
+        return pool.call("encrypt", s -> {
+          byte[] iv = s.generateRandom(Mechanisms.GCM_IV_BYTES);
+          return new Encrypted(s.encryptSingle(Mechanisms.gcm(iv, aad), key.handle(), plaintext), iv);
+        });
+      case AES_CBC_PAD:
+        return pool.call("encrypt", s -> {
+          byte[] iv = s.generateRandom(Mechanisms.CBC_IV_BYTES);
+          return new Encrypted(s.encryptSingle(Mechanisms.cbcPad(iv), key.handle(), plaintext), iv);
+        });
+      default:
+        Mechanism oaep = oaep(alg);
+        long pub = key.publicOrFail();
+        return pool.call("encrypt", s -> new Encrypted(s.encryptSingle(oaep, pub, plaintext), null));
+    }
+  }
+
+  public byte[] decrypt(String keyId, Algorithm alg, byte[] ciphertext, byte[] iv, byte[] aad) {
+    KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.CIPHER);
+    checkAad(alg, aad);
+    Mechanism mechanism;
+    switch (alg) {
+      case AES_GCM:
+        requireLength("iv", iv, Mechanisms.GCM_IV_BYTES);
+        if (ciphertext.length < Mechanisms.GCM_TAG_BITS / 8) {
+          throw HsmException.badParam("AES_GCM ciphertext must hold the 16-byte tag");
+        }
+        mechanism = Mechanisms.gcm(iv, aad);
+        break;
+      case AES_CBC_PAD:
+        requireLength("iv", iv, Mechanisms.CBC_IV_BYTES);
+        if (ciphertext.length == 0 || ciphertext.length % 16 != 0) {
+          throw HsmException.badParam("AES_CBC_PAD ciphertext length must be a positive multiple of 16");
+        }
+        mechanism = Mechanisms.cbcPad(iv);
+        break;
+      default:
+        if (iv != null) {
+          throw HsmException.badParam("RSA_OAEP takes no iv");
+        }
+        mechanism = oaep(alg);
+    }
+    try {
+      return pool.call("decrypt", s -> s.decryptSingle(mechanism, key.handle(), ciphertext));
+    } catch (HsmException e) {
+      // Whatever went wrong with the data itself, say only "failed": no padding or tag oracle.
+      if (e.code() == ErrorCode.INVALID_PARAMETER || e.code() == ErrorCode.INTERNAL) {
+        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "decrypt failed", e.ckr(), e.serverDetail(), e);
+      }
+      throw e;
+    }
+  }
+
+  /** Signs {@code message}; ECDSA signatures are returned DER-encoded. */
+  public byte[] sign(String keyId, Algorithm alg, byte[] message) {
+    KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.SIGNATURE);
+    Mechanism mechanism = Mechanisms.signature(alg);
+    if (key.spec().family() == KeySpec.Family.EC) {
+      byte[] digest = hash(alg.hash(), message);
+      byte[] raw = pool.call("sign", s -> s.signSingle(mechanism, key.handle(), digest));
+      return profile.ecdsaRawSignature() ? EcdsaSignatures.rawToDer(raw) : raw;
+    }
+    return pool.call("sign", s -> s.signSingle(mechanism, key.handle(), message));
+  }
+
+  public boolean verify(String keyId, Algorithm alg, byte[] message, byte[] signature) {
+    KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.SIGNATURE);
+    long pub = key.publicOrFail();
+    Mechanism mechanism = Mechanisms.signature(alg);
+    byte[] data = message;
+    byte[] sig = signature;
+    if (key.spec().family() == KeySpec.Family.EC) {
+      data = hash(alg.hash(), message);
+      if (profile.ecdsaRawSignature()) {
+        sig = EcdsaSignatures.derToRaw(signature, Curves.fieldBytes(key.spec()));
+        if (sig == null) {
+          return false;
+        }
+      }
+    }
+    return verifyOn(pub, mechanism, data, sig);
+  }
+
+  public byte[] mac(String keyId, Algorithm alg, byte[] message) {
+    KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.MAC);
+    return pool.call("mac", s -> s.signSingle(Mechanisms.hmac(alg), key.handle(), message));
+  }
+
+  public boolean verifyMac(String keyId, Algorithm alg, byte[] message, byte[] mac) {
+    KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.MAC);
+    return verifyOn(key.handle(), Mechanisms.hmac(alg), message, mac);
+  }
+
+  public byte[] digest(Algorithm alg, byte[] message) {
+    if (alg.kind() != Algorithm.Kind.DIGEST) {
+      throw HsmException.badParam(alg.wireName() + " is not a digest algorithm");
+    }
+    return pool.call("digest", s -> s.digestSingle(Mechanisms.digest(alg), message));
+  }
+
+  public byte[] random(int length) {
+    if (length < 1 || length > 4096) {
+      throw HsmException.badParam("random length must be between 1 and 4096");
+    }
+    return pool.call("random", s -> s.generateRandom(length));
+  }
+
+  private boolean verifyOn(long handle, Mechanism mechanism, byte[] data, byte[] signature) {
+    return pool.call("verify", s -> verifyOrFalse(s, handle, mechanism, data, signature));
+  }
+
+  private static boolean verifyOrFalse(Session s, long handle, Mechanism m, byte[] data, byte[] sig)
+      throws TokenException {
+    try {
+      s.verifySingle(m, handle, data, sig);
+      return true;
+    } catch (PKCS11Exception e) {
+      if (e.getErrorCode() == CKR_SIGNATURE_INVALID || e.getErrorCode() == CKR_SIGNATURE_LEN_RANGE) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  private KeyEntry keyFor(String keyId, Algorithm alg, Algorithm.Kind kind) {
+    if (alg.kind() != kind) {
+      throw HsmException.badParam(alg.wireName() + " is not a " + kind.name().toLowerCase(java.util.Locale.ROOT) + " algorithm");
+    }
+    KeyEntry key = keys.entry(keyId);
+    key.require(alg);
+    return key;
+  }
+
+  private Mechanism oaep(Algorithm alg) {
+    if (!profile.oaepHashes().contains(alg.hash())) {
+      throw HsmException.badParam("this token supports RSA-OAEP only with " + profile.oaepHashes());
+    }
+    return Mechanisms.oaep(alg.hash());
+  }
+
+  private static void checkAad(Algorithm alg, byte[] aad) {
+    if (aad != null && alg != Algorithm.AES_GCM) {
+      throw HsmException.badParam("aad is only allowed with AES_GCM");
+    }
+  }
+
+  private static void requireLength(String field, byte[] value, int length) {
+    if (value == null || value.length != length) {
+      throw HsmException.badParam(field + " must be " + length + " bytes");
+    }
+  }
+
+  private static byte[] hash(String name, byte[] message) {
+    try {
+      return MessageDigest.getInstance(name.replace("SHA", "SHA-")).digest(message);
+    } catch (NoSuchAlgorithmException e) {
+      throw new HsmException(ErrorCode.INTERNAL, "no " + name + " in this JVM");
+    }
+  }
+}

@@ -1,0 +1,131 @@
+package io.hsmbridge.pkcs11;
+
+import io.hsmbridge.protocol.ErrorCode;
+import java.util.logging.Logger;
+import org.xipki.pkcs11.wrapper.Token;
+import org.xipki.pkcs11.wrapper.TokenException;
+import org.xipki.pkcs11.wrapper.TokenInfo;
+
+/**
+ * One HSM: a token in a loaded PKCS#11 library, opened, checked and ready for work. Opening runs, in
+ * order: load library, select vendor profile, integrity scan of the object store, find (or initialise)
+ * the token, log in, probe the token against its profile, check that objects are searchable, and fill
+ * the key handle cache. Any step that fails throws an {@link HsmException} saying which and why.
+ *
+ * <p>Thread-safe. All operations block: call them from worker threads.
+ */
+public final class HsmToken implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(HsmToken.class.getName());
+
+  private final Pkcs11Library library;
+  private final VendorProfile profile;
+  private final SessionPool pool;
+  private final KeyManager keys;
+  private final CryptoService crypto;
+  private final String label;
+  private final String serial;
+  private final String manufacturer;
+  private final IntegrityScan.Report integrity;
+
+  private HsmToken(Pkcs11Library library, VendorProfile profile, SessionPool pool, TokenInfo info,
+      IntegrityScan.Report integrity) {
+    this.library = library;
+    this.profile = profile;
+    this.pool = pool;
+    this.integrity = integrity;
+    KeyCache cache = new KeyCache();
+    this.keys = new KeyManager(pool, cache);
+    this.crypto = new CryptoService(pool, keys, profile);
+    this.label = info.getLabel().trim();
+    this.serial = info.getSerialNumber().trim();
+    this.manufacturer = info.getManufacturerID().trim();
+  }
+
+  /** Opens the configured token; see the class comment for the steps. */
+  public static HsmToken open(TokenConfig config) {
+    Pkcs11Library lib = Pkcs11Library.load(config.libraryPath());
+    VendorProfile profile = VendorProfiles.load(config.profilesDir())
+        .select(lib.manufacturer(), lib.description(), lib.versionMajor(), lib.versionMinor());
+    IntegrityScan.Report integrity = "softhsm2-files".equals(profile.objectStore())
+        ? IntegrityScan.scanSoftHsmFiles(config.tokenLabel(), config.repairCorruption())
+        : new IntegrityScan.Report(java.util.List.of(), null);
+    Token token = TokenSlots.findOrInitialize(lib, config);
+    int maxSessions = profile.maxSessions() > 0 ? Math.min(profile.maxSessions(), config.maxSessions()) : config.maxSessions();
+    SessionPool pool = new SessionPool(token, config.userPin(), maxSessions, config.borrowTimeout());
+    try {
+      pool.loginNow();
+      ProfileProbe.check(token, pool, profile);
+      IntegrityScan.checkSearchable(pool);
+      HsmToken hsm = new HsmToken(lib, profile, pool, token.getTokenInfo(), integrity);
+      hsm.keys.reload();
+      LOG.info(() -> "opened token '" + hsm.label + "' (serial " + hsm.serial + ") with profile " + profile.name()
+          + ", " + hsm.keys.count() + " keys, " + pool.capacity() + " sessions");
+      return hsm;
+    } catch (TokenException e) {
+      pool.close();
+      throw Ckr.wrap(e, "reading token info");
+    } catch (RuntimeException e) {
+      pool.close();
+      throw e;
+    }
+  }
+
+  public KeyManager keys() {
+    return keys;
+  }
+
+  public CryptoService crypto() {
+    return crypto;
+  }
+
+  public VendorProfile profile() {
+    return profile;
+  }
+
+  public String label() {
+    return label;
+  }
+
+  public String serial() {
+    return serial;
+  }
+
+  public String manufacturer() {
+    return manufacturer;
+  }
+
+  public IntegrityScan.Report integrity() {
+    return integrity;
+  }
+
+  public int sessionCapacity() {
+    return pool.capacity();
+  }
+
+  public int sessionsInUse() {
+    return pool.inUse();
+  }
+
+  public Pkcs11Library library() {
+    return library;
+  }
+
+  /** Fails with TOKEN_UNAVAILABLE when the token does not answer. */
+  public void ping() {
+    pool.call("ping", s -> s.getSessionInfo());
+  }
+
+  @Override
+  public void close() {
+    pool.close();
+  }
+
+  @Override
+  public String toString() {
+    return "HsmToken[" + label + ", serial " + serial + ", profile " + profile.name() + "]";
+  }
+
+  static HsmException notOpen() {
+    return new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "token is not open");
+  }
+}

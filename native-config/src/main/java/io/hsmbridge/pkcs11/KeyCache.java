@@ -1,0 +1,154 @@
+package io.hsmbridge.pkcs11;
+
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
+
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
+import org.xipki.pkcs11.wrapper.AttributeVector;
+import org.xipki.pkcs11.wrapper.Session;
+import org.xipki.pkcs11.wrapper.TokenException;
+
+/**
+ * Key id -> handles, filled by one scan at start-up and kept current by every mutation this process
+ * makes, so a request never runs C_FindObjects (which slows down sharply as objects accumulate).
+ *
+ * <p>Only objects that look like hsmbridge user keys are cached: 16-byte CKA_ID, a known spec, one
+ * clear usage, not trusted. Anything else on the token (internal objects, foreign keys) is ignored.
+ */
+final class KeyCache {
+  static final int ID_BYTES = 16;
+  private static final Logger LOG = Logger.getLogger(KeyCache.class.getName());
+  private static final HexFormat HEX = HexFormat.of();
+
+  private final Map<String, KeyEntry> byId = new ConcurrentHashMap<>();
+
+  static String keyId(byte[] id) {
+    return HEX.formatHex(id);
+  }
+
+  /** Parses a client key id; null when it is not 32 hex characters. */
+  static byte[] parseKeyId(String keyId) {
+    if (keyId == null || keyId.length() != 2 * ID_BYTES) {
+      return null;
+    }
+    try {
+      return HEX.parseHex(keyId.toLowerCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
+  KeyEntry get(String keyId) {
+    KeyEntry e = keyId == null ? null : byId.get(keyId.toLowerCase(java.util.Locale.ROOT));
+    if (e == null) {
+      throw HsmException.unknownKey(keyId == null ? "(none)" : keyId);
+    }
+    return e;
+  }
+
+  void put(KeyEntry entry) {
+    byId.put(entry.info().keyId(), entry);
+  }
+
+  void remove(String keyId) {
+    byId.remove(keyId);
+  }
+
+  int size() {
+    return byId.size();
+  }
+
+  List<KeyInfo> list() {
+    List<KeyInfo> out = new ArrayList<>();
+    byId.values().forEach(e -> out.add(e.info()));
+    out.sort(Comparator.comparing(KeyInfo::label).thenComparing(KeyInfo::keyId));
+    return out;
+  }
+
+  /** Replaces the cache with what the token holds now. */
+  void reload(Session session) throws TokenException {
+    Map<String, Long> publics = new HashMap<>();
+    for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true))) {
+      byte[] id = session.getAttrValues(h, CKA_ID).id();
+      if (id != null && id.length == ID_BYTES) {
+        publics.put(keyId(id), h);
+      }
+    }
+    Map<String, KeyEntry> fresh = new HashMap<>();
+    for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
+      for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true))) {
+        KeyEntry entry = read(session, h, publics);
+        if (entry != null) {
+          fresh.put(entry.info().keyId(), entry);
+        }
+      }
+    }
+    byId.clear();
+    byId.putAll(fresh);
+  }
+
+  /** Reads one secret/private key object into an entry, or null when it is not a user key. */
+  static KeyEntry read(Session session, long handle, Map<String, Long> publics) throws TokenException {
+    AttributeVector a = session.getAttrValues(handle, CKA_CLASS, CKA_ID, CKA_LABEL, CKA_KEY_TYPE, CKA_ENCRYPT,
+        CKA_DECRYPT, CKA_SIGN, CKA_UNWRAP, CKA_EXTRACTABLE, CKA_SENSITIVE, CKA_WRAP_WITH_TRUSTED, CKA_TRUSTED);
+    byte[] id = a.id();
+    if (id == null || id.length != ID_BYTES || Boolean.TRUE.equals(a.trusted())) {
+      return null;
+    }
+    KeySpec spec = specOf(session, handle, a.class_(), a.keyType());
+    boolean secret = a.class_() == CKO_SECRET_KEY;
+    boolean encrypt = Boolean.TRUE.equals(a.decrypt()) || (secret && Boolean.TRUE.equals(a.encrypt()));
+    KeyUsage usage = KeyEntry.usageOf(encrypt, Boolean.TRUE.equals(a.sign()), Boolean.TRUE.equals(a.unwrap()));
+    String keyId = keyId(id);
+    if (spec == null || usage == null) {
+      LOG.fine(() -> "ignoring object " + keyId + ": not an hsmbridge key spec/usage");
+      return null;
+    }
+    long pub = KeyEntry.NONE;
+    if (!secret) {
+      Long p = publics.get(keyId);
+      if (p == null) {
+        LOG.warning("private key " + keyId + " has no public key object; ignoring it");
+        return null;
+      }
+      pub = p;
+    }
+    boolean extractable = Boolean.TRUE.equals(a.extractable());
+    boolean exportable = extractable && !Boolean.TRUE.equals(a.wrapWithTrusted());
+    String label = a.label() == null ? "" : a.label();
+    KeyInfo info = new KeyInfo(keyId, label, spec, usage, exportable, extractable, Boolean.TRUE.equals(a.sensitive()));
+    return new KeyEntry(info, handle, pub);
+  }
+
+  private static KeySpec specOf(Session session, long handle, Long cls, Long keyType) throws TokenException {
+    if (cls == null || keyType == null) {
+      return null;
+    }
+    if (keyType == CKK_AES) {
+      Integer len = session.getAttrValues(handle, CKA_VALUE_LEN).valueLen();
+      return len == null ? null : len == 16 ? KeySpec.AES_128 : len == 32 ? KeySpec.AES_256 : null;
+    }
+    if (keyType == CKK_GENERIC_SECRET) {
+      Integer len = session.getAttrValues(handle, CKA_VALUE_LEN).valueLen();
+      return len != null && len == 32 ? KeySpec.HMAC_SHA256 : null;
+    }
+    if (keyType == CKK_RSA) {
+      java.math.BigInteger n = session.getAttrValues(handle, CKA_MODULUS).modulus();
+      int bits = n == null ? 0 : n.bitLength();
+      return bits == 2048 ? KeySpec.RSA_2048 : bits == 3072 ? KeySpec.RSA_3072 : bits == 4096 ? KeySpec.RSA_4096 : null;
+    }
+    if (keyType == CKK_EC || keyType == CKK_EC_EDWARDS) {
+      byte[] params = session.getAttrValues(handle, CKA_EC_PARAMS).ecParams();
+      return params == null ? null : Curves.specOf(params);
+    }
+    return null;
+  }
+}

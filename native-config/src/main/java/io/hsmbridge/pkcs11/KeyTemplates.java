@@ -1,0 +1,105 @@
+package io.hsmbridge.pkcs11;
+
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
+
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import java.math.BigInteger;
+import org.xipki.pkcs11.wrapper.AttributeVector;
+import org.xipki.pkcs11.wrapper.KeyPairTemplate;
+import org.xipki.pkcs11.wrapper.Mechanism;
+
+/**
+ * Secure-by-default templates for each key spec. Every usage flag is set explicitly (tokens otherwise
+ * default generated AES keys to every usage); keys are token objects, private, sensitive and
+ * extractable only under a trusted key unless the caller asked for an exportable key.
+ */
+final class KeyTemplates {
+  private static final BigInteger RSA_PUBLIC_EXPONENT = BigInteger.valueOf(65537);
+
+  /** What a key creation asked for. */
+  record Request(KeySpec spec, KeyUsage usage, String label, boolean exportable, byte[] id) {}
+
+  private KeyTemplates() {}
+
+  static Mechanism generationMechanism(KeySpec spec) {
+    switch (spec.family()) {
+      case AES: return new Mechanism(CKM_AES_KEY_GEN);
+      case HMAC: return new Mechanism(CKM_GENERIC_SECRET_KEY_GEN);
+      case RSA: return new Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN);
+      case EC: return new Mechanism(CKM_EC_KEY_PAIR_GEN);
+      case EDWARDS: return new Mechanism(CKM_EC_EDWARDS_KEY_PAIR_GEN);
+      default: throw new IllegalArgumentException(spec.toString());
+    }
+  }
+
+  static long keyType(KeySpec spec) {
+    switch (spec.family()) {
+      case AES: return CKK_AES;
+      case HMAC: return CKK_GENERIC_SECRET;
+      case RSA: return CKK_RSA;
+      case EC: return CKK_EC;
+      case EDWARDS: return CKK_EC_EDWARDS;
+      default: throw new IllegalArgumentException(spec.toString());
+    }
+  }
+
+  /** Template for generating a secret key (AES, HMAC). */
+  static AttributeVector secretForGenerate(Request r) {
+    return secret(r).valueLen(r.spec().bits() / 8);
+  }
+
+  /** Template for unwrapping a secret key; the length comes from the blob. */
+  static AttributeVector secret(Request r) {
+    AttributeVector t = new AttributeVector().class_(CKO_SECRET_KEY).keyType(keyType(r.spec()));
+    common(t, r);
+    boolean enc = r.usage() == KeyUsage.ENCRYPT_DECRYPT;
+    boolean sign = r.usage() == KeyUsage.SIGN_VERIFY;
+    boolean wrap = r.usage() == KeyUsage.WRAP_UNWRAP;
+    t.encrypt(enc).decrypt(enc).sign(sign).verify(sign).wrap(wrap).unwrap(wrap);
+    if (wrap) {
+      // Whatever this key unwraps must come out sensitive: no user can unwrap a blob into a readable key.
+      t.unwrapTemplate(new AttributeVector().sensitive(true));
+    }
+    return t;
+  }
+
+  /** Template for the private half (generate and unwrap). */
+  static AttributeVector privateKey(Request r) {
+    AttributeVector t = new AttributeVector().class_(CKO_PRIVATE_KEY).keyType(keyType(r.spec()));
+    common(t, r);
+    // All flags explicit: SoftHSM2 defaults CKA_UNWRAP (and others) to true on private keys.
+    t.sign(r.usage() == KeyUsage.SIGN_VERIFY).signRecover(false)
+        .decrypt(r.usage() == KeyUsage.ENCRYPT_DECRYPT).unwrap(r.usage() == KeyUsage.WRAP_UNWRAP);
+    return t;
+  }
+
+  static AttributeVector publicKey(Request r) {
+    AttributeVector t = new AttributeVector().class_(CKO_PUBLIC_KEY).keyType(keyType(r.spec()))
+        .token(true).private_(false).modifiable(true).id(r.id()).label(r.label())
+        .verify(r.usage() == KeyUsage.SIGN_VERIFY).verifyRecover(false)
+        .encrypt(r.usage() == KeyUsage.ENCRYPT_DECRYPT).wrap(r.usage() == KeyUsage.WRAP_UNWRAP);
+    return t;
+  }
+
+  static KeyPairTemplate keyPair(Request r) {
+    AttributeVector pub = publicKey(r);
+    switch (r.spec().family()) {
+      case RSA:
+        pub.modulusBits(r.spec().bits()).publicExponent(RSA_PUBLIC_EXPONENT);
+        break;
+      case EC:
+      case EDWARDS:
+        pub.ecParams(Curves.ecParams(r.spec()));
+        break;
+      default:
+        throw new IllegalArgumentException(r.spec() + " is not a key-pair spec");
+    }
+    return new KeyPairTemplate(privateKey(r), pub);
+  }
+
+  private static void common(AttributeVector t, Request r) {
+    t.token(true).private_(true).sensitive(true).extractable(true).wrapWithTrusted(!r.exportable())
+        .modifiable(true).derive(false).id(r.id()).label(r.label());
+  }
+}

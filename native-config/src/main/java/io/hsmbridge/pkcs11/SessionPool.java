@@ -1,0 +1,200 @@
+package io.hsmbridge.pkcs11;
+
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_USER_ALREADY_LOGGED_IN;
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_USER_NOT_LOGGED_IN;
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKS_RW_USER_FUNCTIONS;
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKU_USER;
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CK_EFFECTIVELY_INFINITE;
+
+import io.hsmbridge.protocol.ErrorCode;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.xipki.pkcs11.wrapper.PKCS11Exception;
+import org.xipki.pkcs11.wrapper.Session;
+import org.xipki.pkcs11.wrapper.Token;
+import org.xipki.pkcs11.wrapper.TokenException;
+
+/**
+ * A pool of logged-in read/write sessions on one token. Each session has one borrower at a time (two
+ * threads on one session crash SoftHSM2). The pool is capped by the smaller of the configured limit
+ * and the token's max session count; borrowers wait up to the borrow timeout, then get
+ * SESSION_POOL_EXHAUSTED. A session whose call reports a broken session or device is closed instead of
+ * returned. Login is per token per process: a fresh session logs in when the token is not already in
+ * the User state, and a call that meets CKR_USER_NOT_LOGGED_IN logs in again and is retried once.
+ *
+ * <p>Thread-safe. Calls block: never use this from an event loop.
+ */
+public final class SessionPool implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(SessionPool.class.getName());
+
+  /** Work done with a session; may throw the token's exceptions. */
+  @FunctionalInterface
+  public interface SessionWork<T> {
+    T apply(Session session) throws TokenException;
+  }
+
+  private final Token token;
+  private final PinSource userPin;
+  private final int capacity;
+  private final Duration borrowTimeout;
+  private final Semaphore permits;
+  private final Deque<Session> idle = new ArrayDeque<>();
+  private volatile boolean closed;
+
+  SessionPool(Token token, PinSource userPin, int configuredMax, Duration borrowTimeout) {
+    this.token = token;
+    this.userPin = userPin;
+    this.capacity = capacity(token, configuredMax);
+    this.borrowTimeout = borrowTimeout;
+    this.permits = new Semaphore(capacity, true);
+  }
+
+  private static int capacity(Token token, int configuredMax) {
+    try {
+      long tokenMax = token.getTokenInfo().getMaxSessionCount();
+      if (tokenMax == CK_EFFECTIVELY_INFINITE || tokenMax < 0 || tokenMax > Integer.MAX_VALUE) {
+        return configuredMax;
+      }
+      return (int) Math.max(1, Math.min(configuredMax, tokenMax));
+    } catch (TokenException e) {
+      throw Ckr.wrap(e, "reading token info");
+    }
+  }
+
+  /** The number of sessions this pool may open at once. */
+  public int capacity() {
+    return capacity;
+  }
+
+  /** Sessions currently lent out. */
+  public int inUse() {
+    return capacity - permits.availablePermits();
+  }
+
+  /** Logs the User in now, so a wrong PIN fails start-up instead of the first request. */
+  void loginNow() {
+    call("login", session -> null);
+  }
+
+  /**
+   * Borrows a session, runs {@code work}, returns the session. Token errors become
+   * {@link HsmException}s named after {@code what} (which must hold no secret).
+   */
+  public <T> T call(String what, SessionWork<T> work) {
+    Session session = borrow();
+    boolean broken = false;
+    try {
+      try {
+        return work.apply(session);
+      } catch (PKCS11Exception e) {
+        if (e.getErrorCode() != CKR_USER_NOT_LOGGED_IN) {
+          throw e;
+        }
+        login(session);
+        return work.apply(session);
+      }
+    } catch (TokenException e) {
+      HsmException h = Ckr.wrap(e, what);
+      broken = h.sessionBroken();
+      throw h;
+    } catch (RuntimeException e) {
+      broken = !(e instanceof HsmException);
+      throw e;
+    } finally {
+      release(session, broken);
+    }
+  }
+
+  private Session borrow() {
+    if (closed) {
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "token session pool is closed");
+    }
+    try {
+      if (!permits.tryAcquire(borrowTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new HsmException(ErrorCode.SESSION_POOL_EXHAUSTED,
+            "all " + capacity + " token sessions busy for " + borrowTimeout.toMillis() + " ms");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "interrupted while waiting for a token session");
+    }
+    try {
+      Session session;
+      synchronized (idle) {
+        session = idle.pollFirst();
+      }
+      return session != null ? session : open();
+    } catch (RuntimeException e) {
+      permits.release();
+      throw e;
+    }
+  }
+
+  private Session open() {
+    try {
+      Session session = token.openSession(true);
+      try {
+        if (session.getSessionInfo().getState() != CKS_RW_USER_FUNCTIONS) {
+          login(session);
+        }
+        return session;
+      } catch (TokenException | RuntimeException e) {
+        closeQuietly(session);
+        throw e;
+      }
+    } catch (TokenException e) {
+      throw Ckr.wrap(e, "opening a token session");
+    }
+  }
+
+  private void login(Session session) throws TokenException {
+    try {
+      userPin.use(pin -> {
+        session.login(CKU_USER, pin);
+        return null;
+      });
+    } catch (PKCS11Exception e) {
+      if (e.getErrorCode() != CKR_USER_ALREADY_LOGGED_IN) {
+        HsmException h = Ckr.wrap(e, "login to token");
+        throw new HsmException(ErrorCode.TOKEN_LOGIN_FAILED, h.getMessage(), h.ckr(), h.serverDetail(), null);
+      }
+    }
+  }
+
+  private void release(Session session, boolean broken) {
+    try {
+      if (broken || closed) {
+        closeQuietly(session);
+      } else {
+        synchronized (idle) {
+          idle.addFirst(session);
+        }
+      }
+    } finally {
+      permits.release();
+    }
+  }
+
+  private static void closeQuietly(Session session) {
+    try {
+      session.closeSession();
+    } catch (TokenException | RuntimeException e) {
+      LOG.log(Level.FINE, "closing a broken session failed", e);
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    synchronized (idle) {
+      while (!idle.isEmpty()) {
+        closeQuietly(idle.pollFirst());
+      }
+    }
+  }
+}
