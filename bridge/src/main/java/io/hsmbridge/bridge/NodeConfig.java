@@ -1,0 +1,34 @@
+package io.hsmbridge.bridge;
+
+import io.hsmbridge.agent.AgentConfig;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Properties;
+
+/**
+ * A node process: one agent (its HSM) plus the bridge in front of it, from one properties file.
+ *
+ * @param agent the agent part
+ * @param tcpHost where the TCP event-bus bridge listens (loopback by default)
+ * @param tcpPort its port; 0 picks a free one (reported in endpoint.json)
+ * @param stateDir where endpoint.json is written, or null
+ * @param agentTimeoutMs how long the bridge waits for the agent
+ */
+public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs) {
+
+  public static NodeConfig load(Path file) {
+    AgentConfig agent = AgentConfig.load(file);
+    Properties p = agent.properties();
+    String host = p.getProperty("bridge.tcp.host", "127.0.0.1").trim();
+    int port = AgentConfig.integer(p, "bridge.tcp.port", 7701);
+    if (port < 0 || port > 65535) {
+      throw AgentConfig.invalid("bridge.tcp.port must be 0..65535");
+    }
+    String state = p.getProperty("state.dir");
+    long timeout = AgentConfig.integer(p, "bridge.agentTimeoutMs", (int) BridgeVerticle.DEFAULT_AGENT_TIMEOUT_MS);
+    if (timeout < 100) {
+      throw AgentConfig.invalid("bridge.agentTimeoutMs must be at least 100");
+    }
+    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout);
+  }
+}

@@ -1,0 +1,60 @@
+package io.hsmbridge.agent;
+
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.protocol.Addresses;
+import io.hsmbridge.protocol.ErrorCode;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Serves one HSM on the event bus at {@code hsmbridge.v1.agent.<hsmId>}. Every request runs on a
+ * worker pool sized to the token's session pool, so PKCS#11 never blocks an event loop and requests
+ * never wait for a thread while a session is free. Failures reply with the stable error code as the
+ * {@code ReplyException} failure code and a one-line, secret-free message.
+ */
+public final class AgentVerticle extends VerticleBase {
+  private final String hsmId;
+  private final HsmToken hsm;
+  private final Operations operations;
+  private WorkerExecutor workers;
+  private MessageConsumer<JsonObject> consumer;
+
+  public AgentVerticle(String hsmId, HsmToken hsm) {
+    this.hsmId = hsmId;
+    this.hsm = hsm;
+    this.operations = new Operations(hsmId, hsm);
+  }
+
+  @Override
+  public Future<?> start() {
+    workers = vertx.createSharedWorkerExecutor("hsmbridge-agent-" + hsmId, hsm.sessionCapacity());
+    consumer = vertx.eventBus().consumer(Addresses.agent(hsmId), this::handle);
+    return consumer.completion();
+  }
+
+  private void handle(Message<JsonObject> message) {
+    JsonObject body = message.body();
+    if (body == null) {
+      Failures.reply(message, ErrorCode.BAD_REQUEST, "request body must be a JSON object");
+      return;
+    }
+    // unordered: requests are independent, so they may run in parallel on the pool.
+    workers.executeBlocking(() -> operations.execute(body), false).onComplete(result -> {
+      if (result.succeeded()) {
+        message.reply(result.result());
+      } else {
+        Failures.reply(message, result.cause());
+      }
+    });
+  }
+
+  @Override
+  public Future<?> stop() {
+    Future<Void> unregistered = consumer == null ? Future.succeededFuture() : consumer.unregister();
+    return unregistered.eventually(() -> workers == null ? Future.succeededFuture() : workers.close());
+  }
+}

@@ -1,0 +1,145 @@
+package io.hsmbridge.agent;
+
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import io.vertx.core.json.JsonObject;
+import java.util.Base64;
+
+/**
+ * Typed, bounded access to the fields of a request body. Every accessor either returns a valid value
+ * or throws an {@link HsmException} naming the field: BAD_REQUEST for a missing or ill-typed field,
+ * INPUT_TOO_LARGE over a limit, INVALID_PARAMETER for a well-formed but unacceptable value. Used by
+ * the bridge (to reject bad requests at the door) and by the agent (which trusts nobody).
+ */
+public final class RequestReader {
+  /** Largest plaintext or message, decoded. */
+  public static final int MAX_DATA_BYTES = 64 * 1024;
+  /** Largest ciphertext: data plus room for a tag, padding or an RSA block. */
+  public static final int MAX_CIPHERTEXT_BYTES = MAX_DATA_BYTES + 512;
+  /** Largest wrapped key (an RSA-4096 private key wrapped with KWP is about 2.4 KiB). */
+  public static final int MAX_WRAPPED_BYTES = 16 * 1024;
+  /** Largest signature or MAC (RSA-4096: 512 bytes). */
+  public static final int MAX_SIGNATURE_BYTES = 1024;
+  public static final int MAX_LABEL_CHARS = 64;
+
+  private final JsonObject body;
+
+  public RequestReader(JsonObject body) {
+    this.body = body;
+  }
+
+  public JsonObject body() {
+    return body;
+  }
+
+  public String string(String field) {
+    String v = optionalString(field);
+    if (v == null) {
+      throw bad("missing field '" + field + "'");
+    }
+    return v;
+  }
+
+  public String optionalString(String field) {
+    Object v = body.getValue(field);
+    if (v == null) {
+      return null;
+    }
+    if (!(v instanceof String)) {
+      throw bad("field '" + field + "' must be a string");
+    }
+    return (String) v;
+  }
+
+  public byte[] bytes(String field, int maxBytes) {
+    byte[] v = optionalBytes(field, maxBytes);
+    if (v == null) {
+      throw bad("missing field '" + field + "' (base64)");
+    }
+    return v;
+  }
+
+  /** Decodes a standard-base64 field, refusing oversized input before decoding it. */
+  public byte[] optionalBytes(String field, int maxBytes) {
+    String v = optionalString(field);
+    if (v == null) {
+      return null;
+    }
+    if (v.length() > (maxBytes + 2) / 3 * 4) {
+      throw new HsmException(ErrorCode.INPUT_TOO_LARGE, "field '" + field + "' exceeds " + maxBytes + " bytes");
+    }
+    try {
+      return Base64.getDecoder().decode(v);
+    } catch (IllegalArgumentException e) {
+      throw bad("field '" + field + "' is not valid base64");
+    }
+  }
+
+  public boolean bool(String field, boolean defaultValue) {
+    Object v = body.getValue(field);
+    if (v == null) {
+      return defaultValue;
+    }
+    if (!(v instanceof Boolean)) {
+      throw bad("field '" + field + "' must be true or false");
+    }
+    return (Boolean) v;
+  }
+
+  public int integer(String field) {
+    Object v = body.getValue(field);
+    if (!(v instanceof Number) || ((Number) v).doubleValue() != ((Number) v).intValue()) {
+      throw bad(v == null ? "missing field '" + field + "'" : "field '" + field + "' must be an integer");
+    }
+    return ((Number) v).intValue();
+  }
+
+  public KeySpec spec() {
+    try {
+      return KeySpec.parse(string("spec"));
+    } catch (IllegalArgumentException e) {
+      throw HsmException.badParam(e.getMessage());
+    }
+  }
+
+  public KeyUsage usage(KeySpec spec) {
+    try {
+      return KeyUsage.parseFor(spec, optionalString("usage"));
+    } catch (IllegalArgumentException e) {
+      throw HsmException.badParam(e.getMessage());
+    }
+  }
+
+  public Algorithm alg(Algorithm.Kind kind) {
+    try {
+      return Algorithm.parse(string("alg"), kind);
+    } catch (IllegalArgumentException e) {
+      throw HsmException.badParam(e.getMessage());
+    }
+  }
+
+  /** A key id: 32 hex characters. */
+  public String keyId(String field) {
+    String v = string(field);
+    if (!v.matches("[0-9a-fA-F]{32}")) {
+      throw HsmException.badParam("field '" + field + "' must be a key id (32 hex characters)");
+    }
+    return v.toLowerCase(java.util.Locale.ROOT);
+  }
+
+  /** A label: 1..64 printable ASCII characters. */
+  public String label(String field) {
+    String v = string(field);
+    if (v.isEmpty() || v.length() > MAX_LABEL_CHARS || !v.matches("[\\x20-\\x7E]+")) {
+      throw HsmException.badParam("field '" + field + "' must be 1.." + MAX_LABEL_CHARS + " printable ASCII characters");
+    }
+    return v;
+  }
+
+  private static HsmException bad(String message) {
+    return new HsmException(ErrorCode.BAD_REQUEST, message);
+  }
+}
