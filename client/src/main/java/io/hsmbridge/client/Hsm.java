@@ -2,6 +2,7 @@ package io.hsmbridge.client;
 
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
 import io.hsmbridge.protocol.Op;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

@@ -1,0 +1,73 @@
+package io.hsmbridge.cli;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * Where a node's TCP bridge listens, as the node writes it to {@code endpoint.json} when ready.
+ *
+ * @param pid 0 when unknown (an endpoint given with {@code --endpoint})
+ */
+record Endpoint(String host, int port, long pid, String hsmId) {
+
+  /** Parses {@code host:port} as given to {@code --endpoint}. */
+  static Endpoint parse(String hostPort) {
+    int i = hostPort == null ? -1 : hostPort.lastIndexOf(':');
+    if (i <= 0 || i == hostPort.length() - 1) {
+      throw new IllegalArgumentException("expected HOST:PORT, got '" + hostPort + "'");
+    }
+    String host = hostPort.substring(0, i);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(hostPort.substring(i + 1));
+    } catch (NumberFormatException e) {
+      port = -1;
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException("port must be 1..65535 in '" + hostPort + "'");
+    }
+    return new Endpoint(host, port, 0, null);
+  }
+
+  /**
+   * Reads an endpoint file; empty when it does not exist or is not (yet) complete JSON with the
+   * expected fields.
+   */
+  static Optional<Endpoint> read(Path file) {
+    String text;
+    try {
+      text = Files.readString(file, StandardCharsets.UTF_8);
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    } catch (IOException e) {
+      return Optional.empty();
+    }
+    try {
+      JsonObject o = new JsonObject(text);
+      Object host = o.getValue("host");
+      Object port = o.getValue("port");
+      Object pid = o.getValue("pid");
+      Object hsmId = o.getValue("hsmId");
+      if (!(host instanceof String h) || !(port instanceof Number p) || p.intValue() < 1 || p.intValue() > 65535) {
+        return Optional.empty();
+      }
+      return Optional.of(new Endpoint(h, p.intValue(), pid instanceof Number n ? n.longValue() : 0,
+          hsmId instanceof String s ? s : null));
+    } catch (DecodeException | ClassCastException e) {
+      return Optional.empty();
+    }
+  }
+
+  String hostPort() {
+    return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+  }
+}
