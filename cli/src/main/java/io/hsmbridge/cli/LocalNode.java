@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -150,7 +151,7 @@ final class LocalNode {
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx512m");
     cmd.add("-cp");
-    cmd.add(absoluteClassPath());
+    cmd.add(nodeClassPath());
     cmd.add(mainClass);
     cmd.add("--config");
     cmd.add(home.nodeProperties().toString());
@@ -163,7 +164,25 @@ final class LocalNode {
     return pb.start();
   }
 
-  /** This JVM's class path (the shaded jar when run with -jar), made absolute for the node's directory. */
+  /**
+   * The node's class path. When this JVM runs from one jar (the shaded hsmbridge.jar), the node gets
+   * its own copy in the data directory: a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose
+   * jar changes under it fails on the next class it loads (typically during shutdown).
+   */
+  private String nodeClassPath() throws IOException {
+    String cp = absoluteClassPath();
+    Path jar = Path.of(cp);
+    if (cp.contains(File.pathSeparator) || !cp.endsWith(".jar") || !Files.isRegularFile(jar)) {
+      return cp;
+    }
+    Path copy = home.hsmDir().resolve("node.jar");
+    Path tmp = home.hsmDir().resolve("node.jar.tmp");
+    Files.copy(jar, tmp, StandardCopyOption.REPLACE_EXISTING);
+    Files.move(tmp, copy, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    return copy.toString();
+  }
+
+  /** This JVM's class path, made absolute for the node's working directory. */
   private static String absoluteClassPath() {
     String[] parts = System.getProperty("java.class.path").split(File.pathSeparator);
     List<String> abs = new ArrayList<>(parts.length);
