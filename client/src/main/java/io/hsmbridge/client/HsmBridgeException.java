@@ -13,7 +13,7 @@ public final class HsmBridgeException extends RuntimeException {
   private static final long serialVersionUID = 1L;
   private static final int MAX_DETAIL = 300;
 
-  private final transient ErrorCode code;
+  private final ErrorCode code;
 
   public HsmBridgeException(ErrorCode code, String detail) {
     this(code, detail, null);
