@@ -25,7 +25,10 @@ final class DemoCommand extends CliCommand {
     Path library = NodeLayout.findLibrary(cli().env());
     Path dir = Files.createTempDirectory("hsmbridge-demo-");
     LocalNode node = new LocalNode(new Home(dir));
-    DemoTour tour = null;
+    // Ctrl-C skips 'finally' but runs shutdown hooks: the detached node must not outlive the demo.
+    Thread hook = new Thread(() -> cleanUp(node, dir, out), "hsmbridge-demo-cleanup");
+    Runtime.getRuntime().addShutdownHook(hook);
+    DemoTour tour;
     try {
       out.println("starting a throwaway node in " + dir + " ...");
       out.flush();
@@ -36,11 +39,11 @@ final class DemoCommand extends CliCommand {
         tour.run();
       }
     } finally {
-      stopQuietly(node, out);
+      cleanUp(node, dir, out);
       try {
-        deleteTree(dir);
-      } catch (IOException e) {
-        out.println("warning: could not delete " + dir + ": " + e.getMessage());
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the hook runs anyway; cleanUp is idempotent
       }
     }
     int total = tour.passed() + tour.failed();
@@ -52,13 +55,19 @@ final class DemoCommand extends CliCommand {
     return ExitCodes.FAILURE;
   }
 
-  private static void stopQuietly(LocalNode node, PrintStream out) {
+  /** Stops the node and deletes the directory; safe to call twice and from a shutdown hook. */
+  private static synchronized void cleanUp(LocalNode node, Path dir, PrintStream out) {
     try {
       if (node.stop().isPresent()) {
         out.println("node stopped");
       }
     } catch (IOException | RuntimeException e) {
       out.println("FAIL stop the demo node: " + e.getMessage());
+    }
+    try {
+      deleteTree(dir);
+    } catch (IOException e) {
+      out.println("warning: could not delete " + dir + ": " + e.getMessage());
     }
   }
 

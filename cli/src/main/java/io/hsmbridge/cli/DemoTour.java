@@ -37,6 +37,7 @@ final class DemoTour {
   private final List<String> keys = new ArrayList<>();
   private int passed;
   private int failed;
+  private boolean nodeGone;
 
   /** A check's body; returns an optional detail for the "ok" line. */
   @FunctionalInterface
@@ -244,6 +245,9 @@ final class DemoTour {
   }
 
   private void check(String what, Check c) {
+    if (nodeGone) {
+      return;
+    }
     try {
       String detail = c.run();
       passed++;
@@ -251,6 +255,10 @@ final class DemoTour {
     } catch (Exception | AssertionError e) {
       failed++;
       out.println("FAIL " + what + ": " + why(e));
+      if (e instanceof HsmBridgeException h && h.code() == ErrorCode.NO_HSM_AVAILABLE) {
+        nodeGone = true;
+        out.println("the node went away; skipping the remaining checks");
+      }
     }
     out.flush();
   }
