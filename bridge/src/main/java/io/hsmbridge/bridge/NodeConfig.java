@@ -13,8 +13,11 @@ import java.util.Properties;
  * @param tcpPort its port; 0 picks a free one (reported in endpoint.json)
  * @param stateDir where endpoint.json is written, or null
  * @param agentTimeoutMs how long the bridge waits for the agent
+ * @param eventLoops Vert.x event-loop threads. Event-loop work here is light (framing, JSON, routing)
+ *     while PKCS#11 runs on workers, so one loop avoids cross-thread hops on every request.
  */
-public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs) {
+public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
+    int eventLoops) {
 
   public static NodeConfig load(Path file) {
     AgentConfig agent = AgentConfig.load(file);
@@ -29,6 +32,10 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
     if (timeout < 100) {
       throw AgentConfig.invalid("bridge.agentTimeoutMs must be at least 100");
     }
-    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout);
+    int eventLoops = AgentConfig.integer(p, "node.eventLoops", 1);
+    if (eventLoops < 1 || eventLoops > 64) {
+      throw AgentConfig.invalid("node.eventLoops must be 1..64");
+    }
+    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops);
   }
 }

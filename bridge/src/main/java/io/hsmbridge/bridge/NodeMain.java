@@ -4,6 +4,7 @@ import io.hsmbridge.agent.AgentVerticle;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -81,7 +82,7 @@ public final class NodeMain {
         LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
             + hsm.integrity().quarantine());
       }
-      Vertx vertx = Vertx.vertx();
+      Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(config.eventLoops()));
       try {
         int port = config.tcpPort() == 0 ? freePort(config.tcpHost()) : config.tcpPort();
         String hsmId = config.agent().hsmId();

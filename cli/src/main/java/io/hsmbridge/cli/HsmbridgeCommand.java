@@ -31,7 +31,7 @@ import picocli.CommandLine.Spec;
         CryptoCommands.Digest.class,
         CryptoCommands.RandomBytes.class,
         DemoCommand.class,
-        // 'bench' goes here: add its class to this list (it is owned by the benchmark's author).
+        BenchCommand.class,
     },
     footerHeading = "%n",
     footer = {

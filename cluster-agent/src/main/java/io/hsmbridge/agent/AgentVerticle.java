@@ -21,7 +21,7 @@ public final class AgentVerticle extends VerticleBase {
   private final HsmToken hsm;
   private final Operations operations;
   private WorkerExecutor workers;
-  private MessageConsumer<JsonObject> consumer;
+  private MessageConsumer<Object> consumer;
 
   public AgentVerticle(String hsmId, HsmToken hsm) {
     this.hsmId = hsmId;
@@ -36,20 +36,24 @@ public final class AgentVerticle extends VerticleBase {
     return consumer.completion();
   }
 
-  private void handle(Message<JsonObject> message) {
-    JsonObject body = message.body();
-    if (body == null) {
+  private void handle(Message<Object> message) {
+    // Typed as Object: a sender may put anything on the bus, and a cast here would throw on the event
+    // loop and leave the sender without a reply until its timeout.
+    if (!(message.body() instanceof JsonObject)) {
       Failures.reply(message, ErrorCode.BAD_REQUEST, "request body must be a JSON object");
       return;
     }
-    // unordered: requests are independent, so they may run in parallel on the pool.
-    workers.executeBlocking(() -> operations.execute(body), false).onComplete(result -> {
-      if (result.succeeded()) {
-        message.reply(result.result());
-      } else {
-        Failures.reply(message, result.cause());
+    JsonObject body = (JsonObject) message.body();
+    // Unordered: requests are independent and may run in parallel on the pool. The reply is sent from
+    // the worker thread itself, saving a hop back through the event loop on every request.
+    workers.executeBlocking(() -> {
+      try {
+        message.reply(operations.execute(body));
+      } catch (Throwable e) {
+        Failures.reply(message, e);
       }
-    });
+      return null;
+    }, false);
   }
 
   @Override

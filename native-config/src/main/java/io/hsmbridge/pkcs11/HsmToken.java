@@ -18,6 +18,7 @@ public final class HsmToken implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(HsmToken.class.getName());
 
   private final Pkcs11Library library;
+  private final Token token;
   private final VendorProfile profile;
   private final SessionPool pool;
   private final KeyManager keys;
@@ -27,9 +28,10 @@ public final class HsmToken implements AutoCloseable {
   private final String manufacturer;
   private final IntegrityScan.Report integrity;
 
-  private HsmToken(Pkcs11Library library, VendorProfile profile, SessionPool pool, TokenInfo info,
+  private HsmToken(Pkcs11Library library, Token token, VendorProfile profile, SessionPool pool, TokenInfo info,
       IntegrityScan.Report integrity) {
     this.library = library;
+    this.token = token;
     this.profile = profile;
     this.pool = pool;
     this.integrity = integrity;
@@ -56,7 +58,7 @@ public final class HsmToken implements AutoCloseable {
       pool.loginNow();
       ProfileProbe.check(token, pool, profile);
       IntegrityScan.checkSearchable(pool);
-      HsmToken hsm = new HsmToken(lib, profile, pool, token.getTokenInfo(), integrity);
+      HsmToken hsm = new HsmToken(lib, token, profile, pool, token.getTokenInfo(), integrity);
       hsm.keys.reload();
       LOG.info(() -> "opened token '" + hsm.label + "' (serial " + hsm.serial + ") with profile " + profile.name()
           + ", " + hsm.keys.count() + " keys, " + pool.capacity() + " sessions");
@@ -108,6 +110,11 @@ public final class HsmToken implements AutoCloseable {
 
   public Pkcs11Library library() {
     return library;
+  }
+
+  /** A session outside the pool, for the benchmark baseline only ({@link DirectPkcs11}). */
+  org.xipki.pkcs11.wrapper.Session openUnpooledSession() throws TokenException {
+    return token.openSession(true);
   }
 
   /** Fails with TOKEN_UNAVAILABLE when the token does not answer. */

@@ -33,6 +33,7 @@ public final class Pkcs11Library {
 
   /** Loads (once per process) and initialises the library at {@code path}. */
   public static synchronized Pkcs11Library load(Path path) {
+    WrapperLogging.install();
     Path real;
     try {
       real = path.toRealPath();
