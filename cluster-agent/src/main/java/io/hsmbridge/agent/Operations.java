@@ -30,12 +30,17 @@ public final class Operations {
     this.hsm = hsm;
   }
 
-  /** Parses the op name; UNKNOWN_OPERATION when there is none or it is not known. */
+  /**
+   * Parses the op name: BAD_REQUEST when it is missing or not a string (a missing field, as for every
+   * other field, see docs/protocol.md), UNKNOWN_OPERATION when it is not known.
+   */
   public static Op op(JsonObject body) {
-    Op op = Op.fromWire(new RequestReader(body).optionalString("op"));
+    String name = new RequestReader(body).string("op");
+    Op op = Op.fromWire(name);
     if (op == null) {
+      String shown = name.length() > 64 ? name.substring(0, 64) + "..." : name;
       throw new HsmException(ErrorCode.UNKNOWN_OPERATION,
-          body.getValue("op") == null ? "missing field 'op'" : "unknown operation '" + body.getValue("op") + "'");
+          "unknown operation '" + shown.replaceAll("[^\\x20-\\x7E]", "?") + "'");
     }
     return op;
   }

@@ -71,11 +71,17 @@ public final class RequestReader {
     if (v.length() > (maxBytes + 2) / 3 * 4) {
       throw new HsmException(ErrorCode.INPUT_TOO_LARGE, "field '" + field + "' exceeds " + maxBytes + " bytes");
     }
+    byte[] decoded;
     try {
-      return Base64.getDecoder().decode(v);
+      decoded = Base64.getDecoder().decode(v);
     } catch (IllegalArgumentException e) {
       throw bad("field '" + field + "' is not valid base64");
     }
+    // The length check above cannot tell maxBytes from maxBytes + 1 or + 2 (same base64 length).
+    if (decoded.length > maxBytes) {
+      throw new HsmException(ErrorCode.INPUT_TOO_LARGE, "field '" + field + "' exceeds " + maxBytes + " bytes");
+    }
+    return decoded;
   }
 
   public boolean bool(String field, boolean defaultValue) {
