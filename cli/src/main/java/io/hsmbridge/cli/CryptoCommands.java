@@ -223,7 +223,7 @@ final class CryptoCommands {
     String keyId;
 
     @Option(names = "--alg", defaultValue = "HMAC_SHA256", paramLabel = "ALG",
-        description = "HMAC_SHA256 (default), HMAC_SHA384, HMAC_SHA512.")
+        description = "HMAC_SHA256 (the only MAC of the HMAC_SHA256 key spec).")
     String alg;
 
     @ArgGroup(exclusive = true, multiplicity = "1")

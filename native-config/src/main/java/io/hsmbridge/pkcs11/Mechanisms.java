@@ -59,8 +59,6 @@ final class Mechanisms {
   static Mechanism hmac(Algorithm alg) {
     switch (alg) {
       case HMAC_SHA256: return new Mechanism(CKM_SHA256_HMAC);
-      case HMAC_SHA384: return new Mechanism(CKM_SHA384_HMAC);
-      case HMAC_SHA512: return new Mechanism(CKM_SHA512_HMAC);
       default: throw HsmException.badParam(alg.wireName() + " is not a MAC algorithm");
     }
   }

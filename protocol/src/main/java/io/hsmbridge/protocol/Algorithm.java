@@ -22,9 +22,8 @@ public enum Algorithm {
   ECDSA_SHA512(Kind.SIGNATURE, KeySpec.Family.EC, KeyUsage.SIGN_VERIFY, "SHA512"),
   ED25519(Kind.SIGNATURE, KeySpec.Family.EDWARDS, KeyUsage.SIGN_VERIFY, null),
 
+  // One MAC per HMAC key spec: tokens refuse HMAC-SHA384/512 with a 256-bit key (CKR_KEY_SIZE_RANGE).
   HMAC_SHA256(Kind.MAC, KeySpec.Family.HMAC, KeyUsage.SIGN_VERIFY, "SHA256"),
-  HMAC_SHA384(Kind.MAC, KeySpec.Family.HMAC, KeyUsage.SIGN_VERIFY, "SHA384"),
-  HMAC_SHA512(Kind.MAC, KeySpec.Family.HMAC, KeyUsage.SIGN_VERIFY, "SHA512"),
 
   SHA256(Kind.DIGEST, null, null, "SHA256"),
   SHA384(Kind.DIGEST, null, null, "SHA384"),
