@@ -18,6 +18,12 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * reported as one opaque CRYPTO_FAILURE; a signature or MAC that does not verify is a {@code false}
  * result, not an error.
  *
+ * <p>Empty inputs: the wrapper hands the token a NULL pointer for an empty array, which single-part
+ * calls reject with CKR_ARGUMENTS_BAD. Empty messages therefore go through Init+Final (no Update),
+ * which SoftHSM2 accepts for AES, HMAC, digests and hash-and-sign RSA; RSA_OAEP and ED25519 (no
+ * multi-part on SoftHSM2) refuse an empty input with INVALID_PARAMETER. An empty signature or MAC
+ * never verifies and is {@code false} without asking the token.
+ *
  * <p>Thread-safe; every method blocks on the token.
  */
 public final class CryptoService {
@@ -41,16 +47,21 @@ public final class CryptoService {
       case AES_GCM:
         return pool.call("encrypt", s -> {
           byte[] iv = s.generateRandom(Mechanisms.GCM_IV_BYTES);
-          return new Encrypted(s.encryptSingle(Mechanisms.gcm(iv, aad), key.handle(), plaintext), iv);
+          return new Encrypted(encryptAll(s, Mechanisms.gcm(iv, aad), key.handle(), plaintext), iv);
         });
       case AES_CBC_PAD:
         return pool.call("encrypt", s -> {
           byte[] iv = s.generateRandom(Mechanisms.CBC_IV_BYTES);
-          return new Encrypted(s.encryptSingle(Mechanisms.cbcPad(iv), key.handle(), plaintext), iv);
+          return new Encrypted(encryptAll(s, Mechanisms.cbcPad(iv), key.handle(), plaintext), iv);
         });
       default:
         Mechanism oaep = oaep(alg);
         long pub = key.publicOrFail();
+        // SoftHSM2 answers an over-long plaintext with CKR_GENERAL_ERROR: check it here
+        int max = key.spec().bits() / 8 - 2 * hashBytes(alg.hash()) - 2;
+        if (plaintext.length == 0 || plaintext.length > max) {
+          throw HsmException.badParam("RSA_OAEP plaintext must be 1.." + max + " bytes for a " + key.spec() + " key");
+        }
         return pool.call("encrypt", s -> new Encrypted(s.encryptSingle(oaep, pub, plaintext), null));
     }
   }
@@ -95,18 +106,20 @@ public final class CryptoService {
   public byte[] sign(String keyId, Algorithm alg, byte[] message) {
     KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.SIGNATURE);
     Mechanism mechanism = Mechanisms.signature(alg);
+    requireNonEmptyEdDsa(alg, message);
     if (key.spec().family() == KeySpec.Family.EC) {
       byte[] digest = hash(alg.hash(), message);
       byte[] raw = pool.call("sign", s -> s.signSingle(mechanism, key.handle(), digest));
       return profile.ecdsaRawSignature() ? EcdsaSignatures.rawToDer(raw) : raw;
     }
-    return pool.call("sign", s -> s.signSingle(mechanism, key.handle(), message));
+    return pool.call("sign", s -> signAll(s, mechanism, key.handle(), message));
   }
 
   public boolean verify(String keyId, Algorithm alg, byte[] message, byte[] signature) {
     KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.SIGNATURE);
     long pub = key.publicOrFail();
     Mechanism mechanism = Mechanisms.signature(alg);
+    requireNonEmptyEdDsa(alg, message);
     byte[] data = message;
     byte[] sig = signature;
     if (key.spec().family() == KeySpec.Family.EC) {
@@ -123,7 +136,7 @@ public final class CryptoService {
 
   public byte[] mac(String keyId, Algorithm alg, byte[] message) {
     KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.MAC);
-    return pool.call("mac", s -> s.signSingle(Mechanisms.hmac(alg), key.handle(), message));
+    return pool.call("mac", s -> signAll(s, Mechanisms.hmac(alg), key.handle(), message));
   }
 
   public boolean verifyMac(String keyId, Algorithm alg, byte[] message, byte[] mac) {
@@ -135,7 +148,13 @@ public final class CryptoService {
     if (alg.kind() != Algorithm.Kind.DIGEST) {
       throw HsmException.badParam(alg.wireName() + " is not a digest algorithm");
     }
-    return pool.call("digest", s -> s.digestSingle(Mechanisms.digest(alg), message));
+    return pool.call("digest", s -> {
+      if (message.length > 0) {
+        return s.digestSingle(Mechanisms.digest(alg), message);
+      }
+      s.digestInit(Mechanisms.digest(alg));
+      return s.digestFinal();
+    });
   }
 
   public byte[] random(int length) {
@@ -146,19 +165,49 @@ public final class CryptoService {
   }
 
   private boolean verifyOn(long handle, Mechanism mechanism, byte[] data, byte[] signature) {
+    if (signature.length == 0) {
+      return false;
+    }
     return pool.call("verify", s -> verifyOrFalse(s, handle, mechanism, data, signature));
   }
 
   private static boolean verifyOrFalse(Session s, long handle, Mechanism m, byte[] data, byte[] sig)
       throws TokenException {
     try {
-      s.verifySingle(m, handle, data, sig);
+      if (data.length > 0) {
+        s.verifySingle(m, handle, data, sig);
+      } else {
+        s.verifyInit(m, handle);
+        s.verifyFinal(sig);
+      }
       return true;
     } catch (PKCS11Exception e) {
       if (e.getErrorCode() == CKR_SIGNATURE_INVALID || e.getErrorCode() == CKR_SIGNATURE_LEN_RANGE) {
         return false;
       }
       throw e;
+    }
+  }
+
+  private static byte[] encryptAll(Session s, Mechanism m, long key, byte[] data) throws TokenException {
+    if (data.length > 0) {
+      return s.encryptSingle(m, key, data);
+    }
+    s.encryptInit(m, key);
+    return s.encryptFinal();
+  }
+
+  private static byte[] signAll(Session s, Mechanism m, long key, byte[] data) throws TokenException {
+    if (data.length > 0) {
+      return s.signSingle(m, key, data);
+    }
+    s.signInit(m, key);
+    return s.signFinal();
+  }
+
+  private static void requireNonEmptyEdDsa(Algorithm alg, byte[] message) {
+    if (alg == Algorithm.ED25519 && message.length == 0) {
+      throw HsmException.badParam("ED25519 cannot sign or verify an empty message on this token");
     }
   }
 
@@ -188,6 +237,10 @@ public final class CryptoService {
     if (value == null || value.length != length) {
       throw HsmException.badParam(field + " must be " + length + " bytes");
     }
+  }
+
+  private static int hashBytes(String name) {
+    return "SHA1".equals(name) ? 20 : Integer.parseInt(name.substring(3)) / 8;
   }
 
   private static byte[] hash(String name, byte[] message) {

@@ -112,6 +112,11 @@ public final class HsmToken implements AutoCloseable {
     return library;
   }
 
+  /** The session pool, for tests and diagnostics in this package. */
+  SessionPool pool() {
+    return pool;
+  }
+
   /** A session outside the pool, for the benchmark baseline only ({@link DirectPkcs11}). */
   org.xipki.pkcs11.wrapper.Session openUnpooledSession() throws TokenException {
     return token.openSession(true);

@@ -108,10 +108,13 @@ public final class IntegrityScan {
     }
   }
 
-  /** Token sub-directories whose token.object names the label, or cannot be read at all. */
+  /**
+   * Token sub-directories whose token.object names the label, or cannot be read at all. SoftHSM2 stores
+   * the label blank-padded to 32 bytes; matching the padded form keeps "hsm1" from matching "hsm10".
+   */
   private static List<Path> tokenDirectories(Path tokenDir, String label) {
     List<Path> dirs = new ArrayList<>();
-    byte[] needle = label.getBytes(StandardCharsets.UTF_8);
+    byte[] needle = String.format("%-32s", label).getBytes(StandardCharsets.UTF_8);
     try (DirectoryStream<Path> subdirs = Files.newDirectoryStream(tokenDir, Files::isDirectory)) {
       for (Path d : subdirs) {
         Path tokenObject = d.resolve("token.object");

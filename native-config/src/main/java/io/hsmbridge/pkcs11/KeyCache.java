@@ -22,9 +22,16 @@ import org.xipki.pkcs11.wrapper.TokenException;
  *
  * <p>Only objects that look like hsmbridge user keys are cached: 16-byte CKA_ID, a known spec, one
  * clear usage, not trusted. Anything else on the token (internal objects, foreign keys) is ignored.
+ *
+ * <p>Spec records: a token may leave CKA_VALUE_LEN of an unwrapped secret key at 0 (SoftHSM2 2.6 does,
+ * and refuses CKA_VALUE_LEN in the unwrap template), so the size of an imported AES or HMAC key cannot
+ * be read back. {@link KeyManager#importWrapped} measures it and stores the spec in a private data
+ * object (CKA_APPLICATION {@value #SPEC_RECORD_APPLICATION}, CKA_LABEL = key id, CKA_VALUE = spec
+ * name), which is used only when the key's own CKA_VALUE_LEN says nothing.
  */
 final class KeyCache {
   static final int ID_BYTES = 16;
+  static final String SPEC_RECORD_APPLICATION = "hsmbridge.keyspec";
   private static final Logger LOG = Logger.getLogger(KeyCache.class.getName());
   private static final HexFormat HEX = HexFormat.of();
 
@@ -75,6 +82,7 @@ final class KeyCache {
 
   /** Replaces the cache with what the token holds now. */
   void reload(Session session) throws TokenException {
+    Map<String, KeySpec> recorded = readSpecRecords(session);
     Map<String, Long> publics = new HashMap<>();
     for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true))) {
       byte[] id = session.getAttrValues(h, CKA_ID).id();
@@ -85,7 +93,7 @@ final class KeyCache {
     Map<String, KeyEntry> fresh = new HashMap<>();
     for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
       for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true))) {
-        KeyEntry entry = read(session, h, publics);
+        KeyEntry entry = read(session, h, publics, recorded);
         if (entry != null) {
           fresh.put(entry.info().keyId(), entry);
         }
@@ -95,15 +103,46 @@ final class KeyCache {
     byId.putAll(fresh);
   }
 
+  /** The template of the spec record for a secret key (see the class comment). */
+  static AttributeVector specRecord(String keyId, KeySpec spec) {
+    return specRecordsOf(keyId).private_(true).modifiable(false)
+        .value(spec.name().getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+  }
+
+  /** Search template for the spec records of one key. */
+  static AttributeVector specRecordsOf(String keyId) {
+    return new AttributeVector().class_(CKO_DATA).token(true).application(SPEC_RECORD_APPLICATION).label(keyId);
+  }
+
+  private static Map<String, KeySpec> readSpecRecords(Session session) throws TokenException {
+    Map<String, KeySpec> out = new HashMap<>();
+    AttributeVector all = new AttributeVector().class_(CKO_DATA).token(true).application(SPEC_RECORD_APPLICATION);
+    for (long h : session.findAllObjectsSingle(all)) {
+      AttributeVector a = session.getAttrValues(h, CKA_LABEL, CKA_VALUE);
+      try {
+        out.put(a.label(), KeySpec.valueOf(new String(a.value(), java.nio.charset.StandardCharsets.US_ASCII)));
+      } catch (RuntimeException e) {
+        LOG.warning("ignoring an unreadable key spec record for " + a.label());
+      }
+    }
+    return out;
+  }
+
   /** Reads one secret/private key object into an entry, or null when it is not a user key. */
   static KeyEntry read(Session session, long handle, Map<String, Long> publics) throws TokenException {
+    return read(session, handle, publics, Map.of());
+  }
+
+  /** As above; {@code recorded} holds spec records by key id. */
+  static KeyEntry read(Session session, long handle, Map<String, Long> publics, Map<String, KeySpec> recorded)
+      throws TokenException {
     AttributeVector a = session.getAttrValues(handle, CKA_CLASS, CKA_ID, CKA_LABEL, CKA_KEY_TYPE, CKA_ENCRYPT,
         CKA_DECRYPT, CKA_SIGN, CKA_UNWRAP, CKA_EXTRACTABLE, CKA_SENSITIVE, CKA_WRAP_WITH_TRUSTED, CKA_TRUSTED);
     byte[] id = a.id();
     if (id == null || id.length != ID_BYTES || Boolean.TRUE.equals(a.trusted())) {
       return null;
     }
-    KeySpec spec = specOf(session, handle, a.class_(), a.keyType());
+    KeySpec spec = specOf(session, handle, a.class_(), a.keyType(), recorded.get(keyId(id)));
     boolean secret = a.class_() == CKO_SECRET_KEY;
     boolean encrypt = Boolean.TRUE.equals(a.decrypt()) || (secret && Boolean.TRUE.equals(a.encrypt()));
     KeyUsage usage = KeyEntry.usageOf(encrypt, Boolean.TRUE.equals(a.sign()), Boolean.TRUE.equals(a.unwrap()));
@@ -128,17 +167,24 @@ final class KeyCache {
     return new KeyEntry(info, handle, pub);
   }
 
-  private static KeySpec specOf(Session session, long handle, Long cls, Long keyType) throws TokenException {
+  private static KeySpec specOf(Session session, long handle, Long cls, Long keyType, KeySpec recorded)
+      throws TokenException {
     if (cls == null || keyType == null) {
       return null;
     }
-    if (keyType == CKK_AES) {
+    if (keyType == CKK_AES || keyType == CKK_GENERIC_SECRET) {
+      KeySpec.Family family = keyType == CKK_AES ? KeySpec.Family.AES : KeySpec.Family.HMAC;
       Integer len = session.getAttrValues(handle, CKA_VALUE_LEN).valueLen();
-      return len == null ? null : len == 16 ? KeySpec.AES_128 : len == 32 ? KeySpec.AES_256 : null;
-    }
-    if (keyType == CKK_GENERIC_SECRET) {
-      Integer len = session.getAttrValues(handle, CKA_VALUE_LEN).valueLen();
-      return len != null && len == 32 ? KeySpec.HMAC_SHA256 : null;
+      if (len == null || len == 0) {
+        // the token did not record the size (unwrapped key): use the spec measured at import
+        return recorded != null && recorded.family() == family ? recorded : null;
+      }
+      for (KeySpec s : KeySpec.values()) {
+        if (s.family() == family && s.bits() == 8 * len) {
+          return s;
+        }
+      }
+      return null;
     }
     if (keyType == CKK_RSA) {
       java.math.BigInteger n = session.getAttrValues(handle, CKA_MODULUS).modulus();

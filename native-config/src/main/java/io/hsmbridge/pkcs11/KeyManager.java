@@ -71,6 +71,11 @@ public final class KeyManager {
         s.destroyObject(e.publicHandle());
       }
       s.destroyObject(e.handle());
+      if (e.publicHandle() == KeyEntry.NONE) {
+        for (long record : s.findAllObjectsSingle(KeyCache.specRecordsOf(e.info().keyId()))) {
+          s.destroyObject(record);
+        }
+      }
       return null;
     });
     cache.remove(e.info().keyId());
@@ -134,16 +139,45 @@ public final class KeyManager {
     wrapping.require(alg);
     KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, newId());
     AttributeVector template = spec.family() == KeySpec.Family.RSA ? KeyTemplates.privateKey(r) : KeyTemplates.secret(r);
-    KeyEntry entry = pool.call("import wrapped key", s -> {
+    boolean secret = !spec.family().isAsymmetric();
+    String keyId = KeyCache.keyId(r.id());
+    KeyEntry entry;
+    try {
+      entry = unwrapAndRecord(alg, wrapped, spec, wrapping, r, template, secret, keyId);
+    } catch (HsmException e) {
+      // A blob the token cannot unwrap (SoftHSM2 often says only CKR_GENERAL_ERROR): one opaque answer.
+      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
+        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "unwrap failed", e.ckr(), e.serverDetail(), e);
+      }
+      throw e;
+    }
+    cache.put(entry);
+    return entry.info();
+  }
+
+  private KeyEntry unwrapAndRecord(Algorithm alg, byte[] wrapped, KeySpec spec, KeyEntry wrapping,
+      KeyTemplates.Request r, AttributeVector template, boolean secret, String keyId) {
+    return pool.call("import wrapped key", s -> {
+      if (secret) {
+        int length = secretLength(s, wrapMechanism(alg), wrapping.handle(), wrapped, r);
+        if (length != spec.bits() / 8) {
+          throw HsmException.badParam("the wrapped key is " + (length < 0 ? "not a whole number of 8-byte blocks" : length + " bytes")
+              + ", not a " + spec + " key");
+        }
+      }
       long h = s.unwrapKey(wrapMechanism(alg), wrapping.handle(), wrapped, template);
       long pub = KeyEntry.NONE;
+      long record = KeyEntry.NONE;
       try {
         if (spec.family() == KeySpec.Family.RSA) {
           AttributeVector a = s.getAttrValues(h, CKA_MODULUS, CKA_PUBLIC_EXPONENT);
           AttributeVector pubTemplate = KeyTemplates.publicKey(r).modulus(a.modulus()).publicExponent(a.publicExponent());
           pub = s.createObject(pubTemplate);
         }
-        KeyEntry made = readBack(s, h, pub);
+        if (secret) {
+          record = s.createObject(KeyCache.specRecord(keyId, spec));
+        }
+        KeyEntry made = readBack(s, h, pub, secret ? Map.of(keyId, spec) : Map.of());
         if (made.spec() != spec) {
           throw HsmException.badParam("the wrapped key is a " + made.spec() + " key, not " + spec);
         }
@@ -153,11 +187,12 @@ public final class KeyManager {
         if (pub != KeyEntry.NONE) {
           destroyQuietly(s, pub);
         }
+        if (record != KeyEntry.NONE) {
+          destroyQuietly(s, record);
+        }
         throw e;
       }
     });
-    cache.put(entry);
-    return entry.info();
   }
 
   private static Mechanism wrapMechanism(Algorithm alg) {
@@ -168,12 +203,46 @@ public final class KeyManager {
     }
   }
 
-  /** Reads back what the token made; destroys it when it cannot be read as a user key. */
+  /**
+   * The size in bytes of the secret key in {@code wrapped}, or -1 when it is not a multiple of 8. The
+   * token may not record the size of an unwrapped key (see {@link KeyCache}), so the blob is unwrapped
+   * once more into a session object that may be wrapped (never a token object, destroyed at once) and
+   * wrapped under a throw-away session key with CKM_AES_KEY_WRAP, whose output is 8 bytes longer than
+   * its input.
+   */
+  private static int secretLength(Session s, Mechanism unwrapMechanism, long unwrappingKey, byte[] wrapped,
+      KeyTemplates.Request r) throws TokenException {
+    long probe = s.unwrapKey(unwrapMechanism, unwrappingKey, wrapped, KeyTemplates.measurable(r));
+    long kek = KeyEntry.NONE;
+    try {
+      kek = s.generateKey(new Mechanism(CKM_AES_KEY_GEN), KeyTemplates.sessionKek());
+      try {
+        return s.wrapKey(new Mechanism(CKM_AES_KEY_WRAP), kek, probe).length - 8;
+      } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
+        if (e.getErrorCode() == CKR_KEY_SIZE_RANGE || e.getErrorCode() == CKR_DATA_LEN_RANGE) {
+          return -1;
+        }
+        throw e;
+      }
+    } finally {
+      destroyQuietly(s, probe);
+      if (kek != KeyEntry.NONE) {
+        destroyQuietly(s, kek);
+      }
+    }
+  }
+
   private static KeyEntry readBack(Session s, long handle, long publicHandle) throws TokenException {
+    return readBack(s, handle, publicHandle, Map.of());
+  }
+
+  /** Reads back what the token made; destroys it when it cannot be read as a user key. */
+  private static KeyEntry readBack(Session s, long handle, long publicHandle, Map<String, KeySpec> recorded)
+      throws TokenException {
     try {
       byte[] id = s.getAttrValues(handle, CKA_ID).id();
       Map<String, Long> publics = publicHandle == KeyEntry.NONE ? Map.of() : Map.of(KeyCache.keyId(id), publicHandle);
-      KeyEntry e = KeyCache.read(s, handle, publics);
+      KeyEntry e = KeyCache.read(s, handle, publics, recorded);
       if (e == null) {
         throw new HsmException(ErrorCode.INTERNAL, "token made a key hsmbridge cannot classify");
       }

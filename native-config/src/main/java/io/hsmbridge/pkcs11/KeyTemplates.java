@@ -64,6 +64,23 @@ final class KeyTemplates {
     return t;
   }
 
+  /**
+   * Template for unwrapping a secret key into a short-lived session object whose size can be measured
+   * by wrapping it (see KeyManager): no usage, sensitive, and wrappable by an untrusted key.
+   */
+  static AttributeVector measurable(Request r) {
+    return new AttributeVector().class_(CKO_SECRET_KEY).keyType(keyType(r.spec())).token(false).private_(true)
+        .sensitive(true).extractable(true).wrapWithTrusted(false).encrypt(false).decrypt(false).sign(false)
+        .verify(false).wrap(false).unwrap(false).derive(false);
+  }
+
+  /** A throw-away AES-256 session key that can only wrap. */
+  static AttributeVector sessionKek() {
+    return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).valueLen(32).token(false).private_(true)
+        .sensitive(true).extractable(false).encrypt(false).decrypt(false).sign(false).verify(false)
+        .wrap(true).unwrap(false).derive(false);
+  }
+
   /** Template for the private half (generate and unwrap). */
   static AttributeVector privateKey(Request r) {
     AttributeVector t = new AttributeVector().class_(CKO_PRIVATE_KEY).keyType(keyType(r.spec()));

@@ -23,9 +23,16 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * A pool of logged-in read/write sessions on one token. Each session has one borrower at a time (two
  * threads on one session crash SoftHSM2). The pool is capped by the smaller of the configured limit
  * and the token's max session count; borrowers wait up to the borrow timeout, then get
- * SESSION_POOL_EXHAUSTED. A session whose call reports a broken session or device is closed instead of
- * returned. Login is per token per process: a fresh session logs in when the token is not already in
- * the User state, and a call that meets CKR_USER_NOT_LOGGED_IN logs in again and is retried once.
+ * SESSION_POOL_EXHAUSTED. A session whose call failed on the token is closed instead of returned: a
+ * failed call can leave an operation active on it (SoftHSM2 answers CKR_ARGUMENTS_BAD without ending
+ * the operation, and every later call on that session then fails with CKR_OPERATION_ACTIVE). Login is
+ * per token per process: a fresh session logs in when the token is not already in the User state, and
+ * a call that meets CKR_USER_NOT_LOGGED_IN logs in again and is retried once.
+ *
+ * <p>{@link #loginNow()} also opens an anchor session that is never lent out and stays open until
+ * {@link #close()}. Closing an application's last session on a token logs it out, and SoftHSM2 then
+ * drops every object handle it gave out: without the anchor, discarding one broken session of a
+ * one-session pool would invalidate the whole key handle cache.
  *
  * <p>Thread-safe. Calls block: never use this from an event loop.
  */
@@ -44,6 +51,7 @@ public final class SessionPool implements AutoCloseable {
   private final Duration borrowTimeout;
   private final Semaphore permits;
   private final Deque<Session> idle = new ArrayDeque<>();
+  private Session anchor;
   private volatile boolean closed;
 
   SessionPool(Token token, PinSource userPin, int configuredMax, Duration borrowTimeout) {
@@ -60,7 +68,8 @@ public final class SessionPool implements AutoCloseable {
       if (tokenMax == CK_EFFECTIVELY_INFINITE || tokenMax < 0 || tokenMax > Integer.MAX_VALUE) {
         return configuredMax;
       }
-      return (int) Math.max(1, Math.min(configuredMax, tokenMax));
+      // one of the token's sessions is the anchor
+      return (int) Math.max(1, Math.min(configuredMax, tokenMax - 1));
     } catch (TokenException e) {
       throw Ckr.wrap(e, "reading token info");
     }
@@ -76,9 +85,17 @@ public final class SessionPool implements AutoCloseable {
     return capacity - permits.availablePermits();
   }
 
-  /** Logs the User in now, so a wrong PIN fails start-up instead of the first request. */
-  void loginNow() {
-    call("login", session -> null);
+  /**
+   * Opens the anchor session and logs the User in now, so a wrong PIN fails start-up instead of the
+   * first request.
+   */
+  synchronized void loginNow() {
+    if (closed) {
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "token session pool is closed");
+    }
+    if (anchor == null) {
+      anchor = open();
+    }
   }
 
   /**
@@ -99,9 +116,9 @@ public final class SessionPool implements AutoCloseable {
         return work.apply(session);
       }
     } catch (TokenException e) {
-      HsmException h = Ckr.wrap(e, what);
-      broken = h.sessionBroken();
-      throw h;
+      // The session may still hold the failed operation (or be dead): never lend it again.
+      broken = true;
+      throw Ckr.wrap(e, what);
     } catch (RuntimeException e) {
       broken = !(e instanceof HsmException);
       throw e;
@@ -194,6 +211,12 @@ public final class SessionPool implements AutoCloseable {
     synchronized (idle) {
       while (!idle.isEmpty()) {
         closeQuietly(idle.pollFirst());
+      }
+    }
+    synchronized (this) {
+      if (anchor != null) {
+        closeQuietly(anchor);
+        anchor = null;
       }
     }
   }

@@ -75,6 +75,10 @@ final class TokenSlots {
 
   /** C_InitToken on the first slot holding an uninitialised token, then C_InitPIN for the User. */
   private static void initialize(Pkcs11Library lib, TokenConfig config) {
+    // Both PINs must be readable before C_InitToken: failing after it would leave an initialised token
+    // without a User PIN, which no later start can repair.
+    config.soPin().use(pin -> null);
+    config.userPin().use(pin -> null);
     try {
       Slot free = null;
       for (Slot slot : lib.module().getSlotList(true)) {

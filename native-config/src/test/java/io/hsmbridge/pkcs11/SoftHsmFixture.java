@@ -93,6 +93,56 @@ public final class SoftHsmFixture {
     return file;
   }
 
+  /**
+   * The SoftHSM2 directory ({@code root()/tokens/<uuid>}) of the token with this label: the one whose
+   * token.object holds the label blank-padded to 32 bytes, as SoftHSM2 stores it (a plain substring
+   * match would confuse "t-1" with "t-12").
+   *
+   * @throws IllegalStateException when no directory (or more than one) holds the label
+   */
+  public static Path tokenDirectory(String label) {
+    byte[] needle = String.format("%-32s", label).getBytes(StandardCharsets.UTF_8);
+    List<Path> found = new java.util.ArrayList<>();
+    try (Stream<Path> dirs = Files.list(root().resolve("tokens"))) {
+      for (Path d : (Iterable<Path>) dirs.filter(Files::isDirectory)::iterator) {
+        Path tokenObject = d.resolve("token.object");
+        if (Files.exists(tokenObject) && contains(Files.readAllBytes(tokenObject), needle)) {
+          found.add(d);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    if (found.size() != 1) {
+      throw new IllegalStateException("expected one token directory for '" + label + "', found " + found);
+    }
+    return found.get(0);
+  }
+
+  /** Writes {@code pin} and a newline to {@code file}; returns the file. */
+  public static Path writePin(Path file, String pin) {
+    try {
+      Files.createDirectories(file.getParent());
+      Files.writeString(file, pin + "\n", StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return file;
+  }
+
+  private static boolean contains(byte[] hay, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= hay.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (hay[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
   public static void deleteTree(Path dir) throws IOException {
     if (!Files.exists(dir)) {
       return;
