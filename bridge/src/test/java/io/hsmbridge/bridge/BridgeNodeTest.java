@@ -297,13 +297,8 @@ class BridgeNodeTest {
     assertEquals(before, snapshot());
   }
 
-  /**
-   * Disabled: a blob that does not unwrap comes back as {@code INTERNAL: import wrapped key failed on
-   * the token} instead of the opaque {@code CRYPTO_FAILURE} protocol.md promises for unwrap failures.
-   * The mapping belongs in native-config (KeyManager.importWrapped, as CryptoService.decrypt does).
-   */
+  /** A blob that does not unwrap is the opaque CRYPTO_FAILURE protocol.md promises, and leaves nothing. */
   @Test
-  @org.junit.jupiter.api.Disabled("native-config: failed unwrap is INTERNAL, protocol says CRYPTO_FAILURE")
   void tamperedWrappedBlobIsAnOpaqueCryptoFailure() {
     KeyInfo kek = hsm.generateKey(KeySpec.AES_256, "kek tamper", KeyUsage.WRAP_UNWRAP, false);
     KeyInfo exportable = hsm.generateKey(KeySpec.AES_256, "exportable tamper", null, true);

@@ -221,14 +221,8 @@ class AgentVerticleTest {
         req("key.wrap").put("keyId", importedId).put("wrappingKeyId", kek).put("alg", "AES_KEY_WRAP_PAD"));
   }
 
-  /**
-   * Import of a wrapped AES key. Disabled: SoftHSM2 leaves CKA_VALUE_LEN = 0 on an unwrapped secret
-   * key unless the unwrap template sets it, and KeyCache then cannot classify the key
-   * ("INTERNAL: token made a key hsmbridge cannot classify"). The fix belongs in native-config
-   * (KeyTemplates.secret for unwrap: add CKA_VALUE_LEN = spec.bits() / 8).
-   */
+  /** Import of a wrapped AES key (SoftHSM2 leaves CKA_VALUE_LEN = 0 on unwrap; native-config measures it). */
   @Test
-  @org.junit.jupiter.api.Disabled("native-config: unwrapped AES keys have CKA_VALUE_LEN=0 on SoftHSM2")
   void aesKeyImportWrapped() {
     byte[] msg = "aes import".getBytes(StandardCharsets.UTF_8);
     String kek = generate("AES_256", "kek-aes", "WRAP_UNWRAP");
