@@ -1,6 +1,7 @@
 package io.hsmbridge.bridge;
 
 import io.hsmbridge.agent.AgentConfig;
+import io.hsmbridge.agent.AgentVerticle;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Properties;
@@ -13,11 +14,12 @@ import java.util.Properties;
  * @param tcpPort its port; 0 picks a free one (reported in endpoint.json)
  * @param stateDir where endpoint.json is written, or null
  * @param agentTimeoutMs how long the bridge waits for the agent
+ * @param workerSpinMicros how long an idle token worker spins before parking (0 = never)
  * @param eventLoops Vert.x event-loop threads. Event-loop work here is light (framing, JSON, routing)
  *     while PKCS#11 runs on workers, so one loop avoids cross-thread hops on every request.
  */
 public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
-    int eventLoops) {
+    int eventLoops, int workerSpinMicros) {
 
   public static NodeConfig load(Path file) {
     AgentConfig agent = AgentConfig.load(file);
@@ -36,6 +38,10 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
     if (eventLoops < 1 || eventLoops > 64) {
       throw AgentConfig.invalid("node.eventLoops must be 1..64");
     }
-    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops);
+    int spin = AgentConfig.integer(p, "agent.workerSpinMicros", (int) AgentVerticle.DEFAULT_WORKER_SPIN_MICROS);
+    if (spin < 0 || spin > 10_000) {
+      throw AgentConfig.invalid("agent.workerSpinMicros must be 0..10000");
+    }
+    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops, spin);
   }
 }

@@ -5,14 +5,13 @@ import io.hsmbridge.protocol.Addresses;
 import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonObject;
 
 /**
- * Serves one HSM on the event bus at {@code hsmbridge.v1.agent.<hsmId>}. Every request runs on a
- * worker pool sized to the token's session pool, so PKCS#11 never blocks an event loop and requests
+ * Serves one HSM on the event bus at {@code hsmbridge.v1.agent.<hsmId>}. Every request runs on
+ * {@link TokenWorkers}, one thread per token session, so PKCS#11 never blocks an event loop and requests
  * never wait for a thread while a session is free. Failures reply with the stable error code as the
  * {@code ReplyException} failure code and a one-line, secret-free message.
  */
@@ -20,10 +19,20 @@ public final class AgentVerticle extends VerticleBase {
   private final String hsmId;
   private final HsmToken hsm;
   private final Operations operations;
-  private WorkerExecutor workers;
+  private TokenWorkers workers;
   private MessageConsumer<Object> consumer;
 
+  /** Default bound on how long an idle token worker spins before parking (see TokenWorkers). */
+  public static final long DEFAULT_WORKER_SPIN_MICROS = 200;
+
+  private final long spinNanos;
+
   public AgentVerticle(String hsmId, HsmToken hsm) {
+    this(hsmId, hsm, DEFAULT_WORKER_SPIN_MICROS);
+  }
+
+  public AgentVerticle(String hsmId, HsmToken hsm, long workerSpinMicros) {
+    this.spinNanos = workerSpinMicros * 1000;
     this.hsmId = hsmId;
     this.hsm = hsm;
     this.operations = new Operations(hsmId, hsm);
@@ -31,7 +40,7 @@ public final class AgentVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    workers = vertx.createSharedWorkerExecutor("hsmbridge-agent-" + hsmId, hsm.sessionCapacity());
+    workers = new TokenWorkers("hsmbridge-agent-" + hsmId, hsm.sessionCapacity(), spinNanos);
     consumer = vertx.eventBus().consumer(Addresses.agent(hsmId), this::handle);
     return consumer.completion();
   }
@@ -44,21 +53,28 @@ public final class AgentVerticle extends VerticleBase {
       return;
     }
     JsonObject body = (JsonObject) message.body();
-    // Unordered: requests are independent and may run in parallel on the pool. The reply is sent from
-    // the worker thread itself, saving a hop back through the event loop on every request.
-    workers.executeBlocking(() -> {
-      try {
-        message.reply(operations.execute(body));
-      } catch (Throwable e) {
-        Failures.reply(message, e);
-      }
-      return null;
-    }, false);
+    // Requests are independent and run in parallel, one per token session. The reply is sent from the
+    // worker thread itself, saving a hop back through the event loop on every request.
+    try {
+      workers.execute(() -> {
+        try {
+          message.reply(operations.execute(body));
+        } catch (Throwable e) {
+          Failures.reply(message, e);
+        }
+      });
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      Failures.reply(message, ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");
+    }
   }
 
   @Override
   public Future<?> stop() {
     Future<Void> unregistered = consumer == null ? Future.succeededFuture() : consumer.unregister();
-    return unregistered.eventually(() -> workers == null ? Future.succeededFuture() : workers.close());
+    return unregistered.andThen(ar -> {
+      if (workers != null) {
+        workers.close();
+      }
+    });
   }
 }

@@ -54,8 +54,10 @@ public final class BenchMain {
         out.printf(Locale.ROOT, "hsmbridge bench: token '%s' (%s %s), %d cores, Java %s; %d s measured after %d s warm-up per cell%n",
             hsm.label(), hsm.library().description(), hsm.library().versionMajor() + "." + hsm.library().versionMinor(),
             cores, System.getProperty("java.version"), o.seconds, o.warmup);
-        out.println("direct = one raw PKCS#11 call per op on a per-thread session; bridge = client -> TCP bridge -> bridge -> event bus -> agent -> PKCS#11");
-        out.printf(Locale.ROOT, "%-26s %4s %13s %13s %6s %12s %12s %12s %12s%n", "op", "thr", "direct op/s", "bridge op/s",
+        out.println("direct = one raw PKCS#11 call per op on a per-thread session (the baseline, measured in this run)");
+        out.println("<op>     = in-cluster client: event bus -> bridge (validate) -> event bus -> agent worker -> PKCS#11");
+        out.println("<op>@tcp = client over the TCP event-bus bridge on loopback -> bridge -> event bus -> agent worker -> PKCS#11");
+        out.printf(Locale.ROOT, "%-30s %4s %13s %13s %6s %12s %12s %12s %12s%n", "op", "thr", "direct op/s", "bridge op/s",
             "ratio", "bridge p50us", "bridge p99us", "direct p50us", "direct p99us");
       }
       SecureRandom random = new SecureRandom();
@@ -66,17 +68,12 @@ public final class BenchMain {
         for (int threads : o.threads) {
           Measurement.Result direct = Measurement.run(() -> direct(hsm, keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
-          Measurement.Result bridge = Measurement.run(() -> bridge(node.port(), keyId, op.alg, input), threads,
+          Measurement.Result bus = Measurement.run(() -> bus(node.vertx(), keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
-          double ratio = bridge.opsPerSecond() / direct.opsPerSecond();
-          if (o.csv) {
-            out.printf(Locale.ROOT, "%s,%d,%.0f,%.0f,%.2f,%.0f,%.0f%n", op.id, threads, direct.opsPerSecond(),
-                bridge.opsPerSecond(), ratio, bridge.p50Micros(), bridge.p99Micros());
-          } else {
-            out.printf(Locale.ROOT, "%-26s %4d %13.0f %13.0f %6.2f %12.0f %12.0f %12.0f %12.0f%n", op.id, threads,
-                direct.opsPerSecond(), bridge.opsPerSecond(), ratio, bridge.p50Micros(), bridge.p99Micros(),
-                direct.p50Micros(), direct.p99Micros());
-          }
+          Measurement.Result tcp = Measurement.run(() -> bridge(node.port(), keyId, op.alg, input), threads,
+              o.warmup * 1000L, o.seconds * 1000L);
+          row(out, o.csv, op.id, threads, direct, bus);
+          row(out, o.csv, op.id + "@tcp", threads, direct, tcp);
           out.flush();
         }
       }
@@ -87,6 +84,19 @@ public final class BenchMain {
       node.stop();
     }
     System.exit(0);
+  }
+
+  private static void row(PrintStream out, boolean csv, String op, int threads, Measurement.Result direct,
+      Measurement.Result bridge) {
+    double ratio = bridge.opsPerSecond() / direct.opsPerSecond();
+    if (csv) {
+      out.printf(Locale.ROOT, "%s,%d,%.0f,%.0f,%.2f,%.0f,%.0f%n", op, threads, direct.opsPerSecond(),
+          bridge.opsPerSecond(), ratio, bridge.p50Micros(), bridge.p99Micros());
+    } else {
+      out.printf(Locale.ROOT, "%-30s %4d %13.0f %13.0f %6.2f %12.0f %12.0f %12.0f %12.0f%n", op, threads,
+          direct.opsPerSecond(), bridge.opsPerSecond(), ratio, bridge.p50Micros(), bridge.p99Micros(),
+          direct.p50Micros(), direct.p99Micros());
+    }
   }
 
   private static Measurement.Worker direct(HsmToken hsm, String keyId, Algorithm alg, byte[] input) {
@@ -104,7 +114,31 @@ public final class BenchMain {
     };
   }
 
-  /** A client as an application would use it: its own connection, one request at a time. */
+  /**
+   * An in-cluster client: a request on the node's event bus to the bridge address, waited for
+   * synchronously, as a Vert.x service living in the cluster would send it.
+   */
+  private static Measurement.Worker bus(io.vertx.core.Vertx vertx, String keyId, Algorithm alg, byte[] input) {
+    String b64 = java.util.Base64.getEncoder().encodeToString(input);
+    return new Measurement.Worker() {
+      @Override
+      public void runOnce() throws Exception {
+        io.vertx.core.json.JsonObject body = new io.vertx.core.json.JsonObject().put("keyId", keyId).put("alg", alg.wireName());
+        switch (alg.kind()) {
+          case SIGNATURE: body.put("op", "sign").put("message", b64); break;
+          case MAC: body.put("op", "mac").put("message", b64); break;
+          default: body.put("op", "encrypt").put("plaintext", b64);
+        }
+        vertx.eventBus().request(io.hsmbridge.protocol.Addresses.BRIDGE_REQUEST, body)
+            .toCompletionStage().toCompletableFuture().get(60, java.util.concurrent.TimeUnit.SECONDS);
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  /** A client as an application outside the JVM would use it: its own TCP connection, one request at a time. */
   private static Measurement.Worker bridge(int port, String keyId, Algorithm alg, byte[] input) {
     Hsm hsm = Hsm.owning(BridgeClient.connect("127.0.0.1", port));
     String wire = alg.wireName();
