@@ -38,11 +38,10 @@ public final class BridgeVerticle extends VerticleBase {
   }
 
   private void handle(Message<Object> message) {
-    if (!(message.body() instanceof JsonObject)) {
-      Failures.reply(message, ErrorCode.BAD_REQUEST, "request body must be a JSON object");
+    JsonObject body = Failures.jsonBodyOrFail(message);
+    if (body == null) {
       return;
     }
-    JsonObject body = (JsonObject) message.body();
     try {
       RequestValidator.validate(body);
     } catch (HsmException | IllegalArgumentException | ClassCastException e) {

@@ -46,13 +46,10 @@ public final class AgentVerticle extends VerticleBase {
   }
 
   private void handle(Message<Object> message) {
-    // Typed as Object: a sender may put anything on the bus, and a cast here would throw on the event
-    // loop and leave the sender without a reply until its timeout.
-    if (!(message.body() instanceof JsonObject)) {
-      Failures.reply(message, ErrorCode.BAD_REQUEST, "request body must be a JSON object");
+    JsonObject body = Failures.jsonBodyOrFail(message);
+    if (body == null) {
       return;
     }
-    JsonObject body = (JsonObject) message.body();
     // Requests are independent and run in parallel, one per token session. The reply is sent from the
     // worker thread itself, saving a hop back through the event loop on every request.
     try {

@@ -3,6 +3,7 @@ package io.hsmbridge.agent;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.json.JsonObject;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -27,6 +28,19 @@ public final class Failures {
       LOG.log(Level.SEVERE, "unexpected failure", cause);
       message.fail(ErrorCode.INTERNAL.code(), ErrorCode.INTERNAL.name() + ": " + ErrorCode.INTERNAL.summary());
     }
+  }
+
+  /**
+   * The request body as a JSON object, or null after replying BAD_REQUEST. Consumers are typed
+   * {@code Object}: a sender may put anything on the bus, and a failed cast on the event loop would
+   * leave it without a reply until its timeout.
+   */
+  public static JsonObject jsonBodyOrFail(Message<Object> message) {
+    if (message.body() instanceof JsonObject) {
+      return (JsonObject) message.body();
+    }
+    reply(message, ErrorCode.BAD_REQUEST, "request body must be a JSON object");
+    return null;
   }
 
   public static void reply(Message<?> message, ErrorCode code, String detail) {
