@@ -47,11 +47,6 @@ public final class HsmException extends RuntimeException {
     return code.name() + ": " + getMessage();
   }
 
-  /** Whether the session that produced this error should be discarded rather than reused. */
-  public boolean sessionBroken() {
-    return code == ErrorCode.TOKEN_UNAVAILABLE;
-  }
-
   public static HsmException badParam(String message) {
     return new HsmException(ErrorCode.INVALID_PARAMETER, message);
   }

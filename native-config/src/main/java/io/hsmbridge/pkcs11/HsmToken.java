@@ -1,6 +1,5 @@
 package io.hsmbridge.pkcs11;
 
-import io.hsmbridge.protocol.ErrorCode;
 import java.util.logging.Logger;
 import org.xipki.pkcs11.wrapper.Token;
 import org.xipki.pkcs11.wrapper.TokenException;
@@ -135,9 +134,5 @@ public final class HsmToken implements AutoCloseable {
   @Override
   public String toString() {
     return "HsmToken[" + label + ", serial " + serial + ", profile " + profile.name() + "]";
-  }
-
-  static HsmException notOpen() {
-    return new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "token is not open");
   }
 }
