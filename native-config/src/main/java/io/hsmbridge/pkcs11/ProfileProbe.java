@@ -37,6 +37,7 @@ final class ProfileProbe {
       pool.call("probing token behaviour", s -> {
         checkWrapWithTrusted(s, profile, problems);
         checkEcdsaFormat(s, profile, problems);
+        checkOaepHashes(s, profile, problems);
         return null;
       });
     }
@@ -86,6 +87,33 @@ final class ProfileProbe {
       boolean raw = sig.length == 64;
       if (raw != profile.ecdsaRawSignature()) {
         problems.add("CKM_ECDSA returns " + (raw ? "raw r||s" : "DER") + " signatures, the profile says otherwise");
+      }
+    } finally {
+      s.destroyObject(pair.getPrivateKey());
+      s.destroyObject(pair.getPublicKey());
+    }
+  }
+
+  /** Every hash the profile lists for RSA-OAEP must work (encrypt and decrypt on a session key pair). */
+  private static void checkOaepHashes(Session s, VendorProfile profile, List<String> problems) throws TokenException {
+    AttributeVector pub = new AttributeVector().token(false).encrypt(true).modulusBits(2048)
+        .publicExponent(java.math.BigInteger.valueOf(65537));
+    AttributeVector priv = new AttributeVector().token(false).private_(true).sensitive(true).decrypt(true);
+    org.xipki.pkcs11.wrapper.PKCS11KeyPair pair = s.generateKeyPair(
+        new org.xipki.pkcs11.wrapper.Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN), new org.xipki.pkcs11.wrapper.KeyPairTemplate(priv, pub));
+    try {
+      byte[] probe = {1, 2, 3, 4};
+      for (String hash : profile.oaepHashes()) {
+        try {
+          byte[] ct = s.encryptSingle(Mechanisms.oaep(hash), pair.getPublicKey(), probe);
+          if (!java.util.Arrays.equals(probe, s.decryptSingle(Mechanisms.oaep(hash), pair.getPrivateKey(), ct))) {
+            problems.add("RSA-OAEP with " + hash + " does not round-trip");
+          }
+        } catch (PKCS11Exception e) {
+          problems.add("RSA-OAEP with " + hash + " fails (" + Ckr.name(e.getErrorCode()) + ") but the profile lists it in oaep.hashes");
+        } catch (HsmException e) {
+          problems.add("oaep.hashes lists " + hash + ", which hsmbridge does not know");
+        }
       }
     } finally {
       s.destroyObject(pair.getPrivateKey());

@@ -229,6 +229,20 @@ class VendorProfileTest {
   }
 
   @Test
+  void profileClaimingOaepWithSha256FailsStartUp() throws Exception {
+    TokenConfig base = SoftHsmFixture.newToken("probe-oaep");
+    HsmToken.open(base).close();
+    Properties lying = softhsm2();
+    lying.setProperty("name", "oaep256-softhsm");
+    lying.setProperty("oaep.hashes", "SHA1, SHA256");
+    write(tmp.resolve("oaep.properties"), lying);
+    HsmException e = assertHsm(ErrorCode.TOKEN_PROFILE_MISMATCH, () -> HsmToken.open(withProfiles(base, tmp)));
+    assertTrue(e.getMessage().contains("RSA-OAEP with SHA256 fails"), e.getMessage());
+    assertFalse(e.getMessage().contains("with SHA1 fails"), "SHA1 works on SoftHSM2: " + e.getMessage());
+    assertProbeLeftNothing(base);
+  }
+
+  @Test
   void profileRequiringAMechanismTheTokenLacksFailsStartUp() throws Exception {
     TokenConfig base = SoftHsmFixture.newToken("probe-mech");
     HsmToken.open(base).close();
