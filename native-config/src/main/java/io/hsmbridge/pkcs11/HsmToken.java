@@ -22,13 +22,14 @@ public final class HsmToken implements AutoCloseable {
   private final SessionPool pool;
   private final KeyManager keys;
   private final CryptoService crypto;
+  private final ClusterKeys clusterKeys;
   private final String label;
   private final String serial;
   private final String manufacturer;
   private final IntegrityScan.Report integrity;
 
   private HsmToken(Pkcs11Library library, Token token, VendorProfile profile, SessionPool pool, TokenInfo info,
-      IntegrityScan.Report integrity) {
+      IntegrityScan.Report integrity, PinSource soPin) {
     this.library = library;
     this.token = token;
     this.profile = profile;
@@ -37,6 +38,7 @@ public final class HsmToken implements AutoCloseable {
     KeyCache cache = new KeyCache();
     this.keys = new KeyManager(pool, cache);
     this.crypto = new CryptoService(pool, keys, profile);
+    this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
     this.label = info.getLabel().trim();
     this.serial = info.getSerialNumber().trim();
     this.manufacturer = info.getManufacturerID().trim();
@@ -57,7 +59,7 @@ public final class HsmToken implements AutoCloseable {
       pool.loginNow();
       ProfileProbe.check(token, pool, profile);
       IntegrityScan.checkSearchable(pool);
-      HsmToken hsm = new HsmToken(lib, token, profile, pool, token.getTokenInfo(), integrity);
+      HsmToken hsm = new HsmToken(lib, token, profile, pool, token.getTokenInfo(), integrity, config.soPin());
       hsm.keys.reload();
       LOG.info(() -> "opened token '" + hsm.label + "' (serial " + hsm.serial + ") with profile " + profile.name()
           + ", " + hsm.keys.count() + " keys, " + pool.capacity() + " sessions");
@@ -77,6 +79,11 @@ public final class HsmToken implements AutoCloseable {
 
   public CryptoService crypto() {
     return crypto;
+  }
+
+  /** The cluster key and replication of keys between HSMs (SO steps need the SO PIN in the config). */
+  public ClusterKeys clusterKeys() {
+    return clusterKeys;
   }
 
   public VendorProfile profile() {

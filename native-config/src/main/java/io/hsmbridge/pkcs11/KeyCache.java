@@ -61,6 +61,11 @@ final class KeyCache {
     return e;
   }
 
+  /** The entry for a key id, or null. */
+  KeyEntry find(String keyId) {
+    return keyId == null ? null : byId.get(keyId.toLowerCase(java.util.Locale.ROOT));
+  }
+
   void put(KeyEntry entry) {
     byId.put(entry.info().keyId(), entry);
   }

@@ -139,11 +139,9 @@ public final class KeyManager {
     wrapping.require(alg);
     KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, newId());
     AttributeVector template = spec.family() == KeySpec.Family.RSA ? KeyTemplates.privateKey(r) : KeyTemplates.secret(r);
-    boolean secret = !spec.family().isAsymmetric();
-    String keyId = KeyCache.keyId(r.id());
     KeyEntry entry;
     try {
-      entry = unwrapAndRecord(alg, wrapped, spec, wrapping, r, template, secret, keyId);
+      entry = unwrapAndRecord(wrapMechanism(alg), sess -> wrapping.handle(), wrapped, r, template, true, null);
     } catch (HsmException e) {
       // A blob the token cannot unwrap (SoftHSM2 often says only CKR_GENERAL_ERROR): one opaque answer.
       if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
@@ -155,24 +153,66 @@ public final class KeyManager {
     return entry.info();
   }
 
-  private KeyEntry unwrapAndRecord(Algorithm alg, byte[] wrapped, KeySpec spec, KeyEntry wrapping,
-      KeyTemplates.Request r, AttributeVector template, boolean secret, String keyId) {
-    return pool.call("import wrapped key", s -> {
-      if (secret) {
-        int length = secretLength(s, wrapMechanism(alg), wrapping.handle(), wrapped, r);
+  /** Finds a handle inside a session (e.g. the cluster key, looked up by id). */
+  @FunctionalInterface
+  interface HandleFinder {
+    long find(Session s) throws TokenException;
+  }
+
+  /**
+   * Recreates a key replicated from another HSM of the cluster: same id, label, spec, usage; sensitive,
+   * private and wrap-with-trusted, as the cluster key's unwrap template demands. Idempotent: a key this
+   * token already holds is returned as it is (a retried replication must not fail or duplicate).
+   */
+  KeyInfo installReplica(ReplicaBlob b, HandleFinder clusterKey) {
+    byte[] id = KeyCache.parseKeyId(b.keyId());
+    if (id == null) {
+      throw HsmException.badParam("replica key id must be 32 hex characters");
+    }
+    KeyEntry existing = cache.find(b.keyId());
+    if (existing != null) {
+      return existing.info();
+    }
+    KeyTemplates.Request r = new KeyTemplates.Request(b.spec(), b.usage(), b.label(), false, id);
+    boolean secret = !b.spec().family().isAsymmetric();
+    AttributeVector template = secret ? KeyTemplates.secret(r) : KeyTemplates.privateKey(r);
+    KeyEntry entry = unwrapAndRecord(Mechanisms.aesKeyWrapPad(), clusterKey, b.wrapped(), r, template, false, b.ecPoint());
+    cache.put(entry);
+    return entry.info();
+  }
+
+  /**
+   * Unwraps {@code wrapped} into a token key and adds what the blob lacks: the public half (RSA: from
+   * the private key's public attributes; EC: from {@code ecPoint}) and, for secret keys, the spec record
+   * (SoftHSM2 leaves CKA_VALUE_LEN at 0 on unwrap). With {@code measure}, a secret key's size is checked
+   * against the spec first. Anything made is destroyed again if a later step fails.
+   */
+  private KeyEntry unwrapAndRecord(Mechanism mechanism, HandleFinder unwrapping, byte[] wrapped,
+      KeyTemplates.Request r, AttributeVector template, boolean measure, byte[] ecPoint) {
+    KeySpec spec = r.spec();
+    boolean secret = !spec.family().isAsymmetric();
+    String keyId = KeyCache.keyId(r.id());
+    if (!secret && spec.family() != KeySpec.Family.RSA && ecPoint == null) {
+      throw HsmException.badParam("import of " + spec + " keys needs the public point");
+    }
+    return pool.call("unwrap key", s -> {
+      long unwrappingKey = unwrapping.find(s);
+      if (secret && measure) {
+        int length = secretLength(s, mechanism, unwrappingKey, wrapped, r);
         if (length != spec.bits() / 8) {
           throw HsmException.badParam("the wrapped key is " + (length < 0 ? "not a whole number of 8-byte blocks" : length + " bytes")
               + ", not a " + spec + " key");
         }
       }
-      long h = s.unwrapKey(wrapMechanism(alg), wrapping.handle(), wrapped, template);
+      long h = s.unwrapKey(mechanism, unwrappingKey, wrapped, template);
       long pub = KeyEntry.NONE;
       long record = KeyEntry.NONE;
       try {
         if (spec.family() == KeySpec.Family.RSA) {
           AttributeVector a = s.getAttrValues(h, CKA_MODULUS, CKA_PUBLIC_EXPONENT);
-          AttributeVector pubTemplate = KeyTemplates.publicKey(r).modulus(a.modulus()).publicExponent(a.publicExponent());
-          pub = s.createObject(pubTemplate);
+          pub = s.createObject(KeyTemplates.publicKey(r).modulus(a.modulus()).publicExponent(a.publicExponent()));
+        } else if (!secret) {
+          pub = s.createObject(KeyTemplates.publicKey(r).ecParams(Curves.ecParams(spec)).ecPoint(ecPoint));
         }
         if (secret) {
           record = s.createObject(KeyCache.specRecord(keyId, spec));

@@ -3,6 +3,7 @@ package io.hsmbridge.pkcs11;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_USER_ALREADY_LOGGED_IN;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_USER_NOT_LOGGED_IN;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKS_RW_USER_FUNCTIONS;
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKU_SO;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKU_USER;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CK_EFFECTIVELY_INFINITE;
 
@@ -124,6 +125,66 @@ public final class SessionPool implements AutoCloseable {
       throw e;
     } finally {
       release(session, broken);
+    }
+  }
+
+  /**
+   * Runs {@code work} logged in as the token's Security Officer, with the whole pool held so no User
+   * work runs meanwhile: PKCS#11 allows one login state per application, so the User is logged out for
+   * the duration and logged in again afterwards, whatever happens. SoftHSM2 invalidates handles to
+   * private objects on logout, so callers must re-resolve cached handles after this returns.
+   */
+  public <T> T callAsSecurityOfficer(PinSource soPin, String what, SessionWork<T> work) {
+    if (soPin == null) {
+      throw new HsmException(ErrorCode.CONFIG_INVALID, what + " needs the token's SO PIN (pin.so.file or pin.so.env)");
+    }
+    try {
+      if (!permits.tryAcquire(capacity, borrowTimeout.toMillis() * 4, TimeUnit.MILLISECONDS)) {
+        throw new HsmException(ErrorCode.SESSION_POOL_EXHAUSTED, what + ": token sessions stayed busy");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "interrupted while waiting for the token");
+    }
+    try {
+      synchronized (this) {
+        if (anchor == null || closed) {
+          throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "token session pool is not open");
+        }
+        Session s = anchor;
+        try {
+          logoutTolerant(s);
+          soPin.use(pin -> {
+            s.login(CKU_SO, pin);
+            return null;
+          });
+          try {
+            return work.apply(s);
+          } finally {
+            logoutTolerant(s);
+          }
+        } catch (TokenException e) {
+          throw Ckr.wrap(e, what);
+        } finally {
+          try {
+            login(s);
+          } catch (TokenException e) {
+            throw Ckr.wrap(e, "login to token after SO work");
+          }
+        }
+      }
+    } finally {
+      permits.release(capacity);
+    }
+  }
+
+  private static void logoutTolerant(Session s) throws TokenException {
+    try {
+      s.logout();
+    } catch (PKCS11Exception e) {
+      if (e.getErrorCode() != CKR_USER_NOT_LOGGED_IN) {
+        throw e;
+      }
     }
   }
 

@@ -1,0 +1,225 @@
+package io.hsmbridge.pkcs11;
+
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
+
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.KeySpec;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyFactory;
+import java.security.interfaces.RSAPublicKey;
+import java.security.spec.X509EncodedKeySpec;
+import org.xipki.pkcs11.wrapper.AttributeVector;
+import org.xipki.pkcs11.wrapper.KeyPairTemplate;
+import org.xipki.pkcs11.wrapper.Mechanism;
+import org.xipki.pkcs11.wrapper.PKCS11KeyPair;
+import org.xipki.pkcs11.wrapper.Session;
+import org.xipki.pkcs11.wrapper.TokenException;
+
+/**
+ * The cluster wrapping key and what it is for: every HSM of a cluster holds the same AES-256 key,
+ * created inside the first HSM as a trusted key, reaching the others only wrapped under a joiner's
+ * transport key; user keys then travel between HSMs wrapped under it ({@link ReplicaBlob}). No key
+ * exists in plaintext outside a token at any step.
+ *
+ * <p>Token facts this relies on (SoftHSM2, see the vendor profile): only the SO may set CKA_TRUSTED, only
+ * at creation and only on a public object, so the SO creates the cluster key and the transport objects;
+ * a key with CKA_WRAP_WITH_TRUSTED can be wrapped only by a trusted key; the cluster key's
+ * CKA_UNWRAP_TEMPLATE forces what it unwraps to be sensitive, private and wrap-with-trusted, and the
+ * token does not merge it, so every unwrap template here repeats those three.
+ *
+ * <p>Steps: the first HSM calls {@link #createClusterKey()}; a joiner calls {@link #createTransportKey()}
+ * and sends the returned public key to a member, which calls {@link #wrapClusterKeyFor(byte[])} and sends
+ * the blob back; the joiner calls {@link #installClusterKey(byte[])}. SO steps need the token's SO PIN.
+ *
+ * <p>Exportable user keys (CKA_WRAP_WITH_TRUSTED false) are not replicated by this key: its unwrap
+ * template would turn them non-exportable. Thread-safe; every method blocks on the token.
+ */
+public final class ClusterKeys {
+  static final byte[] CLUSTER_KEY_ID = "hsmbridge.cluster-key.v1".getBytes(StandardCharsets.US_ASCII);
+  static final byte[] TRANSPORT_KEY_ID = "hsmbridge.transport-key.v1".getBytes(StandardCharsets.US_ASCII);
+  static final byte[] PEER_TRANSPORT_ID = "hsmbridge.peer-transport.v1".getBytes(StandardCharsets.US_ASCII);
+  private static final int TRANSPORT_RSA_BITS = 3072;
+
+  private final SessionPool pool;
+  private final KeyManager keys;
+  private final PinSource soPin;
+  private final VendorProfile profile;
+
+  ClusterKeys(SessionPool pool, KeyManager keys, PinSource soPin, VendorProfile profile) {
+    this.pool = pool;
+    this.keys = keys;
+    this.soPin = soPin;
+    this.profile = profile;
+  }
+
+  /** Whether this token holds the cluster key. */
+  public boolean hasClusterKey() {
+    return pool.call("find cluster key", s -> find(s, CKO_SECRET_KEY, CLUSTER_KEY_ID) != KeyEntry.NONE);
+  }
+
+  /** First HSM of a cluster: the SO generates the trusted cluster key inside the token. */
+  public void createClusterKey() {
+    requireNoClusterKey();
+    pool.callAsSecurityOfficer(soPin, "create cluster key", s -> {
+      s.generateKey(new Mechanism(CKM_AES_KEY_GEN), clusterKeyTemplate().valueLen(32));
+      return null;
+    });
+    keys.reload();
+  }
+
+  /**
+   * Joiner, step 1: the SO makes an RSA transport key pair (public objects, so the SO can use the
+   * private half later; sensitive and never extractable). Returns the public key as SubjectPublicKeyInfo.
+   */
+  public byte[] createTransportKey() {
+    requireNoClusterKey();
+    byte[] spki = pool.callAsSecurityOfficer(soPin, "create transport key", s -> {
+      destroyAll(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID);
+      destroyAll(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);
+      AttributeVector pub = new AttributeVector().token(true).private_(false).id(TRANSPORT_KEY_ID)
+          .label("hsmbridge transport key").encrypt(false).wrap(true).verify(false).modulusBits(TRANSPORT_RSA_BITS)
+          .publicExponent(BigInteger.valueOf(65537));
+      AttributeVector priv = new AttributeVector().token(true).private_(false).id(TRANSPORT_KEY_ID)
+          .label("hsmbridge transport key").sensitive(true).extractable(false).decrypt(false).sign(false)
+          .unwrap(true).derive(false);
+      PKCS11KeyPair pair = s.generateKeyPair(new Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN), new KeyPairTemplate(priv, pub));
+      AttributeVector a = s.getAttrValues(pair.getPublicKey(), CKA_MODULUS, CKA_PUBLIC_EXPONENT);
+      return PublicKeys.rsa(a.modulus(), a.publicExponent());
+    });
+    keys.reload();
+    return spki;
+  }
+
+  /**
+   * Member: wraps the cluster key for a joiner. The SO imports the joiner's transport public key as a
+   * trusted key (only a trusted key may wrap the cluster key), the User wraps with RSA-OAEP, and the
+   * imported key is destroyed whatever happens.
+   */
+  public byte[] wrapClusterKeyFor(byte[] joinerTransportSpki) {
+    RSAPublicKey joiner = parseRsa(joinerTransportSpki);
+    String hash = profile.oaepHashes().get(0);
+    pool.callAsSecurityOfficer(soPin, "import joiner transport key", s -> {
+      destroyAll(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID);
+      s.createObject(new AttributeVector().class_(CKO_PUBLIC_KEY).keyType(CKK_RSA).token(true).private_(false)
+          .trusted(true).id(PEER_TRANSPORT_ID).label("hsmbridge joiner transport key").wrap(true).encrypt(false)
+          .verify(false).modulus(joiner.getModulus()).publicExponent(joiner.getPublicExponent()));
+      return null;
+    });
+    try {
+      return pool.call("wrap cluster key", s -> {
+        long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+        long peer = findOrFail(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID, "the joiner's transport key vanished");
+        return s.wrapKey(Mechanisms.oaep(hash), peer, clusterKey);
+      });
+    } finally {
+      pool.callAsSecurityOfficer(soPin, "remove joiner transport key", s -> {
+        destroyAll(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID);
+        return null;
+      });
+      keys.reload();
+    }
+  }
+
+  /** Joiner, step 2: the SO unwraps the cluster key with the transport key, as a trusted key; the transport pair is destroyed. */
+  public void installClusterKey(byte[] wrappedClusterKey) {
+    requireNoClusterKey();
+    String hash = profile.oaepHashes().get(0);
+    try {
+      pool.callAsSecurityOfficer(soPin, "install cluster key", s -> {
+        long transport = findOrFail(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID, "no transport key: call createTransportKey first");
+        s.unwrapKey(Mechanisms.oaep(hash), transport, wrappedClusterKey, clusterKeyTemplate());
+        destroyAll(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID);
+        destroyAll(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);
+        return null;
+      });
+    } catch (HsmException e) {
+      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
+        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "cluster key unwrap failed", e.ckr(), e.serverDetail(), e);
+      }
+      throw e;
+    } finally {
+      keys.reload();
+    }
+  }
+
+  /** Wraps a (non-exportable) user key under the cluster key, with the metadata to recreate it elsewhere. */
+  public ReplicaBlob wrapForReplication(String keyId) {
+    KeyEntry e = keys.entry(keyId);
+    if (e.info().exportable()) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
+          "exportable keys are not replicated under the cluster key (its unwrap template forces wrap-with-trusted)");
+    }
+    return pool.call("wrap key for replication", s -> {
+      long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+      byte[] wrapped;
+      try {
+        wrapped = s.wrapKey(Mechanisms.aesKeyWrapPad(), clusterKey, e.handle());
+      } catch (org.xipki.pkcs11.wrapper.PKCS11Exception x) {
+        if (x.getErrorCode() != CKR_KEY_NOT_WRAPPABLE) {
+          throw x;
+        }
+        // e.g. SoftHSM2 2.6.1 cannot wrap Ed25519 private keys at all, even under a trusted key.
+        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token cannot wrap " + e.spec()
+            + " private keys (CKR_KEY_NOT_WRAPPABLE), so such a key cannot be replicated to other HSMs");
+      }
+      byte[] point = null;
+      KeySpec.Family f = e.spec().family();
+      if (f == KeySpec.Family.EC || f == KeySpec.Family.EDWARDS) {
+        point = s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint();
+      }
+      return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
+    });
+  }
+
+  /** Recreates a replicated key on this token, with the same id, label, spec, usage and policy. */
+  public KeyInfo installReplica(ReplicaBlob blob) {
+    return keys.installReplica(blob, s -> findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key"));
+  }
+
+  /** The cluster key: trusted, public (SoftHSM2 sets CKA_TRUSTED only on public objects), sensitive, wraps only with trusted keys. */
+  private static AttributeVector clusterKeyTemplate() {
+    return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).token(true).private_(false).trusted(true)
+        .sensitive(true).extractable(true).wrapWithTrusted(true).id(CLUSTER_KEY_ID)
+        .label("hsmbridge cluster key").wrap(true).unwrap(true).encrypt(false).decrypt(false).sign(false)
+        .verify(false).derive(false).unwrapTemplate(replicaUnwrapTemplate());
+  }
+
+  /** What the cluster key forces on everything it unwraps; every replica template repeats it. */
+  static AttributeVector replicaUnwrapTemplate() {
+    return new AttributeVector().sensitive(true).private_(true).wrapWithTrusted(true);
+  }
+
+  private void requireNoClusterKey() {
+    if (hasClusterKey()) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a cluster key");
+    }
+  }
+
+  private static RSAPublicKey parseRsa(byte[] spki) {
+    try {
+      return (RSAPublicKey) KeyFactory.getInstance("RSA").generatePublic(new X509EncodedKeySpec(spki));
+    } catch (Exception e) {
+      throw HsmException.badParam("the joiner's transport key is not an RSA SubjectPublicKeyInfo");
+    }
+  }
+
+  static long find(Session s, long cls, byte[] id) throws TokenException {
+    long[] found = s.findObjectsSingle(new AttributeVector().class_(cls).id(id), 2);
+    return found.length == 0 ? KeyEntry.NONE : found[0];
+  }
+
+  static long findOrFail(Session s, long cls, byte[] id, String message) throws TokenException {
+    long h = find(s, cls, id);
+    if (h == KeyEntry.NONE) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, message);
+    }
+    return h;
+  }
+
+  private static void destroyAll(Session s, long cls, byte[] id) throws TokenException {
+    for (long h : s.findAllObjectsSingle(new AttributeVector().class_(cls).id(id))) {
+      s.destroyObject(h);
+    }
+  }
+}
