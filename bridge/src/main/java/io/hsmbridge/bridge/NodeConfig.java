@@ -2,6 +2,7 @@ package io.hsmbridge.bridge;
 
 import io.hsmbridge.agent.AgentConfig;
 import io.hsmbridge.agent.AgentVerticle;
+import io.hsmbridge.bridge.cluster.ClusterConfig;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Properties;
@@ -17,9 +18,10 @@ import java.util.Properties;
  * @param workerSpinMicros how long an idle token worker spins before parking (0 = never)
  * @param eventLoops Vert.x event-loop threads. Event-loop work here is light (framing, JSON, routing)
  *     while PKCS#11 runs on workers, so one loop avoids cross-thread hops on every request.
+ * @param cluster clustered event bus settings ({@code cluster.*}); disabled by default (local Vert.x)
  */
 public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
-    int eventLoops, int workerSpinMicros) {
+    int eventLoops, int workerSpinMicros, ClusterConfig cluster) {
 
   public static NodeConfig load(Path file) {
     AgentConfig agent = AgentConfig.load(file);
@@ -42,6 +44,7 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
     if (spin < 0 || spin > 10_000) {
       throw AgentConfig.invalid("agent.workerSpinMicros must be 0..10000");
     }
-    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops, spin);
+    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops, spin,
+        ClusterConfig.from(p));
   }
 }

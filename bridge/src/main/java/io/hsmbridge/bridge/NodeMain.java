@@ -1,6 +1,8 @@
 package io.hsmbridge.bridge;
 
 import io.hsmbridge.agent.AgentVerticle;
+import io.hsmbridge.bridge.cluster.ClusterConfig;
+import io.hsmbridge.bridge.cluster.ClusterTransport;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.vertx.core.Vertx;
@@ -26,6 +28,8 @@ import java.util.logging.Logger;
  */
 public final class NodeMain {
   private static final Logger LOG = Logger.getLogger(NodeMain.class.getName());
+  /** Hazelcast gives up looking for the listed members after 10 s and starts alone; this bounds the rest. */
+  private static final long CLUSTER_JOIN_TIMEOUT_S = 60;
 
   private NodeMain() {}
 
@@ -82,7 +86,13 @@ public final class NodeMain {
         LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
             + hsm.integrity().quarantine());
       }
-      Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(config.eventLoops()));
+      Vertx vertx;
+      try {
+        vertx = startVertx(config);
+      } catch (RuntimeException e) {
+        hsm.close();
+        throw e;
+      }
       try {
         int port = config.tcpPort() == 0 ? freePort(config.tcpHost()) : config.tcpPort();
         String hsmId = config.agent().hsmId();
@@ -103,6 +113,36 @@ public final class NodeMain {
         }
         throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL,
             "cannot start serving on " + config.tcpHost() + ":" + config.tcpPort() + ": " + cause.getMessage());
+      }
+    }
+
+    /**
+     * A local Vert.x by default; with {@code cluster.enabled=true}, a clustered one (Hazelcast membership,
+     * mutual-TLS event bus). The verticles are the same either way.
+     */
+    private static Vertx startVertx(NodeConfig config) {
+      VertxOptions options = new VertxOptions().setEventLoopPoolSize(config.eventLoops());
+      if (!config.cluster().enabled()) {
+        return Vertx.vertx(options);
+      }
+      ClusterConfig cluster = config.cluster();
+      try {
+        Vertx vertx = ClusterTransport.start(cluster, options)
+            .toCompletionStage().toCompletableFuture().get(CLUSTER_JOIN_TIMEOUT_S, TimeUnit.SECONDS);
+        LOG.info("joined cluster '" + cluster.name() + "' as " + cluster.host() + ":" + cluster.hazelcastPort()
+            + " (event bus TLS on " + cluster.host() + ", members " + String.join(",", cluster.members()) + ")");
+        return vertx;
+      } catch (java.util.concurrent.ExecutionException e) {
+        if (e.getCause() instanceof HsmException) {
+          throw (HsmException) e.getCause();
+        }
+        throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL, "cannot join the cluster: " + e.getCause());
+      } catch (java.util.concurrent.TimeoutException e) {
+        throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL,
+            "cannot join cluster '" + cluster.name() + "' within " + CLUSTER_JOIN_TIMEOUT_S + " s");
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL, "interrupted while joining the cluster");
       }
     }
 

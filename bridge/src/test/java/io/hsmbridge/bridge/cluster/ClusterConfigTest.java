@@ -1,0 +1,114 @@
+package io.hsmbridge.bridge.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.ErrorCode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Properties;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ClusterConfigTest {
+  @TempDir Path tmp;
+  private ClusterCa.MemberFiles member;
+
+  @BeforeEach
+  void issue() {
+    member = ClusterCa.create(tmp.resolve("ca"), "test").issueMember("n1", List.of("127.0.0.1"), tmp.resolve("n1"));
+  }
+
+  @Test
+  void disabledByDefaultAndReadsNothingElse() {
+    Properties p = new Properties();
+    p.setProperty("cluster.hazelcastPort", "not-a-number");
+    assertFalse(ClusterConfig.from(p).enabled());
+  }
+
+  @Test
+  void defaults() {
+    ClusterConfig c = ClusterConfig.from(valid());
+    assertTrue(c.enabled());
+    assertEquals("hsmbridge", c.name());
+    assertEquals("127.0.0.1", c.host());
+    assertEquals(5701, c.hazelcastPort());
+    assertEquals(0, c.eventBusPort());
+    assertEquals(List.of("127.0.0.1:5701"), c.members());
+  }
+
+  @Test
+  void membersAreNormalised() {
+    Properties p = valid();
+    p.setProperty("cluster.members", " 10.0.0.1:5701, hsm2.example.net:5702,[::1]:5703,10.0.0.1:5701,");
+    assertEquals(List.of("10.0.0.1:5701", "hsm2.example.net:5702", "[::1]:5703"), ClusterConfig.from(p).members());
+  }
+
+  @Test
+  void errorsNameTheKey() {
+    assertNamesKey("cluster.enabled", "yes", "cluster.enabled");
+    assertNamesKey("cluster.name", "bad name!", "cluster.name");
+    assertNamesKey("cluster.host", "0.0.0.0", "cluster.host");
+    assertNamesKey("cluster.host", "no-such-host.invalid", "cluster.host");
+    assertNamesKey("cluster.hazelcastPort", "0", "cluster.hazelcastPort");
+    assertNamesKey("cluster.hazelcastPort", "x", "cluster.hazelcastPort");
+    assertNamesKey("cluster.eventBusPort", "70000", "cluster.eventBusPort");
+    assertNamesKey("cluster.members", "10.0.0.1", "cluster.members");
+    assertNamesKey("cluster.members", "10.0.0.1:http", "cluster.members");
+    assertNamesKey("cluster.members", "10.0.0.1:0", "cluster.members");
+    assertNamesKey("cluster.tls.cert", "", "cluster.tls.cert");
+    assertNamesKey("cluster.tls.key", tmp.resolve("missing.pem").toString(), "cluster.tls.key");
+    assertNamesKey("cluster.tls.ca", member.key().toString(), "cluster.tls.ca");
+  }
+
+  @Test
+  void refusesAKeyOthersCanRead() throws Exception {
+    Files.setPosixFilePermissions(member.key(), PosixFilePermissions.fromString("rw-r--r--"));
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(valid()));
+    assertTrue(e.getMessage().contains("cluster.tls.key") && e.getMessage().contains("chmod 600"), e.getMessage());
+  }
+
+  @Test
+  void refusesACertificateFromAnotherCa() {
+    ClusterCa other = ClusterCa.create(tmp.resolve("other"), "test");
+    Properties p = valid();
+    p.setProperty("cluster.tls.ca", other.certificateFile().toString());
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
+    assertTrue(e.getMessage().startsWith("cluster.tls.cert") && e.getMessage().contains("not issued by"),
+        e.getMessage());
+  }
+
+  @Test
+  void refusesAKeyThatIsNotTheCertificates() {
+    ClusterCa ca = ClusterCa.load(tmp.resolve("ca"));
+    ClusterCa.MemberFiles second = ca.issueMember("n2", List.of("127.0.0.1"), tmp.resolve("n2"));
+    Properties p = valid();
+    p.setProperty("cluster.tls.key", second.key().toString());
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
+    assertTrue(e.getMessage().startsWith("cluster.tls.key") && e.getMessage().contains("does not belong"),
+        e.getMessage());
+  }
+
+  private void assertNamesKey(String key, String value, String named) {
+    Properties p = valid();
+    p.setProperty(key, value);
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p), key + "=" + value);
+    assertEquals(ErrorCode.CONFIG_INVALID, e.code());
+    assertTrue(e.getMessage().contains(named), e.getMessage());
+  }
+
+  private Properties valid() {
+    Properties p = new Properties();
+    p.setProperty("cluster.enabled", "true");
+    p.setProperty("cluster.tls.cert", member.certificate().toString());
+    p.setProperty("cluster.tls.key", member.key().toString());
+    p.setProperty("cluster.tls.ca", member.ca().toString());
+    return p;
+  }
+}

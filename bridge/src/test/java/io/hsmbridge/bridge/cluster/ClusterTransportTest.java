@@ -1,0 +1,156 @@
+package io.hsmbridge.bridge.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.json.JsonObject;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Real clustered Vert.x instances (Hazelcast members) on loopback, with event-bus TLS from cluster CAs.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class ClusterTransportTest {
+  private static final long REQUEST_TIMEOUT_MS = 3_000;
+
+  @TempDir Path tmp;
+  private final List<Vertx> started = new ArrayList<>();
+
+  @AfterEach
+  void closeAll() throws Exception {
+    for (Vertx v : started) {
+      try {
+        v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        System.err.println("vert.x did not close cleanly: " + e);
+      }
+    }
+    started.clear();
+  }
+
+  @Test
+  void requestRoundTripsBetweenMembersOverTls() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t1");
+    int portA = freePort();
+    int portB = freePort();
+    String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB;
+    Vertx a = join(config(ca, "a", portA, members, "t1"));
+    Vertx b = join(config(ca, "b", portB, members, "t1"));
+
+    consume(b, "test.echo.b", "b");
+    consume(a, "test.echo.a", "a");
+    JsonObject fromB = request(a, "test.echo.b", new JsonObject().put("n", 1));
+    assertEquals(new JsonObject().put("n", 1).put("servedBy", "b"), fromB);
+    JsonObject fromA = request(b, "test.echo.a", new JsonObject().put("n", 2));
+    assertEquals("a", fromA.getString("servedBy"));
+  }
+
+  @Test
+  void memberWithACertificateFromAnotherCaCannotExchangeMessages() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t2");
+    ClusterCa rogue = ClusterCa.create(tmp.resolve("rogue-ca"), "t2");
+    int portA = freePort();
+    int portB = freePort();
+    int portC = freePort();
+    String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB + ",127.0.0.1:" + portC;
+    Vertx a = join(config(ca, "a", portA, members, "t2"));
+    Vertx b = join(config(ca, "b", portB, members, "t2"));
+    // Same cluster name and member list: Hazelcast (unauthenticated) lets it in; TLS must keep it out.
+    Vertx c = join(config(rogue, "c", portC, members, "t2"));
+    awaitMembers(a, 3);
+
+    consume(b, "test.echo.b", "b");
+    consume(c, "test.echo.c", "c");
+    assertEquals("b", request(a, "test.echo.b", new JsonObject()).getString("servedBy"));
+    assertFails(a, "test.echo.c");
+    assertFails(c, "test.echo.b");
+    // The trusted members still talk after the rogue tried.
+    assertEquals("b", request(a, "test.echo.b", new JsonObject()).getString("servedBy"));
+  }
+
+  private Vertx join(ClusterConfig config) throws Exception {
+    Future<Vertx> f = ClusterTransport.start(config, new VertxOptions().setEventLoopPoolSize(1));
+    Vertx v = f.toCompletionStage().toCompletableFuture().get(45, TimeUnit.SECONDS);
+    started.add(v);
+    return v;
+  }
+
+  private ClusterConfig config(ClusterCa ca, String name, int hzPort, String members, String cluster) {
+    ClusterCa.MemberFiles files = ca.issueMember(name, List.of("127.0.0.1", "localhost"), tmp.resolve("m-" + name));
+    Properties p = new Properties();
+    p.setProperty("cluster.enabled", "true");
+    p.setProperty("cluster.name", cluster);
+    p.setProperty("cluster.hazelcastPort", Integer.toString(hzPort));
+    p.setProperty("cluster.members", members);
+    p.setProperty("cluster.tls.cert", files.certificate().toString());
+    p.setProperty("cluster.tls.key", files.key().toString());
+    p.setProperty("cluster.tls.ca", files.ca().toString());
+    return ClusterConfig.from(p);
+  }
+
+  private static void consume(Vertx v, String address, String name) throws Exception {
+    MessageConsumer<JsonObject> consumer = v.eventBus().consumer(address,
+        m -> m.reply(m.body().copy().put("servedBy", name)));
+    // Registration is propagated through Hazelcast; wait until it is there.
+    consumer.completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  private static JsonObject request(Vertx from, String address, JsonObject body) throws Exception {
+    return from.eventBus().<JsonObject>request(address, body, new DeliveryOptions().setSendTimeout(REQUEST_TIMEOUT_MS))
+        .toCompletionStage().toCompletableFuture().get(REQUEST_TIMEOUT_MS + 2_000, TimeUnit.MILLISECONDS).body();
+  }
+
+  private static void assertFails(Vertx from, String address) throws Exception {
+    try {
+      JsonObject reply = request(from, address, new JsonObject());
+      fail("a request across CAs must not be answered, got " + reply);
+    } catch (ExecutionException expected) {
+      // The handler IS registered (Hazelcast shares the routing table with the rogue member): the
+      // request must fail because the TLS link cannot be made, not because nobody listens.
+      assertTrue(expected.getCause() instanceof ReplyException, String.valueOf(expected.getCause()));
+      ReplyFailure type = ((ReplyException) expected.getCause()).failureType();
+      assertNotEquals(ReplyFailure.NO_HANDLERS, type, "the handler must be visible, or this proves nothing");
+      assertNotEquals(ReplyFailure.RECIPIENT_FAILURE, type);
+      System.err.println("cross-CA request to " + address + " failed as expected: " + expected.getCause());
+    }
+  }
+
+  private static void awaitMembers(Vertx v, int n) throws Exception {
+    var manager = ((VertxInternal) v).clusterManager();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (manager.getNodes().size() < n) {
+      if (System.nanoTime() > deadline) {
+        fail("cluster has " + manager.getNodes() + ", expected " + n + " members");
+      }
+      Thread.sleep(100);
+    }
+    assertTrue(manager.getNodes().size() >= n);
+  }
+
+  private static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+}
