@@ -1,5 +1,7 @@
 package io.hsmbridge.bridge;
 
+import io.hsmbridge.pkcs11.IntegrityScan;
+
 import io.hsmbridge.pkcs11.SoftHsmFixture;
 import io.vertx.core.json.JsonObject;
 import java.io.DataInputStream;
@@ -14,6 +16,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -67,18 +70,11 @@ final class TestNodes {
    * to 32 bytes, as SoftHSM2 stores it).
    */
   static Path tokenDirectory(Path tokensDir, String label) {
-    byte[] needle = String.format("%-32s", label).getBytes(StandardCharsets.UTF_8);
-    try (Stream<Path> dirs = Files.list(tokensDir)) {
-      for (Path d : (Iterable<Path>) dirs.filter(Files::isDirectory)::iterator) {
-        Path tokenObject = d.resolve("token.object");
-        if (Files.exists(tokenObject) && indexOf(Files.readAllBytes(tokenObject), needle) >= 0) {
-          return d;
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    List<Path> found = IntegrityScan.softHsmTokenDirectories(tokensDir, label);
+    if (found.size() != 1) {
+      throw new IllegalStateException("expected one token directory for '" + label + "' in " + tokensDir + ", found " + found);
     }
-    throw new IllegalStateException("no token directory for '" + label + "' in " + tokensDir);
+    return found.get(0);
   }
 
   /** Object files of a token (its keys), excluding token.object itself. */
@@ -89,19 +85,6 @@ final class TestNodes {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-  }
-
-  private static int indexOf(byte[] hay, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= hay.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (hay[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return i;
-    }
-    return -1;
   }
 
   /** A bare TCP connection to the event-bus bridge speaking raw frames: nothing of the client SDK. */

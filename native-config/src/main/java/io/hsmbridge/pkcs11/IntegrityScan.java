@@ -113,6 +113,15 @@ public final class IntegrityScan {
    * the label blank-padded to 32 bytes; matching the padded form keeps "hsm1" from matching "hsm10".
    */
   private static List<Path> tokenDirectories(Path tokenDir, String label) {
+    return tokenDirectories(tokenDir, label, true);
+  }
+
+  /** The sub-directories of a SoftHSM2 token store whose token.object names {@code label}. */
+  public static List<Path> softHsmTokenDirectories(Path tokenDir, String label) {
+    return tokenDirectories(tokenDir, label, false);
+  }
+
+  private static List<Path> tokenDirectories(Path tokenDir, String label, boolean includeUnreadable) {
     List<Path> dirs = new ArrayList<>();
     byte[] needle = String.format("%-32s", label).getBytes(StandardCharsets.UTF_8);
     try (DirectoryStream<Path> subdirs = Files.newDirectoryStream(tokenDir, Files::isDirectory)) {
@@ -122,7 +131,7 @@ public final class IntegrityScan {
           continue;
         }
         byte[] content = Files.readAllBytes(tokenObject);
-        if (content.length == 0 || indexOf(content, needle) >= 0) {
+        if ((includeUnreadable && content.length == 0) || indexOf(content, needle) >= 0) {
           dirs.add(d);
         }
       }

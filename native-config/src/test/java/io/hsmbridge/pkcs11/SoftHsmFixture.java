@@ -101,18 +101,7 @@ public final class SoftHsmFixture {
    * @throws IllegalStateException when no directory (or more than one) holds the label
    */
   public static Path tokenDirectory(String label) {
-    byte[] needle = String.format("%-32s", label).getBytes(StandardCharsets.UTF_8);
-    List<Path> found = new java.util.ArrayList<>();
-    try (Stream<Path> dirs = Files.list(root().resolve("tokens"))) {
-      for (Path d : (Iterable<Path>) dirs.filter(Files::isDirectory)::iterator) {
-        Path tokenObject = d.resolve("token.object");
-        if (Files.exists(tokenObject) && contains(Files.readAllBytes(tokenObject), needle)) {
-          found.add(d);
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    List<Path> found = IntegrityScan.softHsmTokenDirectories(root().resolve("tokens"), label);
     if (found.size() != 1) {
       throw new IllegalStateException("expected one token directory for '" + label + "', found " + found);
     }
@@ -128,19 +117,6 @@ public final class SoftHsmFixture {
       throw new UncheckedIOException(e);
     }
     return file;
-  }
-
-  private static boolean contains(byte[] hay, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= hay.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (hay[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return true;
-    }
-    return false;
   }
 
   public static void deleteTree(Path dir) throws IOException {
