@@ -87,9 +87,12 @@ public enum Algorithm {
    */
   public static Algorithm parse(String name, Kind kind) {
     if (name != null) {
-      String normal = name.trim().toUpperCase(Locale.ROOT).replace('-', '_');
+      // "aes-gcm" -> AES_GCM; "SHA-512" -> SHA512 (the usual spelling of hash names)
+      String upper = name.trim().toUpperCase(Locale.ROOT);
+      String underscored = upper.replace('-', '_');
+      String joined = upper.replace("-", "");
       for (Algorithm a : values()) {
-        if (a.kind == kind && a.wireName().equals(normal)) {
+        if (a.kind == kind && (a.wireName().equals(underscored) || a.wireName().equals(joined))) {
           return a;
         }
       }
