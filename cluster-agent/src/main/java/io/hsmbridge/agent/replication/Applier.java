@@ -1,0 +1,28 @@
+package io.hsmbridge.agent.replication;
+
+/**
+ * What a {@link TokenStateMachine} applies committed mutations to: one HSM's token in production
+ * ({@link TokenApplier}), a recording list in tests. No PKCS#11 type crosses this interface.
+ *
+ * <p>The applier owns the index of the last entry it applied, so that the index can later live inside
+ * the token itself (next to the keys it describes) and survive restarts and backups. Entries are handed
+ * over strictly in log order, one at a time, from one thread; the state machine calls
+ * {@link #apply} and then {@link #applied} for each entry above {@link #lastApplied()}.
+ */
+public interface Applier {
+  /**
+   * Applies one committed mutation. Must be idempotent: after a crash between {@code apply} and
+   * {@code applied} the same entry is applied again.
+   *
+   * @param index the entry's Raft log index
+   * @throws RuntimeException when the mutation could not be applied; the state machine then stops this
+   *     peer rather than skip the entry (see docs/replication.md)
+   */
+  void apply(long index, Mutation mutation);
+
+  /** The log index of the last applied entry, or 0 (Raft indexes of mutations start above 0) when none. */
+  long lastApplied();
+
+  /** Records that the entry at {@code index} has been applied. */
+  void applied(long index);
+}

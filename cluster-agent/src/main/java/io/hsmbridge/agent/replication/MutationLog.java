@@ -1,0 +1,250 @@
+package io.hsmbridge.agent.replication;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.client.RaftClient;
+import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.netty.NettyConfigKeys;
+import org.apache.ratis.protocol.ClientId;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.retry.RetryPolicies;
+import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
+import org.apache.ratis.util.TimeDuration;
+
+/**
+ * The cluster's ordered, durable mutation log on one agent: an Apache Ratis peer (id = the HSM's id) in
+ * the Raft group of all HSMs, whose state machine ({@link TokenStateMachine}) applies committed entries
+ * to this HSM's token through an {@link Applier}, plus a client that submits mutations to the group's
+ * leader. A mutation is committed once a majority of the group has it in its log; a minority (for
+ * example the losing side of a partition) cannot commit, so {@link #submit} then does not complete.
+ *
+ * <p>Transport is Ratis's Netty RPC, plain TCP: bind it to loopback (the default) or a private network
+ * only; entries carry wrapped blobs and metadata, never plaintext keys or PINs, but Raft traffic is not
+ * yet authenticated (see docs/replication.md).
+ */
+public final class MutationLog implements AutoCloseable {
+  /** Election timeouts: above Ratis's 150-300 ms default so a busy 2-core host does not churn leaders. */
+  static final TimeDuration ELECTION_TIMEOUT_MIN = TimeDuration.valueOf(500, TimeUnit.MILLISECONDS);
+  static final TimeDuration ELECTION_TIMEOUT_MAX = TimeDuration.valueOf(1000, TimeUnit.MILLISECONDS);
+  static final TimeDuration REQUEST_TIMEOUT = TimeDuration.valueOf(3, TimeUnit.SECONDS);
+  static final TimeDuration RETRY_SLEEP = TimeDuration.valueOf(100, TimeUnit.MILLISECONDS);
+
+  /** One HSM of the group: its id and the address of its Raft endpoint. */
+  public record Peer(String id, String host, int port) {
+    public Peer {
+      Objects.requireNonNull(id, "id");
+      Objects.requireNonNull(host, "host");
+      if (id.isBlank()) {
+        throw new IllegalArgumentException("peer id is blank");
+      }
+      if (port <= 0 || port > 65535) {
+        throw new IllegalArgumentException("bad port " + port + " for peer " + id);
+      }
+    }
+
+    /** A peer on 127.0.0.1, the default. */
+    public static Peer loopback(String id, int port) {
+      return new Peer(id, "127.0.0.1", port);
+    }
+
+    public String address() {
+      return host + ":" + port;
+    }
+
+    RaftPeer toRaft() {
+      return RaftPeer.newBuilder().setId(RaftPeerId.valueOf(id)).setAddress(address()).build();
+    }
+  }
+
+  private final Peer self;
+  private final RaftGroup group;
+  private final TokenStateMachine stateMachine;
+  private final RaftServer server;
+  private final RaftClient client;
+  private final ExecutorService submitters;
+
+  private MutationLog(Peer self, RaftGroup group, TokenStateMachine stateMachine, RaftServer server, RaftClient client) {
+    this.self = self;
+    this.group = group;
+    this.stateMachine = stateMachine;
+    this.server = server;
+    this.client = client;
+    this.submitters = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "mutation-log-submit-" + self.id());
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /** The Raft group id of a cluster, derived from its name so every agent computes the same one. */
+  public static UUID groupIdFor(String clusterName) {
+    return UUID.nameUUIDFromBytes(("hsmbridge-mutation-log:" + clusterName).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Starts this HSM's Raft peer and its client. The Raft log lives under {@code dataDir/raft}; starting
+   * again over an existing directory recovers the log and catches up from the leader.
+   *
+   * @param selfId this HSM's id; must be one of {@code peers}
+   * @param peers every HSM of the group (the same list on every agent)
+   * @param groupId the group's id, e.g. {@link #groupIdFor(String)}
+   * @param dataDir the agent's data directory
+   * @param applier where committed mutations are applied
+   */
+  public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier) {
+    Peer self = peers.stream().filter(p -> p.id().equals(selfId)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("peer " + selfId + " is not in the group " + peers));
+    if (peers.stream().map(Peer::id).distinct().count() != peers.size()) {
+      throw new IllegalArgumentException("duplicate peer ids in " + peers);
+    }
+    RaftGroup group = RaftGroup.valueOf(RaftGroupId.valueOf(groupId), peers.stream().map(Peer::toRaft).toList());
+
+    RaftProperties props = new RaftProperties();
+    RaftConfigKeys.Rpc.setType(props, SupportedRpcType.NETTY);
+    NettyConfigKeys.Server.setHost(props, self.host());
+    NettyConfigKeys.Server.setPort(props, self.port());
+    RaftServerConfigKeys.setStorageDir(props, List.of(dataDir.resolve("raft").toFile()));
+    RaftServerConfigKeys.Rpc.setTimeoutMin(props, ELECTION_TIMEOUT_MIN);
+    RaftServerConfigKeys.Rpc.setTimeoutMax(props, ELECTION_TIMEOUT_MAX);
+    RaftClientConfigKeys.Rpc.setRequestTimeout(props, REQUEST_TIMEOUT);
+
+    TokenStateMachine sm = new TokenStateMachine(applier);
+    RaftServer server = null;
+    try {
+      server = RaftServer.newBuilder()
+          .setServerId(RaftPeerId.valueOf(selfId))
+          .setGroup(group)
+          .setStateMachine(sm)
+          .setProperties(props)
+          .setOption(RaftStorage.StartupOption.RECOVER)
+          .build();
+      server.start();
+      RaftClient client = RaftClient.newBuilder()
+          .setProperties(props)
+          .setRaftGroup(group)
+          .setClientId(ClientId.randomId())
+          .setRetryPolicy(RetryPolicies.retryForeverWithSleep(RETRY_SLEEP))
+          .build();
+      return new MutationLog(self, group, sm, server, client);
+    } catch (IOException e) {
+      closeQuietly(server);
+      throw new UncheckedIOException("cannot start the mutation log peer " + selfId + " at " + self.address(), e);
+    } catch (RuntimeException e) {
+      closeQuietly(server);
+      throw e;
+    }
+  }
+
+  /**
+   * Submits a mutation to the group. Completes with the entry's log index once a majority has committed
+   * it (and the leader has applied it); it is then applied, in log order, by every peer's state machine,
+   * at once on the peers that are up and on catch-up on the others. Does not complete while no majority
+   * is reachable (the client keeps retrying until {@link #close()}); callers bound the wait.
+   */
+  public CompletableFuture<Long> submit(Mutation mutation) {
+    Message message = Message.valueOf(ByteString.copyFrom(mutation.toBytes()));
+    // Ratis's blocking client follows NotLeaderException to the new leader and retries under the retry
+    // policy with the same call id (the leader's retry cache then dedupes); with the Netty transport the
+    // 3.1.3 async client hands a NotLeaderException raised during an election straight to the caller.
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return committedIndex(client.io().send(message));
+      } catch (IOException e) {
+        throw new CompletionException(e);
+      }
+    }, submitters);
+  }
+
+  private static long committedIndex(RaftClientReply reply) {
+    if (!reply.isSuccess()) {
+      Exception e = reply.getException();
+      throw new CompletionException(e != null ? e : new IllegalStateException("mutation not committed: " + reply));
+    }
+    return reply.getLogIndex();
+  }
+
+  /** This peer's id and address. */
+  public Peer self() {
+    return self;
+  }
+
+  /** The log index of the last entry this peer's applier applied (0 when none). */
+  public long appliedIndex() {
+    return stateMachine.appliedIndex();
+  }
+
+  /** Why this peer's state machine stopped applying entries, or null while it is healthy. */
+  public Throwable failure() {
+    return stateMachine.failure();
+  }
+
+  /**
+   * Whether this peer's Raft division is alive. False once its state machine failed to apply an entry
+   * (Ratis then closes the division; the peer must be restarted to retry the entry).
+   */
+  public boolean isAlive() {
+    try {
+      return server.getDivision(group.getGroupId()).getInfo().isAlive();
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Whether this peer is currently the group's leader. */
+  public boolean isLeader() {
+    try {
+      return server.getDivision(group.getGroupId()).getInfo().isLeader();
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Stops the client and the peer; its log stays on disk for the next {@link #start}. */
+  @Override
+  public void close() {
+    try {
+      client.close();
+    } catch (IOException e) {
+      // the server must be closed all the same
+    } finally {
+      submitters.shutdownNow();
+      closeQuietly(server);
+    }
+  }
+
+  private static void closeQuietly(RaftServer server) {
+    if (server != null) {
+      try {
+        server.close();
+      } catch (IOException ignored) {
+        // nothing more to release
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "MutationLog[" + self.id() + "@" + self.address() + ", group " + group.getGroupId() + "]";
+  }
+}

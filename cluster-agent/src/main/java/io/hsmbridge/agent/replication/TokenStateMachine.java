@@ -1,0 +1,65 @@
+package io.hsmbridge.agent.replication;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.ratis.proto.RaftProtos.LogEntryProto;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.statemachine.TransactionContext;
+import org.apache.ratis.statemachine.impl.BaseStateMachine;
+
+/**
+ * The Raft state machine of one HSM: applies committed {@link Mutation}s, in log order, to an
+ * {@link Applier}. Holds no PKCS#11 type.
+ *
+ * <p>Ratis replays the log from its start when a peer restarts (there are no snapshots yet): entries at
+ * or below the applier's {@link Applier#lastApplied()} are skipped, so re-applying is a no-op. An entry
+ * the applier cannot apply is never skipped: the exception stops this peer (Ratis closes a server whose
+ * state machine updater fails), and the entry is retried when the peer is started again.
+ */
+public final class TokenStateMachine extends BaseStateMachine {
+  private static final System.Logger LOG = System.getLogger(TokenStateMachine.class.getName());
+
+  private final Applier applier;
+  private final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+  public TokenStateMachine(Applier applier) {
+    this.applier = applier;
+  }
+
+  @Override
+  public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
+    LogEntryProto entry = trx.getLogEntry();
+    long index = entry.getIndex();
+    apply(entry.getTerm(), index, entry.getStateMachineLogEntry().getLogData().toByteArray());
+    return CompletableFuture.completedFuture(Message.valueOf(Long.toString(index)));
+  }
+
+  /**
+   * Applies the entry at {@code index} unless the applier already has it, then records it as applied.
+   * Runs on Ratis's single state-machine updater thread.
+   */
+  void apply(long term, long index, byte[] data) {
+    if (index > applier.lastApplied()) {
+      try {
+        applier.apply(index, Mutation.fromBytes(data));
+      } catch (RuntimeException e) {
+        failure.compareAndSet(null, e);
+        LOG.log(System.Logger.Level.ERROR, getId() + ": cannot apply log entry " + index
+            + "; stopping this peer so that no later entry is applied before it", e);
+        throw e;
+      }
+      applier.applied(index);
+    }
+    updateLastAppliedTermIndex(term, index);
+  }
+
+  /** Why this state machine stopped applying, or null. */
+  public Throwable failure() {
+    return failure.get();
+  }
+
+  /** The applier's last applied index (the durable one, once it lives in the token). */
+  public long appliedIndex() {
+    return applier.lastApplied();
+  }
+}

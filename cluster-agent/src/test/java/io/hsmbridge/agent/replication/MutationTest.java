@@ -1,0 +1,71 @@
+package io.hsmbridge.agent.replication;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.hsmbridge.pkcs11.ReplicaBlob;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+class MutationTest {
+  private static final String ID = "0123456789abcdef0123456789abcdef";
+
+  @Test
+  void installReplicaRoundTripsWithAndWithoutAnEcPoint() {
+    Mutation.InstallReplica ec = new Mutation.InstallReplica(ID, "lab€l", KeySpec.EC_P256, KeyUsage.SIGN_VERIFY,
+        new byte[] {1, 2, 3}, new byte[] {4, 5});
+    assertEquals(ec, Mutation.fromBytes(ec.toBytes()));
+    Mutation.InstallReplica aes = new Mutation.InstallReplica(ID, "", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT,
+        new byte[40], null);
+    Mutation back = Mutation.fromBytes(aes.toBytes());
+    assertEquals(aes, back);
+    assertNull(((Mutation.InstallReplica) back).ecPoint());
+  }
+
+  @Test
+  void deleteKeyRoundTrips() {
+    Mutation d = new Mutation.DeleteKey(ID);
+    assertEquals(d, Mutation.fromBytes(d.toBytes()));
+    byte[] bytes = d.toBytes();
+    assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
+    assertEquals(2, bytes[1]);
+  }
+
+  @Test
+  void convertsToAndFromAReplicaBlob() {
+    ReplicaBlob blob = new ReplicaBlob(ID, "k", KeySpec.RSA_2048, KeyUsage.SIGN_VERIFY, new byte[] {7, 8}, null);
+    Mutation.InstallReplica m = Mutation.InstallReplica.of(blob);
+    ReplicaBlob again = m.toBlob();
+    assertEquals(blob.keyId(), again.keyId());
+    assertEquals(blob.spec(), again.spec());
+    assertArrayEquals(blob.wrapped(), again.wrapped());
+  }
+
+  @Test
+  void isImmutable() {
+    byte[] wrapped = {1, 2, 3};
+    Mutation.InstallReplica m = new Mutation.InstallReplica(ID, "k", KeySpec.AES_128, KeyUsage.ENCRYPT_DECRYPT, wrapped, null);
+    wrapped[0] = 9;
+    m.wrapped()[1] = 9;
+    assertArrayEquals(new byte[] {1, 2, 3}, m.wrapped());
+    assertFalse(m.toString().contains(Arrays.toString(new byte[] {1, 2, 3})), "no key bytes in toString");
+  }
+
+  @Test
+  void refusesUnknownVersionsKindsTruncationAndTrailingBytes() {
+    byte[] good = new Mutation.DeleteKey(ID).toBytes();
+    byte[] v2 = good.clone();
+    v2[0] = 2;
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(v2));
+    byte[] kind = good.clone();
+    kind[1] = 42;
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(kind));
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(good, good.length - 1)));
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(good, good.length + 1)));
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(new byte[0]));
+    byte[] huge = good.clone();
+    huge[2] = 0x7f;
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(huge));
+  }
+}

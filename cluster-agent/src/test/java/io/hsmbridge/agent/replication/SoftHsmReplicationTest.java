@@ -1,0 +1,106 @@
+package io.hsmbridge.agent.replication;
+
+import static io.hsmbridge.agent.replication.TestCluster.await;
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.KeyInfo;
+import io.hsmbridge.pkcs11.SoftHsmFixture;
+import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three real SoftHSM2 tokens share a cluster key; keys made on the first travel through the Raft log as
+ * INSTALL_REPLICA entries (wrapped under the cluster key) and the production {@link TokenApplier} of every
+ * peer installs them on its token.
+ */
+class SoftHsmReplicationTest {
+  private static final byte[] M = "ordered by raft".getBytes(StandardCharsets.UTF_8);
+
+  @TempDir
+  Path dir;
+  private final List<HsmToken> tokens = new ArrayList<>();
+  private TestCluster cluster;
+
+  @BeforeEach
+  void formCluster() {
+    for (int i = 1; i <= 3; i++) {
+      tokens.add(HsmToken.open(SoftHsmFixture.newToken("raft-" + i)));
+    }
+    tokens.get(0).clusterKeys().createClusterKey();
+    for (HsmToken joiner : tokens.subList(1, 3)) {
+      byte[] transport = joiner.clusterKeys().createTransportKey();
+      joiner.clusterKeys().installClusterKey(tokens.get(0).clusterKeys().wrapClusterKeyFor(transport));
+    }
+    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::new).toList()).startAll();
+  }
+
+  @AfterEach
+  void close() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    tokens.forEach(HsmToken::close);
+  }
+
+  private static List<KeyInfo> sorted(HsmToken t) {
+    return t.keys().list().stream().sorted(Comparator.comparing(KeyInfo::keyId)).toList();
+  }
+
+  @Test
+  @Timeout(90)
+  void keysMadeOnOneTokenAreInstalledOnEveryTokenThroughTheLog() throws Exception {
+    HsmToken first = tokens.get(0);
+    List<String> ids = new ArrayList<>();
+    ids.add(first.keys().generate(KeySpec.EC_P256, KeyUsage.SIGN_VERIFY, "ec via raft", false).keyId());
+    ids.add(first.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "aes via raft", false).keyId());
+    ids.add(first.keys().generate(KeySpec.RSA_2048, KeyUsage.SIGN_VERIFY, "rsa via raft", false).keyId());
+    long last = 0;
+    for (String id : ids) {
+      // Submitted through the third peer's client: any peer can submit, the leader orders.
+      last = cluster.logs[2].submit(Mutation.InstallReplica.of(first.clusterKeys().wrapForReplication(id)))
+          .get(20, TimeUnit.SECONDS);
+    }
+    long committed = last;
+    for (MutationLog log : cluster.logs) {
+      await("every token applied the log", 30_000, () -> log.appliedIndex() >= committed);
+      assertNull(log.failure());
+    }
+    assertEquals(sorted(first), sorted(tokens.get(1)));
+    assertEquals(sorted(first), sorted(tokens.get(2)));
+    assertEquals(3, first.keys().count(), "the first token's own keys were installed once (idempotent)");
+
+    String ec = ids.get(0);
+    byte[] sig = tokens.get(2).crypto().sign(ec, Algorithm.ECDSA_SHA256, M);
+    assertTrue(first.crypto().verify(ec, Algorithm.ECDSA_SHA256, M, sig), "token 1 verifies token 3's signature");
+    String rsa = ids.get(2);
+    byte[] rsaSig = tokens.get(2).crypto().sign(rsa, Algorithm.RSA_PSS_SHA256, M);
+    assertTrue(first.crypto().verify(rsa, Algorithm.RSA_PSS_SHA256, M, rsaSig));
+    assertArrayEquals(first.keys().publicKey(rsa), tokens.get(1).keys().publicKey(rsa));
+
+    // DELETE_KEY goes through the log as well and removes the key everywhere; deleting it again is a no-op.
+    long deleted = cluster.logs[0].submit(new Mutation.DeleteKey(ids.get(1))).get(20, TimeUnit.SECONDS);
+    long again = cluster.logs[1].submit(new Mutation.DeleteKey(ids.get(1))).get(20, TimeUnit.SECONDS);
+    assertTrue(again > deleted);
+    for (MutationLog log : cluster.logs) {
+      await("the delete is applied", 30_000, () -> log.appliedIndex() >= again);
+      assertNull(log.failure());
+    }
+    for (HsmToken t : tokens) {
+      assertEquals(2, t.keys().count(), t.label());
+      assertTrue(t.keys().list().stream().noneMatch(k -> k.keyId().equals(ids.get(1))), t.label());
+    }
+  }
+}

@@ -1,0 +1,117 @@
+package io.hsmbridge.agent.replication;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.function.BooleanSupplier;
+
+/** N in-JVM Ratis peers on loopback, each with its own free port, storage directory and applier. */
+final class TestCluster implements AutoCloseable {
+  /** Ratis's shaded Netty logs every connection at INFO through java.util.logging (no SLF4J provider here). */
+  private static final java.util.logging.Logger RATIS_JUL = java.util.logging.Logger.getLogger("org.apache.ratis");
+
+  static {
+    RATIS_JUL.setLevel(java.util.logging.Level.WARNING);
+  }
+
+  final List<MutationLog.Peer> peers = new ArrayList<>();
+  final List<Applier> appliers;
+  final MutationLog[] logs;
+  private final Path root;
+  private final UUID groupId = UUID.randomUUID();
+
+  TestCluster(Path root, List<? extends Applier> appliers) {
+    this.root = root;
+    this.appliers = new ArrayList<>(appliers);
+    this.logs = new MutationLog[appliers.size()];
+    for (int i = 0; i < appliers.size(); i++) {
+      peers.add(MutationLog.Peer.loopback("hsm-" + (i + 1), freePort()));
+    }
+  }
+
+  TestCluster startAll() {
+    for (int i = 0; i < logs.length; i++) {
+      start(i);
+    }
+    return this;
+  }
+
+  MutationLog start(int i) {
+    if (logs[i] != null) {
+      throw new IllegalStateException("peer " + i + " already running");
+    }
+    logs[i] = MutationLog.start(peers.get(i).id(), peers, groupId, root.resolve(peers.get(i).id()), appliers.get(i));
+    return logs[i];
+  }
+
+  /** Gives a stopped peer another applier (e.g. a wiped token) for its next start. */
+  void replaceApplier(int i, Applier applier) {
+    if (logs[i] != null) {
+      throw new IllegalStateException("peer " + i + " is running");
+    }
+    appliers.set(i, applier);
+  }
+
+  void stop(int i) {
+    logs[i].close();
+    logs[i] = null;
+  }
+
+  /** The index of the current leader among the running peers, waiting for one to be elected. */
+  int leader() {
+    long deadline = System.nanoTime() + 20_000_000_000L;
+    while (System.nanoTime() < deadline) {
+      for (int i = 0; i < logs.length; i++) {
+        if (logs[i] != null && logs[i].isLeader()) {
+          return i;
+        }
+      }
+      sleep(50);
+    }
+    return fail("no leader elected within 20 s");
+  }
+
+  @Override
+  public void close() {
+    for (int i = 0; i < logs.length; i++) {
+      if (logs[i] != null) {
+        stop(i);
+      }
+    }
+  }
+
+  static int freePort() {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      s.setReuseAddress(true);
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static void await(String what, long timeoutMillis, BooleanSupplier condition) {
+    long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        fail("timed out after " + timeoutMillis + " ms waiting for: " + what);
+      }
+      sleep(20);
+    }
+  }
+
+  static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+}
