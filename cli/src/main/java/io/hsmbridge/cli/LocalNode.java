@@ -229,6 +229,17 @@ final class LocalNode {
       return false;
     }
     // A recycled pid must not be mistaken for the node (and never be signalled by 'down').
+    // On Linux read /proc/<pid>/cmdline whole: ProcessHandle.Info truncates the command line at 4096
+    // bytes, and the main class comes after a long class path.
+    Path procCmdline = Path.of("/proc", Long.toString(pid), "cmdline");
+    if (Files.isReadable(procCmdline)) {
+      try {
+        String args = new String(Files.readAllBytes(procCmdline), StandardCharsets.UTF_8);
+        return java.util.Arrays.asList(args.split("\0")).contains(mainClass);
+      } catch (IOException e) {
+        // the process ended meanwhile, or /proc is restricted: fall back below
+      }
+    }
     Optional<String> cmdLine = ph.get().info().commandLine();
     return cmdLine.isEmpty() || cmdLine.get().contains(mainClass);
   }
