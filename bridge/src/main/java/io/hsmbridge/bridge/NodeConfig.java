@@ -16,12 +16,13 @@ import java.util.Properties;
  * @param stateDir where endpoint.json is written, or null
  * @param agentTimeoutMs how long the bridge waits for the agent
  * @param workerSpinMicros how long an idle token worker spins before parking (0 = never)
+ * @param workerThreads threads making PKCS#11 calls (0 = one per core, capped by the session count)
  * @param eventLoops Vert.x event-loop threads. Event-loop work here is light (framing, JSON, routing)
  *     while PKCS#11 runs on workers, so one loop avoids cross-thread hops on every request.
  * @param cluster clustered event bus settings ({@code cluster.*}); disabled by default (local Vert.x)
  */
 public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
-    int eventLoops, int workerSpinMicros, ClusterConfig cluster) {
+    int eventLoops, int workerSpinMicros, int workerThreads, ClusterConfig cluster) {
 
   public static NodeConfig load(Path file) {
     AgentConfig agent = AgentConfig.load(file);
@@ -44,7 +45,11 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
     if (spin < 0 || spin > 10_000) {
       throw AgentConfig.invalid("agent.workerSpinMicros must be 0..10000");
     }
+    int workers = AgentConfig.integer(p, "agent.workerThreads", 0);
+    if (workers < 0 || workers > 1024) {
+      throw AgentConfig.invalid("agent.workerThreads must be 0..1024 (0 = one per CPU core)");
+    }
     return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops, spin,
-        ClusterConfig.from(p));
+        workers, ClusterConfig.from(p));
   }
 }

@@ -96,7 +96,7 @@ public final class NodeMain {
       try {
         int port = config.tcpPort() == 0 ? freePort(config.tcpHost()) : config.tcpPort();
         String hsmId = config.agent().hsmId();
-        vertx.deployVerticle(new AgentVerticle(hsmId, hsm, config.workerSpinMicros()))
+        vertx.deployVerticle(new AgentVerticle(hsmId, hsm, config.workerSpinMicros(), config.workerThreads()))
             .compose(id -> vertx.deployVerticle(new BridgeVerticle(hsmId, config.agentTimeoutMs())))
             .compose(id -> TcpBridge.start(vertx, config.tcpHost(), port))
             .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);

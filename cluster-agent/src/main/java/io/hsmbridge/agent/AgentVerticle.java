@@ -27,12 +27,19 @@ public final class AgentVerticle extends VerticleBase {
 
   private final long spinNanos;
 
+  private final int workerThreads;
+
   public AgentVerticle(String hsmId, HsmToken hsm) {
-    this(hsmId, hsm, DEFAULT_WORKER_SPIN_MICROS);
+    this(hsmId, hsm, DEFAULT_WORKER_SPIN_MICROS, 0);
   }
 
-  public AgentVerticle(String hsmId, HsmToken hsm, long workerSpinMicros) {
+  /**
+   * @param workerSpinMicros how long an idle token worker spins before parking
+   * @param workerThreads threads making PKCS#11 calls; 0 = one per CPU core, at most one per session
+   */
+  public AgentVerticle(String hsmId, HsmToken hsm, long workerSpinMicros, int workerThreads) {
     this.spinNanos = workerSpinMicros * 1000;
+    this.workerThreads = workerThreads;
     this.hsmId = hsmId;
     this.hsm = hsm;
     this.operations = new Operations(hsmId, hsm);
@@ -40,7 +47,7 @@ public final class AgentVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    workers = new TokenWorkers("hsmbridge-agent-" + hsmId, hsm.sessionCapacity(), spinNanos);
+    workers = new TokenWorkers("hsmbridge-agent-" + hsmId, workerThreads(workerThreads, hsm.sessionCapacity()), spinNanos);
     consumer = vertx.eventBus().consumer(Addresses.agent(hsmId), this::handle);
     return consumer.completion();
   }
@@ -63,6 +70,17 @@ public final class AgentVerticle extends VerticleBase {
     } catch (java.util.concurrent.RejectedExecutionException e) {
       Failures.reply(message, ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");
     }
+  }
+
+  /**
+   * The worker count. Default one per core: a software token computes on the host's cores, and more
+   * threads than cores made requests queue behind each other's signatures (measured: 2 cores, 2 requests
+   * in flight, RSA-2048: 0.89 of direct with 2 workers, 0.55 with 4 or 8). A network HSM, whose calls
+   * wait on I/O, wants more: set agent.workerThreads up to the session count.
+   */
+  static int workerThreads(int configured, int sessions) {
+    int wanted = configured > 0 ? configured : Runtime.getRuntime().availableProcessors();
+    return Math.max(1, Math.min(wanted, sessions));
   }
 
   @Override

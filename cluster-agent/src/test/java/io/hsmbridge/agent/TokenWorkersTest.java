@@ -96,6 +96,15 @@ class TokenWorkersTest {
     }
   }
 
+  @Test
+  void workerCountDefaultsToCoresAndNeverExceedsSessions() {
+    int cores = Runtime.getRuntime().availableProcessors();
+    assertEquals(Math.min(cores, 8), AgentVerticle.workerThreads(0, 8));
+    assertEquals(1, AgentVerticle.workerThreads(0, 1));
+    assertEquals(6, AgentVerticle.workerThreads(6, 8));
+    assertEquals(8, AgentVerticle.workerThreads(64, 8), "capped by the session count");
+  }
+
   private static void await(CountDownLatch latch) {
     try {
       latch.await(10, TimeUnit.SECONDS);

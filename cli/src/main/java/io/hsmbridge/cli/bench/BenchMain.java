@@ -55,8 +55,8 @@ public final class BenchMain {
             hsm.label(), hsm.library().description(), hsm.library().versionMajor() + "." + hsm.library().versionMinor(),
             cores, System.getProperty("java.version"), o.seconds, o.warmup);
         out.println("direct = one raw PKCS#11 call per op on a per-thread session (the baseline, measured in this run)");
-        out.println("<op>     = in-cluster client: event bus -> bridge (validate) -> event bus -> agent worker -> PKCS#11");
-        out.println("<op>@tcp = client over the TCP event-bus bridge on loopback -> bridge -> event bus -> agent worker -> PKCS#11");
+        out.println("<op>     = in-cluster Vert.x client on an event loop, <thr> requests in flight: event bus -> bridge (validate) -> event bus -> agent worker -> PKCS#11");
+        out.println("<op>@tcp = <thr> blocking client threads over the TCP event-bus bridge on loopback -> bridge -> event bus -> agent worker -> PKCS#11");
         out.printf(Locale.ROOT, "%-30s %4s %13s %13s %6s %12s %12s %12s %12s%n", "op", "thr", "direct op/s", "bridge op/s",
             "ratio", "bridge p50us", "bridge p99us", "direct p50us", "direct p99us");
       }
@@ -68,7 +68,7 @@ public final class BenchMain {
         for (int threads : o.threads) {
           Measurement.Result direct = Measurement.run(() -> direct(hsm, keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
-          Measurement.Result bus = Measurement.run(() -> bus(node.vertx(), keyId, op.alg, input), threads,
+          Measurement.Result bus = AsyncBusMeasurement.run(node.vertx(), busRequest(keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
           Measurement.Result tcp = Measurement.run(() -> bridge(node.port(), keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
@@ -114,27 +114,17 @@ public final class BenchMain {
     };
   }
 
-  /**
-   * An in-cluster client: a request on the node's event bus to the bridge address, waited for
-   * synchronously, as a Vert.x service living in the cluster would send it.
-   */
-  private static Measurement.Worker bus(io.vertx.core.Vertx vertx, String keyId, Algorithm alg, byte[] input) {
+  /** The request an in-cluster client sends for {@code alg} (a fresh body each time: the bus copies it). */
+  private static java.util.function.Supplier<io.vertx.core.json.JsonObject> busRequest(String keyId, Algorithm alg,
+      byte[] input) {
     String b64 = java.util.Base64.getEncoder().encodeToString(input);
-    return new Measurement.Worker() {
-      @Override
-      public void runOnce() throws Exception {
-        io.vertx.core.json.JsonObject body = new io.vertx.core.json.JsonObject().put("keyId", keyId).put("alg", alg.wireName());
-        switch (alg.kind()) {
-          case SIGNATURE: body.put("op", "sign").put("message", b64); break;
-          case MAC: body.put("op", "mac").put("message", b64); break;
-          default: body.put("op", "encrypt").put("plaintext", b64);
-        }
-        vertx.eventBus().request(io.hsmbridge.protocol.Addresses.BRIDGE_REQUEST, body)
-            .toCompletionStage().toCompletableFuture().get(60, java.util.concurrent.TimeUnit.SECONDS);
+    return () -> {
+      io.vertx.core.json.JsonObject body = new io.vertx.core.json.JsonObject().put("keyId", keyId).put("alg", alg.wireName());
+      switch (alg.kind()) {
+        case SIGNATURE: return body.put("op", "sign").put("message", b64);
+        case MAC: return body.put("op", "mac").put("message", b64);
+        default: return body.put("op", "encrypt").put("plaintext", b64);
       }
-
-      @Override
-      public void close() {}
     };
   }
 
