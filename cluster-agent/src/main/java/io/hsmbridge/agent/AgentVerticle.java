@@ -11,8 +11,8 @@ import io.vertx.core.json.JsonObject;
 
 /**
  * Serves one HSM on the event bus at {@code hsmbridge.v1.agent.<hsmId>}. Every request runs on
- * {@link TokenWorkers}, one thread per token session, so PKCS#11 never blocks an event loop and requests
- * never wait for a thread while a session is free. Failures reply with the stable error code as the
+ * {@link TokenWorkers} (one thread per core by default, see {@link #workerThreads}), so PKCS#11 never
+ * blocks an event loop. Failures reply with the stable error code as the
  * {@code ReplyException} failure code and a one-line, secret-free message.
  */
 public final class AgentVerticle extends VerticleBase {
@@ -57,7 +57,7 @@ public final class AgentVerticle extends VerticleBase {
     if (body == null) {
       return;
     }
-    // Requests are independent and run in parallel, one per token session. The reply is sent from the
+    // Requests are independent and run in parallel, one per worker. The reply is sent from the
     // worker thread itself, saving a hop back through the event loop on every request.
     try {
       workers.execute(() -> {

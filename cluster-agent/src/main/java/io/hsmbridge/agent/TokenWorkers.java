@@ -8,7 +8,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The threads that make PKCS#11 calls for one agent: a fixed pool, one thread per token session.
+ * The threads that make PKCS#11 calls for one agent: a fixed pool (see AgentVerticle#workerThreads).
  *
  * <p>Why not a plain thread pool: a ThreadPoolExecutor hands each task to the thread that has waited
  * longest, so consecutive requests rotate over every thread and each runs on a cold thread (measured
