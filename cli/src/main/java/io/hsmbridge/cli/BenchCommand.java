@@ -50,7 +50,7 @@ final class BenchCommand extends CliCommand {
       NodeLayout.prepare(home, 0, library);
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
-          "-cp", absoluteClassPath(), BenchMain.class.getName(),
+          "-cp", classPathFor(dir), BenchMain.class.getName(),
           "--config", home.nodeProperties().toString(),
           "--seconds", Integer.toString(seconds), "--warmup", Integer.toString(warmup), "--threads", threads));
       if (ops != null) {
@@ -73,6 +73,20 @@ final class BenchCommand extends CliCommand {
       }
       DemoCommand.deleteTree(dir);
     }
+  }
+
+  /**
+   * The child's class path. From the shaded jar, the child gets its own copy in the temporary directory:
+   * a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose jar changes under it fails.
+   */
+  private static String classPathFor(Path dir) throws java.io.IOException {
+    String cp = absoluteClassPath();
+    if (cp.contains(File.pathSeparator) || !cp.endsWith(".jar") || !Files.isRegularFile(Path.of(cp))) {
+      return cp;
+    }
+    Path copy = dir.resolve("bench.jar");
+    Files.copy(Path.of(cp), copy);
+    return copy.toString();
   }
 
   private static String absoluteClassPath() {
