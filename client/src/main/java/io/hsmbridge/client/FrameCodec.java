@@ -66,6 +66,11 @@ public final class FrameCodec {
     } catch (EOFException e) {
       throw new EOFException("stream ended inside a frame of " + n + " bytes");
     }
+    return decode(body);
+  }
+
+  /** Decodes a frame's body (without the length prefix). */
+  static JsonObject decode(byte[] body) throws IOException {
     try {
       return new JsonObject(new String(body, StandardCharsets.UTF_8));
     } catch (DecodeException | ClassCastException e) {
