@@ -31,43 +31,20 @@ import org.junit.jupiter.api.Test;
  * leader delivering other threads' replies, the hand-back to the background reader for asynchronous
  * requests, timeouts, connection loss and close while a caller is reading.
  */
-class BridgeClientLeaderTest {
-  private static final long WAIT_S = 10;
-
-  private ServerSocket server;
-  private Socket peer;
-  private DataInputStream peerIn;
-  private OutputStream peerOut;
-  private BridgeClient client;
+class BridgeClientLeaderTest extends LoopbackPeerTest {
   private final List<Thread> started = new ArrayList<>();
 
-  @BeforeEach
-  void start() throws IOException {
-    server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-  }
-
   @AfterEach
-  void stop() throws Exception {
+  void noThreadLeftHanging() throws Exception {
     if (client != null) {
       client.close();
     }
-    if (peer != null) {
-      peer.close();
-    }
-    server.close();
     for (Thread t : started) {
       t.join(TimeUnit.SECONDS.toMillis(WAIT_S));
       assertFalse(t.isAlive(), "thread left hanging: " + t.getName());
     }
   }
 
-  private void connect(Duration timeout) throws IOException {
-    client = BridgeClient.connect("127.0.0.1", server.getLocalPort(), timeout);
-    peer = server.accept();
-    peer.setSoTimeout((int) TimeUnit.SECONDS.toMillis(WAIT_S * 3));
-    peerIn = new DataInputStream(new BufferedInputStream(peer.getInputStream()));
-    peerOut = peer.getOutputStream();
-  }
 
   private JsonObject received() throws IOException {
     return FrameCodec.read(peerIn);

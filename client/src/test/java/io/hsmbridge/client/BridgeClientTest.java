@@ -31,39 +31,7 @@ import org.junit.jupiter.api.Test;
  * The transport only: framing, reply matching and failure mapping, against a loopback peer that
  * speaks the TCP-bridge frames. It knows nothing of the operations; end-to-end tests use a real node.
  */
-class BridgeClientTest {
-  private static final long WAIT_S = 10;
-
-  private ServerSocket server;
-  private Socket peer;
-  private DataInputStream peerIn;
-  private OutputStream peerOut;
-  private BridgeClient client;
-
-  @BeforeEach
-  void start() throws IOException {
-    server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-  }
-
-  @AfterEach
-  void stop() throws IOException {
-    if (client != null) {
-      client.close();
-    }
-    if (peer != null) {
-      peer.close();
-    }
-    server.close();
-  }
-
-  private void connect(Duration timeout) throws IOException {
-    client = BridgeClient.connect("127.0.0.1", server.getLocalPort(), timeout);
-    peer = server.accept();
-    peer.setSoTimeout((int) TimeUnit.SECONDS.toMillis(WAIT_S));
-    peerIn = new DataInputStream(new BufferedInputStream(peer.getInputStream()));
-    peerOut = peer.getOutputStream();
-  }
-
+class BridgeClientTest extends LoopbackPeerTest {
   private JsonObject received() throws IOException {
     return FrameCodec.read(peerIn);
   }
