@@ -50,7 +50,7 @@ final class BenchCommand extends CliCommand {
       NodeLayout.prepare(home, 0, library);
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
-          "-cp", classPathFor(dir), BenchMain.class.getName(),
+          "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), BenchMain.class.getName(),
           "--config", home.nodeProperties().toString(),
           "--seconds", Integer.toString(seconds), "--warmup", Integer.toString(warmup), "--threads", threads));
       if (ops != null) {
@@ -73,29 +73,5 @@ final class BenchCommand extends CliCommand {
       }
       DemoCommand.deleteTree(dir);
     }
-  }
-
-  /**
-   * The child's class path. From the shaded jar, the child gets its own copy in the temporary directory:
-   * a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose jar changes under it fails.
-   */
-  private static String classPathFor(Path dir) throws java.io.IOException {
-    String cp = absoluteClassPath();
-    if (cp.contains(File.pathSeparator) || !cp.endsWith(".jar") || !Files.isRegularFile(Path.of(cp))) {
-      return cp;
-    }
-    Path copy = dir.resolve("bench.jar");
-    Files.copy(Path.of(cp), copy);
-    return copy.toString();
-  }
-
-  private static String absoluteClassPath() {
-    List<String> parts = new ArrayList<>();
-    for (String part : System.getProperty("java.class.path").split(File.pathSeparator)) {
-      if (!part.isEmpty()) {
-        parts.add(Path.of(part).toAbsolutePath().toString());
-      }
-    }
-    return String.join(File.pathSeparator, parts);
   }
 }

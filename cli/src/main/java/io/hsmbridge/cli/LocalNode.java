@@ -164,19 +164,23 @@ final class LocalNode {
     return pb.start();
   }
 
-  /**
-   * The node's class path. When this JVM runs from one jar (the shaded hsmbridge.jar), the node gets
-   * its own copy in the data directory: a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose
-   * jar changes under it fails on the next class it loads (typically during shutdown).
-   */
+  /** The node's class path: see {@link #classPathCopiedTo}. */
   private String nodeClassPath() throws IOException {
+    return classPathCopiedTo(home.hsmDir().resolve("node.jar"));
+  }
+
+  /**
+   * The class path for a child JVM. When this JVM runs from one jar (the shaded hsmbridge.jar), the child
+   * gets its own copy at {@code copy}: a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose jar
+   * changes under it fails on the next class it loads (typically during shutdown).
+   */
+  static String classPathCopiedTo(Path copy) throws IOException {
     String cp = absoluteClassPath();
     Path jar = Path.of(cp);
     if (cp.contains(File.pathSeparator) || !cp.endsWith(".jar") || !Files.isRegularFile(jar)) {
       return cp;
     }
-    Path copy = home.hsmDir().resolve("node.jar");
-    Path tmp = home.hsmDir().resolve("node.jar.tmp");
+    Path tmp = copy.resolveSibling(copy.getFileName() + ".tmp");
     Files.copy(jar, tmp, StandardCopyOption.REPLACE_EXISTING);
     Files.move(tmp, copy, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     return copy.toString();

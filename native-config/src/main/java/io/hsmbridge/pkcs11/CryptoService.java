@@ -243,7 +243,8 @@ public final class CryptoService {
     return "SHA1".equals(name) ? 20 : Integer.parseInt(name.substring(3)) / 8;
   }
 
-  private static byte[] hash(String name, byte[] message) {
+  /** The JDK's digest of {@code message}; name is SHA1/SHA256/SHA384/SHA512 (hashing public data needs no token). */
+  static byte[] hash(String name, byte[] message) {
     try {
       return MessageDigest.getInstance(name.replace("SHA", "SHA-")).digest(message);
     } catch (NoSuchAlgorithmException e) {

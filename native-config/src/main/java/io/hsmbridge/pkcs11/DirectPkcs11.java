@@ -1,9 +1,6 @@
 package io.hsmbridge.pkcs11;
 
 import io.hsmbridge.protocol.Algorithm;
-import io.hsmbridge.protocol.ErrorCode;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import org.xipki.pkcs11.wrapper.Mechanism;
 import org.xipki.pkcs11.wrapper.Session;
 import org.xipki.pkcs11.wrapper.TokenException;
@@ -76,20 +73,12 @@ public final class DirectPkcs11 implements AutoCloseable {
         }
         default:
           if (alg.family() == io.hsmbridge.protocol.KeySpec.Family.EC) {
-            return session.signSingle(mechanism, handle, sha(alg.hash(), input));
+            return session.signSingle(mechanism, handle, CryptoService.hash(alg.hash(), input));
           }
           return session.signSingle(mechanism, handle, input);
       }
     } catch (TokenException e) {
       throw Ckr.wrap(e, "direct " + alg.wireName());
-    }
-  }
-
-  private static byte[] sha(String name, byte[] data) {
-    try {
-      return MessageDigest.getInstance(name.replace("SHA", "SHA-")).digest(data);
-    } catch (NoSuchAlgorithmException e) {
-      throw new HsmException(ErrorCode.INTERNAL, "no " + name);
     }
   }
 
