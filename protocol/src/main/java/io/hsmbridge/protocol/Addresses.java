@@ -10,6 +10,12 @@ public final class Addresses {
   /** The bridge's client-facing address: every client request goes here. */
   public static final String BRIDGE_REQUEST = PREFIX + "request";
 
+  /** Agents publish their heartbeat (state, applied sequence, load) here; bridges listen. */
+  public static final String HEARTBEAT = PREFIX + "heartbeat";
+
+  /** Agents that hold the cluster key answer joiners' requests for it here (wrapped to the joiner's transport key). */
+  public static final String CLUSTER_KEY = PREFIX + "cluster.key";
+
   private static final String AGENT_PREFIX = PREFIX + "agent.";
 
   private Addresses() {}

@@ -33,7 +33,11 @@ public enum ErrorCode {
   TOKEN_CORRUPTED(508, "token holds unreadable objects"),
   CONFIG_INVALID(509, "invalid configuration"),
   TIMEOUT(510, "request timed out"),
-  NO_HSM_AVAILABLE(511, "no HSM available");
+  NO_HSM_AVAILABLE(511, "no HSM available"),
+  /** Too few healthy HSMs to apply a mutation on min(durability, cluster size) of them; nothing was changed. */
+  KEY_AVAILABILITY(512, "key availability requirement not met"),
+  /** The HSM is catching up with the cluster's mutation log and does not serve yet. */
+  HSM_NOT_READY(513, "HSM is not ready");
 
   private static final Map<Integer, ErrorCode> BY_CODE = new HashMap<>();
 

@@ -24,7 +24,18 @@ public enum Op {
   MAC("mac", false),
   MAC_VERIFY("mac.verify", false),
   DIGEST("digest", false),
-  RANDOM("random", false);
+  RANDOM("random", false),
+
+  // Cluster administration, answered by the bridge.
+  CLUSTER_STATUS("cluster.status", false),
+  CLUSTER_CHECK("cluster.check", false),
+  CLUSTER_REMOVE_HSM("cluster.removeHsm", true),
+
+  // Between bridge and agents only (never accepted from clients).
+  AGENT_DIGEST("agent.digest", false),
+  AGENT_REPAIR("agent.repair", true),
+  AGENT_SET_PEERS("agent.setPeers", true),
+  AGENT_WRAP_CLUSTER_KEY("agent.wrapClusterKey", false);
 
   private static final Map<String, Op> BY_WIRE = new HashMap<>();
 
@@ -49,6 +60,16 @@ public enum Op {
   /** True when the operation changes the set of objects or their attributes. */
   public boolean isMutation() {
     return mutation;
+  }
+
+  /** True for operations only the cluster's own members send to each other. */
+  public boolean isInternal() {
+    return wire.startsWith("agent.");
+  }
+
+  /** True for operations the bridge answers itself (cluster administration). */
+  public boolean isClusterAdmin() {
+    return wire.startsWith("cluster.");
   }
 
   /** Returns the operation for a wire name, or null when there is none. */
