@@ -20,13 +20,19 @@ import java.util.Properties;
  * @param eventLoops Vert.x event-loop threads. Event-loop work here is light (framing, JSON, routing)
  *     while PKCS#11 runs on workers, so one loop avoids cross-thread hops on every request.
  * @param cluster clustered event bus settings ({@code cluster.*}); disabled by default (local Vert.x)
+ * @param role what this process runs ({@code node.role}: all, agent or bridge)
+ * @param raft the agent's place in the mutation log (role agent only, else null)
+ * @param routing the bridge's routing settings (role bridge only, else null)
  */
 public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
-    int eventLoops, int workerSpinMicros, int workerThreads, ClusterConfig cluster) {
+    int eventLoops, int workerSpinMicros, int workerThreads, ClusterConfig cluster, NodeRole role, RaftSettings raft,
+    RoutingSettings routing) {
 
   public static NodeConfig load(Path file) {
-    AgentConfig agent = AgentConfig.load(file);
-    Properties p = agent.properties();
+    Properties p = AgentConfig.readProperties(file);
+    NodeRole role = NodeRole.from(p);
+    // A bridge holds no token: it has no agent part.
+    AgentConfig agent = role == NodeRole.BRIDGE ? null : AgentConfig.from(p);
     String host = p.getProperty("bridge.tcp.host", "127.0.0.1").trim();
     int port = AgentConfig.integer(p, "bridge.tcp.port", 7701);
     if (port < 0 || port > 65535) {
@@ -49,7 +55,13 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
     if (workers < 0 || workers > 1024) {
       throw AgentConfig.invalid("agent.workerThreads must be 0..1024 (0 = one per CPU core)");
     }
-    return new NodeConfig(agent, host, port, state == null ? null : Paths.get(state.trim()), timeout, eventLoops, spin,
-        workers, ClusterConfig.from(p));
+    Path stateDir = state == null ? null : Paths.get(state.trim());
+    ClusterConfig cluster = ClusterConfig.from(p);
+    if (role != NodeRole.ALL && !cluster.enabled()) {
+      throw AgentConfig.invalid("node.role=" + role.name().toLowerCase(java.util.Locale.ROOT) + " needs cluster.enabled=true");
+    }
+    RaftSettings raft = role == NodeRole.AGENT ? RaftSettings.from(p, agent.hsmId(), stateDir) : null;
+    RoutingSettings routing = role == NodeRole.BRIDGE ? RoutingSettings.from(p) : null;
+    return new NodeConfig(agent, host, port, stateDir, timeout, eventLoops, spin, workers, cluster, role, raft, routing);
   }
 }

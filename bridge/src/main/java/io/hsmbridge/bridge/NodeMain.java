@@ -37,8 +37,20 @@ public final class NodeMain {
     System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
     Path config = parseArgs(args);
     try {
-      Node node = Node.start(NodeConfig.load(config));
-      Runtime.getRuntime().addShutdownHook(new Thread(node::stop, "hsmbridge-shutdown"));
+      NodeConfig loaded = NodeConfig.load(config);
+      Runnable stop;
+      switch (loaded.role()) {
+        case AGENT:
+          stop = AgentNode.start(loaded)::stop;
+          break;
+        case BRIDGE:
+          stop = BridgeNode.start(loaded)::stop;
+          break;
+        default:
+          stop = Node.start(loaded)::stop;
+          break;
+      }
+      Runtime.getRuntime().addShutdownHook(new Thread(stop, "hsmbridge-shutdown"));
     } catch (HsmException e) {
       fatal(e.clientMessage());
     } catch (RuntimeException e) {
@@ -120,7 +132,7 @@ public final class NodeMain {
      * A local Vert.x by default; with {@code cluster.enabled=true}, a clustered one (Hazelcast membership,
      * mutual-TLS event bus). The verticles are the same either way.
      */
-    private static Vertx startVertx(NodeConfig config) {
+    static Vertx startVertx(NodeConfig config) {
       VertxOptions options = new VertxOptions().setEventLoopPoolSize(config.eventLoops());
       if (!config.cluster().enabled()) {
         return Vertx.vertx(options);
@@ -175,14 +187,19 @@ public final class NodeMain {
     }
 
     private void writeEndpoint() {
-      if (config.stateDir() == null) {
-        return;
-      }
-      JsonObject endpoint = new JsonObject()
+      writeEndpoint(config, new JsonObject()
+          .put("role", "all")
           .put("host", config.tcpHost())
           .put("port", port)
           .put("pid", ProcessHandle.current().pid())
-          .put("hsmId", config.agent().hsmId());
+          .put("hsmId", config.agent().hsmId()));
+    }
+
+    /** Writes {@code endpoint.json} atomically: launchers take its presence as "ready". */
+    static void writeEndpoint(NodeConfig config, JsonObject endpoint) {
+      if (config.stateDir() == null) {
+        return;
+      }
       try {
         Files.createDirectories(config.stateDir());
         Path tmp = config.stateDir().resolve("endpoint.json.tmp");
@@ -195,7 +212,7 @@ public final class NodeMain {
       }
     }
 
-    private static void deleteEndpoint(Path stateDir) {
+    static void deleteEndpoint(Path stateDir) {
       try {
         Files.deleteIfExists(stateDir.resolve("endpoint.json"));
       } catch (IOException e) {
@@ -203,7 +220,7 @@ public final class NodeMain {
       }
     }
 
-    private static int freePort(String host) throws IOException {
+    static int freePort(String host) throws IOException {
       try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName(host))) {
         return s.getLocalPort();
       }

@@ -18,16 +18,27 @@ import io.vertx.core.json.JsonObject;
  * must be present, well-typed, within its size limit and a known spec/usage/algorithm. The agent
  * checks again (it trusts nobody); the bridge checks so that a bad request costs no HSM time.
  */
-final class RequestValidator {
+public final class RequestValidator {
   private RequestValidator() {}
 
   /** Returns the operation when the request is valid; throws a typed HsmException otherwise. */
-  static Op validate(JsonObject body) {
+  public static Op validate(JsonObject body) {
     Op op = Operations.op(body);
+    if (op.isInternal()) {
+      // Cluster members' own traffic (digests, repairs, membership) never comes through the front door.
+      throw new HsmException(io.hsmbridge.protocol.ErrorCode.UNKNOWN_OPERATION, "unknown operation '" + op.wire() + "'");
+    }
     RequestReader r = new RequestReader(body);
     String requestId = r.optionalString("requestId");
     if (requestId != null && requestId.length() > 64) {
       throw HsmException.badParam("requestId must be at most 64 characters");
+    }
+    String onHsm = r.optionalString("onHsm");
+    if (onHsm != null && !onHsm.matches("[A-Za-z0-9_-]{1,64}")) {
+      throw HsmException.badParam("onHsm must be an HSM id");
+    }
+    if (onHsm != null && op.isMutation()) {
+      throw HsmException.badParam("onHsm pins reads and crypto to one HSM; mutations always go through the cluster");
     }
     switch (op) {
       case HEALTH:
@@ -39,8 +50,14 @@ final class RequestValidator {
         r.usage(spec);
         r.label("label");
         r.bool("exportable", false);
+        r.bool("extractable", true);
         break;
       }
+      case CLUSTER_REMOVE_HSM:
+        if (!r.string("hsmId").matches("[A-Za-z0-9_-]{1,64}")) {
+          throw HsmException.badParam("hsmId must be 1..64 letters, digits, '-' or '_'");
+        }
+        break;
       case KEY_DESCRIBE:
       case KEY_DELETE:
       case KEY_PUBLIC:

@@ -46,12 +46,11 @@ final class BenchCommand extends CliCommand {
     Path dir = Files.createTempDirectory("hsmbridge-bench-");
     Process child = null;
     try {
-      Home home = new Home(dir);
-      NodeLayout.prepare(home, 0, library);
+      NodeDir node = NodeLayout.prepareStandalone(new Home(dir), 0, library);
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
           "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), BenchMain.class.getName(),
-          "--config", home.nodeProperties().toString(),
+          "--config", node.nodeProperties().toString(),
           "--seconds", Integer.toString(seconds), "--warmup", Integer.toString(warmup), "--threads", threads));
       if (ops != null) {
         cmd.add("--ops");
@@ -64,7 +63,7 @@ final class BenchCommand extends CliCommand {
           .redirectOutput(ProcessBuilder.Redirect.INHERIT)
           .redirectError(ProcessBuilder.Redirect.INHERIT)
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-      pb.environment().put("SOFTHSM2_CONF", home.softhsmConf().toString());
+      pb.environment().put("SOFTHSM2_CONF", node.softhsmConf().toString());
       child = pb.start();
       return child.waitFor() == 0 ? ExitCodes.OK : ExitCodes.FAILURE;
     } finally {

@@ -4,7 +4,7 @@ package io.hsmbridge.cli;
  * A failure the CLI reports as one line {@code hsmbridge: <message>} with its exit code. Messages never
  * hold secrets.
  */
-final class CliException extends RuntimeException {
+class CliException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
   static final String NOT_RUNNING = "no local cluster running (start it with ./hsmbridge up)";

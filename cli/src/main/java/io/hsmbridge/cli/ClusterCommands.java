@@ -1,118 +1,226 @@
 package io.hsmbridge.cli;
 
-import io.hsmbridge.client.Hsm;
 import io.hsmbridge.client.HsmBridgeException;
-import io.vertx.core.json.JsonObject;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
-import java.util.OptionalLong;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code up}, {@code down} and {@code status} of the local one-node cluster. */
+/** {@code up}, {@code down} and {@code status} of the local cluster. */
 final class ClusterCommands {
   static final int DEFAULT_PORT = 7701;
+  static final int DEFAULT_HSMS = 3;
+  static final int DEFAULT_DURABILITY = 2;
 
   private ClusterCommands() {}
 
-  @Command(name = "up", description = "Start the local cluster (initialises the SoftHSM2 token on first use).")
+  @Command(name = "up", description = "Create and start the local cluster: one agent per HSM, each with its own"
+      + " SoftHSM2 token, and a bridge (the client endpoint). On an existing cluster, start what is not running."
+      + " Waits until every HSM serves.")
   static final class Up extends CliCommand {
-    @Option(names = "--port", paramLabel = "N", defaultValue = "" + DEFAULT_PORT,
-        description = "TCP bridge port on 127.0.0.1 (default: ${DEFAULT-VALUE}; 0 = any free port).")
-    int port;
+    @Option(names = "--hsms", paramLabel = "N",
+        description = "HSMs of a new cluster, 1.." + LocalCluster.MAX_HSMS + " (default: " + DEFAULT_HSMS + ")."
+            + " An existing cluster keeps its own: 'hsm add' and 'hsm remove' change them.")
+    Integer hsms;
+
+    @Option(names = "--port", paramLabel = "N",
+        description = "TCP bridge port on 127.0.0.1 (default: " + DEFAULT_PORT + "; 0 = any free port).")
+    Integer port;
+
+    @Option(names = "--durability", paramLabel = "D",
+        description = "HSMs a key change must reach before it is acknowledged (default: " + DEFAULT_DURABILITY
+            + "; fewer while fewer are healthy).")
+    Integer durability;
 
     @Override
     protected int execute() throws Exception {
-      if (port < 0 || port > 65535) {
+      if (hsms != null && (hsms < 1 || hsms > LocalCluster.MAX_HSMS)) {
+        throw usage("--hsms must be 1.." + LocalCluster.MAX_HSMS + ", got " + hsms);
+      }
+      if (port != null && (port < 0 || port > 65535)) {
         throw usage("--port must be 0..65535, got " + port);
       }
+      if (durability != null && (durability < 1 || durability > LocalCluster.MAX_HSMS)) {
+        throw usage("--durability must be 1.." + LocalCluster.MAX_HSMS + ", got " + durability);
+      }
       Home home = home();
-      LocalNode node = new LocalNode(home);
-      OptionalLong pid = node.runningPid();
-      if (pid.isPresent()) {
-        Optional<Endpoint> ep = node.runningEndpoint();
-        out().println("hsmbridge is already running (pid " + pid.getAsLong() + ")"
-            + ep.map(e -> " at " + e.hostPort()).orElse(", not ready yet") + "; data dir " + home.dir());
-        return ExitCodes.OK;
-      }
       Path library = NodeLayout.findLibrary(cli().env());
-      out().println("starting hsmbridge (data dir " + home.dir() + ") ...");
-      out().flush();
-      Endpoint ep = node.start(port, library);
-      JsonObject health;
-      try (Hsm hsm = Hsm.connect(ep.host(), ep.port())) {
-        health = hsm.health();
-      } catch (HsmBridgeException e) {
-        throw new CliException("the node started (pid " + ep.pid() + ") but does not answer: " + e.getMessage());
+      NodeLayout.prepareHome(home);
+      try (HomeLock lock = HomeLock.acquire(home)) {
+        LocalCluster cluster = new LocalCluster(home);
+        ClusterRecord rec = record(cluster);
+        ClusterLayout.write(home, rec, library);
+        List<LocalNode.Spawned> spawned = cluster.startMissing(rec);
+        List<String> names = spawned.stream().map(LocalNode.Spawned::name).toList();
+        out().println(names.isEmpty() ? "hsmbridge is already running; checking it ..."
+            : "starting " + String.join(", ", names) + " (data dir " + home.dir() + ") ...");
+        out().flush();
+        LocalCluster.Ready ready;
+        try {
+          ready = cluster.awaitServing(spawned, rec.hsmIds());
+        } catch (NodeFailure f) {
+          printTail(out(), f);
+          throw f;
+        }
+        ClusterRecord settled = rec.asEstablished();
+        for (String id : rec.hsmIds()) {
+          settled = settled.joined(id); // seen serving: a restart no longer asks to join
+        }
+        if (!settled.equals(rec)) {
+          ClusterLayout.write(home, settled, library);
+        }
+        printUp(ready, cluster.running(), settled, names.isEmpty());
       }
-      printUp(out(), ep, health, home, root().home != null);
       return ExitCodes.OK;
     }
 
-    private static void printUp(PrintStream out, Endpoint ep, JsonObject health, Home home, boolean explicitHome) {
-      String h = explicitHome ? " --home " + home.dir() : "";
-      out.println("hsmbridge is up (pid " + ep.pid() + ")");
-      out.println("  endpoint   " + ep.hostPort());
-      out.println("  hsm        " + health.getValue("hsmId"));
-      out.println("  token      " + health.getValue("token"));
-      out.println("  data dir   " + home.dir());
-      out.println("  node log   " + home.nodeLog());
+    /** The existing cluster with this command's options, or a new one. */
+    private ClusterRecord record(LocalCluster cluster) {
+      Optional<ClusterRecord> existing = cluster.record();
+      if (existing.isEmpty()) {
+        Home home = cluster.home();
+        if (!cluster.running().isEmpty()) {
+          throw new CliException("a node of an earlier hsmbridge version runs in " + home.dir()
+              + "; stop it with ./hsmbridge down first");
+        }
+        if (Files.exists(home.hsm(Home.FIRST_HSM).nodeProperties())) {
+          // ClusterLayout writes cluster.properties before any node.properties: this is no cluster of ours.
+          throw new CliException(home.dir() + " holds the single node of an earlier hsmbridge version, whose keys"
+              + " would not be replicated; move it away (or use --home) to create a cluster");
+        }
+        return ClusterLayout.newRecord(hsms == null ? DEFAULT_HSMS : hsms, port == null ? DEFAULT_PORT : port,
+            durability == null ? DEFAULT_DURABILITY : durability);
+      }
+      ClusterRecord rec = existing.get();
+      if (hsms != null && hsms != rec.hsms().size()) {
+        throw new CliException("this cluster has " + rec.hsms().size() + " HSMs (" + String.join(", ", rec.hsmIds())
+            + "); change that with ./hsmbridge hsm add or ./hsmbridge hsm remove <hsmId>");
+      }
+      int p = port == null ? rec.tcpPort() : port;
+      int d = durability == null ? rec.durability() : durability;
+      if ((p != rec.tcpPort() || d != rec.durability()) && cluster.bridge().runningPid().isPresent()) {
+        throw new CliException("the bridge runs with --port " + rec.tcpPort() + " --durability " + rec.durability()
+            + "; stop the cluster with ./hsmbridge down to change them");
+      }
+      return rec.withBridge(p, d);
+    }
+
+    private void printUp(LocalCluster.Ready ready, Map<String, Long> pids, ClusterRecord rec, boolean wasRunning) {
+      PrintStream out = out();
+      String h = root().home != null ? " --home " + home().dir() : "";
+      out.println("hsmbridge " + (wasRunning ? "is already running" : "is up") + ": " + rec.hsms().size()
+          + " HSM" + (rec.hsms().size() == 1 ? "" : "s") + ", durability " + rec.durability());
+      printEndpoint(out, ready.bridge(), pids);
+      for (String id : rec.hsmIds()) {
+        ClusterStatus.Hsm s = ready.status().hsm(id).orElseThrow();
+        out.println("  " + pad(id, 10) + " " + pad(s.state(), 8) + " token " + s.token()
+            + (pids.containsKey(id) ? ", pid " + pids.get(id) : ""));
+      }
+      out.println("  data dir   " + home().dir());
+      out.println("  logs       " + home().dir() + "/{" + String.join(",", rec.hsmIds()) + ",bridge}/node.log");
       out.println();
+      String hb = "./hsmbridge" + h;
+      String[][] next = {
+          {hb + " key generate --spec AES_256 --label my-key", ""},
+          {hb + " encrypt --key <keyId> --text 'hello'", ""},
+          {hb + " status", ""},
+          {hb + " hsm add", "one more HSM: it copies every key before it serves"},
+          {hb + " hsm remove <hsmId>", ""},
+          {hb + " cluster check", "compare the HSMs' objects, repair drift"},
+          {"./hsmbridge demo", "a self-check on a throwaway node"},
+          {hb + " down", ""}};
+      int width = hb.length() + 20;
       out.println("Try next:");
-      out.println("  ./hsmbridge" + h + " key generate --spec AES_256 --label my-key");
-      out.println("  ./hsmbridge" + h + " encrypt --key <keyId> --text 'hello'");
-      out.println("  ./hsmbridge" + h + " key list");
-      out.println("  ./hsmbridge" + h + " status");
-      out.println("  ./hsmbridge demo          (a self-check on a throwaway node)");
-      out.println("  ./hsmbridge" + h + " down");
+      for (String[] n : next) {
+        out.println("  " + (n[1].isEmpty() ? n[0] : pad(n[0], width) + " (" + n[1] + ")"));
+      }
     }
   }
 
-  @Command(name = "down", description = "Stop the local cluster (SIGTERM, then SIGKILL after 20 s).")
+  @Command(name = "down", description = "Stop the local cluster: the bridge, then every HSM agent"
+      + " (SIGTERM, then SIGKILL after 20 s).")
   static final class Down extends CliCommand {
     @Override
     protected int execute() throws Exception {
-      OptionalLong stopped = new LocalNode(home()).stop();
-      out().println(stopped.isPresent()
-          ? "stopped hsmbridge (pid " + stopped.getAsLong() + ")"
-          : "hsmbridge is not running (data dir " + home().dir() + ")");
+      Home home = home();
+      Map<String, Long> stopped;
+      try (HomeLock lock = HomeLock.acquire(home)) {
+        stopped = new LocalCluster(home).stop();
+      }
+      if (stopped.isEmpty()) {
+        out().println("hsmbridge is not running (data dir " + home.dir() + ")");
+      } else {
+        List<String> what = new ArrayList<>();
+        stopped.forEach((name, pid) -> what.add(name + " (pid " + pid + ")"));
+        out().println("stopped " + String.join(", ", what));
+      }
       return ExitCodes.OK;
     }
   }
 
-  @Command(name = "status", description = "Whether the local cluster runs, and its health. Exit code 3 when not running.")
+  @Command(name = "status", description = "Whether the local cluster runs, and each HSM's state."
+      + " Exit code 3 when nothing runs.")
   static final class Status extends CliCommand {
     @Override
     protected int execute() {
       Home home = home();
-      LocalNode node = new LocalNode(home);
-      OptionalLong pid = node.runningPid();
-      Optional<Endpoint> ep = node.runningEndpoint();
-      if (pid.isEmpty()) {
-        out().println("hsmbridge is not running (data dir " + home.dir() + ")");
+      LocalCluster cluster = new LocalCluster(home);
+      Map<String, Long> pids = cluster.running();
+      PrintStream out = out();
+      if (pids.isEmpty()) {
+        out.println("hsmbridge is not running (data dir " + home.dir() + ")");
         return ExitCodes.NOT_RUNNING;
       }
+      List<String> ids = cluster.record().map(ClusterRecord::hsmIds).orElse(home.hsmDirs());
+      Optional<Endpoint> ep = cluster.bridge().runningEndpoint();
       if (ep.isEmpty()) {
-        out().println("hsmbridge is starting (pid " + pid.getAsLong() + "), not ready yet");
-        return ExitCodes.OK;
+        boolean starting = pids.containsKey(Home.BRIDGE);
+        out.println(starting
+            ? "hsmbridge is starting (bridge pid " + pids.get(Home.BRIDGE) + "), not ready yet"
+            : "hsmbridge is partly running: the bridge is not running (./hsmbridge up starts what is missing)");
+        out.println("  data dir   " + home.dir());
+        out.println();
+        HsmTable.full(out, ids, null, pids);
+        return starting ? ExitCodes.OK : ExitCodes.FAILURE;
       }
-      JsonObject h;
-      try (Hsm hsm = Hsm.connect(ep.get().host(), ep.get().port())) {
-        h = hsm.health();
+      ClusterStatus st;
+      try {
+        st = cluster.status(ep.get());
       } catch (HsmBridgeException e) {
-        throw new CliException("hsmbridge runs (pid " + pid.getAsLong() + ") but does not answer: " + e.getMessage());
+        throw new CliException("hsmbridge runs (bridge pid " + ep.get().pid() + ") but does not answer: "
+            + e.getMessage());
       }
-      PrintStream out = out();
-      out.println("hsmbridge is running (pid " + pid.getAsLong() + ")");
-      out.println("  endpoint   " + ep.get().hostPort());
-      out.println("  hsm        " + h.getValue("hsmId") + " (" + h.getValue("status") + ")");
-      out.println("  token      " + h.getValue("token") + ", serial " + h.getValue("serial")
-          + (h.getValue("manufacturer") == null ? "" : ", " + h.getValue("manufacturer")));
-      out.println("  objects    " + h.getValue("objects"));
-      out.println("  sessions   " + h.getValue("sessionsInUse") + " in use / " + h.getValue("sessionsMax") + " max");
+      out.println("hsmbridge is running: " + st.healthy() + " of " + st.hsms().size() + " HSMs healthy;"
+          + " durability " + st.durability() + ", a key change needs " + st.required());
+      printEndpoint(out, ep.get(), pids);
       out.println("  data dir   " + home.dir());
+      out.println();
+      HsmTable.full(out, ids, st, pids);
       return ExitCodes.OK;
     }
+  }
+
+  static void printEndpoint(PrintStream out, Endpoint ep, Map<String, Long> pids) {
+    Long pid = ep.pid() > 0 ? Long.valueOf(ep.pid()) : pids.get(Home.BRIDGE);
+    out.println("  endpoint   " + ep.hostPort() + (pid == null ? "" : " (bridge, pid " + pid + ")"));
+  }
+
+  /** Shows why a node failed (its log's last lines) before the one-line error. */
+  static void printTail(PrintStream out, NodeFailure f) {
+    if (!f.logTail().isEmpty()) {
+      out.println("last lines of " + f.log() + ":");
+      f.logTail().forEach(l -> out.println("  " + l));
+      out.flush();
+    }
+  }
+
+  static String pad(String s, int width) {
+    String t = s == null ? "-" : s;
+    return t.length() >= width ? t : t + " ".repeat(width - t.length());
   }
 }

@@ -24,7 +24,8 @@ final class DemoCommand extends CliCommand {
     PrintStream out = out();
     Path library = NodeLayout.findLibrary(cli().env());
     Path dir = Files.createTempDirectory("hsmbridge-demo-");
-    LocalNode node = new LocalNode(new Home(dir));
+    Home home = new Home(dir);
+    LocalNode node = new LocalNode(home.hsm(Home.FIRST_HSM));
     // Ctrl-C skips 'finally' but runs shutdown hooks: the detached node must not outlive the demo.
     Thread hook = new Thread(() -> cleanUp(node, dir, out), "hsmbridge-demo-cleanup");
     Runtime.getRuntime().addShutdownHook(hook);
@@ -32,7 +33,8 @@ final class DemoCommand extends CliCommand {
     try {
       out.println("starting a throwaway node in " + dir + " ...");
       out.flush();
-      Endpoint ep = node.start(0, library);
+      NodeLayout.prepareStandalone(home, 0, library);
+      Endpoint ep = node.start();
       out.println("node up at " + ep.hostPort() + " (pid " + ep.pid() + ")");
       try (Hsm hsm = Hsm.connect(ep.host(), ep.port())) {
         tour = new DemoTour(hsm, out);

@@ -9,7 +9,11 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /**
- * Where a node's TCP bridge listens, as the node writes it to {@code endpoint.json} when ready.
+ * Where a node's TCP bridge listens, as the node writes it to {@code endpoint.json} when ready:
+ * {@code {"role":"bridge","host":..,"port":..,"pid":..}} from a cluster's bridge, the same without
+ * {@code role} (and with {@code hsmId}) from a standalone node. An agent's file,
+ * {@code {"role":"agent","hsmId":..,"pid":..}}, is no client endpoint; only its pid is read
+ * ({@link #readPid}).
  *
  * @param pid 0 when unknown (an endpoint given with {@code --endpoint})
  */
@@ -42,24 +46,32 @@ record Endpoint(String host, int port, long pid, String hsmId) {
    * expected fields.
    */
   static Optional<Endpoint> read(Path file) {
-    String text;
-    try {
-      text = Files.readString(file, StandardCharsets.UTF_8);
-    } catch (IOException e) { // missing (not started, or stopped) or unreadable
+    JsonObject o = readJson(file).orElse(null);
+    if (o == null || "agent".equals(o.getValue("role"))) {
       return Optional.empty();
     }
+    Object host = o.getValue("host");
+    Object port = o.getValue("port");
+    Object pid = o.getValue("pid");
+    Object hsmId = o.getValue("hsmId");
+    if (!(host instanceof String h) || !(port instanceof Number p) || p.intValue() < 1 || p.intValue() > 65535) {
+      return Optional.empty();
+    }
+    return Optional.of(new Endpoint(h, p.intValue(), pid instanceof Number n ? n.longValue() : 0,
+        hsmId instanceof String s ? s : null));
+  }
+
+  /** The {@code pid} of any node's endpoint file (agent, bridge or standalone); 0 when there is none. */
+  static long readPid(Path file) {
+    return readJson(file).map(o -> o.getValue("pid")).filter(p -> p instanceof Number)
+        .map(p -> ((Number) p).longValue()).orElse(0L);
+  }
+
+  /** Empty when the file does not exist (not started, or stopped) or is not (yet) complete JSON. */
+  private static Optional<JsonObject> readJson(Path file) {
     try {
-      JsonObject o = new JsonObject(text);
-      Object host = o.getValue("host");
-      Object port = o.getValue("port");
-      Object pid = o.getValue("pid");
-      Object hsmId = o.getValue("hsmId");
-      if (!(host instanceof String h) || !(port instanceof Number p) || p.intValue() < 1 || p.intValue() > 65535) {
-        return Optional.empty();
-      }
-      return Optional.of(new Endpoint(h, p.intValue(), pid instanceof Number n ? n.longValue() : 0,
-          hsmId instanceof String s ? s : null));
-    } catch (DecodeException | ClassCastException e) {
+      return Optional.of(new JsonObject(Files.readString(file, StandardCharsets.UTF_8)));
+    } catch (IOException | DecodeException | ClassCastException e) {
       return Optional.empty();
     }
   }

@@ -7,7 +7,7 @@ final class ExitCodes {
   static final int FAILURE = 1;
   /** Bad command line. */
   static final int USAGE = 2;
-  /** {@code status}: no node is running. */
+  /** {@code status}, {@code hsm list}: no node of the local cluster is running. */
   static final int NOT_RUNNING = 3;
 
   private ExitCodes() {}

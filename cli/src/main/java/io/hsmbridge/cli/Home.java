@@ -1,47 +1,87 @@
 package io.hsmbridge.cli;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
- * The layout of a local cluster's data directory. Only {@code hsm1} for now: one node holding one
- * SoftHSM2 token.
+ * The layout of a local cluster's data directory:
+ * <pre>
+ * HOME/cluster.properties   the cluster's record kept by the CLI ({@link ClusterRecord})
+ * HOME/cluster/ca/          the cluster CA (ca.pem, ca-key.pem 0600)
+ * HOME/hsmK/                one agent per HSM ({@link NodeDir}: token store, PINs, node.properties, log, raft/, tls/)
+ * HOME/bridge/              the bridge (node.properties, log, endpoint.json: what clients connect to)
+ * HOME/removed/hsmK-TIME/   directories of removed HSMs, tokens kept
+ * HOME/node.jar             the copy of hsmbridge.jar the nodes run from
+ * </pre>
  */
 record Home(Path dir) {
-  static final String HSM_ID = "hsm1";
+  static final String BRIDGE = "bridge";
+  /** The one HSM of a standalone node (demo, bench) and the first HSM of a cluster. */
+  static final String FIRST_HSM = "hsm1";
+  private static final Pattern HSM_ID = Pattern.compile("hsm[1-9][0-9]{0,5}");
 
-  Path softhsmConf() {
-    return dir.resolve("softhsm2.conf");
+  static boolean isHsmId(String s) {
+    return s != null && HSM_ID.matcher(s).matches();
   }
 
-  Path hsmDir() {
-    return dir.resolve(HSM_ID);
+  Path clusterProperties() {
+    return dir.resolve("cluster.properties");
   }
 
-  Path tokensDir() {
-    return hsmDir().resolve("tokens");
+  Path caDir() {
+    return dir.resolve("cluster").resolve("ca");
   }
 
-  Path soPin() {
-    return hsmDir().resolve("so.pin");
+  Path removedDir() {
+    return dir.resolve("removed");
   }
 
-  Path userPin() {
-    return hsmDir().resolve("user.pin");
+  Path nodeJar() {
+    return dir.resolve("node.jar");
   }
 
-  Path nodeProperties() {
-    return hsmDir().resolve("node.properties");
+  /** Held by commands that change the cluster, so two of them never interleave. */
+  Path lockFile() {
+    return dir.resolve(".lock");
   }
 
-  Path nodeLog() {
-    return hsmDir().resolve("node.log");
+  NodeDir node(String name) {
+    return new NodeDir(name, dir.resolve(name));
   }
 
-  Path nodePid() {
-    return hsmDir().resolve("node.pid");
+  NodeDir bridge() {
+    return node(BRIDGE);
   }
 
-  Path endpointJson() {
-    return hsmDir().resolve("endpoint.json");
+  NodeDir hsm(String hsmId) {
+    return node(hsmId);
+  }
+
+  /**
+   * Every {@code hsmK} directory present, by number: also those of a data directory written by an
+   * earlier version (one node in {@code hsm1}, no cluster.properties).
+   */
+  List<String> hsmDirs() {
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    List<String> ids = new ArrayList<>();
+    try (Stream<Path> s = Files.list(dir)) {
+      s.filter(Files::isDirectory).map(p -> p.getFileName().toString()).filter(Home::isHsmId).forEach(ids::add);
+    } catch (IOException e) {
+      return List.of();
+    }
+    ids.sort(Home::compareHsmIds);
+    return ids;
+  }
+
+  /** Orders {@code hsm2} before {@code hsm10}. */
+  static int compareHsmIds(String a, String b) {
+    return Long.compare(Long.parseLong(a.substring(3)), Long.parseLong(b.substring(3)));
   }
 }

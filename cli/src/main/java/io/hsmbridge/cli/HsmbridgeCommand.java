@@ -21,6 +21,8 @@ import picocli.CommandLine.Spec;
         ClusterCommands.Up.class,
         ClusterCommands.Down.class,
         ClusterCommands.Status.class,
+        HsmCommands.class,
+        ClusterCheckCommand.class,
         KeyCommands.class,
         CryptoCommands.Encrypt.class,
         CryptoCommands.Decrypt.class,
@@ -37,7 +39,7 @@ import picocli.CommandLine.Spec;
     footer = {
         "Data directory: --home, else $HSMBRIDGE_HOME, else <repo>/.hsmbridge.",
         "Exit codes: 0 ok; 1 failed (or 'invalid' from verify/mac-verify); 2 bad command line;"
-            + " 3 'status' found no node running.",
+            + " 3 'status' or 'hsm list' found nothing running.",
         "Set HSMBRIDGE_DEBUG=1 or pass --debug for stack traces."})
 final class HsmbridgeCommand implements Callable<Integer> {
   private final Cli cli;

@@ -7,9 +7,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.ExecutionException;
@@ -17,9 +21,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Starts, finds and stops the local node process of one data directory. The node runs detached
- * (its own session when {@code setsid} exists) with output appended to {@code node.log}; it writes
- * {@code endpoint.json} when it is ready to serve.
+ * Starts, finds and stops the node process of one {@link NodeDir} (an agent, the bridge, or the
+ * standalone node of demo and bench). The node runs detached (its own session when {@code setsid}
+ * exists) with output appended to {@code node.log}, and writes {@code endpoint.json} when it is ready.
+ * Its pid is kept in {@code node.pid}; a pid only counts as this node while its command line names the
+ * node's main class and this directory's {@code node.properties}.
  */
 final class LocalNode {
   static final String NODE_MAIN = "io.hsmbridge.bridge.NodeMain";
@@ -29,41 +35,50 @@ final class LocalNode {
   private static final long POLL_MS = 200;
   private static final String NODE_ERROR_PREFIX = "hsmbridge:";
 
-  private final Home home;
+  private final NodeDir dir;
   private final String mainClass;
   private final Duration readyTimeout;
 
-  LocalNode(Home home) {
-    this(home, NODE_MAIN, READY_TIMEOUT);
+  LocalNode(NodeDir dir) {
+    this(dir, NODE_MAIN, READY_TIMEOUT);
   }
 
   /** For tests: another main class and timeout. */
-  LocalNode(Home home, String mainClass, Duration readyTimeout) {
-    this.home = home;
+  LocalNode(NodeDir dir, String mainClass, Duration readyTimeout) {
+    this.dir = dir;
     this.mainClass = mainClass;
     this.readyTimeout = readyTimeout;
   }
 
-  Home home() {
-    return home;
+  NodeDir dir() {
+    return dir;
   }
 
-  /** The pid of this home's live node process, if any. */
+  /** A process this CLI spawned, and where its log stood before (for its error lines). */
+  record Spawned(LocalNode node, Process process, long logOffset) {
+    String name() {
+      return node.dir().name();
+    }
+
+    /** The message for a process that exited before it was ready. */
+    String exitMessage() {
+      return node.exitMessage(process.exitValue(), logOffset);
+    }
+  }
+
+  /** The pid of this directory's live node process, if any. */
   OptionalLong runningPid() {
     OptionalLong fromFile = readPid();
     if (fromFile.isPresent() && isNode(fromFile.getAsLong())) {
       return fromFile;
     }
-    Optional<Endpoint> ep = Endpoint.read(home.endpointJson());
-    if (ep.isPresent() && ep.get().pid() > 0 && isNode(ep.get().pid())) {
-      return OptionalLong.of(ep.get().pid());
-    }
-    return OptionalLong.empty();
+    long pid = Endpoint.readPid(dir.endpointJson());
+    return pid > 0 && isNode(pid) ? OptionalLong.of(pid) : OptionalLong.empty();
   }
 
-  /** The endpoint of a running, ready node, if any; a stale endpoint file counts as not running. */
+  /** The client endpoint of a running, ready node, if any; a stale endpoint file counts as not running. */
   Optional<Endpoint> runningEndpoint() {
-    Optional<Endpoint> ep = Endpoint.read(home.endpointJson());
+    Optional<Endpoint> ep = Endpoint.read(dir.endpointJson());
     if (ep.isEmpty()) {
       return ep;
     }
@@ -72,74 +87,12 @@ final class LocalNode {
   }
 
   /**
-   * Prepares the data directory, spawns the node and waits until it has written its endpoint.
-   *
-   * @param port the TCP bridge port, 0 for any free port
-   * @throws CliException with the node's own one-line error when it exits before it is ready
+   * Spawns the node from its prepared directory and returns at once; {@code endpoint.json} of an earlier
+   * run is deleted first so that readiness means this run.
    */
-  Endpoint start(int port, Path library) throws IOException {
-    NodeLayout.prepare(home, port, library);
-    Files.deleteIfExists(home.endpointJson());
-    long logOffset = Files.exists(home.nodeLog()) ? Files.size(home.nodeLog()) : 0;
-    Process p = spawn();
-    writePid(p.pid());
-    long deadline = System.nanoTime() + readyTimeout.toNanos();
-    while (true) {
-      Optional<Endpoint> ep = Endpoint.read(home.endpointJson());
-      if (ep.isPresent()) {
-        if (ep.get().pid() > 0 && ep.get().pid() != p.pid()) {
-          writePid(ep.get().pid());
-        }
-        return ep.get();
-      }
-      if (!p.isAlive()) {
-        Files.deleteIfExists(home.nodePid());
-        throw new CliException(exitMessage(p.exitValue(), logOffset));
-      }
-      if (System.nanoTime() - deadline > 0) {
-        p.destroy();
-        if (!waitFor(p.toHandle(), FORCE_TIMEOUT)) {
-          p.destroyForcibly();
-        }
-        Files.deleteIfExists(home.nodePid());
-        throw new CliException("the node did not become ready within " + readyTimeout.toSeconds()
-            + " s; see " + home.nodeLog());
-      }
-      try {
-        Thread.sleep(POLL_MS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new CliException("interrupted while waiting for the node");
-      }
-    }
-  }
-
-  /**
-   * Stops the node: SIGTERM, up to 20 s for a clean exit, then SIGKILL. Removes the endpoint and pid
-   * files either way.
-   *
-   * @return the pid stopped, or empty when none was running
-   */
-  OptionalLong stop() throws IOException {
-    OptionalLong pid = runningPid();
-    if (pid.isPresent()) {
-      ProcessHandle ph = ProcessHandle.of(pid.getAsLong()).orElse(null);
-      if (ph != null) {
-        ph.destroy();
-        if (!waitFor(ph, STOP_TIMEOUT)) {
-          ph.destroyForcibly();
-          if (!waitFor(ph, FORCE_TIMEOUT)) {
-            throw new CliException("could not stop the node (pid " + pid.getAsLong() + ")");
-          }
-        }
-      }
-    }
-    Files.deleteIfExists(home.endpointJson());
-    Files.deleteIfExists(home.nodePid());
-    return pid;
-  }
-
-  private Process spawn() throws IOException {
+  Spawned spawn() throws IOException {
+    Files.deleteIfExists(dir.endpointJson());
+    long logOffset = Files.exists(dir.nodeLog()) ? Files.size(dir.nodeLog()) : 0;
     List<String> cmd = new ArrayList<>();
     for (String setsid : List.of("/usr/bin/setsid", "/bin/setsid")) {
       if (Files.isExecutable(Path.of(setsid))) {
@@ -151,28 +104,114 @@ final class LocalNode {
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx512m");
     cmd.add("-cp");
-    cmd.add(nodeClassPath());
+    cmd.add(classPathCopiedTo(dir.dir().resolveSibling("node.jar")));
     cmd.add(mainClass);
     cmd.add("--config");
-    cmd.add(home.nodeProperties().toString());
+    cmd.add(dir.nodeProperties().toString());
     ProcessBuilder pb = new ProcessBuilder(cmd)
-        .directory(home.hsmDir().toFile())
+        .directory(dir.dir().toFile())
         .redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(home.nodeLog().toFile()))
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.nodeLog().toFile()))
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-    pb.environment().put("SOFTHSM2_CONF", home.softhsmConf().toString());
-    return pb.start();
+    if (Files.exists(dir.softhsmConf())) { // nodes holding a token; SoftHSM2 reads it once per process
+      pb.environment().put("SOFTHSM2_CONF", dir.softhsmConf().toString());
+    } else {
+      pb.environment().remove("SOFTHSM2_CONF"); // the bridge holds no token: not even the caller's
+    }
+    Process p = pb.start();
+    writePid(p.pid());
+    return new Spawned(this, p, logOffset);
   }
 
-  /** The node's class path: see {@link #classPathCopiedTo}. */
-  private String nodeClassPath() throws IOException {
-    return classPathCopiedTo(home.hsmDir().resolve("node.jar"));
+  /**
+   * Spawns the node and waits until it has written its client endpoint (a standalone node).
+   *
+   * @throws CliException with the node's own one-line error when it exits before it is ready
+   */
+  Endpoint start() throws IOException {
+    Spawned s = spawn();
+    Process p = s.process();
+    long deadline = System.nanoTime() + readyTimeout.toNanos();
+    while (true) {
+      Optional<Endpoint> ep = Endpoint.read(dir.endpointJson());
+      if (ep.isPresent()) {
+        if (ep.get().pid() > 0 && ep.get().pid() != p.pid()) {
+          writePid(ep.get().pid());
+        }
+        return ep.get();
+      }
+      if (!p.isAlive()) {
+        Files.deleteIfExists(dir.nodePid());
+        throw new CliException(s.exitMessage());
+      }
+      if (System.nanoTime() - deadline > 0) {
+        p.destroy();
+        if (!waitFor(p.toHandle(), FORCE_TIMEOUT)) {
+          p.destroyForcibly();
+        }
+        Files.deleteIfExists(dir.nodePid());
+        throw new CliException("the node did not become ready within " + readyTimeout.toSeconds()
+            + " s; see " + dir.nodeLog());
+      }
+      sleep(POLL_MS);
+    }
+  }
+
+  /**
+   * Stops the node: SIGTERM, up to 20 s for a clean exit, then SIGKILL. Removes the endpoint and pid
+   * files either way.
+   *
+   * @return the pid stopped, or empty when none was running
+   */
+  OptionalLong stop() throws IOException {
+    Long pid = stopAll(List.of(this)).get(dir.name());
+    return pid == null ? OptionalLong.empty() : OptionalLong.of(pid);
+  }
+
+  /**
+   * Stops several nodes at once: SIGTERM to every one, then up to 20 s for them all to exit, then
+   * SIGKILL to those still alive.
+   *
+   * @return the pid of each node that was running, by name, in the given order
+   * @throws CliException naming a node that survives SIGKILL
+   */
+  static Map<String, Long> stopAll(List<LocalNode> nodes) throws IOException {
+    Map<String, Long> stopped = new LinkedHashMap<>();
+    Map<LocalNode, ProcessHandle> handles = new LinkedHashMap<>();
+    for (LocalNode n : nodes) {
+      OptionalLong pid = n.runningPid();
+      if (pid.isPresent()) {
+        stopped.put(n.dir.name(), pid.getAsLong());
+        ProcessHandle.of(pid.getAsLong()).ifPresent(ph -> {
+          ph.destroy();
+          handles.put(n, ph);
+        });
+      }
+    }
+    long deadline = System.nanoTime() + STOP_TIMEOUT.toNanos();
+    for (Map.Entry<LocalNode, ProcessHandle> e : handles.entrySet()) {
+      ProcessHandle ph = e.getValue();
+      Duration left = Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
+      if (!waitFor(ph, left)) {
+        ph.destroyForcibly();
+        if (!waitFor(ph, FORCE_TIMEOUT)) {
+          throw new CliException("could not stop " + e.getKey().dir.name() + " (pid " + ph.pid() + ")");
+        }
+      }
+    }
+    for (LocalNode n : nodes) {
+      Files.deleteIfExists(n.dir.endpointJson());
+      Files.deleteIfExists(n.dir.nodePid());
+    }
+    return stopped;
   }
 
   /**
    * The class path for a child JVM. When this JVM runs from one jar (the shaded hsmbridge.jar), the child
-   * gets its own copy at {@code copy}: a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose jar
-   * changes under it fails on the next class it loads (typically during shutdown).
+   * gets a copy at {@code copy}: a rebuild replaces cli/target/hsmbridge.jar, and a JVM whose jar
+   * changes under it fails on the next class it loads (typically during shutdown). The copy is replaced
+   * only by an atomic rename (a node still running from the old one keeps reading it), and only when
+   * the jar changed (same size and modification time: kept).
    */
   static String classPathCopiedTo(Path copy) throws IOException {
     String cp = absoluteClassPath();
@@ -180,8 +219,15 @@ final class LocalNode {
     if (cp.contains(File.pathSeparator) || !cp.endsWith(".jar") || !Files.isRegularFile(jar)) {
       return cp;
     }
+    if (Files.isRegularFile(copy)) {
+      BasicFileAttributes a = Files.readAttributes(jar, BasicFileAttributes.class);
+      BasicFileAttributes b = Files.readAttributes(copy, BasicFileAttributes.class);
+      if (a.size() == b.size() && a.lastModifiedTime().equals(b.lastModifiedTime())) {
+        return copy.toString();
+      }
+    }
     Path tmp = copy.resolveSibling(copy.getFileName() + ".tmp");
-    Files.copy(jar, tmp, StandardCopyOption.REPLACE_EXISTING);
+    Files.copy(jar, tmp, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES);
     Files.move(tmp, copy, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     return copy.toString();
   }
@@ -199,7 +245,7 @@ final class LocalNode {
   }
 
   /** The node prints a fatal error as one line "hsmbridge: ..."; show the last such line. */
-  private String exitMessage(int exitCode, long logOffset) {
+  String exitMessage(int exitCode, long logOffset) {
     String nodeError = null;
     String lastLine = null;
     for (String line : logSince(logOffset)) {
@@ -212,14 +258,26 @@ final class LocalNode {
       }
     }
     if (nodeError != null) {
-      return nodeError + " (node log: " + home.nodeLog() + ")";
+      return nodeError + " (node log: " + dir.nodeLog() + ")";
     }
     return "the node exited with code " + exitCode + " before it was ready"
-        + (lastLine == null ? "" : ": " + lastLine) + " (node log: " + home.nodeLog() + ")";
+        + (lastLine == null ? "" : ": " + lastLine) + " (node log: " + dir.nodeLog() + ")";
+  }
+
+  /** The last {@code max} non-blank lines the node logged after {@code logOffset} (within its last 64 KiB). */
+  List<String> logTail(long logOffset, int max) {
+    long size;
+    try {
+      size = Files.size(dir.nodeLog());
+    } catch (IOException e) {
+      return List.of();
+    }
+    List<String> lines = logSince(Math.max(logOffset, size - 65536)).stream().filter(l -> !l.isBlank()).toList();
+    return lines.subList(Math.max(0, lines.size() - max), lines.size());
   }
 
   private List<String> logSince(long offset) {
-    try (InputStream in = Files.newInputStream(home.nodeLog())) {
+    try (InputStream in = Files.newInputStream(dir.nodeLog())) {
       in.skipNBytes(offset);
       return new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().toList();
     } catch (IOException e) {
@@ -232,32 +290,44 @@ final class LocalNode {
     if (ph.isEmpty() || !ph.get().isAlive()) {
       return false;
     }
-    // A recycled pid must not be mistaken for the node (and never be signalled by 'down').
+    // A recycled pid must not be mistaken for the node (and never be signalled by 'down'), nor one
+    // member for another: the command line must name the main class and this member's config.
     // On Linux read /proc/<pid>/cmdline whole: ProcessHandle.Info truncates the command line at 4096
     // bytes, and the main class comes after a long class path.
+    String config = dir.nodeProperties().toString();
     Path procCmdline = Path.of("/proc", Long.toString(pid), "cmdline");
     if (Files.isReadable(procCmdline)) {
       try {
-        String args = new String(Files.readAllBytes(procCmdline), StandardCharsets.UTF_8);
-        return java.util.Arrays.asList(args.split("\0")).contains(mainClass);
+        List<String> args = Arrays.asList(
+            new String(Files.readAllBytes(procCmdline), StandardCharsets.UTF_8).split("\0"));
+        return args.contains(mainClass) && args.contains(config);
       } catch (IOException e) {
         // the process ended meanwhile, or /proc is restricted: fall back below
       }
     }
     Optional<String> cmdLine = ph.get().info().commandLine();
-    return cmdLine.isEmpty() || cmdLine.get().contains(mainClass);
+    return cmdLine.isEmpty() || (cmdLine.get().contains(mainClass) && cmdLine.get().contains(config));
   }
 
   private OptionalLong readPid() {
     try {
-      return OptionalLong.of(Long.parseLong(Files.readString(home.nodePid()).strip()));
+      return OptionalLong.of(Long.parseLong(Files.readString(dir.nodePid()).strip()));
     } catch (IOException | NumberFormatException e) {
       return OptionalLong.empty();
     }
   }
 
   private void writePid(long pid) throws IOException {
-    Files.writeString(home.nodePid(), pid + "\n");
+    Files.writeString(dir.nodePid(), pid + "\n");
+  }
+
+  static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CliException("interrupted while waiting for the node");
+    }
   }
 
   private static boolean waitFor(ProcessHandle ph, Duration timeout) {

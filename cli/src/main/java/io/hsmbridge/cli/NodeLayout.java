@@ -19,9 +19,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Creates a local node's data directory: SoftHSM2 config, token directory, PIN files and
+ * Creates a node's files: SoftHSM2 config, token directory and PIN files, and a standalone node's
  * {@code node.properties}. Idempotent: PINs are created once and never rewritten or read here; the
- * config files are rewritten on every start so that {@code --port} and the library path follow.
+ * config files are rewritten on every start so that the ports and the library path follow.
  */
 final class NodeLayout {
   static final String LIBRARY_ENV = "HSMBRIDGE_PKCS11_LIBRARY";
@@ -64,39 +64,46 @@ final class NodeLayout {
         + "); install it with 'sudo apt-get install softhsm2' or set " + LIBRARY_ENV);
   }
 
-  /** Creates or refreshes the layout for a node listening on {@code port} (0 = any free port). */
-  static void prepare(Home home, int port, Path library) throws IOException {
+  /** Creates the data directory (0700) when it is missing. */
+  static void prepareHome(Home home) throws IOException {
     if (!Files.isDirectory(home.dir())) {
       Files.createDirectories(home.dir());
       Files.setPosixFilePermissions(home.dir(), DIR_PERMS);
     }
-    privateDir(home.hsmDir());
-    privateDir(home.tokensDir());
-    createPinOnce(home.soPin());
-    createPinOnce(home.userPin());
-    writeIfChanged(home.softhsmConf(), softhsmConf(home));
-    writeIfChanged(home.nodeProperties(), nodeProperties(home, port, library));
   }
 
-  static String softhsmConf(Home home) {
-    return "directories.tokendir = " + home.tokensDir() + "\n"
+  /**
+   * Creates or refreshes what a node needs to hold a token: its directory and token store (0700), the
+   * PIN files (created once, 0600) and {@code softhsm2.conf}.
+   */
+  static void prepareToken(NodeDir node) throws IOException {
+    privateDir(node.dir());
+    privateDir(node.tokensDir());
+    createPinOnce(node.soPin());
+    createPinOnce(node.userPin());
+    writeIfChanged(node.softhsmConf(), softhsmConf(node));
+  }
+
+  /**
+   * Creates or refreshes a standalone node (agent and bridge in one process, as {@code demo} and
+   * {@code bench} run) listening on {@code port} (0 = any free port) in {@code HOME/hsm1}.
+   */
+  static NodeDir prepareStandalone(Home home, int port, Path library) throws IOException {
+    prepareHome(home);
+    NodeDir node = home.hsm(Home.FIRST_HSM);
+    prepareToken(node);
+    writeIfChanged(node.nodeProperties(), NodeProperties.standalone(node, port, library));
+    return node;
+  }
+
+  static String softhsmConf(NodeDir node) {
+    return "directories.tokendir = " + node.tokensDir() + "\n"
         + "objectstore.backend = file\n"
         + "log.level = ERROR\n";
   }
 
-  static String nodeProperties(Home home, int port, Path library) {
-    return "hsm.id=" + Home.HSM_ID + "\n"
-        + "pkcs11.library=" + library + "\n"
-        + "token.label=hsmbridge-" + Home.HSM_ID + "\n"
-        + "token.initialize=true\n"
-        + "pin.user.file=" + home.userPin() + "\n"
-        + "pin.so.file=" + home.soPin() + "\n"
-        + "bridge.tcp.host=127.0.0.1\n"
-        + "bridge.tcp.port=" + port + "\n"
-        + "state.dir=" + home.hsmDir() + "\n";
-  }
-
-  private static void privateDir(Path dir) throws IOException {
+  /** Creates a directory (and its parents) and makes it 0700. */
+  static void privateDir(Path dir) throws IOException {
     Files.createDirectories(dir);
     Files.setPosixFilePermissions(dir, DIR_PERMS);
   }
@@ -127,7 +134,8 @@ final class NodeLayout {
     }
   }
 
-  private static void writeIfChanged(Path file, String content) throws IOException {
+  /** Replaces the file atomically when its content differs (not for secrets: the mode is the umask's). */
+  static void writeIfChanged(Path file, String content) throws IOException {
     if (Files.exists(file) && Files.readString(file, StandardCharsets.UTF_8).equals(content)) {
       return;
     }

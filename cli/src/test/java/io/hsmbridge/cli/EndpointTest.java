@@ -37,4 +37,18 @@ class EndpointTest {
     Files.writeString(f, "{\"host\":\"127.0.0.1\",\"port\":0}");
     assertTrue(Endpoint.read(f).isEmpty());
   }
+
+  @Test
+  void aBridgeFileIsAClientEndpointAnAgentFileOnlyHasAPid() throws IOException {
+    Path f = dir.resolve("endpoint.json");
+    assertEquals(0, Endpoint.readPid(f));
+    Files.writeString(f, "{\"role\":\"bridge\",\"host\":\"127.0.0.1\",\"port\":7701,\"pid\":124}");
+    assertEquals(new Endpoint("127.0.0.1", 7701, 124, null), Endpoint.read(f).orElseThrow());
+    assertEquals(124, Endpoint.readPid(f));
+    Files.writeString(f, "{\"role\":\"agent\",\"hsmId\":\"hsm2\",\"pid\":123}");
+    assertTrue(Endpoint.read(f).isEmpty(), "an agent serves no clients");
+    assertEquals(123, Endpoint.readPid(f));
+    Files.writeString(f, "{\"role\":\"agent\",\"hsmId\":\"hsm2\",\"pi");
+    assertEquals(0, Endpoint.readPid(f));
+  }
 }

@@ -44,6 +44,42 @@ final class FakeNodes {
     }
   }
 
+  /**
+   * A member of a local cluster, by its {@code node.role}: writes the agent's or the bridge's
+   * endpoint.json, then waits (at most a minute) to be stopped. A file {@code fail} in its state
+   * directory makes it fail like the node; a file {@code slow} makes it never ready.
+   */
+  static final class Member {
+    public static void main(String[] args) throws Exception {
+      Properties p = config(args);
+      Path dir = Path.of(p.getProperty("state.dir"));
+      String role = p.getProperty("node.role");
+      if (Files.exists(dir.resolve("fail"))) {
+        System.out.println("starting " + role);
+        System.err.println("hsmbridge: TOKEN_LOGIN_FAILED: login to token failed (CKR_PIN_INCORRECT)");
+        System.exit(2);
+      }
+      if ("agent".equals(role) != (System.getenv("SOFTHSM2_CONF") != null)) {
+        System.err.println("hsmbridge: SOFTHSM2_CONF must be set for agents only");
+        System.exit(2);
+      }
+      if (!Files.exists(dir.resolve("slow"))) {
+        long pid = ProcessHandle.current().pid();
+        write(dir, "agent".equals(role)
+            ? "{\"role\":\"agent\",\"hsmId\":\"" + p.getProperty("hsm.id") + "\",\"pid\":" + pid + "}"
+            : "{\"role\":\"bridge\",\"host\":\"127.0.0.1\",\"port\":" + p.getProperty("bridge.tcp.port")
+                + ",\"pid\":" + pid + "}");
+      }
+      Thread.sleep(60_000);
+    }
+  }
+
+  private static void write(Path dir, String endpoint) throws IOException {
+    Path tmp = dir.resolve("endpoint.json.tmp");
+    Files.writeString(tmp, endpoint);
+    Files.move(tmp, dir.resolve("endpoint.json"), StandardCopyOption.ATOMIC_MOVE);
+  }
+
   /** Writes endpoint.json like a ready node, then waits (at most a minute) to be stopped. */
   static final class Ready {
     public static void main(String[] args) throws Exception {
@@ -52,11 +88,8 @@ final class FakeNodes {
         System.err.println("hsmbridge: SOFTHSM2_CONF is not set");
         System.exit(1);
       }
-      Path dir = Path.of(p.getProperty("state.dir"));
-      Path tmp = dir.resolve("endpoint.json.tmp");
-      Files.writeString(tmp, "{\"host\":\"127.0.0.1\",\"port\":7701,\"pid\":" + ProcessHandle.current().pid()
-          + ",\"hsmId\":\"" + p.getProperty("hsm.id") + "\"}");
-      Files.move(tmp, dir.resolve("endpoint.json"), StandardCopyOption.ATOMIC_MOVE);
+      write(Path.of(p.getProperty("state.dir")), "{\"host\":\"127.0.0.1\",\"port\":7701,\"pid\":"
+          + ProcessHandle.current().pid() + ",\"hsmId\":\"" + p.getProperty("hsm.id") + "\"}");
       Thread.sleep(60_000);
     }
   }

@@ -9,8 +9,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,10 +24,16 @@ class LocalNodeTest {
   @TempDir
   Path tmp;
 
+  private NodeDir dir;
   private LocalNode node;
 
+  @BeforeEach
+  void prepare() throws IOException {
+    dir = NodeLayout.prepareStandalone(new Home(tmp), 0, LIB);
+  }
+
   private LocalNode node(Class<?> main) {
-    node = new LocalNode(new Home(tmp), main.getName(), Duration.ofSeconds(30));
+    node = new LocalNode(dir, main.getName(), Duration.ofSeconds(30));
     return node;
   }
 
@@ -38,35 +47,35 @@ class LocalNodeTest {
   @Test
   void reportsTheNodesOwnErrorLine() {
     LocalNode n = node(FakeNodes.Failing.class);
-    CliException e = assertThrows(CliException.class, () -> n.start(0, LIB));
-    assertEquals("token not found: no token labelled hsmbridge-hsm1 (node log: " + n.home().nodeLog() + ")",
+    CliException e = assertThrows(CliException.class, n::start);
+    assertEquals("token not found: no token labelled hsmbridge-hsm1 (node log: " + dir.nodeLog() + ")",
         e.getMessage());
-    assertFalse(Files.exists(n.home().nodePid()));
+    assertFalse(Files.exists(dir.nodePid()));
   }
 
   @Test
   void reportsExitCodeAndLastLineWhenTheNodeSaysNothing() throws IOException {
     LocalNode n = node(FakeNodes.Crashing.class);
-    Files.createDirectories(n.home().hsmDir());
-    Files.writeString(n.home().nodeLog(), "hsmbridge: an error of an earlier run\n");
-    CliException e = assertThrows(CliException.class, () -> n.start(0, LIB));
+    Files.writeString(dir.nodeLog(), "hsmbridge: an error of an earlier run\n");
+    CliException e = assertThrows(CliException.class, n::start);
     assertTrue(e.getMessage().startsWith(
         "the node exited with code 3 before it was ready: Exception in thread main: boom"), e.getMessage());
+    assertEquals(List.of("Exception in thread main: boom"), n.logTail(0, 1));
   }
 
   @Test
   void startsWaitsForTheEndpointAndStops() throws IOException {
     LocalNode n = node(FakeNodes.Ready.class);
-    Endpoint ep = n.start(0, LIB);
+    Endpoint ep = n.start();
     assertEquals("hsm1", ep.hsmId());
-    assertEquals(ep.pid(), Long.parseLong(Files.readString(n.home().nodePid()).strip()));
+    assertEquals(ep.pid(), Long.parseLong(Files.readString(dir.nodePid()).strip()));
     assertEquals(OptionalLong.of(ep.pid()), n.runningPid());
     assertEquals(ep, n.runningEndpoint().orElseThrow());
 
     assertEquals(OptionalLong.of(ep.pid()), n.stop());
     assertFalse(ProcessHandle.of(ep.pid()).map(ProcessHandle::isAlive).orElse(false));
-    assertFalse(Files.exists(n.home().endpointJson()));
-    assertFalse(Files.exists(n.home().nodePid()));
+    assertFalse(Files.exists(dir.endpointJson()));
+    assertFalse(Files.exists(dir.nodePid()));
     assertTrue(n.runningPid().isEmpty());
     assertTrue(n.stop().isEmpty(), "stop is idempotent");
   }
@@ -74,11 +83,22 @@ class LocalNodeTest {
   @Test
   void aPidThatIsNotTheNodeIsNeverSignalled() throws IOException {
     // Not through node(): @AfterEach must not stop() this one.
-    LocalNode n = new LocalNode(new Home(tmp), FakeNodes.Ready.class.getName(), Duration.ofSeconds(30));
-    Files.createDirectories(n.home().hsmDir());
+    LocalNode n = new LocalNode(dir, FakeNodes.Ready.class.getName(), Duration.ofSeconds(30));
     long self = ProcessHandle.current().pid(); // alive, but its command line is not the node's
-    Files.writeString(n.home().nodePid(), self + "\n");
+    Files.writeString(dir.nodePid(), self + "\n");
     assertTrue(n.runningPid().isEmpty());
     assertTrue(n.stop().isEmpty());
+  }
+
+  @Test
+  void anotherMembersProcessIsNotThisOne() throws IOException {
+    LocalNode n = node(FakeNodes.Ready.class);
+    Endpoint ep = n.start();
+    NodeDir other = NodeLayout.prepareStandalone(new Home(tmp.resolve("other")), 0, LIB);
+    Files.writeString(other.nodePid(), ep.pid() + "\n"); // same main class, another node.properties
+    LocalNode stranger = new LocalNode(other, FakeNodes.Ready.class.getName(), Duration.ofSeconds(30));
+    assertTrue(stranger.runningPid().isEmpty());
+    assertEquals(Map.of(), LocalNode.stopAll(List.of(stranger)));
+    assertTrue(n.runningPid().isPresent(), "still running");
   }
 }

@@ -48,9 +48,9 @@ class MainTest {
 
   @Test
   void staleEndpointFileOfADeadProcessCountsAsNotRunning() throws IOException {
-    Home h = new Home(home);
-    Files.createDirectories(h.hsmDir());
-    Files.writeString(h.endpointJson(), "{\"host\":\"127.0.0.1\",\"port\":7701,\"pid\":99999999,\"hsmId\":\"hsm1\"}");
+    NodeDir bridge = new Home(home).bridge();
+    Files.createDirectories(bridge.dir());
+    Files.writeString(bridge.endpointJson(), "{\"role\":\"bridge\",\"host\":\"127.0.0.1\",\"port\":7701,\"pid\":99999999}");
     assertEquals(NOT_RUNNING, oneError(CliRun.run(home, "key", "list"), ExitCodes.FAILURE));
     CliRun status = CliRun.run(home, "status");
     assertEquals(ExitCodes.NOT_RUNNING, status.code, status::toString);
@@ -90,7 +90,7 @@ class MainTest {
   @Test
   void unknownCommandListsTheCommands() {
     String line = oneError(CliRun.run(home, "frobnicate"), ExitCodes.USAGE);
-    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, key"), line);
+    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, key"), line);
   }
 
   @Test
@@ -157,13 +157,67 @@ class MainTest {
         ExitCodes.FAILURE);
     assertEquals("hsmbridge: PKCS#11 library not found: /nonexistent/libpkcs11.so (from HSMBRIDGE_PKCS11_LIBRARY)",
         line);
-    assertTrue(Files.notExists(new Home(home).userPin()));
+    assertTrue(Files.notExists(new Home(home).hsm("hsm1").userPin()));
+    assertTrue(Files.notExists(new Home(home).clusterProperties()));
   }
 
   @Test
   void upRejectsABadPort() {
     String line = oneError(CliRun.run(home, "up", "--port", "70000"), ExitCodes.USAGE);
     assertTrue(line.contains("--port must be 0..65535"), line);
+  }
+
+  @Test
+  void upChecksItsOptionsFirst() {
+    assertTrue(oneError(CliRun.run(home, "up", "--hsms", "0"), ExitCodes.USAGE).contains("--hsms must be 1..9, got 0"));
+    assertTrue(oneError(CliRun.run(home, "up", "--hsms", "10"), ExitCodes.USAGE).contains("--hsms must be 1..9"));
+    assertTrue(oneError(CliRun.run(home, "up", "--durability", "0"), ExitCodes.USAGE)
+        .contains("--durability must be 1..9"));
+    assertTrue(Files.notExists(home.resolve("cluster.properties")));
+  }
+
+  /** A cluster of {@code hsms} HSMs recorded in the home, nothing running; and a library that exists. */
+  private Map<String, String> recordedCluster(int hsms) throws IOException {
+    ClusterLayout.newRecord(hsms, 0, 2).store(new Home(home).clusterProperties());
+    return Map.of(NodeLayout.LIBRARY_ENV, Files.writeString(home.resolve("lib.so"), "").toString());
+  }
+
+  @Test
+  void upDoesNotChangeTheNumberOfHsmsOfAnExistingCluster() throws IOException {
+    Map<String, String> env = recordedCluster(3);
+    assertEquals("hsmbridge: this cluster has 3 HSMs (hsm1, hsm2, hsm3); change that with ./hsmbridge hsm add"
+        + " or ./hsmbridge hsm remove <hsmId>", oneError(CliRun.run(home, env, "up", "--hsms", "2"), ExitCodes.FAILURE));
+  }
+
+  @Test
+  void upDoesNotTakeOverTheSingleNodeOfAnEarlierVersion() throws IOException {
+    Map<String, String> env = Map.of(NodeLayout.LIBRARY_ENV, Files.writeString(home.resolve("lib.so"), "").toString());
+    NodeLayout.prepareStandalone(new Home(home), 7701, Path.of("/lib.so"));
+    assertEquals("hsmbridge: " + home + " holds the single node of an earlier hsmbridge version, whose keys would"
+        + " not be replicated; move it away (or use --home) to create a cluster",
+        oneError(CliRun.run(home, env, "up"), ExitCodes.FAILURE));
+    assertTrue(Files.notExists(new Home(home).clusterProperties()));
+  }
+
+  @Test
+  void hsmCommandsSayWhatIsMissingInOneLine() throws IOException {
+    assertTrue(oneError(CliRun.run(home, "hsm"), ExitCodes.USAGE).contains("list, add, remove"));
+    assertTrue(oneError(CliRun.run(home, "hsm", "remove", "bridge"), ExitCodes.USAGE).contains("not an HSM id"));
+    assertEquals("hsmbridge: no cluster in " + home + " (create one with ./hsmbridge up)",
+        oneError(CliRun.run(home, "hsm", "list"), ExitCodes.NOT_RUNNING));
+
+    Map<String, String> env = recordedCluster(1);
+    assertEquals("hsmbridge: refusing to remove hsm1: it is the cluster's only HSM (./hsmbridge down stops the cluster)",
+        oneError(CliRun.run(home, env, "hsm", "remove", "hsm1"), ExitCodes.FAILURE));
+    assertEquals("hsmbridge: no HSM hsm7 in this cluster (members: hsm1)",
+        oneError(CliRun.run(home, env, "hsm", "remove", "hsm7"), ExitCodes.FAILURE));
+    assertEquals("hsmbridge: the cluster must run to add an HSM; start it with ./hsmbridge up",
+        oneError(CliRun.run(home, env, "hsm", "add"), ExitCodes.FAILURE));
+    CliRun list = CliRun.run(home, "hsm", "list");
+    assertEquals(ExitCodes.NOT_RUNNING, list.code, list::toString);
+    assertTrue(list.out.matches("(?s)HSM +STATE +TOKEN +OBJECTS +PID\\nhsm1 +\\(not running\\) +- +- +-\\n"), list.out);
+    assertEquals(NOT_RUNNING, oneError(CliRun.run(home, "cluster", "check"), ExitCodes.FAILURE));
+    assertEquals(ExitCodes.NOT_RUNNING, CliRun.run(home, "status").code);
   }
 
   @Test
@@ -187,7 +241,7 @@ class MainTest {
     CliRun r = CliRun.run(home, "--help");
     assertEquals(0, r.code);
     assertEquals("", r.err);
-    for (String c : List.of("up", "down", "status", "key", "encrypt", "decrypt", "sign", "verify", "mac",
+    for (String c : List.of("up", "down", "status", "hsm", "cluster", "key", "encrypt", "decrypt", "sign", "verify", "mac",
         "mac-verify", "digest", "random", "demo")) {
       assertTrue(r.out.contains("\n  " + c + " "), c);
     }

@@ -25,13 +25,18 @@ import java.util.Properties;
 public record AgentConfig(String hsmId, TokenConfig token, Properties properties) {
 
   public static AgentConfig load(Path file) {
+    return from(readProperties(file));
+  }
+
+  /** Reads a properties file (UTF-8); CONFIG_INVALID when it cannot be read. */
+  public static Properties readProperties(Path file) {
     Properties p = new Properties();
     try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       p.load(r);
     } catch (IOException e) {
       throw invalid("cannot read config " + file + ": " + e.getMessage());
     }
-    return from(p);
+    return p;
   }
 
   public static AgentConfig from(Properties p) {

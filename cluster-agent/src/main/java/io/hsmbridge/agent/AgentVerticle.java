@@ -18,8 +18,11 @@ import io.vertx.core.json.JsonObject;
 public final class AgentVerticle extends VerticleBase {
   private final String hsmId;
   private final HsmToken hsm;
-  private final Operations operations;
+  private final RequestHandler handler;
+  private final java.util.concurrent.atomic.AtomicInteger outstanding = new java.util.concurrent.atomic.AtomicInteger();
   private TokenWorkers workers;
+  /** Replicated mutations wait for a commit round trip: they get their own threads (see RequestHandler). */
+  private java.util.concurrent.ExecutorService clusterWaits;
   private MessageConsumer<Object> consumer;
 
   /** Default bound on how long an idle token worker spins before parking (see TokenWorkers). */
@@ -38,16 +41,26 @@ public final class AgentVerticle extends VerticleBase {
    * @param workerThreads threads making PKCS#11 calls; 0 = one per CPU core, at most one per session
    */
   public AgentVerticle(String hsmId, HsmToken hsm, long workerSpinMicros, int workerThreads) {
+    this(hsmId, hsm, new Operations(hsmId, hsm), workerSpinMicros, workerThreads);
+  }
+
+  /** An agent whose requests go to {@code handler} (e.g. {@link ClusterOperations} in a cluster). */
+  public AgentVerticle(String hsmId, HsmToken hsm, RequestHandler handler, long workerSpinMicros, int workerThreads) {
     this.spinNanos = workerSpinMicros * 1000;
     this.workerThreads = workerThreads;
     this.hsmId = hsmId;
     this.hsm = hsm;
-    this.operations = new Operations(hsmId, hsm);
+    this.handler = handler;
   }
 
   @Override
   public Future<?> start() {
-    workers = new TokenWorkers("hsmbridge-agent-" + hsmId, workerThreads(workerThreads, hsm.sessionCapacity()), spinNanos);
+    workers = new TokenWorkers("hsmbridge-agent-" + hsmId, workerThreads(), spinNanos);
+    clusterWaits = java.util.concurrent.Executors.newFixedThreadPool(4, r -> {
+      Thread t = new Thread(r, "hsmbridge-mutations-" + hsmId);
+      t.setDaemon(true);
+      return t;
+    });
     consumer = vertx.eventBus().consumer(Addresses.agent(hsmId), this::handle);
     return consumer.completion();
   }
@@ -59,17 +72,36 @@ public final class AgentVerticle extends VerticleBase {
     }
     // Requests are independent and run in parallel, one per worker. The reply is sent from the
     // worker thread itself, saving a hop back through the event loop on every request.
+    Runnable task = () -> {
+      try {
+        message.reply(handler.execute(body));
+      } catch (Throwable e) {
+        Failures.reply(message, e);
+      } finally {
+        outstanding.decrementAndGet();
+      }
+    };
+    outstanding.incrementAndGet();
     try {
-      workers.execute(() -> {
-        try {
-          message.reply(operations.execute(body));
-        } catch (Throwable e) {
-          Failures.reply(message, e);
-        }
-      });
+      if (handler.waitsOnCluster(body)) {
+        clusterWaits.execute(task);
+      } else {
+        workers.execute(task);
+      }
     } catch (java.util.concurrent.RejectedExecutionException e) {
+      outstanding.decrementAndGet();
       Failures.reply(message, ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");
     }
+  }
+
+  /** Requests accepted and not yet answered (for heartbeats and load balancing). */
+  public int outstanding() {
+    return outstanding.get();
+  }
+
+  /** Threads making PKCS#11 calls for requests: this HSM's capacity as the load balancer weighs it. */
+  public int workerThreads() {
+    return workerThreads(workerThreads, hsm.sessionCapacity());
   }
 
   /**
@@ -89,6 +121,9 @@ public final class AgentVerticle extends VerticleBase {
     return unregistered.andThen(ar -> {
       if (workers != null) {
         workers.close();
+      }
+      if (clusterWaits != null) {
+        clusterWaits.shutdownNow();
       }
     });
   }

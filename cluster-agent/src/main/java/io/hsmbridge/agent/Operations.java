@@ -21,7 +21,7 @@ import java.util.Base64;
  * Executes one protocol request on one HSM: reads the request's fields, calls the token, shapes the
  * reply. Blocking: runs on the agent's worker pool, never on an event loop.
  */
-public final class Operations {
+public final class Operations implements RequestHandler {
   private final String hsmId;
   private final HsmToken hsm;
 
@@ -45,6 +45,7 @@ public final class Operations {
     return op;
   }
 
+  @Override
   public JsonObject execute(JsonObject body) {
     RequestReader r = new RequestReader(body);
     JsonObject reply = dispatch(op(body), r);

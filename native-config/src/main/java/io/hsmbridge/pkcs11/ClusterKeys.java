@@ -4,6 +4,7 @@ import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
 
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.security.KeyFactory;
@@ -94,9 +95,10 @@ public final class ClusterKeys {
   /**
    * Member: wraps the cluster key for a joiner. The SO imports the joiner's transport public key as a
    * trusted key (only a trusted key may wrap the cluster key), the User wraps with RSA-OAEP, and the
-   * imported key is destroyed whatever happens.
+   * imported key is destroyed whatever happens. Synchronized: the imported key has a fixed id, so two
+   * joiners served at once got the cluster key wrapped to the other's key (seen at {@code up --hsms 3}).
    */
-  public byte[] wrapClusterKeyFor(byte[] joinerTransportSpki) {
+  public synchronized byte[] wrapClusterKeyFor(byte[] joinerTransportSpki) {
     RSAPublicKey joiner = parseRsa(joinerTransportSpki);
     String hash = profile.oaepHashes().get(0);
     pool.callAsSecurityOfficer(soPin, "import joiner transport key", s -> {
@@ -146,30 +148,96 @@ public final class ClusterKeys {
   /** Wraps a (non-exportable) user key under the cluster key, with the metadata to recreate it elsewhere. */
   public ReplicaBlob wrapForReplication(String keyId) {
     KeyEntry e = keys.entry(keyId);
+    if (!e.info().extractable()) {
+      // The token would say CKR_KEY_UNEXTRACTABLE: no key, trusted or not, may wrap it.
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + e.info().keyId()
+          + " is never extractable (CKA_EXTRACTABLE=false): a never-extractable key cannot be replicated to other HSMs");
+    }
     if (e.info().exportable()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
           "exportable keys are not replicated under the cluster key (its unwrap template forces wrap-with-trusted)");
     }
     return pool.call("wrap key for replication", s -> {
       long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
-      byte[] wrapped;
-      try {
-        wrapped = s.wrapKey(Mechanisms.aesKeyWrapPad(), clusterKey, e.handle());
-      } catch (org.xipki.pkcs11.wrapper.PKCS11Exception x) {
-        if (x.getErrorCode() != CKR_KEY_NOT_WRAPPABLE) {
-          throw x;
-        }
-        // e.g. SoftHSM2 2.6.1 cannot wrap Ed25519 private keys at all, even under a trusted key.
-        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token cannot wrap " + e.spec()
-            + " private keys (CKR_KEY_NOT_WRAPPABLE), so such a key cannot be replicated to other HSMs");
-      }
-      byte[] point = null;
-      KeySpec.Family f = e.spec().family();
-      if (f == KeySpec.Family.EC || f == KeySpec.Family.EDWARDS) {
-        point = s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint();
-      }
+      byte[] wrapped = wrapUnderClusterKey(s, clusterKey, e.handle(), e.spec());
+      byte[] point = hasPoint(e.spec()) ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
       return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
     });
+  }
+
+  /**
+   * How a cluster creates a key: generates it inside this token as SESSION objects (CKA_TOKEN=false, with
+   * exactly the policy of a non-exportable token key: sensitive, extractable only under a trusted key,
+   * private, explicit usage flags), wraps it under the cluster key, and destroys the session objects
+   * whatever happens. Nothing is written to the token. The blob then goes through the mutation log and
+   * every HSM, this one included, installs it with {@link #installReplica}: a key exists on the token of
+   * no HSM before the cluster has ordered its creation.
+   *
+   * @param keyId the new key's id, 32 hex characters (16 bytes of CKA_ID), chosen by the caller so that
+   *     a retried request names the same key
+   * @throws HsmException INVALID_PARAMETER for a bad key id, label or usage; NOT_ALLOWED_BY_POLICY when
+   *     this token holds no cluster key or cannot wrap keys of this spec (SoftHSM2 2.6.1: Ed25519)
+   */
+  public ReplicaBlob generateForReplication(KeySpec spec, KeyUsage usage, String label, String keyId) {
+    byte[] id = KeyCache.parseKeyId(keyId);
+    if (id == null) {
+      throw HsmException.badParam("key id must be 32 hex characters");
+    }
+    if (spec == null || usage == null || label == null) {
+      throw HsmException.badParam("spec, usage and label are required");
+    }
+    KeyManager.checkUsage(spec, usage);
+    KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, false, id).asSessionObjects();
+    // Session objects never touch the token's object store, so this needs no object-write lock and runs in parallel.
+    return pool.call("generate key for replication", s -> {
+      long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+      long key = KeyEntry.NONE;
+      long pub = KeyEntry.NONE;
+      try {
+        if (spec.family().isAsymmetric()) {
+          PKCS11KeyPair pair = s.generateKeyPair(KeyTemplates.generationMechanism(spec), KeyTemplates.keyPair(r));
+          key = pair.getPrivateKey();
+          pub = pair.getPublicKey();
+        } else {
+          key = s.generateKey(KeyTemplates.generationMechanism(spec), KeyTemplates.secretForGenerate(r));
+        }
+        byte[] wrapped = wrapUnderClusterKey(s, clusterKey, key, spec);
+        byte[] point = hasPoint(spec) ? s.getAttrValues(pub, CKA_EC_POINT).ecPoint() : null;
+        return new ReplicaBlob(KeyCache.keyId(id), label, spec, usage, wrapped, point);
+      } finally {
+        // Closing the session would destroy them too, but the pool keeps sessions open.
+        destroyQuietly(s, key);
+        destroyQuietly(s, pub);
+      }
+    });
+  }
+
+  private static byte[] wrapUnderClusterKey(Session s, long clusterKey, long key, KeySpec spec) throws TokenException {
+    try {
+      return s.wrapKey(Mechanisms.aesKeyWrapPad(), clusterKey, key);
+    } catch (org.xipki.pkcs11.wrapper.PKCS11Exception x) {
+      if (x.getErrorCode() != CKR_KEY_NOT_WRAPPABLE) {
+        throw x;
+      }
+      // e.g. SoftHSM2 2.6.1 cannot wrap Ed25519 private keys at all, even under a trusted key.
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token cannot wrap " + spec
+          + " private keys (CKR_KEY_NOT_WRAPPABLE), so such a key cannot be replicated to other HSMs");
+    }
+  }
+
+  private static boolean hasPoint(KeySpec spec) {
+    return spec.family() == KeySpec.Family.EC || spec.family() == KeySpec.Family.EDWARDS;
+  }
+
+  private static void destroyQuietly(Session s, long handle) {
+    if (handle == KeyEntry.NONE) {
+      return;
+    }
+    try {
+      s.destroyObject(handle);
+    } catch (TokenException | RuntimeException ignored) {
+      // a session object: it goes at the latest when its session is closed
+    }
   }
 
   /** Recreates a replicated key on this token, with the same id, label, spec, usage and policy. */

@@ -23,6 +23,7 @@ public final class HsmToken implements AutoCloseable {
   private final KeyManager keys;
   private final CryptoService crypto;
   private final ClusterKeys clusterKeys;
+  private final AppliedIndexRecord appliedIndex;
   private final String label;
   private final String serial;
   private final String manufacturer;
@@ -39,6 +40,7 @@ public final class HsmToken implements AutoCloseable {
     this.keys = new KeyManager(pool, cache);
     this.crypto = new CryptoService(pool, keys, profile);
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
+    this.appliedIndex = new AppliedIndexRecord(pool, keys);
     this.label = info.getLabel().trim();
     this.serial = info.getSerialNumber().trim();
     this.manufacturer = info.getManufacturerID().trim();
@@ -84,6 +86,11 @@ public final class HsmToken implements AutoCloseable {
   /** The cluster key and replication of keys between HSMs (SO steps need the SO PIN in the config). */
   public ClusterKeys clusterKeys() {
     return clusterKeys;
+  }
+
+  /** The index of the last mutation-log entry applied to this token, stored in the token (replication). */
+  public AppliedIndexRecord appliedIndex() {
+    return appliedIndex;
   }
 
   public VendorProfile profile() {

@@ -40,9 +40,26 @@ public final class KeyManager {
     this.cache = cache;
   }
 
+  /** Generates a token key; as {@link #generate(KeySpec, KeyUsage, String, boolean, boolean)} with neverExtractable false. */
   public KeyInfo generate(KeySpec spec, KeyUsage usage, String label, boolean exportable) {
+    return generate(spec, usage, label, exportable, false);
+  }
+
+  /**
+   * Generates a token key.
+   *
+   * @param exportable whether {@link #wrap} may export it under any wrapping key (else only trusted keys
+   *     may wrap it: the cluster key for replication, a backup key)
+   * @param neverExtractable CKA_EXTRACTABLE=false: no key at all may wrap it, so it can be neither
+   *     replicated to another HSM nor backed up; it lives and dies on this token. Excludes exportable.
+   * @throws HsmException INVALID_PARAMETER when both exportable and neverExtractable are asked for
+   */
+  public KeyInfo generate(KeySpec spec, KeyUsage usage, String label, boolean exportable, boolean neverExtractable) {
     checkUsage(spec, usage);
-    KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, newId());
+    if (exportable && neverExtractable) {
+      throw HsmException.badParam("a key cannot be both exportable and never extractable");
+    }
+    KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, newId(), neverExtractable, false);
     KeyEntry entry = writeObjects("generate " + spec, s -> {
       if (!spec.family().isAsymmetric()) {
         long h = s.generateKey(KeyTemplates.generationMechanism(spec), KeyTemplates.secretForGenerate(r));
@@ -311,7 +328,7 @@ public final class KeyManager {
     }
   }
 
-  private static void checkUsage(KeySpec spec, KeyUsage usage) {
+  static void checkUsage(KeySpec spec, KeyUsage usage) {
     if (!KeyUsage.allowedFor(spec).contains(usage)) {
       throw HsmException.badParam("usage " + usage + " is not allowed for " + spec + "; allowed: " + KeyUsage.allowedFor(spec));
     }
@@ -323,7 +340,8 @@ public final class KeyManager {
     return id;
   }
 
-  private <T> T writeObjects(String what, SessionPool.SessionWork<T> work) {
+  /** Runs {@code work} under the token-object write lock (see {@link #objectWrites}); other classes of this package use it too. */
+  <T> T writeObjects(String what, SessionPool.SessionWork<T> work) {
     objectWrites.lock();
     try {
       return pool.call(what, work);
@@ -332,9 +350,21 @@ public final class KeyManager {
     }
   }
 
+  /**
+   * Re-reads the token's objects into the key cache and returns the keys, sorted as {@link #list()}: keys
+   * deleted or added behind this process's back (another process on the same token, an operator's
+   * pkcs11-tool, a restore) become visible. For anti-entropy ({@link KeyDigest}). Runs under the
+   * object-write lock, so a key this process creates meanwhile is not lost from the cache by the swap.
+   * Costs one C_FindObjects pass over the token: not for the request path.
+   */
+  public List<KeyInfo> rescan() {
+    reload();
+    return list();
+  }
+
   /** Rescans the token (start-up, or after something changed behind our back). */
   void reload() {
-    pool.call("scan keys", s -> {
+    writeObjects("scan keys", s -> {
       cache.reload(s);
       return null;
     });

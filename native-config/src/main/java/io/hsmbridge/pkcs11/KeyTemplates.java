@@ -12,13 +12,32 @@ import org.xipki.pkcs11.wrapper.Mechanism;
 /**
  * Secure-by-default templates for each key spec. Every usage flag is set explicitly (tokens otherwise
  * default generated AES keys to every usage); keys are token objects, private, sensitive and
- * extractable only under a trusted key unless the caller asked for an exportable key.
+ * extractable only under a trusted key unless the caller asked for an exportable key (or for a
+ * never-extractable one). A {@link Request#asSessionObjects()} request gets the same templates with
+ * CKA_TOKEN=false, so a key generated for replication has exactly the policy of a token key.
  */
 final class KeyTemplates {
   private static final BigInteger RSA_PUBLIC_EXPONENT = BigInteger.valueOf(65537);
 
-  /** What a key creation asked for. */
-  record Request(KeySpec spec, KeyUsage usage, String label, boolean exportable, byte[] id) {}
+  /**
+   * What a key creation asked for.
+   *
+   * @param neverExtractable CKA_EXTRACTABLE=false: not even a trusted key may wrap it (no replication, no backup)
+   * @param sessionObject CKA_TOKEN=false: a session object (a key generated for replication, see
+   *     {@link ClusterKeys#generateForReplication}); false for every key kept on the token
+   */
+  record Request(KeySpec spec, KeyUsage usage, String label, boolean exportable, byte[] id, boolean neverExtractable,
+      boolean sessionObject) {
+    /** A token key, extractable under a trusted key (and by anyone when {@code exportable}). */
+    Request(KeySpec spec, KeyUsage usage, String label, boolean exportable, byte[] id) {
+      this(spec, usage, label, exportable, id, false, false);
+    }
+
+    /** The same request with every object a session object; the policy attributes stay as they are. */
+    Request asSessionObjects() {
+      return new Request(spec, usage, label, exportable, id, neverExtractable, true);
+    }
+  }
 
   private KeyTemplates() {}
 
@@ -93,7 +112,7 @@ final class KeyTemplates {
 
   static AttributeVector publicKey(Request r) {
     AttributeVector t = new AttributeVector().class_(CKO_PUBLIC_KEY).keyType(keyType(r.spec()))
-        .token(true).private_(false).modifiable(true).id(r.id()).label(r.label())
+        .token(!r.sessionObject()).private_(false).modifiable(true).id(r.id()).label(r.label())
         .verify(r.usage() == KeyUsage.SIGN_VERIFY).verifyRecover(false)
         .encrypt(r.usage() == KeyUsage.ENCRYPT_DECRYPT).wrap(r.usage() == KeyUsage.WRAP_UNWRAP);
     return t;
@@ -116,7 +135,8 @@ final class KeyTemplates {
   }
 
   private static void common(AttributeVector t, Request r) {
-    t.token(true).private_(true).sensitive(true).extractable(true).wrapWithTrusted(!r.exportable())
+    t.token(!r.sessionObject()).private_(true).sensitive(true).extractable(!r.neverExtractable())
+        .wrapWithTrusted(!r.exportable())
         .modifiable(true).derive(false).id(r.id()).label(r.label());
   }
 }

@@ -65,8 +65,13 @@ public final class ClusterTransport {
     hz.setProperty("hazelcast.socket.bind.any", "false");
     hz.setProperty("hazelcast.discovery.enabled", "false");
     hz.setProperty("hazelcast.wait.seconds.before.join", "0");
-    // A member that cannot see the others still starts alone after this, and merges when they appear.
-    hz.setProperty("hazelcast.max.join.seconds", "10");
+    // Members that start at the same moment on a busy host (./hsmbridge up starts N agents and a bridge
+    // at once on 2 cores) took more than 10 s to agree on a master (measured: "Could not join cluster",
+    // the member shut down). A member that sees none of the others starts alone; split clusters that
+    // formed while starting merge within seconds instead of Hazelcast's default 5 minutes.
+    hz.setProperty("hazelcast.max.join.seconds", "60");
+    hz.setProperty("hazelcast.merge.first.run.delay.seconds", "5");
+    hz.setProperty("hazelcast.merge.next.run.delay.seconds", "5");
     hz.getJetConfig().setEnabled(false);
 
     NetworkConfig net = hz.getNetworkConfig();

@@ -22,8 +22,11 @@ import java.util.Objects;
  * the kind's fields. Strings are an int length + UTF-8 bytes, byte arrays an int length + bytes (-1 for
  * null), enums by name. A reader refuses an unknown version or kind, and trailing bytes.
  */
-public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey {
-  /** The only format version so far. */
+public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel {
+  /**
+   * The only format version so far. SET_LABEL (kind 3) was added without a new version: every member of a
+   * cluster runs the same build (see docs/replication.md), and an older reader refuses kind 3 as unknown.
+   */
   byte FORMAT_VERSION = 1;
   /** Upper bound for any length field: a corrupt entry fails fast instead of allocating gigabytes. */
   int MAX_FIELD = 1 << 20;
@@ -32,7 +35,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   Kind kind();
 
   enum Kind {
-    INSTALL_REPLICA(1), DELETE_KEY(2);
+    INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3);
 
     final byte tag;
 
@@ -115,6 +118,19 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  /** Relabels a key (both halves of a pair); a key that is not there is a no-op, and re-applying is harmless. */
+  record SetLabel(String keyId, String label) implements Mutation {
+    public SetLabel {
+      Objects.requireNonNull(keyId, "keyId");
+      Objects.requireNonNull(label, "label");
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.SET_LABEL;
+    }
+  }
+
   /** This mutation as a log entry. */
   default byte[] toBytes() {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -130,6 +146,9 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         writeBytes(out, r.ecPoint);
       } else if (this instanceof DeleteKey d) {
         writeString(out, d.keyId());
+      } else if (this instanceof SetLabel l) {
+        writeString(out, l.keyId());
+        writeString(out, l.label());
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -152,6 +171,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         case INSTALL_REPLICA -> new InstallReplica(readString(in), readString(in), KeySpec.valueOf(readString(in)),
             KeyUsage.valueOf(readString(in)), requireBytes(readBytes(in)), readBytes(in));
         case DELETE_KEY -> new DeleteKey(readString(in));
+        case SET_LABEL -> new SetLabel(readString(in), readString(in));
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");

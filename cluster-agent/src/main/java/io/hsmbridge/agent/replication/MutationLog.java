@@ -2,8 +2,12 @@ package io.hsmbridge.agent.replication;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
 import java.util.UUID;
@@ -12,6 +16,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.client.RaftClientConfigKeys;
@@ -75,18 +80,27 @@ public final class MutationLog implements AutoCloseable {
     RaftPeer toRaft() {
       return RaftPeer.newBuilder().setId(RaftPeerId.valueOf(id)).setAddress(address()).build();
     }
+
+    static Peer fromRaft(RaftPeer p) {
+      String address = p.getAddress();
+      int colon = address.lastIndexOf(':');
+      return new Peer(p.getId().toString(), address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)));
+    }
   }
 
   private final Peer self;
   private final RaftGroup group;
+  private final RaftProperties properties;
   private final TokenStateMachine stateMachine;
   private final RaftServer server;
   private final RaftClient client;
   private final ExecutorService submitters;
 
-  private MutationLog(Peer self, RaftGroup group, TokenStateMachine stateMachine, RaftServer server, RaftClient client) {
+  private MutationLog(Peer self, RaftGroup group, RaftProperties properties, TokenStateMachine stateMachine,
+      RaftServer server, RaftClient client) {
     this.self = self;
     this.group = group;
+    this.properties = properties;
     this.stateMachine = stateMachine;
     this.server = server;
     this.client = client;
@@ -106,8 +120,17 @@ public final class MutationLog implements AutoCloseable {
    * Starts this HSM's Raft peer and its client. The Raft log lives under {@code dataDir/raft}; starting
    * again over an existing directory recovers the log and catches up from the leader.
    *
+   * <p>{@code peers} is only the initial configuration of a NEW storage directory. Over an existing one, the
+   * group's membership is the last configuration entry in the recovered log (measured, see
+   * docs/replication.md): changes made with {@link #setPeers} survive restarts whatever list is passed here.
+   *
+   * <p>A new HSM joins a running group by starting over an empty directory with the target membership
+   * (the current peers plus itself) and then calling {@link #setPeers} with the same list: the leader
+   * first brings the new peer's log up to date, then commits the new configuration; the new peer's
+   * state machine applies every earlier entry in order.
+   *
    * @param selfId this HSM's id; must be one of {@code peers}
-   * @param peers every HSM of the group (the same list on every agent)
+   * @param peers every HSM of the group (the same list on every agent), including this one
    * @param groupId the group's id, e.g. {@link #groupIdFor(String)}
    * @param dataDir the agent's data directory
    * @param applier where committed mutations are applied
@@ -146,7 +169,7 @@ public final class MutationLog implements AutoCloseable {
           .setClientId(ClientId.randomId())
           .setRetryPolicy(RetryPolicies.retryForeverWithSleep(RETRY_SLEEP))
           .build();
-      return new MutationLog(self, group, sm, server, client);
+      return new MutationLog(self, group, props, sm, server, client);
     } catch (IOException e) {
       closeQuietly(server);
       throw new UncheckedIOException("cannot start the mutation log peer " + selfId + " at " + self.address(), e);
@@ -182,6 +205,93 @@ public final class MutationLog implements AutoCloseable {
       throw new CompletionException(e != null ? e : new IllegalStateException("mutation not committed: " + reply));
     }
     return reply.getLogIndex();
+  }
+
+  /**
+   * The leader's applied index: the index of the last entry its applier applied (the same measure as
+   * {@link #appliedIndex()}, so {@code appliedIndex() >= leaderAppliedIndex(t)} means this peer has caught
+   * up with what the leader had applied when it answered). Asked through Ratis's read-only request
+   * path, which only the current leader answers.
+   *
+   * @throws IllegalStateException when no leader answered within {@code timeout} (no leader elected, no
+   *     majority reachable) or this thread was interrupted (its flag is then set again)
+   */
+  public long leaderAppliedIndex(Duration timeout) {
+    RaftClientReply reply;
+    try {
+      reply = bounded(timeout,
+          c -> c.io().sendReadOnly(Message.valueOf(ByteString.copyFrom(TokenStateMachine.APPLIED_INDEX_QUERY))));
+    } catch (IOException | TimeoutException e) {
+      throw new IllegalStateException("no mutation-log leader answered within " + timeout, e);
+    }
+    if (!reply.isSuccess()) {
+      throw new IllegalStateException("the mutation-log leader did not answer the applied-index query", reply.getException());
+    }
+    byte[] index = reply.getMessage().getContent().toByteArray();
+    if (index.length != Long.BYTES) {
+      throw new IllegalStateException("the leader answered the applied-index query with " + index.length + " bytes");
+    }
+    return ByteBuffer.wrap(index).getLong();
+  }
+
+  /**
+   * Changes the group's membership to exactly {@code peers} (add and/or remove HSMs) and returns once the
+   * new configuration is committed. Ratis first catches up any new peer, then commits a joint and a new
+   * configuration; a majority of both the old and the new membership must be reachable. Setting the
+   * membership the group already has succeeds at once (so a retry is harmless). May be called on any
+   * peer, including a new one (see {@link #start}) or one being removed.
+   *
+   * @throws IllegalStateException when the change is refused (e.g. another change is in progress) or not
+   *     committed within {@code timeout}; the change may still complete later: read {@link #peers()}
+   */
+  public void setPeers(List<Peer> peers, Duration timeout) {
+    if (peers.isEmpty() || peers.stream().map(Peer::id).distinct().count() != peers.size()) {
+      throw new IllegalArgumentException("membership must be non-empty, without duplicate ids: " + peers);
+    }
+    List<RaftPeer> target = peers.stream().map(Peer::toRaft).toList();
+    RaftClientReply reply;
+    try {
+      reply = bounded(timeout, c -> c.admin().setConfiguration(target));
+    } catch (IOException | TimeoutException e) {
+      throw new IllegalStateException("membership change to " + ids(peers) + " not committed within " + timeout
+          + ": is a majority of the old and the new membership reachable?", e);
+    }
+    if (!reply.isSuccess()) {
+      throw new IllegalStateException("membership change to " + ids(peers) + " refused", reply.getException());
+    }
+  }
+
+  /**
+   * The group's current membership as this peer sees it (its latest configuration entry, committed or
+   * not), sorted by id. A peer that is behind may not know of a recent change yet.
+   *
+   * @throws IllegalStateException when this peer's division is not running
+   */
+  public List<Peer> peers() {
+    Collection<RaftPeer> conf;
+    try {
+      conf = server.getDivision(group.getGroupId()).getRaftConf().getCurrentPeers();
+    } catch (IOException e) {
+      throw new IllegalStateException("this peer's Raft division is not running", e);
+    }
+    return conf.stream().map(Peer::fromRaft).sorted(Comparator.comparing(Peer::id)).toList();
+  }
+
+  private static List<String> ids(List<Peer> peers) {
+    return peers.stream().map(Peer::id).toList();
+  }
+
+  private RaftClientReply bounded(Duration timeout, BoundedCall.ClientCall call) throws IOException, TimeoutException {
+    return BoundedCall.run(properties, currentGroup(), timeout, submitters, call);
+  }
+
+  /** The group with its current membership (for a new client to find the leader), or the starting one. */
+  private RaftGroup currentGroup() {
+    try {
+      return RaftGroup.valueOf(group.getGroupId(), server.getDivision(group.getGroupId()).getRaftConf().getCurrentPeers());
+    } catch (IOException e) {
+      return group;
+    }
   }
 
   /** This peer's id and address. */

@@ -1,11 +1,15 @@
 package io.hsmbridge.agent.replication;
 
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 
 /**
  * The Raft state machine of one HSM: applies committed {@link Mutation}s, in log order, to an
@@ -18,6 +22,9 @@ import org.apache.ratis.statemachine.impl.BaseStateMachine;
  */
 public final class TokenStateMachine extends BaseStateMachine {
   private static final System.Logger LOG = System.getLogger(TokenStateMachine.class.getName());
+
+  /** The read-only request for the applied index (see {@link #query}). */
+  static final byte[] APPLIED_INDEX_QUERY = "hsmbridge.applied-index?".getBytes(StandardCharsets.US_ASCII);
 
   private final Applier applier;
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -51,6 +58,20 @@ public final class TokenStateMachine extends BaseStateMachine {
       applier.applied(index);
     }
     updateLastAppliedTermIndex(term, index);
+  }
+
+  /**
+   * Read-only requests ({@code RaftClient.io().sendReadOnly}, answered by the leader's state machine):
+   * {@link #APPLIED_INDEX_QUERY} returns this state machine's applied index (the applier's, the same
+   * number {@link #appliedIndex()} gives) as 8 bytes big-endian. Anything else fails.
+   */
+  @Override
+  public CompletableFuture<Message> query(Message request) {
+    if (!Arrays.equals(APPLIED_INDEX_QUERY, request.getContent().toByteArray())) {
+      return CompletableFuture.failedFuture(new IllegalArgumentException("unknown read-only request"));
+    }
+    byte[] index = ByteBuffer.allocate(Long.BYTES).putLong(appliedIndex()).array();
+    return CompletableFuture.completedFuture(Message.valueOf(ByteString.copyFrom(index)));
   }
 
   /** Why this state machine stopped applying, or null. */

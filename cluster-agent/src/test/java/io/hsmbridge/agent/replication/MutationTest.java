@@ -33,6 +33,28 @@ class MutationTest {
   }
 
   @Test
+  void setLabelRoundTripsWithKindThreeAndTheSameStrictReader() {
+    Mutation.SetLabel l = new Mutation.SetLabel(ID, "new läbel");
+    assertEquals(l, Mutation.fromBytes(l.toBytes()));
+    assertEquals(new Mutation.SetLabel(ID, ""), Mutation.fromBytes(new Mutation.SetLabel(ID, "").toBytes()));
+    byte[] bytes = l.toBytes();
+    assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
+    assertEquals(3, bytes[1]);
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length - 1)));
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length + 1)));
+    // Only the key id, no label: truncated.
+    byte[] idOnly = new Mutation.DeleteKey(ID).toBytes();
+    idOnly[1] = 3;
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(idOnly));
+    // A null label (length -1) is refused, as for every string field.
+    byte[] nullLabel = Arrays.copyOf(idOnly, idOnly.length + 4);
+    nullLabel[idOnly.length] = nullLabel[idOnly.length + 1] = nullLabel[idOnly.length + 2] = nullLabel[idOnly.length + 3] = -1;
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(nullLabel));
+    assertThrows(NullPointerException.class, () -> new Mutation.SetLabel(ID, null));
+    assertThrows(NullPointerException.class, () -> new Mutation.SetLabel(null, "x"));
+  }
+
+  @Test
   void convertsToAndFromAReplicaBlob() {
     ReplicaBlob blob = new ReplicaBlob(ID, "k", KeySpec.RSA_2048, KeyUsage.SIGN_VERIFY, new byte[] {7, 8}, null);
     Mutation.InstallReplica m = Mutation.InstallReplica.of(blob);

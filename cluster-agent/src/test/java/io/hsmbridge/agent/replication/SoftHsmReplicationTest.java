@@ -103,4 +103,73 @@ class SoftHsmReplicationTest {
       assertTrue(t.keys().list().stream().noneMatch(k -> k.keyId().equals(ids.get(1))), t.label());
     }
   }
+
+  /** Counts what reaches the token, for "nothing was re-applied". */
+  private static final class Counting implements Applier {
+    private final Applier delegate;
+    private final java.util.concurrent.atomic.AtomicInteger applied = new java.util.concurrent.atomic.AtomicInteger();
+
+    Counting(Applier delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public void apply(long index, Mutation mutation) {
+      applied.incrementAndGet();
+      delegate.apply(index, mutation);
+    }
+
+    @Override
+    public long lastApplied() {
+      return delegate.lastApplied();
+    }
+
+    @Override
+    public void applied(long index) {
+      delegate.applied(index);
+    }
+  }
+
+  @Test
+  @Timeout(120)
+  void keysCreatedForTheClusterAreRelabelledEverywhereAndARestartReappliesNothing() throws Exception {
+    HsmToken first = tokens.get(0);
+    String ec = "00000000000000000000000000000ec1";
+    String aes = "00000000000000000000000000000ae5";
+    // Created the cluster way: nothing on any token until the log has ordered it, then installed by every peer.
+    cluster.logs[1].submit(Mutation.InstallReplica.of(
+        first.clusterKeys().generateForReplication(KeySpec.EC_P256, KeyUsage.SIGN_VERIFY, "ec", ec))).get(20, TimeUnit.SECONDS);
+    cluster.logs[2].submit(Mutation.InstallReplica.of(
+        first.clusterKeys().generateForReplication(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "aes", aes))).get(20, TimeUnit.SECONDS);
+    long relabelled = cluster.logs[0].submit(new Mutation.SetLabel(ec, "ec renamed")).get(20, TimeUnit.SECONDS);
+    for (MutationLog log : cluster.logs) {
+      await("applied everywhere", 30_000, () -> log.appliedIndex() >= relabelled);
+      assertNull(log.failure());
+    }
+    String digest = io.hsmbridge.pkcs11.KeyDigest.of(first.keys().rescan());
+    for (HsmToken t : tokens) {
+      assertEquals("ec renamed", t.keys().describe(ec).label(), t.label());
+      assertEquals(relabelled, t.appliedIndex().read(), t.label() + ": the index is in the token");
+      assertEquals(digest, io.hsmbridge.pkcs11.KeyDigest.of(t.keys().rescan()), t.label() + ": same keys, same digest");
+    }
+    CryptoCheck.aesAcross(tokens.get(0), tokens.get(2), aes, M);
+
+    // Every agent restarts: a fresh TokenApplier reads its index from the token, so the replayed log is skipped.
+    cluster.close();
+    List<Counting> counting = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      Counting c = new Counting(new TokenApplier(tokens.get(i)));
+      counting.add(c);
+      cluster.replaceApplier(i, c);
+    }
+    cluster.startAll();
+    long next = cluster.logs[0].submit(new Mutation.SetLabel(aes, "aes renamed")).get(20, TimeUnit.SECONDS);
+    for (MutationLog log : cluster.logs) {
+      await("the new entry is applied", 30_000, () -> log.appliedIndex() >= next);
+    }
+    for (int i = 0; i < 3; i++) {
+      assertEquals(1, counting.get(i).applied.get(), tokens.get(i).label() + ": only the new entry reached the token");
+      assertEquals("aes renamed", tokens.get(i).keys().describe(aes).label());
+    }
+  }
 }

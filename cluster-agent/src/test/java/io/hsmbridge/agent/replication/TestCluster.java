@@ -24,8 +24,8 @@ final class TestCluster implements AutoCloseable {
   final List<MutationLog.Peer> peers = new ArrayList<>();
   final List<Applier> appliers;
   final MutationLog[] logs;
-  private final Path root;
-  private final UUID groupId = UUID.randomUUID();
+  final Path root;
+  final UUID groupId = UUID.randomUUID();
 
   TestCluster(Path root, List<? extends Applier> appliers) {
     this.root = root;

@@ -2,7 +2,10 @@ package io.hsmbridge.agent.replication;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.nio.ByteBuffer;
 import java.util.List;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 import org.junit.jupiter.api.Test;
 
 class TokenStateMachineTest {
@@ -55,6 +58,18 @@ class TokenStateMachineTest {
     // Retried after a restart: applied then.
     new TokenStateMachine(r).apply(1, 1, delete("a"));
     assertEquals(1, r.lastApplied());
+  }
+
+  @Test
+  void aReadOnlyQueryAnswersTheAppliedIndexAsEightBytesBigEndian() throws Exception {
+    RecordingApplier r = new RecordingApplier();
+    TokenStateMachine sm = new TokenStateMachine(r);
+    Message query = Message.valueOf(ByteString.copyFrom(TokenStateMachine.APPLIED_INDEX_QUERY));
+    assertArrayEquals(new byte[8], sm.query(query).get().getContent().toByteArray());
+    sm.apply(1, 7, delete("a"));
+    sm.apply(1, (1L << 33) + 1, delete("b"));
+    assertArrayEquals(ByteBuffer.allocate(8).putLong((1L << 33) + 1).array(), sm.query(query).get().getContent().toByteArray());
+    assertTrue(sm.query(Message.valueOf("something else")).isCompletedExceptionally());
   }
 
   @Test

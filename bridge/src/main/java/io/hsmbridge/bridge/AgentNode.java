@@ -1,0 +1,192 @@
+package io.hsmbridge.bridge;
+
+import io.hsmbridge.agent.AgentVerticle;
+import io.hsmbridge.agent.ClusterOperations;
+import io.hsmbridge.agent.cluster.AgentState;
+import io.hsmbridge.agent.cluster.AppliedWatch;
+import io.hsmbridge.agent.replication.MutationLog;
+import io.hsmbridge.agent.replication.TokenApplier;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.protocol.Addresses;
+import io.hsmbridge.protocol.ErrorCode;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.logging.Logger;
+
+/**
+ * An agent process ({@code node.role=agent}): one HSM as a member of the cluster. Start-up order matters
+ * and each step waits for the previous one:
+ * <ol>
+ *   <li>open the token (integrity scan, profile probe) and join the clustered event bus;</li>
+ *   <li>make sure the token holds the cluster key: create it (first HSM of a new cluster) or fetch it
+ *       from a member, wrapped to a transport key made inside this token ({@link ClusterKeyJoin});</li>
+ *   <li>start this HSM's peer of the Raft mutation log (and, for an added HSM, ask the group to take it
+ *       in); committed entries are applied to the token from here on, starting after the applied index
+ *       stored in the token;</li>
+ *   <li>catch up: wait until this token has applied everything the leader had applied when we asked;</li>
+ *   <li>serve requests, and heartbeat (state, applied index, objects, load) so bridges can route.</li>
+ * </ol>
+ * Heartbeats start at step 1, so {@code hsmbridge status} shows an HSM that is still catching up.
+ */
+public final class AgentNode {
+  private static final Logger LOG = Logger.getLogger(AgentNode.class.getName());
+  private static final Duration CATCH_UP_LIMIT = Duration.ofMinutes(5);
+  private static final Duration LEADER_WAIT = Duration.ofSeconds(60);
+
+  private final NodeConfig config;
+  private final HsmToken hsm;
+  private final Vertx vertx;
+  private final AtomicReference<AgentState> state;
+  private volatile MutationLog log;
+  private volatile AgentVerticle agent;
+  private boolean stopped;
+
+  private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
+    this.config = config;
+    this.hsm = hsm;
+    this.vertx = vertx;
+    this.state = state;
+  }
+
+  public static AgentNode start(NodeConfig config) {
+    if (config.stateDir() != null) {
+      NodeMain.Node.deleteEndpoint(config.stateDir());
+    }
+    HsmToken hsm = HsmToken.open(config.agent().token());
+    if (!hsm.integrity().clean()) {
+      LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
+          + hsm.integrity().quarantine());
+    }
+    Vertx vertx;
+    try {
+      vertx = NodeMain.Node.startVertx(config);
+    } catch (RuntimeException e) {
+      hsm.close();
+      throw e;
+    }
+    AgentNode node = new AgentNode(config, hsm, vertx, new AtomicReference<>(AgentState.STARTING));
+    try {
+      node.run();
+      return node;
+    } catch (RuntimeException e) {
+      node.stop();
+      throw e;
+    }
+  }
+
+  private void run() {
+    String hsmId = config.agent().hsmId();
+    RaftSettings raft = config.raft();
+    vertx.setPeriodic(1, raft.heartbeat().toMillis(), t -> publishHeartbeat());
+    new ClusterKeyJoin(vertx, hsm, hsmId).ensure(raft.createKey());
+    ClusterKeyJoin.serve(vertx, hsm);
+
+    AppliedWatch applied = new AppliedWatch(0);
+    TokenApplier applier = new TokenApplier(hsm, index -> {
+      applied.advance(index);
+      vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
+    });
+    applied.advance(applier.lastApplied());
+    log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(), applier);
+    if (raft.join()) {
+      log.setPeers(raft.peers(), LEADER_WAIT);
+      LOG.info(hsmId + " joined the mutation log group " + raft.peers());
+    }
+    state.set(AgentState.CATCHING_UP);
+    catchUp(applied);
+
+    ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout());
+    agent = new AgentVerticle(hsmId, hsm, operations, config.workerSpinMicros(), config.workerThreads());
+    await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
+    state.set(AgentState.SERVING);
+    publishHeartbeat();
+    NodeMain.Node.writeEndpoint(config, new JsonObject().put("role", "agent").put("hsmId", hsmId)
+        .put("pid", ProcessHandle.current().pid()));
+    LOG.info("hsmbridge agent " + hsmId + " serving token '" + hsm.label() + "' (applied " + applied.applied()
+        + ", " + hsm.keys().count() + " keys)");
+  }
+
+  /**
+   * Waits until this token has applied what the leader had applied when asked. Without a leader (no
+   * majority reachable) it serves what it has after {@link #LEADER_WAIT}: a minority serves reads and
+   * crypto on the keys it holds, and never acknowledges a mutation.
+   */
+  private void catchUp(AppliedWatch applied) {
+    long target;
+    try {
+      target = log.leaderAppliedIndex(LEADER_WAIT);
+    } catch (RuntimeException e) {
+      LOG.warning("no mutation-log leader answered within " + LEADER_WAIT.toSeconds() + " s (" + e.getMessage()
+          + "); serving the " + hsm.keys().count() + " keys this HSM holds (applied " + applied.applied() + ")");
+      return;
+    }
+    try {
+      if (!applied.await(target, CATCH_UP_LIMIT)) {
+        throw new HsmException(ErrorCode.HSM_NOT_READY, "could not catch up with the cluster within "
+            + CATCH_UP_LIMIT.toMinutes() + " min (applied " + applied.applied() + " of " + target + ")"
+            + (log.failure() != null ? ": " + log.failure().getMessage() : ""));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.INTERNAL, "interrupted while catching up");
+    }
+    LOG.info(config.agent().hsmId() + " caught up with the cluster at sequence " + applied.applied());
+  }
+
+  private void publishHeartbeat() {
+    MutationLog l = log;
+    AgentVerticle a = agent;
+    JsonObject hb = new JsonObject()
+        .put("hsmId", config.agent().hsmId())
+        .put("state", state.get().name())
+        .put("applied", l == null ? 0 : l.appliedIndex())
+        .put("objects", hsm.keys().count())
+        .put("outstanding", a == null ? 0 : a.outstanding())
+        .put("capacity", a == null ? 1 : a.workerThreads())
+        .put("token", hsm.label())
+        .put("pid", ProcessHandle.current().pid());
+    if (l != null) {
+      hb.put("peers", ClusterOperations.peersJson(l.peers())).put("leader", l.isLeader());
+      if (l.failure() != null) {
+        hb.put("lastError", "stopped applying mutations: " + l.failure().getMessage());
+      }
+    }
+    vertx.eventBus().publish(Addresses.HEARTBEAT, hb);
+  }
+
+  static <T> T await(java.util.concurrent.CompletableFuture<T> f, String what) {
+    try {
+      return f.get(60, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      if (cause instanceof HsmException) {
+        throw (HsmException) cause;
+      }
+      throw new HsmException(ErrorCode.INTERNAL, "cannot " + what + ": " + cause.getMessage());
+    }
+  }
+
+  public synchronized void stop() {
+    if (stopped) {
+      return;
+    }
+    stopped = true;
+    state.set(AgentState.STOPPING);
+    if (config.stateDir() != null) {
+      NodeMain.Node.deleteEndpoint(config.stateDir());
+    }
+    try {
+      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      LOG.warning("vert.x did not close cleanly: " + e);
+    }
+    if (log != null) {
+      log.close();
+    }
+    hsm.close();
+  }
+}

@@ -1,0 +1,71 @@
+package io.hsmbridge.bridge;
+
+import io.hsmbridge.bridge.routing.ClusterBridgeVerticle;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.ErrorCode;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * A bridge process ({@code node.role=bridge}): joins the cluster, routes client requests to the HSMs'
+ * agents ({@link ClusterBridgeVerticle}) and opens the TCP event-bus bridge for clients. Holds no token.
+ */
+public final class BridgeNode {
+  private static final Logger LOG = Logger.getLogger(BridgeNode.class.getName());
+
+  private final NodeConfig config;
+  private final Vertx vertx;
+  private final int port;
+  private boolean stopped;
+
+  private BridgeNode(NodeConfig config, Vertx vertx, int port) {
+    this.config = config;
+    this.vertx = vertx;
+    this.port = port;
+  }
+
+  public static BridgeNode start(NodeConfig config) {
+    if (config.stateDir() != null) {
+      NodeMain.Node.deleteEndpoint(config.stateDir());
+    }
+    Vertx vertx = NodeMain.Node.startVertx(config);
+    try {
+      int port = config.tcpPort() == 0 ? NodeMain.Node.freePort(config.tcpHost()) : config.tcpPort();
+      vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs()))
+          .compose(id -> TcpBridge.start(vertx, config.tcpHost(), port))
+          .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      BridgeNode node = new BridgeNode(config, vertx, port);
+      NodeMain.Node.writeEndpoint(config, new JsonObject().put("role", "bridge").put("host", config.tcpHost())
+          .put("port", port).put("pid", ProcessHandle.current().pid()));
+      LOG.info("hsmbridge bridge serving clients on " + config.tcpHost() + ":" + port + ", durability "
+          + config.routing().durability());
+      return node;
+    } catch (Exception e) {
+      vertx.close();
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new HsmException(ErrorCode.INTERNAL,
+          "cannot start the bridge on " + config.tcpHost() + ":" + config.tcpPort() + ": " + cause.getMessage());
+    }
+  }
+
+  public int port() {
+    return port;
+  }
+
+  public synchronized void stop() {
+    if (stopped) {
+      return;
+    }
+    stopped = true;
+    if (config.stateDir() != null) {
+      NodeMain.Node.deleteEndpoint(config.stateDir());
+    }
+    try {
+      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      LOG.warning("vert.x did not close cleanly: " + e);
+    }
+  }
+}

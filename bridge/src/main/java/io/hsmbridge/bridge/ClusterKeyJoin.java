@@ -1,0 +1,116 @@
+package io.hsmbridge.bridge;
+
+import io.hsmbridge.agent.Failures;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.protocol.Addresses;
+import io.hsmbridge.protocol.ErrorCode;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * Gets the cluster key into a token, and hands it to joiners. The first HSM of a new cluster creates it
+ * inside its token. A joiner's SO makes an RSA transport key pair inside the joiner's token and sends
+ * the public half to {@code hsmbridge.v1.cluster.key}; a member that holds the cluster key imports it as
+ * a trusted key, wraps the cluster key to it (RSA-OAEP) and answers with the blob; the joiner's SO
+ * unwraps it as a trusted key. The plaintext key never leaves a token; the event bus carries only the
+ * public key and the wrapped blob, over the cluster's mutual TLS.
+ *
+ * <p>Trust: any process holding a certificate of the cluster CA may ask. The CA's key is what admits an
+ * HSM to the cluster (see docs/cluster-transport.md).
+ */
+final class ClusterKeyJoin {
+  private static final Logger LOG = Logger.getLogger(ClusterKeyJoin.class.getName());
+  private static final Duration JOIN_LIMIT = Duration.ofMinutes(3);
+  private static final long RETRY_MS = 500;
+
+  private final Vertx vertx;
+  private final HsmToken hsm;
+  private final String hsmId;
+
+  ClusterKeyJoin(Vertx vertx, HsmToken hsm, String hsmId) {
+    this.vertx = vertx;
+    this.hsm = hsm;
+    this.hsmId = hsmId;
+  }
+
+  /** Blocks until the token holds the cluster key. */
+  void ensure(boolean createIfMissing) {
+    if (hsm.clusterKeys().hasClusterKey()) {
+      return;
+    }
+    if (createIfMissing) {
+      hsm.clusterKeys().createClusterKey();
+      LOG.info(hsmId + " created the cluster key inside token '" + hsm.label() + "'");
+      return;
+    }
+    String spki = Base64.getEncoder().encodeToString(hsm.clusterKeys().createTransportKey());
+    JsonObject request = new JsonObject().put("hsmId", hsmId).put("spki", spki);
+    long deadline = System.nanoTime() + JOIN_LIMIT.toNanos();
+    while (true) {
+      try {
+        JsonObject reply = vertx.eventBus().<JsonObject>request(Addresses.CLUSTER_KEY, request,
+                new DeliveryOptions().setSendTimeout(20_000))
+            .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).body();
+        hsm.clusterKeys().installClusterKey(Base64.getDecoder().decode(reply.getString("wrapped")));
+        LOG.info(hsmId + " received the cluster key from " + reply.getString("from"));
+        return;
+      } catch (java.util.concurrent.ExecutionException e) {
+        boolean nobodyYet = e.getCause() instanceof ReplyException
+            && ((ReplyException) e.getCause()).failureType() == ReplyFailure.NO_HANDLERS;
+        if (!nobodyYet) {
+          throw new HsmException(ErrorCode.INTERNAL, "cannot get the cluster key from a member: " + e.getCause().getMessage());
+        }
+      } catch (java.util.concurrent.TimeoutException e) {
+        // a member took too long; ask again
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new HsmException(ErrorCode.INTERNAL, "interrupted while fetching the cluster key");
+      }
+      if (System.nanoTime() > deadline) {
+        throw new HsmException(ErrorCode.NO_HSM_AVAILABLE, "no cluster member holding the cluster key answered within "
+            + JOIN_LIMIT.toMinutes() + " min; is the first HSM (cluster.createKey=true) running?");
+      }
+      sleep();
+    }
+  }
+
+  /** Answers joiners' requests for the cluster key (this token must hold it). */
+  static void serve(Vertx vertx, HsmToken hsm) {
+    vertx.eventBus().<Object>consumer(Addresses.CLUSTER_KEY, message -> {
+      JsonObject body = Failures.jsonBodyOrFail(message);
+      if (body == null) {
+        return;
+      }
+      vertx.<JsonObject>executeBlocking(() -> {
+        byte[] spki = Base64.getDecoder().decode(body.getString("spki"));
+        byte[] wrapped = hsm.clusterKeys().wrapClusterKeyFor(spki);
+        LOG.info("wrapped the cluster key for joining HSM " + body.getString("hsmId"));
+        return new JsonObject().put("wrapped", Base64.getEncoder().encodeToString(wrapped)).put("from", hsm.label());
+      }, false).onComplete(ar -> {
+        if (ar.succeeded()) {
+          message.reply(ar.result());
+        } else {
+          Failures.reply(message, ar.cause() instanceof IllegalArgumentException
+              ? HsmException.badParam("spki must be base64") : ar.cause());
+        }
+      });
+    });
+  }
+
+  private static void sleep() {
+    try {
+      Thread.sleep(RETRY_MS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.INTERNAL, "interrupted while fetching the cluster key");
+    }
+  }
+}

@@ -1,0 +1,37 @@
+package io.hsmbridge.bridge;
+
+import io.hsmbridge.agent.AgentConfig;
+import java.time.Duration;
+import java.util.Properties;
+
+/**
+ * How a cluster bridge routes, retries and acknowledges ({@code cluster.*} keys of a bridge node).
+ *
+ * @param durability a mutation is acknowledged when applied on min(durability, HSMs in the cluster) HSMs
+ * @param deadAfter an HSM without a heartbeat for this long is unhealthy and gets no traffic
+ * @param antiEntropy how often HSMs' object digests are compared (zero = only on request)
+ * @param durabilityTimeout how long an acknowledged-by-the-log mutation may wait for enough HSMs to apply it
+ * @param attempts how many HSMs one request may be tried on (idempotent requests only)
+ * @param requestBudget the total time a request may spend across its attempts
+ */
+public record RoutingSettings(int durability, Duration deadAfter, Duration antiEntropy, Duration durabilityTimeout,
+    int attempts, Duration requestBudget) {
+
+  static RoutingSettings from(Properties p) {
+    int durability = AgentConfig.integer(p, "cluster.durability", 2);
+    if (durability < 1 || durability > 16) {
+      throw AgentConfig.invalid("cluster.durability must be 1..16");
+    }
+    int deadMs = AgentConfig.integer(p, "cluster.deadAfterMs", 2000);
+    int antiEntropyS = AgentConfig.integer(p, "cluster.antiEntropySeconds", 30);
+    int durabilityMs = AgentConfig.integer(p, "cluster.durabilityTimeoutMs", 10_000);
+    int attempts = AgentConfig.integer(p, "cluster.retryAttempts", 3);
+    int budgetMs = AgentConfig.integer(p, "cluster.requestBudgetMs", 30_000);
+    if (deadMs < 200 || antiEntropyS < 0 || durabilityMs < 100 || attempts < 1 || attempts > 10 || budgetMs < 1000) {
+      throw AgentConfig.invalid("cluster.deadAfterMs >= 200, cluster.antiEntropySeconds >= 0, "
+          + "cluster.durabilityTimeoutMs >= 100, cluster.retryAttempts 1..10, cluster.requestBudgetMs >= 1000");
+    }
+    return new RoutingSettings(durability, Duration.ofMillis(deadMs), Duration.ofSeconds(antiEntropyS),
+        Duration.ofMillis(durabilityMs), attempts, Duration.ofMillis(budgetMs));
+  }
+}

@@ -1,0 +1,159 @@
+package io.hsmbridge.bridge.routing;
+
+import io.hsmbridge.protocol.Addresses;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.logging.Logger;
+
+/**
+ * Compares the HSMs' object sets and repairs drift. Each serving HSM rescans its token and returns a
+ * digest of its keys' metadata; HSMs at the same applied sequence must agree. A key that a majority of
+ * them holds and some lack (deleted behind the cluster's back) is re-replicated from a holder through the
+ * mutation log; a key only a minority holds (added behind the cluster's back) is reported, never deleted.
+ * Keys that cannot travel under the cluster key (exportable, never-extractable) live on one HSM by
+ * design and are left out.
+ */
+final class AntiEntropy {
+  private static final Logger LOG = Logger.getLogger(AntiEntropy.class.getName());
+
+  private final Vertx vertx;
+  private final HsmRegistry registry;
+  private final DeliveryOptions delivery;
+  private Future<JsonObject> running;
+
+  AntiEntropy(Vertx vertx, HsmRegistry registry, long timeoutMs) {
+    this.vertx = vertx;
+    this.registry = registry;
+    this.delivery = new DeliveryOptions().setSendTimeout(timeoutMs);
+  }
+
+  /** Runs one check (or joins the one running) and returns its report. */
+  Future<JsonObject> run() {
+    if (running == null) {
+      running = check().onComplete(ar -> running = null);
+    }
+    return running;
+  }
+
+  private Future<JsonObject> check() {
+    List<HsmView> hsms = registry.serving();
+    List<Future<JsonObject>> digests = new ArrayList<>();
+    for (HsmView v : hsms) {
+      digests.add(vertx.eventBus().<JsonObject>request(Addresses.agent(v.hsmId),
+          new JsonObject().put("op", Op.AGENT_DIGEST.wire()), delivery).map(Message::body));
+    }
+    return Future.join(digests).transform(ignored -> compare(hsms, digests));
+  }
+
+  private Future<JsonObject> compare(List<HsmView> hsms, List<Future<JsonObject>> replies) {
+    JsonArray skipped = new JsonArray();
+    List<JsonObject> stable = new ArrayList<>();
+    for (int i = 0; i < hsms.size(); i++) {
+      Future<JsonObject> f = replies.get(i);
+      if (f.failed()) {
+        skipped.add(new JsonObject().put("hsmId", hsms.get(i).hsmId).put("reason", f.cause().getMessage()));
+      } else if (f.result().getLong("applied").equals(f.result().getLong("appliedAfter"))) {
+        stable.add(f.result());
+      } else {
+        skipped.add(new JsonObject().put("hsmId", hsms.get(i).hsmId).put("reason", "applied mutations during the scan"));
+      }
+    }
+    long top = stable.stream().mapToLong(d -> d.getLong("applied")).max().orElse(0);
+    List<JsonObject> compared = new ArrayList<>();
+    for (JsonObject d : stable) {
+      if (d.getLong("applied") == top) {
+        compared.add(d);
+      } else {
+        skipped.add(new JsonObject().put("hsmId", d.getString("hsmId")).put("reason", "behind (applied " + d.getLong("applied") + " < " + top + ")"));
+      }
+    }
+    JsonObject digests = new JsonObject();
+    compared.forEach(d -> digests.put(d.getString("hsmId"), d.getString("digest")));
+    JsonObject report = new JsonObject().put("applied", top).put("digests", digests).put("skipped", skipped);
+    if (compared.stream().map(d -> d.getString("digest")).distinct().count() <= 1) {
+      return Future.succeededFuture(report.put("consistent", true).put("repaired", new JsonArray())
+          .put("unexpected", new JsonArray()).put("mismatched", new JsonArray()));
+    }
+    return reconcile(compared, report);
+  }
+
+  private Future<JsonObject> reconcile(List<JsonObject> compared, JsonObject report) {
+    // keyId -> (hsmId -> metadata line)
+    Map<String, Map<String, String>> holders = new TreeMap<>();
+    for (JsonObject d : compared) {
+      for (Object o : d.getJsonArray("keys")) {
+        JsonObject k = (JsonObject) o;
+        if (k.getBoolean("exportable", false) || !k.getBoolean("extractable", true)) {
+          continue;
+        }
+        holders.computeIfAbsent(k.getString("keyId"), x -> new TreeMap<>())
+            .put(d.getString("hsmId"), k.getString("spec") + "|" + k.getString("usage") + "|" + k.getString("label"));
+      }
+    }
+    JsonArray unexpected = new JsonArray();
+    JsonArray mismatched = new JsonArray();
+    List<Future<JsonObject>> repairs = new ArrayList<>();
+    for (Map.Entry<String, Map<String, String>> e : holders.entrySet()) {
+      Map<String, String> on = e.getValue();
+      if (new TreeSet<>(on.values()).size() > 1) {
+        mismatched.add(new JsonObject().put("keyId", e.getKey()).put("on", new JsonObject(new TreeMap<>(on))));
+      }
+      if (on.size() == compared.size()) {
+        continue;
+      }
+      if (on.size() * 2 > compared.size()) {
+        repairs.add(repair(e.getKey(), on.keySet().iterator().next(), missing(compared, on)));
+      } else {
+        unexpected.add(new JsonObject().put("keyId", e.getKey()).put("on", new JsonArray(List.copyOf(on.keySet()))));
+        on.keySet().forEach(h -> {
+          HsmView v = registry.get(h);
+          if (v != null) {
+            v.lastError = "anti-entropy: object " + e.getKey() + " exists here but not on most HSMs";
+          }
+        });
+      }
+    }
+    return Future.join(repairs).transform(ignored -> {
+      JsonArray repaired = new JsonArray();
+      boolean allRepaired = true;
+      for (Future<JsonObject> f : repairs) {
+        if (f.succeeded()) {
+          repaired.add(f.result());
+        } else {
+          allRepaired = false;
+          repaired.add(new JsonObject().put("failed", f.cause().getMessage()));
+        }
+      }
+      boolean consistent = allRepaired && unexpected.isEmpty() && mismatched.isEmpty();
+      if (!repairs.isEmpty()) {
+        LOG.warning("anti-entropy repaired " + repaired.encode());
+      }
+      return Future.succeededFuture(report.put("consistent", consistent).put("repaired", repaired)
+          .put("unexpected", unexpected).put("mismatched", mismatched));
+    });
+  }
+
+  private static JsonArray missing(List<JsonObject> compared, Map<String, String> on) {
+    JsonArray m = new JsonArray();
+    compared.stream().map(d -> d.getString("hsmId")).filter(h -> !on.containsKey(h)).forEach(m::add);
+    return m;
+  }
+
+  /** Asks a holder to re-replicate the key: a no-op on HSMs that have it, a restore on those that lost it. */
+  private Future<JsonObject> repair(String keyId, String holder, JsonArray missingOn) {
+    JsonObject request = new JsonObject().put("op", Op.AGENT_REPAIR.wire()).put("keyId", keyId);
+    return vertx.eventBus().<JsonObject>request(Addresses.agent(holder), request, delivery)
+        .map(m -> new JsonObject().put("keyId", keyId).put("from", holder).put("to", missingOn)
+            .put("seq", m.body().getLong("seq")));
+  }
+}

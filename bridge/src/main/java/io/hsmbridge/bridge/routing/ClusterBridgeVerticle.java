@@ -1,0 +1,326 @@
+package io.hsmbridge.bridge.routing;
+
+import io.hsmbridge.agent.Failures;
+import io.hsmbridge.bridge.RoutingSettings;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.Addresses;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.logging.Logger;
+
+/**
+ * The front door of a cluster of HSMs ({@code hsmbridge.v1.request}). For each request it picks the
+ * serving HSM with the least expected wait (requests in flight times measured service time, per worker
+ * thread), skipping HSMs that cannot hold the key yet; retries idempotent requests on another HSM when
+ * one dies or is not ready, within a bounded number of attempts and time; refuses mutations when too few
+ * HSMs are healthy to meet the durability requirement; and acknowledges a mutation only once enough HSMs
+ * have applied it. Cluster administration (status, anti-entropy check, HSM removal) is answered here.
+ *
+ * <p>Event-loop confined, never blocks. HSM health comes from the agents' heartbeats.
+ */
+public final class ClusterBridgeVerticle extends VerticleBase {
+  private static final Logger LOG = Logger.getLogger(ClusterBridgeVerticle.class.getName());
+  private static final long SWEEP_MS = 200;
+  /** How many key ids the bridge remembers the creation sequence of (routing hint only). */
+  private static final int KEY_SEQ_MEMORY = 100_000;
+
+  private final RoutingSettings settings;
+  private final long agentTimeoutMs;
+  private final Map<String, Long> keySeq = new LinkedHashMap<>(1024, 0.75f, false) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+      return size() > KEY_SEQ_MEMORY;
+    }
+  };
+  private HsmRegistry registry;
+  private AntiEntropy antiEntropy;
+  private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+
+  public ClusterBridgeVerticle(RoutingSettings settings, long agentTimeoutMs) {
+    this.settings = settings;
+    this.agentTimeoutMs = agentTimeoutMs;
+  }
+
+  /** One client request and the HSMs it has been tried on. */
+  private final class Request {
+    final Message<Object> message;
+    final JsonObject body;
+    final Op op;
+    final long deadlineNanos = System.nanoTime() + settings.requestBudget().toNanos();
+    final Set<String> tried = new HashSet<>();
+    boolean hadTransportFailure;
+
+    Request(Message<Object> message, JsonObject body, Op op) {
+      this.message = message;
+      this.body = body;
+      this.op = op;
+    }
+
+    long minSeq() {
+      Object keyId = body.getValue("keyId");
+      Long seq = keyId instanceof String ? keySeq.get(keyId) : null;
+      return seq == null ? 0 : seq;
+    }
+  }
+
+  @Override
+  public Future<?> start() {
+    registry = new HsmRegistry(settings.deadAfter());
+    antiEntropy = new AntiEntropy(vertx, registry, agentTimeoutMs);
+    consumers.add(vertx.eventBus().<Object>consumer(Addresses.HEARTBEAT, m -> {
+      if (m.body() instanceof JsonObject) {
+        registry.onHeartbeat((JsonObject) m.body(), System.nanoTime());
+      }
+    }));
+    MessageConsumer<Object> requests = vertx.eventBus().consumer(Addresses.BRIDGE_REQUEST, this::handle);
+    consumers.add(requests);
+    vertx.setPeriodic(SWEEP_MS, t -> sweep());
+    if (!settings.antiEntropy().isZero()) {
+      vertx.setPeriodic(settings.antiEntropy().toMillis(), t -> antiEntropy.run().onSuccess(report -> {
+        if (!report.getBoolean("consistent")) {
+          LOG.warning("anti-entropy: HSMs differ: " + report.encode());
+        }
+      }));
+    }
+    return Future.all(consumers.stream().map(MessageConsumer::completion).toList());
+  }
+
+  private void sweep() {
+    for (HsmView dead : registry.sweep(System.nanoTime())) {
+      LOG.warning("HSM " + dead.hsmId + " missed its heartbeats for " + settings.deadAfter().toMillis()
+          + " ms: marked unhealthy, " + dead.inFlight.size() + " request(s) in flight moved to other HSMs");
+      for (Attempt a : List.copyOf(dead.inFlight)) {
+        a.outcome.tryFail(new HsmDied(dead.hsmId));
+      }
+    }
+  }
+
+  private void handle(Message<Object> message) {
+    JsonObject body = Failures.jsonBodyOrFail(message);
+    if (body == null) {
+      return;
+    }
+    Op op;
+    try {
+      op = io.hsmbridge.bridge.RequestValidator.validate(body);
+    } catch (HsmException | IllegalArgumentException | ClassCastException e) {
+      Failures.reply(message, e instanceof HsmException ? e : new HsmException(ErrorCode.BAD_REQUEST, "malformed request"));
+      return;
+    }
+    if (op.isClusterAdmin()) {
+      admin(op, body).onComplete(ar -> {
+        if (ar.succeeded()) {
+          message.reply(ar.result());
+        } else {
+          Failures.reply(message, ar.cause());
+        }
+      });
+      return;
+    }
+    if (op.isMutation()) {
+      String refusal = availabilityProblem();
+      if (refusal != null) {
+        Failures.reply(message, ErrorCode.KEY_AVAILABILITY, refusal);
+        return;
+      }
+      if (body.getValue("requestId") == null) {
+        // Retries of this mutation on another HSM must be recognisable as the same request.
+        body = body.copy().put("requestId", UUID.randomUUID().toString());
+      }
+    }
+    dispatch(new Request(message, body, op));
+  }
+
+  /** Mutations need min(durability, cluster size) healthy HSMs up front, so nothing is half-applied. */
+  private String availabilityProblem() {
+    int members = registry.members();
+    int required = required();
+    int healthy = registry.serving().size();
+    if (healthy >= required) {
+      return null;
+    }
+    return healthy + " of " + members + " HSMs are serving and durability " + settings.durability() + " needs "
+        + required + "; nothing was changed";
+  }
+
+  private int required() {
+    return Math.max(1, Math.min(settings.durability(), registry.members()));
+  }
+
+  private void dispatch(Request req) {
+    long minSeq = req.minSeq();
+    String pinned = req.body.getString("onHsm");
+    HsmView target;
+    if (pinned != null) {
+      // An operator's (or a test's) explicit choice: that HSM or nothing, no failover.
+      target = req.tried.isEmpty() ? registry.choose(v -> v.hsmId.equals(pinned)) : null;
+    } else {
+      target = registry.choose(v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq);
+      if (target == null && minSeq > 0) {
+        target = registry.choose(v -> !req.tried.contains(v.hsmId));
+      }
+    }
+    if (target == null && pinned != null && req.tried.isEmpty()) {
+      Failures.reply(req.message, ErrorCode.NO_HSM_AVAILABLE, "HSM '" + pinned + "' is not serving");
+      return;
+    }
+    if (target == null) {
+      Failures.reply(req.message, ErrorCode.NO_HSM_AVAILABLE, req.tried.isEmpty()
+          ? "no HSM is serving requests (" + registry.all().size() + " known)"
+          : "no other HSM is serving requests after " + req.tried.size() + " attempt(s)");
+      return;
+    }
+    req.tried.add(target.hsmId);
+    Attempt attempt = new Attempt(target);
+    target.inFlight.add(attempt);
+    long leftMs = Math.max(1, (req.deadlineNanos - System.nanoTime()) / 1_000_000);
+    DeliveryOptions delivery = new DeliveryOptions().setSendTimeout(Math.min(agentTimeoutMs, leftMs));
+    vertx.eventBus().<JsonObject>request(io.hsmbridge.protocol.Addresses.agent(target.hsmId), req.body, delivery)
+        .onComplete(ar -> {
+          if (ar.succeeded()) {
+            attempt.outcome.tryComplete(ar.result().body());
+          } else {
+            attempt.outcome.tryFail(ar.cause());
+          }
+        });
+    HsmView hsm = target;
+    attempt.outcome.future().onComplete(ar -> {
+      hsm.inFlight.remove(attempt);
+      if (ar.succeeded()) {
+        hsm.recordServiceTime((System.nanoTime() - attempt.startNanos) / 1000);
+        succeeded(req, ar.result().put("servedBy", hsm.hsmId));
+      } else {
+        failed(req, hsm, ar.cause());
+      }
+    });
+  }
+
+  private void succeeded(Request req, JsonObject reply) {
+    Long seq = req.op.isMutation() ? reply.getLong("seq") : null;
+    if (seq == null) {
+      req.message.reply(reply);
+      return;
+    }
+    int needed = required();
+    Promise<Integer> applied = Promise.promise();
+    long timer = vertx.setTimer(settings.durabilityTimeout().toMillis(), t -> applied.tryFail("timeout"));
+    registry.awaitApplied(seq, needed, applied);
+    applied.future().onComplete(ar -> {
+      vertx.cancelTimer(timer);
+      String keyId = reply.getString("keyId");
+      if (keyId != null && req.op != Op.KEY_DELETE) {
+        keySeq.put(keyId, seq);
+      }
+      if (ar.succeeded()) {
+        req.message.reply(reply.put("appliedOn", ar.result()));
+      } else {
+        Failures.reply(req.message, ErrorCode.KEY_AVAILABILITY, "the change was committed as sequence " + seq
+            + " but only " + registry.appliedCount(seq) + " of the " + needed + " HSMs required applied it within "
+            + settings.durabilityTimeout().toMillis() + " ms; it will reach the others as they catch up");
+      }
+    });
+  }
+
+  private void failed(Request req, HsmView hsm, Throwable cause) {
+    boolean transport = cause instanceof HsmDied
+        || (cause instanceof ReplyException && ((ReplyException) cause).failureType() != io.vertx.core.eventbus.ReplyFailure.RECIPIENT_FAILURE);
+    ErrorCode code = transport ? null : ErrorCode.fromCode(((ReplyException) cause).failureCode());
+    boolean inTime = System.nanoTime() < req.deadlineNanos;
+    if (code == ErrorCode.UNKNOWN_KEY) {
+      if (req.op == Op.KEY_DELETE && req.hadTransportFailure) {
+        // An earlier attempt's HSM died after deleting: the delete is done.
+        req.message.reply(new JsonObject().put("keyId", req.body.getString("keyId")).put("deleted", true));
+        return;
+      }
+      if (!req.op.isMutation() && inTime && req.body.getValue("onHsm") == null && registry.choose(v -> !req.tried.contains(v.hsmId)) != null) {
+        // This HSM may lag or have lost the key (anti-entropy repairs it): another HSM may have it.
+        dispatch(req);
+        return;
+      }
+    }
+    boolean retryableFailure = transport || code == ErrorCode.HSM_NOT_READY || code == ErrorCode.TOKEN_UNAVAILABLE
+        || code == ErrorCode.SESSION_POOL_EXHAUSTED;
+    req.hadTransportFailure |= transport;
+    if (retryableFailure && idempotent(req.op) && inTime && req.body.getValue("onHsm") == null && req.tried.size() < settings.attempts()) {
+      LOG.fine(() -> "retrying " + req.op.wire() + " elsewhere after " + hsm.hsmId + ": " + cause.getMessage());
+      dispatch(req);
+      return;
+    }
+    relay(req.message, cause);
+  }
+
+  /** Creations, deletes and relabels carry a request id and are safe to repeat; an import is not. */
+  private static boolean idempotent(Op op) {
+    return !op.isMutation() || op == Op.KEY_GENERATE || op == Op.KEY_DELETE || op == Op.KEY_SET_LABEL;
+  }
+
+  private static void relay(Message<Object> message, Throwable cause) {
+    if (cause instanceof HsmDied) {
+      Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, cause.getMessage() + " and no other HSM could take the request");
+      return;
+    }
+    if (cause instanceof ReplyException) {
+      ReplyException re = (ReplyException) cause;
+      switch (re.failureType()) {
+        case RECIPIENT_FAILURE:
+          message.fail(re.failureCode(), re.getMessage());
+          return;
+        case TIMEOUT:
+          Failures.reply(message, ErrorCode.TIMEOUT, "the HSM did not answer in time");
+          return;
+        case NO_HANDLERS:
+          Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, "no HSM is serving requests");
+          return;
+        default:
+          break;
+      }
+    }
+    Failures.reply(message, cause);
+  }
+
+  private Future<JsonObject> admin(Op op, JsonObject body) {
+    switch (op) {
+      case CLUSTER_STATUS:
+        return Future.succeededFuture(status());
+      case CLUSTER_CHECK:
+        return antiEntropy.run();
+      case CLUSTER_REMOVE_HSM:
+        return new HsmRemoval(vertx, registry, agentTimeoutMs).remove(body.getString("hsmId"));
+      default:
+        return Future.failedFuture(new HsmException(ErrorCode.UNKNOWN_OPERATION, "unknown operation " + op.wire()));
+    }
+  }
+
+  private JsonObject status() {
+    long now = System.nanoTime();
+    JsonArray hsms = new JsonArray();
+    registry.all().forEach(v -> hsms.add(v.toJson(now)));
+    return new JsonObject()
+        .put("durability", settings.durability())
+        .put("required", required())
+        .put("members", registry.members())
+        .put("healthy", registry.serving().size())
+        .put("hsms", hsms);
+  }
+
+  @Override
+  public Future<?> stop() {
+    return Future.all(consumers.stream().map(MessageConsumer::unregister).toList());
+  }
+}

@@ -1,0 +1,138 @@
+package io.hsmbridge.bridge.routing;
+
+import io.vertx.core.Promise;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Predicate;
+
+/**
+ * The bridge's table of HSMs, fed by heartbeats. Decides who is healthy (a heartbeat within
+ * {@code deadAfter}), who gets the next request (least expected wait), and when a mutation has reached
+ * enough HSMs. Event-loop confined: no locking.
+ */
+final class HsmRegistry {
+  private final Duration deadAfter;
+  private final Map<String, HsmView> hsms = new TreeMap<>();
+  /** HSMs removed from the cluster: their last heartbeats (until their process stops) are ignored. */
+  private final Set<String> removed = new HashSet<>();
+  private final List<DurabilityWaiter> waiters = new ArrayList<>();
+
+  HsmRegistry(Duration deadAfter) {
+    this.deadAfter = deadAfter;
+  }
+
+  /** A mutation waiting to be applied on {@code needed} serving HSMs. */
+  private record DurabilityWaiter(long seq, int needed, Promise<Integer> done) {}
+
+  void onHeartbeat(JsonObject hb, long now) {
+    String id = hb.getString("hsmId");
+    if (id == null || removed.contains(id)) {
+      return;
+    }
+    hsms.computeIfAbsent(id, HsmView::new).heartbeat(hb, now);
+    checkWaiters();
+  }
+
+  /** Marks HSMs without a recent heartbeat dead; returns those that just died. */
+  List<HsmView> sweep(long now) {
+    List<HsmView> died = new ArrayList<>();
+    for (HsmView v : hsms.values()) {
+      if (v.alive && now - v.lastHeartbeatNanos > deadAfter.toNanos()) {
+        v.alive = false;
+        died.add(v);
+      }
+    }
+    return died;
+  }
+
+  Collection<HsmView> all() {
+    return hsms.values();
+  }
+
+  HsmView get(String hsmId) {
+    return hsms.get(hsmId);
+  }
+
+  void remove(String hsmId) {
+    removed.add(hsmId);
+    hsms.remove(hsmId);
+    checkWaiters();
+  }
+
+  List<HsmView> serving() {
+    return hsms.values().stream().filter(HsmView::serving).toList();
+  }
+
+  /**
+   * How many HSMs the cluster has: the Raft group as the most advanced serving HSM reports it, or the
+   * HSMs this bridge has seen when none reports a group.
+   */
+  int members() {
+    return hsms.values().stream().filter(v -> v.alive && !v.peers.isEmpty())
+        .max(Comparator.comparingLong((HsmView v) -> v.applied))
+        .map(v -> v.peers.size())
+        .orElse(hsms.size());
+  }
+
+  /**
+   * The serving HSM with the least expected wait among those {@code eligible}, or null. The scan starts
+   * at a rotating position so that equally loaded HSMs take turns instead of the first one taking all.
+   */
+  HsmView choose(Predicate<HsmView> eligible) {
+    List<HsmView> views = List.copyOf(hsms.values());
+    if (views.isEmpty()) {
+      return null;
+    }
+    int start = Math.floorMod(rotation++, views.size());
+    HsmView best = null;
+    for (int i = 0; i < views.size(); i++) {
+      HsmView v = views.get((start + i) % views.size());
+      if (v.serving() && eligible.test(v) && (best == null || v.expectedWaitMicros() < best.expectedWaitMicros())) {
+        best = v;
+      }
+    }
+    return best;
+  }
+
+  private int rotation;
+
+  /** Completes with the count once {@code needed} serving HSMs have applied {@code seq}. */
+  void awaitApplied(long seq, int needed, Promise<Integer> done) {
+    waiters.add(new DurabilityWaiter(seq, needed, done));
+    checkWaiters();
+  }
+
+  int appliedCount(long seq) {
+    int n = 0;
+    for (HsmView v : hsms.values()) {
+      if (v.alive && !v.draining && v.applied >= seq) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private void checkWaiters() {
+    for (Iterator<DurabilityWaiter> it = waiters.iterator(); it.hasNext(); ) {
+      DurabilityWaiter w = it.next();
+      if (w.done().future().isComplete()) {
+        it.remove();
+        continue;
+      }
+      int n = appliedCount(w.seq());
+      if (n >= w.needed()) {
+        w.done().tryComplete(n);
+        it.remove();
+      }
+    }
+  }
+}

@@ -1,0 +1,100 @@
+package io.hsmbridge.bridge.routing;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.LinkedHashSet;
+import java.util.Set;
+
+/**
+ * What the bridge knows of one HSM: its last heartbeat (state, applied sequence, objects, capacity, last
+ * error, Raft peers) and the bridge's own view of its load (requests in flight, measured service time).
+ * Touched only on the bridge's event loop.
+ */
+final class HsmView {
+  /** Weight of the newest sample in the service-time average. */
+  private static final double EWMA_ALPHA = 0.2;
+
+  final String hsmId;
+  String agentState = "STARTING";
+  long applied;
+  int objects;
+  int capacity = 1;
+  int agentOutstanding;
+  String lastError;
+  String token;
+  long pid;
+  JsonArray peers = new JsonArray();
+  boolean leader;
+  long lastHeartbeatNanos;
+  boolean alive;
+  boolean draining;
+  /** Requests this bridge has sent to the HSM and not yet seen answered. */
+  final Set<Attempt> inFlight = new LinkedHashSet<>();
+  /** Exponentially weighted mean service time (µs); starts neutral so a new HSM is tried. */
+  double serviceMicros = 1000;
+
+  HsmView(String hsmId) {
+    this.hsmId = hsmId;
+  }
+
+  void heartbeat(JsonObject hb, long now) {
+    lastHeartbeatNanos = now;
+    alive = true;
+    Long a = hb.getLong("applied");
+    if (a != null && a > applied) {
+      applied = a;
+    }
+    if (!hb.containsKey("state")) {
+      return; // a progress notice (applied only), sent after each applied mutation
+    }
+    agentState = hb.getString("state");
+    objects = hb.getInteger("objects", objects);
+    capacity = Math.max(1, hb.getInteger("capacity", capacity));
+    agentOutstanding = hb.getInteger("outstanding", 0);
+    lastError = hb.getString("lastError");
+    token = hb.getString("token", token);
+    pid = hb.getLong("pid", pid);
+    leader = hb.getBoolean("leader", false);
+    JsonArray p = hb.getJsonArray("peers");
+    if (p != null) {
+      peers = p;
+    }
+  }
+
+  boolean serving() {
+    return alive && !draining && "SERVING".equals(agentState);
+  }
+
+  /** The state shown to operators. */
+  String state() {
+    if (!alive) {
+      return "UNHEALTHY";
+    }
+    return draining ? "DRAINING" : agentState;
+  }
+
+  /** Expected time until a new request here completes: queue length times measured speed, per worker. */
+  double expectedWaitMicros() {
+    return (inFlight.size() + 1) * serviceMicros / capacity;
+  }
+
+  void recordServiceTime(long micros) {
+    serviceMicros = (1 - EWMA_ALPHA) * serviceMicros + EWMA_ALPHA * Math.max(1, micros);
+  }
+
+  JsonObject toJson(long now) {
+    return new JsonObject()
+        .put("hsmId", hsmId)
+        .put("state", state())
+        .put("applied", applied)
+        .put("objects", objects)
+        .put("outstanding", inFlight.size())
+        .put("capacity", capacity)
+        .put("serviceMicros", Math.round(serviceMicros))
+        .put("lastError", lastError)
+        .put("heartbeatAgeMs", lastHeartbeatNanos == 0 ? null : (now - lastHeartbeatNanos) / 1_000_000)
+        .put("token", token)
+        .put("pid", pid)
+        .put("leader", leader);
+  }
+}

@@ -1,0 +1,76 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.RequestSender;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The bridge's cluster-administration requests ({@code cluster.status}, {@code cluster.removeHsm},
+ * {@code cluster.check}) over one connection. Not thread-safe; close it when done.
+ */
+final class BridgeAdmin implements AutoCloseable {
+  /** A request timeout for status polls: short, so a stuck bridge does not stall a wait loop. */
+  static final Duration POLL_TIMEOUT = Duration.ofSeconds(5);
+  /** For requests that drain an HSM or compare every HSM's objects. */
+  static final Duration LONG_TIMEOUT = Duration.ofSeconds(120);
+
+  /** Opens an admin connection to a bridge; tests substitute their own. */
+  @FunctionalInterface
+  interface Connector {
+    BridgeAdmin connect(Endpoint bridge, Duration requestTimeout);
+  }
+
+  static final Connector TCP = (ep, timeout) -> {
+    BridgeClient client = BridgeClient.connect(ep.host(), ep.port(), timeout);
+    return new BridgeAdmin(client, client);
+  };
+
+  private final RequestSender sender;
+  private final AutoCloseable connection;
+
+  BridgeAdmin(RequestSender sender, AutoCloseable connection) {
+    this.sender = sender;
+    this.connection = connection;
+  }
+
+  ClusterStatus status() {
+    return ClusterStatus.from(request(Op.CLUSTER_STATUS, new JsonObject()));
+  }
+
+  /**
+   * Drains the HSM and removes it from the Raft group.
+   *
+   * @return the group's peers afterwards, as the bridge reports them
+   */
+  List<String> removeHsm(String hsmId) {
+    JsonObject reply = request(Op.CLUSTER_REMOVE_HSM, new JsonObject().put("hsmId", hsmId));
+    List<String> peers = new ArrayList<>();
+    if (reply.getValue("peers") instanceof JsonArray a) {
+      a.forEach(p -> peers.add(String.valueOf(p)));
+    }
+    return peers;
+  }
+
+  /** The anti-entropy report: {@code consistent}, {@code digests}, {@code repaired}, {@code unexpected}. */
+  JsonObject check() {
+    return request(Op.CLUSTER_CHECK, new JsonObject());
+  }
+
+  private JsonObject request(Op op, JsonObject body) {
+    return sender.request(body.put("op", op.wire()));
+  }
+
+  @Override
+  public void close() {
+    try {
+      connection.close();
+    } catch (Exception e) {
+      // closing a connection has nothing to report
+    }
+  }
+}

@@ -1,0 +1,49 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.HsmBridgeException;
+import java.time.Duration;
+import picocli.CommandLine.Option;
+
+/**
+ * A command that talks to a running bridge: through {@code --endpoint}, else the local cluster's
+ * {@code HOME/bridge/endpoint.json}.
+ */
+abstract class BridgeCommand extends CliCommand {
+  @Option(names = "--endpoint", paramLabel = "HOST:PORT",
+      description = "Talk to this TCP bridge instead of the local cluster's.")
+  String endpoint;
+
+  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "30",
+      description = "Per-request timeout in seconds (default: ${DEFAULT-VALUE}).")
+  int timeoutSeconds;
+
+  /** Connects; a missing local cluster is the one-line "no local cluster running". */
+  protected BridgeClient connect() {
+    if (timeoutSeconds < 1) {
+      throw usage("--timeout must be at least 1 second");
+    }
+    Endpoint ep;
+    if (endpoint != null) {
+      try {
+        ep = Endpoint.parse(endpoint);
+      } catch (IllegalArgumentException e) {
+        throw usage("invalid --endpoint: " + e.getMessage());
+      }
+    } else {
+      ep = localBridge().runningEndpoint().orElseThrow(() -> new CliException(CliException.NOT_RUNNING));
+    }
+    try {
+      return BridgeClient.connect(ep.host(), ep.port(), Duration.ofSeconds(timeoutSeconds));
+    } catch (HsmBridgeException e) {
+      if (endpoint == null && localBridge().runningEndpoint().isEmpty()) {
+        throw new CliException(CliException.NOT_RUNNING); // it stopped meanwhile
+      }
+      throw e;
+    }
+  }
+
+  private LocalNode localBridge() {
+    return new LocalNode(home().bridge());
+  }
+}

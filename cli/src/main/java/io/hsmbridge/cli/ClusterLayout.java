@@ -1,0 +1,98 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.bridge.cluster.ClusterCa;
+import io.hsmbridge.pkcs11.HsmException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Creates a local cluster's files from its {@link ClusterRecord}: the cluster CA (once), each member's
+ * directory, token store, PIN files and certificate (once), and every {@code node.properties}
+ * (rewritten, so they always follow the record and the library path). Idempotent.
+ */
+final class ClusterLayout {
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private ClusterLayout() {}
+
+  /**
+   * A new cluster's record: {@code hsms} HSMs and the bridge, each with fixed loopback ports free now.
+   * Nothing is written.
+   */
+  static ClusterRecord newRecord(int hsms, int tcpPort, int durability) {
+    List<Integer> ports = PortPicker.pick(2 * hsms + 1, tcpPort == 0 ? Set.of() : Set.of(tcpPort));
+    List<ClusterRecord.Member> members = new ArrayList<>();
+    for (int i = 0; i < hsms; i++) {
+      // The first members form the Raft group together; none of them joins a running one.
+      members.add(new ClusterRecord.Member("hsm" + (i + 1), ports.get(1 + 2 * i), ports.get(2 + 2 * i), false));
+    }
+    // A name of its own: two local clusters never mistake each other's members for theirs.
+    String name = "hsmbridge-" + HexFormat.of().formatHex(bytes(4));
+    return new ClusterRecord(name, tcpPort, durability, false, hsms + 1, ports.get(0), members);
+  }
+
+  /**
+   * Writes the record and everything derived from it: the CA when missing, every member's directory,
+   * token files and certificate when missing, every node.properties.
+   */
+  static void write(Home home, ClusterRecord rec, Path library) throws IOException {
+    NodeLayout.prepareHome(home);
+    rec.store(home.clusterProperties());
+    List<NodeDir> nodes = new ArrayList<>();
+    for (ClusterRecord.Member m : rec.hsms()) {
+      NodeDir d = home.hsm(m.id());
+      NodeLayout.prepareToken(d);
+      NodeLayout.privateDir(d.raftDir());
+      NodeLayout.writeIfChanged(d.nodeProperties(), NodeProperties.agent(home, rec, m, library));
+      nodes.add(d);
+    }
+    NodeDir bridge = home.bridge();
+    NodeLayout.privateDir(bridge.dir());
+    NodeLayout.writeIfChanged(bridge.nodeProperties(), NodeProperties.bridge(home, rec));
+    nodes.add(bridge);
+    issueMissingCertificates(home, rec, nodes);
+  }
+
+  /**
+   * Issues a certificate to each node that has none (ClusterCa never overwrites its files). The CA key is
+   * only read when a certificate is missing: once every member has one, it may be kept offline.
+   */
+  private static void issueMissingCertificates(Home home, ClusterRecord rec, List<NodeDir> nodes) throws IOException {
+    List<NodeDir> missing = nodes.stream()
+        .filter(d -> !(Files.exists(d.tlsCert()) && Files.exists(d.tlsKey()) && Files.exists(d.tlsCa()))).toList();
+    if (missing.isEmpty()) {
+      return;
+    }
+    ClusterCa ca = ca(home, rec);
+    for (NodeDir d : missing) {
+      NodeLayout.privateDir(d.tlsDir());
+      try {
+        ca.issueMember(d.name(), NodeProperties.CERT_HOSTS, d.tlsDir());
+      } catch (HsmException e) {
+        throw new CliException(e.getMessage());
+      }
+    }
+  }
+
+  private static ClusterCa ca(Home home, ClusterRecord rec) {
+    try {
+      return Files.exists(home.caDir().resolve(ClusterCa.CA_CERT_FILE))
+          ? ClusterCa.load(home.caDir())
+          : ClusterCa.create(home.caDir(), rec.name());
+    } catch (HsmException e) {
+      throw new CliException(e.getMessage());
+    }
+  }
+
+  private static byte[] bytes(int n) {
+    byte[] b = new byte[n];
+    RANDOM.nextBytes(b);
+    return b;
+  }
+}

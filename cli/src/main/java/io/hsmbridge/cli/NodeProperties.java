@@ -1,0 +1,96 @@
+package io.hsmbridge.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The text of each node's {@code node.properties}, derived from the {@link ClusterRecord} (the keys are
+ * documented in docs/configuration.md and docs/cluster-transport.md). Pure functions: no file system.
+ * PINs are never in these files, only the paths of the PIN files.
+ */
+final class NodeProperties {
+  /** Everything of a local cluster binds to loopback. */
+  static final String HOST = "127.0.0.1";
+  /** The addresses in every member certificate of a local cluster. */
+  static final List<String> CERT_HOSTS = List.of(HOST, "localhost");
+
+  private NodeProperties() {}
+
+  /** An agent: one HSM, a member of the Raft group of every HSM in the record. */
+  static String agent(Home home, ClusterRecord rec, ClusterRecord.Member m, Path library) {
+    NodeDir d = home.hsm(m.id());
+    StringBuilder b = new StringBuilder()
+        .append("node.role=agent\n")
+        .append(token(d, library))
+        .append("state.dir=").append(d.dir()).append('\n')
+        .append(cluster(rec, d, m.hazelcastPort()))
+        .append("raft.port=").append(m.raftPort()).append('\n')
+        .append("raft.dir=").append(d.raftDir()).append('\n')
+        .append("raft.peers=").append(raftPeers(rec)).append('\n')
+        .append("raft.join=").append(m.joining()).append('\n');
+    if (!rec.established() && m.id().equals(Home.FIRST_HSM)) {
+      // Only the first HSM of a new cluster creates the cluster key; every other one fetches it.
+      b.append("cluster.createKey=true\n");
+    }
+    return b.toString();
+  }
+
+  /** The bridge: the cluster's client endpoint; it holds no token. */
+  static String bridge(Home home, ClusterRecord rec) {
+    NodeDir d = home.bridge();
+    return "node.role=bridge\n"
+        + "bridge.tcp.host=" + HOST + "\n"
+        + "bridge.tcp.port=" + rec.tcpPort() + "\n"
+        + "state.dir=" + d.dir() + "\n"
+        + cluster(rec, d, rec.bridgeHazelcastPort())
+        + "cluster.durability=" + rec.durability() + "\n";
+  }
+
+  /** A standalone node (agent and bridge in one process, no cluster), as {@code demo} and {@code bench} run. */
+  static String standalone(NodeDir d, int port, Path library) {
+    return token(d, library)
+        + "bridge.tcp.host=" + HOST + "\n"
+        + "bridge.tcp.port=" + port + "\n"
+        + "state.dir=" + d.dir() + "\n";
+  }
+
+  /** {@code hsm1@127.0.0.1:PORT,...}: every HSM of the record, in id order. */
+  static String raftPeers(ClusterRecord rec) {
+    List<String> peers = new ArrayList<>();
+    for (ClusterRecord.Member m : rec.hsms()) {
+      peers.add(m.id() + "@" + HOST + ":" + m.raftPort());
+    }
+    return String.join(",", peers);
+  }
+
+  /** Every member's Hazelcast address: the HSMs in id order, then the bridge. */
+  static String clusterMembers(ClusterRecord rec) {
+    List<String> members = new ArrayList<>();
+    for (ClusterRecord.Member m : rec.hsms()) {
+      members.add(HOST + ":" + m.hazelcastPort());
+    }
+    members.add(HOST + ":" + rec.bridgeHazelcastPort());
+    return String.join(",", members);
+  }
+
+  private static String token(NodeDir d, Path library) {
+    return "hsm.id=" + d.name() + "\n"
+        + "pkcs11.library=" + library + "\n"
+        + "token.label=hsmbridge-" + d.name() + "\n"
+        + "token.initialize=true\n"
+        + "pin.user.file=" + d.userPin() + "\n"
+        + "pin.so.file=" + d.soPin() + "\n";
+  }
+
+  private static String cluster(ClusterRecord rec, NodeDir d, int hazelcastPort) {
+    return "cluster.enabled=true\n"
+        + "cluster.name=" + rec.name() + "\n"
+        + "cluster.host=" + HOST + "\n"
+        + "cluster.hazelcastPort=" + hazelcastPort + "\n"
+        + "cluster.members=" + clusterMembers(rec) + "\n"
+        + "cluster.tls.cert=" + d.tlsCert() + "\n"
+        + "cluster.tls.key=" + d.tlsKey() + "\n"
+        + "cluster.tls.ca=" + d.tlsCa() + "\n";
+  }
+}

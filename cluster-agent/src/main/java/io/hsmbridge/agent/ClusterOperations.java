@@ -1,0 +1,256 @@
+package io.hsmbridge.agent;
+
+import io.hsmbridge.agent.cluster.AgentState;
+import io.hsmbridge.agent.cluster.AppliedWatch;
+import io.hsmbridge.agent.cluster.KeyIds;
+import io.hsmbridge.agent.replication.Mutation;
+import io.hsmbridge.agent.replication.MutationLog;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.KeyDigest;
+import io.hsmbridge.pkcs11.KeyInfo;
+import io.hsmbridge.pkcs11.ReplicaBlob;
+import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+
+/**
+ * An agent's requests when it is one HSM of a cluster. Crypto and reads run locally ({@link Operations});
+ * every mutation goes through the Raft mutation log, so that it gets its cluster-wide sequence number
+ * and every HSM applies it in the same order. A reply to a mutation carries that sequence ({@code seq})
+ * and is sent only after the mutation is applied on this token; the bridge then waits for the other
+ * HSMs the durability setting asks for.
+ *
+ * <p>Creation never writes a token object directly: the key is generated as a session object, wrapped
+ * under the cluster key and dropped; the log entry installs it on every HSM, this one included. So a
+ * creation the log refuses leaves nothing behind anywhere.
+ */
+public final class ClusterOperations implements RequestHandler {
+  private final String hsmId;
+  private final HsmToken hsm;
+  private final Operations local;
+  private final MutationLog log;
+  private final AppliedWatch applied;
+  private final Supplier<AgentState> state;
+  private final Duration commitTimeout;
+
+  public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
+      Supplier<AgentState> state, Duration commitTimeout) {
+    this.hsmId = hsmId;
+    this.hsm = hsm;
+    this.local = new Operations(hsmId, hsm);
+    this.log = log;
+    this.applied = applied;
+    this.state = state;
+    this.commitTimeout = commitTimeout;
+  }
+
+  @Override
+  public boolean waitsOnCluster(JsonObject body) {
+    Object op = body.getValue("op");
+    Op parsed = op instanceof String ? Op.fromWire((String) op) : null;
+    return parsed != null && parsed.isMutation();
+  }
+
+  @Override
+  public JsonObject execute(JsonObject body) {
+    Op op = Operations.op(body);
+    if (op != Op.HEALTH && state.get() != AgentState.SERVING) {
+      throw new HsmException(ErrorCode.HSM_NOT_READY, "HSM " + hsmId + " is " + state.get() + ", not serving yet");
+    }
+    RequestReader r = new RequestReader(body);
+    switch (op) {
+      case HEALTH:
+        return local.execute(body).put("state", state.get().name()).put("applied", applied.applied());
+      case KEY_GENERATE:
+        return withRequestId(generate(r), r);
+      case KEY_DELETE:
+        return withRequestId(delete(r), r);
+      case KEY_SET_LABEL:
+        return withRequestId(setLabel(r), r);
+      case KEY_IMPORT_WRAPPED:
+        return withRequestId(importWrapped(r), r);
+      case AGENT_DIGEST:
+        return digest();
+      case AGENT_REPAIR:
+        return repair(r.keyId("keyId"));
+      case AGENT_SET_PEERS:
+        return setPeers(r);
+      default:
+        return local.execute(body);
+    }
+  }
+
+  private JsonObject generate(RequestReader r) {
+    KeySpec spec = r.spec();
+    KeyUsage usage = r.usage(spec);
+    String label = r.label("label");
+    boolean exportable = r.bool("exportable", false);
+    boolean extractable = r.bool("extractable", true);
+    int hsms = log.peers().size();
+    if (!extractable || exportable) {
+      // Neither can travel under the cluster key: a never-extractable key cannot be wrapped at all, and
+      // the cluster key's unwrap template would turn an exportable key non-exportable on the other HSMs.
+      if (hsms > 1) {
+        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, (exportable
+            ? "an exportable key cannot be replicated under the cluster key"
+            : "a never-extractable key (extractable=false) cannot be wrapped, so it cannot be replicated")
+            + " and this cluster has " + hsms + " HSMs; create it with the default policy (non-exportable,"
+            + " replicated), or in a one-HSM cluster where it lives on that HSM only");
+      }
+      KeyInfo k = hsm.keys().generate(spec, usage, label, exportable, !extractable);
+      return Operations.key(k).put("replicated", false);
+    }
+    String keyId = KeyIds.fromRequestId(r.string("requestId"));
+    KeyInfo existing = find(keyId);
+    if (existing != null) {
+      return Operations.key(existing).put("seq", applied.applied());
+    }
+    ReplicaBlob blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
+    long seq = commit(Mutation.InstallReplica.of(blob));
+    return Operations.key(hsm.keys().describe(keyId)).put("seq", seq);
+  }
+
+  private JsonObject delete(RequestReader r) {
+    String keyId = r.keyId("keyId");
+    hsm.keys().describe(keyId);
+    long seq = commit(new Mutation.DeleteKey(keyId));
+    return new JsonObject().put("keyId", keyId).put("deleted", true).put("seq", seq);
+  }
+
+  private JsonObject setLabel(RequestReader r) {
+    String keyId = r.keyId("keyId");
+    String label = r.label("label");
+    hsm.keys().describe(keyId);
+    long seq = commit(new Mutation.SetLabel(keyId, label));
+    return Operations.key(hsm.keys().describe(keyId)).put("seq", seq);
+  }
+
+  /**
+   * Import: the user's blob is unwrapped here (under the user's wrapping key, which this HSM holds like
+   * every other), then re-wrapped under the cluster key for the others. If the log refuses, the local
+   * copy is deleted again. Not deduplicated by request id: the caller retries, not the bridge.
+   */
+  private JsonObject importWrapped(RequestReader r) {
+    KeySpec spec = r.spec();
+    boolean exportable = r.bool("exportable", false);
+    if (exportable && log.peers().size() > 1) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
+          "an exportable key cannot be replicated under the cluster key; import it non-exportable");
+    }
+    KeyInfo k = hsm.keys().importWrapped(r.keyId("wrappingKeyId"), r.alg(Algorithm.Kind.KEY_WRAP),
+        r.bytes("wrapped", RequestReader.MAX_WRAPPED_BYTES), spec, r.usage(spec), r.label("label"), exportable);
+    if (exportable) {
+      return Operations.key(k).put("replicated", false);
+    }
+    try {
+      long seq = commit(Mutation.InstallReplica.of(hsm.clusterKeys().wrapForReplication(k.keyId())));
+      return Operations.key(k).put("seq", seq);
+    } catch (RuntimeException e) {
+      try {
+        hsm.keys().delete(k.keyId());
+      } catch (RuntimeException ignored) {
+        // the original failure is what the caller needs; anti-entropy reports a leftover
+      }
+      throw e;
+    }
+  }
+
+  private JsonObject digest() {
+    long at = applied.applied();
+    List<KeyInfo> keys = hsm.keys().rescan();
+    JsonArray list = new JsonArray();
+    for (KeyInfo k : keys) {
+      list.add(new JsonObject().put("keyId", k.keyId()).put("spec", k.spec().name()).put("usage", k.usage().name())
+          .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
+    }
+    return new JsonObject().put("hsmId", hsmId).put("applied", at).put("appliedAfter", applied.applied())
+        .put("digest", KeyDigest.of(keys)).put("keys", list);
+  }
+
+  /** Re-replicates a key this HSM holds: the entry is a no-op on HSMs that have it and restores it on the others. */
+  private JsonObject repair(String keyId) {
+    long seq = commit(Mutation.InstallReplica.of(hsm.clusterKeys().wrapForReplication(keyId)));
+    return new JsonObject().put("keyId", keyId).put("seq", seq).put("by", hsmId);
+  }
+
+  private JsonObject setPeers(RequestReader r) {
+    JsonArray wanted = r.body().getJsonArray("peers");
+    if (wanted == null || wanted.isEmpty()) {
+      throw HsmException.badParam("peers must be a non-empty array");
+    }
+    List<MutationLog.Peer> peers = new ArrayList<>();
+    for (int i = 0; i < wanted.size(); i++) {
+      JsonObject p = wanted.getJsonObject(i);
+      peers.add(new MutationLog.Peer(p.getString("id"), p.getString("host"), p.getInteger("port")));
+    }
+    log.setPeers(peers, commitTimeout);
+    return new JsonObject().put("peers", peersJson(log.peers()));
+  }
+
+  public static JsonArray peersJson(List<MutationLog.Peer> peers) {
+    JsonArray a = new JsonArray();
+    for (MutationLog.Peer p : peers) {
+      a.add(new JsonObject().put("id", p.id()).put("host", p.host()).put("port", p.port()));
+    }
+    return a;
+  }
+
+  /**
+   * Commits a mutation through the log and waits until it is applied here. A log that cannot commit
+   * in time (no majority reachable) is reported as KEY_AVAILABILITY: nothing was acknowledged.
+   */
+  private long commit(Mutation m) {
+    long seq;
+    try {
+      seq = log.submit(m).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log did not commit within "
+          + commitTimeout.toSeconds() + " s: fewer than a majority of its " + log.peers().size()
+          + " HSMs are reachable; the change was not acknowledged");
+    } catch (ExecutionException e) {
+      throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log refused the change: "
+          + e.getCause().getClass().getSimpleName());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");
+    }
+    try {
+      if (!applied.await(seq, commitTimeout)) {
+        throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "mutation " + seq + " is committed but not yet applied on "
+            + hsmId + (log.failure() != null ? " (this HSM stopped applying: " + log.failure().getMessage() + ")" : ""));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");
+    }
+    return seq;
+  }
+
+  private KeyInfo find(String keyId) {
+    try {
+      return hsm.keys().describe(keyId);
+    } catch (HsmException e) {
+      if (e.code() == ErrorCode.UNKNOWN_KEY) {
+        return null;
+      }
+      throw e;
+    }
+  }
+
+  private static JsonObject withRequestId(JsonObject reply, RequestReader r) {
+    String requestId = r.optionalString("requestId");
+    return requestId == null ? reply : reply.put("requestId", requestId);
+  }
+}

@@ -1,0 +1,105 @@
+package io.hsmbridge.pkcs11;
+
+import static io.hsmbridge.pkcs11.TestSupport.assertHsm;
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyPairGenerator;
+import java.security.MessageDigest;
+import java.security.spec.ECGenParameterSpec;
+import java.util.HexFormat;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.xipki.pkcs11.wrapper.AttributeVector;
+
+/** Anti-entropy inputs: a rescan sees what changed behind the cache's back, and the digest notices it. */
+class RescanAndDigestTest {
+  private static final String ID1 = "00000000000000000000000000000001";
+  private static final String ID2 = "00000000000000000000000000000002";
+
+  @Test
+  void aKeyDeletedOrAddedBehindOurBackShowsAfterARescanAndChangesTheDigest() throws Exception {
+    TokenConfig config = SoftHsmFixture.newToken("rescan");
+    try (HsmToken hsm = HsmToken.open(config); TokenInspector other = new TokenInspector(config)) {
+      String aes = hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "aes", false).keyId();
+      String ec = hsm.keys().generate(KeySpec.EC_P256, KeyUsage.SIGN_VERIFY, "ec", false).keyId();
+      hsm.appliedIndex().write(12); // not a key: neither listed nor digested
+      List<KeyInfo> before = hsm.keys().list();
+      String digest = KeyDigest.of(before);
+      assertEquals(before, hsm.keys().rescan());
+      assertEquals(digest, KeyDigest.of(hsm.keys().rescan()), "a rescan of an unchanged token changes nothing");
+
+      // Another session (its own pool on the same token, as another process or an operator tool) destroys a key.
+      byte[] aesId = KeyCache.parseKeyId(aes);
+      other.call(s -> {
+        for (long h : s.findAllObjectsSingle(new AttributeVector().token(true).id(aesId))) {
+          s.destroyObject(h);
+        }
+        return null;
+      });
+      assertEquals(2, hsm.keys().count(), "the cache does not know yet");
+      List<KeyInfo> after = hsm.keys().rescan();
+      assertEquals(1, after.size());
+      assertEquals(ec, after.get(0).keyId());
+      assertEquals(1, hsm.keys().count());
+      assertHsm(ErrorCode.UNKNOWN_KEY, () -> hsm.keys().describe(aes));
+      String afterDelete = KeyDigest.of(after);
+      assertNotEquals(digest, afterDelete);
+
+      // And a key planted beside it appears.
+      KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+      g.initialize(new ECGenParameterSpec("secp256r1"));
+      String planted = other.plantEcKey(KeySpec.EC_P256, g.generateKeyPair(), "planted");
+      List<KeyInfo> withPlanted = hsm.keys().rescan();
+      assertEquals(2, withPlanted.size());
+      assertEquals(KeySpec.EC_P256, hsm.keys().describe(planted).spec());
+      assertNotEquals(afterDelete, KeyDigest.of(withPlanted));
+      assertNotEquals(digest, KeyDigest.of(withPlanted));
+      assertEquals(12, hsm.appliedIndex().read());
+    }
+  }
+
+  @Test
+  void theDigestIsSha256OverSortedLinesOfTheDocumentedForm() throws Exception {
+    KeyInfo one = new KeyInfo(ID1, "first", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true);
+    KeyInfo two = new KeyInfo(ID2, "second", KeySpec.EC_P256, KeyUsage.SIGN_VERIFY, true, true, false);
+    String text = ID1 + "|AES_256|ENCRYPT_DECRYPT|first|false|true\n" + ID2 + "|EC_P256|SIGN_VERIFY|second|true|true\n";
+    String expected = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+    assertEquals(expected, KeyDigest.of(List.of(one, two)));
+    assertEquals(expected, KeyDigest.of(List.of(two, one)), "order of the list does not matter");
+    assertEquals(expected.toLowerCase(), expected);
+    assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest()), KeyDigest.of(List.of()));
+  }
+
+  @Test
+  void everyDigestedFieldCountsAndSensitiveDoesNot() {
+    KeyInfo k = new KeyInfo(ID1, "k", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true);
+    String d = KeyDigest.of(List.of(k));
+    List<KeyInfo> changed = List.of(
+        new KeyInfo(ID2, "k", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true),
+        new KeyInfo(ID1, "k2", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true),
+        new KeyInfo(ID1, "k", KeySpec.AES_128, KeyUsage.ENCRYPT_DECRYPT, false, true, true),
+        new KeyInfo(ID1, "k", KeySpec.AES_256, KeyUsage.WRAP_UNWRAP, false, true, true),
+        new KeyInfo(ID1, "k", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, true, true, true),
+        new KeyInfo(ID1, "k", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, false, true));
+    for (KeyInfo c : changed) {
+      assertNotEquals(d, KeyDigest.of(List.of(c)), c.toString());
+    }
+    assertEquals(d, KeyDigest.of(List.of(new KeyInfo(ID1, "k", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, false))));
+  }
+
+  @Test
+  void aLabelCannotImitateAnotherKeysLine() {
+    KeyInfo real1 = new KeyInfo(ID1, "a", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true);
+    KeyInfo real2 = new KeyInfo(ID2, "b", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true);
+    // One key whose label spells the end of its own line and the whole line of a second key.
+    String forged = "a|false|true\n" + ID2 + "|AES_256|ENCRYPT_DECRYPT|b";
+    KeyInfo fake = new KeyInfo(ID1, forged, KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true);
+    assertNotEquals(KeyDigest.of(List.of(real1, real2)), KeyDigest.of(List.of(fake)));
+    assertEquals(ID1 + "|AES_256|ENCRYPT_DECRYPT|x\\|y\\\\z\\n|false|true\n",
+        KeyDigest.line(new KeyInfo(ID1, "x|y\\z\n", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, false, true, true)));
+  }
+}
