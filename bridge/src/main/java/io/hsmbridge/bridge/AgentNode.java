@@ -4,6 +4,8 @@ import io.hsmbridge.agent.AgentVerticle;
 import io.hsmbridge.agent.ClusterOperations;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
+import io.hsmbridge.agent.replication.Applier;
+import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.replication.TokenApplier;
 import io.hsmbridge.pkcs11.HsmException;
@@ -56,7 +58,12 @@ public final class AgentNode {
     if (config.stateDir() != null) {
       NodeMain.Node.deleteEndpoint(config.stateDir());
     }
-    HsmToken hsm = HsmToken.open(config.agent().token());
+    // An agent SIGKILLed while its token wrote an object leaves a 0-byte object file, and the integrity scan
+    // refuses such a token unless told to quarantine it (integrity.repair). A standalone node leaves that to
+    // its operator (the object may be a key's only copy); an HSM of a cluster quarantines it itself and
+    // re-applies the whole mutation log (run()), which reinstalls whatever the cut-short write belonged to.
+    // Without this, `hsmbridge up` could not restart an agent killed mid-write (ClusterScenarioTest).
+    HsmToken hsm = HsmToken.open(config.agent().token().withRepair(true));
     if (!hsm.integrity().clean()) {
       LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
           + hsm.integrity().quarantine());
@@ -85,13 +92,21 @@ public final class AgentNode {
     new ClusterKeyJoin(vertx, hsm, hsmId).ensure(raft.createKey());
     ClusterKeyJoin.serve(vertx, hsm);
 
+    if (!hsm.integrity().clean()) {
+      // The quarantined object may belong to an entry already recorded as applied (a relabel rewriting a
+      // key's file, an install whose public half was cut short): replay the whole log, every entry is
+      // idempotent, and this HSM serves only once it has caught up again.
+      hsm.appliedIndex().write(0);
+      LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
+    }
     AppliedWatch applied = new AppliedWatch(0);
     TokenApplier applier = new TokenApplier(hsm, index -> {
       applied.advance(index);
       vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
     });
     applied.advance(applier.lastApplied());
-    log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(), applier);
+    log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(),
+        new RetryingApplier(hsmId, applier));
     if (raft.join()) {
       log.setPeers(raft.peers(), LEADER_WAIT);
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());
@@ -142,7 +157,6 @@ public final class AgentNode {
     AgentVerticle a = agent;
     JsonObject hb = new JsonObject()
         .put("hsmId", config.agent().hsmId())
-        .put("state", state.get().name())
         .put("applied", l == null ? 0 : l.appliedIndex())
         .put("objects", hsm.keys().count())
         .put("outstanding", a == null ? 0 : a.outstanding())
@@ -153,9 +167,68 @@ public final class AgentNode {
       hb.put("peers", ClusterOperations.peersJson(l.peers())).put("leader", l.isLeader());
       if (l.failure() != null) {
         hb.put("lastError", "stopped applying mutations: " + l.failure().getMessage());
+        // Its token no longer follows the log: it would serve keys deleted since (the bridge retries an
+        // UNKNOWN_KEY on another HSM) and old labels. Out of routing until restarted, which retries the entry.
+        if (state.compareAndSet(AgentState.SERVING, AgentState.STOPPING)) {
+          LOG.severe(config.agent().hsmId() + " stopped serving: its token stopped applying the mutation log ("
+              + l.failure().getMessage() + "); restart it to retry the entry");
+        }
       }
     }
+    hb.put("state", state.get().name());
     vertx.eventBus().publish(Addresses.HEARTBEAT, hb);
+  }
+
+  /**
+   * Retries a failed apply a few times before the state machine stops this peer. SoftHSM2 2.6.1 fails
+   * now and then under concurrent sessions (ClusterScenarioTest saw the unwrap of a replica fail with
+   * CKR_GENERAL_ERROR, another time with CKR_TEMPLATE_INCONSISTENT, on one HSM while it also served
+   * creations; the same entry applied fine on a second try), and a stopped peer stays behind until
+   * someone restarts it. Every entry is idempotent, so applying it again is safe; a failure that persists
+   * (about 3 s of retries) still stops the peer.
+   */
+  static final class RetryingApplier implements Applier {
+    private static final long[] BACKOFF_MS = {100, 200, 400, 800, 1600};
+
+    private final String hsmId;
+    private final Applier inner;
+
+    RetryingApplier(String hsmId, Applier inner) {
+      this.hsmId = hsmId;
+      this.inner = inner;
+    }
+
+    @Override
+    public void apply(long index, Mutation mutation) {
+      for (int attempt = 0; ; attempt++) {
+        try {
+          inner.apply(index, mutation);
+          return;
+        } catch (RuntimeException e) {
+          if (attempt >= BACKOFF_MS.length) {
+            throw e;
+          }
+          LOG.warning(hsmId + ": applying log entry " + index + " failed (" + e.getMessage() + "); retry "
+              + (attempt + 1) + " of " + BACKOFF_MS.length + " in " + BACKOFF_MS[attempt] + " ms");
+          try {
+            Thread.sleep(BACKOFF_MS[attempt]);
+          } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw e;
+          }
+        }
+      }
+    }
+
+    @Override
+    public long lastApplied() {
+      return inner.lastApplied();
+    }
+
+    @Override
+    public void applied(long index) {
+      inner.applied(index);
+    }
   }
 
   static <T> T await(java.util.concurrent.CompletableFuture<T> f, String what) {

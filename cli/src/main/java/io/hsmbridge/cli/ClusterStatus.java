@@ -17,7 +17,7 @@ record ClusterStatus(int durability, int required, int members, int healthy, Lis
 
   /** One HSM's row. */
   record Hsm(String hsmId, String state, long applied, long objects, long outstanding, long capacity,
-      String lastError, long heartbeatAgeMs, String token) {}
+      String lastError, long heartbeatAgeMs, String token, long pid) {}
 
   ClusterStatus {
     hsms = List.copyOf(hsms);
@@ -30,7 +30,7 @@ record ClusterStatus(int durability, int required, int members, int healthy, Lis
       if (o instanceof JsonObject h && h.getValue("hsmId") instanceof String id) {
         hsms.add(new Hsm(id, text(h, "state"), number(h, "applied"), number(h, "objects"),
             number(h, "outstanding"), number(h, "capacity"), text(h, "lastError"), number(h, "heartbeatAgeMs"),
-            text(h, "token")));
+            text(h, "token"), number(h, "pid")));
       }
     }
     return new ClusterStatus((int) number(reply, "durability"), (int) number(reply, "required"),
@@ -47,6 +47,14 @@ record ClusterStatus(int durability, int required, int members, int healthy, Lis
 
   boolean allServing(Collection<String> hsmIds) {
     return hsmIds.stream().allMatch(this::isServing);
+  }
+
+  /**
+   * Whether the HSM is SERVING as the process with this pid. Right after a SIGKILL the bridge still shows
+   * the dead process's last SERVING heartbeat for up to cluster.deadAfterMs; only the new pid counts.
+   */
+  boolean isServingAs(String hsmId, long pid) {
+    return hsm(hsmId).map(h -> SERVING.equals(h.state()) && h.pid() == pid).orElse(false);
   }
 
   /** The state of an HSM, or "not reported" when the bridge has not heard from it. */

@@ -115,6 +115,12 @@ final class LocalCluster {
    * @throws NodeFailure naming the node that exited, or (timeout) the nodes not serving, with the tail
    *     of the log that shows why
    */
+  /** Every HSM just spawned serves as the new process (not the old one's last heartbeat). */
+  private static boolean servingAsSpawned(ClusterStatus status, List<LocalNode.Spawned> spawned) {
+    return spawned.stream().filter(s -> !s.name().equals(Home.BRIDGE))
+        .allMatch(s -> status.isServingAs(s.name(), s.process().pid()));
+  }
+
   Ready awaitServing(List<LocalNode.Spawned> spawned, Collection<String> mustServe) {
     long deadline = System.nanoTime() + readyTimeout.toNanos();
     List<String> watched = new ArrayList<>(mustServe);
@@ -133,7 +139,7 @@ final class LocalCluster {
             }
             last = admin.status();
             bridgeError = null;
-            if (last.allServing(mustServe)) {
+            if (last.allServing(mustServe) && servingAsSpawned(last, spawned)) {
               return new Ready(ep.get(), last);
             }
           } catch (HsmBridgeException e) {

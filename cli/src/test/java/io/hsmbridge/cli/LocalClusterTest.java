@@ -54,7 +54,7 @@ class LocalClusterTest {
     for (String id : home.hsmDirs()) {
       long pid = Endpoint.readPid(home.hsm(id).endpointJson());
       if (pid > 0 && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-        hsms.add(new JsonObject().put("hsmId", id).put("state", "SERVING").put("applied", 3).put("objects", 1)
+        hsms.add(new JsonObject().put("hsmId", id).put("state", "SERVING").put("pid", pid).put("applied", 3).put("objects", 1)
             .put("outstanding", 0).put("capacity", 2).put("lastError", null).put("token", "hsmbridge-" + id));
       }
     }

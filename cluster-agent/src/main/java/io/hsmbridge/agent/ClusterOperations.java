@@ -24,6 +24,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * An agent's requests when it is one HSM of a cluster. Crypto and reads run locally ({@link Operations});
@@ -37,6 +39,7 @@ import java.util.function.Supplier;
  * creation the log refuses leaves nothing behind anywhere.
  */
 public final class ClusterOperations implements RequestHandler {
+  private static final Logger LOG = Logger.getLogger(ClusterOperations.class.getName());
   private final String hsmId;
   private final HsmToken hsm;
   private final Operations local;
@@ -220,6 +223,8 @@ public final class ClusterOperations implements RequestHandler {
           + commitTimeout.toSeconds() + " s: fewer than a majority of its " + log.peers().size()
           + " HSMs are reachable; the change was not acknowledged");
     } catch (ExecutionException e) {
+      // The client gets only the exception's name: the log keeps the cause, for the operator.
+      LOG.log(Level.WARNING, hsmId + ": the mutation log refused a " + m.getClass().getSimpleName(), e.getCause());
       throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log refused the change: "
           + e.getCause().getClass().getSimpleName());
     } catch (InterruptedException e) {

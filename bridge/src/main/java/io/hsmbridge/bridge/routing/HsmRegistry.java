@@ -42,7 +42,10 @@ final class HsmRegistry {
     checkWaiters();
   }
 
-  /** Marks HSMs without a recent heartbeat dead; returns those that just died. */
+  /**
+   * Marks HSMs without a recent heartbeat dead and returns those that just died; ages idle HSMs' service
+   * time estimates toward the best one ({@link HsmView#ageToward}).
+   */
   List<HsmView> sweep(long now) {
     List<HsmView> died = new ArrayList<>();
     for (HsmView v : hsms.values()) {
@@ -51,6 +54,9 @@ final class HsmRegistry {
         died.add(v);
       }
     }
+    List<HsmView> serving = serving();
+    double best = serving.stream().mapToDouble(v -> v.serviceMicros).min().orElse(0);
+    serving.forEach(v -> v.ageToward(best));
     return died;
   }
 
