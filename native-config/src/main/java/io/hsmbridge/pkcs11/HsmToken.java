@@ -24,6 +24,7 @@ public final class HsmToken implements AutoCloseable {
   private final CryptoService crypto;
   private final ClusterKeys clusterKeys;
   private final AppliedIndexRecord appliedIndex;
+  private final AuditKey auditKey;
   private final String label;
   private final String serial;
   private final String manufacturer;
@@ -41,6 +42,7 @@ public final class HsmToken implements AutoCloseable {
     this.crypto = new CryptoService(pool, keys, profile);
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
     this.appliedIndex = new AppliedIndexRecord(pool, keys);
+    this.auditKey = new AuditKey(pool, keys);
     this.label = info.getLabel().trim();
     this.serial = info.getSerialNumber().trim();
     this.manufacturer = info.getManufacturerID().trim();
@@ -91,6 +93,11 @@ public final class HsmToken implements AutoCloseable {
   /** The index of the last mutation-log entry applied to this token, stored in the token (replication). */
   public AppliedIndexRecord appliedIndex() {
     return appliedIndex;
+  }
+
+  /** This HSM's audit-chain HMAC key (made in the token on first use, never extractable). */
+  public AuditKey auditKey() {
+    return auditKey;
   }
 
   public VendorProfile profile() {
