@@ -63,11 +63,7 @@ public final class AgentNode {
     // its operator (the object may be a key's only copy); an HSM of a cluster quarantines it itself and
     // re-applies the whole mutation log (run()), which reinstalls whatever the cut-short write belonged to.
     // Without this, `hsmbridge up` could not restart an agent killed mid-write (ClusterScenarioTest).
-    HsmToken hsm = HsmToken.open(config.agent().token().withRepair(true));
-    if (!hsm.integrity().clean()) {
-      LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
-          + hsm.integrity().quarantine());
-    }
+    HsmToken hsm = NodeMain.Node.openToken(config.agent().token().withRepair(true));
     Vertx vertx;
     try {
       vertx = NodeMain.Node.startVertx(config);
@@ -252,11 +248,7 @@ public final class AgentNode {
     if (config.stateDir() != null) {
       NodeMain.Node.deleteEndpoint(config.stateDir());
     }
-    try {
-      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      LOG.warning("vert.x did not close cleanly: " + e);
-    }
+    NodeMain.Node.closeVertx(vertx);
     if (log != null) {
       log.close();
     }

@@ -62,10 +62,6 @@ public final class BridgeNode {
     if (config.stateDir() != null) {
       NodeMain.Node.deleteEndpoint(config.stateDir());
     }
-    try {
-      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      LOG.warning("vert.x did not close cleanly: " + e);
-    }
+    NodeMain.Node.closeVertx(vertx);
   }
 }

@@ -57,7 +57,8 @@ public final class BridgeVerticle extends VerticleBase {
     });
   }
 
-  private static void relayFailure(Message<Object> message, Throwable cause) {
+  /** Relays an agent's failure to the client: its own code, or TIMEOUT / NO_HSM_AVAILABLE for transport failures. */
+  public static void relayFailure(Message<?> message, Throwable cause) {
     if (cause instanceof ReplyException) {
       ReplyException re = (ReplyException) cause;
       switch (re.failureType()) {

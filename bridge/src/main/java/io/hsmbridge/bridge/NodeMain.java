@@ -93,11 +93,7 @@ public final class NodeMain {
       if (config.stateDir() != null) {
         deleteEndpoint(config.stateDir());
       }
-      HsmToken hsm = HsmToken.open(config.agent().token());
-      if (!hsm.integrity().clean()) {
-        LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
-            + hsm.integrity().quarantine());
-      }
+      HsmToken hsm = openToken(config.agent().token());
       Vertx vertx;
       try {
         vertx = startVertx(config);
@@ -178,11 +174,7 @@ public final class NodeMain {
       if (config.stateDir() != null) {
         deleteEndpoint(config.stateDir());
       }
-      try {
-        vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        LOG.warning("vert.x did not close cleanly: " + e);
-      }
+      closeVertx(vertx);
       hsm.close();
     }
 
@@ -209,6 +201,25 @@ public final class NodeMain {
       } catch (IOException e) {
         throw new HsmException(io.hsmbridge.protocol.ErrorCode.CONFIG_INVALID,
             "cannot write endpoint.json in " + config.stateDir() + ": " + e.getMessage());
+      }
+    }
+
+    /** Opens the token (integrity scan, profile probe, handle cache), saying what the scan quarantined. */
+    static HsmToken openToken(io.hsmbridge.pkcs11.TokenConfig token) {
+      HsmToken hsm = HsmToken.open(token);
+      if (!hsm.integrity().clean()) {
+        LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
+            + hsm.integrity().quarantine());
+      }
+      return hsm;
+    }
+
+    /** Closes Vert.x (leaving the cluster in order), bounded; a slow close is logged, not thrown. */
+    static void closeVertx(Vertx vertx) {
+      try {
+        vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        LOG.warning("vert.x did not close cleanly: " + e);
       }
     }
 
