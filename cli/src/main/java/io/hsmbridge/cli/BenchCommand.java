@@ -1,11 +1,22 @@
 package io.hsmbridge.cli;
 
 import io.hsmbridge.cli.bench.BenchMain;
+import io.hsmbridge.cli.bench.ClusterBench;
+import io.hsmbridge.protocol.KeySpec;
+import java.io.BufferedReader;
 import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -13,19 +24,35 @@ import picocli.CommandLine.Option;
  * {@code bench}: prepares a throwaway token in a fresh temporary directory and runs {@link BenchMain}
  * in a child JVM (SoftHSM2 reads SOFTHSM2_CONF once per process, so the token store has to be chosen
  * before the library loads). The child's standard output is the benchmark's output.
+ *
+ * <p>{@code bench --cluster} instead measures real clusters ({@link ClusterBench}): first the direct
+ * RSA-2048 baseline in a child JVM on a token of its own, then for each size N a throwaway cluster in
+ * its own temporary data directory (as {@code up --hsms N --port 0}: N agent processes and a bridge),
+ * measured from this JVM over TCP, stopped as {@code down} does and deleted. The user's cluster is never
+ * touched.
  */
 @Command(name = "bench",
-    description = "Measure RSA-2048 sign, ECDSA P-256 sign, AES-256-GCM 4 KiB encrypt and HMAC-SHA256 1 KiB"
-        + " directly through PKCS#11 and through agent + bridge, on the same fresh SoftHSM2 token.")
+    description = {"Measure RSA-2048 sign, ECDSA P-256 sign, AES-256-GCM 4 KiB encrypt and HMAC-SHA256 1 KiB"
+        + " directly through PKCS#11 and through agent + bridge, on the same fresh SoftHSM2 token.",
+        "With --cluster (only then): key-creation latency and RSA-2048 sign throughput through throwaway"
+            + " clusters of 1, 2 and 3 HSMs (real agent processes), beside the direct PKCS#11 baseline."})
 final class BenchCommand extends CliCommand {
-  @Option(names = "--csv", description = "Print op,threads,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us rows.")
+  static final String DEFAULT_CLUSTER_HSMS = "1,2,3";
+  static final String DEFAULT_CREATIONS = "AES_256:200,EC_P256:100,RSA_2048:20";
+  private static final int MAX_CREATIONS = 10_000;
+  /** Bound on the direct-baseline child beyond its own measuring time (start-up, key generation). */
+  private static final long CHILD_SLACK_SECONDS = 120;
+
+  @Option(names = "--csv", description = "Print op,threads,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us rows"
+      + " (with --cluster: " + ClusterBench.CSV_HEADER + "; progress then goes to stderr).")
   boolean csv;
 
-  @Option(names = "--seconds", defaultValue = "3", description = "Measured seconds per cell (default ${DEFAULT-VALUE}).")
-  int seconds;
+  @Option(names = "--seconds", paramLabel = "N",
+      description = "Measured seconds per cell (default 3; with --cluster 5).")
+  Integer seconds;
 
-  @Option(names = "--warmup", defaultValue = "2", description = "Warm-up seconds per cell (default ${DEFAULT-VALUE}).")
-  int warmup;
+  @Option(names = "--warmup", paramLabel = "N", description = "Warm-up seconds per cell (default 2; with --cluster 1).")
+  Integer warmup;
 
   @Option(names = "--threads", defaultValue = "1,2,4,8", description = "Client thread counts (default ${DEFAULT-VALUE}).")
   String threads;
@@ -34,15 +61,156 @@ final class BenchCommand extends CliCommand {
       description = "Subset of ops: rsa2048_pkcs1_sha256_sign, ecdsa_p256_sha256_sign, aes256_gcm_encrypt_4k, hmac_sha256_1k.")
   String ops;
 
+  @Option(names = "--cluster", description = "Run only the cluster benchmark: throwaway clusters of --hsms sizes"
+      + " (not part of the default run: that one alone takes about 4 minutes).")
+  boolean cluster;
+
+  @Option(names = "--hsms", paramLabel = "LIST",
+      description = "With --cluster: cluster sizes to measure (default " + DEFAULT_CLUSTER_HSMS + ").")
+  String hsms;
+
+  @Option(names = "--creations", paramLabel = "SPEC:N,...",
+      description = "With --cluster: sequential key creations measured per cluster size (default " + DEFAULT_CREATIONS + ").")
+  String creations;
+
+  /** Set on the JVM that {@code --cluster} re-starts from a private copy of the jar (see {@link #relaunch}). */
+  @Option(names = "--from-copy", hidden = true)
+  boolean fromCopy;
+
   @Override
   protected int execute() throws Exception {
-    if (seconds < 1 || seconds > 60 || warmup < 0 || warmup > 60) {
+    int s = seconds != null ? seconds : (cluster ? 5 : 3);
+    int w = warmup != null ? warmup : (cluster ? 1 : 2);
+    if (s < 1 || s > 60 || w < 0 || w > 60) {
       throw usage("--seconds must be 1..60 and --warmup 0..60");
     }
-    if (!threads.matches("\\d{1,2}(,\\d{1,2})*")) {
-      throw usage("--threads must look like 1,2,4,8");
+    List<Integer> threadCounts = threadCounts();
+    if (!cluster && (hsms != null || creations != null)) {
+      throw usage("--hsms and --creations apply to the cluster benchmark: add --cluster");
+    }
+    if (cluster && ops != null) {
+      throw usage("--ops selects the single-node benchmark's ops; --cluster measures RSA-2048 sign and key creation");
     }
     Path library = NodeLayout.findLibrary(cli().env());
+    if (cluster) {
+      ClusterBench.Settings settings = new ClusterBench.Settings(clusterSizes(), creationCounts(), threadCounts, w, s, csv);
+      return fromCopy ? runCluster(library, settings) : relaunch(settings);
+    }
+    List<String> args = new ArrayList<>(List.of(
+        "--seconds", Integer.toString(s), "--warmup", Integer.toString(w), "--threads", threads));
+    if (ops != null) {
+      args.add("--ops");
+      args.add(ops);
+    }
+    if (csv) {
+      args.add("--csv");
+    }
+    return runChild(library, args, null) == 0 ? ExitCodes.OK : ExitCodes.FAILURE;
+  }
+
+  /**
+   * Runs {@code bench --cluster} in a child JVM started from a private copy of the jar. The run takes
+   * minutes, and the ./hsmbridge script rebuilds cli/target/hsmbridge.jar whenever a source changed: a JVM
+   * whose jar is replaced fails on the next class it loads (seen here: NoClassDefFoundError when the third
+   * cluster started). The child's output is copied to this command's streams; Ctrl-C reaches the child
+   * (same process group), whose shutdown hook stops the clusters it started.
+   */
+  private int relaunch(ClusterBench.Settings settings) throws IOException, InterruptedException {
+    Path dir = Files.createTempDirectory("hsmbridge-bench-run-");
+    Process child = null;
+    Thread hook = null;
+    try {
+      List<String> cmd = new ArrayList<>(List.of(
+          Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
+          "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
+          "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), Main.class.getName()));
+      if (root().debug) {
+        cmd.add("--debug");
+      }
+      cmd.addAll(List.of("bench", "--cluster", "--from-copy", "--threads", threads,
+          "--seconds", Integer.toString(settings.seconds()), "--warmup", Integer.toString(settings.warmupSeconds()),
+          "--hsms", hsms == null ? DEFAULT_CLUSTER_HSMS : hsms,
+          "--creations", creations == null ? DEFAULT_CREATIONS : creations));
+      if (csv) {
+        cmd.add("--csv");
+      }
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+      pb.environment().putAll(cli().env());
+      child = pb.start();
+      Process running = child;
+      hook = new Thread(() -> stopChild(running), "hsmbridge-bench-stop");
+      Runtime.getRuntime().addShutdownHook(hook);
+      Thread err = copy(child.getErrorStream(), cli().err(), "hsmbridge-bench-stderr");
+      child.getInputStream().transferTo(out());
+      out().flush();
+      int code = child.waitFor();
+      err.join(10_000);
+      return code;
+    } finally {
+      if (hook != null) {
+        removeHook(hook);
+      }
+      if (child != null && child.isAlive()) {
+        stopChild(child);
+      }
+      DemoCommand.deleteTree(dir);
+    }
+  }
+
+  /** SIGTERM (the child's shutdown hook stops its clusters, up to 20 s per node group), then SIGKILL. */
+  private static void stopChild(Process child) {
+    child.destroy();
+    try {
+      if (!child.waitFor(90, TimeUnit.SECONDS)) {
+        child.destroyForcibly();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static Thread copy(InputStream from, PrintStream to, String name) {
+    Thread t = new Thread(() -> {
+      try {
+        from.transferTo(to);
+      } catch (IOException e) {
+        // the child is gone
+      }
+      to.flush();
+    }, name);
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
+
+  /** The direct baseline in a child JVM (a token of its own), then each cluster size in turn. */
+  private int runCluster(Path library, ClusterBench.Settings settings) throws Exception {
+    PrintStream out = out();
+    PrintStream progress = csv ? cli().err() : out;
+    progress.printf("measuring the direct PKCS#11 baseline (RSA-2048 sign at %s threads) on a throwaway token"
+        + " in a child JVM ...%n", threads);
+    progress.flush();
+    List<String> lines = new ArrayList<>();
+    int code = runChild(library, List.of("--direct-only", "--ops", "rsa2048_pkcs1_sha256_sign",
+        "--seconds", Integer.toString(settings.seconds()), "--warmup", Integer.toString(settings.warmupSeconds()),
+        "--threads", threads), lines);
+    Map<Integer, ClusterBench.Direct> direct = ClusterBench.parseDirect(lines);
+    if (code != 0 || !direct.keySet().containsAll(settings.threads())) {
+      throw new CliException("the direct baseline did not complete (exit code " + code + "): "
+          + String.join("; ", lines));
+    }
+    new ClusterBench(settings, direct, ClusterBench.parseDirectDescription(lines),
+        n -> startCluster(n, library, progress), out, progress).run();
+    return ExitCodes.OK;
+  }
+
+  /**
+   * Runs {@link BenchMain} in a child JVM on a token in a fresh temporary directory, deleted after.
+   *
+   * @param captured null: the child's output is this process's; else its lines are collected here
+   * @return the child's exit code
+   */
+  private int runChild(Path library, List<String> args, List<String> captured) throws IOException, InterruptedException {
     Path dir = Files.createTempDirectory("hsmbridge-bench-");
     Process child = null;
     try {
@@ -50,27 +218,186 @@ final class BenchCommand extends CliCommand {
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
           "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), BenchMain.class.getName(),
-          "--config", node.nodeProperties().toString(),
-          "--seconds", Integer.toString(seconds), "--warmup", Integer.toString(warmup), "--threads", threads));
-      if (ops != null) {
-        cmd.add("--ops");
-        cmd.add(ops);
-      }
-      if (csv) {
-        cmd.add("--csv");
-      }
+          "--config", node.nodeProperties().toString()));
+      cmd.addAll(args);
       ProcessBuilder pb = new ProcessBuilder(cmd)
-          .redirectOutput(ProcessBuilder.Redirect.INHERIT)
+          .redirectOutput(captured == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.PIPE)
           .redirectError(ProcessBuilder.Redirect.INHERIT)
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
       pb.environment().put("SOFTHSM2_CONF", node.softhsmConf().toString());
       child = pb.start();
-      return child.waitFor() == 0 ? ExitCodes.OK : ExitCodes.FAILURE;
+      if (captured == null) {
+        return child.waitFor();
+      }
+      // The child is bounded in time (cells x (warm-up + seconds)); its output ends when it exits.
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+        for (String line = r.readLine(); line != null; line = r.readLine()) {
+          captured.add(line);
+        }
+      }
+      if (!child.waitFor(CHILD_SLACK_SECONDS, TimeUnit.SECONDS)) {
+        return -1;
+      }
+      return child.exitValue();
     } finally {
       if (child != null && child.isAlive()) {
         child.destroyForcibly();
       }
       DemoCommand.deleteTree(dir);
     }
+  }
+
+  /**
+   * Starts a throwaway cluster as {@code up --hsms N --port 0} would, in a fresh temporary data directory;
+   * closing it stops it as {@code down} does and deletes the directory. A shutdown hook does the same when
+   * the bench is interrupted: the detached nodes must not outlive it.
+   */
+  private static ClusterBench.Cluster startCluster(int n, Path library, PrintStream progress) throws IOException {
+    Path dir = Files.createTempDirectory("hsmbridge-bench-cluster-");
+    Home home = new Home(dir);
+    LocalCluster local = new LocalCluster(home);
+    Thread hook = new Thread(() -> cleanUp(local, dir, progress), "hsmbridge-bench-cleanup");
+    Runtime.getRuntime().addShutdownHook(hook);
+    boolean started = false;
+    try {
+      ClusterRecord rec = ClusterLayout.newRecord(n, 0, ClusterCommands.DEFAULT_DURABILITY);
+      ClusterLayout.write(home, rec, library);
+      long t0 = System.nanoTime();
+      List<LocalNode.Spawned> spawned = local.startMissing(rec);
+      LocalCluster.Ready ready;
+      try {
+        ready = local.awaitServing(spawned, rec.hsmIds());
+      } catch (NodeFailure f) {
+        ClusterCommands.printTail(progress, f);
+        throw f;
+      }
+      double startSeconds = (System.nanoTime() - t0) / 1e9;
+      List<String> ids = rec.hsmIds();
+      started = true;
+      return new ClusterBench.Cluster() {
+        @Override
+        public String host() {
+          return ready.bridge().host();
+        }
+
+        @Override
+        public int port() {
+          return ready.bridge().port();
+        }
+
+        @Override
+        public List<String> hsmIds() {
+          return ids;
+        }
+
+        @Override
+        public int durability() {
+          return ready.status().durability();
+        }
+
+        @Override
+        public int required() {
+          return ready.status().required();
+        }
+
+        @Override
+        public double startSeconds() {
+          return startSeconds;
+        }
+
+        @Override
+        public void close() {
+          cleanUp(local, dir, progress);
+          removeHook(hook);
+        }
+      };
+    } finally {
+      if (!started) {
+        cleanUp(local, dir, progress);
+        removeHook(hook);
+      }
+    }
+  }
+
+  /** Stops every node of the throwaway cluster and deletes its directory; idempotent. */
+  private static synchronized void cleanUp(LocalCluster local, Path dir, PrintStream progress) {
+    try {
+      local.stop();
+    } catch (IOException | RuntimeException e) {
+      progress.println("warning: could not stop the bench cluster in " + dir + ": " + e.getMessage());
+      return; // keep the directory: its node.pid files are how 'down --home' finds the nodes
+    }
+    try {
+      DemoCommand.deleteTree(dir);
+    } catch (IOException e) {
+      progress.println("warning: could not delete " + dir + ": " + e.getMessage());
+    }
+  }
+
+  private static void removeHook(Thread hook) {
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException shuttingDown) {
+      // the hook runs anyway; cleanUp is idempotent
+    }
+  }
+
+  private List<Integer> threadCounts() {
+    if (!threads.matches("\\d{1,2}(,\\d{1,2})*")) {
+      throw usage("--threads must look like 1,2,4,8");
+    }
+    List<Integer> out = new ArrayList<>();
+    for (String t : threads.split(",")) {
+      int n = Integer.parseInt(t);
+      if (n < 1) {
+        throw usage("--threads: each count must be 1..99");
+      }
+      out.add(n);
+    }
+    return out;
+  }
+
+  private List<Integer> clusterSizes() {
+    String list = hsms == null ? DEFAULT_CLUSTER_HSMS : hsms;
+    if (!list.matches("\\d(,\\d)*")) {
+      throw usage("--hsms must look like 1,2,3");
+    }
+    List<Integer> out = new ArrayList<>();
+    for (String h : list.split(",")) {
+      int n = Integer.parseInt(h);
+      if (n < 1 || n > LocalCluster.MAX_HSMS) {
+        throw usage("--hsms: each size must be 1.." + LocalCluster.MAX_HSMS);
+      }
+      out.add(n);
+    }
+    return out;
+  }
+
+  private Map<KeySpec, Integer> creationCounts() {
+    String list = creations == null ? DEFAULT_CREATIONS : creations;
+    Map<KeySpec, Integer> out = new LinkedHashMap<>();
+    for (String item : list.split(",")) {
+      String[] p = item.split(":");
+      if (p.length != 2 || !p[1].strip().matches("\\d{1,5}")) {
+        throw usage("--creations must look like " + DEFAULT_CREATIONS);
+      }
+      KeySpec spec;
+      try {
+        spec = KeySpec.parse(p[0]);
+      } catch (IllegalArgumentException e) {
+        throw usage("--creations: " + e.getMessage());
+      }
+      if (spec.family() == KeySpec.Family.EDWARDS) {
+        throw usage("--creations: " + spec + " keys cannot be replicated (see docs/cluster.md)");
+      }
+      int n = Integer.parseInt(p[1].strip());
+      if (n < 1 || n > MAX_CREATIONS) {
+        throw usage("--creations: each count must be 1.." + MAX_CREATIONS);
+      }
+      if (out.put(spec, n) != null) {
+        throw usage("--creations names " + spec + " twice");
+      }
+    }
+    return out;
   }
 }

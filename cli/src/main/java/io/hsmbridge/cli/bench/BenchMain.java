@@ -25,7 +25,10 @@ import java.util.Map;
  * full path a client sees (client -> TCP event-bus bridge -> bridge verticle -> event bus -> agent
  * worker -> PKCS#11), and prints both with their ratio.
  *
- * <p>Arguments: {@code --config FILE [--csv] [--seconds N] [--warmup N] [--threads 1,2,4,8] [--ops a,b]}.
+ * <p>Arguments: {@code --config FILE [--csv] [--seconds N] [--warmup N] [--threads 1,2,4,8] [--ops a,b]
+ * [--direct-only]}. With {@code --direct-only} no node starts: the token is opened directly and only the
+ * direct baseline of the first op is measured, printed as {@code token,<description>} and one
+ * {@code direct,<threads>,<ops/s>,<p50 us>,<p99 us>} line per thread count (for {@code bench --cluster}).
  */
 public final class BenchMain {
   private BenchMain() {}
@@ -33,6 +36,11 @@ public final class BenchMain {
   public static void main(String[] args) throws Exception {
     Options o = Options.parse(args);
     PrintStream out = System.out;
+    if (o.directOnly) {
+      directOnly(o, out);
+      System.exit(0);
+      return;
+    }
     NodeMain.Node node;
     try {
       node = NodeMain.Node.start(NodeConfig.load(o.config));
@@ -84,6 +92,36 @@ public final class BenchMain {
       node.stop();
     }
     System.exit(0);
+  }
+
+  /** The direct baseline alone, on a token opened without a node (nothing else runs in this JVM). */
+  private static void directOnly(Options o, PrintStream out) throws Exception {
+    HsmToken hsm;
+    try {
+      hsm = HsmToken.open(NodeConfig.load(o.config).agent().token());
+    } catch (HsmException e) {
+      System.err.println("hsmbridge: " + e.clientMessage());
+      System.exit(1);
+      return;
+    }
+    try {
+      BenchOp op = o.ops.get(0);
+      String keyId = hsm.keys().generate(op.spec, op.usage, "bench-direct-" + op.id, false).keyId();
+      byte[] input = new byte[op.inputBytes];
+      new SecureRandom().nextBytes(input);
+      out.printf(Locale.ROOT, "token,%s: one raw PKCS#11 call per op on a per-thread session, token '%s' of its own"
+          + " (%s %d.%d) in a child JVM%n", op.id, hsm.label(), hsm.library().description(),
+          hsm.library().versionMajor(), hsm.library().versionMinor());
+      for (int threads : o.threads) {
+        Measurement.Result r = Measurement.run(() -> direct(hsm, keyId, op.alg, input), threads, o.warmup * 1000L,
+            o.seconds * 1000L);
+        out.println(ClusterBench.directLine(threads, r));
+        out.flush();
+      }
+      hsm.keys().delete(keyId);
+    } finally {
+      hsm.close();
+    }
   }
 
   private static void row(PrintStream out, boolean csv, String op, int threads, Measurement.Result direct,
@@ -162,6 +200,7 @@ public final class BenchMain {
     int warmup = 2;
     List<Integer> threads = List.of(1, 2, 4, 8);
     List<BenchOp> ops = List.of(BenchOp.values());
+    boolean directOnly;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -173,6 +212,7 @@ public final class BenchMain {
           case "--warmup": o.warmup = Integer.parseInt(args[++i]); break;
           case "--threads": o.threads = ints(args[++i]); break;
           case "--ops": o.ops = ops(args[++i]); break;
+          case "--direct-only": o.directOnly = true; break;
           default: throw new IllegalArgumentException("unknown bench argument " + args[i]);
         }
       }

@@ -15,6 +15,9 @@ final class Measurement {
   interface Worker extends AutoCloseable {
     void runOnce() throws Exception;
 
+    /** Called after a call made inside the measured window has been recorded (not during warm-up). */
+    default void measured() {}
+
     @Override
     void close();
   }
@@ -66,6 +69,7 @@ final class Measurement {
               if (t0 >= measureFrom) {
                 h.recordValue(t1 - t0);
                 n++;
+                w.measured();
               }
             }
             counts[index] = n;

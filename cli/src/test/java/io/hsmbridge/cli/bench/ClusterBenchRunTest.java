@@ -1,0 +1,114 @@
+package io.hsmbridge.cli.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code hsmbridge bench --cluster} end to end with tiny counts, as a user runs it: a CLI JVM that measures
+ * the direct baseline in its own child JVM, then starts real throwaway clusters of 1 and 2 HSMs (agent and
+ * bridge processes on SoftHSM2 tokens), measures them over TCP, stops them and deletes their directories.
+ * The CLI JVM gets this test's temporary directory as java.io.tmpdir, so the test can see that nothing is
+ * left behind.
+ */
+class ClusterBenchRunTest {
+  private static final long LIMIT_SECONDS = 150;
+
+  @TempDir
+  Path tmp;
+
+  @Test
+  @Timeout(value = LIMIT_SECONDS + 30, unit = TimeUnit.SECONDS)
+  void benchClusterPrintsRowsForOneAndTwoHsmsAndCleansUp() throws Exception {
+    Path home = Files.createDirectory(tmp.resolve("home"));
+    Path childTmp = Files.createDirectory(tmp.resolve("tmp"));
+    Path stdout = tmp.resolve("out.txt");
+    Path stderr = tmp.resolve("err.txt");
+    List<String> cmd = new ArrayList<>(List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
+        "-Djava.io.tmpdir=" + childTmp, "-cp", System.getProperty("java.class.path"), "io.hsmbridge.cli.Main",
+        "--home", home.toString(), "bench", "--cluster", "--csv", "--hsms", "1,2",
+        "--creations", "AES_256:3,EC_P256:2", "--threads", "1,2", "--seconds", "1", "--warmup", "0"));
+    Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile())
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+    boolean exited = p.waitFor(LIMIT_SECONDS, TimeUnit.SECONDS);
+    if (!exited) {
+      p.destroy(); // SIGTERM: the bench's shutdown hook stops its clusters
+      p.waitFor(60, TimeUnit.SECONDS);
+    }
+    String out = Files.readString(stdout, StandardCharsets.UTF_8);
+    String err = Files.readString(stderr, StandardCharsets.UTF_8);
+    String why = "\n--- out:\n" + out + "--- err:\n" + err;
+    assertTrue(exited, "bench --cluster did not finish within " + LIMIT_SECONDS + " s" + why);
+    assertEquals(0, p.exitValue(), why);
+
+    List<String> lines = out.lines().toList();
+    assertEquals(ClusterBench.CSV_HEADER, lines.get(0), why);
+    // row,hsms,required,threads,n,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by
+    List<String[]> rows = lines.subList(1, lines.size()).stream().map(l -> l.split(",", -1)).toList();
+    assertEquals(8, rows.size(), why);
+    int cores = Runtime.getRuntime().availableProcessors();
+    for (int hsms = 1; hsms <= 2; hsms++) {
+      for (String spec : List.of("aes_256", "ec_p256")) {
+        String[] r = row(rows, "create_" + spec, hsms, 1, why);
+        assertEquals(Integer.toString(Math.min(2, hsms)), r[2], "required = min(durability 2, HSMs)" + why);
+        assertEquals(spec.equals("aes_256") ? "3" : "2", r[4], why);
+        assertTrue(Double.parseDouble(r[8]) > 0 && Double.parseDouble(r[9]) >= Double.parseDouble(r[8]), why);
+        assertEquals(Integer.toString(cores), r[11], why);
+      }
+      for (int threads = 1; threads <= 2; threads++) {
+        String[] r = row(rows, ClusterBench.SIGN_ROW, hsms, threads, why);
+        assertTrue(Double.parseDouble(r[5]) > 0, "direct baseline" + why);
+        assertTrue(Double.parseDouble(r[6]) > 0, "bridge ops/s" + why);
+        assertTrue(Long.parseLong(r[4]) > 0, why);
+        assertEquals(Integer.toString(cores), r[11], why);
+        String expectedIds = hsms == 1 ? "hsm1=\\d\\.\\d\\d" : "hsm1=\\d\\.\\d\\d;hsm2=\\d\\.\\d\\d";
+        assertTrue(r[12].matches(expectedIds), "served_by lists every HSM: " + r[12] + why);
+        double total = 0;
+        for (String part : r[12].split(";")) {
+          total += Double.parseDouble(part.substring(part.indexOf('=') + 1));
+        }
+        assertEquals(1.0, total, 0.011, why);
+      }
+    }
+    assertTrue(err.contains("up in") && err.contains("a key change needs 2"), why);
+
+    // Every throwaway directory is gone, no node of it still runs, and the user's data dir is untouched.
+    try (Stream<Path> left = Files.list(childTmp)) {
+      List<Path> bench = left.filter(f -> f.getFileName().toString().startsWith("hsmbridge-bench")).toList();
+      assertEquals(List.of(), bench, why);
+    }
+    assertTrue(ProcessHandle.allProcesses().noneMatch(ph -> commandLine(ph).contains(childTmp.toString())),
+        "a bench node outlived the bench");
+    try (Stream<Path> h = Files.list(home)) {
+      assertEquals(0, h.count(), "bench --cluster must not write to --home");
+    }
+  }
+
+  private static String[] row(List<String[]> rows, String name, int hsms, int threads, String why) {
+    return rows.stream().filter(r -> r[0].equals(name) && r[1].equals(Integer.toString(hsms))
+        && r[3].equals(Integer.toString(threads))).findFirst()
+        .orElseThrow(() -> new AssertionError("no row " + name + " hsms " + hsms + " threads " + threads + why));
+  }
+
+  /** The whole command line (ProcessHandle.Info truncates it, and a node's config comes after its class path). */
+  private static String commandLine(ProcessHandle ph) {
+    try {
+      return new String(Files.readAllBytes(Path.of("/proc", Long.toString(ph.pid()), "cmdline")), StandardCharsets.UTF_8);
+    } catch (IOException | RuntimeException e) {
+      return ph.info().commandLine().orElse("");
+    }
+  }
+}
