@@ -171,7 +171,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       // An operator's (or a test's) explicit choice: that HSM or nothing, no failover.
       target = req.tried.isEmpty() ? registry.choose(v -> v.hsmId.equals(pinned)) : null;
     } else {
-      target = registry.choose(v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq);
+      target = req.op.isMutation()
+          ? registry.chooseLeastQueued(v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq)
+          : registry.choose(v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq);
       if (target == null && minSeq > 0) {
         target = registry.choose(v -> !req.tried.contains(v.hsmId));
       }

@@ -94,6 +94,19 @@ final class HsmRegistry {
    * at a rotating position so that equally loaded HSMs take turns instead of the first one taking all.
    */
   HsmView choose(Predicate<HsmView> eligible) {
+    return choose(eligible, HsmView::expectedWaitMicros);
+  }
+
+  /**
+   * The serving HSM with the fewest requests in flight per worker. For mutations: their round trip is the
+   * cluster's commit, not this HSM's speed, so the crypto service-time estimate must not decide (with it,
+   * every creation went to the HSM that was fastest at signing: measured by bench --cluster).
+   */
+  HsmView chooseLeastQueued(Predicate<HsmView> eligible) {
+    return choose(eligible, v -> (v.inFlight.size() + 1.0) / v.capacity);
+  }
+
+  private HsmView choose(Predicate<HsmView> eligible, java.util.function.ToDoubleFunction<HsmView> cost) {
     List<HsmView> views = List.copyOf(hsms.values());
     if (views.isEmpty()) {
       return null;
@@ -102,7 +115,7 @@ final class HsmRegistry {
     HsmView best = null;
     for (int i = 0; i < views.size(); i++) {
       HsmView v = views.get((start + i) % views.size());
-      if (v.serving() && eligible.test(v) && (best == null || v.expectedWaitMicros() < best.expectedWaitMicros())) {
+      if (v.serving() && eligible.test(v) && (best == null || cost.applyAsDouble(v) < cost.applyAsDouble(best))) {
         best = v;
       }
     }
