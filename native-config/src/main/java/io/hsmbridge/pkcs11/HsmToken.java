@@ -25,6 +25,8 @@ public final class HsmToken implements AutoCloseable {
   private final ClusterKeys clusterKeys;
   private final AppliedIndexRecord appliedIndex;
   private final AuditKey auditKey;
+  private final UserRecords users;
+  private final KeyAcls keyAcls;
   private final String label;
   private final String serial;
   private final String manufacturer;
@@ -43,6 +45,8 @@ public final class HsmToken implements AutoCloseable {
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
     this.appliedIndex = new AppliedIndexRecord(pool, keys);
     this.auditKey = new AuditKey(pool, keys);
+    this.users = new UserRecords(keys);
+    this.keyAcls = new KeyAcls(keys);
     this.label = info.getLabel().trim();
     this.serial = info.getSerialNumber().trim();
     this.manufacturer = info.getManufacturerID().trim();
@@ -98,6 +102,16 @@ public final class HsmToken implements AutoCloseable {
   /** This HSM's audit-chain HMAC key (made in the token on first use, never extractable). */
   public AuditKey auditKey() {
     return auditKey;
+  }
+
+  /** The cluster's users, stored in the token as private data objects (change them through the mutation log). */
+  public UserRecords users() {
+    return users;
+  }
+
+  /** Key ownership and shares, stored in the token as private data objects (change them through the mutation log). */
+  public KeyAcls keyAcls() {
+    return keyAcls;
   }
 
   public VendorProfile profile() {

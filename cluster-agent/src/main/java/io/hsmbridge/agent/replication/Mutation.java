@@ -1,6 +1,9 @@
 package io.hsmbridge.agent.replication;
 
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.KeyAcl;
 import io.hsmbridge.pkcs11.ReplicaBlob;
+import io.hsmbridge.pkcs11.UserRecord;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
 import java.io.ByteArrayInputStream;
@@ -10,22 +13,32 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 
 /**
  * One entry of the cluster's mutation log: what every HSM applies, in log order. Holds no PIN and no
  * plaintext key material: a replicated key travels only as its {@link ReplicaBlob} fields (the key
- * wrapped under the cluster key, plus metadata).
+ * wrapped under the cluster key, plus metadata). User records carry an Argon2id password hash, never a
+ * password ({@link UserRecord} refuses anything that is not an Argon2id PHC string).
  *
  * <p>Wire format (big-endian, {@link DataOutputStream}): byte {@link #FORMAT_VERSION}, byte kind, then
  * the kind's fields. Strings are an int length + UTF-8 bytes, byte arrays an int length + bytes (-1 for
- * null), enums by name. A reader refuses an unknown version or kind, and trailing bytes.
+ * null), ints 4 bytes, booleans one byte 0/1, enums by name, string lists an int count + strings. A
+ * reader refuses an unknown version or kind, truncated entries, trailing bytes and fields that the
+ * records' own constructors refuse (bad user names, key ids, hashes): an entry that could not be
+ * applied cannot be submitted, because the same checks run when a mutation is constructed.
  */
-public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel {
+public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
+    Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica {
   /**
-   * The only format version so far. SET_LABEL (kind 3) was added without a new version: every member of a
-   * cluster runs the same build (see docs/replication.md), and an older reader refuses kind 3 as unknown.
+   * The only format version so far. SET_LABEL (kind 3) and the kinds 4..8 were added without a new version:
+   * every member of a cluster runs the same build (see docs/replication.md), and an older reader refuses
+   * a new kind as unknown.
    */
   byte FORMAT_VERSION = 1;
   /** Upper bound for any length field: a corrupt entry fails fast instead of allocating gigabytes. */
@@ -35,7 +48,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   Kind kind();
 
   enum Kind {
-    INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3);
+    INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
+    INSTALL_OWNED_REPLICA(8);
 
     final byte tag;
 
@@ -131,6 +145,98 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  /**
+   * Creates or replaces a cluster user (all fields; the password travels only as its Argon2id hash).
+   * Re-applying is harmless. A change of one field (failed-login count, lock, password) is a whole new
+   * record: concurrent changes of one user are last-writer-wins in log order.
+   */
+  record PutUser(UserRecord user) implements Mutation {
+    public PutUser {
+      Objects.requireNonNull(user, "user");
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.PUT_USER;
+    }
+  }
+
+  /**
+   * Deletes a cluster user and removes the name from every key's shares; deleting an absent user is a
+   * no-op. Keys the user owns keep their owner name (the submitter must refuse to delete an owner).
+   */
+  record DeleteUser(String name) implements Mutation {
+    public DeleteUser {
+      UserRecord.checkName(name);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.DELETE_USER;
+    }
+  }
+
+  /**
+   * Sets a key's owner and shares (share, unshare, change of owner). Applied only where the token holds
+   * the key (elsewhere a no-op), so no HSM keeps an ACL for a key it does not have.
+   */
+  record PutAcl(KeyAcl acl) implements Mutation {
+    public PutAcl {
+      Objects.requireNonNull(acl, "acl");
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.PUT_ACL;
+    }
+  }
+
+  /** Removes a key's ACL (the key stays); removing an absent ACL is a no-op. */
+  record DeleteAcl(String keyId) implements Mutation {
+    public DeleteAcl {
+      if (!KeyAcl.isKeyId(keyId)) {
+        throw HsmException.badParam("key id must be 32 hex characters");
+      }
+      keyId = keyId.toLowerCase(Locale.ROOT);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.DELETE_ACL;
+    }
+  }
+
+  /**
+   * A key creation that carries its owner: one entry, so the log never holds a key without its ACL. An
+   * HSM that does not hold the key yet writes the ACL, then installs the key (a crash in between is
+   * repaired by the re-apply); an HSM that already holds the key (an earlier creation with the same id
+   * won, as for INSTALL_REPLICA) changes neither key nor ACL, so a colliding creation cannot take over
+   * someone else's key.
+   */
+  record InstallOwnedReplica(InstallReplica replica, KeyAcl acl) implements Mutation {
+    public InstallOwnedReplica {
+      Objects.requireNonNull(replica, "replica");
+      Objects.requireNonNull(acl, "acl");
+      if (!acl.keyId().equals(replica.keyId().toLowerCase(Locale.ROOT))) {
+        throw HsmException.badParam("the ACL is for another key than the replica");
+      }
+    }
+
+    public static InstallOwnedReplica of(ReplicaBlob blob, KeyAcl acl) {
+      return new InstallOwnedReplica(InstallReplica.of(blob), acl);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.INSTALL_OWNED_REPLICA;
+    }
+
+    @Override
+    public String toString() {
+      return "InstallOwnedReplica[" + replica + ", owner " + acl.owner() + ", " + acl.shares().size() + " shares]";
+    }
+  }
+
   /** This mutation as a log entry. */
   default byte[] toBytes() {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -138,17 +244,30 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       out.writeByte(FORMAT_VERSION);
       out.writeByte(kind().tag);
       if (this instanceof InstallReplica r) {
-        writeString(out, r.keyId);
-        writeString(out, r.label);
-        writeString(out, r.spec.name());
-        writeString(out, r.usage.name());
-        writeBytes(out, r.wrapped);
-        writeBytes(out, r.ecPoint);
+        writeReplica(out, r);
       } else if (this instanceof DeleteKey d) {
         writeString(out, d.keyId());
       } else if (this instanceof SetLabel l) {
         writeString(out, l.keyId());
         writeString(out, l.label());
+      } else if (this instanceof PutUser p) {
+        UserRecord u = p.user();
+        writeString(out, u.name());
+        writeString(out, u.role());
+        writeString(out, u.passwordHash());
+        out.writeInt(u.failedLogins());
+        out.writeByte(u.locked() ? 1 : 0);
+        writeBytes(out, u.approvalKeySpki());
+      } else if (this instanceof DeleteUser d) {
+        writeString(out, d.name());
+      } else if (this instanceof PutAcl a) {
+        writeAcl(out, a.acl());
+      } else if (this instanceof DeleteAcl d) {
+        writeString(out, d.keyId());
+      } else if (this instanceof InstallOwnedReplica o) {
+        writeReplica(out, o.replica());
+        writeString(out, o.acl().owner());
+        writeShares(out, o.acl());
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -159,7 +278,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   /**
    * Reads a log entry.
    *
-   * @throws IllegalArgumentException on an unknown version or kind, a truncated entry or trailing bytes
+   * @throws IllegalArgumentException on an unknown version or kind, a truncated entry, trailing bytes or
+   *     a field its record refuses (e.g. a bad user name or password hash)
    */
   static Mutation fromBytes(byte[] data) {
     try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
@@ -168,10 +288,18 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         throw new IllegalArgumentException("unsupported mutation format version " + version);
       }
       Mutation m = switch (Kind.of(in.readByte())) {
-        case INSTALL_REPLICA -> new InstallReplica(readString(in), readString(in), KeySpec.valueOf(readString(in)),
-            KeyUsage.valueOf(readString(in)), requireBytes(readBytes(in)), readBytes(in));
+        case INSTALL_REPLICA -> readReplica(in);
         case DELETE_KEY -> new DeleteKey(readString(in));
         case SET_LABEL -> new SetLabel(readString(in), readString(in));
+        case PUT_USER -> new PutUser(new UserRecord(readString(in), readString(in), readString(in), in.readInt(),
+            readBoolean(in), readBytes(in)));
+        case DELETE_USER -> new DeleteUser(readString(in));
+        case PUT_ACL -> new PutAcl(new KeyAcl(readCanonicalKeyId(in), readString(in), readShares(in)));
+        case DELETE_ACL -> new DeleteAcl(readCanonicalKeyId(in));
+        case INSTALL_OWNED_REPLICA -> {
+          InstallReplica r = readReplica(in);
+          yield new InstallOwnedReplica(r, new KeyAcl(r.keyId(), readString(in), readShares(in)));
+        }
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");
@@ -179,7 +307,74 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       return m;
     } catch (IOException e) {
       throw new IllegalArgumentException("truncated mutation entry", e);
+    } catch (HsmException e) {
+      // A field the record refuses; the message never holds a password hash (see UserRecord).
+      throw new IllegalArgumentException("invalid field in mutation entry: " + e.getMessage(), e);
     }
+  }
+
+  private static void writeReplica(DataOutputStream out, InstallReplica r) throws IOException {
+    writeString(out, r.keyId);
+    writeString(out, r.label);
+    writeString(out, r.spec.name());
+    writeString(out, r.usage.name());
+    writeBytes(out, r.wrapped);
+    writeBytes(out, r.ecPoint);
+  }
+
+  private static InstallReplica readReplica(DataInputStream in) throws IOException {
+    return new InstallReplica(readString(in), readString(in), KeySpec.valueOf(readString(in)),
+        KeyUsage.valueOf(readString(in)), requireBytes(readBytes(in)), readBytes(in));
+  }
+
+  private static void writeAcl(DataOutputStream out, KeyAcl acl) throws IOException {
+    writeString(out, acl.keyId());
+    writeString(out, acl.owner());
+    writeShares(out, acl);
+  }
+
+  private static void writeShares(DataOutputStream out, KeyAcl acl) throws IOException {
+    out.writeInt(acl.shares().size());
+    for (String user : acl.shares()) {
+      writeString(out, user);
+    }
+  }
+
+  /**
+   * An int count (0..KeyAcl.MAX_SHARES) and that many user names in strictly ascending order, as written
+   * (so duplicates are refused and an ACL has exactly one encoding).
+   */
+  private static java.util.Set<String> readShares(DataInputStream in) throws IOException {
+    int n = in.readInt();
+    if (n < 0 || n > KeyAcl.MAX_SHARES) {
+      throw new IllegalArgumentException("bad share count " + n + " in mutation entry");
+    }
+    List<String> shares = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      String user = readString(in);
+      if (i > 0 && shares.get(i - 1).compareTo(user) >= 0) {
+        throw new IllegalArgumentException("shares not in ascending order (or repeated) in mutation entry");
+      }
+      shares.add(user);
+    }
+    return new HashSet<>(shares);
+  }
+
+  /** A key id as written: 32 lowercase hex characters. */
+  private static String readCanonicalKeyId(DataInputStream in) throws IOException {
+    String keyId = readString(in);
+    if (!KeyAcl.isKeyId(keyId) || !keyId.equals(keyId.toLowerCase(Locale.ROOT))) {
+      throw new IllegalArgumentException("bad key id in mutation entry");
+    }
+    return keyId;
+  }
+
+  private static boolean readBoolean(DataInputStream in) throws IOException {
+    byte b = in.readByte();
+    if (b != 0 && b != 1) {
+      throw new IllegalArgumentException("bad boolean " + b + " in mutation entry");
+    }
+    return b == 1;
   }
 
   private static void writeString(DataOutputStream out, String s) throws IOException {

@@ -2,13 +2,16 @@ package io.hsmbridge.agent.replication;
 
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.KeyAcl;
 import io.hsmbridge.protocol.ErrorCode;
 import java.util.function.LongConsumer;
 
 /**
  * The production {@link Applier}: installs replicas with {@code ClusterKeys.installReplica} (idempotent),
- * deletes keys with {@code KeyManager.delete} and relabels them with {@code KeyManager.setLabel} (a
- * missing key is already deleted / has nothing to relabel).
+ * deletes keys with {@code KeyManager.delete} (and their ACL) and relabels them with
+ * {@code KeyManager.setLabel} (a missing key is already deleted / has nothing to relabel); writes and
+ * deletes users and key ACLs in the token ({@code HsmToken.users()}, {@code HsmToken.keyAcls()}).
+ * Every kind is idempotent: re-applying an entry leaves the token as the first application did.
  *
  * <p>The applied index lives in the token ({@code HsmToken.appliedIndex()}): it is read once here, then
  * kept in memory and written through on every {@link #applied}, so a restarted agent (or a token that
@@ -40,17 +43,61 @@ public final class TokenApplier implements Applier {
 
   @Override
   public void apply(long index, Mutation mutation) {
-    try {
-      if (mutation instanceof Mutation.InstallReplica r) {
-        token.clusterKeys().installReplica(r.toBlob());
-      } else if (mutation instanceof Mutation.DeleteKey d) {
-        token.keys().delete(d.keyId());
-      } else if (mutation instanceof Mutation.SetLabel l) {
-        token.keys().setLabel(l.keyId(), l.label());
+    if (mutation instanceof Mutation.DeleteKey d) {
+      ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
+      // After the key: a crash in between leaves an ACL without key, which the re-apply removes.
+      if (KeyAcl.isKeyId(d.keyId())) {
+        token.keyAcls().delete(d.keyId());
       }
+    } else if (mutation instanceof Mutation.SetLabel l) {
+      ignoringUnknownKey(() -> token.keys().setLabel(l.keyId(), l.label()));
+    } else if (mutation instanceof Mutation.InstallReplica r) {
+      token.clusterKeys().installReplica(r.toBlob());
+    } else if (mutation instanceof Mutation.InstallOwnedReplica o) {
+      // The ACL first, so the token never holds the new key without its owner; a key already here (an
+      // earlier creation with this id, or the re-apply after a crash) keeps its key and its ACL.
+      if (!holdsKey(o.acl().keyId())) {
+        token.keyAcls().put(o.acl());
+      }
+      token.clusterKeys().installReplica(o.replica().toBlob());
+    } else if (mutation instanceof Mutation.PutUser p) {
+      token.users().put(p.user());
+    } else if (mutation instanceof Mutation.DeleteUser d) {
+      token.users().delete(d.name());
+      // After the user: a user later created with the same name must not inherit the old one's shares.
+      for (KeyAcl acl : token.keyAcls().list()) {
+        if (acl.shares().contains(d.name())) {
+          token.keyAcls().put(acl.withoutShare(d.name()));
+        }
+      }
+    } else if (mutation instanceof Mutation.PutAcl a) {
+      // Only beside the key: an ACL submitted for a key deleted meanwhile must not outlive it.
+      if (holdsKey(a.acl().keyId())) {
+        token.keyAcls().put(a.acl());
+      }
+    } else if (mutation instanceof Mutation.DeleteAcl d) {
+      token.keyAcls().delete(d.keyId());
+    }
+  }
+
+  private boolean holdsKey(String keyId) {
+    try {
+      token.keys().describe(keyId);
+      return true;
     } catch (HsmException e) {
-      // A delete or relabel of a key this token does not hold: deleted earlier in the log, nothing to do.
-      if (e.code() != ErrorCode.UNKNOWN_KEY || mutation instanceof Mutation.InstallReplica) {
+      if (e.code() == ErrorCode.UNKNOWN_KEY) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /** A delete or relabel of a key this token does not hold: deleted earlier in the log, nothing to do. */
+  private static void ignoringUnknownKey(Runnable work) {
+    try {
+      work.run();
+    } catch (HsmException e) {
+      if (e.code() != ErrorCode.UNKNOWN_KEY) {
         throw e;
       }
     }
