@@ -38,6 +38,7 @@ public final class AgentNode {
   private static final Logger LOG = Logger.getLogger(AgentNode.class.getName());
   private static final Duration CATCH_UP_LIMIT = Duration.ofMinutes(5);
   private static final Duration LEADER_WAIT = Duration.ofSeconds(60);
+  private static final int JOIN_ATTEMPTS = 3;
 
   private final NodeConfig config;
   private final HsmToken hsm;
@@ -45,6 +46,7 @@ public final class AgentNode {
   private final AtomicReference<AgentState> state;
   private volatile MutationLog log;
   private volatile AgentVerticle agent;
+  private volatile io.hsmbridge.agent.audit.AuditLog audit;
   private boolean stopped;
 
   private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
@@ -104,14 +106,14 @@ public final class AgentNode {
     log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(),
         new RetryingApplier(hsmId, applier));
     if (raft.join()) {
-      log.setPeers(raft.peers(), LEADER_WAIT);
+      joinGroup(raft.peers());
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());
     }
     state.set(AgentState.CATCHING_UP);
     catchUp(applied);
 
     ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout());
-    agent = new AgentVerticle(hsmId, hsm, operations, config.workerSpinMicros(), config.workerThreads());
+    agent = new AgentVerticle(hsmId, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);
     publishHeartbeat();
@@ -119,6 +121,35 @@ public final class AgentNode {
         .put("pid", ProcessHandle.current().pid()));
     LOG.info("hsmbridge agent " + hsmId + " serving token '" + hsm.label() + "' (applied " + applied.applied()
         + ", " + hsm.keys().count() + " keys)");
+  }
+
+  /**
+   * Asks the running group to take this HSM in. The leader commits the new membership only once this
+   * peer has caught up with the log, which on a loaded 2-core host took over a minute once (measured in
+   * CI with two cluster suites running at once); the same request is repeated, it is idempotent.
+   */
+  private void joinGroup(java.util.List<MutationLog.Peer> peers) {
+    IllegalStateException last = null;
+    for (int attempt = 1; attempt <= JOIN_ATTEMPTS; attempt++) {
+      try {
+        log.setPeers(peers, LEADER_WAIT);
+        return;
+      } catch (IllegalStateException e) {
+        last = e;
+        LOG.warning("joining the mutation log group, attempt " + attempt + " of " + JOIN_ATTEMPTS + ": " + e.getMessage());
+      }
+    }
+    throw last;
+  }
+
+  /**
+   * Every request this HSM serves goes to its hash-chained audit log ({@code <state.dir>/audit.log}, or
+   * next to the Raft log), chained with an HMAC key inside this token.
+   */
+  private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
+    java.nio.file.Path file = (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
+    audit = io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC());
+    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, file, hsm.auditKey()::mac);
   }
 
   /**
@@ -251,6 +282,9 @@ public final class AgentNode {
     NodeMain.Node.closeVertx(vertx);
     if (log != null) {
       log.close();
+    }
+    if (audit != null) {
+      audit.close();
     }
     hsm.close();
   }

@@ -61,6 +61,10 @@ final class BridgeAdmin implements AutoCloseable {
     return request(Op.CLUSTER_CHECK, new JsonObject());
   }
 
+  JsonObject auditVerify() {
+    return request(Op.CLUSTER_AUDIT_VERIFY, new JsonObject());
+  }
+
   private JsonObject request(Op op, JsonObject body) {
     return sender.request(body.put("op", op.wire()));
   }

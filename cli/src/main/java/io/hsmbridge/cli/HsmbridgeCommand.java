@@ -23,6 +23,7 @@ import picocli.CommandLine.Spec;
         ClusterCommands.Status.class,
         HsmCommands.class,
         ClusterCheckCommand.class,
+        AuditCommand.class,
         KeyCommands.class,
         CryptoCommands.Encrypt.class,
         CryptoCommands.Decrypt.class,

@@ -24,7 +24,8 @@ import java.util.TreeSet;
  * the cluster's state from the bridge ({@link BridgeAdmin}).
  */
 final class LocalCluster {
-  static final Duration READY_TIMEOUT = Duration.ofSeconds(120);
+  /** Returns as soon as every HSM serves; a joining HSM may retry its Raft membership change up to 3 x 60 s. */
+  static final Duration READY_TIMEOUT = Duration.ofSeconds(200);
   /** A local cluster's HSMs: every one is a JVM on this machine. */
   static final int MAX_HSMS = 9;
   private static final long POLL_MS = 300;

@@ -30,12 +30,14 @@ public enum Op {
   CLUSTER_STATUS("cluster.status", false),
   CLUSTER_CHECK("cluster.check", false),
   CLUSTER_REMOVE_HSM("cluster.removeHsm", true),
+  CLUSTER_AUDIT_VERIFY("cluster.auditVerify", false),
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),
   AGENT_REPAIR("agent.repair", true),
   AGENT_SET_PEERS("agent.setPeers", true),
-  AGENT_WRAP_CLUSTER_KEY("agent.wrapClusterKey", false);
+  AGENT_WRAP_CLUSTER_KEY("agent.wrapClusterKey", false),
+  AGENT_AUDIT_VERIFY("agent.auditVerify", false);
 
   private static final Map<String, Op> BY_WIRE = new HashMap<>();
 

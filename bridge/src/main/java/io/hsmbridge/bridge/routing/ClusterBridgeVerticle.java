@@ -290,11 +290,36 @@ public final class ClusterBridgeVerticle extends VerticleBase {
         return Future.succeededFuture(status());
       case CLUSTER_CHECK:
         return antiEntropy.run();
+      case CLUSTER_AUDIT_VERIFY:
+        return auditVerify();
       case CLUSTER_REMOVE_HSM:
         return new HsmRemoval(vertx, registry, agentTimeoutMs).remove(body.getString("hsmId"));
       default:
         return Future.failedFuture(new HsmException(ErrorCode.UNKNOWN_OPERATION, "unknown operation " + op.wire()));
     }
+  }
+
+  /** Every serving HSM checks its own audit chain with its own audit key. */
+  private Future<JsonObject> auditVerify() {
+    List<HsmView> hsms = registry.serving();
+    List<Future<Message<JsonObject>>> replies = new ArrayList<>();
+    DeliveryOptions delivery = new DeliveryOptions().setSendTimeout(agentTimeoutMs);
+    for (HsmView v : hsms) {
+      replies.add(vertx.eventBus().request(Addresses.agent(v.hsmId),
+          new JsonObject().put("op", Op.AGENT_AUDIT_VERIFY.wire()), delivery));
+    }
+    return Future.join(replies).transform(ignored -> {
+      JsonObject perHsm = new JsonObject();
+      boolean intact = !hsms.isEmpty();
+      for (int i = 0; i < hsms.size(); i++) {
+        Future<Message<JsonObject>> f = replies.get(i);
+        JsonObject r = f.succeeded() ? f.result().body() : new JsonObject().put("intact", false)
+            .put("problem", "no answer: " + f.cause().getMessage());
+        intact &= r.getBoolean("intact", false);
+        perHsm.put(hsms.get(i).hsmId, r);
+      }
+      return Future.succeededFuture(new JsonObject().put("intact", intact).put("hsms", perHsm));
+    });
   }
 
   private JsonObject status() {

@@ -65,6 +65,9 @@ public final class AuditLog implements AutoCloseable {
       String prev = GENESIS;
       if (Files.exists(file)) {
         List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        if (!lines.isEmpty() && !readable(lines.get(lines.size() - 1))) {
+          lines = setTornLineAside(file, lines);
+        }
         if (!lines.isEmpty()) {
           JsonObject last = new JsonObject(lines.get(lines.size() - 1));
           seq = last.getLong("seq");
@@ -81,6 +84,34 @@ public final class AuditLog implements AutoCloseable {
     } catch (DecodeException | ClassCastException | NullPointerException e) {
       throw new IllegalStateException("the audit log " + file + " ends with an unreadable line; run audit verify", e);
     }
+  }
+
+  private static boolean readable(String line) {
+    try {
+      JsonObject e = new JsonObject(line);
+      return e.getLong("seq") != null && e.getString("mac") != null;
+    } catch (DecodeException | ClassCastException e) {
+      return false;
+    }
+  }
+
+  /**
+   * A process killed while appending can leave a torn last line, which is not an entry (it was never
+   * completed). It is moved to {@code <file>.torn-<millis>} for the record, and the chain continues from
+   * the last whole entry; a torn line anywhere else is left for {@link #verify} to report.
+   */
+  private static List<String> setTornLineAside(Path file, List<String> lines) throws IOException {
+    String torn = lines.get(lines.size() - 1);
+    List<String> kept = lines.subList(0, lines.size() - 1);
+    Files.writeString(file.resolveSibling(file.getFileName() + ".torn-" + System.currentTimeMillis()), torn + "\n",
+        StandardCharsets.UTF_8);
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    Files.write(tmp, kept, StandardCharsets.UTF_8);
+    Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    java.util.logging.Logger.getLogger(AuditLog.class.getName()).warning("audit log " + file
+        + " ended with a torn line (a crash while appending); set aside, the chain continues after entry " + kept.size());
+    return kept;
   }
 
   /** Appends one entry and writes it through to the file; returns the entry as written. */

@@ -1,0 +1,66 @@
+package io.hsmbridge.agent.audit;
+
+import io.hsmbridge.agent.RequestHandler;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+
+/**
+ * Puts every request an agent handles into its HSM's {@link AuditLog}: operation, key id and result
+ * (OK or the error code), after the operation ran, whether it succeeded or not. Answers
+ * {@code agent.auditVerify} by recomputing the chain with the HSM's audit key.
+ *
+ * <p>User and role are {@value #NO_USER} until cluster users exist (issue #4): the bridge does not
+ * authenticate yet. Entries never hold request payloads (plaintexts, signatures, wrapped keys).
+ */
+public final class AuditingHandler implements RequestHandler {
+  static final String NO_USER = "-";
+
+  private final RequestHandler inner;
+  private final AuditLog log;
+  private final Path file;
+  private final AuditLog.ChainMac mac;
+
+  public AuditingHandler(RequestHandler inner, AuditLog log, Path file, AuditLog.ChainMac mac) {
+    this.inner = inner;
+    this.log = log;
+    this.file = file;
+    this.mac = mac;
+  }
+
+  @Override
+  public boolean waitsOnCluster(JsonObject body) {
+    return inner.waitsOnCluster(body);
+  }
+
+  @Override
+  public JsonObject execute(JsonObject body) {
+    // Only known names and well-formed key ids reach the log: it must not carry a caller's arbitrary text.
+    String op = body.getValue("op") instanceof String && Op.fromWire((String) body.getValue("op")) != null
+        ? (String) body.getValue("op") : "unknown";
+    if (Op.AGENT_AUDIT_VERIFY.wire().equals(op)) {
+      return verify();
+    }
+    String keyId = body.getValue("keyId") instanceof String && ((String) body.getValue("keyId")).matches("[0-9a-f]{32}")
+        ? (String) body.getValue("keyId") : null;
+    try {
+      JsonObject reply = inner.execute(body);
+      log.append(NO_USER, NO_USER, op, keyId != null ? keyId : reply.getString("keyId"), "OK");
+      return reply;
+    } catch (HsmException e) {
+      log.append(NO_USER, NO_USER, op, keyId, e.code().name());
+      throw e;
+    } catch (RuntimeException e) {
+      log.append(NO_USER, NO_USER, op, keyId, ErrorCode.INTERNAL.name());
+      throw e;
+    }
+  }
+
+  private JsonObject verify() {
+    AuditLog.Report r = AuditLog.verify(file, mac);
+    return new JsonObject().put("intact", r.intact()).put("entries", r.entries()).put("badLine", r.badLine())
+        .put("problem", r.problem()).put("lastMac", r.lastMac());
+  }
+}
