@@ -90,7 +90,13 @@ class MainTest {
   @Test
   void unknownCommandListsTheCommands() {
     String line = oneError(CliRun.run(home, "frobnicate"), ExitCodes.USAGE);
-    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, key"), line);
+    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, audit, key"), line);
+  }
+
+  @Test
+  void auditWithoutSubcommandOrWithABadHsmIsAUsageError() {
+    assertTrue(oneError(CliRun.run(home, "audit"), ExitCodes.USAGE).contains("verify, export"));
+    assertTrue(oneError(CliRun.run(home, "audit", "export", "--hsm", "../x"), ExitCodes.USAGE).contains("--hsm"));
   }
 
   @Test
