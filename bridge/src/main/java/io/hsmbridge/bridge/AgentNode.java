@@ -46,7 +46,7 @@ public final class AgentNode {
   private final AtomicReference<AgentState> state;
   private volatile MutationLog log;
   private volatile AgentVerticle agent;
-  private volatile io.hsmbridge.agent.audit.AuditLog audit;
+  private volatile io.hsmbridge.agent.audit.AuditWriter audit;
   private boolean stopped;
 
   private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
@@ -148,7 +148,9 @@ public final class AgentNode {
    */
   private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
     java.nio.file.Path file = (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
-    audit = io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC());
+    audit = new io.hsmbridge.agent.audit.AuditWriter(
+        io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC()),
+        "hsmbridge-audit-" + config.agent().hsmId());
     return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, file, hsm.auditKey()::mac);
   }
 

@@ -114,7 +114,7 @@ public final class AuditLog implements AutoCloseable {
     return kept;
   }
 
-  /** Appends one entry and writes it through to the file; returns the entry as written. */
+  /** Appends one entry (buffered: {@link #flush} or {@link #close} writes it out); returns the entry as written. */
   public synchronized JsonObject append(String user, String role, String op, String keyId, String result) {
     long next = seq + 1;
     String time = clock.instant().toString();
@@ -124,7 +124,6 @@ public final class AuditLog implements AutoCloseable {
     try {
       out.write(line.encode());
       out.write('\n');
-      out.flush();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot append to the audit log " + file, e);
     }
@@ -193,6 +192,15 @@ public final class AuditLog implements AutoCloseable {
       b.put((byte) (fields[i] == null ? 0 : 1)).putInt(encoded[i].length).put(encoded[i]);
     }
     return b.array();
+  }
+
+  /** Writes buffered entries to the file (no fsync). */
+  public synchronized void flush() {
+    try {
+      out.flush();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write the audit log " + file, e);
+    }
   }
 
   public synchronized long lastSeq() {

@@ -19,11 +19,11 @@ public final class AuditingHandler implements RequestHandler {
   static final String NO_USER = "-";
 
   private final RequestHandler inner;
-  private final AuditLog log;
+  private final AuditWriter log;
   private final Path file;
   private final AuditLog.ChainMac mac;
 
-  public AuditingHandler(RequestHandler inner, AuditLog log, Path file, AuditLog.ChainMac mac) {
+  public AuditingHandler(RequestHandler inner, AuditWriter log, Path file, AuditLog.ChainMac mac) {
     this.inner = inner;
     this.log = log;
     this.file = file;
@@ -59,6 +59,7 @@ public final class AuditingHandler implements RequestHandler {
   }
 
   private JsonObject verify() {
+    log.sync();
     AuditLog.Report r = AuditLog.verify(file, mac);
     return new JsonObject().put("intact", r.intact()).put("entries", r.entries()).put("badLine", r.badLine())
         .put("problem", r.problem()).put("lastMac", r.lastMac());
