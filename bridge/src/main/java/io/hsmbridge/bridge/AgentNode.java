@@ -46,6 +46,8 @@ public final class AgentNode {
   private final AtomicReference<AgentState> state;
   private volatile MutationLog log;
   private volatile AgentVerticle agent;
+  /** This run's own event-bus address (see Addresses.agentIncarnation), announced in every heartbeat. */
+  private final String address;
   private volatile io.hsmbridge.agent.audit.AuditWriter audit;
   private boolean stopped;
 
@@ -54,6 +56,7 @@ public final class AgentNode {
     this.hsm = hsm;
     this.vertx = vertx;
     this.state = state;
+    this.address = Addresses.agentIncarnation(config.agent().hsmId(), java.util.UUID.randomUUID().toString());
   }
 
   public static AgentNode start(NodeConfig config) {
@@ -113,7 +116,7 @@ public final class AgentNode {
     catchUp(applied);
 
     ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout());
-    agent = new AgentVerticle(hsmId, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
+    agent = new AgentVerticle(hsmId, address, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);
     publishHeartbeat();
@@ -204,7 +207,7 @@ public final class AgentNode {
         }
       }
     }
-    hb.put("state", state.get().name());
+    hb.put("state", state.get().name()).put("address", address);
     vertx.eventBus().publish(Addresses.HEARTBEAT, hb);
   }
 

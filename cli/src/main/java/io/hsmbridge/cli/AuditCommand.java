@@ -1,7 +1,5 @@
 package io.hsmbridge.cli;
 
-import io.hsmbridge.client.BridgeClient;
-import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,15 +22,7 @@ final class AuditCommand extends CliCommand {
   static final class Verify extends BridgeCommand {
     @Override
     protected int execute() {
-      JsonObject report;
-      BridgeClient client = connect();
-      try (BridgeAdmin admin = new BridgeAdmin(client, client)) {
-        report = admin.auditVerify();
-      }
-      boolean intact = Boolean.TRUE.equals(report.getValue("intact"));
-      out().println(report.encodePrettily());
-      out().println(intact ? "intact" : "TAMPERED or unreadable");
-      return intact ? ExitCodes.OK : ExitCodes.FAILURE;
+      return reportAndVerdict(BridgeAdmin::auditVerify, "intact", "intact", "TAMPERED or unreadable");
     }
   }
 

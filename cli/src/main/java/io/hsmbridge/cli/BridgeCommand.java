@@ -46,4 +46,21 @@ abstract class BridgeCommand extends CliCommand {
   private LocalNode localBridge() {
     return new LocalNode(home().bridge());
   }
+
+  /**
+   * Sends one admin request to the bridge, prints its JSON report and then a one-word verdict read from
+   * the report's boolean {@code field}; exit 0 when it is true, 1 otherwise.
+   */
+  protected int reportAndVerdict(java.util.function.Function<BridgeAdmin, io.vertx.core.json.JsonObject> call,
+      String field, String good, String bad) {
+    io.vertx.core.json.JsonObject report;
+    io.hsmbridge.client.BridgeClient client = connect();
+    try (BridgeAdmin admin = new BridgeAdmin(client, client)) {
+      report = call.apply(admin);
+    }
+    boolean ok = Boolean.TRUE.equals(report.getValue(field));
+    out().println(report.encodePrettily());
+    out().println(ok ? good : bad);
+    return ok ? ExitCodes.OK : ExitCodes.FAILURE;
+  }
 }

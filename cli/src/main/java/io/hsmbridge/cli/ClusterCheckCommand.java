@@ -1,7 +1,5 @@
 package io.hsmbridge.cli;
 
-import io.hsmbridge.client.BridgeClient;
-import io.vertx.core.json.JsonObject;
 import picocli.CommandLine.Command;
 
 /** {@code cluster check}: the bridge's anti-entropy check. */
@@ -18,15 +16,7 @@ final class ClusterCheckCommand extends CliCommand {
   static final class Check extends BridgeCommand {
     @Override
     protected int execute() {
-      JsonObject report;
-      BridgeClient client = connect();
-      try (BridgeAdmin admin = new BridgeAdmin(client, client)) {
-        report = admin.check();
-      }
-      boolean consistent = Boolean.TRUE.equals(report.getValue("consistent"));
-      out().println(report.encodePrettily());
-      out().println(consistent ? "consistent" : "inconsistent");
-      return consistent ? ExitCodes.OK : ExitCodes.FAILURE;
+      return reportAndVerdict(BridgeAdmin::check, "consistent", "consistent", "inconsistent");
     }
   }
 }

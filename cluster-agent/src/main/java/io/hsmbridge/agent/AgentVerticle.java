@@ -19,6 +19,7 @@ public final class AgentVerticle extends VerticleBase {
   private final String hsmId;
   private final HsmToken hsm;
   private final RequestHandler handler;
+  private final String address;
   private final java.util.concurrent.atomic.AtomicInteger outstanding = new java.util.concurrent.atomic.AtomicInteger();
   private TokenWorkers workers;
   /** Replicated mutations wait for a commit round trip: they get their own threads (see RequestHandler). */
@@ -46,6 +47,13 @@ public final class AgentVerticle extends VerticleBase {
 
   /** An agent whose requests go to {@code handler} (e.g. {@link ClusterOperations} in a cluster). */
   public AgentVerticle(String hsmId, HsmToken hsm, RequestHandler handler, long workerSpinMicros, int workerThreads) {
+    this(hsmId, Addresses.agent(hsmId), hsm, handler, workerSpinMicros, workerThreads);
+  }
+
+  /** An agent serving at {@code address} (a cluster agent's per-run address, see Addresses.agentIncarnation). */
+  public AgentVerticle(String hsmId, String address, HsmToken hsm, RequestHandler handler, long workerSpinMicros,
+      int workerThreads) {
+    this.address = address;
     this.spinNanos = workerSpinMicros * 1000;
     this.workerThreads = workerThreads;
     this.hsmId = hsmId;
@@ -61,7 +69,7 @@ public final class AgentVerticle extends VerticleBase {
       t.setDaemon(true);
       return t;
     });
-    consumer = vertx.eventBus().consumer(Addresses.agent(hsmId), this::handle);
+    consumer = vertx.eventBus().consumer(address, this::handle);
     return consumer.completion();
   }
 

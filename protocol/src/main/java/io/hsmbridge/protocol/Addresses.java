@@ -20,6 +20,20 @@ public final class Addresses {
 
   private Addresses() {}
 
+  /**
+   * The address of one run of an HSM's agent: its id plus a random incarnation, announced in its
+   * heartbeats. A SIGKILLed agent's registration lingers in the cluster's routing table until Hazelcast
+   * notices the member is gone; a restarted agent registering the same plain address got half the
+   * requests sent into the dead registration (measured: a creation timed out after 30 s). Per-run
+   * addresses make the bridge reach exactly the process that sent the last heartbeat.
+   */
+  public static String agentIncarnation(String hsmId, String incarnation) {
+    if (incarnation == null || !incarnation.matches("[A-Za-z0-9-]{1,64}")) {
+      throw new IllegalArgumentException("invalid incarnation");
+    }
+    return agent(hsmId) + "." + incarnation;
+  }
+
   /** The address of the agent that owns the HSM with this id. */
   public static String agent(String hsmId) {
     if (hsmId == null || !hsmId.matches("[A-Za-z0-9_-]{1,64}")) {

@@ -49,7 +49,7 @@ final class AntiEntropy {
     List<HsmView> hsms = registry.serving();
     List<Future<JsonObject>> digests = new ArrayList<>();
     for (HsmView v : hsms) {
-      digests.add(vertx.eventBus().<JsonObject>request(Addresses.agent(v.hsmId),
+      digests.add(vertx.eventBus().<JsonObject>request(v.address,
           new JsonObject().put("op", Op.AGENT_DIGEST.wire()), delivery).map(Message::body));
     }
     return Future.join(digests).transform(ignored -> compare(hsms, digests));
@@ -152,7 +152,9 @@ final class AntiEntropy {
   /** Asks a holder to re-replicate the key: a no-op on HSMs that have it, a restore on those that lost it. */
   private Future<JsonObject> repair(String keyId, String holder, JsonArray missingOn) {
     JsonObject request = new JsonObject().put("op", Op.AGENT_REPAIR.wire()).put("keyId", keyId);
-    return vertx.eventBus().<JsonObject>request(Addresses.agent(holder), request, delivery)
+    HsmView v = registry.get(holder);
+    String address = v != null ? v.address : Addresses.agent(holder);
+    return vertx.eventBus().<JsonObject>request(address, request, delivery)
         .map(m -> new JsonObject().put("keyId", keyId).put("from", holder).put("to", missingOn)
             .put("seq", m.body().getLong("seq")));
   }

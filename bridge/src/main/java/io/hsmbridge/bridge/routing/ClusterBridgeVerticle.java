@@ -193,7 +193,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     target.inFlight.add(attempt);
     long leftMs = Math.max(1, (req.deadlineNanos - System.nanoTime()) / 1_000_000);
     DeliveryOptions delivery = new DeliveryOptions().setSendTimeout(Math.min(agentTimeoutMs, leftMs));
-    vertx.eventBus().<JsonObject>request(io.hsmbridge.protocol.Addresses.agent(target.hsmId), req.body, delivery)
+    vertx.eventBus().<JsonObject>request(target.address, req.body, delivery)
         .onComplete(ar -> {
           if (ar.succeeded()) {
             attempt.outcome.tryComplete(ar.result().body());
@@ -305,7 +305,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     List<Future<Message<JsonObject>>> replies = new ArrayList<>();
     DeliveryOptions delivery = new DeliveryOptions().setSendTimeout(agentTimeoutMs);
     for (HsmView v : hsms) {
-      replies.add(vertx.eventBus().request(Addresses.agent(v.hsmId),
+      replies.add(vertx.eventBus().request(v.address,
           new JsonObject().put("op", Op.AGENT_AUDIT_VERIFY.wire()), delivery));
     }
     return Future.join(replies).transform(ignored -> {

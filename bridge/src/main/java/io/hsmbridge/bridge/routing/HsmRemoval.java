@@ -52,7 +52,7 @@ final class HsmRemoval {
     }
     leaving.draining = true;
     return drained(leaving, System.currentTimeMillis() + DRAIN_LIMIT_MS)
-        .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.agent(other.hsmId),
+        .compose(v -> vertx.eventBus().<JsonObject>request(other.address,
             new JsonObject().put("op", Op.AGENT_SET_PEERS.wire()).put("peers", remaining), delivery))
         .map(reply -> {
           registry.remove(hsmId);

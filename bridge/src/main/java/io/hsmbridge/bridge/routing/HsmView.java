@@ -26,6 +26,8 @@ final class HsmView {
   String token;
   long pid;
   JsonArray peers = new JsonArray();
+  /** Where this run of the agent listens (from its heartbeat); the plain per-HSM address until then. */
+  String address;
   boolean leader;
   long lastHeartbeatNanos;
   boolean alive;
@@ -37,6 +39,7 @@ final class HsmView {
 
   HsmView(String hsmId) {
     this.hsmId = hsmId;
+    this.address = io.hsmbridge.protocol.Addresses.agent(hsmId);
   }
 
   void heartbeat(JsonObject hb, long now) {
@@ -50,6 +53,10 @@ final class HsmView {
       return; // a progress notice (applied only), sent after each applied mutation
     }
     agentState = hb.getString("state");
+    String announced = hb.getString("address");
+    if (announced != null && announced.startsWith(io.hsmbridge.protocol.Addresses.agent(hsmId) + ".")) {
+      address = announced;
+    }
     objects = hb.getInteger("objects", objects);
     capacity = Math.max(1, hb.getInteger("capacity", capacity));
     agentOutstanding = hb.getInteger("outstanding", 0);
