@@ -26,7 +26,7 @@ public record RoutingSettings(int durability, Duration deadAfter, Duration antiE
     int antiEntropyS = AgentConfig.integer(p, "cluster.antiEntropySeconds", 30);
     int durabilityMs = AgentConfig.integer(p, "cluster.durabilityTimeoutMs", 10_000);
     int attempts = AgentConfig.integer(p, "cluster.retryAttempts", 3);
-    int budgetMs = AgentConfig.integer(p, "cluster.requestBudgetMs", 30_000);
+    int budgetMs = AgentConfig.integer(p, "cluster.requestBudgetMs", 25_000);
     if (deadMs < 200 || antiEntropyS < 0 || durabilityMs < 100 || attempts < 1 || attempts > 10 || budgetMs < 1000) {
       throw AgentConfig.invalid("cluster.deadAfterMs >= 200, cluster.antiEntropySeconds >= 0, "
           + "cluster.durabilityTimeoutMs >= 100, cluster.retryAttempts 1..10, cluster.requestBudgetMs >= 1000");

@@ -225,7 +225,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     }
     int needed = required();
     Promise<Integer> applied = Promise.promise();
-    long timer = vertx.setTimer(settings.durabilityTimeout().toMillis(), t -> applied.tryFail("timeout"));
+    // Bounded by what is left of the request's budget too: the TCP event-bus bridge in front gives up on
+    // its own after 30 s (Vert.x's default send timeout), and a creation retried after an HSM died had
+    // already spent most of it (seen: a client got the TCP bridge's TIMEOUT instead of an answer).
+    long leftMs = Math.max(1, (req.deadlineNanos - System.nanoTime()) / 1_000_000);
+    long timer = vertx.setTimer(Math.min(settings.durabilityTimeout().toMillis(), leftMs), t -> applied.tryFail("timeout"));
     registry.awaitApplied(seq, needed, applied);
     applied.future().onComplete(ar -> {
       vertx.cancelTimer(timer);

@@ -133,7 +133,7 @@ final class HsmRegistry {
   int appliedCount(long seq) {
     int n = 0;
     for (HsmView v : hsms.values()) {
-      if (v.alive && !v.draining && v.applied >= seq) {
+      if (v.serving() && v.applied >= seq) {
         n++;
       }
     }

@@ -54,8 +54,12 @@ final class HsmView {
     }
     agentState = hb.getString("state");
     String announced = hb.getString("address");
-    if (announced != null && announced.startsWith(io.hsmbridge.protocol.Addresses.agent(hsmId) + ".")) {
+    if (announced != null && announced.startsWith(io.hsmbridge.protocol.Addresses.agent(hsmId) + ".")
+        && !announced.equals(address)) {
+      // A new run of the agent: its applied index starts again from what its token holds (0 after a
+      // quarantine, which replays the log), so the old run's higher index must not count toward durability.
       address = announced;
+      applied = hb.getLong("applied", 0L);
     }
     objects = hb.getInteger("objects", objects);
     capacity = Math.max(1, hb.getInteger("capacity", capacity));
