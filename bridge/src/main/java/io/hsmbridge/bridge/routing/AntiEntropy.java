@@ -1,11 +1,8 @@
 package io.hsmbridge.bridge.routing;
 
-import io.hsmbridge.protocol.Addresses;
 import io.hsmbridge.protocol.Op;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.eventbus.Message;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
@@ -26,15 +23,13 @@ import java.util.logging.Logger;
 final class AntiEntropy {
   private static final Logger LOG = Logger.getLogger(AntiEntropy.class.getName());
 
-  private final Vertx vertx;
   private final HsmRegistry registry;
-  private final DeliveryOptions delivery;
+  private final AgentCalls agents;
   private Future<JsonObject> running;
 
   AntiEntropy(Vertx vertx, HsmRegistry registry, long timeoutMs) {
-    this.vertx = vertx;
     this.registry = registry;
-    this.delivery = new DeliveryOptions().setSendTimeout(timeoutMs);
+    this.agents = new AgentCalls(vertx, timeoutMs);
   }
 
   /** Runs one check (or joins the one running) and returns its report. */
@@ -47,11 +42,7 @@ final class AntiEntropy {
 
   private Future<JsonObject> check() {
     List<HsmView> hsms = registry.serving();
-    List<Future<JsonObject>> digests = new ArrayList<>();
-    for (HsmView v : hsms) {
-      digests.add(vertx.eventBus().<JsonObject>request(v.address,
-          new JsonObject().put("op", Op.AGENT_DIGEST.wire()), delivery).map(Message::body));
-    }
+    List<Future<JsonObject>> digests = agents.askEach(hsms, Op.AGENT_DIGEST);
     return Future.join(digests).transform(ignored -> compare(hsms, digests));
   }
 
@@ -153,9 +144,8 @@ final class AntiEntropy {
   private Future<JsonObject> repair(String keyId, String holder, JsonArray missingOn) {
     JsonObject request = new JsonObject().put("op", Op.AGENT_REPAIR.wire()).put("keyId", keyId);
     HsmView v = registry.get(holder);
-    String address = v != null ? v.address : Addresses.agent(holder);
-    return vertx.eventBus().<JsonObject>request(address, request, delivery)
-        .map(m -> new JsonObject().put("keyId", keyId).put("from", holder).put("to", missingOn)
-            .put("seq", m.body().getLong("seq")));
+    return agents.ask(v != null ? v : new HsmView(holder), request)
+        .map(reply -> new JsonObject().put("keyId", keyId).put("from", holder).put("to", missingOn)
+            .put("seq", reply.getLong("seq")));
   }
 }

@@ -306,18 +306,13 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   /** Every serving HSM checks its own audit chain with its own audit key. */
   private Future<JsonObject> auditVerify() {
     List<HsmView> hsms = registry.serving();
-    List<Future<Message<JsonObject>>> replies = new ArrayList<>();
-    DeliveryOptions delivery = new DeliveryOptions().setSendTimeout(agentTimeoutMs);
-    for (HsmView v : hsms) {
-      replies.add(vertx.eventBus().request(v.address,
-          new JsonObject().put("op", Op.AGENT_AUDIT_VERIFY.wire()), delivery));
-    }
+    List<Future<JsonObject>> replies = new AgentCalls(vertx, agentTimeoutMs).askEach(hsms, Op.AGENT_AUDIT_VERIFY);
     return Future.join(replies).transform(ignored -> {
       JsonObject perHsm = new JsonObject();
       boolean intact = !hsms.isEmpty();
       for (int i = 0; i < hsms.size(); i++) {
-        Future<Message<JsonObject>> f = replies.get(i);
-        JsonObject r = f.succeeded() ? f.result().body() : new JsonObject().put("intact", false)
+        Future<JsonObject> f = replies.get(i);
+        JsonObject r = f.succeeded() ? f.result() : new JsonObject().put("intact", false)
             .put("problem", "no answer: " + f.cause().getMessage());
         intact &= r.getBoolean("intact", false);
         perHsm.put(hsms.get(i).hsmId, r);

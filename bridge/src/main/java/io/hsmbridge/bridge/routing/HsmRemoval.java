@@ -1,13 +1,11 @@
 package io.hsmbridge.bridge.routing;
 
 import io.hsmbridge.pkcs11.HsmException;
-import io.hsmbridge.protocol.Addresses;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Op;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -22,12 +20,12 @@ final class HsmRemoval {
 
   private final Vertx vertx;
   private final HsmRegistry registry;
-  private final DeliveryOptions delivery;
+  private final AgentCalls agents;
 
   HsmRemoval(Vertx vertx, HsmRegistry registry, long timeoutMs) {
     this.vertx = vertx;
     this.registry = registry;
-    this.delivery = new DeliveryOptions().setSendTimeout(timeoutMs);
+    this.agents = new AgentCalls(vertx, timeoutMs);
   }
 
   Future<JsonObject> remove(String hsmId) {
@@ -52,12 +50,11 @@ final class HsmRemoval {
     }
     leaving.draining = true;
     return drained(leaving, System.currentTimeMillis() + DRAIN_LIMIT_MS)
-        .compose(v -> vertx.eventBus().<JsonObject>request(other.address,
-            new JsonObject().put("op", Op.AGENT_SET_PEERS.wire()).put("peers", remaining), delivery))
+        .compose(v -> agents.ask(other, new JsonObject().put("op", Op.AGENT_SET_PEERS.wire()).put("peers", remaining)))
         .map(reply -> {
           registry.remove(hsmId);
           JsonArray ids = new JsonArray();
-          reply.body().getJsonArray("peers").forEach(p -> ids.add(((JsonObject) p).getString("id")));
+          reply.getJsonArray("peers").forEach(p -> ids.add(((JsonObject) p).getString("id")));
           return new JsonObject().put("removed", hsmId).put("peers", ids);
         })
         .onFailure(e -> leaving.draining = false);

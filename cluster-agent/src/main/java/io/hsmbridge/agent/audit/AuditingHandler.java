@@ -2,6 +2,7 @@ package io.hsmbridge.agent.audit;
 
 import io.hsmbridge.agent.RequestHandler;
 import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.KeyAcl;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Op;
 import io.vertx.core.json.JsonObject;
@@ -43,8 +44,8 @@ public final class AuditingHandler implements RequestHandler {
     if (Op.AGENT_AUDIT_VERIFY.wire().equals(op)) {
       return verify();
     }
-    String keyId = body.getValue("keyId") instanceof String && ((String) body.getValue("keyId")).matches("[0-9a-f]{32}")
-        ? (String) body.getValue("keyId") : null;
+    String keyId = body.getValue("keyId") instanceof String && KeyAcl.isKeyId((String) body.getValue("keyId"))
+        ? ((String) body.getValue("keyId")).toLowerCase(java.util.Locale.ROOT) : null;
     try {
       JsonObject reply = inner.execute(body);
       log.append(NO_USER, NO_USER, op, keyId != null ? keyId : reply.getString("keyId"), "OK");
