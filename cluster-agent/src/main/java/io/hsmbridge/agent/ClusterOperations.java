@@ -5,6 +5,11 @@ import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.cluster.KeyIds;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
+import io.hsmbridge.agent.users.KeyAccess;
+import io.hsmbridge.agent.users.Principal;
+import io.hsmbridge.agent.users.UserOperations;
+import io.hsmbridge.pkcs11.KeyAcl;
+import io.hsmbridge.protocol.Access;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.KeyDigest;
@@ -47,6 +52,8 @@ public final class ClusterOperations implements RequestHandler {
   private final AppliedWatch applied;
   private final Supplier<AgentState> state;
   private final Duration commitTimeout;
+  private final UserOperations users;
+  private final KeyAccess access;
 
   public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
       Supplier<AgentState> state, Duration commitTimeout) {
@@ -57,13 +64,16 @@ public final class ClusterOperations implements RequestHandler {
     this.applied = applied;
     this.state = state;
     this.commitTimeout = commitTimeout;
+    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis);
+    this.access = new KeyAccess(hsm, System::currentTimeMillis);
   }
 
   @Override
   public boolean waitsOnCluster(JsonObject body) {
     Object op = body.getValue("op");
     Op parsed = op instanceof String ? Op.fromWire((String) op) : null;
-    return parsed != null && parsed.isMutation();
+    // A login may commit its outcome (the cluster-wide failed-login count).
+    return parsed != null && (parsed.isMutation() || parsed == Op.AUTH_LOGIN);
   }
 
   @Override
@@ -73,17 +83,40 @@ public final class ClusterOperations implements RequestHandler {
       throw new HsmException(ErrorCode.HSM_NOT_READY, "HSM " + hsmId + " is " + state.get() + ", not serving yet");
     }
     RequestReader r = new RequestReader(body);
+    Principal p = Principal.of(body);
+    if (!op.isInternal() && !Access.isPublic(op) && (p == null || !Access.allows(op, p.role()))) {
+      // The bridge checked this already; an agent does not serve a client request without a principal.
+      throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: " + op.wire() + " needs a logged-in user of role "
+          + Access.rolesFor(op));
+    }
+    if (UserOperations.handles(op)) {
+      return withRequestId(users.execute(op, r, p), r);
+    }
+    if (p != null) {
+      access.check(op, r, p);
+    }
     switch (op) {
       case HEALTH:
         return local.execute(body).put("state", state.get().name()).put("applied", applied.applied());
       case KEY_GENERATE:
-        return withRequestId(generate(r), r);
+        return withRequestId(generate(r, p), r);
       case KEY_DELETE:
         return withRequestId(delete(r), r);
       case KEY_SET_LABEL:
-        return withRequestId(setLabel(r), r);
+        return withRequestId(access.describe(setLabel(r), p), r);
       case KEY_IMPORT_WRAPPED:
-        return withRequestId(importWrapped(r), r);
+        return withRequestId(importWrapped(r, p), r);
+      case KEY_LIST:
+        return list(body, p);
+      case KEY_DESCRIBE:
+        return access.describe(local.execute(body), p);
+      case KEY_SHARE:
+      case KEY_UNSHARE: {
+        long seq = access.share(op, r, this::commit);
+        return withRequestId(access.describe(Operations.key(hsm.keys().describe(r.keyId("keyId"))), p).put("seq", seq), r);
+      }
+      case KEY_SET_QUORUM:
+        return withRequestId(access.setQuorum(r, this::commit), r);
       case AGENT_DIGEST:
         return digest();
       case AGENT_REPAIR:
@@ -95,7 +128,20 @@ public final class ClusterOperations implements RequestHandler {
     }
   }
 
-  private JsonObject generate(RequestReader r) {
+  /** The keys the user owns or that are shared with them. */
+  private JsonObject list(JsonObject body, Principal p) {
+    JsonObject all = local.execute(body);
+    JsonArray mine = new JsonArray();
+    for (Object k : all.getJsonArray("keys", new JsonArray())) {
+      JsonObject key = (JsonObject) k;
+      if (access.visible(key.getString("keyId"), p)) {
+        mine.add(access.describe(key, p));
+      }
+    }
+    return all.put("keys", mine);
+  }
+
+  private JsonObject generate(RequestReader r, Principal p) {
     KeySpec spec = r.spec();
     KeyUsage usage = r.usage(spec);
     String label = r.label("label");
@@ -113,16 +159,21 @@ public final class ClusterOperations implements RequestHandler {
             + " replicated), or in a one-HSM cluster where it lives on that HSM only");
       }
       KeyInfo k = hsm.keys().generate(spec, usage, label, exportable, !extractable);
-      return Operations.key(k).put("replicated", false);
+      commit(new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
+      return access.describe(Operations.key(k), p).put("replicated", false);
     }
     String keyId = KeyIds.fromRequestId(r.string("requestId"));
     KeyInfo existing = find(keyId);
     if (existing != null) {
-      return Operations.key(existing).put("seq", applied.applied());
+      // A retry of this creation; a request id that another user's creation used first is not a way in.
+      if (!access.visible(keyId, p) || !hsm.keyAcls().get(keyId).get().owner().equals(p.user())) {
+        throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: this requestId already created another user's key");
+      }
+      return access.describe(Operations.key(existing), p).put("seq", applied.applied());
     }
     ReplicaBlob blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
-    long seq = commit(Mutation.InstallReplica.of(blob));
-    return Operations.key(hsm.keys().describe(keyId)).put("seq", seq);
+    long seq = commit(Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(keyId, p.user())));
+    return access.describe(Operations.key(hsm.keys().describe(keyId)), p).put("seq", seq);
   }
 
   private JsonObject delete(RequestReader r) {
@@ -145,7 +196,7 @@ public final class ClusterOperations implements RequestHandler {
    * every other), then re-wrapped under the cluster key for the others. If the log refuses, the local
    * copy is deleted again. Not deduplicated by request id: the caller retries, not the bridge.
    */
-  private JsonObject importWrapped(RequestReader r) {
+  private JsonObject importWrapped(RequestReader r, Principal p) {
     KeySpec spec = r.spec();
     boolean exportable = r.bool("exportable", false);
     if (exportable && log.peers().size() > 1) {
@@ -155,19 +206,19 @@ public final class ClusterOperations implements RequestHandler {
     KeyInfo k = hsm.keys().importWrapped(r.keyId("wrappingKeyId"), r.alg(Algorithm.Kind.KEY_WRAP),
         r.bytes("wrapped", RequestReader.MAX_WRAPPED_BYTES), spec, r.usage(spec), r.label("label"), exportable);
     if (exportable) {
-      return Operations.key(k).put("replicated", false);
+      commit(new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
+      return access.describe(Operations.key(k), p).put("replicated", false);
     }
+    // The local copy goes before the commit: the log entry installs the key WITH its owner on every HSM,
+    // this one included (an HSM that already held the key would keep it without an owner).
+    ReplicaBlob blob;
     try {
-      long seq = commit(Mutation.InstallReplica.of(hsm.clusterKeys().wrapForReplication(k.keyId())));
-      return Operations.key(k).put("seq", seq);
-    } catch (RuntimeException e) {
-      try {
-        hsm.keys().delete(k.keyId());
-      } catch (RuntimeException ignored) {
-        // the original failure is what the caller needs; anti-entropy reports a leftover
-      }
-      throw e;
+      blob = hsm.clusterKeys().wrapForReplication(k.keyId());
+    } finally {
+      hsm.keys().delete(k.keyId());
     }
+    long seq = commit(Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(k.keyId(), p.user())));
+    return access.describe(Operations.key(hsm.keys().describe(k.keyId())), p).put("seq", seq);
   }
 
   private JsonObject digest() {
@@ -211,7 +262,8 @@ public final class ClusterOperations implements RequestHandler {
   }
 
   /**
-   * Commits a mutation through the log and waits until it is applied here. A log that cannot commit
+   * Commits a mutation through the log and waits until it is applied here (also what user, ACL and
+   * setting changes use). A log that cannot commit
    * in time (no majority reachable) is reported as KEY_AVAILABILITY: nothing was acknowledged.
    */
   private long commit(Mutation m) {

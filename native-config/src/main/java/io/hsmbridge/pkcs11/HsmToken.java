@@ -27,6 +27,7 @@ public final class HsmToken implements AutoCloseable {
   private final AuditKey auditKey;
   private final UserRecords users;
   private final KeyAcls keyAcls;
+  private final ClusterSettings settings;
   private final String label;
   private final String serial;
   private final String manufacturer;
@@ -47,6 +48,7 @@ public final class HsmToken implements AutoCloseable {
     this.auditKey = new AuditKey(pool, keys);
     this.users = new UserRecords(keys);
     this.keyAcls = new KeyAcls(keys);
+    this.settings = new ClusterSettings(keys);
     this.label = info.getLabel().trim();
     this.serial = info.getSerialNumber().trim();
     this.manufacturer = info.getManufacturerID().trim();
@@ -112,6 +114,11 @@ public final class HsmToken implements AutoCloseable {
   /** Key ownership and shares, stored in the token as private data objects (change them through the mutation log). */
   public KeyAcls keyAcls() {
     return keyAcls;
+  }
+
+  /** Quorum values and per-user switches, stored in the token (change them through the mutation log). */
+  public ClusterSettings settings() {
+    return settings;
   }
 
   public VendorProfile profile() {

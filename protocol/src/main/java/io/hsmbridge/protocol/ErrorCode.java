@@ -22,6 +22,16 @@ public enum ErrorCode {
   INPUT_TOO_LARGE(413, "input too large"),
   CRYPTO_FAILURE(460, "cryptographic operation failed"),
   NOT_ALLOWED_BY_POLICY(403, "not allowed by key policy"),
+  /** No session, or an unknown, expired or logged-out session token: log in first. */
+  NOT_AUTHENTICATED(470, "not logged in or session expired"),
+  /** The user's role (or the key's owner/shares) does not allow the operation; nothing was changed. */
+  ACCESS_DENIED(471, "access denied"),
+  /** Wrong user name or password (which one is never said); counted towards the lockout. */
+  LOGIN_FAILED(472, "wrong user name or password"),
+  /** Locked after consecutive failed logins: an admin must unlock the user. */
+  USER_LOCKED(473, "user is locked"),
+  /** The operation needs M valid, unexpired, distinct quorum approvals and the request has fewer. */
+  QUORUM_NOT_MET(474, "quorum approvals missing or invalid"),
 
   // 5xx: the server's or the token's state.
   INTERNAL(500, "internal error"),

@@ -31,6 +31,28 @@ public enum Op {
   CLUSTER_CHECK("cluster.check", false),
   CLUSTER_REMOVE_HSM("cluster.removeHsm", true),
   CLUSTER_AUDIT_VERIFY("cluster.auditVerify", false),
+  /** PRECO only: sets the first admin's password; afterwards the PRECO login no longer exists. */
+  CLUSTER_ACTIVATE("cluster.activate", true),
+
+  // Users, sessions and quorum (docs/users.md). auth.login and user.* run on an agent (the users live in
+  // the tokens); auth.challenge/logout/whoami and quorum.token are answered by the bridge (sessions and
+  // quorum tokens live there).
+  AUTH_LOGIN("auth.login", false),
+  AUTH_CHALLENGE("auth.challenge", false),
+  AUTH_LOGOUT("auth.logout", false),
+  AUTH_WHOAMI("auth.whoami", false),
+  USER_CREATE("user.create", true),
+  USER_DELETE("user.delete", true),
+  USER_LIST("user.list", false),
+  USER_CHANGE_PASSWORD("user.changePassword", true),
+  USER_UNLOCK("user.unlock", true),
+  USER_REGISTER_KEY("user.registerKey", true),
+  USER_SET_MFA("user.setMfa", true),
+  QUORUM_TOKEN("quorum.token", false),
+  QUORUM_SET("quorum.set", true),
+  KEY_SHARE("key.share", true),
+  KEY_UNSHARE("key.unshare", true),
+  KEY_SET_QUORUM("key.setQuorum", true),
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),
@@ -69,9 +91,24 @@ public enum Op {
     return wire.startsWith("agent.");
   }
 
-  /** True for operations the bridge answers itself (cluster administration). */
-  public boolean isClusterAdmin() {
-    return wire.startsWith("cluster.");
+  /**
+   * True for operations the bridge answers itself: cluster administration, sessions and quorum tokens
+   * (which live in the bridge). Everything else is forwarded to an HSM's agent.
+   */
+  public boolean answeredByBridge() {
+    switch (this) {
+      case CLUSTER_STATUS:
+      case CLUSTER_CHECK:
+      case CLUSTER_REMOVE_HSM:
+      case CLUSTER_AUDIT_VERIFY:
+      case AUTH_CHALLENGE:
+      case AUTH_LOGOUT:
+      case AUTH_WHOAMI:
+      case QUORUM_TOKEN:
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** Returns the operation for a wire name, or null when there is none. */

@@ -1,6 +1,8 @@
 package io.hsmbridge.agent.audit;
 
 import io.hsmbridge.agent.RequestHandler;
+import io.hsmbridge.agent.users.Principal;
+import io.hsmbridge.pkcs11.UserRecord;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.KeyAcl;
 import io.hsmbridge.protocol.ErrorCode;
@@ -13,8 +15,10 @@ import java.nio.file.Path;
  * (OK or the error code), after the operation ran, whether it succeeded or not. Answers
  * {@code agent.auditVerify} by recomputing the chain with the HSM's audit key.
  *
- * <p>User and role are {@value #NO_USER} until cluster users exist (issue #4): the bridge does not
- * authenticate yet. Entries never hold request payloads (plaintexts, signatures, wrapped keys).
+ * <p>User and role are the request's {@link Principal} (set by the bridge after it checked the session);
+ * a login is recorded under the user name it tried (when that is a valid name) and, when it succeeded,
+ * the role it got; the members' own calls and public requests are {@value #NO_USER}. Entries never
+ * hold request payloads (passwords, plaintexts, signatures, wrapped keys).
  */
 public final class AuditingHandler implements RequestHandler {
   static final String NO_USER = "-";
@@ -46,17 +50,35 @@ public final class AuditingHandler implements RequestHandler {
     }
     String keyId = body.getValue("keyId") instanceof String && KeyAcl.isKeyId((String) body.getValue("keyId"))
         ? ((String) body.getValue("keyId")).toLowerCase(java.util.Locale.ROOT) : null;
+    Principal p = principalOrNull(body);
+    String user = p != null ? p.user() : loginName(op, body);
+    String role = p != null ? p.role().name() : NO_USER;
     try {
       JsonObject reply = inner.execute(body);
-      log.append(NO_USER, NO_USER, op, keyId != null ? keyId : reply.getString("keyId"), "OK");
+      String granted = Op.AUTH_LOGIN.wire().equals(op) && reply.getValue("role") instanceof String r ? r : role;
+      log.append(user, granted, op, keyId != null ? keyId : reply.getString("keyId"), "OK");
       return reply;
     } catch (HsmException e) {
-      log.append(NO_USER, NO_USER, op, keyId, e.code().name());
+      log.append(user, role, op, keyId, e.code().name());
       throw e;
     } catch (RuntimeException e) {
-      log.append(NO_USER, NO_USER, op, keyId, ErrorCode.INTERNAL.name());
+      log.append(user, role, op, keyId, ErrorCode.INTERNAL.name());
       throw e;
     }
+  }
+
+  private static Principal principalOrNull(JsonObject body) {
+    try {
+      return Principal.of(body);
+    } catch (HsmException e) {
+      return null;
+    }
+  }
+
+  /** The name a login tried, when it is a valid user name (never arbitrary caller text). */
+  private static String loginName(String op, JsonObject body) {
+    Object user = body.getValue("user");
+    return Op.AUTH_LOGIN.wire().equals(op) && user instanceof String u && UserRecord.isValidName(u) ? u : NO_USER;
   }
 
   private JsonObject verify() {

@@ -34,9 +34,10 @@ import java.util.Objects;
  * applied cannot be submitted, because the same checks run when a mutation is constructed.
  */
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
-    Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica {
+    Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
+    Mutation.RecordLogin, Mutation.Activate {
   /**
-   * The only format version so far. SET_LABEL (kind 3) and the kinds 4..8 were added without a new version:
+   * The only format version so far. SET_LABEL (kind 3) and the kinds 4..11 were added without a new version:
    * every member of a cluster runs the same build (see docs/replication.md), and an older reader refuses
    * a new kind as unknown.
    */
@@ -49,7 +50,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
 
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
-    INSTALL_OWNED_REPLICA(8);
+    INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11);
 
     final byte tag;
 
@@ -237,6 +238,53 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  /** Sets a named cluster setting (a quorum value, a user's MFA switch) on every HSM. */
+  record PutSetting(String name, long value) implements Mutation {
+    public PutSetting {
+      io.hsmbridge.pkcs11.ClusterSettings.checkName(name);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.PUT_SETTING;
+    }
+  }
+
+  /**
+   * The outcome of one login attempt, applied as a change of the stored count, not as a whole new user
+   * record: two failures submitted at once through different HSMs both count (a PUT_USER of "count + 1"
+   * read on each HSM would count one). A failure adds one and locks the user at
+   * {@link #LOCKOUT_AFTER}; a success resets the count of an unlocked user. An absent user: no-op.
+   */
+  record RecordLogin(String name, boolean success) implements Mutation {
+    /** Consecutive failed logins, counted cluster-wide, after which a user is locked. */
+    public static final int LOCKOUT_AFTER = 5;
+
+    public RecordLogin {
+      UserRecord.checkName(name);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.RECORD_LOGIN;
+    }
+  }
+
+  /**
+   * Activation: creates the first admin, but only on a token that holds no user at all, so that of two
+   * activations racing through different HSMs exactly the first in log order wins everywhere.
+   */
+  record Activate(UserRecord admin) implements Mutation {
+    public Activate {
+      Objects.requireNonNull(admin, "admin");
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.ACTIVATE;
+    }
+  }
+
   /** This mutation as a log entry. */
   default byte[] toBytes() {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -251,13 +299,15 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         writeString(out, l.keyId());
         writeString(out, l.label());
       } else if (this instanceof PutUser p) {
-        UserRecord u = p.user();
-        writeString(out, u.name());
-        writeString(out, u.role());
-        writeString(out, u.passwordHash());
-        out.writeInt(u.failedLogins());
-        out.writeByte(u.locked() ? 1 : 0);
-        writeBytes(out, u.approvalKeySpki());
+        writeUser(out, p.user());
+      } else if (this instanceof Activate a) {
+        writeUser(out, a.admin());
+      } else if (this instanceof PutSetting p) {
+        writeString(out, p.name());
+        out.writeLong(p.value());
+      } else if (this instanceof RecordLogin l) {
+        writeString(out, l.name());
+        out.writeByte(l.success() ? 1 : 0);
       } else if (this instanceof DeleteUser d) {
         writeString(out, d.name());
       } else if (this instanceof PutAcl a) {
@@ -291,8 +341,10 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         case INSTALL_REPLICA -> readReplica(in);
         case DELETE_KEY -> new DeleteKey(readString(in));
         case SET_LABEL -> new SetLabel(readString(in), readString(in));
-        case PUT_USER -> new PutUser(new UserRecord(readString(in), readString(in), readString(in), in.readInt(),
-            readBoolean(in), readBytes(in)));
+        case PUT_USER -> new PutUser(readUser(in));
+        case ACTIVATE -> new Activate(readUser(in));
+        case PUT_SETTING -> new PutSetting(readString(in), in.readLong());
+        case RECORD_LOGIN -> new RecordLogin(readString(in), readBoolean(in));
         case DELETE_USER -> new DeleteUser(readString(in));
         case PUT_ACL -> new PutAcl(new KeyAcl(readCanonicalKeyId(in), readString(in), readShares(in)));
         case DELETE_ACL -> new DeleteAcl(readCanonicalKeyId(in));
@@ -311,6 +363,19 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       // A field the record refuses; the message never holds a password hash (see UserRecord).
       throw new IllegalArgumentException("invalid field in mutation entry: " + e.getMessage(), e);
     }
+  }
+
+  private static void writeUser(DataOutputStream out, UserRecord u) throws IOException {
+    writeString(out, u.name());
+    writeString(out, u.role());
+    writeString(out, u.passwordHash());
+    out.writeInt(u.failedLogins());
+    out.writeByte(u.locked() ? 1 : 0);
+    writeBytes(out, u.approvalKeySpki());
+  }
+
+  private static UserRecord readUser(DataInputStream in) throws IOException {
+    return new UserRecord(readString(in), readString(in), readString(in), in.readInt(), readBoolean(in), readBytes(in));
   }
 
   private static void writeReplica(DataOutputStream out, InstallReplica r) throws IOException {

@@ -48,6 +48,9 @@ public final class TokenApplier implements Applier {
       // After the key: a crash in between leaves an ACL without key, which the re-apply removes.
       if (KeyAcl.isKeyId(d.keyId())) {
         token.keyAcls().delete(d.keyId());
+        for (String setting : Settings.ofKey(d.keyId())) {
+          token.settings().delete(setting);
+        }
       }
     } else if (mutation instanceof Mutation.SetLabel l) {
       ignoringUnknownKey(() -> token.keys().setLabel(l.keyId(), l.label()));
@@ -62,8 +65,24 @@ public final class TokenApplier implements Applier {
       token.clusterKeys().installReplica(o.replica().toBlob());
     } else if (mutation instanceof Mutation.PutUser p) {
       token.users().put(p.user());
+    } else if (mutation instanceof Mutation.Activate a) {
+      if (token.users().list().isEmpty()) {
+        token.users().put(a.admin());
+      }
+    } else if (mutation instanceof Mutation.RecordLogin l) {
+      token.users().get(l.name()).ifPresent(u -> {
+        if (!l.success()) {
+          int failed = u.failedLogins() + 1;
+          token.users().put(u.withFailedLogins(failed).withLocked(u.locked() || failed >= Mutation.RecordLogin.LOCKOUT_AFTER));
+        } else if (u.failedLogins() != 0 && !u.locked()) {
+          token.users().put(u.withFailedLogins(0));
+        }
+      });
+    } else if (mutation instanceof Mutation.PutSetting p) {
+      token.settings().put(p.name(), p.value());
     } else if (mutation instanceof Mutation.DeleteUser d) {
       token.users().delete(d.name());
+      token.settings().delete(Settings.mfa(d.name()));
       // After the user: a user later created with the same name must not inherit the old one's shares.
       for (KeyAcl acl : token.keyAcls().list()) {
         if (acl.shares().contains(d.name())) {

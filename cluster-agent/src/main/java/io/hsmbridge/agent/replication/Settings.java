@@ -1,0 +1,32 @@
+package io.hsmbridge.agent.replication;
+
+import java.util.List;
+import java.util.Locale;
+
+/** The names of the cluster settings hsmbridge keeps in the tokens ({@code ClusterSettings}), in one place. */
+public final class Settings {
+  /** M of the admin services' M-of-N quorum (1 = no quorum). */
+  public static final String ADMIN_QUORUM = "quorum.admin";
+
+  private Settings() {}
+
+  /** M for a key's management operations (delete, relabel, wrap, share, unshare, quorum change). */
+  public static String keyManagementQuorum(String keyId) {
+    return "quorum.key." + keyId.toLowerCase(Locale.ROOT) + ".management";
+  }
+
+  /** M for a key's crypto operations. */
+  public static String keyUsageQuorum(String keyId) {
+    return "quorum.key." + keyId.toLowerCase(Locale.ROOT) + ".usage";
+  }
+
+  /** Whether the user must complete each login with a token-sign challenge (1) or not (absent/0). */
+  public static String mfa(String user) {
+    return "mfa." + user;
+  }
+
+  /** Every setting that belongs to a key (removed with it). */
+  static List<String> ofKey(String keyId) {
+    return List.of(keyManagementQuorum(keyId), keyUsageQuorum(keyId));
+  }
+}

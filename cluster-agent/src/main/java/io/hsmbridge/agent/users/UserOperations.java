@@ -1,0 +1,338 @@
+package io.hsmbridge.agent.users;
+
+import io.hsmbridge.agent.RequestReader;
+import io.hsmbridge.agent.replication.Mutation;
+import io.hsmbridge.agent.replication.Settings;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.UserRecord;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.Op;
+import io.hsmbridge.protocol.Role;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.function.LongSupplier;
+import java.util.function.ToLongFunction;
+
+/**
+ * The user model on one HSM's agent (docs/users.md): login checks (Argon2id, cluster-wide lockout,
+ * token-sign MFA), activation, and the admin services. Users live in the token; every change is a
+ * mutation committed through the cluster's log ({@code commit}), so every HSM holds the same users.
+ * The bridge has already checked the role against {@code Access}; the rules that need the stored users
+ * (own password, last admin, quorum) are checked here, before anything is committed.
+ */
+public final class UserOperations {
+  /** CloudHSM's pre-crypto-officer: user {@code admin} with this password until the cluster is activated. */
+  public static final String PRECO_USER = "admin";
+  private static final char[] PRECO_PASSWORD = "password".toCharArray();
+  /** Most approvals any quorum can ask for. */
+  public static final int MAX_QUORUM = 8;
+
+  private final HsmToken hsm;
+  private final ToLongFunction<Mutation> commit;
+  private final LongSupplier clock;
+  private volatile String dummyHash;
+
+  /**
+   * @param commit commits a mutation through the cluster's log and returns its sequence once it is
+   *     applied on this HSM (throws KEY_AVAILABILITY when it cannot)
+   */
+  public UserOperations(HsmToken hsm, ToLongFunction<Mutation> commit, LongSupplier clock) {
+    this.hsm = hsm;
+    this.commit = commit;
+    this.clock = clock;
+  }
+
+  /** Whether this agent answers {@code op} here. */
+  public static boolean handles(Op op) {
+    switch (op) {
+      case AUTH_LOGIN:
+      case CLUSTER_ACTIVATE:
+      case USER_CREATE:
+      case USER_DELETE:
+      case USER_LIST:
+      case USER_CHANGE_PASSWORD:
+      case USER_UNLOCK:
+      case USER_REGISTER_KEY:
+      case USER_SET_MFA:
+      case QUORUM_SET:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  public JsonObject execute(Op op, RequestReader r, Principal p) {
+    if (op == Op.AUTH_LOGIN) {
+      return login(r);
+    }
+    switch (op) {
+      case CLUSTER_ACTIVATE:
+        return activate(r, p);
+      case USER_CREATE:
+        return create(r, p);
+      case USER_DELETE:
+        return delete(r, p);
+      case USER_LIST:
+        return list();
+      case USER_CHANGE_PASSWORD:
+        return changePassword(r, p);
+      case USER_UNLOCK:
+        return unlock(r);
+      case USER_REGISTER_KEY:
+        return registerKey(r, p);
+      case USER_SET_MFA:
+        return setMfa(r, p);
+      case QUORUM_SET:
+        return setQuorum(r, p);
+      default:
+        throw new HsmException(ErrorCode.UNKNOWN_OPERATION, "unknown operation " + op.wire());
+    }
+  }
+
+  // --- login ---------------------------------------------------------------------------------------
+
+  private JsonObject login(RequestReader r) {
+    String name = r.body().getValue("user") instanceof String s ? s : null;
+    char[] password = loginPassword(r);
+    try {
+      if (!UserRecord.isValidName(name)) {
+        throw loginFailed();
+      }
+      if (hsm.users().list().isEmpty()) {
+        // Not activated: only the PRECO exists, with the published default password.
+        if (PRECO_USER.equals(name) && Arrays.equals(password, PRECO_PASSWORD)) {
+          return new JsonObject().put("user", PRECO_USER).put("role", Role.PRECO.name());
+        }
+        throw loginFailed();
+      }
+      UserRecord u = hsm.users().get(name).orElse(null);
+      if (u == null) {
+        PasswordHash.verify(password, dummyHash()); // the same work as for a real user: no user-name oracle
+        throw loginFailed();
+      }
+      if (u.locked()) {
+        throw locked(name);
+      }
+      if (!PasswordHash.verify(password, u.passwordHash()) || !mfaPassed(r, u)) {
+        commit.applyAsLong(new Mutation.RecordLogin(name, false));
+        UserRecord after = hsm.users().get(name).orElse(u);
+        if (after.locked()) {
+          throw locked(name);
+        }
+        int left = Math.max(0, Mutation.RecordLogin.LOCKOUT_AFTER - after.failedLogins());
+        throw new HsmException(ErrorCode.LOGIN_FAILED, "wrong user name, password or MFA signature ("
+            + left + " attempt(s) left before the user is locked)");
+      }
+      if (u.failedLogins() > 0) {
+        commit.applyAsLong(new Mutation.RecordLogin(name, true));
+      }
+      return new JsonObject().put("user", name).put("role", u.role());
+    } finally {
+      Arrays.fill(password, '\0');
+    }
+  }
+
+  /**
+   * A user with MFA on must sign the bridge's one-time challenge ({@code mfaChallenge}, put there by the
+   * bridge) with the registered key ({@code mfa.signature}). Checked only after the password matched,
+   * and a missing signature counts as a failed login, so MFA never tells whether a password was right.
+   */
+  private boolean mfaPassed(RequestReader r, UserRecord u) {
+    if (hsm.settings().get(Settings.mfa(u.name()), 0) == 0) {
+      return true;
+    }
+    Object challenge = r.body().getValue("mfaChallenge");
+    Object mfa = r.body().getValue("mfa");
+    Object sig = mfa instanceof JsonObject m ? m.getValue("signature") : null;
+    if (!(challenge instanceof String c) || !(sig instanceof String s) || u.approvalKeySpki() == null) {
+      return false;
+    }
+    try {
+      return ApprovalKeys.verify(u.approvalKeySpki(), Base64.getDecoder().decode(c), Base64.getDecoder().decode(s));
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  private static char[] loginPassword(RequestReader r) {
+    Object v = r.body().getValue("password");
+    if (!(v instanceof String s) || s.isEmpty() || s.length() > PasswordHash.MAX_LENGTH) {
+      return new char[0];
+    }
+    return s.toCharArray();
+  }
+
+  private String dummyHash() {
+    if (dummyHash == null) {
+      dummyHash = PasswordHash.hash("no-such-user-dummy".toCharArray());
+    }
+    return dummyHash;
+  }
+
+  private static HsmException loginFailed() {
+    return new HsmException(ErrorCode.LOGIN_FAILED, "wrong user name or password");
+  }
+
+  private static HsmException locked(String name) {
+    return new HsmException(ErrorCode.USER_LOCKED, "user " + name + " is locked after "
+        + Mutation.RecordLogin.LOCKOUT_AFTER + " consecutive failed logins; an admin must unlock it (hsmbridge user unlock "
+        + name + ")");
+  }
+
+  // --- activation and admin services --------------------------------------------------------------
+
+  private JsonObject activate(RequestReader r, Principal p) {
+    if (p == null || p.role() != Role.PRECO || !hsm.users().list().isEmpty()) {
+      throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: the cluster is already activated");
+    }
+    String hash = hashNewPassword(r);
+    commit.applyAsLong(new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
+    UserRecord admin = hsm.users().get(PRECO_USER).orElse(null);
+    if (admin == null || !hash.equals(admin.passwordHash())) {
+      throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: another activation of this cluster came first");
+    }
+    return new JsonObject().put("user", PRECO_USER).put("role", Role.CO.name()).put("activated", true);
+  }
+
+  private JsonObject create(RequestReader r, Principal p) {
+    String name = userName(r, "name");
+    Role role;
+    try {
+      role = Role.parseCreatable(r.string("role"));
+    } catch (IllegalArgumentException e) {
+      throw HsmException.badParam(e.getMessage());
+    }
+    if (hsm.users().get(name).isPresent()) {
+      throw HsmException.badParam("user " + name + " already exists");
+    }
+    String hash = hashNewPassword(r);
+    adminQuorum(r, p, "user.create");
+    long seq = commit.applyAsLong(new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
+    return new JsonObject().put("name", name).put("role", role.name()).put("seq", seq);
+  }
+
+  private JsonObject delete(RequestReader r, Principal p) {
+    String name = existingUser(r, "name").name();
+    if (p.is(name)) {
+      throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: an admin cannot delete itself");
+    }
+    long owned = hsm.keyAcls().list().stream().filter(a -> a.owner().equals(name)).count();
+    if (owned > 0) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "user " + name + " owns " + owned
+          + " key(s); the owner must delete them first (keys are never handed to another user silently)");
+    }
+    adminQuorum(r, p, "user.delete");
+    long seq = commit.applyAsLong(new Mutation.DeleteUser(name));
+    return new JsonObject().put("name", name).put("deleted", true).put("seq", seq);
+  }
+
+  private JsonObject list() {
+    JsonArray users = new JsonArray();
+    for (UserRecord u : hsm.users().list()) {
+      users.add(new JsonObject().put("name", u.name()).put("role", u.role()).put("locked", u.locked())
+          .put("failedLogins", u.failedLogins()).put("approvalKey", u.approvalKeySpki() != null)
+          .put("mfa", hsm.settings().get(Settings.mfa(u.name()), 0) != 0));
+    }
+    return new JsonObject().put("users", users).put("adminQuorum", hsm.settings().get(Settings.ADMIN_QUORUM, 1));
+  }
+
+  private JsonObject changePassword(RequestReader r, Principal p) {
+    UserRecord u = existingUser(r, "name");
+    if (!p.is(u.name())) {
+      if (p.role() != Role.CO) {
+        throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: a crypto user may change only its own password");
+      }
+    }
+    String hash = hashNewPassword(r);
+    if (!p.is(u.name())) {
+      adminQuorum(r, p, "user.changePassword");
+    }
+    long seq = commit.applyAsLong(new Mutation.PutUser(u.withPasswordHash(hash)));
+    return new JsonObject().put("name", u.name()).put("changed", true).put("seq", seq);
+  }
+
+  private JsonObject unlock(RequestReader r) {
+    UserRecord u = existingUser(r, "name");
+    long seq = commit.applyAsLong(new Mutation.PutUser(u.withLocked(false).withFailedLogins(0)));
+    return new JsonObject().put("name", u.name()).put("unlocked", true).put("seq", seq);
+  }
+
+  private JsonObject registerKey(RequestReader r, Principal p) {
+    UserRecord u = hsm.users().get(p.user()).orElseThrow(() -> new HsmException(ErrorCode.ACCESS_DENIED,
+        "access denied: user " + p.user() + " no longer exists"));
+    byte[] spki = r.bytes("spki", UserRecord.MAX_SPKI_BYTES);
+    ApprovalKeys.parse(spki);
+    long seq = commit.applyAsLong(new Mutation.PutUser(u.withApprovalKey(spki)));
+    return new JsonObject().put("name", u.name()).put("registered", true).put("seq", seq);
+  }
+
+  private JsonObject setMfa(RequestReader r, Principal p) {
+    UserRecord u = hsm.users().get(p.user()).orElseThrow(() -> new HsmException(ErrorCode.ACCESS_DENIED,
+        "access denied: user " + p.user() + " no longer exists"));
+    boolean enabled = r.bool("enabled", true);
+    if (enabled && u.approvalKeySpki() == null) {
+      throw HsmException.badParam("register an approval key first (hsmbridge user register-key): MFA signs with it");
+    }
+    long seq = commit.applyAsLong(new Mutation.PutSetting(Settings.mfa(u.name()), enabled ? 1 : 0));
+    return new JsonObject().put("name", u.name()).put("mfa", enabled).put("seq", seq);
+  }
+
+  private JsonObject setQuorum(RequestReader r, Principal p) {
+    String service = r.string("service");
+    if (!"admin".equals(service)) {
+      throw HsmException.badParam("service must be 'admin' (key quorums are set with key.setQuorum)");
+    }
+    int value = quorumValue(r, "value");
+    long approvers = hsm.users().list().stream()
+        .filter(u -> Role.CO.name().equals(u.role()) && u.approvalKeySpki() != null && !u.locked()).count();
+    if (value > approvers) {
+      throw HsmException.badParam("a quorum of " + value + " needs at least " + value
+          + " admins with a registered approval key; there are " + approvers);
+    }
+    adminQuorum(r, p, "quorum.set");
+    long seq = commit.applyAsLong(new Mutation.PutSetting(Settings.ADMIN_QUORUM, value));
+    return new JsonObject().put("service", service).put("value", value).put("seq", seq);
+  }
+
+  /** A quorum value field, 1..{@value #MAX_QUORUM}. */
+  public static int quorumValue(RequestReader r, String field) {
+    int v = r.integer(field);
+    if (v < 1 || v > MAX_QUORUM) {
+      throw HsmException.badParam(field + " must be between 1 and " + MAX_QUORUM);
+    }
+    return v;
+  }
+
+  private void adminQuorum(RequestReader r, Principal p, String what) {
+    QuorumCheck.require(r.body(), p, hsm.settings().get(Settings.ADMIN_QUORUM, 1), Role.CO,
+        "admin services (" + what + ")", hsm.users(), clock.getAsLong());
+  }
+
+  private UserRecord existingUser(RequestReader r, String field) {
+    String name = userName(r, field);
+    return hsm.users().get(name).orElseThrow(() -> HsmException.badParam("no user named " + name));
+  }
+
+  private static String userName(RequestReader r, String field) {
+    String name = r.string(field);
+    if (!UserRecord.isValidName(name)) {
+      throw HsmException.badParam(field + " must match " + UserRecord.NAME_PATTERN);
+    }
+    return name;
+  }
+
+  private static String hashNewPassword(RequestReader r) {
+    char[] password = r.string("password").toCharArray();
+    try {
+      PasswordHash.checkRules(password);
+      return PasswordHash.hash(password);
+    } catch (IllegalArgumentException e) {
+      throw HsmException.badParam(e.getMessage());
+    } finally {
+      Arrays.fill(password, '\0');
+    }
+  }
+}
