@@ -4,44 +4,316 @@ import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
 import io.hsmbridge.protocol.Op;
+import io.hsmbridge.protocol.Role;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.security.PrivateKey;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
- * A typed facade over the protocol (docs/protocol.md): one method per operation, bytes in and out,
- * base64 on the wire. Thread-safe when its {@link RequestSender} is ({@link BridgeClient} is).
+ * A typed facade over the protocol (docs/protocol.md, docs/users.md): one method per operation, bytes in
+ * and out, base64 on the wire. Thread-safe when its {@link RequestSender} is ({@link BridgeClient} is).
+ *
+ * <p>Sessions: after {@link #login} (or {@link #useSession}) every request carries the session token in
+ * its {@code session} field; only {@code health}, {@code cluster.status} and the login itself work without
+ * one. The token is never part of a message or {@code toString()}.
+ *
+ * <p>Quorum: an operation protected by an M-of-N quorum runs through {@link #withQuorum}, a view whose
+ * requests carry the approvals; {@link #requestBody} gives the body to ask a {@link #quorumToken} for.
  *
  * <p>Every method throws {@link HsmBridgeException} on failure. Decrypt and unwrap failures are the
  * opaque {@code CRYPTO_FAILURE}; a signature or MAC that does not match is {@code false}, not an error.
  * Algorithm names ({@code alg}) are the protocol's strings, e.g. {@code "AES_GCM"}, {@code "ED25519"}.
  */
 public final class Hsm implements AutoCloseable {
+  /** Fields that are not part of an operation as a quorum token pins it (the server hashes the rest). */
+  private static final List<String> NOT_PART_OF_THE_OPERATION = List.of("session", "quorum", "requestId", "onHsm");
+
   private final RequestSender sender;
   private final AutoCloseable owned;
+  /** Shared with every view ({@link #withQuorum}) of this facade: a login there is a login here. */
+  private final AtomicReference<String> session;
+  /** The {@code quorum} field every request of this view carries, or null. */
+  private final JsonObject quorum;
 
   /** Uses a sender it does not own: {@link #close()} leaves it open. */
   public Hsm(RequestSender sender) {
-    this.sender = Objects.requireNonNull(sender, "sender");
-    this.owned = null;
+    this(sender, null, new AtomicReference<>(), null);
   }
 
-  private Hsm(BridgeClient client) {
-    this.sender = client;
-    this.owned = client;
+  private Hsm(RequestSender sender, AutoCloseable owned, AtomicReference<String> session, JsonObject quorum) {
+    this.sender = Objects.requireNonNull(sender, "sender");
+    this.owned = owned;
+    this.session = session;
+    this.quorum = quorum;
   }
 
   /** Connects a new {@link BridgeClient} that this facade owns and closes. */
   public static Hsm connect(String host, int port) {
-    return new Hsm(BridgeClient.connect(host, port));
+    return owning(BridgeClient.connect(host, port));
   }
 
   /** Wraps a client and takes ownership of it. */
   public static Hsm owning(BridgeClient client) {
-    return new Hsm(Objects.requireNonNull(client, "client"));
+    Objects.requireNonNull(client, "client");
+    return new Hsm(client, client, new AtomicReference<>(), null);
+  }
+
+  // ---- sessions ----
+
+  /**
+   * Logs in ({@code auth.login}) and sends the session token with every later request.
+   *
+   * @param password not kept: the caller may clear the array afterwards
+   * @throws HsmBridgeException LOGIN_FAILED (wrong name or password), USER_LOCKED
+   */
+  public Session login(String user, char[] password) {
+    return login(credentials(user, password));
+  }
+
+  /**
+   * Logs in with a second factor: asks for a challenge ({@code auth.challenge}), signs its bytes with the
+   * user's registered RSA key (SHA256withRSA) and sends both with the password.
+   */
+  public Session loginWithMfa(String user, char[] password, PrivateKey key) {
+    Objects.requireNonNull(key, "key");
+    JsonObject c = call(Op.AUTH_CHALLENGE, new JsonObject().put("user", Objects.requireNonNull(user, "user")));
+    byte[] challenge = Replies.bytes(c, "challenge");
+    String signature = Base64.getEncoder().encodeToString(QuorumApproval.signBytes(challenge, key));
+    return login(credentials(user, password)
+        .put("mfa", new JsonObject().put("challengeId", Replies.string(c, "challengeId")).put("signature", signature)));
+  }
+
+  private Session login(JsonObject credentials) {
+    JsonObject r = call(Op.AUTH_LOGIN, credentials);
+    Session s = new Session(Replies.string(r, "session"), Replies.string(r, "user"), Replies.string(r, "role"),
+        Replies.longValue(r, "expiresAt"));
+    session.set(s.token());
+    return s;
+  }
+
+  private static JsonObject credentials(String user, char[] password) {
+    return new JsonObject().put("user", Objects.requireNonNull(user, "user"))
+        .put("password", new String(Objects.requireNonNull(password, "password")));
+  }
+
+  /** Sends this session token (e.g. one kept in a session file) with every later request; null for none. */
+  public void useSession(String token) {
+    session.set(token);
+  }
+
+  /** Whether requests carry a session token. */
+  public boolean hasSession() {
+    return session.get() != null;
+  }
+
+  /** Ends the session at the bridge ({@code auth.logout}); later requests carry none, even if this fails. */
+  public void logout() {
+    try {
+      call(Op.AUTH_LOGOUT, new JsonObject());
+    } finally {
+      session.set(null);
+    }
+  }
+
+  /** {@code user}, {@code role} and {@code expiresAt} of the current session. */
+  public JsonObject whoami() {
+    return call(Op.AUTH_WHOAMI, new JsonObject());
+  }
+
+  // ---- users and quorum (docs/users.md) ----
+
+  /**
+   * PRECO only: activates a new cluster by setting the first admin's password. The PRECO session is
+   * useless afterwards: log in as {@code admin} with the new password.
+   *
+   * @return {@code user} ("admin"), {@code role} ("CO"), {@code activated}
+   */
+  public JsonObject activate(char[] newAdminPassword) {
+    return call(Op.CLUSTER_ACTIVATE,
+        new JsonObject().put("password", new String(Objects.requireNonNull(newAdminPassword, "password"))));
+  }
+
+  /** CO: creates a crypto officer or crypto user. */
+  public void createUser(String name, Role role, char[] password) {
+    if (role != Role.CO && role != Role.CU) {
+      throw new IllegalArgumentException("a user is created as CO or CU");
+    }
+    call(Op.USER_CREATE, name(name).put("role", role.name())
+        .put("password", new String(Objects.requireNonNull(password, "password"))));
+  }
+
+  /** CO: deletes a user (never the last CO: the server refuses). */
+  public void deleteUser(String name) {
+    call(Op.USER_DELETE, name(name));
+  }
+
+  /** CO: every user and the admin quorum value. */
+  public Users listUsers() {
+    JsonObject r = call(Op.USER_LIST, new JsonObject());
+    List<UserInfo> users = new ArrayList<>();
+    for (Object u : Replies.array(r, "users")) {
+      if (!(u instanceof JsonObject o)) {
+        throw new HsmBridgeException(ErrorCode.INTERNAL, "malformed reply: 'users' holds a non-object");
+      }
+      users.add(UserInfo.fromJson(o));
+    }
+    return new Users(users, (int) Replies.longValue(r, "adminQuorum", 1));
+  }
+
+  /** CO: any user's password; CU: its own. */
+  public void changePassword(String name, char[] password) {
+    call(Op.USER_CHANGE_PASSWORD, name(name).put("password", new String(Objects.requireNonNull(password, "password"))));
+  }
+
+  /** CO: unlocks a user locked after failed logins (and resets the count). */
+  public void unlockUser(String name) {
+    call(Op.USER_UNLOCK, name(name));
+  }
+
+  /**
+   * Registers the caller's public key for quorum approvals and MFA.
+   *
+   * @param spki DER SubjectPublicKeyInfo of an RSA key of at least 2048 bits
+   */
+  public void registerApprovalKey(byte[] spki) {
+    call(Op.USER_REGISTER_KEY, new JsonObject().put("spki", Replies.b64(Objects.requireNonNull(spki, "spki"))));
+  }
+
+  /** CO, for itself: require a signed challenge at login (needs a registered key). */
+  public void setMfa(boolean enabled) {
+    call(Op.USER_SET_MFA, new JsonObject().put("enabled", enabled));
+  }
+
+  /** CO: how many approvals the admin services need (1..8; 1 = no quorum). */
+  public void setAdminQuorum(int value) {
+    call(Op.QUORUM_SET, new JsonObject().put("service", "admin").put("value", value));
+  }
+
+  /**
+   * Asks for a quorum token for exactly {@code operation} (a full request body with its {@code op}, see
+   * {@link #requestBody}); {@code session}, {@code quorum} and {@code requestId} are left out.
+   *
+   * @param ttlSeconds 1..3600; 0 for the server's default (600)
+   */
+  public QuorumToken quorumToken(JsonObject operation, int ttlSeconds) {
+    JsonObject req = new JsonObject().put("operation", operationOf(operation));
+    if (ttlSeconds != 0) {
+      req.put("ttlSeconds", ttlSeconds);
+    }
+    return QuorumToken.fromJson(call(Op.QUORUM_TOKEN, req));
+  }
+
+  /**
+   * A view of this facade (same connection and session) whose requests carry these approvals in their
+   * {@code quorum} field; send it exactly the operation the token was issued for.
+   */
+  public Hsm withQuorum(String tokenId, List<QuorumApproval> approvals) {
+    return new Hsm(sender, null, session, QuorumApproval.quorumField(tokenId, approvals));
+  }
+
+  /**
+   * The request body {@code call} would send, without sending anything: e.g.
+   * {@code requestBody(h -> h.delete(keyId))} for {@link #quorumToken}. {@code call} must send exactly one
+   * request; what it does after that (with the reply) never runs.
+   */
+  public JsonObject requestBody(Consumer<Hsm> call) {
+    JsonObject body;
+    try {
+      body = firstRequestOf(call::accept);
+    } catch (RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException("a Consumer threw a checked exception", e); // cannot happen
+    }
+    if (body == null) {
+      throw new IllegalArgumentException("the call sent no request");
+    }
+    return body;
+  }
+
+  /**
+   * Like {@link #requestBody} for a call that may throw checked exceptions: returns the body of its first
+   * request, or null when it sent none (and then it ran to its end).
+   */
+  public JsonObject firstRequestOf(Call call) throws Exception {
+    Hsm capturing = new Hsm(body -> {
+      throw new Captured(operationOf(body));
+    }, null, session, null);
+    try {
+      call.run(capturing);
+      return null;
+    } catch (Captured c) {
+      return c.body;
+    }
+  }
+
+  /** A call against a facade that may throw checked exceptions (see {@link #firstRequestOf}). */
+  @FunctionalInterface
+  public interface Call {
+    void run(Hsm hsm) throws Exception;
+  }
+
+  /** Thrown by the capturing sender of {@link #firstRequestOf}: stops the call at its first request. */
+  private static final class Captured extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final transient JsonObject body;
+
+    Captured(JsonObject body) {
+      super("request captured", null, false, false);
+      this.body = body;
+    }
+  }
+
+  /**
+   * Sends a complete request body (with its {@code op}), adding the session and this view's quorum: for
+   * operations this facade has no method for, or bodies built elsewhere.
+   */
+  public JsonObject send(JsonObject body) {
+    Objects.requireNonNull(body, "body");
+    if (!(body.getValue("op") instanceof String)) {
+      throw new IllegalArgumentException("the request body needs an 'op'");
+    }
+    return sender.request(decorate(body.copy()));
+  }
+
+  /** The body without the fields a quorum token does not pin. */
+  private static JsonObject operationOf(JsonObject body) {
+    JsonObject o = body.copy();
+    NOT_PART_OF_THE_OPERATION.forEach(o::remove);
+    return o;
+  }
+
+  // ---- keys ----
+
+  /**
+   * CU, owner: lets {@code user} use the key (crypto, describe, public key), not manage it.
+   *
+   * @return the key's description with {@code owner} and {@code sharedWith}
+   */
+  public KeyInfo shareKey(String keyId, String user) {
+    return KeyInfo.fromJson(call(Op.KEY_SHARE, key(keyId).put("user", Objects.requireNonNull(user, "user"))));
+  }
+
+  /** CU, owner: takes a share back. */
+  public KeyInfo unshareKey(String keyId, String user) {
+    return KeyInfo.fromJson(call(Op.KEY_UNSHARE, key(keyId).put("user", Objects.requireNonNull(user, "user"))));
+  }
+
+  /**
+   * CU, owner: how many approvals the key's management operations (delete, relabel, wrap, share, unshare,
+   * quorum) and its crypto operations need, 1..8 each (1 = no quorum).
+   *
+   * @return {@code keyId}, {@code management}, {@code usage}
+   */
+  public JsonObject setKeyQuorum(String keyId, int management, int usage) {
+    return call(Op.KEY_SET_QUORUM, key(keyId).put("management", management).put("usage", usage));
   }
 
   /** The health report of the HSM that served the request (fields as in protocol.md). */
@@ -203,7 +475,23 @@ public final class Hsm implements AutoCloseable {
 
   private JsonObject call(Op op, JsonObject req) {
     req.put("op", op.wire());
-    return sender.request(req);
+    // A login carries no old session: it is how a session starts.
+    return sender.request(op == Op.AUTH_LOGIN || op == Op.AUTH_CHALLENGE ? req : decorate(req));
+  }
+
+  private JsonObject decorate(JsonObject req) {
+    String token = session.get();
+    if (token != null) {
+      req.put("session", token);
+    }
+    if (quorum != null) {
+      req.put("quorum", quorum.copy());
+    }
+    return req;
+  }
+
+  private static JsonObject name(String name) {
+    return new JsonObject().put("name", Objects.requireNonNull(name, "name"));
   }
 
   private static JsonObject key(String keyId) {

@@ -1,6 +1,8 @@
 package io.hsmbridge.client;
 
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.util.List;
 
 /**
  * A key description as the server returns it (protocol.md, "Key description"). Holds no key
@@ -8,6 +10,8 @@ import io.vertx.core.json.JsonObject;
  * working when a newer server adds values.
  *
  * @param keyId 32 lowercase hex characters (the token's CKA_ID)
+ * @param owner the crypto user who owns the key; null when the server does not say (no users yet)
+ * @param sharedWith the users the owner shared the key with; only the owner is told, empty otherwise
  */
 public record KeyInfo(
     String keyId,
@@ -17,7 +21,13 @@ public record KeyInfo(
     String usage,
     boolean exportable,
     boolean extractable,
-    boolean sensitive) {
+    boolean sensitive,
+    String owner,
+    List<String> sharedWith) {
+
+  public KeyInfo {
+    sharedWith = sharedWith == null ? List.of() : List.copyOf(sharedWith);
+  }
 
   /** Parses a key description; a missing required field is an INTERNAL error (a server bug). */
   public static KeyInfo fromJson(JsonObject o) {
@@ -29,12 +39,14 @@ public record KeyInfo(
         Replies.optString(o, "usage"),
         Replies.bool(o, "exportable", false),
         Replies.bool(o, "extractable", false),
-        Replies.bool(o, "sensitive", false));
+        Replies.bool(o, "sensitive", false),
+        Replies.optString(o, "owner"),
+        Replies.strings(o, "sharedWith"));
   }
 
-  /** The description as protocol JSON. */
+  /** The description as protocol JSON ({@code owner} and {@code sharedWith} only when known). */
   public JsonObject toJson() {
-    return new JsonObject()
+    JsonObject o = new JsonObject()
         .put("keyId", keyId)
         .put("label", label)
         .put("spec", spec)
@@ -43,6 +55,12 @@ public record KeyInfo(
         .put("exportable", exportable)
         .put("extractable", extractable)
         .put("sensitive", sensitive);
+    if (owner != null) {
+      o.put("owner", owner);
+    }
+    if (!sharedWith.isEmpty()) {
+      o.put("sharedWith", new JsonArray(List.copyOf(sharedWith)));
+    }
+    return o;
   }
-
 }

@@ -42,6 +42,32 @@ final class Replies {
     throw malformed(field, "boolean");
   }
 
+  static long longValue(JsonObject o, String field) {
+    if (o.getValue(field) instanceof Number n) {
+      return n.longValue();
+    }
+    throw malformed(field, "number");
+  }
+
+  static long longValue(JsonObject o, String field, long dflt) {
+    return o.getValue(field) == null ? dflt : longValue(o, field);
+  }
+
+  /** An optional array of strings; empty when absent. */
+  static java.util.List<String> strings(JsonObject o, String field) {
+    if (o.getValue(field) == null) {
+      return java.util.List.of();
+    }
+    java.util.List<String> out = new java.util.ArrayList<>();
+    for (Object v : array(o, field)) {
+      if (!(v instanceof String s)) {
+        throw malformed(field, "array of strings");
+      }
+      out.add(s);
+    }
+    return java.util.List.copyOf(out);
+  }
+
   static JsonArray array(JsonObject o, String field) {
     if (o.getValue(field) instanceof JsonArray a) {
       return a;
