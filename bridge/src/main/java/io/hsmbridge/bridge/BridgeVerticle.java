@@ -43,7 +43,10 @@ public final class BridgeVerticle extends VerticleBase {
       return;
     }
     try {
-      RequestValidator.validate(body);
+      if (RequestValidator.validate(body).isUserModel()) {
+        throw new HsmException(ErrorCode.UNKNOWN_OPERATION, "users, sessions and quorum exist in a cluster (hsmbridge up);"
+            + " this node runs node.role=all: one HSM without users, for development and benchmarks on loopback");
+      }
     } catch (HsmException | IllegalArgumentException | ClassCastException e) {
       Failures.reply(message, e instanceof HsmException ? e : new HsmException(ErrorCode.BAD_REQUEST, "malformed request"));
       return;

@@ -13,9 +13,11 @@ import java.util.Properties;
  * @param durabilityTimeout how long an acknowledged-by-the-log mutation may wait for enough HSMs to apply it
  * @param attempts how many HSMs one request may be tried on (idempotent requests only)
  * @param requestBudget the total time a request may spend across its attempts
+ * @param sessionIdle a login session ends after this long without a request ({@code auth.sessionIdleMinutes})
+ * @param sessionMax a login session ends this long after the login at the latest ({@code auth.sessionMaxMinutes})
  */
 public record RoutingSettings(int durability, Duration deadAfter, Duration antiEntropy, Duration durabilityTimeout,
-    int attempts, Duration requestBudget) {
+    int attempts, Duration requestBudget, Duration sessionIdle, Duration sessionMax) {
 
   static RoutingSettings from(Properties p) {
     int durability = AgentConfig.integer(p, "cluster.durability", 2);
@@ -31,7 +33,13 @@ public record RoutingSettings(int durability, Duration deadAfter, Duration antiE
       throw AgentConfig.invalid("cluster.deadAfterMs >= 200, cluster.antiEntropySeconds >= 0, "
           + "cluster.durabilityTimeoutMs >= 100, cluster.retryAttempts 1..10, cluster.requestBudgetMs >= 1000");
     }
+    int idleMin = AgentConfig.integer(p, "auth.sessionIdleMinutes", 15);
+    int maxMin = AgentConfig.integer(p, "auth.sessionMaxMinutes", 8 * 60);
+    if (idleMin < 1 || maxMin < idleMin || maxMin > 7 * 24 * 60) {
+      throw AgentConfig.invalid("auth.sessionIdleMinutes >= 1 and <= auth.sessionMaxMinutes <= 10080 (7 days)");
+    }
     return new RoutingSettings(durability, Duration.ofMillis(deadMs), Duration.ofSeconds(antiEntropyS),
-        Duration.ofMillis(durabilityMs), attempts, Duration.ofMillis(budgetMs));
+        Duration.ofMillis(durabilityMs), attempts, Duration.ofMillis(budgetMs), Duration.ofMinutes(idleMin),
+        Duration.ofMinutes(maxMin));
   }
 }

@@ -111,6 +111,12 @@ public enum Op {
     }
   }
 
+  /** True for the operations of the user model (sessions, users, quorum, key sharing): clusters only. */
+  public boolean isUserModel() {
+    return wire.startsWith("auth.") || wire.startsWith("user.") || wire.startsWith("quorum.")
+        || this == KEY_SHARE || this == KEY_UNSHARE || this == KEY_SET_QUORUM || this == CLUSTER_ACTIVATE;
+  }
+
   /** Returns the operation for a wire name, or null when there is none. */
   public static Op fromWire(String wire) {
     return wire == null ? null : BY_WIRE.get(wire);

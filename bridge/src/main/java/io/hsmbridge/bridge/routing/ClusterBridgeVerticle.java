@@ -2,6 +2,7 @@ package io.hsmbridge.bridge.routing;
 
 import io.hsmbridge.agent.Failures;
 import io.hsmbridge.bridge.RoutingSettings;
+import io.hsmbridge.bridge.auth.FrontDoor;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.Addresses;
 import io.hsmbridge.protocol.ErrorCode;
@@ -51,6 +52,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   private HsmRegistry registry;
   private AntiEntropy antiEntropy;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+  private FrontDoor frontDoor;
 
   public ClusterBridgeVerticle(RoutingSettings settings, long agentTimeoutMs) {
     this.settings = settings;
@@ -64,12 +66,14 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     final Op op;
     final long deadlineNanos = System.nanoTime() + settings.requestBudget().toNanos();
     final Set<String> tried = new HashSet<>();
+    final FrontDoor.Admitted admitted;
     boolean hadTransportFailure;
 
-    Request(Message<Object> message, JsonObject body, Op op) {
+    Request(Message<Object> message, JsonObject body, Op op, FrontDoor.Admitted admitted) {
       this.message = message;
       this.body = body;
       this.op = op;
+      this.admitted = admitted;
     }
 
     long minSeq() {
@@ -82,6 +86,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     registry = new HsmRegistry(settings.deadAfter());
+    frontDoor = new FrontDoor(settings.sessionIdle(), settings.sessionMax(), System::currentTimeMillis);
     antiEntropy = new AntiEntropy(vertx, registry, agentTimeoutMs);
     consumers.add(vertx.eventBus().<Object>consumer(Addresses.HEARTBEAT, m -> {
       if (m.body() instanceof JsonObject) {
@@ -123,8 +128,16 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       Failures.reply(message, e instanceof HsmException ? e : new HsmException(ErrorCode.BAD_REQUEST, "malformed request"));
       return;
     }
-    if (op.isClusterAdmin()) {
-      admin(op, body).onComplete(ar -> {
+    FrontDoor.Admitted admitted;
+    try {
+      admitted = frontDoor.admit(op, body);
+    } catch (HsmException e) {
+      Failures.reply(message, e);
+      return;
+    }
+    body = admitted.body();
+    if (op.answeredByBridge()) {
+      admin(op, admitted).onComplete(ar -> {
         if (ar.succeeded()) {
           message.reply(ar.result());
         } else {
@@ -144,7 +157,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
         body = body.copy().put("requestId", UUID.randomUUID().toString());
       }
     }
-    dispatch(new Request(message, body, op));
+    dispatch(new Request(message, body, op, admitted));
   }
 
   /** Mutations need min(durability, cluster size) healthy HSMs up front, so nothing is half-applied. */
@@ -210,7 +223,13 @@ public final class ClusterBridgeVerticle extends VerticleBase {
           // not this HSM's speed: counted, it made the HSM that served creations look slow to crypto.
           hsm.recordServiceTime((System.nanoTime() - attempt.startNanos) / 1000);
         }
-        succeeded(req, ar.result().put("servedBy", hsm.hsmId));
+        JsonObject reply = ar.result().put("servedBy", hsm.hsmId);
+        try {
+          succeeded(req, frontDoor.succeeded(req.op, req.admitted, reply));
+        } catch (RuntimeException e) {
+          LOG.log(java.util.logging.Level.WARNING, "could not complete " + req.op.wire(), e);
+          Failures.reply(req.message, ErrorCode.INTERNAL, "could not complete " + req.op.wire());
+        }
       } else {
         failed(req, hsm, ar.cause());
       }
@@ -288,7 +307,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     io.hsmbridge.bridge.BridgeVerticle.relayFailure(message, cause);
   }
 
-  private Future<JsonObject> admin(Op op, JsonObject body) {
+  private Future<JsonObject> admin(Op op, FrontDoor.Admitted admitted) {
+    JsonObject body = admitted.body();
     switch (op) {
       case CLUSTER_STATUS:
         return Future.succeededFuture(status());
@@ -299,7 +319,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       case CLUSTER_REMOVE_HSM:
         return new HsmRemoval(vertx, registry, agentTimeoutMs).remove(body.getString("hsmId"));
       default:
-        return Future.failedFuture(new HsmException(ErrorCode.UNKNOWN_OPERATION, "unknown operation " + op.wire()));
+        try {
+          return Future.succeededFuture(frontDoor.answer(op, admitted));
+        } catch (RuntimeException e) {
+          return Future.failedFuture(e);
+        }
     }
   }
 
