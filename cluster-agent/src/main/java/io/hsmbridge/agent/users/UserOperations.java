@@ -288,7 +288,7 @@ public final class UserOperations {
     int value = quorumValue(r, "value");
     long approvers = hsm.users().list().stream()
         .filter(u -> Role.CO.name().equals(u.role()) && u.approvalKeySpki() != null && !u.locked()).count();
-    if (value > approvers) {
+    if (value > 1 && value > approvers) {
       throw HsmException.badParam("a quorum of " + value + " needs at least " + value
           + " admins with a registered approval key; there are " + approvers);
     }
