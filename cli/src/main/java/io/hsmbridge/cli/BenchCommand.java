@@ -2,6 +2,8 @@ package io.hsmbridge.cli;
 
 import io.hsmbridge.cli.bench.BenchMain;
 import io.hsmbridge.cli.bench.ClusterBench;
+import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.Hsm;
 import io.hsmbridge.protocol.KeySpec;
 import java.io.BufferedReader;
 import java.io.File;
@@ -28,8 +30,8 @@ import picocli.CommandLine.Option;
  * <p>{@code bench --cluster} instead measures real clusters ({@link ClusterBench}): first the direct
  * RSA-2048 baseline in a child JVM on a token of its own, then for each size N a throwaway cluster in
  * its own temporary data directory (as {@code up --hsms N --port 0}: N agent processes and a bridge),
- * measured from this JVM over TCP, stopped as {@code down} does and deleted. The user's cluster is never
- * touched.
+ * activated with passwords that live only in this JVM ({@link ThrowawayUsers}), measured from this JVM over
+ * TCP as a crypto user, stopped as {@code down} does and deleted. The user's cluster is never touched.
  */
 @Command(name = "bench",
     description = {"Measure RSA-2048 sign, ECDSA P-256 sign, AES-256-GCM 4 KiB encrypt and HMAC-SHA256 1 KiB"
@@ -272,6 +274,10 @@ final class BenchCommand extends CliCommand {
         throw f;
       }
       double startSeconds = (System.nanoTime() - t0) / 1e9;
+      String session;
+      try (Hsm hsm = Hsm.owning(BridgeClient.connect(ready.bridge().host(), ready.bridge().port()))) {
+        session = ThrowawayUsers.activate(hsm).cryptoUser().token();
+      }
       List<String> ids = rec.hsmIds();
       started = true;
       return new ClusterBench.Cluster() {
@@ -303,6 +309,11 @@ final class BenchCommand extends CliCommand {
         @Override
         public double startSeconds() {
           return startSeconds;
+        }
+
+        @Override
+        public String session() {
+          return session;
         }
 
         @Override

@@ -11,7 +11,8 @@ import java.util.List;
 
 /**
  * The bridge's cluster-administration requests ({@code cluster.status}, {@code cluster.removeHsm},
- * {@code cluster.check}) over one connection. Not thread-safe; close it when done.
+ * {@code cluster.check}, {@code cluster.auditVerify}) over one connection; all but the status need a CO's
+ * session ({@link #useSession}). Not thread-safe; close it when done.
  */
 final class BridgeAdmin implements AutoCloseable {
   /** A request timeout for status polls: short, so a stuck bridge does not stall a wait loop. */
@@ -32,10 +33,18 @@ final class BridgeAdmin implements AutoCloseable {
 
   private final RequestSender sender;
   private final AutoCloseable connection;
+  /** The session token sent with every request, or null: cluster.status is public, the rest needs a CO. */
+  private String session;
 
   BridgeAdmin(RequestSender sender, AutoCloseable connection) {
     this.sender = sender;
     this.connection = connection;
+  }
+
+  /** Sends this session token (null for none) with every later request; returns this. */
+  BridgeAdmin useSession(String token) {
+    this.session = token;
+    return this;
   }
 
   ClusterStatus status() {
@@ -66,7 +75,11 @@ final class BridgeAdmin implements AutoCloseable {
   }
 
   private JsonObject request(Op op, JsonObject body) {
-    return sender.request(body.put("op", op.wire()));
+    body.put("op", op.wire());
+    if (session != null) {
+      body.put("session", session);
+    }
+    return sender.request(body);
   }
 
   @Override

@@ -1,13 +1,16 @@
 package io.hsmbridge.cli;
 
 import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.Hsm;
 import io.hsmbridge.client.HsmBridgeException;
+import io.vertx.core.json.JsonObject;
 import java.time.Duration;
+import java.util.function.Function;
 import picocli.CommandLine.Option;
 
 /**
  * A command that talks to a running bridge: through {@code --endpoint}, else the local cluster's
- * {@code HOME/bridge/endpoint.json}.
+ * {@code HOME/bridge/endpoint.json}; with the session of the session file when there is one.
  */
 abstract class BridgeCommand extends CliCommand {
   @Option(names = "--endpoint", paramLabel = "HOST:PORT",
@@ -43,6 +46,14 @@ abstract class BridgeCommand extends CliCommand {
     }
   }
 
+  /** A connection that sends the stored session with every request (none when nobody logged in). */
+  protected Hsm openHsm() {
+    String token = sessionFile().token();
+    Hsm hsm = Hsm.owning(connect());
+    hsm.useSession(token);
+    return hsm;
+  }
+
   private LocalNode localBridge() {
     return new LocalNode(home().bridge());
   }
@@ -51,11 +62,11 @@ abstract class BridgeCommand extends CliCommand {
    * Sends one admin request to the bridge, prints its JSON report and then a one-word verdict read from
    * the report's boolean {@code field}; exit 0 when it is true, 1 otherwise.
    */
-  protected int reportAndVerdict(java.util.function.Function<BridgeAdmin, io.vertx.core.json.JsonObject> call,
-      String field, String good, String bad) {
-    io.vertx.core.json.JsonObject report;
-    io.hsmbridge.client.BridgeClient client = connect();
-    try (BridgeAdmin admin = new BridgeAdmin(client, client)) {
+  protected int reportAndVerdict(Function<BridgeAdmin, JsonObject> call, String field, String good, String bad) {
+    String token = sessionFile().token();
+    JsonObject report;
+    BridgeClient client = connect();
+    try (BridgeAdmin admin = new BridgeAdmin(client, client).useSession(token)) {
       report = call.apply(admin);
     }
     boolean ok = Boolean.TRUE.equals(report.getValue(field));

@@ -1,20 +1,38 @@
 package io.hsmbridge.cli;
 
+import java.io.Console;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * What a command may touch of the outside world: streams, environment and the repository directory
- * (from {@code -Dhsmbridge.repo}, set by the ./hsmbridge script). Tests pass their own.
+ * What a command may touch of the outside world: streams, environment, the terminal and the repository
+ * directory (from {@code -Dhsmbridge.repo}, set by the ./hsmbridge script). Tests pass their own.
  *
+ * @param terminal reads a secret without echo; null when there is no terminal (then secrets come from
+ *     files, the environment or one line of standard input)
  * @param repoDir null when not started through the script
  */
-record Cli(PrintStream out, PrintStream err, InputStream in, Map<String, String> env, String repoDir) {
+record Cli(PrintStream out, PrintStream err, InputStream in, Map<String, String> env, String repoDir,
+    Terminal terminal) {
+
+  /** Prompts on the controlling terminal without echo. */
+  @FunctionalInterface
+  interface Terminal {
+    /** The line typed (without its newline), or null at end of input. */
+    char[] readSecret(String prompt);
+  }
+
+  /** Without a terminal: what tests and child processes use. */
+  Cli(PrintStream out, PrintStream err, InputStream in, Map<String, String> env, String repoDir) {
+    this(out, err, in, env, repoDir, null);
+  }
 
   static Cli system() {
-    return new Cli(System.out, System.err, System.in, System.getenv(), System.getProperty("hsmbridge.repo"));
+    Console console = System.console();
+    Terminal terminal = console == null ? null : prompt -> console.readPassword("%s", prompt);
+    return new Cli(System.out, System.err, System.in, System.getenv(), System.getProperty("hsmbridge.repo"), terminal);
   }
 
   /**

@@ -27,6 +27,11 @@ abstract class CliCommand implements Callable<Integer> {
     return new Home(root().homeDir());
   }
 
+  /** Where the session of {@code login} is kept ({@code --session-file}, {@code $HSMBRIDGE_SESSION_FILE}, HOME). */
+  protected SessionFile sessionFile() {
+    return SessionFile.locate(root().sessionFile, cli().env(), home());
+  }
+
   /** A command-line error (exit code 2) detected after parsing. */
   protected ParameterException usage(String message) {
     return new ParameterException(spec.commandLine(), message);

@@ -15,6 +15,7 @@ import java.util.Base64;
 import java.util.HexFormat;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The crypto commands: one protocol operation each, base64 for binary values on the command line. */
@@ -51,6 +52,10 @@ final class CryptoCommands {
 
   @Command(name = "encrypt", description = "Encrypt; prints {\"iv\":..,\"ciphertext\":..} (base64; no iv for RSA_OAEP).")
   static final class Encrypt extends AlgCommand {
+    /** Protected once the key's usage quorum is above 1. */
+    @Mixin
+    QuorumOptions quorum;
+
     @Option(names = "--key", required = true, paramLabel = "KEY_ID")
     String keyId;
 
@@ -89,6 +94,10 @@ final class CryptoCommands {
 
   @Command(name = "decrypt", description = "Decrypt; writes the raw plaintext to stdout or --out FILE.")
   static final class Decrypt extends AlgCommand {
+    /** Protected once the key's usage quorum is above 1. */
+    @Mixin
+    QuorumOptions quorum;
+
     @Option(names = "--key", required = true, paramLabel = "KEY_ID")
     String keyId;
 
@@ -152,6 +161,10 @@ final class CryptoCommands {
 
   @Command(name = "sign", description = "Sign; prints the base64 signature.")
   static final class Sign extends AlgCommand {
+    /** Protected once the key's usage quorum is above 1. */
+    @Mixin
+    QuorumOptions quorum;
+
     @Option(names = "--key", required = true, paramLabel = "KEY_ID")
     String keyId;
 
@@ -181,6 +194,10 @@ final class CryptoCommands {
 
   @Command(name = "verify", description = "Verify a signature; prints valid (exit 0) or invalid (exit 1).")
   static final class Verify extends AlgCommand {
+    /** Protected once the key's usage quorum is above 1. */
+    @Mixin
+    QuorumOptions quorum;
+
     @Option(names = "--key", required = true, paramLabel = "KEY_ID")
     String keyId;
 
@@ -219,6 +236,10 @@ final class CryptoCommands {
 
   @Command(name = "mac", description = "Compute an HMAC; prints it in base64.")
   static final class Mac extends AlgCommand {
+    /** Protected once the key's usage quorum is above 1. */
+    @Mixin
+    QuorumOptions quorum;
+
     @Option(names = "--key", required = true, paramLabel = "KEY_ID")
     String keyId;
 
@@ -248,6 +269,10 @@ final class CryptoCommands {
 
   @Command(name = "mac-verify", description = "Verify an HMAC; prints valid (exit 0) or invalid (exit 1).")
   static final class MacVerify extends AlgCommand {
+    /** Protected once the key's usage quorum is above 1. */
+    @Mixin
+    QuorumOptions quorum;
+
     @Option(names = "--key", required = true, paramLabel = "KEY_ID")
     String keyId;
 

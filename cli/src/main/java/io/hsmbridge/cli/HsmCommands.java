@@ -73,8 +73,8 @@ final class HsmCommands extends CliCommand {
     }
   }
 
-  @Command(name = "remove", description = "Remove an HSM: the bridge drains it and takes it out of the Raft group,"
-      + " then its agent stops and its directory (token kept) moves to HOME/removed/.")
+  @Command(name = "remove", description = "Remove an HSM (needs a CO's session): the bridge drains it and takes it out"
+      + " of the Raft group, then its agent stops and its directory (token kept) moves to HOME/removed/.")
   static final class Remove extends CliCommand {
     @Parameters(paramLabel = "HSM_ID", description = "e.g. hsm2 (see 'hsm list').")
     String hsmId;
@@ -86,11 +86,12 @@ final class HsmCommands extends CliCommand {
       }
       Home home = home();
       Path library = NodeLayout.findLibrary(cli().env());
+      String session = sessionFile().token();
       try (HomeLock lock = HomeLock.acquire(home)) {
         ClusterRecord rec = ClusterRecord.load(home.clusterProperties());
         out().println("removing " + hsmId + " (draining it first) ...");
         out().flush();
-        LocalCluster.Removal r = new LocalCluster(home).remove(rec, hsmId, library);
+        LocalCluster.Removal r = new LocalCluster(home).remove(rec, hsmId, library, session);
         List<String> left = rec.without(hsmId).hsmIds();
         out().println("removed " + r.hsmId() + (r.pid().isPresent() ? " (stopped pid " + r.pid().getAsLong() + ")" : ""));
         out().println("  token kept in " + r.movedTo());

@@ -22,8 +22,13 @@ import picocli.CommandLine.Spec;
         ClusterCommands.Down.class,
         ClusterCommands.Status.class,
         HsmCommands.class,
-        ClusterCheckCommand.class,
+        ClusterAdminCommands.class,
         AuditCommand.class,
+        AuthCommands.Login.class,
+        AuthCommands.Logout.class,
+        AuthCommands.WhoAmI.class,
+        UserCommands.class,
+        QuorumCommands.class,
         KeyCommands.class,
         CryptoCommands.Encrypt.class,
         CryptoCommands.Decrypt.class,
@@ -39,6 +44,7 @@ import picocli.CommandLine.Spec;
     footerHeading = "%n",
     footer = {
         "Data directory: --home, else $HSMBRIDGE_HOME, else <repo>/.hsmbridge.",
+        "Session: 'login' keeps it in --session-file, else $HSMBRIDGE_SESSION_FILE, else HOME/session (0600).",
         "Exit codes: 0 ok; 1 failed (or 'invalid' from verify/mac-verify); 2 bad command line;"
             + " 3 'status' or 'hsm list' found nothing running.",
         "Set HSMBRIDGE_DEBUG=1 or pass --debug for stack traces."})
@@ -51,6 +57,11 @@ final class HsmbridgeCommand implements Callable<Integer> {
   @Option(names = "--home", paramLabel = "DIR", scope = ScopeType.INHERIT,
       description = "Data directory of the local cluster (default: $HSMBRIDGE_HOME or <repo>/.hsmbridge).")
   Path home;
+
+  @Option(names = "--session-file", paramLabel = "FILE", scope = ScopeType.INHERIT,
+      description = "Where 'login' keeps the session for later commands (default: $HSMBRIDGE_SESSION_FILE,"
+          + " else HOME/session).")
+  Path sessionFile;
 
   @Option(names = "--debug", scope = ScopeType.INHERIT, description = "Print stack traces of errors.")
   boolean debug;

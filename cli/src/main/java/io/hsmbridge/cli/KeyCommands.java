@@ -9,10 +9,15 @@ import java.io.PrintStream;
 import java.util.Base64;
 import java.util.List;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code key ...}: create, list, describe, relabel and delete keys. */
+/**
+ * {@code key ...}: create, list, describe, relabel, delete, export, share keys and set their quorum. A crypto
+ * user's session is needed; management commands are the owner's, and protected once the key's management
+ * quorum is above 1 ({@link QuorumOptions}).
+ */
 @Command(name = "key", description = "Manage keys.",
     subcommands = {
         KeyCommands.Generate.class,
@@ -20,12 +25,17 @@ import picocli.CommandLine.Parameters;
         KeyCommands.Describe.class,
         KeyCommands.Delete.class,
         KeyCommands.SetLabel.class,
-        KeyCommands.PublicKey.class})
+        KeyCommands.PublicKey.class,
+        KeyCommands.Wrap.class,
+        KeyCommands.Share.class,
+        KeyCommands.Unshare.class,
+        KeyCommands.Quorum.class})
 final class KeyCommands extends CliCommand {
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: generate, list, describe, delete, set-label, public");
+    throw usage("missing subcommand; one of: generate, list, describe, delete, set-label, public, wrap, share, unshare,"
+        + " quorum");
   }
 
   @Command(name = "generate", description = "Generate a key inside the HSM; prints its description as JSON.")
@@ -84,10 +94,11 @@ final class KeyCommands extends CliCommand {
       } else if (keys.isEmpty()) {
         out.println("no keys");
       } else {
-        String fmt = "%-32s  %-11s  %-15s  %-10s  %s%n";
-        out.printf(fmt, "KEY ID", "SPEC", "USAGE", "EXPORTABLE", "LABEL");
+        String fmt = "%-32s  %-11s  %-15s  %-10s  %-12s  %s%n";
+        out.printf(fmt, "KEY ID", "SPEC", "USAGE", "EXPORTABLE", "OWNER", "LABEL");
         for (KeyInfo k : keys) {
-          out.printf(fmt, k.keyId(), k.spec(), k.usage(), k.exportable() ? "yes" : "no", k.label());
+          out.printf(fmt, k.keyId(), k.spec(), k.usage(), k.exportable() ? "yes" : "no",
+              k.owner() == null ? "-" : k.owner(), k.label());
         }
       }
       return ExitCodes.OK;
@@ -106,10 +117,13 @@ final class KeyCommands extends CliCommand {
     }
   }
 
-  @Command(name = "delete", description = "Delete a key.")
+  @Command(name = "delete", description = "Delete a key (its owner).")
   static final class Delete extends ClientCommand {
     @Parameters(paramLabel = "KEY_ID")
     String keyId;
+
+    @Mixin
+    QuorumOptions quorum;
 
     @Override
     protected int run(Hsm hsm) {
@@ -119,13 +133,16 @@ final class KeyCommands extends CliCommand {
     }
   }
 
-  @Command(name = "set-label", description = "Change a key's label.")
+  @Command(name = "set-label", description = "Change a key's label (its owner).")
   static final class SetLabel extends ClientCommand {
     @Parameters(index = "0", paramLabel = "KEY_ID")
     String keyId;
 
     @Parameters(index = "1", paramLabel = "LABEL")
     String label;
+
+    @Mixin
+    QuorumOptions quorum;
 
     @Override
     protected int run(Hsm hsm) {
@@ -152,6 +169,102 @@ final class KeyCommands extends CliCommand {
       } else {
         out().println(Base64.getEncoder().encodeToString(spki));
       }
+      return ExitCodes.OK;
+    }
+  }
+
+  @Command(name = "wrap", description = "Export a key created --exportable, wrapped under another key on the HSM;"
+      + " prints the wrapped key in base64 (the key's owner).")
+  static final class Wrap extends ClientCommand {
+    @Parameters(paramLabel = "KEY_ID", description = "The key to export.")
+    String keyId;
+
+    @Option(names = "--wrapping-key", required = true, paramLabel = "KEY_ID", description = "The key that wraps it.")
+    String wrappingKeyId;
+
+    @Option(names = "--alg", defaultValue = "AES_KEY_WRAP_PAD", paramLabel = "ALG",
+        description = "AES_KEY_WRAP_PAD (default) or RSA_OAEP.")
+    String alg;
+
+    @Mixin
+    QuorumOptions quorum;
+
+    @Override
+    protected void validate() {
+      if (!alg.equals("AES_KEY_WRAP_PAD") && !alg.equals("RSA_OAEP")) {
+        throw usage("--alg must be AES_KEY_WRAP_PAD or RSA_OAEP, got " + alg);
+      }
+    }
+
+    @Override
+    protected int run(Hsm hsm) {
+      out().println(Base64.getEncoder().encodeToString(hsm.wrap(keyId, wrappingKeyId, alg)));
+      return ExitCodes.OK;
+    }
+  }
+
+  @Command(name = "share", description = "Let another crypto user use your key (crypto, describe, public key),"
+      + " not manage it. Prints the key with its shares.")
+  static final class Share extends ClientCommand {
+    @Parameters(paramLabel = "KEY_ID")
+    String keyId;
+
+    @Option(names = "--with", required = true, paramLabel = "USER")
+    String user;
+
+    @Mixin
+    QuorumOptions quorum;
+
+    @Override
+    protected int run(Hsm hsm) {
+      out().println(hsm.shareKey(keyId, user).toJson().encodePrettily());
+      return ExitCodes.OK;
+    }
+  }
+
+  @Command(name = "unshare", description = "Take back a share of your key. Prints the key with its shares.")
+  static final class Unshare extends ClientCommand {
+    @Parameters(paramLabel = "KEY_ID")
+    String keyId;
+
+    @Option(names = "--with", required = true, paramLabel = "USER")
+    String user;
+
+    @Mixin
+    QuorumOptions quorum;
+
+    @Override
+    protected int run(Hsm hsm) {
+      out().println(hsm.unshareKey(keyId, user).toJson().encodePrettily());
+      return ExitCodes.OK;
+    }
+  }
+
+  @Command(name = "quorum", description = "Set how many approvals your key's management operations (delete, set-label,"
+      + " wrap, share, unshare, quorum) and its crypto operations need (1 = none).")
+  static final class Quorum extends ClientCommand {
+    @Parameters(paramLabel = "KEY_ID")
+    String keyId;
+
+    @Option(names = "--management", required = true, paramLabel = "M", description = "1.." + QuorumCommands.MAX_QUORUM + ".")
+    int management;
+
+    @Option(names = "--usage", required = true, paramLabel = "N", description = "1.." + QuorumCommands.MAX_QUORUM + ".")
+    int usage;
+
+    @Mixin
+    QuorumOptions quorum;
+
+    @Override
+    protected void validate() {
+      if (management < 1 || management > QuorumCommands.MAX_QUORUM || usage < 1 || usage > QuorumCommands.MAX_QUORUM) {
+        throw usage("--management and --usage must be 1.." + QuorumCommands.MAX_QUORUM);
+      }
+    }
+
+    @Override
+    protected int run(Hsm hsm) {
+      out().println(hsm.setKeyQuorum(keyId, management, usage).encodePrettily());
       return ExitCodes.OK;
     }
   }

@@ -207,8 +207,10 @@ final class LocalCluster {
    * Removes an HSM: the bridge drains it and takes it out of the Raft group, then its process is stopped
    * and its directory (token included: the operator decides about it) moved to {@code HOME/removed/}.
    * The other nodes' configuration follows for their next start; running nodes are not restarted.
+   *
+   * @param session a CO's session token (removing an HSM is an admin operation), or null
    */
-  Removal remove(ClusterRecord rec, String hsmId, Path library) throws IOException {
+  Removal remove(ClusterRecord rec, String hsmId, Path library, String session) throws IOException {
     ClusterRecord.Member m = rec.member(hsmId).orElseThrow(() -> new CliException(
         "no HSM " + hsmId + " in this cluster (members: " + String.join(", ", rec.hsmIds()) + ")"));
     if (rec.hsms().size() == 1) {
@@ -217,7 +219,7 @@ final class LocalCluster {
     }
     Endpoint ep = requireBridge("remove an HSM");
     List<String> peers;
-    try (BridgeAdmin admin = connector.connect(ep, BridgeAdmin.LONG_TIMEOUT)) {
+    try (BridgeAdmin admin = connector.connect(ep, BridgeAdmin.LONG_TIMEOUT).useSession(session)) {
       // An HSM whose 'hsm add' never got it into the group is unknown to the bridge: nothing to drain.
       boolean neverJoined = m.joining() && admin.status().hsm(hsmId).isEmpty();
       peers = neverJoined ? List.of() : admin.removeHsm(hsmId);

@@ -42,7 +42,7 @@ public final class Main {
         message = c.getMessage();
       } else if (ex instanceof HsmBridgeException h) {
         code = ExitCodes.FAILURE;
-        message = h.getMessage();
+        message = AuthHints.explain(h);
       } else if (ex instanceof ParameterException p) {
         code = ExitCodes.USAGE;
         message = usageMessage(p) + helpHint(p);

@@ -65,6 +65,9 @@ public final class ClusterBench {
     /** Seconds from spawning the processes until every HSM served. */
     double startSeconds();
 
+    /** The session token of the crypto user the launcher logged in on this cluster (keys and crypto need one). */
+    String session();
+
     @Override
     void close() throws Exception;
   }
@@ -150,7 +153,7 @@ public final class ClusterBench {
     int hsms = cluster.hsmIds().size();
     try (BridgeClient client = BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT)) {
       // Sign first: on a token that holds little more than the sign key, as the direct baseline's does.
-      String keyId = create(client, KeySpec.RSA_2048, "bench-sign", cluster.required()).getString("keyId");
+      String keyId = create(client, cluster, KeySpec.RSA_2048, "bench-sign").getString("keyId");
       byte[] message = new byte[32];
       random.nextBytes(message);
       String b64 = Base64.getEncoder().encodeToString(message);
@@ -177,7 +180,7 @@ public final class ClusterBench {
       }
       long t0 = System.nanoTime();
       for (int i = 0; i < CREATION_WARMUP; i++) {
-        create(client, KeySpec.AES_256, "bench-warmup-" + i, cluster.required());
+        create(client, cluster, KeySpec.AES_256, "bench-warmup-" + i);
       }
       for (Map.Entry<KeySpec, Integer> e : settings.creations().entrySet()) {
         Creation c = creations(client, cluster, e.getKey(), e.getValue());
@@ -203,7 +206,7 @@ public final class ClusterBench {
     String tag = spec.name().toLowerCase(Locale.ROOT);
     while (n < count && System.nanoTime() - deadline < 0) {
       long t0 = System.nanoTime();
-      JsonObject reply = create(client, spec, "bench-" + tag + "-" + n, cluster.required());
+      JsonObject reply = create(client, cluster, spec, "bench-" + tag + "-" + n);
       long t1 = System.nanoTime();
       h.recordValue(t1 - t0);
       n++;
@@ -241,9 +244,10 @@ public final class ClusterBench {
   }
 
   /** Creates a key through the bridge and checks that the reply says it reached {@code required} HSMs. */
-  private static JsonObject create(BridgeClient client, KeySpec spec, String label, int required) {
+  private static JsonObject create(BridgeClient client, Cluster cluster, KeySpec spec, String label) {
+    int required = cluster.required();
     JsonObject req = new JsonObject().put("op", Op.KEY_GENERATE.wire()).put("spec", spec.name()).put("label", label)
-        .put("exportable", false);
+        .put("exportable", false).put("session", cluster.session());
     if (spec.family() == KeySpec.Family.RSA || spec.family() == KeySpec.Family.EC) {
       req.put("usage", KeyUsage.SIGN_VERIFY.name());
     }
@@ -261,6 +265,7 @@ public final class ClusterBench {
     private final BridgeClient client;
     private final String keyId;
     private final String message;
+    private final String session;
     private final Map<String, Long> served = new TreeMap<>();
     private String last;
 
@@ -268,12 +273,13 @@ public final class ClusterBench {
       this.client = BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT);
       this.keyId = keyId;
       this.message = message;
+      this.session = cluster.session();
     }
 
     @Override
     public void runOnce() {
       JsonObject reply = client.request(new JsonObject().put("op", Op.SIGN.wire()).put("keyId", keyId)
-          .put("alg", SIGN_ALG.wireName()).put("message", message));
+          .put("alg", SIGN_ALG.wireName()).put("message", message).put("session", session));
       if (reply.getString("signature") == null) {
         throw new IllegalStateException("sign reply without a signature: " + reply.encode());
       }
