@@ -4,6 +4,7 @@ import io.hsmbridge.client.Hsm;
 import io.hsmbridge.client.Pem;
 import io.hsmbridge.client.QuorumApproval;
 import io.hsmbridge.client.QuorumToken;
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.security.PrivateKey;
@@ -97,9 +98,18 @@ final class QuorumCommands extends CliCommand {
       }
       QuorumFiles.writeApproval(outFile, approval);
       out().println("approved (signed as " + user + "):");
-      token.document().lines().forEach(l -> out().println("  " + l));
+      readable(token.document()).lines().forEach(l -> out().println("  " + l));
       out().println("approval written to " + outFile + "; give it to the requester (it holds no secret)");
       return ExitCodes.OK;
+    }
+
+    /** The bridge's documents are one line of JSON: shown one field a line, so the approver reads what they sign. */
+    private static String readable(String document) {
+      try {
+        return new JsonObject(document).encodePrettily();
+      } catch (RuntimeException notJson) {
+        return document;
+      }
     }
   }
 }

@@ -22,6 +22,11 @@ final class CliRun {
   }
 
   static CliRun run(Path home, Map<String, String> extraEnv, String... args) {
+    return runWithInput(home, extraEnv, "", args);
+  }
+
+  /** Runs with {@code stdin} as standard input (and no terminal: secrets are read from it). */
+  static CliRun runWithInput(Path home, Map<String, String> extraEnv, String stdin, String... args) {
     Map<String, String> env = new HashMap<>(extraEnv);
     env.put("HSMBRIDGE_HOME", home.toString());
     ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -29,7 +34,7 @@ final class CliRun {
     int code;
     try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-      code = Main.run(args, new Cli(o, e, new ByteArrayInputStream(new byte[0]), env, null));
+      code = Main.run(args, new Cli(o, e, new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)), env, null));
     }
     return new CliRun(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }

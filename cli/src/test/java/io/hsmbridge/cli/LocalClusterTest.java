@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.hsmbridge.client.HsmBridgeException;
+import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -27,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class LocalClusterTest {
   private static final Path LIB = Path.of("/nonexistent/lib.so");
+  private static final String CO_SESSION = "co-session-token";
 
   @TempDir
   Path tmp;
@@ -59,6 +62,10 @@ class LocalClusterTest {
       }
     }
     if (req.getString("op").equals("cluster.removeHsm")) {
+      // As the real bridge: removing an HSM is an admin operation that needs a session.
+      if (!CO_SESSION.equals(req.getString("session"))) {
+        throw new HsmBridgeException(ErrorCode.NOT_AUTHENTICATED, "not logged in");
+      }
       removeRequests.add(req.getString("hsmId"));
       return new JsonObject().put("removed", req.getString("hsmId")).put("peers", new JsonArray());
     }
@@ -140,7 +147,10 @@ class LocalClusterTest {
     long hsm2Pid = c.running().get("hsm2");
     String hsm2Pin = Files.readString(c.home().hsm("hsm2").userPin());
 
-    LocalCluster.Removal r = c.remove(now, "hsm2", LIB);
+    HsmBridgeException anonymous = assertThrows(HsmBridgeException.class, () -> c.remove(now, "hsm2", LIB, null));
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, anonymous.code());
+    assertTrue(c.running().containsKey("hsm2"), "nothing was stopped");
+    LocalCluster.Removal r = c.remove(now, "hsm2", LIB, CO_SESSION);
     assertEquals(List.of("hsm2"), removeRequests, "the bridge drained it and took it out of the group");
     assertEquals(hsm2Pid, r.pid().getAsLong());
     assertFalse(ProcessHandle.of(hsm2Pid).map(ProcessHandle::isAlive).orElse(false));

@@ -90,7 +90,8 @@ class MainTest {
   @Test
   void unknownCommandListsTheCommands() {
     String line = oneError(CliRun.run(home, "frobnicate"), ExitCodes.USAGE);
-    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, audit, key"), line);
+    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, audit, login, logout,"
+        + " whoami, user, quorum, key"), line);
   }
 
   @Test
@@ -102,7 +103,7 @@ class MainTest {
   @Test
   void keyWithoutSubcommandIsAUsageError() {
     String line = oneError(CliRun.run(home, "key"), ExitCodes.USAGE);
-    assertTrue(line.contains("generate, list, describe, delete, set-label, public"), line);
+    assertTrue(line.contains("generate, list, describe, delete, set-label, public, wrap, share, unshare, quorum"), line);
   }
 
   @Test
@@ -247,8 +248,8 @@ class MainTest {
     CliRun r = CliRun.run(home, "--help");
     assertEquals(0, r.code);
     assertEquals("", r.err);
-    for (String c : List.of("up", "down", "status", "hsm", "cluster", "key", "encrypt", "decrypt", "sign", "verify", "mac",
-        "mac-verify", "digest", "random", "demo")) {
+    for (String c : List.of("up", "down", "status", "hsm", "cluster", "login", "logout", "whoami", "user", "quorum", "key",
+        "encrypt", "decrypt", "sign", "verify", "mac", "mac-verify", "digest", "random", "demo")) {
       assertTrue(r.out.contains("\n  " + c + " "), c);
     }
   }
