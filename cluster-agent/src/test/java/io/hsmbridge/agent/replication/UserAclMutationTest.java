@@ -54,12 +54,17 @@ class UserAclMutationTest {
         new Mutation.InstallOwnedReplica(new Mutation.InstallReplica(ID, "lab€l", KeySpec.EC_P256, KeyUsage.SIGN_VERIFY,
             new byte[] {1, 2, 3}, new byte[] {4, 5}), new KeyAcl(ID, "alice", Set.of("bob"))),
         new Mutation.InstallOwnedReplica(new Mutation.InstallReplica(ID, "", KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT,
-            new byte[40], null), KeyAcl.ownedBy(ID, "dave")));
+            new byte[40], null), KeyAcl.ownedBy(ID, "dave")),
+        new Mutation.PutSetting(Settings.ADMIN_QUORUM, 3),
+        new Mutation.PutSetting(Settings.keyUsageQuorum(ID), Long.MAX_VALUE),
+        new Mutation.RecordLogin("alice", false),
+        new Mutation.RecordLogin("bob", true),
+        new Mutation.Activate(user("admin", "CO")));
   }
 
   @Test
   void everyNewKindRoundTripsWithItsOwnKindByteAndFormatVersionOne() {
-    int[] kinds = {4, 4, 5, 6, 6, 7, 8, 8};
+    int[] kinds = {4, 4, 5, 6, 6, 7, 8, 8, 9, 9, 10, 10, 11};
     List<Mutation> all = samples();
     for (int i = 0; i < all.size(); i++) {
       Mutation m = all.get(i);
