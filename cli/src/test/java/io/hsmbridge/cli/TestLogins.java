@@ -1,0 +1,95 @@
+package io.hsmbridge.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * The one way the cluster tests get their users: activate the cluster they started and log in, through
+ * the command line as an operator would ({@code cluster activate}, {@code login}, {@code user create}).
+ * Sessions live in session files in {@code dir} (never in the cluster's data directory); a test picks one
+ * per command with {@link #co()} or {@link #cu()} (the environment {@code HSMBRIDGE_SESSION_FILE}), or sends
+ * {@link #coToken()} / {@link #cuToken()} in a raw request's {@code session}.
+ */
+final class TestLogins {
+  static final String ADMIN = "admin";
+  static final String CRYPTO_USER = "alice";
+
+  private final Path home;
+  private final Path dir;
+
+  private TestLogins(Path home, Path dir) {
+    this.home = home;
+    this.dir = dir;
+  }
+
+  /** Activates the cluster of {@code home}, logs in its admin, creates the crypto user alice and logs her in. */
+  static TestLogins activate(Path home, Path dir) {
+    TestLogins t = new TestLogins(home, dir);
+    t.ok(CliRun.run(home, Map.of(), "cluster", "activate", "--password-file", t.passwordFile(ADMIN).toString()));
+    t.login(ADMIN);
+    t.createUser(CRYPTO_USER, "CU");
+    t.login(CRYPTO_USER);
+    return t;
+  }
+
+  /** Creates a user as the admin (no admin quorum) with the password {@link #passwordFile} holds. */
+  void createUser(String name, String role) {
+    ok(CliRun.run(home, co(), "user", "create", name, "--role", role, "--password-file", passwordFile(name).toString()));
+  }
+
+  /** Logs {@code user} in; its session goes to {@link #sessionFile}. */
+  void login(String user) {
+    CliRun r = ok(CliRun.run(home, sessionOf(user), "login", "--user", user, "--password-file", passwordFile(user).toString()));
+    assertTrue(r.out.startsWith("logged in as " + user + " ("), r::toString);
+  }
+
+  /** Environment for a command run with {@code user}'s session. */
+  Map<String, String> sessionOf(String user) {
+    return Map.of(SessionFile.ENV, sessionFile(user).toString());
+  }
+
+  Map<String, String> co() {
+    return sessionOf(ADMIN);
+  }
+
+  Map<String, String> cu() {
+    return sessionOf(CRYPTO_USER);
+  }
+
+  String coToken() {
+    return new SessionFile(sessionFile(ADMIN)).token();
+  }
+
+  String cuToken() {
+    return new SessionFile(sessionFile(CRYPTO_USER)).token();
+  }
+
+  Path sessionFile(String user) {
+    return dir.resolve(user + ".session");
+  }
+
+  /** A 0600 file with {@code user}'s password (made up from the name: tests need no secrecy, only 12+ chars). */
+  Path passwordFile(String user) {
+    Path f = dir.resolve(user + ".password");
+    if (!Files.exists(f)) {
+      try {
+        PrivateFiles.write(f, ("password of " + user + " for tests\n").getBytes(StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return f;
+  }
+
+  private static CliRun ok(CliRun r) {
+    assertEquals(0, r.code, r::toString);
+    return r;
+  }
+}
