@@ -30,7 +30,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -404,10 +403,14 @@ class UsersScenarioTest {
 
   @Test
   @Order(7)
-  void usersKeysSharesAndQuorumsSurviveARestartOfEveryProcess() {
+  void usersKeysSharesAndQuorumsSurviveKillingAndRestartingEveryProcess() throws Exception {
     client.close();
-    CliRun down = CliRun.run(home, "down");
-    assertEquals(0, down.code, down.toString());
+    for (String node : List.of("hsm1", "hsm2", "hsm3", "bridge")) {
+      long pid = new JsonObject(Files.readString(home.resolve(node).resolve("endpoint.json"))).getLong("pid");
+      ProcessHandle ph = ProcessHandle.of(pid).orElseThrow(() -> new AssertionError(node + " is not running"));
+      assertTrue(ph.destroyForcibly(), "SIGKILL " + node);
+      ph.onExit().get(10, TimeUnit.SECONDS);
+    }
     CliRun up = CliRun.run(home, "up");
     assertEquals(0, up.code, up.toString());
     client = connect();
@@ -426,7 +429,7 @@ class UsersScenarioTest {
     CliRun export = CliRun.run(home, "audit", "export", "--hsm", "hsm1");
     assertTrue(export.out.contains("\"user\":\"alice\"") && export.out.contains("\"role\":\"CU\""), "audit names users and roles");
     assertFalse(export.out.contains(PW) || export.out.contains(ADMIN_PW), "no password in the audit log");
-    note("restart of every process: users, admin quorum 2, shares, key quorum and keys intact; audit chains intact,"
+    note("SIGKILL of every process (3 agents + bridge), then up: users, admin quorum 2, shares, key quorum and keys intact; audit chains intact,"
         + " entries carry user and role, no password in them");
   }
 
