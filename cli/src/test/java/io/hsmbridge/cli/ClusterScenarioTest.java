@@ -65,7 +65,8 @@ import org.junit.jupiter.api.Timeout;
  *
  * <p>Every scenario appends its figures to a report printed at the end (and written to
  * {@code target/cluster-scenarios.txt}); the nodes' logs are copied to {@code target/cluster-scenario-logs/}.
- * About 100 s on a 2-core host. {@code -Dscenario.keep=true} keeps the cluster's data directory.
+ * The cluster is activated and used by a crypto user (keys, crypto) and the admin (cluster check, audit verify),
+ * both logged in through {@link TestLogins}. About 100 s on a 2-core host. {@code -Dscenario.keep=true} keeps the cluster's data directory.
  *
  * <p>Run: {@code mvn -B -o -pl cli test -Dtest=ClusterScenarioTest -Dsurefire.failIfNoSpecifiedTests=false}.
  */
@@ -81,21 +82,28 @@ class ClusterScenarioTest {
   /** The cluster's data directory; kept after the run when -Dscenario.keep=true (for post-mortems). */
   private static Path home;
 
-  private static BridgeClient client;
+  private static Client client;
+  /** The admin's and the crypto user's sessions ({@link TestLogins}); their files live in {@link #sessionDir}. */
+  private static TestLogins logins;
+  private static Path sessionDir;
   /** Keys of scenario (b), reused by (d) and (c): AES, EC. */
   private static String aesKey;
   private static String ecKey;
 
   @BeforeAll
-  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  @Timeout(value = 180, unit = TimeUnit.SECONDS)
   static void up() throws IOException {
     home = Files.createTempDirectory("hsmbridge-scenario");
     note("random seed " + SEED + ", home " + home);
     long t0 = System.nanoTime();
     CliRun up = CliRun.run(home, "up", "--hsms", "3", "--port", "0");
     assertEquals(0, up.code, up + logs());
-    client = connect();
     note("cluster up (3 HSMs + bridge) in " + ms(t0) + " ms");
+    long a0 = System.nanoTime();
+    sessionDir = Files.createTempDirectory("hsmbridge-scenario-sessions");
+    logins = TestLogins.activate(home, sessionDir);
+    client = connect();
+    note("activated, admin and crypto user logged in, in " + ms(a0) + " ms");
   }
 
   @AfterAll
@@ -119,6 +127,9 @@ class ClusterScenarioTest {
       Files.writeString(Path.of("target", "cluster-scenarios.txt"), text);
       if (!Boolean.getBoolean("scenario.keep")) {
         deleteTree(home);
+      }
+      if (sessionDir != null) {
+        deleteTree(sessionDir);
       }
     }
   }
@@ -182,7 +193,7 @@ class ClusterScenarioTest {
     List<Thread> creators = new ArrayList<>();
     for (int t = 0; t < 2; t++) {
       Thread th = new Thread(() -> {
-        try (BridgeClient c = connect()) {
+        try (Client c = connect()) {
           while (!stop.get() && System.nanoTime() < deadline && ackedCount.get() < target) {
             int r = reserved.get();
             if (r >= Math.min(target, allowed.get())) {
@@ -353,7 +364,7 @@ class ClusterScenarioTest {
     for (int t = 0; t < 2; t++) {
       boolean signer = t == 0;
       Thread th = new Thread(() -> {
-        try (BridgeClient c = connect()) {
+        try (Client c = connect()) {
           while (!stop.get() && System.nanoTime() < deadline && ops.get() < maxOps) {
             long s = System.nanoTime();
             int p = phase.get();
@@ -639,7 +650,7 @@ class ClusterScenarioTest {
     List<Thread> workers = new ArrayList<>();
     for (int t = 0; t < 2; t++) {
       Thread th = new Thread(() -> {
-        try (BridgeClient c = connect()) {
+        try (Client c = connect()) {
           while (System.nanoTime() < deadline && ops.get() < 20_000 && (ops.get() < 600 || onHsm4.sum() < 20)) {
             try {
               JsonObject r = c.request(new JsonObject().put("op", "encrypt").put("keyId", aesKey).put("alg", "AES_GCM")
@@ -673,10 +684,33 @@ class ClusterScenarioTest {
   // ---------------------------------------------------------------------------------------------
   // helpers
 
-  private static BridgeClient connect() {
+  private static Client connect() {
     JsonObject ep = readJson(home.resolve("bridge").resolve("endpoint.json"))
         .orElseThrow(() -> new AssertionError("no bridge endpoint" + logs()));
-    return BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), CLIENT_TIMEOUT);
+    return new Client(BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), CLIENT_TIMEOUT));
+  }
+
+  /** A bridge connection whose requests carry the session their operation needs. */
+  private record Client(BridgeClient bridge) implements AutoCloseable {
+    JsonObject request(JsonObject body) {
+      return bridge.request(withSession(body));
+    }
+
+    boolean isOpen() {
+      return bridge.isOpen();
+    }
+
+    @Override
+    public void close() {
+      bridge.close();
+    }
+  }
+
+  /** Cluster administration (other than the public status) runs as the admin, keys and crypto as the crypto user. */
+  private static JsonObject withSession(JsonObject body) {
+    String op = body.getString("op", "");
+    boolean admin = op.startsWith("cluster.") && !op.equals("cluster.status");
+    return body.put("session", admin ? logins.coToken() : logins.cuToken());
   }
 
   private static synchronized JsonObject request(JsonObject body) {
@@ -951,7 +985,7 @@ class ClusterScenarioTest {
   void g_auditLogsSurviveKillsAndTamperingIsFound() throws Exception {
     // After every kill and restart above, each HSM's audit chain must still verify (a torn last line from
     // a SIGKILL is set aside at restart, not left in the chain).
-    CliRun intact = CliRun.run(home, "audit", "verify");
+    CliRun intact = CliRun.run(home, logins.co(), "audit", "verify");
     assertEquals(0, intact.code, intact.toString());
     assertTrue(intact.out.contains("\nintact"), intact.out);
     for (String h : List.of("hsm1", "hsm2", "hsm3", "hsm4")) {
@@ -969,7 +1003,7 @@ class ClusterScenarioTest {
     List<String> lines2 = new ArrayList<>(Files.readAllLines(log2));
     lines2.remove(2);
     Files.write(log2, lines2);
-    CliRun tampered = CliRun.run(home, "audit", "verify");
+    CliRun tampered = CliRun.run(home, logins.co(), "audit", "verify");
     assertEquals(1, tampered.code, tampered.toString());
     JsonObject report = new JsonObject(tampered.out.substring(0, tampered.out.lastIndexOf('}') + 1));
     JsonObject h3 = report.getJsonObject("hsms").getJsonObject("hsm3");
