@@ -18,7 +18,7 @@ import java.util.List;
  * <p>Arguments: PKCS#11 library, token label, user PIN file, key id (CKA_ID, hex). Opens the token as
  * its User, prints {@code READY <keys>}, waits for a line {@code go} on stdin (so the caller can run its
  * check right after the deletion), destroys the key's objects (found by CKA_ID) and prints
- * {@code DELETED <gone> <keys left>}.
+ * {@code DELETED <gone> <keys left>}. A key id {@code user:<name>} deletes that user's record instead.
  */
 public final class TokenTamper {
   private TokenTamper() {}
@@ -35,6 +35,11 @@ public final class TokenTamper {
       if (!"go".equals(line)) {
         System.out.println("ABORTED");
         System.exit(3);
+      }
+      if (keyId.startsWith("user:")) { // a user record instead of a key (UsersScenarioTest)
+        System.out.println("DELETED " + hsm.users().delete(keyId.substring(5)) + " " + hsm.users().rescan().size());
+        System.out.flush();
+        System.exit(0);
       }
       hsm.keys().describe(keyId); // UNKNOWN_KEY here means the token never had it
       hsm.keys().delete(keyId);

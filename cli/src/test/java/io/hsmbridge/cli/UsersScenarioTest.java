@@ -433,6 +433,38 @@ class UsersScenarioTest {
         + " entries carry user and role, no password in them");
   }
 
+  // ------------------------------------------------------------------------------------ drift
+
+  @Test
+  @Order(8)
+  void aUserRecordDeletedOnOneTokenBehindTheClustersBackIsReported() throws Exception {
+    JsonObject before = request(as("admin", op("cluster.check")));
+    assertTrue(before.getBoolean("usersConsistent"), before.encodePrettily());
+    assertEquals(1, before.getJsonObject("usersDigests").getMap().values().stream().distinct().count());
+    Path hsm3 = home.resolve("hsm3");
+    java.util.Properties props = new java.util.Properties();
+    try (var in = Files.newInputStream(hsm3.resolve("node.properties"))) {
+      props.load(in);
+    }
+    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), TokenTamper.class.getName(), props.getProperty("pkcs11.library"),
+        props.getProperty("token.label"), props.getProperty("pin.user.file"), "user:dave").redirectErrorStream(true);
+    pb.environment().put("SOFTHSM2_CONF", hsm3.resolve("softhsm2.conf").toString());
+    Process child = pb.start();
+    child.getOutputStream().write("go\n".getBytes(StandardCharsets.UTF_8));
+    child.getOutputStream().flush();
+    String out = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(child.waitFor(60, TimeUnit.SECONDS) && out.contains("DELETED true"), out);
+    JsonObject after = request(as("admin", op("cluster.check")));
+    assertFalse(after.getBoolean("usersConsistent"), after.encodePrettily());
+    assertFalse(after.getBoolean("consistent"));
+    JsonObject d = after.getJsonObject("usersDigests");
+    assertEquals(d.getString("hsm1"), d.getString("hsm2"));
+    assertFalse(d.getString("hsm3").equals(d.getString("hsm1")), "hsm3 differs");
+    note("drift: a user record deleted on hsm3's token behind the cluster's back -> cluster check: usersConsistent=false,"
+        + " hsm3's users digest differs from hsm1's and hsm2's");
+  }
+
   // ------------------------------------------------------------------------------------ helpers
 
   private static BridgeClient connect() {

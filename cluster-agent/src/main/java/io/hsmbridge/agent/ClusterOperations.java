@@ -8,6 +8,7 @@ import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.users.KeyAccess;
 import io.hsmbridge.agent.users.Principal;
 import io.hsmbridge.agent.users.UserOperations;
+import io.hsmbridge.agent.users.UsersDigest;
 import io.hsmbridge.pkcs11.KeyAcl;
 import io.hsmbridge.protocol.Access;
 import io.hsmbridge.pkcs11.HsmException;
@@ -230,12 +231,15 @@ public final class ClusterOperations implements RequestHandler {
           .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
     }
     return new JsonObject().put("hsmId", hsmId).put("applied", at).put("appliedAfter", applied.applied())
-        .put("digest", KeyDigest.of(keys)).put("keys", list);
+        .put("digest", KeyDigest.of(keys)).put("keys", list).put("usersDigest", UsersDigest.of(hsm));
   }
 
   /** Re-replicates a key this HSM holds: the entry is a no-op on HSMs that have it and restores it on the others. */
   private JsonObject repair(String keyId) {
-    long seq = commit(Mutation.InstallReplica.of(hsm.clusterKeys().wrapForReplication(keyId)));
+    // With its owner when it has one: a key restored without its ACL would be refused to its owner there.
+    ReplicaBlob blob = hsm.clusterKeys().wrapForReplication(keyId);
+    java.util.Optional<KeyAcl> acl = hsm.keyAcls().get(keyId);
+    long seq = commit(acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get()) : Mutation.InstallReplica.of(blob));
     return new JsonObject().put("keyId", keyId).put("seq", seq).put("by", hsmId);
   }
 

@@ -71,8 +71,17 @@ final class AntiEntropy {
     JsonObject digests = new JsonObject();
     compared.forEach(d -> digests.put(d.getString("hsmId"), d.getString("digest")));
     JsonObject report = new JsonObject().put("applied", top).put("digests", digests).put("skipped", skipped);
+    // Users, ACLs and settings: reported, never repaired by majority (which user record is right is an
+    // admin's call, and a lockout count must not be reset by a vote).
+    JsonObject usersDigests = new JsonObject();
+    compared.forEach(d -> usersDigests.put(d.getString("hsmId"), d.getString("usersDigest")));
+    boolean usersAgree = compared.stream().map(d -> d.getString("usersDigest")).distinct().count() <= 1;
+    report.put("usersDigests", usersDigests).put("usersConsistent", usersAgree);
+    if (!usersAgree) {
+      LOG.warning("anti-entropy: HSMs hold different users, key ACLs or settings: " + usersDigests.encode());
+    }
     if (compared.stream().map(d -> d.getString("digest")).distinct().count() <= 1) {
-      return Future.succeededFuture(report.put("consistent", true).put("repaired", new JsonArray())
+      return Future.succeededFuture(report.put("consistent", usersAgree).put("repaired", new JsonArray())
           .put("unexpected", new JsonArray()).put("mismatched", new JsonArray()));
     }
     return reconcile(compared, report);
@@ -125,7 +134,8 @@ final class AntiEntropy {
           repaired.add(new JsonObject().put("failed", f.cause().getMessage()));
         }
       }
-      boolean consistent = allRepaired && unexpected.isEmpty() && mismatched.isEmpty();
+      boolean consistent = allRepaired && unexpected.isEmpty() && mismatched.isEmpty()
+          && report.getBoolean("usersConsistent");
       if (!repairs.isEmpty()) {
         LOG.warning("anti-entropy repaired " + repaired.encode());
       }
