@@ -126,15 +126,18 @@ final class ClusterCommands {
       out.println();
       String hb = "./hsmbridge" + h;
       String[][] next = {
+          {hb + " cluster activate", "a new cluster: set the first admin's password"},
+          {hb + " login --user admin", "admins manage users and quorum"},
+          {hb + " user create alice --role CU", "a crypto user owns and uses keys"},
+          {hb + " login --user alice", ""},
           {hb + " key generate --spec AES_256 --label my-key", ""},
           {hb + " encrypt --key <keyId> --text 'hello'", ""},
           {hb + " status", ""},
           {hb + " hsm add", "one more HSM: it copies every key before it serves"},
-          {hb + " hsm remove <hsmId>", ""},
-          {hb + " cluster check", "compare the HSMs' objects, repair drift"},
+          {hb + " cluster check", "as admin: compare the HSMs' objects, repair drift"},
           {"./hsmbridge demo", "a self-check on a throwaway node"},
           {hb + " down", ""}};
-      int width = hb.length() + 20;
+      int width = hb.length() + 30;
       out.println("Try next:");
       for (String[] n : next) {
         out.println("  " + (n[1].isEmpty() ? n[0] : pad(n[0], width) + " (" + n[1] + ")"));
