@@ -340,7 +340,7 @@ class ClusterScenarioTest {
 
   @Test
   @Order(3)
-  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void b_cryptoLoadSeesNoErrorWhenAnAgentIsKilled() throws Exception {
     long t0 = System.nanoTime();
     awaitAllServing(HSMS, Duration.ofSeconds(30));
@@ -356,7 +356,9 @@ class ClusterScenarioTest {
     AtomicLong maxLatencyMs = new AtomicLong();
     AtomicLong ops = new AtomicLong();
     AtomicBoolean stop = new AtomicBoolean();
-    long deadline = System.nanoTime() + Duration.ofSeconds(45).toNanos();
+    // A bound only: the load stops when the phases are done. A restart under load on 2 cores took up to 37 s
+    // (session, role and key-ACL checks on every request), and the load must outlive it by 6 s.
+    long deadline = System.nanoTime() + Duration.ofSeconds(100).toNanos();
     final long maxOps = 200_000;
     byte[] message = "scenario b".getBytes(StandardCharsets.UTF_8);
 
