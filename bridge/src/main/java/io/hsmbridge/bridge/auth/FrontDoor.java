@@ -23,7 +23,7 @@ import java.util.logging.Logger;
  * {@link Access}, and forwards the body with the {@link Principal} the agents trust; it answers the
  * session and quorum-token operations itself and turns an agent's successful login check into a
  * session. Fields only the bridge may set ({@code principal}, {@code quorumDocument},
- * {@code mfaChallenge}) are always removed from what a client sent. Event-loop confined.
+ * {@code quorumNonce}, {@code mfaChallenge}) are always removed from what a client sent. Event-loop confined.
  */
 public final class FrontDoor {
   private static final Logger LOG = Logger.getLogger(FrontDoor.class.getName());
@@ -38,7 +38,10 @@ public final class FrontDoor {
 
   private final Sessions sessions;
   private final OneTimeTokens<byte[]> challenges;
-  private final OneTimeTokens<String> quorumTokens;
+  private final OneTimeTokens<QuorumTicket> quorumTokens;
+
+  /** A quorum token as the bridge keeps it: the signed document and the key of its operation fingerprint. */
+  private record QuorumTicket(String document, byte[] nonce) {}
   private final LongSupplier clock;
 
   public FrontDoor(Duration sessionIdle, Duration sessionMax, LongSupplier clockMillis) {
@@ -62,6 +65,7 @@ public final class FrontDoor {
     body.remove(Principal.FIELD);
     body.remove("quorumDocument");
     body.remove("mfaChallenge");
+    body.remove("quorumNonce");
     if (Access.isPublic(op)) {
       if (op == Op.AUTH_LOGIN) {
         attachChallenge(body);
@@ -101,11 +105,12 @@ public final class FrontDoor {
     Object q = body.getValue("quorum");
     Object id = q instanceof JsonObject j ? j.getValue("tokenId") : null;
     StringBuilder why = new StringBuilder();
-    OneTimeTokens.Issued<String> t = quorumTokens.peek(id, s.user, why);
+    OneTimeTokens.Issued<QuorumTicket> t = quorumTokens.peek(id, s.user, why);
     if (t == null) {
       throw new HsmException(ErrorCode.QUORUM_NOT_MET, "quorum token " + why);
     }
-    body.put("quorumDocument", t.payload());
+    body.put("quorumDocument", t.payload().document())
+        .put("quorumNonce", Base64.getEncoder().encodeToString(t.payload().nonce()));
   }
 
   /** Answers the operations that live in the bridge: challenge, logout, whoami, quorum.token. */
@@ -154,10 +159,14 @@ public final class FrontDoor {
     String id = OneTimeTokens.randomId();
     long now = clock.getAsLong();
     long expiresAt = now + n.intValue() * 1000L;
-    // The document approvers sign: who asks, for exactly which operation, until when.
+    // The document approvers sign: who asks, for exactly which operation (its fields for people to read,
+    // secrets hidden; its keyed fingerprint for the agents to match), until when.
+    byte[] nonce = new byte[32];
+    RANDOM.nextBytes(nonce);
     String document = new JsonObject().put("tokenId", id).put("requester", s.user).put("op", target.wire())
-        .put("requestHash", RequestHash.of(operation)).put("issuedAt", now).put("expiresAt", expiresAt).encode();
-    quorumTokens.issue(id, s.user, expiresAt - now, document);
+        .put("operation", RequestHash.forApprovers(operation)).put("requestHash", RequestHash.of(operation, nonce))
+        .put("issuedAt", now).put("expiresAt", expiresAt).encode();
+    quorumTokens.issue(id, s.user, expiresAt - now, new QuorumTicket(document, nonce));
     return new JsonObject().put("tokenId", id).put("document", document).put("expiresAt", expiresAt);
   }
 

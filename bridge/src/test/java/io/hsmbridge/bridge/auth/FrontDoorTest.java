@@ -67,10 +67,11 @@ class FrontDoorTest {
     String s = login("alice", Role.CU);
     JsonObject forged = new JsonObject().put("op", "sign").put("session", s)
         .put("principal", new JsonObject().put("user", "admin").put("role", "CO"))
-        .put("quorumDocument", "{}").put("mfaChallenge", "AAAA");
+        .put("quorumDocument", "{}").put("quorumNonce", "AAAA").put("mfaChallenge", "AAAA");
     JsonObject body = door.admit(Op.SIGN, forged).body();
     assertEquals(new JsonObject().put("user", "alice").put("role", "CU"), body.getJsonObject("principal"));
     assertNull(body.getValue("quorumDocument"));
+    assertNull(body.getValue("quorumNonce"));
     assertNull(body.getValue("mfaChallenge"));
     assertNull(body.getValue("session"), "the session token never travels to an HSM");
     JsonObject publicBody = door.admit(Op.HEALTH, new JsonObject().put("op", "health")
@@ -99,6 +100,21 @@ class FrontDoorTest {
   }
 
   @Test
+  void aQuorumDocumentHidesSecretsAndItsFingerprintCannotBeGuessedOffline() {
+    String admin = login("admin", Role.CO);
+    JsonObject create = new JsonObject().put("op", "user.create").put("name", "dave").put("role", "CU")
+        .put("password", "dave-secret-password");
+    JsonObject t = door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
+        new JsonObject().put("op", "quorum.token").put("operation", create).put("session", admin)));
+    JsonObject doc = new JsonObject(t.getString("document"));
+    assertEquals("(hidden)", doc.getJsonObject("operation").getString("password"));
+    assertEquals("dave", doc.getJsonObject("operation").getString("name"));
+    assertFalse(t.encode().contains("dave-secret-password"));
+    // An approver who guesses the password cannot confirm it: without the nonce no hash matches.
+    assertNotEquals(RequestHash.of(create, new byte[32]), doc.getString("requestHash"));
+  }
+
+  @Test
   void aQuorumTokenServesItsRequesterOnceBeforeItExpires() {
     String admin = login("admin", Role.CO);
     String admin2 = login("admin2", Role.CO);
@@ -107,7 +123,7 @@ class FrontDoorTest {
         new JsonObject().put("op", "quorum.token").put("operation", operation).put("ttlSeconds", 60).put("session", admin)));
     JsonObject doc = new JsonObject(t.getString("document"));
     assertEquals("admin", doc.getString("requester"));
-    assertEquals(RequestHash.of(operation), doc.getString("requestHash"));
+    assertEquals(operation, doc.getJsonObject("operation"));
     assertEquals(now.get() + 60_000, t.getLong("expiresAt"));
 
     JsonObject withToken = operation.copy().put("quorum", new JsonObject().put("tokenId", t.getString("tokenId")));
@@ -115,6 +131,9 @@ class FrontDoorTest {
         refusal(() -> door.admit(Op.USER_DELETE, withToken.copy().put("session", admin2))), "another user's token");
     FrontDoor.Admitted a = door.admit(Op.USER_DELETE, withToken.copy().put("session", admin));
     assertEquals(t.getString("document"), a.body().getString("quorumDocument"));
+    byte[] nonce = java.util.Base64.getDecoder().decode(a.body().getString("quorumNonce"));
+    assertEquals(RequestHash.of(operation, nonce), doc.getString("requestHash"), "the fingerprint is keyed by the nonce");
+    assertFalse(t.toString().contains(a.body().getString("quorumNonce")), "the nonce never goes to the client");
     door.succeeded(Op.USER_DELETE, a, new JsonObject());
     assertEquals(ErrorCode.QUORUM_NOT_MET,
         refusal(() -> door.admit(Op.USER_DELETE, withToken.copy().put("session", admin))), "used up");

@@ -21,8 +21,9 @@ import java.util.Set;
  * signatures over the token document — from at least M distinct users of the approving role, each
  * checked against the approval key registered in this HSM's user records.
  *
- * <p>The bridge issues the token document, keeps it and puts it in the forwarded request
- * ({@code quorumDocument}) when the requester presents the token's id, and lets a token serve once.
+ * <p>The bridge issues the token document, keeps it with the token's fingerprint key and puts both in
+ * the forwarded request ({@code quorumDocument}, {@code quorumNonce}) when the requester presents the
+ * token's id, and lets a token serve once.
  * Everything that makes the approvals count is checked here, against the users stored in the HSM.
  */
 public final class QuorumCheck {
@@ -57,7 +58,8 @@ public final class QuorumCheck {
     if (!requester.is(doc.getString("requester", ""))) {
       throw notMet("the quorum token was issued to another user");
     }
-    if (!RequestHash.of(body).equals(doc.getString("requestHash"))) {
+    byte[] nonce = body.getValue("quorumNonce") instanceof String n ? decode(n) : new byte[0];
+    if (nonce.length < 16 || !RequestHash.of(body, nonce).equals(doc.getString("requestHash"))) {
       throw notMet("the quorum token was issued for another operation (op or fields differ)");
     }
     Long expires = doc.getLong("expiresAt");
