@@ -12,7 +12,6 @@ final class AuthHints {
     return switch (e.code()) {
       case NOT_AUTHENTICATED -> NOT_LOGGED_IN;
       case ACCESS_DENIED -> e.getMessage() + " (see 'hsmbridge whoami'; roles: docs/users.md)";
-      case USER_LOCKED -> e.getMessage() + " (a CO unlocks it: hsmbridge user unlock NAME)";
       case QUORUM_NOT_MET -> e.getMessage() + " (request a token with --quorum-request FILE, collect approvals with"
           + " 'hsmbridge quorum approve', run again with --quorum-token FILE --approval FILE...)";
       default -> e.getMessage();

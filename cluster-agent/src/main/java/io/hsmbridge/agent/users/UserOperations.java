@@ -122,9 +122,8 @@ public final class UserOperations {
         if (after.locked()) {
           throw locked(name);
         }
-        int left = Math.max(0, Mutation.RecordLogin.LOCKOUT_AFTER - after.failedLogins());
-        throw new HsmException(ErrorCode.LOGIN_FAILED, "wrong user name, password or MFA signature ("
-            + left + " attempt(s) left before the user is locked)");
+        // The same answer as for an unknown user: a count here would tell which user names exist.
+        throw loginFailed();
       }
       if (u.failedLogins() > 0) {
         commit.applyAsLong(new Mutation.RecordLogin(name, true));
@@ -173,7 +172,8 @@ public final class UserOperations {
   }
 
   private static HsmException loginFailed() {
-    return new HsmException(ErrorCode.LOGIN_FAILED, "wrong user name or password");
+    return new HsmException(ErrorCode.LOGIN_FAILED, "wrong user name, password or MFA signature; "
+        + Mutation.RecordLogin.LOCKOUT_AFTER + " consecutive failures lock a user");
   }
 
   private static HsmException locked(String name) {
