@@ -197,7 +197,7 @@ class RealNodeCliTest {
       assertEquals(1, failed.code, failed.toString());
     }
     CliRun locked = CliRun.run(home, bob, "login", "--user", "bob", "--password-file", t.passwordFile("bob").toString());
-    assertTrue(locked.err.startsWith("hsmbridge: USER_LOCKED: ") && locked.err.contains("hsmbridge user unlock NAME"),
+    assertTrue(locked.err.startsWith("hsmbridge: USER_LOCKED: ") && locked.err.contains("hsmbridge user unlock bob"),
         locked.toString());
     assertEquals(0, CliRun.run(home, t.co(), "user", "unlock", "bob").code);
     t.login("bob");
