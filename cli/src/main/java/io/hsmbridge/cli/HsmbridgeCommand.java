@@ -40,6 +40,7 @@ import picocli.CommandLine.Spec;
         CryptoCommands.RandomBytes.class,
         DemoCommand.class,
         BenchCommand.class,
+        ContainerKitCommand.class,
     },
     footerHeading = "%n",
     footer = {
