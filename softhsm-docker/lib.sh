@@ -1,5 +1,5 @@
-# shellcheck shell=bash
-# Shared by softhsm-docker/build and softhsm-docker/cluster (sourced, not run).
+# shellcheck shell=bash disable=SC2034
+# Shared by softhsm-docker/build and softhsm-docker/cluster (sourced, not run; the variables are theirs).
 
 HB_DOCKER_DIR="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HB_REPO="$(cd -P "$HB_DOCKER_DIR/.." && pwd)"
