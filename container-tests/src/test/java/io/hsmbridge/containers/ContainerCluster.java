@@ -1,0 +1,658 @@
+package io.hsmbridge.containers;
+
+import static io.hsmbridge.containers.Report.ms;
+import static io.hsmbridge.containers.Report.seconds;
+
+import com.github.dockerjava.api.DockerClient;
+import com.github.dockerjava.api.command.InspectContainerResponse;
+import com.github.dockerjava.api.exception.NotFoundException;
+import com.github.dockerjava.api.model.ContainerNetwork;
+import com.github.dockerjava.api.model.ExposedPort;
+import com.github.dockerjava.api.model.PortBinding;
+import com.github.dockerjava.api.model.Ports;
+import io.hsmbridge.bridge.cluster.ClusterCa;
+import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.HsmBridgeException;
+import io.hsmbridge.protocol.ErrorCode;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.testcontainers.DockerClientFactory;
+import org.testcontainers.containers.Container;
+import org.testcontainers.containers.GenericContainer;
+import org.testcontainers.containers.Network;
+import org.testcontainers.images.builder.Transferable;
+import org.testcontainers.utility.DockerImageName;
+
+/**
+ * A real hsmbridge cluster in containers: hsm1..hsm3 (each an agent on its own SoftHSM2 token, in its own
+ * container) and the bridge, on a network this fixture creates, built from the image
+ * {@code localhost/hsmbridge:dev} (softhsm-docker/README.md). The host reaches only the bridge's port,
+ * published on 127.0.0.1; every other byte flows on the fixture's own network.
+ *
+ * <p>{@link #start()} builds the image when it is missing or older than the jar (by running
+ * {@code softhsm-docker/build}), issues a cluster CA, member certificates and PINs (what {@code hsmbridge
+ * containers kit} writes), starts the four containers and waits for their ready lines, activates the cluster
+ * (PRECO {@code admin}/{@code password} → {@code cluster.activate}), creates the crypto user {@code alice}
+ * and logs both in. {@link #close()} saves every container's log to {@code target/container-logs/}, removes
+ * the containers (and their volumes) and the network, and writes the report: Ryuk is disabled, so nothing
+ * else would. Containers carry the label {@value #LABEL} and names starting {@value #NAME_PREFIX} (.ci/run
+ * removes leftovers by that label).
+ *
+ * <p>Fault injection goes through the engine's API ({@link #kill}, {@link #pause}, {@link #disconnect}...);
+ * the cluster is driven only through the bridge, as a client would.
+ */
+final class ContainerCluster implements AutoCloseable {
+  static final String IMAGE = "localhost/hsmbridge:dev";
+  static final String LABEL = "io.hsmbridge.container-tests";
+  static final String NAME_PREFIX = "hsmbridge-ct-";
+  static final List<String> HSMS = List.of("hsm1", "hsm2", "hsm3");
+  static final String BRIDGE = "bridge";
+  static final int BRIDGE_PORT = 7701;
+  static final String ADMIN = "admin";
+  static final String CRYPTO_USER = "alice";
+  /** Readiness: the entrypoint prints this when the node serves (softhsm-docker/README.md). */
+  static final String READY = "hsmbridge-container: ready ";
+  static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(60);
+  private static final Duration START_TIMEOUT = Duration.ofMinutes(5);
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private final String run = HexFormat.of().formatHex(randomBytes(3));
+  private final String clusterName = "ct-" + run;
+  private final Path repo;
+  private final Path kit;
+  private final DockerClient docker;
+  private final Map<String, GenericContainer<?>> nodes = new LinkedHashMap<>();
+  /** Each HSM's address on the network, to give it back the same one on reconnect. */
+  private final Map<String, String> addresses = new TreeMap<>();
+  private final String adminPassword = "admin password " + HexFormat.of().formatHex(randomBytes(6));
+  private final String userPassword = "alice password " + HexFormat.of().formatHex(randomBytes(6));
+  private Network network;
+  private String networkId;
+  private volatile String adminSession;
+  private volatile String userSession;
+  private BridgeClient control;
+  private boolean closed;
+
+  private ContainerCluster() {
+    repo = findRepo();
+    try {
+      Path target = Files.createDirectories(Path.of("target").toAbsolutePath());
+      kit = Files.createTempDirectory(target, "container-kit-");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    try {
+      docker = DockerClientFactory.instance().client();
+    } catch (RuntimeException e) {
+      throw new IllegalStateException("no container engine reachable (DOCKER_HOST=" + System.getenv("DOCKER_HOST")
+          + "); CI=true needs one: .ci/run starts podman's API socket (README.md, 'Tests and CI')", e);
+    }
+  }
+
+  /** Builds the image if needed, starts hsm1..hsm3 and the bridge, activates the cluster and logs in. */
+  static ContainerCluster start() {
+    ContainerCluster c = new ContainerCluster();
+    try {
+      c.boot();
+      return c;
+    } catch (RuntimeException | Error e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  private void boot() {
+    long t0 = System.nanoTime();
+    String engine = engineName();
+    String image = ensureImage(engine);
+    long imageMs = ms(t0);
+    writeKit();
+    network = Network.builder()
+        .createNetworkCmdModifier(cmd -> cmd.withName(NAME_PREFIX + run).withLabels(Map.of(LABEL, run)))
+        .build();
+    networkId = network.getId();
+    for (String hsm : HSMS) {
+      nodes.put(hsm, agent(hsm));
+    }
+    nodes.put(BRIDGE, bridge());
+    long s0 = System.nanoTime();
+    // All at once: an agent waits for its Raft peers, and hsm1 creates the cluster key the others fetch.
+    // The first container that fails ends the wait (the others would wait out their timeout).
+    ExecutorService pool = Executors.newFixedThreadPool(nodes.size(), r -> {
+      Thread t = new Thread(r, "container-start");
+      t.setDaemon(true);
+      return t;
+    });
+    try {
+      List<CompletableFuture<Void>> starts = nodes.values().stream()
+          .map(c -> CompletableFuture.runAsync(c::start, pool)).toList();
+      CompletableFuture<Void> firstFailure = new CompletableFuture<>();
+      starts.forEach(f -> f.whenComplete((v, e) -> {
+        if (e != null) {
+          firstFailure.completeExceptionally(e);
+        }
+      }));
+      CompletableFuture.anyOf(CompletableFuture.allOf(starts.toArray(CompletableFuture[]::new)), firstFailure)
+          .get(START_TIMEOUT.toSeconds() + 30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+      throw new IllegalStateException("the containers did not all get ready: " + cause + tails(), cause);
+    } finally {
+      pool.shutdown();
+    }
+    long startMs = ms(s0);
+    for (String hsm : HSMS) {
+      addresses.put(hsm, inspect(hsm).getNetworkSettings().getNetworks().values().iterator().next().getIpAddress());
+    }
+    control = connect();
+    awaitServing(HSMS, Duration.ofSeconds(120));
+    long a0 = System.nanoTime();
+    activate();
+    Report.note("engine " + engine + ", image " + image + " (" + seconds(imageMs) + " to check/build); network "
+        + NAME_PREFIX + run + "; containers started and ready in " + seconds(startMs) + "; HSM addresses " + addresses
+        + "; bridge on 127.0.0.1:" + bridgePort() + "; activated, admin and crypto user logged in in "
+        + seconds(ms(a0)) + "; fixture " + seconds(ms(t0)));
+  }
+
+  // ------------------------------------------------------------------------------------------ image
+
+  private String engineName() {
+    try {
+      String components = String.valueOf(docker.versionCmd().exec().getComponents());
+      return components.contains("Podman") ? "podman" : "docker";
+    } catch (RuntimeException e) {
+      return "docker";
+    }
+  }
+
+  /** Runs softhsm-docker/build when the image is missing or older than the jar, the Dockerfile or the entrypoint. */
+  private String ensureImage(String engine) {
+    Path jar = repo.resolve("cli/target/hsmbridge.jar");
+    if (!Files.isRegularFile(jar)) {
+      throw new IllegalStateException("no " + jar + ": build it first (mvn -B package -pl cli -am, or mvn -B verify)");
+    }
+    Instant newest = Stream.of(jar, repo.resolve("softhsm-docker/Dockerfile"), repo.resolve("softhsm-docker/entrypoint"))
+        .filter(Files::exists).map(ContainerCluster::modified).max(Comparator.naturalOrder()).orElseThrow();
+    Instant created = imageCreated();
+    if (created != null && !created.isBefore(newest)) {
+      return IMAGE + " (up to date, created " + created + ")";
+    }
+    String why = created == null ? "missing" : "older than " + newest;
+    System.out.println("[containers] " + IMAGE + " is " + why + ": softhsm-docker/build --jar " + jar);
+    long t0 = System.nanoTime();
+    ProcessBuilder pb = new ProcessBuilder(repo.resolve("softhsm-docker/build").toString(), "--jar", jar.toString())
+        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.INHERIT);
+    pb.environment().put("HSMBRIDGE_ENGINE", engine);
+    try {
+      Process p = pb.start();
+      if (!p.waitFor(20, TimeUnit.MINUTES)) {
+        p.destroyForcibly();
+        throw new IllegalStateException("softhsm-docker/build did not finish within 20 minutes");
+      }
+      if (p.exitValue() != 0) {
+        throw new IllegalStateException("softhsm-docker/build failed with exit code " + p.exitValue() + " (output above)");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot run softhsm-docker/build", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while building the image", e);
+    }
+    if (imageCreated() == null) {
+      throw new IllegalStateException("softhsm-docker/build succeeded but " + engine + " at DOCKER_HOST="
+          + System.getenv("DOCKER_HOST") + " has no " + IMAGE);
+    }
+    return IMAGE + " (" + why + ": built in " + seconds(ms(t0)) + ")";
+  }
+
+  private Instant imageCreated() {
+    try {
+      return Instant.parse(docker.inspectImageCmd(IMAGE).exec().getCreated());
+    } catch (NotFoundException e) {
+      return null;
+    }
+  }
+
+  private static Instant modified(Path p) {
+    try {
+      return Files.getLastModifiedTime(p).toInstant();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Path findRepo() {
+    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+      if (Files.isExecutable(p.resolve("softhsm-docker/build"))) {
+        return p;
+      }
+    }
+    throw new IllegalStateException("no softhsm-docker/build above " + Path.of("").toAbsolutePath());
+  }
+
+  // ------------------------------------------------------------------------------------------ containers
+
+  /** The cluster CA, each member's certificate and key, each HSM's PINs: what {@code containers kit} writes. */
+  private void writeKit() {
+    ClusterCa ca = ClusterCa.create(kit.resolve("ca"), clusterName);
+    for (String node : nodes()) {
+      ca.issueMember(node, List.of(node, "localhost"), kit.resolve(node));
+    }
+    for (String hsm : HSMS) {
+      for (String kind : List.of("user", "so")) {
+        write(kit.resolve(hsm).resolve(kind + "-pin"), randomPin());
+      }
+    }
+  }
+
+  private GenericContainer<?> agent(String hsm) {
+    GenericContainer<?> c = node(hsm)
+        .withEnv("HSMBRIDGE_ROLE", "agent")
+        .withEnv("HSMBRIDGE_HSM_ID", hsm)
+        .withEnv("HSMBRIDGE_RAFT_PEERS", String.join(",", HSMS.stream().map(h -> h + "@" + h + ":7800").toList()))
+        .withCopyToContainer(secret(kit.resolve(hsm).resolve("user-pin")), "/run/secrets/hsmbridge-user-pin")
+        .withCopyToContainer(secret(kit.resolve(hsm).resolve("so-pin")), "/run/secrets/hsmbridge-so-pin")
+        .waitingFor(new ReadyLine("agent", hsm, START_TIMEOUT));
+    if (hsm.equals("hsm1")) {
+      c.withEnv("HSMBRIDGE_CREATE_KEY", "true");
+    }
+    return c;
+  }
+
+  private GenericContainer<?> bridge() {
+    return node(BRIDGE)
+        .withEnv("HSMBRIDGE_ROLE", "bridge")
+        .withEnv("HSMBRIDGE_DURABILITY", "2")
+        .withExposedPorts(BRIDGE_PORT)
+        // Published on the host's loopback only (Testcontainers would bind every interface).
+        .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
+            new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(BRIDGE_PORT))))
+        .waitingFor(new ReadyLine("bridge", BRIDGE, START_TIMEOUT));
+  }
+
+  /** What every node has: name, host name = network alias, label, cluster environment, TLS files. */
+  @SuppressWarnings("resource") // closed in close()
+  private GenericContainer<?> node(String name) {
+    Path tls = kit.resolve(name);
+    return new GenericContainer<>(DockerImageName.parse(IMAGE))
+        .withNetwork(network)
+        .withNetworkAliases(name)
+        .withLabel(LABEL, run)
+        .withCreateContainerCmdModifier(cmd -> cmd.withName(NAME_PREFIX + run + "-" + name).withHostName(name))
+        .withEnv("HSMBRIDGE_CLUSTER_NAME", clusterName)
+        .withEnv("HSMBRIDGE_MEMBERS", String.join(",", nodes().stream().map(n -> n + ":5701").toList()))
+        .withCopyToContainer(Transferable.of(read(tls.resolve(name + ".pem")), 0644), "/etc/hsmbridge/tls/cert.pem")
+        .withCopyToContainer(secret(tls.resolve(name + "-key.pem")), "/etc/hsmbridge/tls/key.pem")
+        .withCopyToContainer(Transferable.of(read(tls.resolve("ca.pem")), 0644), "/etc/hsmbridge/tls/ca.pem");
+  }
+
+  private static List<String> nodes() {
+    List<String> n = new ArrayList<>(HSMS);
+    n.add(BRIDGE);
+    return n;
+  }
+
+  // ------------------------------------------------------------------------------------------ users
+
+  /** PRECO admin/password → cluster.activate → the admin logs in, creates the crypto user, who logs in. */
+  private void activate() {
+    String preco = login(ADMIN, "password");
+    control.request(new JsonObject().put("op", "cluster.activate").put("password", adminPassword).put("session", preco));
+    adminSession = login(ADMIN, adminPassword);
+    control.request(new JsonObject().put("op", "user.create").put("name", CRYPTO_USER).put("role", "CU")
+        .put("password", userPassword).put("session", adminSession));
+    userSession = login(CRYPTO_USER, userPassword);
+  }
+
+  /**
+   * Logs the admin and the crypto user in again: the bridge keeps sessions in memory only, so a restarted
+   * bridge knows none of them (a client sees NOT_AUTHENTICATED and logs in again).
+   */
+  void loginAgain() {
+    adminSession = login(ADMIN, adminPassword);
+    userSession = login(CRYPTO_USER, userPassword);
+  }
+
+  private String login(String user, String password) {
+    return control().request(new JsonObject().put("op", "auth.login").put("user", user).put("password", password))
+        .getString("session");
+  }
+
+  /** The crypto user's login request (for a client that logs in on its own connection). */
+  JsonObject userLogin() {
+    return new JsonObject().put("op", "auth.login").put("user", CRYPTO_USER).put("password", userPassword);
+  }
+
+  /** Cluster administration (but the public status) runs as the admin; keys and crypto as the crypto user. */
+  JsonObject withSession(JsonObject body) {
+    String op = body.getString("op", "");
+    boolean admin = op.startsWith("cluster.") && !op.equals("cluster.status") || op.startsWith("user.");
+    return body.put("session", admin ? adminSession : userSession);
+  }
+
+  String userSession() {
+    return userSession;
+  }
+
+  // ------------------------------------------------------------------------------------------ the bridge
+
+  /** A new connection to the bridge's published port, on the host's loopback. */
+  BridgeClient connect() {
+    return BridgeClient.connect(loopback(), bridgePort(), CLIENT_TIMEOUT);
+  }
+
+  /** The fixture's own connection (reopened when lost); requests carry the session their op needs. */
+  synchronized JsonObject request(JsonObject body) {
+    return control().request(withSession(body));
+  }
+
+  private synchronized BridgeClient control() {
+    if (control == null || !control.isOpen()) {
+      control = connect();
+    }
+    return control;
+  }
+
+  /** The host port the bridge's 7701 is published on, read again each time (a restart may change it). */
+  int bridgePort() {
+    Ports.Binding[] b = inspect(BRIDGE).getNetworkSettings().getPorts().getBindings().get(ExposedPort.tcp(BRIDGE_PORT));
+    if (b == null || b.length == 0) {
+      throw new IllegalStateException("the bridge's port " + BRIDGE_PORT + " is not published");
+    }
+    return Integer.parseInt(b[0].getHostPortSpec());
+  }
+
+  /** Testcontainers' host, which must be this machine's loopback (TESTCONTAINERS_HOST_OVERRIDE=localhost). */
+  private String loopback() {
+    String host = nodes.get(BRIDGE).getHost();
+    try {
+      if (!InetAddress.getByName(host).isLoopbackAddress()) {
+        throw new IllegalStateException("the container host is " + host + ", not loopback: set"
+            + " TESTCONTAINERS_HOST_OVERRIDE=localhost (the tests talk to nothing but this machine)");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return "127.0.0.1";
+  }
+
+  // ------------------------------------------------------------------------------------------ status
+
+  Map<String, JsonObject> hsmStatus() {
+    Map<String, JsonObject> m = new TreeMap<>();
+    request(new JsonObject().put("op", "cluster.status")).getJsonArray("hsms")
+        .forEach(o -> m.put(((JsonObject) o).getString("hsmId"), (JsonObject) o));
+    return m;
+  }
+
+  static String state(Map<String, JsonObject> status, String hsm) {
+    JsonObject s = status.get(hsm);
+    return s == null ? "ABSENT" : s.getString("state");
+  }
+
+  void awaitServing(List<String> hsms, Duration limit) {
+    await("all of " + hsms + " SERVING", limit, 200, this::hsmStatus,
+        st -> hsms.stream().allMatch(h -> "SERVING".equals(state(st, h))));
+  }
+
+  /** Polls {@code probe} until {@code done} holds (errors of the probe count as "not yet"); fails with the last value. */
+  <T> T await(String what, Duration limit, long pollMs, Supplier<T> probe, Predicate<T> done) {
+    long deadline = System.nanoTime() + limit.toNanos();
+    Object last = null;
+    while (true) {
+      try {
+        T v = probe.get();
+        if (done.test(v)) {
+          return v;
+        }
+        last = v;
+      } catch (HsmBridgeException e) {
+        last = e;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("not within " + limit + ": " + what + "; last seen " + last + tails());
+      }
+      sleep(pollMs);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ faults
+
+  String containerId(String node) {
+    return nodes.get(node).getContainerId();
+  }
+
+  InspectContainerResponse inspect(String node) {
+    return docker.inspectContainerCmd(containerId(node)).exec();
+  }
+
+  /** SIGKILL of the container's processes; the container (and its volume) stays, stopped. */
+  void kill(String node) {
+    docker.killContainerCmd(containerId(node)).exec();
+    await(node + " stopped after kill", Duration.ofSeconds(20), 100, () -> inspect(node).getState().getRunning(),
+        running -> !Boolean.TRUE.equals(running));
+  }
+
+  /** Stops (SIGTERM, then SIGKILL after {@code graceSeconds}). */
+  void stop(String node, int graceSeconds) {
+    docker.stopContainerCmd(containerId(node)).withTimeout(graceSeconds).exec();
+  }
+
+  /** Starts the same container again (same filesystem and volume) and waits for one more ready line. */
+  void startAgain(String node, Duration limit) {
+    int before = readyLines(node);
+    docker.startContainerCmd(containerId(node)).exec();
+    await(node + " ready again", limit, 250, () -> readyLines(node), n -> n > before);
+  }
+
+  int readyLines(String node) {
+    Matcher m = Pattern.compile(Pattern.quote(READY) + "\\w+ " + Pattern.quote(node) + "\\b").matcher(logs(node));
+    int n = 0;
+    while (m.find()) {
+      n++;
+    }
+    return n;
+  }
+
+  void pause(String node) {
+    docker.pauseContainerCmd(containerId(node)).exec();
+  }
+
+  void unpause(String node) {
+    docker.unpauseContainerCmd(containerId(node)).exec();
+  }
+
+  boolean paused(String node) {
+    return Boolean.TRUE.equals(inspect(node).getState().getPaused());
+  }
+
+  /** Cuts {@code hsm} off the cluster's network: no route to any other member (or to anything). */
+  void disconnect(String hsm) {
+    docker.disconnectFromNetworkCmd().withNetworkId(networkId).withContainerId(containerId(hsm)).exec();
+  }
+
+  /** Puts {@code hsm} back on the network with its address and alias of before. */
+  void reconnect(String hsm) {
+    docker.connectToNetworkCmd().withNetworkId(networkId).withContainerId(containerId(hsm))
+        .withContainerNetwork(new ContainerNetwork()
+            .withIpamConfig(new ContainerNetwork.Ipam().withIpv4Address(addresses.get(hsm)))
+            .withAliases(hsm))
+        .exec();
+  }
+
+  /** The address {@code hsm} has on the network now, or null when it has none. */
+  String address(String hsm) {
+    Map<String, ContainerNetwork> n = inspect(hsm).getNetworkSettings().getNetworks();
+    String ip = n == null || n.isEmpty() ? null : n.values().iterator().next().getIpAddress();
+    return ip == null || ip.isBlank() ? null : ip;
+  }
+
+  String addressAtStart(String hsm) {
+    return addresses.get(hsm);
+  }
+
+  /** Runs a command in the container (through the engine, not the network). */
+  Container.ExecResult exec(String node, String... command) {
+    try {
+      return nodes.get(node).execInContainer(command);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The container's whole log (every run of it). */
+  String logs(String node) {
+    return nodes.get(node).getLogs();
+  }
+
+  /** The last lines of every container's log, for failure messages. */
+  String tails() {
+    StringBuilder b = new StringBuilder();
+    for (String node : nodes.keySet()) {
+      try {
+        List<String> lines = logs(node).lines().toList();
+        b.append("\n--- ").append(node).append('\n')
+            .append(String.join("\n", lines.subList(Math.max(0, lines.size() - 15), lines.size())));
+      } catch (RuntimeException e) {
+        b.append("\n--- ").append(node).append(": no log (").append(e.getMessage()).append(')');
+      }
+    }
+    return b.toString();
+  }
+
+  // ------------------------------------------------------------------------------------------ close
+
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    if (control != null) {
+      control.close();
+    }
+    Path logs = Path.of("target", "container-logs");
+    for (Map.Entry<String, GenericContainer<?>> e : nodes.entrySet()) {
+      GenericContainer<?> c = e.getValue();
+      try {
+        if (c.getContainerId() != null) {
+          Files.createDirectories(logs);
+          Files.writeString(logs.resolve(e.getKey() + ".log"), c.getLogs());
+          if (Boolean.TRUE.equals(docker.inspectContainerCmd(c.getContainerId()).exec().getState().getPaused())) {
+            docker.unpauseContainerCmd(c.getContainerId()).exec();
+          }
+        }
+      } catch (IOException | RuntimeException ex) {
+        System.out.println("[containers] cannot save the log of " + e.getKey() + ": " + ex);
+      }
+      try {
+        c.stop(); // kills and removes the container and its anonymous volume
+      } catch (RuntimeException ex) {
+        System.out.println("[containers] cannot remove " + e.getKey() + ": " + ex);
+      }
+    }
+    if (network != null) {
+      try {
+        network.close();
+      } catch (RuntimeException ex) {
+        System.out.println("[containers] cannot remove the network: " + ex);
+      }
+    }
+    deleteTree(kit);
+    Report.write();
+  }
+
+  // ------------------------------------------------------------------------------------------ helpers
+
+  private static Transferable secret(Path file) {
+    return Transferable.of(read(file), 0600);
+  }
+
+  private static byte[] read(Path p) {
+    try {
+      return Files.readAllBytes(p);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void write(Path p, String content) {
+    try {
+      Files.createDirectories(p.getParent());
+      Files.writeString(p, content + "\n", StandardCharsets.UTF_8);
+      Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static String randomPin() {
+    String alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < 20; i++) {
+      b.append(alphabet.charAt(RANDOM.nextInt(alphabet.length())));
+    }
+    return b.toString();
+  }
+
+  private static byte[] randomBytes(int n) {
+    byte[] b = new byte[n];
+    RANDOM.nextBytes(b);
+    return b;
+  }
+
+  private static void deleteTree(Path dir) {
+    if (dir == null || !Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> all = Files.walk(dir)) {
+      for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      System.out.println("[containers] cannot delete " + dir + ": " + e);
+    }
+  }
+
+  static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted", e);
+    }
+  }
+
+  /** True when {@code e} says the request needs a (new) session. */
+  static boolean notAuthenticated(HsmBridgeException e) {
+    return e.code() == ErrorCode.NOT_AUTHENTICATED;
+  }
+}
