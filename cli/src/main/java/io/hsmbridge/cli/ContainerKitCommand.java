@@ -110,8 +110,9 @@ final class ContainerKitCommand extends CliCommand {
       out.println("  cluster.env         cluster name, members, Raft peers");
       out.println("  compose.yaml        " + hsms + " HSM services + bridge; bridge on 127.0.0.1:" + port);
       out.println();
-      out.println("start it:  cd " + target + " && podman-compose -p " + cluster + " up -d   (or: docker compose up -d)");
-      out.println("then:      ./hsmbridge --endpoint 127.0.0.1:" + port + " cluster activate");
+      out.println("start it:  cd " + target + " && podman-compose -p " + cluster + " up -d   (or: docker compose up -d),");
+      out.println("           or: softhsm-docker/cluster up --dir " + target);
+      out.println("then:      ./hsmbridge cluster activate --endpoint 127.0.0.1:" + port);
       return ExitCodes.OK;
     }
   }
