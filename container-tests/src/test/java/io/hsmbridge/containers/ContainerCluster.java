@@ -330,10 +330,16 @@ final class ContainerCluster implements AutoCloseable {
   }
 
   /**
-   * Logs the admin and the crypto user in again: the bridge keeps sessions in memory only, so a restarted
-   * bridge knows none of them (a client sees NOT_AUTHENTICATED and logs in again).
+   * After a restart of the bridge: a new connection, and the admin and the crypto user log in again (the
+   * bridge keeps sessions in memory only, so a restarted bridge knows none of them: a client sees
+   * NOT_AUTHENTICATED and logs in again).
    */
   void loginAgain() {
+    synchronized (this) {
+      if (control != null) {
+        control.close(); // its connection went with the old bridge (noticed only by the next request)
+      }
+    }
     adminSession = login(ADMIN, adminPassword);
     userSession = login(CRYPTO_USER, userPassword);
   }
@@ -435,7 +441,13 @@ final class ContainerCluster implements AutoCloseable {
         last = e;
       }
       if (System.nanoTime() > deadline) {
-        throw new AssertionError("not within " + limit + ": " + what + "; last seen " + last + tails());
+        String status;
+        try {
+          status = "; cluster.status " + hsmStatus().values();
+        } catch (RuntimeException e) {
+          status = "; no cluster.status: " + e.getMessage();
+        }
+        throw new AssertionError("not within " + limit + ": " + what + "; last seen " + last + status + tails());
       }
       sleep(pollMs);
     }
