@@ -101,16 +101,16 @@ final class ContainerCluster implements AutoCloseable {
   private ContainerCluster() {
     repo = findRepo();
     try {
-      Path target = Files.createDirectories(Path.of("target").toAbsolutePath());
-      kit = Files.createTempDirectory(target, "container-kit-");
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    try {
       docker = DockerClientFactory.instance().client();
     } catch (RuntimeException e) {
       throw new IllegalStateException("no container engine reachable (DOCKER_HOST=" + System.getenv("DOCKER_HOST")
           + "); CI=true needs one: .ci/run starts podman's API socket (README.md, 'Tests and CI')", e);
+    }
+    try {
+      Path target = Files.createDirectories(Path.of("target").toAbsolutePath());
+      kit = Files.createTempDirectory(target, "container-kit-");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 

@@ -96,9 +96,12 @@ class ContainerFaultsTest {
     long catchUpMs;
     long downFrom;
     long downTo;
+    String addressBefore;
+    String addressAfter;
     Load load = new Load(cluster, aesKey, ecKey, Duration.ofSeconds(300), 2_000_000).start().creating("a", 200, 120);
     try (load) {
       sleep(6000);
+      addressBefore = cluster.address(victim);
       killAt = System.nanoTime();
       cluster.kill(victim);
       downFrom = System.nanoTime();
@@ -108,6 +111,7 @@ class ContainerFaultsTest {
       long s0 = System.nanoTime();
       cluster.startAgain(victim, Duration.ofSeconds(240));
       startMs = ms(s0);
+      addressAfter = cluster.address(victim);
       cluster.awaitServing(HSMS, Duration.ofSeconds(120));
       catchUpMs = ms(s0);
       sleep(8000); // the restarted HSM takes its share again
@@ -123,10 +127,10 @@ class ContainerFaultsTest {
     Report.note("(a) kill: " + victim + " (the Raft leader) SIGKILLed (container killed) under load of 2 crypto"
         + " threads + 1 creator: " + load.ops() + " requests in " + seconds(loadMs) + ", max latency "
         + load.maxLatencyMs() + " ms; crypto errors " + Load.describe(load.cryptoFailures()) + "; creation errors "
-        + load.creationFailures().size() + load.creationFailures().stream()
-            .map(f -> String.format(" [+%.1f s after the kill] %s", (f.atNanos() - killAt) / 1e9, f.message())).toList());
-    Report.note("    not SERVING in the bridge's status " + unservedMs + " ms after the kill; container start to ready line "
-        + seconds(startMs) + ", to SERVING (caught up) " + seconds(catchUpMs) + "; servedBy before " + before
+        + load.creationFailures().size() + String.join("", load.creationFailures().stream()
+            .map(f -> String.format("; +%.1f s after the kill: %s", (f.atNanos() - killAt) / 1e9, f.message())).toList()));
+    Report.note("    not SERVING in the bridge's status " + unservedMs + " ms after the kill; started again (address "
+        + addressBefore + " -> " + addressAfter + "): ready line after " + seconds(startMs) + ", to SERVING (caught up) " + seconds(catchUpMs) + "; servedBy before " + before
         + ", while down " + down + ", after " + after);
     Report.note("    " + created.size() + " keys acknowledged meanwhile; missing after the restart " + missing
         + "; cluster.check digests " + Keys.distinct(check.getJsonObject("digests")) + " distinct at sequence "
