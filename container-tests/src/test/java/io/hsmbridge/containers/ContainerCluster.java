@@ -10,7 +10,6 @@ import com.github.dockerjava.api.model.ContainerNetwork;
 import com.github.dockerjava.api.model.ExposedPort;
 import com.github.dockerjava.api.model.PortBinding;
 import com.github.dockerjava.api.model.Ports;
-import io.hsmbridge.bridge.cluster.ClusterCa;
 import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.HsmBridgeException;
 import io.hsmbridge.protocol.ErrorCode;
@@ -55,8 +54,8 @@ import org.testcontainers.utility.DockerImageName;
  * published on 127.0.0.1; every other byte flows on the fixture's own network.
  *
  * <p>{@link #start()} builds the image when it is missing or older than the jar (by running
- * {@code softhsm-docker/build}), issues a cluster CA, member certificates and PINs (what {@code hsmbridge
- * containers kit} writes), starts the four containers and waits for their ready lines, activates the cluster
+ * {@code softhsm-docker/build}), writes the cluster CA, member certificates and PINs with {@code hsmbridge
+ * containers kit} (copied into the containers, never mounted from the host), starts the four containers and waits for their ready lines, activates the cluster
  * (PRECO {@code admin}/{@code password} → {@code cluster.activate}), creates the crypto user {@code alice}
  * and logs both in. {@link #close()} saves every container's log to {@code target/container-logs/}, removes
  * the containers (and their volumes) and the network, and writes the report: Ryuk is disabled, so nothing
@@ -129,9 +128,10 @@ final class ContainerCluster implements AutoCloseable {
   private void boot() {
     long t0 = System.nanoTime();
     String engine = engineName();
-    String image = ensureImage(engine);
+    Path jar = repo.resolve("cli/target/hsmbridge.jar");
+    String image = ensureImage(engine, jar);
     long imageMs = ms(t0);
-    writeKit();
+    writeKit(jar);
     network = Network.builder()
         .createNetworkCmdModifier(cmd -> cmd.withName(NAME_PREFIX + run).withLabels(Map.of(LABEL, run)))
         .build();
@@ -191,8 +191,7 @@ final class ContainerCluster implements AutoCloseable {
   }
 
   /** Runs softhsm-docker/build when the image is missing or older than the jar, the Dockerfile or the entrypoint. */
-  private String ensureImage(String engine) {
-    Path jar = repo.resolve("cli/target/hsmbridge.jar");
+  private String ensureImage(String engine, Path jar) {
     if (!Files.isRegularFile(jar)) {
       throw new IllegalStateException("no " + jar + ": build it first (mvn -B package -pl cli -am, or mvn -B verify)");
     }
@@ -257,16 +256,25 @@ final class ContainerCluster implements AutoCloseable {
 
   // ------------------------------------------------------------------------------------------ containers
 
-  /** The cluster CA, each member's certificate and key, each HSM's PINs: what {@code containers kit} writes. */
-  private void writeKit() {
-    ClusterCa ca = ClusterCa.create(kit.resolve("ca"), clusterName);
-    for (String node : nodes()) {
-      ca.issueMember(node, List.of(node, "localhost"), kit.resolve(node));
-    }
-    for (String hsm : HSMS) {
-      for (String kind : List.of("user", "so")) {
-        write(kit.resolve(hsm).resolve(kind + "-pin"), randomPin());
+  /**
+   * The cluster CA, each member's certificate and key, each HSM's PINs: written by {@code hsmbridge containers
+   * kit} (run from the shaded jar, as an operator would) into {@link #kit}, which must be empty.
+   */
+  private void writeKit(Path jar) {
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    ProcessBuilder pb = new ProcessBuilder(java.toString(), "-jar", jar.toString(), "containers", "kit", "--hsms",
+        String.valueOf(HSMS.size()), "--dir", kit.toString(), "--name", clusterName).redirectErrorStream(true);
+    try {
+      Process p = pb.start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        throw new IllegalStateException("hsmbridge containers kit failed: " + out);
       }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot run hsmbridge containers kit", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
     }
   }
 
@@ -275,8 +283,8 @@ final class ContainerCluster implements AutoCloseable {
         .withEnv("HSMBRIDGE_ROLE", "agent")
         .withEnv("HSMBRIDGE_HSM_ID", hsm)
         .withEnv("HSMBRIDGE_RAFT_PEERS", String.join(",", HSMS.stream().map(h -> h + "@" + h + ":7800").toList()))
-        .withCopyToContainer(secret(kit.resolve(hsm).resolve("user-pin")), "/run/secrets/hsmbridge-user-pin")
-        .withCopyToContainer(secret(kit.resolve(hsm).resolve("so-pin")), "/run/secrets/hsmbridge-so-pin")
+        .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/user-pin")), "/run/secrets/hsmbridge-user-pin")
+        .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/so-pin")), "/run/secrets/hsmbridge-so-pin")
         .waitingFor(new ReadyLine("agent", hsm, START_TIMEOUT));
     if (hsm.equals("hsm1")) {
       c.withEnv("HSMBRIDGE_CREATE_KEY", "true");
@@ -298,7 +306,7 @@ final class ContainerCluster implements AutoCloseable {
   /** What every node has: name, host name = network alias, label, cluster environment, TLS files. */
   @SuppressWarnings("resource") // closed in close()
   private GenericContainer<?> node(String name) {
-    Path tls = kit.resolve(name);
+    Path tls = kit.resolve(name).resolve("tls");
     return new GenericContainer<>(DockerImageName.parse(IMAGE))
         .withNetwork(network)
         .withNetworkAliases(name)
@@ -306,8 +314,8 @@ final class ContainerCluster implements AutoCloseable {
         .withCreateContainerCmdModifier(cmd -> cmd.withName(NAME_PREFIX + run + "-" + name).withHostName(name))
         .withEnv("HSMBRIDGE_CLUSTER_NAME", clusterName)
         .withEnv("HSMBRIDGE_MEMBERS", String.join(",", nodes().stream().map(n -> n + ":5701").toList()))
-        .withCopyToContainer(Transferable.of(read(tls.resolve(name + ".pem")), 0644), "/etc/hsmbridge/tls/cert.pem")
-        .withCopyToContainer(secret(tls.resolve(name + "-key.pem")), "/etc/hsmbridge/tls/key.pem")
+        .withCopyToContainer(Transferable.of(read(tls.resolve("cert.pem")), 0644), "/etc/hsmbridge/tls/cert.pem")
+        .withCopyToContainer(secret(tls.resolve("key.pem")), "/etc/hsmbridge/tls/key.pem")
         .withCopyToContainer(Transferable.of(read(tls.resolve("ca.pem")), 0644), "/etc/hsmbridge/tls/ca.pem");
   }
 
@@ -614,25 +622,6 @@ final class ContainerCluster implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-  }
-
-  private static void write(Path p, String content) {
-    try {
-      Files.createDirectories(p.getParent());
-      Files.writeString(p, content + "\n", StandardCharsets.UTF_8);
-      Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  private static String randomPin() {
-    String alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    StringBuilder b = new StringBuilder();
-    for (int i = 0; i < 20; i++) {
-      b.append(alphabet.charAt(RANDOM.nextInt(alphabet.length())));
-    }
-    return b.toString();
   }
 
   private static byte[] randomBytes(int n) {
