@@ -12,7 +12,6 @@ import com.github.dockerjava.api.model.PortBinding;
 import com.github.dockerjava.api.model.Ports;
 import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.HsmBridgeException;
-import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -55,7 +54,8 @@ import org.testcontainers.utility.DockerImageName;
  *
  * <p>{@link #start()} builds the image when it is missing or older than the jar (by running
  * {@code softhsm-docker/build}), writes the cluster CA, member certificates and PINs with {@code hsmbridge
- * containers kit} (copied into the containers, never mounted from the host), starts the four containers and waits for their ready lines, activates the cluster
+ * containers kit} (copied into the containers, never mounted from the host), starts the four containers and
+ * waits for their ready lines, activates the cluster
  * (PRECO {@code admin}/{@code password} → {@code cluster.activate}), creates the crypto user {@code alice}
  * and logs both in. {@link #close()} saves every container's log to {@code target/container-logs/}, removes
  * the containers (and their volumes) and the network, and writes the report: Ryuk is disabled, so nothing
@@ -176,8 +176,8 @@ final class ContainerCluster implements AutoCloseable {
     activate();
     Report.note("engine " + engine + ", image " + image + " (" + seconds(imageMs) + " to check/build); network "
         + NAME_PREFIX + run + "; containers started and ready in " + seconds(startMs) + "; HSM addresses " + addresses
-        + "; bridge on 127.0.0.1:" + bridgePort() + "; activated (sequence " + activationSeq + "), admin and crypto user logged in in "
-        + seconds(ms(a0)) + "; fixture " + seconds(ms(t0)));
+        + "; bridge on 127.0.0.1:" + bridgePort() + "; activated (sequence " + activationSeq + "), admin and crypto"
+        + " user logged in in " + seconds(ms(a0)) + "; fixture " + seconds(ms(t0)));
   }
 
   // ------------------------------------------------------------------------------------------ image
@@ -671,10 +671,5 @@ final class ContainerCluster implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new AssertionError("interrupted", e);
     }
-  }
-
-  /** True when {@code e} says the request needs a (new) session. */
-  static boolean notAuthenticated(HsmBridgeException e) {
-    return e.code() == ErrorCode.NOT_AUTHENTICATED;
   }
 }

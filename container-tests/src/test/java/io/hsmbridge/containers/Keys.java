@@ -10,7 +10,6 @@ import java.security.PublicKey;
 import java.security.Signature;
 import java.security.spec.X509EncodedKeySpec;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
 import java.util.HashSet;
@@ -107,11 +106,5 @@ final class Keys {
 
   static String b64(String s) {
     return b64(s.getBytes(StandardCharsets.UTF_8));
-  }
-
-  static List<String> sorted(Collection<String> c) {
-    List<String> l = new ArrayList<>(c);
-    l.sort(null);
-    return l;
   }
 }
