@@ -49,6 +49,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       return size() > KEY_SEQ_MEMORY;
     }
   };
+  /** The sequence of the latest user-model change acknowledged here (users, activation, settings). */
+  private long userSeq;
   private HsmRegistry registry;
   private AntiEntropy antiEntropy;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
@@ -77,6 +79,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     }
 
     long minSeq() {
+      if (op.isUserModel() || op == Op.AUTH_LOGIN) {
+        // A login right after the user was created (or the cluster activated) must not land on an HSM
+        // that has not applied that change yet (seen: LOGIN_FAILED once in ten container starts).
+        return userSeq;
+      }
       Object keyId = body.getValue("keyId");
       Long seq = keyId instanceof String ? keySeq.get(keyId) : null;
       return seq == null ? 0 : seq;
@@ -255,6 +262,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       String keyId = reply.getString("keyId");
       if (keyId != null && req.op != Op.KEY_DELETE) {
         keySeq.put(keyId, seq);
+      }
+      if (req.op.isUserModel()) {
+        userSeq = Math.max(userSeq, seq);
       }
       if (ar.succeeded()) {
         req.message.reply(reply.put("appliedOn", ar.result()));

@@ -189,12 +189,12 @@ public final class UserOperations {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: the cluster is already activated");
     }
     String hash = hashNewPassword(r);
-    commit.applyAsLong(new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
+    long seq = commit.applyAsLong(new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
     UserRecord admin = hsm.users().get(PRECO_USER).orElse(null);
     if (admin == null || !hash.equals(admin.passwordHash())) {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: another activation of this cluster came first");
     }
-    return new JsonObject().put("user", PRECO_USER).put("role", Role.CO.name()).put("activated", true);
+    return new JsonObject().put("user", PRECO_USER).put("role", Role.CO.name()).put("activated", true).put("seq", seq);
   }
 
   private JsonObject create(RequestReader r, Principal p) {
