@@ -167,7 +167,7 @@ public final class ClusterOperations implements RequestHandler {
     KeyInfo existing = find(keyId);
     if (existing != null) {
       // A retry of this creation; a request id that another user's creation used first is not a way in.
-      if (!access.visible(keyId, p) || !hsm.keyAcls().get(keyId).get().owner().equals(p.user())) {
+      if (!hsm.keyAcls().get(keyId).map(a -> a.owner().equals(p.user())).orElse(false)) {
         throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: this requestId already created another user's key");
       }
       return access.describe(Operations.key(existing), p).put("seq", applied.applied());

@@ -58,11 +58,15 @@ public record UserRecord(String name, String role, String passwordHash, int fail
     return name != null && NAME.matcher(name).matches();
   }
 
-  /** @throws HsmException INVALID_PARAMETER when {@code name} is not a valid user name */
-  public static void checkName(String name) {
+  /**
+   * @return {@code name}
+   * @throws HsmException INVALID_PARAMETER when {@code name} is not a valid user name
+   */
+  public static String checkName(String name) {
     if (!isValidName(name)) {
       throw HsmException.badParam("user name must match " + NAME_PATTERN);
     }
+    return name;
   }
 
   @Override

@@ -182,17 +182,16 @@ public final class FrontDoor {
       case AUTH_LOGIN: {
         String user = reply.getString("user");
         Role role = Role.valueOf(reply.getString("role"));
-        String token = sessions.open(user, role);
-        Sessions.Session s = sessions.use(token);
-        return new JsonObject().put("session", token).put("user", user).put("role", role.name())
+        Sessions.Session s = sessions.open(user, role);
+        return new JsonObject().put("session", s.token).put("user", user).put("role", role.name())
             .put("expiresAt", sessions.expiresAt(s)).put("idleTimeoutSeconds", sessions.idleSeconds())
             .put("servedBy", reply.getString("servedBy"));
       }
       case CLUSTER_ACTIVATE:
-        sessions.closeAll("", Role.PRECO);
+        sessions.closeRole(Role.PRECO);
         return reply;
       case USER_DELETE:
-        sessions.closeAll(a.body().getString("name", ""), null);
+        sessions.closeUser(a.body().getString("name", ""));
         return reply;
       default:
         return reply;

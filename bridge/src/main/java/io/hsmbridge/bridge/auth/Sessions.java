@@ -53,8 +53,8 @@ public final class Sessions {
     this.clock = clockMillis;
   }
 
-  /** Opens a session; returns its token. */
-  public String open(String user, Role role) {
+  /** Opens a session. */
+  public Session open(String user, Role role) {
     sweep();
     if (byToken.size() >= MAX_SESSIONS) {
       throw new IllegalStateException("too many sessions");
@@ -62,8 +62,9 @@ public final class Sessions {
     byte[] b = new byte[32];
     RANDOM.nextBytes(b);
     String token = Base64.getUrlEncoder().withoutPadding().encodeToString(b);
-    byToken.put(token, new Session(token, user, role, clock.getAsLong()));
-    return token;
+    Session s = new Session(token, user, role, clock.getAsLong());
+    byToken.put(token, s);
+    return s;
   }
 
   /** The live session of {@code token} (its idle timer restarts), or null when unknown or expired. */
@@ -97,9 +98,14 @@ public final class Sessions {
     byToken.remove(s.token);
   }
 
-  /** Ends every session of {@code user} (deleted user) or of {@code role} (PRECO after activation). */
-  public void closeAll(String user, Role role) {
-    byToken.values().removeIf(s -> s.user.equals(user) || s.role == role);
+  /** Ends every session of {@code user} (a deleted user). */
+  public void closeUser(String user) {
+    byToken.values().removeIf(s -> s.user.equals(user));
+  }
+
+  /** Ends every session of {@code role} (the PRECO's, after activation). */
+  public void closeRole(Role role) {
+    byToken.values().removeIf(s -> s.role == role);
   }
 
   private boolean expired(Session s, long now) {

@@ -123,7 +123,7 @@ public final class KeyAccess {
     String user = r.string("user");
     KeyAcl acl = hsm.keyAcls().get(keyId).orElseThrow();
     if (op == Op.KEY_SHARE) {
-      UserRecord u = hsm.users().get(checkedName(user)).orElseThrow(() -> HsmException.badParam("no user named " + user));
+      UserRecord u = hsm.users().get(UserRecord.checkName(user)).orElseThrow(() -> HsmException.badParam("no user named " + user));
       if (!Role.CU.name().equals(u.role())) {
         throw HsmException.badParam("keys are shared with crypto users only; " + user + " is " + u.role());
       }
@@ -132,7 +132,7 @@ public final class KeyAccess {
       }
       return commit.applyAsLong(new Mutation.PutAcl(acl.withShare(user)));
     }
-    return commit.applyAsLong(new Mutation.PutAcl(acl.withoutShare(checkedName(user))));
+    return commit.applyAsLong(new Mutation.PutAcl(acl.withoutShare(UserRecord.checkName(user))));
   }
 
   /** key.setQuorum (after {@link #check}): usage first, then management, each idempotent on retry. */
@@ -143,13 +143,6 @@ public final class KeyAccess {
     commit.applyAsLong(new Mutation.PutSetting(Settings.keyUsageQuorum(keyId), usage));
     long seq = commit.applyAsLong(new Mutation.PutSetting(Settings.keyManagementQuorum(keyId), management));
     return new JsonObject().put("keyId", keyId).put("management", management).put("usage", usage).put("seq", seq);
-  }
-
-  private static String checkedName(String user) {
-    if (!UserRecord.isValidName(user)) {
-      throw HsmException.badParam("user must match " + UserRecord.NAME_PATTERN);
-    }
-    return user;
   }
 
   private static HsmException denied(Op op, String keyId, String why) {

@@ -66,7 +66,7 @@ public final class RequestHash {
       b.append('{');
       boolean first = true;
       for (String k : new TreeSet<>(o.fieldNames())) {
-        b.append(first ? "" : ",").append(JsonArray.of(k).encode(), 1, JsonArray.of(k).encode().length() - 1).append(':');
+        b.append(first ? "" : ",").append(jsonValue(k)).append(':');
         canonical(o.getValue(k), b);
         first = false;
       }
@@ -79,8 +79,13 @@ public final class RequestHash {
       }
       b.append(']');
     } else {
-      String e = JsonArray.of(v).encode();
-      b.append(e, 1, e.length() - 1);
+      b.append(jsonValue(v));
     }
+  }
+
+  /** A string, number, boolean or null as JSON text (with the JSON library's escaping). */
+  private static String jsonValue(Object v) {
+    String e = JsonArray.of(v).encode();
+    return e.substring(1, e.length() - 1);
   }
 }
