@@ -73,7 +73,7 @@ final class ClusterLayout {
     for (NodeDir d : missing) {
       NodeLayout.privateDir(d.tlsDir());
       try {
-        ca.issueMember(d.name(), NodeProperties.CERT_HOSTS, d.tlsDir());
+        ca.issueMember(d.name(), d.memberKind(), NodeProperties.CERT_HOSTS, d.tlsDir());
       } catch (HsmException e) {
         throw new CliException(e.getMessage());
       }

@@ -291,7 +291,8 @@ final class ContainerKitCommand extends CliCommand {
         Path tls = nodeDir.resolve("tls");
         NodeLayout.privateDir(tls);
         // The containers mount these files under fixed names; ClusterCa names them after the member.
-        ClusterCa.MemberFiles f = ca.issueMember(node, List.of(node, "localhost"), tls);
+        ClusterCa.MemberKind kind = node.equals(BRIDGE) ? ClusterCa.MemberKind.FRONT_DOOR : ClusterCa.MemberKind.AGENT;
+        ClusterCa.MemberFiles f = ca.issueMember(node, kind, List.of(node, "localhost"), tls);
         Files.move(f.certificate(), tls.resolve("cert.pem"));
         Files.move(f.key(), tls.resolve("key.pem"));
       }

@@ -11,6 +11,12 @@ import java.nio.file.Path;
  */
 record NodeDir(String name, Path dir) {
 
+  /** What this node's cluster certificate lets it be: the bridge is a front door, every other node an HSM host. */
+  io.hsmbridge.bridge.cluster.ClusterCa.MemberKind memberKind() {
+    return name.equals(Home.BRIDGE) ? io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.FRONT_DOOR
+        : io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.AGENT;
+  }
+
   Path softhsmConf() {
     return dir.resolve("softhsm2.conf");
   }

@@ -94,6 +94,49 @@ public final class ClusterCa {
   public record MemberFiles(Path certificate, Path key, Path ca) {}
 
   /**
+   * What a certificate of this CA lets its holder be. Written into the certificate as the subject's
+   * organizational unit ({@code OU=agent}, ...), so that every port can accept only the kinds it serves:
+   * the Raft group takes {@link #AGENT}s only, the cluster membership agents and front doors, the client
+   * endpoint (with mutual TLS on) clients. A certificate without a kind (issued before kinds existed) is
+   * accepted nowhere.
+   */
+  public enum MemberKind {
+    /** An HSM host: holds a token, is a peer of the Raft group. */
+    AGENT("agent"),
+    /** A front door without a token (the bridge, or a DMZ front door): joins the membership, never Raft. */
+    FRONT_DOOR("front-door"),
+    /** An application's client certificate for the client endpoint's optional mutual TLS. */
+    CLIENT("client");
+
+    private final String unit;
+
+    MemberKind(String unit) {
+      this.unit = unit;
+    }
+
+    /** The OU value written into certificates of this kind. */
+    public String unit() {
+      return unit;
+    }
+
+    /** The kind written in {@code cert}'s subject, or null when it carries none (or an unknown one). */
+    public static MemberKind of(X509Certificate cert) {
+      X500Name subject = X500Name.getInstance(cert.getSubjectX500Principal().getEncoded());
+      org.bouncycastle.asn1.x500.RDN[] units = subject.getRDNs(BCStyle.OU);
+      if (units.length != 1) {
+        return null;
+      }
+      String value = org.bouncycastle.asn1.x500.style.IETFUtils.valueToString(units[0].getFirst().getValue());
+      for (MemberKind k : values()) {
+        if (k.unit.equals(value)) {
+          return k;
+        }
+      }
+      return null;
+    }
+  }
+
+  /**
    * Creates a new CA in {@code dir} (created 0700 if missing; an existing directory must not already
    * hold a CA, and is tightened to 0700).
    *
@@ -139,10 +182,14 @@ public final class ClusterCa {
    * {@code <name>-key.pem} (0600), and copies {@code ca.pem} there when it is another directory.
    *
    * @param name file-name stem and certificate CN ({@code [A-Za-z0-9_.-]{1,64}})
+   * @param kind what the holder may be (see {@link MemberKind}); written as the subject's OU
    * @param hosts the member's addresses as clients will dial them: IP literals become IP SANs, anything
    *     else a DNS SAN (e.g. {@code 127.0.0.1}, {@code localhost}, {@code hsm2.example.net})
    */
-  public MemberFiles issueMember(String name, List<String> hosts, Path outDir) {
+  public MemberFiles issueMember(String name, MemberKind kind, List<String> hosts, Path outDir) {
+    if (kind == null) {
+      throw invalid("a member certificate needs a kind (agent, front-door or client)");
+    }
     if (name == null || !name.matches("[A-Za-z0-9_.-]{1,64}")) {
       throw invalid("member name must be 1..64 letters, digits, '.', '-' or '_'");
     }
@@ -153,6 +200,7 @@ public final class ClusterCa {
       KeyPair pair = newKeyPair();
       X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
           .addRDN(BCStyle.O, "hsmbridge")
+          .addRDN(BCStyle.OU, kind.unit())
           .addRDN(BCStyle.CN, name)
           .build();
       Instant now = Instant.now();

@@ -46,7 +46,7 @@ class ClusterCaTest {
   @Test
   void memberCertificateChainsToTheCaAndNamesItsHosts() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "test");
-    ClusterCa.MemberFiles files = ca.issueMember("node1", List.of("127.0.0.1", "localhost"), tmp.resolve("node1"));
+    ClusterCa.MemberFiles files = ca.issueMember("node1", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1", "localhost"), tmp.resolve("node1"));
     assertEquals("rw-------", perms(files.key()));
     assertTrue(Files.readString(files.key()).startsWith("-----BEGIN PRIVATE KEY-----"));
 
@@ -55,6 +55,10 @@ class ClusterCaTest {
     member.verify(caCert.getPublicKey());
     assertEquals(caCert.getSubjectX500Principal(), member.getIssuerX500Principal());
     assertEquals(-1, member.getBasicConstraints(), "a member certificate must not be a CA");
+    assertEquals(ClusterCa.MemberKind.AGENT, ClusterCa.MemberKind.of(member));
+    assertEquals(null, ClusterCa.MemberKind.of(caCert), "the CA itself is of no member kind");
+    ClusterCa.MemberFiles client = ca.issueMember("app1", ClusterCa.MemberKind.CLIENT, List.of("localhost"), tmp.resolve("app1"));
+    assertEquals(ClusterCa.MemberKind.CLIENT, ClusterCa.MemberKind.of(readPem(client.certificate())));
     assertTrue(member.getExtendedKeyUsage().containsAll(List.of("1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2")));
     Set<String> sans = new HashSet<>();
     for (List<?> san : member.getSubjectAlternativeNames()) {
@@ -74,7 +78,7 @@ class ClusterCaTest {
   void reloadedCaIssuesCertificatesThatChain() throws Exception {
     ClusterCa.create(tmp.resolve("ca"), "test");
     ClusterCa again = ClusterCa.load(tmp.resolve("ca"));
-    ClusterCa.MemberFiles files = again.issueMember("n2", List.of("10.0.0.2"), tmp.resolve("n2"));
+    ClusterCa.MemberFiles files = again.issueMember("n2", ClusterCa.MemberKind.AGENT, List.of("10.0.0.2"), tmp.resolve("n2"));
     readPem(files.certificate()).verify(readPem(tmp.resolve("ca").resolve("ca.pem")).getPublicKey());
   }
 
@@ -84,17 +88,17 @@ class ClusterCaTest {
     HsmException e = assertThrows(HsmException.class, () -> ClusterCa.create(tmp.resolve("ca"), "test"));
     assertEquals(ErrorCode.CONFIG_INVALID, e.code());
     assertTrue(e.getMessage().contains("already exists"), e.getMessage());
-    ca.issueMember("n1", List.of("127.0.0.1"), tmp.resolve("n1"));
+    ca.issueMember("n1", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"), tmp.resolve("n1"));
     HsmException again = assertThrows(HsmException.class,
-        () -> ca.issueMember("n1", List.of("127.0.0.1"), tmp.resolve("n1")));
+        () -> ca.issueMember("n1", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"), tmp.resolve("n1")));
     assertTrue(again.getMessage().contains("refusing to overwrite"), again.getMessage());
   }
 
   @Test
   void rejectsBadMemberRequests() {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "test");
-    assertThrows(HsmException.class, () -> ca.issueMember("../evil", List.of("127.0.0.1"), tmp));
-    assertThrows(HsmException.class, () -> ca.issueMember("n1", List.of(), tmp));
+    assertThrows(HsmException.class, () -> ca.issueMember("../evil", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"), tmp));
+    assertThrows(HsmException.class, () -> ca.issueMember("n1", ClusterCa.MemberKind.AGENT, List.of(), tmp));
   }
 
   static X509Certificate readPem(Path file) throws Exception {

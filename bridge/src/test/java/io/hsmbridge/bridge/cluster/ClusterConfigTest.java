@@ -22,7 +22,7 @@ class ClusterConfigTest {
 
   @BeforeEach
   void issue() {
-    member = ClusterCa.create(tmp.resolve("ca"), "test").issueMember("n1", List.of("127.0.0.1"), tmp.resolve("n1"));
+    member = ClusterCa.create(tmp.resolve("ca"), "test").issueMember("n1", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"), tmp.resolve("n1"));
   }
 
   @Test
@@ -87,7 +87,7 @@ class ClusterConfigTest {
   @Test
   void refusesAKeyThatIsNotTheCertificates() {
     ClusterCa ca = ClusterCa.load(tmp.resolve("ca"));
-    ClusterCa.MemberFiles second = ca.issueMember("n2", List.of("127.0.0.1"), tmp.resolve("n2"));
+    ClusterCa.MemberFiles second = ca.issueMember("n2", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"), tmp.resolve("n2"));
     Properties p = valid();
     p.setProperty("cluster.tls.key", second.key().toString());
     HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));

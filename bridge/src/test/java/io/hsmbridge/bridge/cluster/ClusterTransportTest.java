@@ -97,7 +97,7 @@ class ClusterTransportTest {
   }
 
   private ClusterConfig config(ClusterCa ca, String name, int hzPort, String members, String cluster) {
-    ClusterCa.MemberFiles files = ca.issueMember(name, List.of("127.0.0.1", "localhost"), tmp.resolve("m-" + name));
+    ClusterCa.MemberFiles files = ca.issueMember(name, ClusterCa.MemberKind.AGENT, List.of("127.0.0.1", "localhost"), tmp.resolve("m-" + name));
     Properties p = new Properties();
     p.setProperty("cluster.enabled", "true");
     p.setProperty("cluster.name", cluster);
