@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.conf.Parameters;
 import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.RaftClientReply;
@@ -35,12 +36,14 @@ final class BoundedCall {
 
   /**
    * @param base the log's properties (a copy gets a request timeout no longer than {@code timeout})
+   * @param parameters the log's TLS parameters: a bounded call authenticates like the log's own client
    * @param group the group to address (its current membership, so the client finds the leader)
    * @param runner where the blocking call runs while the caller waits at most {@code timeout}
    * @throws TimeoutException when no reply came within {@code timeout}
    * @throws IOException when the client gave up, or the caller was interrupted (flag set again)
    */
-  static RaftClientReply run(RaftProperties base, RaftGroup group, Duration timeout, Executor runner, ClientCall call)
+  static RaftClientReply run(RaftProperties base, Parameters parameters, RaftGroup group, Duration timeout,
+      Executor runner, ClientCall call)
       throws IOException, TimeoutException {
     long deadline = System.nanoTime() + timeout.toNanos();
     RaftProperties props = new RaftProperties(base);
@@ -48,6 +51,7 @@ final class BoundedCall {
     RaftClientConfigKeys.Rpc.setRequestTimeout(props, TimeDuration.valueOf(millis, TimeUnit.MILLISECONDS));
     RaftClient client = RaftClient.newBuilder()
         .setProperties(props)
+        .setParameters(parameters)
         .setRaftGroup(group)
         .setClientId(ClientId.randomId())
         .setRetryPolicy(event -> System.nanoTime() < deadline ? () -> MutationLog.RETRY_SLEEP : RetryPolicy.NO_RETRY_ACTION)

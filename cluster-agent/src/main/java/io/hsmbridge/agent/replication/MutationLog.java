@@ -20,8 +20,10 @@ import java.util.concurrent.TimeoutException;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.conf.Parameters;
 import org.apache.ratis.conf.RaftProperties;
-import org.apache.ratis.netty.NettyConfigKeys;
+import org.apache.ratis.grpc.GrpcConfigKeys;
+import org.apache.ratis.grpc.GrpcTlsConfig;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
@@ -44,9 +46,12 @@ import org.apache.ratis.util.TimeDuration;
  * leader. A mutation is committed once a majority of the group has it in its log; a minority (for
  * example the losing side of a partition) cannot commit, so {@link #submit} then does not complete.
  *
- * <p>Transport is Ratis's Netty RPC, plain TCP: bind it to loopback (the default) or a private network
- * only; entries carry wrapped blobs and metadata, never plaintext keys or PINs, but Raft traffic is not
- * yet authenticated (see docs/replication.md).
+ * <p>Transport is Ratis's gRPC RPC on ONE port per peer (peer-to-peer, client and admin services
+ * together), mutual TLS on every connection, made and accepted, with the {@link RaftTls} given at start:
+ * a connection whose other side shows a certificate the trust manager refuses (in a cluster: anything but
+ * an agent certificate of the cluster CA) is closed during the handshake, before any Raft request is
+ * read, so such a caller can neither list groups, nor submit, nor change the membership. See
+ * docs/replication.md.
  */
 public final class MutationLog implements AutoCloseable {
   /** Election timeouts: above Ratis's 150-300 ms default so a busy 2-core host does not churn leaders. */
@@ -91,16 +96,18 @@ public final class MutationLog implements AutoCloseable {
   private final Peer self;
   private final RaftGroup group;
   private final RaftProperties properties;
+  private final Parameters parameters;
   private final TokenStateMachine stateMachine;
   private final RaftServer server;
   private final RaftClient client;
   private final ExecutorService submitters;
 
-  private MutationLog(Peer self, RaftGroup group, RaftProperties properties, TokenStateMachine stateMachine,
-      RaftServer server, RaftClient client) {
+  private MutationLog(Peer self, RaftGroup group, RaftProperties properties, Parameters parameters,
+      TokenStateMachine stateMachine, RaftServer server, RaftClient client) {
     this.self = self;
     this.group = group;
     this.properties = properties;
+    this.parameters = parameters;
     this.stateMachine = stateMachine;
     this.server = server;
     this.client = client;
@@ -134,8 +141,12 @@ public final class MutationLog implements AutoCloseable {
    * @param groupId the group's id, e.g. {@link #groupIdFor(String)}
    * @param dataDir the agent's data directory
    * @param applier where committed mutations are applied
+   * @param tls this peer's certificate and which certificates it accepts, on every connection
+   * @param events where refused entries and membership changes are reported (e.g. the HSM's audit log)
    */
-  public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier) {
+  public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier,
+      RaftTls tls, LogEvents events) {
+    Objects.requireNonNull(tls, "tls: the mutation log never runs without mutual TLS");
     Peer self = peers.stream().filter(p -> p.id().equals(selfId)).findFirst()
         .orElseThrow(() -> new IllegalArgumentException("peer " + selfId + " is not in the group " + peers));
     if (peers.stream().map(Peer::id).distinct().count() != peers.size()) {
@@ -144,15 +155,23 @@ public final class MutationLog implements AutoCloseable {
     RaftGroup group = RaftGroup.valueOf(RaftGroupId.valueOf(groupId), peers.stream().map(Peer::toRaft).toList());
 
     RaftProperties props = new RaftProperties();
-    RaftConfigKeys.Rpc.setType(props, SupportedRpcType.NETTY);
-    NettyConfigKeys.Server.setHost(props, self.host());
-    NettyConfigKeys.Server.setPort(props, self.port());
+    RaftConfigKeys.Rpc.setType(props, SupportedRpcType.GRPC);
+    GrpcConfigKeys.Server.setHost(props, self.host());
+    GrpcConfigKeys.Server.setPort(props, self.port());
+    // Client and admin services on the server's own port (gRPC would open a separate, separately
+    // configured server for either if given another port): one port, one TLS policy.
+    GrpcConfigKeys.Client.setHost(props, self.host());
+    GrpcConfigKeys.Client.setPort(props, self.port());
+    GrpcConfigKeys.Admin.setHost(props, self.host());
+    GrpcConfigKeys.Admin.setPort(props, self.port());
     RaftServerConfigKeys.setStorageDir(props, List.of(dataDir.resolve("raft").toFile()));
     RaftServerConfigKeys.Rpc.setTimeoutMin(props, ELECTION_TIMEOUT_MIN);
     RaftServerConfigKeys.Rpc.setTimeoutMax(props, ELECTION_TIMEOUT_MAX);
     RaftClientConfigKeys.Rpc.setRequestTimeout(props, REQUEST_TIMEOUT);
 
-    TokenStateMachine sm = new TokenStateMachine(applier);
+    Parameters parameters = tlsParameters(tls);
+
+    TokenStateMachine sm = new TokenStateMachine(applier, events);
     RaftServer server = null;
     try {
       server = RaftServer.newBuilder()
@@ -160,16 +179,18 @@ public final class MutationLog implements AutoCloseable {
           .setGroup(group)
           .setStateMachine(sm)
           .setProperties(props)
+          .setParameters(parameters)
           .setOption(RaftStorage.StartupOption.RECOVER)
           .build();
       server.start();
       RaftClient client = RaftClient.newBuilder()
           .setProperties(props)
+          .setParameters(parameters)
           .setRaftGroup(group)
           .setClientId(ClientId.randomId())
           .setRetryPolicy(RetryPolicies.retryForeverWithSleep(RETRY_SLEEP))
           .build();
-      return new MutationLog(self, group, props, sm, server, client);
+      return new MutationLog(self, group, props, parameters, sm, server, client);
     } catch (IOException e) {
       closeQuietly(server);
       throw new UncheckedIOException("cannot start the mutation log peer " + selfId + " at " + self.address(), e);
@@ -177,6 +198,20 @@ public final class MutationLog implements AutoCloseable {
       closeQuietly(server);
       throw e;
     }
+  }
+
+  /**
+   * The same TLS material, mutual authentication on, for each of gRPC's three services: server (peer to
+   * peer), client (submit, read-only queries, group list/info) and admin (setConfiguration, leadership),
+   * on the accepting and on the connecting side.
+   */
+  static Parameters tlsParameters(RaftTls tls) {
+    GrpcTlsConfig config = new GrpcTlsConfig(tls.keyManager(), tls.trustManager(), true);
+    Parameters parameters = new Parameters();
+    GrpcConfigKeys.Server.setTlsConf(parameters, config);
+    GrpcConfigKeys.Client.setTlsConf(parameters, config);
+    GrpcConfigKeys.Admin.setTlsConf(parameters, config);
+    return parameters;
   }
 
   /**
@@ -189,7 +224,8 @@ public final class MutationLog implements AutoCloseable {
     Message message = Message.valueOf(ByteString.copyFrom(mutation.toBytes()));
     // Ratis's blocking client follows NotLeaderException to the new leader and retries under the retry
     // policy with the same call id (the leader's retry cache then dedupes); with the Netty transport the
-    // 3.1.3 async client hands a NotLeaderException raised during an election straight to the caller.
+    // 3.1.3 async client hands a NotLeaderException raised during an election straight to the caller (seen
+    // with the Netty transport this log used before gRPC; the blocking client is kept).
     return CompletableFuture.supplyAsync(() -> {
       try {
         return committedIndex(client.io().send(message));
@@ -282,7 +318,7 @@ public final class MutationLog implements AutoCloseable {
   }
 
   private RaftClientReply bounded(Duration timeout, BoundedCall.ClientCall call) throws IOException, TimeoutException {
-    return BoundedCall.run(properties, currentGroup(), timeout, submitters, call);
+    return BoundedCall.run(properties, parameters, currentGroup(), timeout, submitters, call);
   }
 
   /** The group with its current membership (for a new client to find the leader), or the starting one. */
@@ -307,6 +343,16 @@ public final class MutationLog implements AutoCloseable {
   /** Why this peer's state machine stopped applying entries, or null while it is healthy. */
   public Throwable failure() {
     return stateMachine.failure();
+  }
+
+  /** How many committed entries this peer skipped as refused since it started (see {@link TokenStateMachine}). */
+  public long refusedEntries() {
+    return stateMachine.refusedEntries();
+  }
+
+  /** The last entry this peer refused since it started, or null. */
+  public TokenStateMachine.Refusal lastRefusal() {
+    return stateMachine.lastRefusal();
   }
 
   /**

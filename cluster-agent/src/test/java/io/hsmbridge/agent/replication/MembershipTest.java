@@ -71,7 +71,8 @@ class MembershipTest {
       MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-4", TestCluster.freePort());
       List<MutationLog.Peer> four = new ArrayList<>(c.peers);
       four.add(newPeer);
-      joiner = MutationLog.start(newPeer.id(), four, c.groupId, dir.resolve("hsm-4"), fourth);
+      joiner = MutationLog.start(newPeer.id(), four, c.groupId, dir.resolve("hsm-4"), fourth, c.pki.agentTls("hsm-4"),
+          LogEvents.NONE);
       joiner.setPeers(four, CHANGE_TIMEOUT);
       await("the new peer applied every earlier entry", 30_000, () -> fourth.count() >= 20);
       assertEquals(mutations(0, 20), fourth.mutations().subList(0, 20), "every previous entry, in order");

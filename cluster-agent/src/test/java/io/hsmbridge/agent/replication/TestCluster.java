@@ -26,6 +26,8 @@ final class TestCluster implements AutoCloseable {
   final MutationLog[] logs;
   final Path root;
   final UUID groupId = UUID.randomUUID();
+  /** The group's CA: every peer has an agent certificate of it (the log never runs without mutual TLS). */
+  final TestPki pki = TestPki.create();
 
   TestCluster(Path root, List<? extends Applier> appliers) {
     this.root = root;
@@ -47,7 +49,8 @@ final class TestCluster implements AutoCloseable {
     if (logs[i] != null) {
       throw new IllegalStateException("peer " + i + " already running");
     }
-    logs[i] = MutationLog.start(peers.get(i).id(), peers, groupId, root.resolve(peers.get(i).id()), appliers.get(i));
+    logs[i] = MutationLog.start(peers.get(i).id(), peers, groupId, root.resolve(peers.get(i).id()), appliers.get(i),
+        pki.agentTls(peers.get(i).id()), LogEvents.NONE);
     return logs[i];
   }
 
