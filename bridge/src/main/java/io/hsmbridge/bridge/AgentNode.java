@@ -7,7 +7,9 @@ import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.replication.Applier;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
+import io.hsmbridge.agent.replication.RefusedEntryException;
 import io.hsmbridge.agent.replication.TokenApplier;
+import io.hsmbridge.bridge.cluster.RaftTrust;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.protocol.Addresses;
@@ -26,9 +28,10 @@ import java.util.logging.Logger;
  *   <li>open the token (integrity scan, profile probe) and join the clustered event bus;</li>
  *   <li>make sure the token holds the cluster key: create it (first HSM of a new cluster) or fetch it
  *       from a member, wrapped to a transport key made inside this token ({@link ClusterKeyJoin});</li>
- *   <li>start this HSM's peer of the Raft mutation log (and, for an added HSM, ask the group to take it
- *       in); committed entries are applied to the token from here on, starting after the applied index
- *       stored in the token;</li>
+ *   <li>start this HSM's peer of the Raft mutation log, mutual TLS with its agent certificate, agents
+ *       only ({@link RaftTrust}) (and, for an added HSM, ask the group to take it in); committed entries
+ *       are applied to the token from here on, starting after the applied index stored in the token;
+ *       refused entries and membership changes go to the audit log, opened before;</li>
  *   <li>catch up: wait until this token has applied everything the leader had applied when we asked;</li>
  *   <li>serve requests, and heartbeat (state, applied index, objects, load) so bridges can route.</li>
  * </ol>
@@ -89,6 +92,8 @@ public final class AgentNode {
   private void run() {
     String hsmId = config.agent().hsmId();
     RaftSettings raft = config.raft();
+    // First: a certificate the other agents would refuse fails the start here, with a clear error.
+    io.hsmbridge.agent.replication.RaftTls raftTls = RaftTrust.forAgent(config.cluster());
     vertx.setPeriodic(1, raft.heartbeat().toMillis(), t -> publishHeartbeat());
     new ClusterKeyJoin(vertx, hsm, hsmId).ensure(raft.createKey());
     ClusterKeyJoin.serve(vertx, hsm);
@@ -106,8 +111,10 @@ public final class AgentNode {
       vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
     });
     applied.advance(applier.lastApplied());
+    openAudit();
     log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(),
-        new RetryingApplier(hsmId, applier));
+        new RetryingApplier(hsmId, applier), raftTls,
+        new io.hsmbridge.agent.audit.LogEventAudit(audit));
     if (raft.join()) {
       joinGroup(raft.peers());
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());
@@ -146,15 +153,23 @@ public final class AgentNode {
   }
 
   /**
-   * Every request this HSM serves goes to its hash-chained audit log ({@code <state.dir>/audit.log}, or
-   * next to the Raft log), chained with an HMAC key inside this token.
+   * This HSM's hash-chained audit log ({@code <state.dir>/audit.log}, or next to the Raft log), chained
+   * with an HMAC key inside this token. Opened before the mutation log starts: what the log reports while
+   * this HSM catches up (refused entries, membership changes) is audited too.
    */
-  private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
-    java.nio.file.Path file = (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
+  private void openAudit() {
     audit = new io.hsmbridge.agent.audit.AuditWriter(
-        io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC()),
+        io.hsmbridge.agent.audit.AuditLog.open(auditFile(), hsm.auditKey()::mac, java.time.Clock.systemUTC()),
         "hsmbridge-audit-" + config.agent().hsmId());
-    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, file, hsm.auditKey()::mac);
+  }
+
+  private java.nio.file.Path auditFile() {
+    return (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
+  }
+
+  /** Every request this HSM serves goes to its audit log (see {@link #openAudit()}). */
+  private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
+    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, auditFile(), hsm.auditKey()::mac);
   }
 
   /**
@@ -197,6 +212,13 @@ public final class AgentNode {
         .put("pid", ProcessHandle.current().pid());
     if (l != null) {
       hb.put("peers", ClusterOperations.peersJson(l.peers())).put("leader", l.isLeader());
+      io.hsmbridge.agent.replication.TokenStateMachine.Refusal refusal = l.lastRefusal();
+      hb.put("refusedEntries", l.refusedEntries()).put("lastRefusal", refusal == null ? null : refusal.toString());
+      if (refusal != null) {
+        // Not a failure (every HSM skipped the entry alike and goes on), but an operator must see it.
+        hb.put("lastError", "refused " + l.refusedEntries() + " log entr" + (l.refusedEntries() == 1 ? "y" : "ies")
+            + " since start; last: " + refusal);
+      }
       if (l.failure() != null) {
         hb.put("lastError", "stopped applying mutations: " + l.failure().getMessage());
         // Its token no longer follows the log: it would serve keys deleted since (the bridge retries an
@@ -217,7 +239,8 @@ public final class AgentNode {
    * CKR_GENERAL_ERROR, another time with CKR_TEMPLATE_INCONSISTENT, on one HSM while it also served
    * creations; the same entry applied fine on a second try), and a stopped peer stays behind until
    * someone restarts it. Every entry is idempotent, so applying it again is safe; a failure that persists
-   * (about 3 s of retries) still stops the peer.
+   * (about 3 s of retries) still stops the peer. A {@link RefusedEntryException} is deterministic (every
+   * HSM refuses the entry alike): it is passed on at once, and the state machine skips the entry.
    */
   static final class RetryingApplier implements Applier {
     private static final long[] BACKOFF_MS = {100, 200, 400, 800, 1600};
@@ -236,6 +259,8 @@ public final class AgentNode {
         try {
           inner.apply(index, mutation);
           return;
+        } catch (RefusedEntryException e) {
+          throw e;
         } catch (RuntimeException e) {
           if (attempt >= BACKOFF_MS.length) {
             throw e;

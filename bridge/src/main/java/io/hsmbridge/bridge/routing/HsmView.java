@@ -23,6 +23,9 @@ final class HsmView {
   int capacity = 1;
   int agentOutstanding;
   String lastError;
+  /** Committed log entries the HSM skipped as refused since its start, and the last one (see TokenStateMachine). */
+  long refusedEntries;
+  String lastRefusal;
   String token;
   long pid;
   JsonArray peers = new JsonArray();
@@ -65,6 +68,8 @@ final class HsmView {
     capacity = Math.max(1, hb.getInteger("capacity", capacity));
     agentOutstanding = hb.getInteger("outstanding", 0);
     lastError = hb.getString("lastError");
+    refusedEntries = hb.getLong("refusedEntries", 0L);
+    lastRefusal = hb.getString("lastRefusal");
     token = hb.getString("token", token);
     pid = hb.getLong("pid", pid);
     leader = hb.getBoolean("leader", false);
@@ -118,6 +123,8 @@ final class HsmView {
         .put("capacity", capacity)
         .put("serviceMicros", Math.round(serviceMicros))
         .put("lastError", lastError)
+        .put("refusedEntries", refusedEntries)
+        .put("lastRefusal", lastRefusal)
         .put("heartbeatAgeMs", lastHeartbeatNanos == 0 ? null : (now - lastHeartbeatNanos) / 1_000_000)
         .put("token", token)
         .put("pid", pid)
