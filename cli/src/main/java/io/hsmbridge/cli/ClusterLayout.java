@@ -60,23 +60,39 @@ final class ClusterLayout {
   }
 
   /**
-   * Issues a certificate to each node that has none (ClusterCa never overwrites its files). The CA key is
-   * only read when a certificate is missing: once every member has one, it may be kept offline.
+   * Issues a certificate to each node that has none, or one without its kind (issued before certificates
+   * carried kinds: the Raft group accepts agent certificates only, so an old home's agents would refuse
+   * each other). ClusterCa never overwrites its files: such a certificate and its key are deleted first.
+   * The CA key is only read when a certificate is missing: once every member has one, it may be kept offline.
    */
   private static void issueMissingCertificates(Home home, ClusterRecord rec, List<NodeDir> nodes) throws IOException {
     List<NodeDir> missing = nodes.stream()
-        .filter(d -> !(Files.exists(d.tlsCert()) && Files.exists(d.tlsKey()) && Files.exists(d.tlsCa()))).toList();
+        .filter(d -> !(Files.exists(d.tlsCert()) && Files.exists(d.tlsKey()) && Files.exists(d.tlsCa())
+            && hasKind(d))).toList();
     if (missing.isEmpty()) {
       return;
     }
     ClusterCa ca = ca(home, rec);
     for (NodeDir d : missing) {
       NodeLayout.privateDir(d.tlsDir());
+      Files.deleteIfExists(d.tlsCert());
+      Files.deleteIfExists(d.tlsKey());
       try {
         ca.issueMember(d.name(), d.memberKind(), NodeProperties.CERT_HOSTS, d.tlsDir());
       } catch (HsmException e) {
         throw new CliException(e.getMessage());
       }
+    }
+  }
+
+  /** Whether the node's certificate carries the kind its node has (an unreadable one is issued again too). */
+  private static boolean hasKind(NodeDir d) {
+    try (var in = Files.newInputStream(d.tlsCert())) {
+      var cert = (java.security.cert.X509Certificate)
+          java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+      return ClusterCa.MemberKind.of(cert) == d.memberKind();
+    } catch (IOException | java.security.GeneralSecurityException | ClassCastException e) {
+      return false;
     }
   }
 

@@ -138,6 +138,59 @@ class ClusterLayoutTest {
   }
 
   @Test
+  void aCertificateIssuedBeforeKindsExistedIsIssuedAgainWithItsKind() throws Exception {
+    Home h = new Home(tmp);
+    ClusterRecord rec = ClusterLayout.newRecord(2, 0, 1);
+    ClusterLayout.write(h, rec, LIB);
+    NodeDir hsm2 = h.hsm("hsm2");
+    String hsm1Cert = Files.readString(h.hsm("hsm1").tlsCert());
+    // What an old home holds: a certificate of the same CA whose subject has no OU.
+    Files.delete(hsm2.tlsCert());
+    Files.delete(hsm2.tlsKey());
+    writeKindlessCertificate(h.caDir(), hsm2);
+    assertEquals(null, io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.of(read(hsm2.tlsCert())));
+
+    ClusterLayout.write(h, rec.asEstablished(), LIB);
+    assertEquals(io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.AGENT,
+        io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.of(read(hsm2.tlsCert())));
+    assertEquals(io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.FRONT_DOOR,
+        io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.of(read(h.bridge().tlsCert())));
+    assertSignedByTheClusterCa(h, hsm2);
+    assertEquals("rw-------", mode(hsm2.tlsKey()));
+    assertEquals(hsm1Cert, Files.readString(h.hsm("hsm1").tlsCert()), "a certificate with its kind is kept");
+  }
+
+  /** A member certificate as ClusterCa issued them before kinds: O and CN only. */
+  private static void writeKindlessCertificate(Path caDir, NodeDir n) throws Exception {
+    X509Certificate ca = read(caDir.resolve("ca.pem"));
+    java.security.PrivateKey caKey;
+    try (var r = Files.newBufferedReader(caDir.resolve("ca-key.pem"));
+        var parser = new org.bouncycastle.openssl.PEMParser(r)) {
+      caKey = new org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter()
+          .getPrivateKey((org.bouncycastle.asn1.pkcs.PrivateKeyInfo) parser.readObject());
+    }
+    var gen = java.security.KeyPairGenerator.getInstance("EC");
+    gen.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+    var pair = gen.generateKeyPair();
+    var now = java.time.Instant.now();
+    var builder = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(ca, java.math.BigInteger.valueOf(now.toEpochMilli()),
+        java.util.Date.from(now.minusSeconds(60)), java.util.Date.from(now.plusSeconds(86_400)),
+        new javax.security.auth.x500.X500Principal("O=hsmbridge, CN=" + n.name()), pair.getPublic());
+    X509Certificate cert = new org.bouncycastle.cert.jcajce.JcaX509CertificateConverter().getCertificate(
+        builder.build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withECDSA").build(caKey)));
+    var out = new java.io.StringWriter();
+    try (var w = new org.bouncycastle.openssl.jcajce.JcaPEMWriter(out)) {
+      w.writeObject(cert);
+    }
+    Files.writeString(n.tlsCert(), out.toString());
+    var key = new java.io.StringWriter();
+    try (var w = new org.bouncycastle.openssl.jcajce.JcaPEMWriter(key)) {
+      w.writeObject(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(pair.getPrivate(), null));
+    }
+    Files.writeString(n.tlsKey(), key.toString());
+  }
+
+  @Test
   void anAddedHsmJoinsTheRunningGroupAndTheOthersListItForTheirNextStart() throws IOException {
     Home h = new Home(tmp);
     ClusterRecord rec = ClusterLayout.newRecord(2, 7701, 2).asEstablished();
