@@ -221,7 +221,12 @@ public final class MutationLog implements AutoCloseable {
    * is reachable (the client keeps retrying until {@link #close()}); callers bound the wait.
    */
   public CompletableFuture<Long> submit(Mutation mutation) {
-    Message message = Message.valueOf(ByteString.copyFrom(mutation.toBytes()));
+    return submitEntry(mutation.toBytes());
+  }
+
+  /** Submits an entry's bytes as they are (tests submit entries no {@link Mutation} would encode). */
+  CompletableFuture<Long> submitEntry(byte[] entry) {
+    Message message = Message.valueOf(ByteString.copyFrom(entry));
     // Ratis's blocking client follows NotLeaderException to the new leader and retries under the retry
     // policy with the same call id (the leader's retry cache then dedupes); with the Netty transport the
     // 3.1.3 async client hands a NotLeaderException raised during an election straight to the caller (seen
@@ -328,6 +333,15 @@ public final class MutationLog implements AutoCloseable {
     } catch (IOException e) {
       return group;
     }
+  }
+
+  /**
+   * Every address this peer's gRPC RPC listens on: the server, client and admin services (gRPC opens a
+   * separate server for a service given a port of its own; {@link #start} gives all three the same port).
+   */
+  List<java.net.InetSocketAddress> listeningAddresses() {
+    org.apache.ratis.grpc.server.GrpcService rpc = (org.apache.ratis.grpc.server.GrpcService) server.getServerRpc();
+    return List.of(rpc.getInetSocketAddress(), rpc.getClientServerAddress(), rpc.getAdminServerAddress());
   }
 
   /** This peer's id and address. */
