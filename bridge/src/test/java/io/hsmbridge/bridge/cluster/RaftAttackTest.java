@@ -165,7 +165,8 @@ class RaftAttackTest {
       GrpcConfigKeys.Admin.setTlsConf(params, tls);
     }
     return RaftClient.newBuilder().setProperties(p).setParameters(params).setRaftGroup(group())
-        .setClientId(ClientId.randomId()).setRetryPolicy(RetryPolicies.noRetry()).build();
+        .setClientId(ClientId.randomId()).setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(10, TimeDuration.valueOf(100, TimeUnit.MILLISECONDS)))
+        .build();
   }
 
   private static final TrustManager TRUST_ANYTHING = new X509TrustManager() {

@@ -58,7 +58,7 @@ class RaftTransportTest {
     c.close();
   }
 
-  /** A client of the group as anyone can build one: gRPC, no retries, TLS as given (null: plaintext). */
+  /** A client of the group as anyone can build one: gRPC, a few retries (to follow the leader), TLS as given (null: plaintext). */
   static RaftClient client(RaftGroup group, GrpcTlsConfig tls) {
     RaftProperties p = new RaftProperties();
     RaftConfigKeys.Rpc.setType(p, SupportedRpcType.GRPC);
@@ -70,7 +70,8 @@ class RaftTransportTest {
       GrpcConfigKeys.Server.setTlsConf(params, tls);
     }
     return RaftClient.newBuilder().setProperties(p).setParameters(params).setRaftGroup(group)
-        .setClientId(ClientId.randomId()).setRetryPolicy(RetryPolicies.noRetry()).build();
+        .setClientId(ClientId.randomId()).setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(10, TimeDuration.valueOf(100, TimeUnit.MILLISECONDS)))
+        .build();
   }
 
   /** An attacker's TLS: its own certificate, and it trusts whatever the server shows. */
