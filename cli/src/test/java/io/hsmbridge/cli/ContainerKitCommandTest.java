@@ -3,6 +3,7 @@ package io.hsmbridge.cli;
 import static io.hsmbridge.cli.NodeLayoutTest.mode;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -68,6 +69,11 @@ class ContainerKitCommandTest {
       p.setProperty("cluster.tls.key", tls.resolve("key.pem").toString());
       p.setProperty("cluster.tls.ca", tls.resolve("ca.pem").toString());
       assertTrue(ClusterConfig.from(p).enabled());
+      // The Raft group takes agent certificates only: an HSM's TLS files must give it one, the bridge's must not.
+      assertEquals(!node.equals("bridge"), io.hsmbridge.bridge.cluster.RaftTrust.isAgent(cert), node);
+      if (!node.equals("bridge")) {
+        assertNotNull(io.hsmbridge.bridge.cluster.RaftTrust.forAgent(ClusterConfig.from(p)), node);
+      }
       assertEquals(Files.readString(dir.resolve("ca/ca.pem")), Files.readString(tls.resolve("ca.pem")));
 
       Path secrets = dir.resolve(node).resolve("secrets");

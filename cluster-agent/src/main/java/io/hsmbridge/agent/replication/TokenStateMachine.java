@@ -104,7 +104,7 @@ public final class TokenStateMachine extends BaseStateMachine {
         mutation = Mutation.fromBytes(data);
         applier.apply(index, mutation);
       } catch (RefusedEntryException e) {
-        refuse(index, mutation.kind().name(), reason(e));
+        refuse(index, mutation == null ? "unknown" : mutation.kind().name(), reason(e));
       } catch (RuntimeException e) {
         if (mutation == null) {
           // Decoding is a pure function of the entry: every HSM fails it alike.
