@@ -219,6 +219,15 @@ public final class AgentNode {
         hb.put("lastError", "refused " + l.refusedEntries() + " log entr" + (l.refusedEntries() == 1 ? "y" : "ies")
             + " since start; last: " + refusal);
       }
+      if (l.peers().stream().noneMatch(p -> p.id().equals(config.agent().hsmId()))) {
+        // Removed from the group (hsm remove, or an agent's setConfiguration): this token gets no mutation
+        // from now on and would serve a stale key set. Out of routing; the change is in the audit log.
+        hb.put("lastError", "not a member of the Raft group any more; it receives no mutations");
+        if (state.compareAndSet(AgentState.SERVING, AgentState.STOPPING)) {
+          LOG.severe(config.agent().hsmId() + " stopped serving: it is no longer a member of the Raft group "
+              + ClusterOperations.peersJson(l.peers()).encode());
+        }
+      }
       if (l.failure() != null) {
         hb.put("lastError", "stopped applying mutations: " + l.failure().getMessage());
         // Its token no longer follows the log: it would serve keys deleted since (the bridge retries an

@@ -393,6 +393,40 @@ class RaftAttackTest {
   }
 
   /**
+   * A membership change (what {@code hsm remove} does through an agent) is audited on every HSM, the
+   * removed one included: the joint configuration, then the new one, each with its log index.
+   */
+  @Test
+  @Timeout(120)
+  void everyMembershipChangeIsAuditedOnEveryHsm() throws Exception {
+    long[] before = auditCounts();
+    logs[0].setPeers(peers.subList(0, 2), java.time.Duration.ofSeconds(30));
+    long last = logs[0].submit(new Mutation.DeleteKey("0".repeat(32))).get(20, TimeUnit.SECONDS);
+    for (int i = 0; i < 2; i++) {
+      MutationLog log = logs[i];
+      awaitTrue("applied", () -> log.appliedIndex() >= last);
+    }
+    for (int i = 0; i < 3; i++) {
+      int n = i;
+      awaitTrue("HSM " + i + " audited the change", () -> {
+        try {
+          return Files.readAllLines(auditFile(n), StandardCharsets.UTF_8).stream()
+              .anyMatch(l -> l.contains("\"op\":\"raft.membership\"") && l.contains(": hsm1,hsm2 (from hsm1,hsm2,hsm3)"));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+    }
+    for (int i = 0; i < 2; i++) {
+      audits[i].sync();
+      List<String> lines = Files.readAllLines(auditFile(i), StandardCharsets.UTF_8);
+      assertEquals(before[i] + 2, lines.size(), "HSM " + i + ": the joint and the new configuration, once each");
+      assertTrue(lines.get(lines.size() - 1).matches(".*\"result\":\"entry \\d+: hsm1,hsm2\".*"), lines.get(lines.size() - 1));
+      assertTrue(AuditLog.verify(auditFile(i), tokens.get(i).auditKey()::mac).intact());
+    }
+  }
+
+  /**
    * (e): an entry that reaches apply all the same (logged by an older build, or refused by the applier
    * for a deterministic reason, as the principal check does) is skipped on the HSM, counted, audited, and
    * later entries are applied. Driven through the production state machine on a real token.
