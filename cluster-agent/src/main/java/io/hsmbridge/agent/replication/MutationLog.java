@@ -180,13 +180,27 @@ public final class MutationLog implements AutoCloseable {
   }
 
   /**
-   * Submits a mutation to the group. Completes with the entry's log index once a majority has committed
+   * Submits an entry to the group. Completes with the entry's log index once a majority has committed
    * it (and the leader has applied it); it is then applied, in log order, by every peer's state machine,
-   * at once on the peers that are up and on catch-up on the others. Does not complete while no majority
-   * is reachable (the client keeps retrying until {@link #close()}); callers bound the wait.
+   * at once on the peers that are up and on catch-up on the others — or refused by every peer alike when
+   * its actor may not make it ({@link TokenApplier}; the future still completes with the index: callers
+   * read the outcome from the token). Does not complete while no majority is reachable (the client keeps
+   * retrying until {@link #close()}); callers bound the wait.
+   */
+  public CompletableFuture<Long> submit(Entry entry) {
+    return submitBytes(entry.toBytes());
+  }
+
+  /**
+   * Submits a mutation alone, as a format-1 entry without principal: {@link TokenApplier} refuses it.
+   * For appliers that take every mutation (tests of the log itself).
    */
   public CompletableFuture<Long> submit(Mutation mutation) {
-    Message message = Message.valueOf(ByteString.copyFrom(mutation.toBytes()));
+    return submitBytes(mutation.toBytes());
+  }
+
+  private CompletableFuture<Long> submitBytes(byte[] bytes) {
+    Message message = Message.valueOf(ByteString.copyFrom(bytes));
     // Ratis's blocking client follows NotLeaderException to the new leader and retries under the retry
     // policy with the same call id (the leader's retry cache then dedupes); with the Netty transport the
     // 3.1.3 async client hands a NotLeaderException raised during an election straight to the caller.
@@ -302,6 +316,11 @@ public final class MutationLog implements AutoCloseable {
   /** The log index of the last entry this peer's applier applied (0 when none). */
   public long appliedIndex() {
     return stateMachine.appliedIndex();
+  }
+
+  /** How many committed entries this peer refused and skipped since it started (see {@link RefusedEntryException}). */
+  public long refusedEntries() {
+    return stateMachine.refusedEntries();
   }
 
   /** Why this peer's state machine stopped applying entries, or null while it is healthy. */

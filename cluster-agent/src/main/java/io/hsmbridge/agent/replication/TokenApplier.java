@@ -24,25 +24,101 @@ public final class TokenApplier implements Applier {
 
   private final HsmToken token;
   private final LongConsumer progress;
+  private final EntryAudit audit;
+  /** Null only for {@link #unchecked}: tests of the apply mechanics. */
+  private final EntryAuthorization authorization;
   /** Written only from the state machine's single updater thread; read from any thread. */
   private volatile long lastApplied;
 
   public TokenApplier(HsmToken token) {
-    this(token, index -> { });
+    this(token, index -> { }, EntryAudit.NONE);
   }
 
   /**
    * @param progress called with each index after it was recorded in the token (on Ratis's state-machine
    *     thread: it must be quick; an exception is logged and ignored), e.g. to publish this HSM's progress
+   * @param audit receives every entry applied or refused, in log order (this HSM's audit log)
    */
-  public TokenApplier(HsmToken token, LongConsumer progress) {
+  public TokenApplier(HsmToken token, LongConsumer progress, EntryAudit audit) {
+    this(token, progress, audit, true);
+  }
+
+  private TokenApplier(HsmToken token, LongConsumer progress, EntryAudit audit, boolean authorize) {
     this.token = token;
     this.progress = progress;
+    this.audit = audit;
+    this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
     this.lastApplied = token.appliedIndex().read();
   }
 
+  /**
+   * An applier that applies every entry without asking who made it, format-1 entries included: only for
+   * tests of the apply mechanics (idempotence, crashes, replay) in this package.
+   */
+  static TokenApplier unchecked(HsmToken token) {
+    return new TokenApplier(token, index -> { }, EntryAudit.NONE, false);
+  }
+
+  /** A format-1 entry (the mutation alone, no principal): refused, unless {@link #unchecked}. */
   @Override
   public void apply(long index, Mutation mutation) {
+    apply(index, new Entry(null, 0, mutation));
+  }
+
+  /**
+   * Applies the entry if its actor may make its mutation at this index ({@link EntryAuthorization}),
+   * and records the outcome in the audit.
+   *
+   * @throws RefusedEntryException when it may not (nothing changed on the token; the refusal is audited)
+   */
+  @Override
+  public void apply(long index, Entry entry) {
+    Mutation m = entry.mutation();
+    Actor a = entry.actor();
+    String user = a == null ? "-" : a.user();
+    String role = a == null ? "-" : a.role().name();
+    String op = "log." + m.kind();
+    if (authorization != null) {
+      try {
+        authorization.check(entry);
+      } catch (RefusedEntryException e) {
+        audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
+        throw e;
+      }
+    }
+    applyMutation(m);
+    audit.record(user, role, op, target(m), "OK@" + index);
+  }
+
+  /** The key id, user name or setting name an entry touches (for the audit; never a secret). */
+  static String target(Mutation m) {
+    if (m instanceof Mutation.InstallReplica r) {
+      return r.keyId();
+    } else if (m instanceof Mutation.InstallOwnedReplica o) {
+      return o.acl().keyId();
+    } else if (m instanceof Mutation.DeleteKey d) {
+      return d.keyId();
+    } else if (m instanceof Mutation.SetLabel l) {
+      return l.keyId();
+    } else if (m instanceof Mutation.PutAcl p) {
+      return p.acl().keyId();
+    } else if (m instanceof Mutation.DeleteAcl d) {
+      return d.keyId();
+    } else if (m instanceof Mutation.PutUser p) {
+      return p.user().name();
+    } else if (m instanceof Mutation.DeleteUser d) {
+      return d.name();
+    } else if (m instanceof Mutation.Activate a) {
+      return a.admin().name();
+    } else if (m instanceof Mutation.RecordLogin l) {
+      return l.name();
+    } else if (m instanceof Mutation.PutSetting p) {
+      return p.name();
+    }
+    return null;
+  }
+
+  private void applyMutation(Mutation mutation) {
     if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
       // After the key: a crash in between leaves an ACL without key, which the re-apply removes.

@@ -28,6 +28,7 @@ public final class TokenStateMachine extends BaseStateMachine {
 
   private final Applier applier;
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
+  private final java.util.concurrent.atomic.AtomicLong refused = new java.util.concurrent.atomic.AtomicLong();
 
   public TokenStateMachine(Applier applier) {
     this.applier = applier;
@@ -48,7 +49,12 @@ public final class TokenStateMachine extends BaseStateMachine {
   void apply(long term, long index, byte[] data) {
     if (index > applier.lastApplied()) {
       try {
-        applier.apply(index, Mutation.fromBytes(data));
+        applier.apply(index, Entry.fromBytes(data));
+      } catch (RefusedEntryException e) {
+        // Every HSM refuses it alike (the applier decides from the entry and the token's state only):
+        // skipped and reported, never a reason to stop.
+        refused.incrementAndGet();
+        LOG.log(System.Logger.Level.WARNING, getId() + ": refused log entry " + index + ": " + e.getMessage());
       } catch (RuntimeException e) {
         failure.compareAndSet(null, e);
         LOG.log(System.Logger.Level.ERROR, getId() + ": cannot apply log entry " + index
@@ -72,6 +78,11 @@ public final class TokenStateMachine extends BaseStateMachine {
     }
     byte[] index = ByteBuffer.allocate(Long.BYTES).putLong(appliedIndex()).array();
     return CompletableFuture.completedFuture(Message.valueOf(ByteString.copyFrom(index)));
+  }
+
+  /** How many committed entries this peer refused (and skipped) since it started. */
+  public long refusedEntries() {
+    return refused.get();
   }
 
   /** Why this state machine stopped applying, or null. */
