@@ -5,7 +5,9 @@ import io.hsmbridge.agent.ClusterOperations;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.replication.Applier;
+import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.Mutation;
+import io.hsmbridge.agent.replication.RefusedEntryException;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.replication.TokenApplier;
 import io.hsmbridge.pkcs11.HsmException;
@@ -101,10 +103,15 @@ public final class AgentNode {
       LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
     }
     AppliedWatch applied = new AppliedWatch(0);
+    // Before the log starts: every entry this HSM applies or refuses, replayed ones included, is audited.
+    java.nio.file.Path auditFile = auditFile();
+    audit = new io.hsmbridge.agent.audit.AuditWriter(
+        io.hsmbridge.agent.audit.AuditLog.open(auditFile, hsm.auditKey()::mac, java.time.Clock.systemUTC()),
+        "hsmbridge-audit-" + hsmId);
     TokenApplier applier = new TokenApplier(hsm, index -> {
       applied.advance(index);
       vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
-    });
+    }, audit::append);
     applied.advance(applier.lastApplied());
     log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(),
         new RetryingApplier(hsmId, applier));
@@ -150,11 +157,11 @@ public final class AgentNode {
    * next to the Raft log), chained with an HMAC key inside this token.
    */
   private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
-    java.nio.file.Path file = (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
-    audit = new io.hsmbridge.agent.audit.AuditWriter(
-        io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC()),
-        "hsmbridge-audit-" + config.agent().hsmId());
-    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, file, hsm.auditKey()::mac);
+    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, auditFile(), hsm.auditKey()::mac);
+  }
+
+  private java.nio.file.Path auditFile() {
+    return (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
   }
 
   /**
@@ -232,10 +239,17 @@ public final class AgentNode {
 
     @Override
     public void apply(long index, Mutation mutation) {
+      apply(index, new Entry(null, 0, mutation));
+    }
+
+    @Override
+    public void apply(long index, Entry entry) {
       for (int attempt = 0; ; attempt++) {
         try {
-          inner.apply(index, mutation);
+          inner.apply(index, entry);
           return;
+        } catch (RefusedEntryException e) {
+          throw e; // decided from the entry and the token's state: the same on every try
         } catch (RuntimeException e) {
           if (attempt >= BACKOFF_MS.length) {
             throw e;

@@ -323,6 +323,11 @@ public final class MutationLog implements AutoCloseable {
     return stateMachine.refusedEntries();
   }
 
+  /** Why this peer refused the entry at {@code index} (kept for its latest 1024 refusals), or null. */
+  public String refusal(long index) {
+    return stateMachine.refusal(index);
+  }
+
   /** Why this peer's state machine stopped applying entries, or null while it is healthy. */
   public Throwable failure() {
     return stateMachine.failure();

@@ -56,7 +56,12 @@ public final class TokenApplier implements Applier {
    * tests of the apply mechanics (idempotence, crashes, replay) in this package.
    */
   static TokenApplier unchecked(HsmToken token) {
-    return new TokenApplier(token, index -> { }, EntryAudit.NONE, false);
+    return unchecked(token, index -> { });
+  }
+
+  /** {@link #unchecked(HsmToken)} with a progress listener. */
+  static TokenApplier unchecked(HsmToken token, LongConsumer progress) {
+    return new TokenApplier(token, progress, EntryAudit.NONE, false);
   }
 
   /** A format-1 entry (the mutation alone, no principal): refused, unless {@link #unchecked}. */

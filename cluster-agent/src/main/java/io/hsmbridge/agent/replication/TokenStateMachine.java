@@ -29,6 +29,13 @@ public final class TokenStateMachine extends BaseStateMachine {
   private final Applier applier;
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private final java.util.concurrent.atomic.AtomicLong refused = new java.util.concurrent.atomic.AtomicLong();
+  /** The reasons of the latest refusals by index, so that a submitter can tell its client (bounded). */
+  private final java.util.Map<Long, String> refusals = new java.util.LinkedHashMap<>() {
+    @Override
+    protected boolean removeEldestEntry(java.util.Map.Entry<Long, String> eldest) {
+      return size() > 1024;
+    }
+  };
 
   public TokenStateMachine(Applier applier) {
     this.applier = applier;
@@ -54,6 +61,9 @@ public final class TokenStateMachine extends BaseStateMachine {
         // Every HSM refuses it alike (the applier decides from the entry and the token's state only):
         // skipped and reported, never a reason to stop.
         refused.incrementAndGet();
+        synchronized (refusals) {
+          refusals.put(index, e.getMessage());
+        }
         LOG.log(System.Logger.Level.WARNING, getId() + ": refused log entry " + index + ": " + e.getMessage());
       } catch (RuntimeException e) {
         failure.compareAndSet(null, e);
@@ -83,6 +93,13 @@ public final class TokenStateMachine extends BaseStateMachine {
   /** How many committed entries this peer refused (and skipped) since it started. */
   public long refusedEntries() {
     return refused.get();
+  }
+
+  /** Why the entry at {@code index} was refused here (one of the latest 1024 refusals), or null. */
+  public String refusal(long index) {
+    synchronized (refusals) {
+      return refusals.get(index);
+    }
   }
 
   /** Why this state machine stopped applying, or null. */

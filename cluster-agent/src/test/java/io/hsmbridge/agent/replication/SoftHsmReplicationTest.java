@@ -158,7 +158,7 @@ class SoftHsmReplicationTest {
     cluster.close();
     List<Counting> counting = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
-      Counting c = new Counting(new TokenApplier(tokens.get(i)));
+      Counting c = new Counting(TokenApplier.unchecked(tokens.get(i)));
       counting.add(c);
       cluster.replaceApplier(i, c);
     }

@@ -105,7 +105,7 @@ class SoftHsmUsersReplicationTest {
     joinCluster(tokens.get(0), tokens.get(2));
     assertEquals(List.of(), tokens.get(2).users().list());
     for (int i = 0; i < 3; i++) {
-      cluster.replaceApplier(i, new TokenApplier(tokens.get(i)));
+      cluster.replaceApplier(i, TokenApplier.unchecked(tokens.get(i)));
     }
     cluster.startAll();
     long next = cluster.logs[1].submit(new Mutation.PutAcl(KeyAcl.ownedBy(k1, "bob"))).get(20, TimeUnit.SECONDS);
