@@ -239,7 +239,7 @@ public final class AgentNode {
 
     @Override
     public void apply(long index, Mutation mutation) {
-      apply(index, new Entry(null, 0, mutation));
+      inner.apply(index, mutation);
     }
 
     @Override

@@ -279,6 +279,31 @@ public final class ClusterOperations implements RequestHandler {
    * entries this request would submit are refused by every HSM anyway; refusing here says so at once.
    */
   private void checkSession(Principal p) {
+    try {
+      verifySession(p);
+    } catch (HsmException e) {
+      // This HSM may not have applied the login's user or the session-proof key yet: catch up once, retry.
+      if (!catchUp()) {
+        throw e;
+      }
+      verifySession(p);
+    }
+  }
+
+  /** Waits (bounded) until this HSM has applied what the leader had; false when it was already there or cannot. */
+  private boolean catchUp() {
+    try {
+      long target = log.leaderAppliedIndex(commitTimeout);
+      return target > applied.applied() && applied.await(target, commitTimeout);
+    } catch (IllegalStateException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  private void verifySession(Principal p) {
     Actor s = p.session();
     if (s == null || !s.role().name().equals(p.role().name()) || !proofs.validSession(s)
         || !EntryProofs.current(s, System.currentTimeMillis())) {
@@ -318,17 +343,12 @@ public final class ClusterOperations implements RequestHandler {
    */
   private long commit(Principal by, Mutation m) {
     long now = System.currentTimeMillis();
-    Actor actor;
-    if (by != null) {
-      actor = by.session();
-    } else if (proofs.hasKey()) {
-      actor = proofs.agent(hsmId, now, m);
-    } else {
-      actor = new Actor(Actor.Role.AGENT, hsmId, "", now, now, null); // only the proof key's own bootstrap passes
-    }
+    Actor actor = by != null ? by.session() : Actor.agent(hsmId, now);
+    // Unsealed only before the session-proof key exists: then only that key's own installation passes.
+    Entry entry = proofs.hasKey() ? proofs.seal(actor, now, hsmId, m) : new Entry(actor, now, hsmId, null, m);
     long seq;
     try {
-      seq = log.submit(new Entry(actor, now, m)).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      seq = log.submit(entry).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
       throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log did not commit within "
           + commitTimeout.toSeconds() + " s: fewer than a majority of its " + log.peers().size()

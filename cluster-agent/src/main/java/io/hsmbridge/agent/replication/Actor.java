@@ -12,8 +12,8 @@ import java.util.regex.Pattern;
  *       checked the user's password issued at login, an HMAC-SHA256 made inside the token over
  *       (user, role, session id, issued-at, expires-at) with the cluster's session-proof key. A front
  *       door keeps it with the session and cannot make one.</li>
- *   <li>An agent on its own ({@link Role#AGENT}, user = its HSM id): login bookkeeping and repairs. The
- *       proof is an HMAC with the same key over the HSM id, the entry's timestamp and the mutation.</li>
+ *   <li>An agent on its own ({@link Role#AGENT}, user = its HSM id, no session proof): login
+ *       bookkeeping and repairs; the entry's seal ({@link Entry}) is its proof.</li>
  * </ul>
  *
  * <p>Times are epoch milliseconds. {@link #toString()} leaves the proof out.
@@ -43,9 +43,7 @@ public record Actor(Role role, String user, String sessionId, long issuedAt, lon
    */
   public Actor {
     Objects.requireNonNull(role, "role");
-    if (user == null || !NAME.matcher(user).matches()) {
-      throw new IllegalArgumentException("bad principal name in mutation entry");
-    }
+    checkName(user);
     if (sessionId == null || !SESSION_ID.matcher(sessionId).matches()) {
       throw new IllegalArgumentException("bad session id in mutation entry");
     }
@@ -53,6 +51,18 @@ public record Actor(Role role, String user, String sessionId, long issuedAt, lon
       throw new IllegalArgumentException("bad proof length in mutation entry");
     }
     proof = proof == null ? null : proof.clone();
+  }
+
+  /** A user name or HSM id as entries carry them: {@code [A-Za-z0-9_.-]{1,32}}. */
+  static void checkName(String name) {
+    if (name == null || !NAME.matcher(name).matches()) {
+      throw new IllegalArgumentException("bad principal or submitter name in mutation entry");
+    }
+  }
+
+  /** The actor of an entry an agent makes on its own (its HSM id; the entry's seal is the proof). */
+  public static Actor agent(String hsmId, long timestamp) {
+    return new Actor(Role.AGENT, hsmId, "", timestamp, timestamp, null);
   }
 
   @Override

@@ -14,6 +14,8 @@ import java.util.Optional;
  * It mirrors the bridge's {@code Access} table and the agent's checks (KeyAccess, UserOperations):
  *
  * <ul>
+ *   <li>every entry needs a seal made inside a cluster token by the agent that submitted it, and a
+ *       timestamp no older than the log's clock allows (so an entry cannot be replayed later);</li>
  *   <li>every user entry needs a session proof made by a cluster token ({@link EntryProofs}), valid at the
  *       entry's timestamp, of a user that exists with that role and is not locked (the PRECO: only while
  *       the token holds no user);</li>
@@ -21,7 +23,7 @@ import java.util.Optional;
  *       user, the admin quorum, its own MFA switch; CO and CU: their own password and approval key;
  *       CU: creating keys it owns, and on keys it owns (by the ACL at that index) delete, relabel,
  *       share/unshare with crypto users, ACL removal and the key's quorum values;</li>
- *   <li>an agent on its own (proof over the entry): {@code RECORD_LOGIN} and repairs
+ *   <li>an agent on its own (its seal is the proof): {@code RECORD_LOGIN} and repairs
  *       ({@code INSTALL_REPLICA}, {@code INSTALL_OWNED_REPLICA}); the session-proof key's own
  *       {@code INSTALL_REPLICA} needs no proof (there is no key to make one yet, and only a holder of
  *       the cluster key can make its blob).</li>
@@ -31,6 +33,11 @@ import java.util.Optional;
  * them), and whether a deleted user still owns keys (single-HSM keys make ACLs differ between HSMs).
  */
 final class EntryAuthorization {
+  /** How far behind the log's clock an entry's timestamp may be (submit-to-apply delay, clock skew). */
+  static final java.time.Duration REPLAY_WINDOW = java.time.Duration.ofMinutes(10);
+  /** The log's clock is written to the token when it advances by more than this. */
+  static final java.time.Duration CLOCK_STEP = java.time.Duration.ofMinutes(1);
+
   private final HsmToken token;
   private final EntryProofs proofs;
 
@@ -39,13 +46,26 @@ final class EntryAuthorization {
     this.proofs = proofs;
   }
 
-  /** @throws RefusedEntryException saying why, when the actor may not make this mutation here */
-  void check(Entry e) {
+  /**
+   * @param logClock the log's clock at this index (see {@link TokenApplier}): the latest sealed timestamp
+   *     applied so far, to within {@link #CLOCK_STEP}
+   * @throws RefusedEntryException saying why, when the actor may not make this mutation here
+   */
+  void check(Entry e, long logClock) {
     Actor a = e.actor();
     if (a == null) {
       throw refused("a format-1 entry carries no principal");
     }
     Mutation m = e.mutation();
+    if (a.role() == Actor.Role.AGENT && m instanceof Mutation.InstallReplica r && EntryProofs.KEY_ID.equals(r.keyId())) {
+      return; // the proof key's bootstrap: nothing can seal it yet; only a cluster-key holder makes its blob
+    }
+    if (!proofs.validSeal(e)) {
+      throw refused("the entry is not sealed by a cluster HSM");
+    }
+    if (e.timestamp() < logClock - REPLAY_WINDOW.toMillis()) {
+      throw refused("the entry is older than the log's clock allows (a replayed entry?)");
+    }
     if (a.role() == Actor.Role.AGENT) {
       checkAgent(a, e);
       return;
@@ -77,18 +97,13 @@ final class EntryAuthorization {
     }
   }
 
-  private void checkAgent(Actor a, Entry e) {
-    Mutation m = e.mutation();
-    if (m instanceof Mutation.InstallReplica r && EntryProofs.KEY_ID.equals(r.keyId())) {
-      return; // bootstrap of the proof key: idempotent by key id, and only a cluster-key holder makes the blob
+  private static void checkAgent(Actor a, Entry e) {
+    if (!a.user().equals(e.submitter())) {
+      throw refused("an agent's own entry is submitted by that agent");
     }
-    switch (m.kind()) {
-      case RECORD_LOGIN, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> {
-        if (!proofs.validAgent(a, e.timestamp(), m)) {
-          throw refused("the agent's proof over the entry does not verify");
-        }
-      }
-      default -> throw refused(m.kind() + " needs a user's principal, not an agent's");
+    switch (e.mutation().kind()) {
+      case RECORD_LOGIN, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> { }
+      default -> throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");
     }
   }
 
@@ -175,12 +190,12 @@ final class EntryAuthorization {
   private void checkPutAcl(Actor a, KeyAcl n) {
     require(a.role() == Actor.Role.CU, a, "change a key's ACL");
     notProofKey(n.keyId());
-    if (!n.owner().equals(a.user())) {
-      throw refused("a key's owner never changes");
-    }
     Optional<KeyAcl> old = token.keyAcls().get(n.keyId());
     if (old.isPresent() && !old.get().owner().equals(a.user())) {
       throw refused(a.user() + " does not own key " + n.keyId());
+    }
+    if (!n.owner().equals(a.user())) {
+      throw refused("a key's owner never changes");
     }
     if (old.isEmpty() && holdsKey(n.keyId()) && !n.shares().isEmpty()) {
       throw refused("a key without owner gets an owner before any share");

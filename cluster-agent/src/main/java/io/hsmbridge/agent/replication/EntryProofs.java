@@ -25,9 +25,11 @@ import java.util.Base64;
  * (KeyAccess refuses a key without owner to everyone). A front door, a client, or anyone else without a
  * cluster token can therefore neither make nor check a proof.
  *
- * <p>Message layouts (DataOutputStream, strings as UTF-8 with a 2-byte length): a session proof covers
- * {@code "hsmbridge.session-proof.v1", user, role, sessionId, issuedAt, expiresAt}; an agent's entry
- * proof covers {@code "hsmbridge.agent-entry.v1", hsmId, timestamp, kind and fields of the mutation}.
+ * <p>Two proofs: a <b>session proof</b>, issued by the agent that verified a user's password, covers
+ * {@code "hsmbridge.session-proof.v1", user, role, sessionId, issuedAt, expiresAt} (DataOutputStream,
+ * strings as modified UTF-8); an entry's <b>seal</b>, made by the agent that submits it, covers
+ * {@code "hsmbridge.entry-seal.v1"} and the entry's bytes without the seal (actor, session proof,
+ * timestamp, submitter, mutation).
  * Thread-safe.
  */
 public final class EntryProofs {
@@ -79,9 +81,13 @@ public final class EntryProofs {
     return new Actor(role, user, sessionId, now, expiresAt, mac(sessionMessage(role, user, sessionId, now, expiresAt)));
   }
 
-  /** The actor of an entry this agent makes on its own, with the proof over the entry. */
-  public Actor agent(String hsmId, long timestamp, Mutation m) {
-    return new Actor(Actor.Role.AGENT, hsmId, "", timestamp, timestamp, mac(agentMessage(hsmId, timestamp, m)));
+  /**
+   * Seals an entry this agent submits: an HMAC inside the token over the whole entry but the seal, so
+   * that nobody without a cluster token can submit an entry, nor change one, nor choose its timestamp.
+   */
+  public Entry seal(Actor actor, long timestamp, String hsmId, Mutation m) {
+    Entry unsealed = new Entry(actor, timestamp, hsmId, null, m);
+    return unsealed.withSeal(mac(sealMessage(unsealed)));
   }
 
   /** Whether {@code a}'s session proof was made by a cluster token (says nothing about expiry). */
@@ -90,10 +96,9 @@ public final class EntryProofs {
         && MessageDigest.isEqual(a.proof(), mac(sessionMessage(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt())));
   }
 
-  /** Whether {@code a} is an agent's proof over exactly this timestamp and mutation. */
-  public boolean validAgent(Actor a, long timestamp, Mutation m) {
-    return a.role() == Actor.Role.AGENT && a.proof() != null && a.issuedAt() == timestamp && hasKey()
-        && MessageDigest.isEqual(a.proof(), mac(agentMessage(a.user(), timestamp, m)));
+  /** Whether the entry's seal was made by a cluster token over exactly this entry. */
+  public boolean validSeal(Entry e) {
+    return e.actor() != null && e.seal() != null && hasKey() && MessageDigest.isEqual(e.seal(), mac(sealMessage(e)));
   }
 
   /** Whether a session proof's validity window holds {@code at} (with {@link #SKEW} before its issue). */
@@ -117,12 +122,10 @@ public final class EntryProofs {
     });
   }
 
-  private static byte[] agentMessage(String hsmId, long timestamp, Mutation m) {
+  private static byte[] sealMessage(Entry e) {
     return message(out -> {
-      out.writeUTF("hsmbridge.agent-entry.v1");
-      out.writeUTF(hsmId);
-      out.writeLong(timestamp);
-      out.write(Mutation.bodyBytes(m));
+      out.writeUTF("hsmbridge.entry-seal.v1");
+      out.write(e.sealedBytes());
     });
   }
 

@@ -304,17 +304,6 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     return bytes.toByteArray();
   }
 
-  /** The kind and the fields (the part of an entry an agent's entry MAC covers). */
-  static byte[] bodyBytes(Mutation m) {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
-      writeBody(m, out);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    return bytes.toByteArray();
-  }
-
   /** Writes kind and fields. */
   private static void writeBody(Mutation m, DataOutputStream out) throws IOException {
     out.writeByte(m.kind().tag);
@@ -360,8 +349,11 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     return decodeEntry(data).mutation();
   }
 
-  /** {@link Entry#toBytes()}: format {@link #FORMAT_VERSION}, the envelope, then kind and fields. */
-  static byte[] encodeEntry(Entry e) {
+  /**
+   * {@link Entry#toBytes()}: format {@link #FORMAT_VERSION}, the envelope, then kind and fields; without
+   * the seal when {@code withSeal} is false (what the seal covers).
+   */
+  static byte[] encodeEntry(Entry e, boolean withSeal) {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (DataOutputStream out = new DataOutputStream(bytes)) {
       out.writeByte(FORMAT_VERSION);
@@ -373,6 +365,10 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       out.writeLong(a.expiresAt());
       writeBytes(out, a.proof());
       out.writeLong(e.timestamp());
+      writeString(out, e.submitter());
+      if (withSeal) {
+        writeBytes(out, e.seal());
+      }
       writeBody(e.mutation(), out);
     } catch (IOException x) {
       throw new UncheckedIOException(x);
@@ -388,7 +384,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
       byte version = in.readByte();
       if (version == LEGACY_FORMAT_VERSION) {
-        return new Entry(null, 0, readBody(in));
+        return Entry.legacy(readBody(in));
       }
       if (version != FORMAT_VERSION) {
         throw new IllegalArgumentException("unsupported mutation format version " + version);
@@ -396,7 +392,9 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       Actor.Role role = Actor.Role.parse(readString(in));
       Actor actor = new Actor(role, readString(in), readString(in), in.readLong(), in.readLong(), readBytes(in));
       long timestamp = in.readLong();
-      return new Entry(actor, timestamp, readBody(in));
+      String submitter = readString(in);
+      byte[] seal = readBytes(in);
+      return new Entry(actor, timestamp, submitter, seal, readBody(in));
     } catch (IOException x) {
       throw new IllegalArgumentException("truncated mutation entry", x);
     }

@@ -27,6 +27,13 @@ public final class TokenApplier implements Applier {
   private final EntryAudit audit;
   /** Null only for {@link #unchecked}: tests of the apply mechanics. */
   private final EntryAuthorization authorization;
+  /**
+   * The log's clock: the latest sealed timestamp applied, written to the token (setting
+   * {@value #LOG_CLOCK}) whenever it advances by more than {@link EntryAuthorization#CLOCK_STEP}, so it is
+   * the same function of the log on every HSM, also after a restart or a replay.
+   */
+  static final String LOG_CLOCK = "log.clock";
+  private long logClock;
   /** Written only from the state machine's single updater thread; read from any thread. */
   private volatile long lastApplied;
 
@@ -49,6 +56,7 @@ public final class TokenApplier implements Applier {
     this.audit = audit;
     this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
     this.lastApplied = token.appliedIndex().read();
+    this.logClock = authorize ? token.settings().get(LOG_CLOCK, 0) : 0;
   }
 
   /**
@@ -67,7 +75,7 @@ public final class TokenApplier implements Applier {
   /** A format-1 entry (the mutation alone, no principal): refused, unless {@link #unchecked}. */
   @Override
   public void apply(long index, Mutation mutation) {
-    apply(index, new Entry(null, 0, mutation));
+    apply(index, Entry.legacy(mutation));
   }
 
   /**
@@ -85,13 +93,18 @@ public final class TokenApplier implements Applier {
     String op = "log." + m.kind();
     if (authorization != null) {
       try {
-        authorization.check(entry);
+        authorization.check(entry, logClock);
       } catch (RefusedEntryException e) {
         audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
         throw e;
       }
     }
     applyMutation(m);
+    if (authorization != null && entry.seal() != null
+        && entry.timestamp() > logClock + EntryAuthorization.CLOCK_STEP.toMillis()) {
+      token.settings().put(LOG_CLOCK, entry.timestamp());
+      logClock = entry.timestamp();
+    }
     audit.record(user, role, op, target(m), "OK@" + index);
   }
 

@@ -44,7 +44,7 @@ class SoftHsmReplicationTest {
       byte[] transport = joiner.clusterKeys().createTransportKey();
       joiner.clusterKeys().installClusterKey(tokens.get(0).clusterKeys().wrapClusterKeyFor(transport));
     }
-    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::new).toList()).startAll();
+    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::unchecked).toList()).startAll();
   }
 
   @AfterEach

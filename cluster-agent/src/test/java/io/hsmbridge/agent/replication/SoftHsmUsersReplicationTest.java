@@ -63,7 +63,7 @@ class SoftHsmUsersReplicationTest {
     tokens.get(0).clusterKeys().createClusterKey();
     joinCluster(tokens.get(0), tokens.get(1));
     joinCluster(tokens.get(0), tokens.get(2));
-    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::new).toList()).startAll();
+    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::unchecked).toList()).startAll();
 
     HsmToken first = tokens.get(0);
     String k1 = "000000000000000000000000000000a1";
