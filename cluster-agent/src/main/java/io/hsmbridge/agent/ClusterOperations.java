@@ -49,6 +49,8 @@ import java.util.logging.Logger;
  */
 public final class ClusterOperations implements RequestHandler {
   private static final Logger LOG = Logger.getLogger(ClusterOperations.class.getName());
+  /** How long a request whose session this HSM cannot verify yet waits for entries in flight. */
+  private static final Duration SESSION_CATCH_UP = Duration.ofSeconds(1);
   private final String hsmId;
   private final HsmToken hsm;
   private final Operations local;
@@ -282,24 +284,38 @@ public final class ClusterOperations implements RequestHandler {
     try {
       verifySession(p);
     } catch (HsmException e) {
-      // This HSM may not have applied the login's user or the session-proof key yet: catch up once, retry.
-      if (!catchUp()) {
-        throw e;
+      // This HSM may not have applied the login's user or the session-proof key yet (a commit needs a
+      // majority, not this HSM): catch up with the leader, then give entries in flight a moment.
+      catchUp();
+      long deadline = System.nanoTime() + SESSION_CATCH_UP.toNanos();
+      while (true) {
+        try {
+          verifySession(p);
+          return;
+        } catch (HsmException again) {
+          if (System.nanoTime() > deadline) {
+            throw again;
+          }
+        }
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw e;
+        }
       }
-      verifySession(p);
     }
   }
 
-  /** Waits (bounded) until this HSM has applied what the leader had; false when it was already there or cannot. */
-  private boolean catchUp() {
+  /** Waits (bounded) until this HSM has applied what the leader had applied when asked. */
+  private void catchUp() {
     try {
       long target = log.leaderAppliedIndex(commitTimeout);
-      return target > applied.applied() && applied.await(target, commitTimeout);
+      applied.await(target, commitTimeout);
     } catch (IllegalStateException e) {
-      return false;
+      // no leader: check against what this HSM has
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return false;
     }
   }
 

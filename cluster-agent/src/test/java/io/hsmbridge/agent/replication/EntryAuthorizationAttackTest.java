@@ -85,6 +85,17 @@ class EntryAuthorizationAttackTest {
         .put("label", "alice's").put("requestId", UUID.randomUUID().toString())).getString("keyId");
     call(0, alice, new JsonObject().put("op", "key.share").put("keyId", keyId).put("user", "carol")); // positive: the owner shares
 
+    // positive: an agent's own entry (a failed login counted) and a user changing its own password
+    HsmException wrong = assertThrows(HsmException.class, () -> agents.get(1).execute(new JsonObject()
+        .put("op", "auth.login").put("user", "carol").put("password", "not-carols-password")));
+    assertEquals(ErrorCode.LOGIN_FAILED, wrong.code());
+    String bobsOldHash = tokens.get(0).users().get("bob").orElseThrow().passwordHash();
+    call(2, bob, new JsonObject().put("op", "user.changePassword").put("name", "bob").put("password", CU_PASSWORD + "-2"));
+    for (HsmToken t : tokens) {
+      await("carol's failed login counted everywhere", 30_000, () -> t.users().get("carol").orElseThrow().failedLogins() == 1);
+      await("bob's new password everywhere", 30_000, () -> !t.users().get("bob").orElseThrow().passwordHash().equals(bobsOldHash));
+    }
+
     List<UserRecord> usersBefore = tokens.get(0).users().list();
     KeyAcl aclBefore = tokens.get(0).keyAcls().get(keyId).orElseThrow();
     assertEquals(new KeyAcl(keyId, "alice", Set.of("carol")), aclBefore);
