@@ -310,7 +310,7 @@ public final class ClusterOperations implements RequestHandler {
   /** Waits (bounded) until this HSM has applied what the leader had applied when asked. */
   private void catchUp() {
     try {
-      long target = log.leaderAppliedIndex(commitTimeout);
+      long target = log.leaderAppliedIndex(SESSION_CATCH_UP.multipliedBy(2));
       applied.await(target, commitTimeout);
     } catch (IllegalStateException e) {
       // no leader: check against what this HSM has

@@ -57,8 +57,8 @@ final class EntryAuthorization {
       throw refused("a format-1 entry carries no principal");
     }
     Mutation m = e.mutation();
-    if (a.role() == Actor.Role.AGENT && m instanceof Mutation.InstallReplica r && EntryProofs.KEY_ID.equals(r.keyId())) {
-      return; // the proof key's bootstrap: nothing can seal it yet; only a cluster-key holder makes its blob
+    if (isProofKeyBootstrap(e)) {
+      return; // nothing can seal it yet; only a cluster-key holder makes its blob (TokenApplier refuses one that does not unwrap)
     }
     if (!proofs.validSeal(e)) {
       throw refused("the entry is not sealed by a cluster HSM");
@@ -71,7 +71,8 @@ final class EntryAuthorization {
       return;
     }
     checkSession(a, e.timestamp());
-    switch (m.kind()) {
+    // A switch expression: a new kind does not compile until it has a rule here (fail closed).
+    boolean checked = switch (m.kind()) {
       case ACTIVATE -> require(a.role() == Actor.Role.PRECO, a, m);
       case PUT_USER -> checkPutUser(a, ((Mutation.PutUser) m).user());
       case DELETE_USER -> {
@@ -79,6 +80,7 @@ final class EntryAuthorization {
         if (((Mutation.DeleteUser) m).name().equals(a.user())) {
           throw refused("an admin cannot delete itself");
         }
+        yield true;
       }
       case PUT_SETTING -> checkSetting(a, (Mutation.PutSetting) m);
       case INSTALL_OWNED_REPLICA -> {
@@ -88,23 +90,35 @@ final class EntryAuthorization {
         if (!acl.owner().equals(a.user()) || !acl.shares().isEmpty()) {
           throw refused("a crypto user creates keys owned by itself and shared with nobody");
         }
+        yield true;
       }
       case DELETE_KEY -> ownerOrAbsent(a, m, ((Mutation.DeleteKey) m).keyId());
       case SET_LABEL -> ownerOrAbsent(a, m, ((Mutation.SetLabel) m).keyId());
       case DELETE_ACL -> ownerOrAbsent(a, m, ((Mutation.DeleteAcl) m).keyId());
       case PUT_ACL -> checkPutAcl(a, ((Mutation.PutAcl) m).acl());
       case INSTALL_REPLICA, RECORD_LOGIN -> throw refused(m.kind() + " is made only by an agent on its own");
-    }
+    };
+    assert checked;
   }
 
   private static void checkAgent(Actor a, Entry e) {
     if (!a.user().equals(e.submitter())) {
       throw refused("an agent's own entry is submitted by that agent");
     }
-    switch (e.mutation().kind()) {
-      case RECORD_LOGIN, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> { }
-      default -> throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");
+    boolean allowed = switch (e.mutation().kind()) {
+      case RECORD_LOGIN, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> true;
+      case PUT_USER, DELETE_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL -> false;
+    };
+    if (!allowed) {
+      throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");
     }
+  }
+
+  /** An agent's INSTALL_REPLICA of the session-proof key (HMAC_SHA256, SIGN_VERIFY), sealed or not. */
+  static boolean isProofKeyBootstrap(Entry e) {
+    return e.actor() != null && e.actor().role() == Actor.Role.AGENT && e.mutation() instanceof Mutation.InstallReplica r
+        && EntryProofs.KEY_ID.equals(r.keyId()) && r.spec() == io.hsmbridge.protocol.KeySpec.HMAC_SHA256
+        && r.usage() == io.hsmbridge.protocol.KeyUsage.SIGN_VERIFY;
   }
 
   private void checkSession(Actor a, long at) {
@@ -132,7 +146,7 @@ final class EntryAuthorization {
     }
   }
 
-  private void checkPutUser(Actor a, UserRecord n) {
+  private boolean checkPutUser(Actor a, UserRecord n) {
     Optional<UserRecord> old = token.users().get(n.name());
     if (old.isEmpty()) {
       require(a.role() == Actor.Role.CO, a, "create a user");
@@ -140,7 +154,7 @@ final class EntryAuthorization {
           || n.approvalKeySpki() != null) {
         throw refused("a new user is a CO or CU, unlocked, without failed logins or approval key");
       }
-      return;
+      return true;
     }
     UserRecord o = old.get();
     if (!o.role().equals(n.role())) {
@@ -150,7 +164,7 @@ final class EntryAuthorization {
       if (n.locked()) {
         throw refused("a user does not lock itself");
       }
-      return; // its own password and approval key
+      return true; // its own password and approval key
     }
     require(a.role() == Actor.Role.CO, a, "change another user");
     if (!Arrays.equals(o.approvalKeySpki(), n.approvalKeySpki())) {
@@ -159,9 +173,10 @@ final class EntryAuthorization {
     if (n.locked() && !o.locked()) {
       throw refused("users are locked by failed logins only");
     }
+    return true;
   }
 
-  private void checkSetting(Actor a, Mutation.PutSetting p) {
+  private boolean checkSetting(Actor a, Mutation.PutSetting p) {
     String name = p.name();
     if (name.equals(Settings.ADMIN_QUORUM)) {
       require(a.role() == Actor.Role.CO, a, "set the admin quorum");
@@ -185,9 +200,10 @@ final class EntryAuthorization {
     } else {
       throw refused("setting " + name + " cannot be set by " + a.user() + " (" + a.role() + ")");
     }
+    return true;
   }
 
-  private void checkPutAcl(Actor a, KeyAcl n) {
+  private boolean checkPutAcl(Actor a, KeyAcl n) {
     require(a.role() == Actor.Role.CU, a, "change a key's ACL");
     notProofKey(n.keyId());
     Optional<KeyAcl> old = token.keyAcls().get(n.keyId());
@@ -206,10 +222,11 @@ final class EntryAuthorization {
         throw refused("keys are shared with existing crypto users only");
       }
     }
+    return true;
   }
 
   /** The owner may; on a token without this key the entry is a no-op anyway. */
-  private void ownerOrAbsent(Actor a, Mutation m, String keyId) {
+  private boolean ownerOrAbsent(Actor a, Mutation m, String keyId) {
     require(a.role() == Actor.Role.CU, a, m);
     if (!KeyAcl.isKeyId(keyId)) {
       throw refused("a key id is 32 hex characters");
@@ -223,6 +240,7 @@ final class EntryAuthorization {
     } else if (holdsKey(keyId)) {
       throw refused("key " + keyId + " has no owner");
     }
+    return true;
   }
 
   private boolean holdsKey(String keyId) {
@@ -249,10 +267,11 @@ final class EntryAuthorization {
     }
   }
 
-  private static void require(boolean allowed, Actor a, Object what) {
+  private static boolean require(boolean allowed, Actor a, Object what) {
     if (!allowed) {
       throw refused(a.role() + " " + a.user() + " may not " + (what instanceof Mutation m ? m.kind() : what));
     }
+    return true;
   }
 
   private static RefusedEntryException refused(String reason) {

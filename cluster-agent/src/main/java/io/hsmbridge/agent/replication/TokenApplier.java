@@ -99,7 +99,17 @@ public final class TokenApplier implements Applier {
         throw e;
       }
     }
-    applyMutation(m);
+    if (authorization != null && entry.seal() == null && EntryAuthorization.isProofKeyBootstrap(entry)) {
+      // Unsealed, so anyone could have sent it: a blob that does not unwrap is refused, not retried until the peer stops.
+      try {
+        applyMutation(m);
+      } catch (RuntimeException e) {
+        audit.record(user, role, op, target(m), "REFUSED@" + index + ": the session-proof key does not unwrap");
+        throw new RefusedEntryException("the session-proof key does not unwrap under this HSM's cluster key");
+      }
+    } else {
+      applyMutation(m);
+    }
     if (authorization != null && entry.seal() != null
         && entry.timestamp() > logClock + EntryAuthorization.CLOCK_STEP.toMillis()) {
       token.settings().put(LOG_CLOCK, entry.timestamp());

@@ -70,6 +70,21 @@ class EntryAuthorizationAttackTest {
   void entriesThatActForSomeoneElseAreRefusedOnEveryHsmWhileTheClusterKeepsServing() throws Exception {
     startCluster();
 
+    // --- before the first login: a poisoned session-proof key (the one entry that needs no seal) ---
+    byte[] garbage = new byte[40];
+    new SecureRandom().nextBytes(garbage);
+    long poisonedAt = cluster.logs[1].submit(new Entry(Actor.agent("hsm-2", System.currentTimeMillis()),
+        System.currentTimeMillis(), "hsm-2", null, new Mutation.InstallReplica(EntryProofs.KEY_ID, "x",
+            io.hsmbridge.protocol.KeySpec.HMAC_SHA256, io.hsmbridge.protocol.KeyUsage.SIGN_VERIFY, garbage, null)))
+        .get(20, TimeUnit.SECONDS);
+    for (int h = 0; h < 3; h++) {
+      MutationLog log = cluster.logs[h];
+      await("the poisoned key reached every HSM", 30_000, () -> log.appliedIndex() >= poisonedAt);
+      assertNull(log.failure(), "a key that does not unwrap must not stop a peer");
+      assertNotNull(log.refusal(poisonedAt));
+      assertFalse(new EntryProofs(tokens.get(h)).hasKey());
+    }
+
     // --- the legitimate setup, through the agents: activation, a CO, three crypto users, a key, a share ---
     JsonObject preco = login(0, "admin", "password");
     assertEquals("PRECO", preco.getString("role"));
