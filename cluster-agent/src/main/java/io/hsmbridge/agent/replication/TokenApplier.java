@@ -56,7 +56,9 @@ public final class TokenApplier implements Applier {
     this.audit = audit;
     this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
     this.lastApplied = token.appliedIndex().read();
-    this.logClock = authorize ? token.settings().get(LOG_CLOCK, 0) : 0;
+    // At applied index 0 (a new token, or one whose index was reset to replay the whole log) the clock
+    // starts again at 0, as it did when the log began: the stored value belongs to a later index.
+    this.logClock = authorize && lastApplied > 0 ? token.settings().get(LOG_CLOCK, 0) : 0;
   }
 
   /**
