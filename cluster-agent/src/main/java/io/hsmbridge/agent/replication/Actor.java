@@ -33,7 +33,7 @@ public record Actor(Role role, String user, String sessionId, long issuedAt, lon
     }
   }
 
-  private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
+  private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
   private static final Pattern SESSION_ID = Pattern.compile("[A-Za-z0-9_-]{0,64}");
   /** An HMAC-SHA256 is 32 bytes; anything longer is not a proof. */
   static final int MAX_PROOF = 64;
@@ -53,7 +53,7 @@ public record Actor(Role role, String user, String sessionId, long issuedAt, lon
     proof = proof == null ? null : proof.clone();
   }
 
-  /** A user name or HSM id as entries carry them: {@code [A-Za-z0-9_.-]{1,32}}. */
+  /** A user name or HSM id as entries carry them: {@code [A-Za-z0-9_.-]{1,64}} (user names are at most 32, HSM ids 64). */
   static void checkName(String name) {
     if (name == null || !NAME.matcher(name).matches()) {
       throw new IllegalArgumentException("bad principal or submitter name in mutation entry");
