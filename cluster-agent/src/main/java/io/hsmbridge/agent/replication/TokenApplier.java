@@ -13,6 +13,11 @@ import java.util.function.LongConsumer;
  * deletes users and key ACLs in the token ({@code HsmToken.users()}, {@code HsmToken.keyAcls()}).
  * Every kind is idempotent: re-applying an entry leaves the token as the first application did.
  *
+ * <p>Before it applies an entry it checks, from the entry and this token's state only (so every HSM
+ * decides alike), that the entry is sealed by a cluster HSM and that its principal may make it
+ * ({@link EntryAuthorization}); a refused entry changes nothing and throws {@link RefusedEntryException}.
+ * Every entry applied or refused goes to the {@link EntryAudit} (this HSM's audit log).
+ *
  * <p>The applied index lives in the token ({@code HsmToken.appliedIndex()}): it is read once here, then
  * kept in memory and written through on every {@link #applied}, so a restarted agent (or a token that
  * travelled as a backup) resumes after the last entry it applied instead of re-applying the whole log.
