@@ -5,6 +5,7 @@ import io.hsmbridge.agent.ClusterOperations;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.replication.Applier;
+import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.replication.RefusedEntryException;
@@ -106,12 +107,13 @@ public final class AgentNode {
       LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
     }
     AppliedWatch applied = new AppliedWatch(0);
+    // Before the log starts: every entry this HSM applies or refuses, replayed ones included, is audited.
+    openAudit();
     TokenApplier applier = new TokenApplier(hsm, index -> {
       applied.advance(index);
       vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
-    });
+    }, audit::append);
     applied.advance(applier.lastApplied());
-    openAudit();
     log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(),
         new RetryingApplier(hsmId, applier), raftTls,
         new io.hsmbridge.agent.audit.LogEventAudit(audit));
@@ -264,12 +266,17 @@ public final class AgentNode {
 
     @Override
     public void apply(long index, Mutation mutation) {
+      inner.apply(index, mutation);
+    }
+
+    @Override
+    public void apply(long index, Entry entry) {
       for (int attempt = 0; ; attempt++) {
         try {
-          inner.apply(index, mutation);
+          inner.apply(index, entry);
           return;
         } catch (RefusedEntryException e) {
-          throw e;
+          throw e; // decided from the entry and the token's state: the same on every try
         } catch (RuntimeException e) {
           if (attempt >= BACKOFF_MS.length) {
             throw e;

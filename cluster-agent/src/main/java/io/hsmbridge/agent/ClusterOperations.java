@@ -3,6 +3,9 @@ package io.hsmbridge.agent;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.cluster.KeyIds;
+import io.hsmbridge.agent.replication.Actor;
+import io.hsmbridge.agent.replication.Entry;
+import io.hsmbridge.agent.replication.EntryProofs;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.users.KeyAccess;
@@ -46,6 +49,8 @@ import java.util.logging.Logger;
  */
 public final class ClusterOperations implements RequestHandler {
   private static final Logger LOG = Logger.getLogger(ClusterOperations.class.getName());
+  /** How long a request whose session this HSM cannot verify yet waits for entries in flight. */
+  private static final Duration SESSION_CATCH_UP = Duration.ofSeconds(1);
   private final String hsmId;
   private final HsmToken hsm;
   private final Operations local;
@@ -55,6 +60,7 @@ public final class ClusterOperations implements RequestHandler {
   private final Duration commitTimeout;
   private final UserOperations users;
   private final KeyAccess access;
+  private final EntryProofs proofs;
 
   public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
       Supplier<AgentState> state, Duration commitTimeout) {
@@ -65,7 +71,8 @@ public final class ClusterOperations implements RequestHandler {
     this.applied = applied;
     this.state = state;
     this.commitTimeout = commitTimeout;
-    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis);
+    this.proofs = new EntryProofs(hsm);
+    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession);
     this.access = new KeyAccess(hsm, System::currentTimeMillis);
   }
 
@@ -90,6 +97,9 @@ public final class ClusterOperations implements RequestHandler {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: " + op.wire() + " needs a logged-in user of role "
           + Access.rolesFor(op));
     }
+    if (p != null) {
+      checkSession(p);
+    }
     if (UserOperations.handles(op)) {
       return withRequestId(users.execute(op, r, p), r);
     }
@@ -102,9 +112,9 @@ public final class ClusterOperations implements RequestHandler {
       case KEY_GENERATE:
         return withRequestId(generate(r, p), r);
       case KEY_DELETE:
-        return withRequestId(delete(r), r);
+        return withRequestId(delete(r, p), r);
       case KEY_SET_LABEL:
-        return withRequestId(access.describe(setLabel(r), p), r);
+        return withRequestId(access.describe(setLabel(r, p), p), r);
       case KEY_IMPORT_WRAPPED:
         return withRequestId(importWrapped(r, p), r);
       case KEY_LIST:
@@ -113,11 +123,11 @@ public final class ClusterOperations implements RequestHandler {
         return access.describe(local.execute(body), p);
       case KEY_SHARE:
       case KEY_UNSHARE: {
-        long seq = access.share(op, r, this::commit);
+        long seq = access.share(op, r, m -> commit(p, m));
         return withRequestId(access.describe(Operations.key(hsm.keys().describe(r.keyId("keyId"))), p).put("seq", seq), r);
       }
       case KEY_SET_QUORUM:
-        return withRequestId(access.setQuorum(r, this::commit), r);
+        return withRequestId(access.setQuorum(r, m -> commit(p, m)), r);
       case AGENT_DIGEST:
         return digest();
       case AGENT_REPAIR:
@@ -160,7 +170,7 @@ public final class ClusterOperations implements RequestHandler {
             + " replicated), or in a one-HSM cluster where it lives on that HSM only");
       }
       KeyInfo k = hsm.keys().generate(spec, usage, label, exportable, !extractable);
-      commit(new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
+      commit(p, new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
       return access.describe(Operations.key(k), p).put("replicated", false);
     }
     String keyId = KeyIds.fromRequestId(r.string("requestId"));
@@ -173,22 +183,22 @@ public final class ClusterOperations implements RequestHandler {
       return access.describe(Operations.key(existing), p).put("seq", applied.applied());
     }
     ReplicaBlob blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
-    long seq = commit(Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(keyId, p.user())));
+    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(keyId, p.user())));
     return access.describe(Operations.key(hsm.keys().describe(keyId)), p).put("seq", seq);
   }
 
-  private JsonObject delete(RequestReader r) {
+  private JsonObject delete(RequestReader r, Principal p) {
     String keyId = r.keyId("keyId");
     hsm.keys().describe(keyId);
-    long seq = commit(new Mutation.DeleteKey(keyId));
+    long seq = commit(p, new Mutation.DeleteKey(keyId));
     return new JsonObject().put("keyId", keyId).put("deleted", true).put("seq", seq);
   }
 
-  private JsonObject setLabel(RequestReader r) {
+  private JsonObject setLabel(RequestReader r, Principal p) {
     String keyId = r.keyId("keyId");
     String label = r.label("label");
     hsm.keys().describe(keyId);
-    long seq = commit(new Mutation.SetLabel(keyId, label));
+    long seq = commit(p, new Mutation.SetLabel(keyId, label));
     return Operations.key(hsm.keys().describe(keyId)).put("seq", seq);
   }
 
@@ -207,7 +217,7 @@ public final class ClusterOperations implements RequestHandler {
     KeyInfo k = hsm.keys().importWrapped(r.keyId("wrappingKeyId"), r.alg(Algorithm.Kind.KEY_WRAP),
         r.bytes("wrapped", RequestReader.MAX_WRAPPED_BYTES), spec, r.usage(spec), r.label("label"), exportable);
     if (exportable) {
-      commit(new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
+      commit(p, new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
       return access.describe(Operations.key(k), p).put("replicated", false);
     }
     // The local copy goes before the commit: the log entry installs the key WITH its owner on every HSM,
@@ -218,7 +228,7 @@ public final class ClusterOperations implements RequestHandler {
     } finally {
       hsm.keys().delete(k.keyId());
     }
-    long seq = commit(Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(k.keyId(), p.user())));
+    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(k.keyId(), p.user())));
     return access.describe(Operations.key(hsm.keys().describe(k.keyId())), p).put("seq", seq);
   }
 
@@ -239,7 +249,7 @@ public final class ClusterOperations implements RequestHandler {
     // With its owner when it has one: a key restored without its ACL would be refused to its owner there.
     ReplicaBlob blob = hsm.clusterKeys().wrapForReplication(keyId);
     java.util.Optional<KeyAcl> acl = hsm.keyAcls().get(keyId);
-    long seq = commit(acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get()) : Mutation.InstallReplica.of(blob));
+    long seq = commit(null, acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get()) : Mutation.InstallReplica.of(blob));
     return new JsonObject().put("keyId", keyId).put("seq", seq).put("by", hsmId);
   }
 
@@ -266,14 +276,95 @@ public final class ClusterOperations implements RequestHandler {
   }
 
   /**
-   * Commits a mutation through the log and waits until it is applied here (also what user, ACL and
-   * setting changes use). A log that cannot commit
-   * in time (no majority reachable) is reported as KEY_AVAILABILITY: nothing was acknowledged.
+   * A request's principal must carry a session proof that this token verifies, valid now, of a user that
+   * exists with that role and is not locked (the PRECO: only while there is no user). Without it the
+   * entries this request would submit are refused by every HSM anyway; refusing here says so at once.
    */
-  private long commit(Mutation m) {
+  private void checkSession(Principal p) {
+    try {
+      verifySession(p);
+    } catch (HsmException e) {
+      // This HSM may not have applied the login's user or the session-proof key yet (a commit needs a
+      // majority, not this HSM): catch up with the leader, then give entries in flight a moment.
+      catchUp();
+      long deadline = System.nanoTime() + SESSION_CATCH_UP.toNanos();
+      while (true) {
+        try {
+          verifySession(p);
+          return;
+        } catch (HsmException again) {
+          if (System.nanoTime() > deadline) {
+            throw again;
+          }
+        }
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw e;
+        }
+      }
+    }
+  }
+
+  /** Waits (bounded) until this HSM has applied what the leader had applied when asked. */
+  private void catchUp() {
+    try {
+      long target = log.leaderAppliedIndex(SESSION_CATCH_UP.multipliedBy(2));
+      applied.await(target, commitTimeout);
+    } catch (IllegalStateException e) {
+      // no leader: check against what this HSM has
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void verifySession(Principal p) {
+    Actor s = p.session();
+    if (s == null || !s.role().name().equals(p.role().name()) || !proofs.validSession(s)
+        || !EntryProofs.current(s, System.currentTimeMillis())) {
+      throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "the session carries no valid session proof: log in again");
+    }
+    boolean exists = p.role() == io.hsmbridge.protocol.Role.PRECO
+        ? hsm.users().list().isEmpty()
+        : hsm.users().get(p.user()).map(u -> u.role().equals(p.role().name()) && !u.locked()).orElse(false);
+    if (!exists) {
+      throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "user " + p.user() + " (" + p.role()
+          + ") no longer exists, changed or is locked: log in again");
+    }
+  }
+
+  /**
+   * A session proof for a user whose password was just verified. The first login of a cluster (or of a
+   * cluster made before session proofs) first puts the session-proof key into every HSM through the log.
+   */
+  private JsonObject issueSession(String user, io.hsmbridge.protocol.Role role) {
+    ensureProofKey();
+    return Principal.proofJson(proofs.issue(Actor.Role.valueOf(role.name()), user, System.currentTimeMillis()));
+  }
+
+  private synchronized void ensureProofKey() {
+    if (!proofs.hasKey()) {
+      // Racing agents each submit a key; every HSM installs the first in log order (install is idempotent by id).
+      commit(null, Mutation.InstallReplica.of(proofs.newKey()));
+      LOG.info(hsmId + ": the cluster's session-proof key is installed");
+    }
+  }
+
+  /**
+   * Commits a mutation through the log for {@code by} (null: this agent on its own) and waits until it is
+   * applied here (also what user, ACL and setting changes use). A log that cannot commit in time (no
+   * majority reachable) is reported as KEY_AVAILABILITY: nothing was acknowledged; an entry this HSM
+   * refused at apply (and so did every other) is ACCESS_DENIED.
+   */
+  private long commit(Principal by, Mutation m) {
+    long now = System.currentTimeMillis();
+    Actor actor = by != null ? by.session() : Actor.agent(hsmId, now);
+    // Unsealed only before the session-proof key exists: then only that key's own installation passes.
+    Entry entry = proofs.hasKey() ? proofs.seal(actor, now, hsmId, m) : new Entry(actor, now, hsmId, null, m);
     long seq;
     try {
-      seq = log.submit(m).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      seq = log.submit(entry).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
       throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log did not commit within "
           + commitTimeout.toSeconds() + " s: fewer than a majority of its " + log.peers().size()
@@ -291,6 +382,10 @@ public final class ClusterOperations implements RequestHandler {
       if (!applied.await(seq, commitTimeout)) {
         throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "mutation " + seq + " is committed but not yet applied on "
             + hsmId + (log.failure() != null ? " (this HSM stopped applying: " + log.failure().getMessage() + ")" : ""));
+      }
+      String refused = log.refusal(seq);
+      if (refused != null) {
+        throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: the cluster refused the change: " + refused);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

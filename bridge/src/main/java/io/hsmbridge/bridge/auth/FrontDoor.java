@@ -22,7 +22,9 @@ import java.util.logging.Logger;
  * takes the {@code session} token out of the body, checks the session and the role against
  * {@link Access}, and forwards the body with the {@link Principal} the agents trust; it answers the
  * session and quorum-token operations itself and turns an agent's successful login check into a
- * session. Fields only the bridge may set ({@code principal}, {@code quorumDocument},
+ * session, keeping the session proof the agent issued (it goes with the principal to the agents, which
+ * check it, and into every log entry the request makes; the client never sees it). Fields only the
+ * bridge may set ({@code principal}, {@code quorumDocument},
  * {@code quorumNonce}, {@code mfaChallenge}) are always removed from what a client sent. Event-loop confined.
  */
 public final class FrontDoor {
@@ -82,7 +84,7 @@ public final class FrontDoor {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: role " + s.role + " may not " + op.wire()
           + " (allowed for " + Access.rolesFor(op) + ")");
     }
-    body.put(Principal.FIELD, new Principal(s.user, s.role).toJson());
+    body.put(Principal.FIELD, Principal.toJson(s.user, s.role, s.proof));
     if (body.getValue("quorum") != null) {
       attachQuorumDocument(body, s);
     }
@@ -182,7 +184,8 @@ public final class FrontDoor {
       case AUTH_LOGIN: {
         String user = reply.getString("user");
         Role role = Role.valueOf(reply.getString("role"));
-        Sessions.Session s = sessions.open(user, role);
+        // The agent's session proof stays here: forwarded with each request, never given to the client.
+        Sessions.Session s = sessions.open(user, role, reply.getJsonObject(Principal.PROOF));
         return new JsonObject().put("session", s.token).put("user", user).put("role", role.name())
             .put("expiresAt", sessions.expiresAt(s)).put("idleTimeoutSeconds", sessions.idleSeconds())
             .put("servedBy", reply.getString("servedBy"));

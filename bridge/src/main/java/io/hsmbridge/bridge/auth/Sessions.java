@@ -1,6 +1,7 @@
 package io.hsmbridge.bridge.auth;
 
 import io.hsmbridge.protocol.Role;
+import io.vertx.core.json.JsonObject;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Base64;
@@ -21,13 +22,19 @@ public final class Sessions {
     final String token;
     public final String user;
     public final Role role;
+    /**
+     * The session proof the agent issued at login (see {@code Principal}), forwarded with every request
+     * of the session; null when the agent gave none. Not a credential for clients: never sent to them.
+     */
+    final JsonObject proof;
     final long createdMillis;
     long lastUsedMillis;
 
-    Session(String token, String user, Role role, long now) {
+    Session(String token, String user, Role role, JsonObject proof, long now) {
       this.token = token;
       this.user = user;
       this.role = role;
+      this.proof = proof == null ? null : proof.copy();
       this.createdMillis = now;
       this.lastUsedMillis = now;
     }
@@ -53,8 +60,13 @@ public final class Sessions {
     this.clock = clockMillis;
   }
 
-  /** Opens a session. */
+  /** Opens a session without a session proof (its requests are refused by the agents). */
   public Session open(String user, Role role) {
+    return open(user, role, null);
+  }
+
+  /** Opens a session that forwards {@code proof} (the agent's session proof) with each request. */
+  public Session open(String user, Role role, JsonObject proof) {
     sweep();
     if (byToken.size() >= MAX_SESSIONS) {
       throw new IllegalStateException("too many sessions");
@@ -62,7 +74,7 @@ public final class Sessions {
     byte[] b = new byte[32];
     RANDOM.nextBytes(b);
     String token = Base64.getUrlEncoder().withoutPadding().encodeToString(b);
-    Session s = new Session(token, user, role, clock.getAsLong());
+    Session s = new Session(token, user, role, proof, clock.getAsLong());
     byToken.put(token, s);
     return s;
   }

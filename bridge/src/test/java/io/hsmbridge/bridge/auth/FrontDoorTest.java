@@ -63,6 +63,20 @@ class FrontDoorTest {
   }
 
   @Test
+  void theAgentsSessionProofGoesWithEveryRequestAndNeverToTheClient() {
+    JsonObject proof = new JsonObject().put("sessionId", "abc").put("issuedAt", 1L).put("expiresAt", 2L).put("proof", "AAAA");
+    FrontDoor.Admitted login = door.admit(Op.AUTH_LOGIN, new JsonObject().put("op", "auth.login").put("user", "alice"));
+    JsonObject reply = door.succeeded(Op.AUTH_LOGIN, login, new JsonObject().put("user", "alice").put("role", "CU")
+        .put("sessionProof", proof));
+    assertNull(reply.getValue("sessionProof"), "the client never sees the proof");
+    assertFalse(reply.encode().contains("AAAA"));
+    JsonObject forged = new JsonObject().put("op", "sign").put("session", reply.getString("session"))
+        .put("principal", new JsonObject().put("user", "alice").put("role", "CU").put("sessionProof", new JsonObject()));
+    JsonObject principal = door.admit(Op.SIGN, forged).body().getJsonObject("principal");
+    assertEquals(new JsonObject().put("user", "alice").put("role", "CU").put("sessionProof", proof), principal);
+  }
+
+  @Test
   void aClientCannotSmuggleInWhatOnlyTheBridgeSets() {
     String s = login("alice", Role.CU);
     JsonObject forged = new JsonObject().put("op", "sign").put("session", s)

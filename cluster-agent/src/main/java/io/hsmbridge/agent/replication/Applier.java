@@ -20,6 +20,16 @@ public interface Applier {
    */
   void apply(long index, Mutation mutation);
 
+  /**
+   * Applies one committed entry (the mutation and the principal it acts for). The default applies the
+   * mutation alone (test appliers); {@link TokenApplier} first checks that the principal may make it.
+   *
+   * @throws RefusedEntryException when the entry is refused: the state machine skips it on every HSM
+   */
+  default void apply(long index, Entry entry) {
+    apply(index, entry.mutation());
+  }
+
   /** The log index of the last applied entry, or 0 (Raft indexes of mutations start above 0) when none. */
   long lastApplied();
 

@@ -37,11 +37,14 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate {
   /**
-   * The only format version so far. SET_LABEL (kind 3) and the kinds 4..11 were added without a new version:
-   * every member of a cluster runs the same build (see docs/replication.md), and an older reader refuses
-   * a new kind as unknown.
+   * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
+   * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
+   * what"). Within a version, kinds are added without a new version: every member of a cluster runs the
+   * same build, and an older reader refuses a new kind as unknown.
    */
-  byte FORMAT_VERSION = 1;
+  byte FORMAT_VERSION = 2;
+  /** The first format: the mutation alone, without a principal. Still readable; refused at apply. */
+  byte LEGACY_FORMAT_VERSION = 1;
   /** Upper bound for any length field: a corrupt entry fails fast instead of allocating gigabytes. */
   int MAX_FIELD = 1 << 20;
 
@@ -285,58 +288,121 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
-  /** This mutation as a log entry. */
+  /**
+   * This mutation alone, in the format-1 layout ({@link #LEGACY_FORMAT_VERSION} | kind | fields): an
+   * entry without a principal, which {@link TokenApplier} refuses. Kept for reading old logs and for
+   * tests of the field encoding; what agents submit is an {@link Entry} (format {@link #FORMAT_VERSION}).
+   */
   default byte[] toBytes() {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (DataOutputStream out = new DataOutputStream(bytes)) {
-      out.writeByte(FORMAT_VERSION);
-      out.writeByte(kind().tag);
-      if (this instanceof InstallReplica r) {
-        writeReplica(out, r);
-      } else if (this instanceof DeleteKey d) {
-        writeString(out, d.keyId());
-      } else if (this instanceof SetLabel l) {
-        writeString(out, l.keyId());
-        writeString(out, l.label());
-      } else if (this instanceof PutUser p) {
-        writeUser(out, p.user());
-      } else if (this instanceof Activate a) {
-        writeUser(out, a.admin());
-      } else if (this instanceof PutSetting p) {
-        writeString(out, p.name());
-        out.writeLong(p.value());
-      } else if (this instanceof RecordLogin l) {
-        writeString(out, l.name());
-        out.writeByte(l.success() ? 1 : 0);
-      } else if (this instanceof DeleteUser d) {
-        writeString(out, d.name());
-      } else if (this instanceof PutAcl a) {
-        writeAcl(out, a.acl());
-      } else if (this instanceof DeleteAcl d) {
-        writeString(out, d.keyId());
-      } else if (this instanceof InstallOwnedReplica o) {
-        writeReplica(out, o.replica());
-        writeString(out, o.acl().owner());
-        writeShares(out, o.acl());
-      }
+      out.writeByte(LEGACY_FORMAT_VERSION);
+      writeBody(this, out);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
     return bytes.toByteArray();
   }
 
+  /** Writes kind and fields. */
+  private static void writeBody(Mutation m, DataOutputStream out) throws IOException {
+    out.writeByte(m.kind().tag);
+    if (m instanceof InstallReplica r) {
+      writeReplica(out, r);
+    } else if (m instanceof DeleteKey d) {
+      writeString(out, d.keyId());
+    } else if (m instanceof SetLabel l) {
+      writeString(out, l.keyId());
+      writeString(out, l.label());
+    } else if (m instanceof PutUser p) {
+      writeUser(out, p.user());
+    } else if (m instanceof Activate a) {
+      writeUser(out, a.admin());
+    } else if (m instanceof PutSetting p) {
+      writeString(out, p.name());
+      out.writeLong(p.value());
+    } else if (m instanceof RecordLogin l) {
+      writeString(out, l.name());
+      out.writeByte(l.success() ? 1 : 0);
+    } else if (m instanceof DeleteUser d) {
+      writeString(out, d.name());
+    } else if (m instanceof PutAcl a) {
+      writeAcl(out, a.acl());
+    } else if (m instanceof DeleteAcl d) {
+      writeString(out, d.keyId());
+    } else if (m instanceof InstallOwnedReplica o) {
+      writeReplica(out, o.replica());
+      writeString(out, o.acl().owner());
+      writeShares(out, o.acl());
+    }
+  }
+
   /**
-   * Reads a log entry.
+   * Reads the mutation of a log entry of either format (1: the mutation alone; 2: an {@link Entry}, whose
+   * envelope is read and checked for shape, then dropped). To apply an entry, read it with
+   * {@link Entry#fromBytes}, which keeps the principal.
    *
    * @throws IllegalArgumentException on an unknown version or kind, a truncated entry, trailing bytes or
    *     a field its record refuses (e.g. a bad user name or password hash)
    */
   static Mutation fromBytes(byte[] data) {
+    return decodeEntry(data).mutation();
+  }
+
+  /**
+   * {@link Entry#toBytes()}: format {@link #FORMAT_VERSION}, the envelope, then kind and fields; without
+   * the seal when {@code withSeal} is false (what the seal covers).
+   */
+  static byte[] encodeEntry(Entry e, boolean withSeal) {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (DataOutputStream out = new DataOutputStream(bytes)) {
+      out.writeByte(FORMAT_VERSION);
+      Actor a = e.actor();
+      writeString(out, a.role().name());
+      writeString(out, a.user());
+      writeString(out, a.sessionId());
+      out.writeLong(a.issuedAt());
+      out.writeLong(a.expiresAt());
+      writeBytes(out, a.proof());
+      out.writeLong(e.timestamp());
+      writeString(out, e.submitter());
+      if (withSeal) {
+        writeBytes(out, e.seal());
+      }
+      writeBody(e.mutation(), out);
+    } catch (IOException x) {
+      throw new UncheckedIOException(x);
+    }
+    return bytes.toByteArray();
+  }
+
+  /**
+   * {@link Entry#fromBytes}: a format-2 entry with its envelope, or a format-1 entry (the mutation alone)
+   * as an entry without actor.
+   */
+  static Entry decodeEntry(byte[] data) {
     try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
       byte version = in.readByte();
+      if (version == LEGACY_FORMAT_VERSION) {
+        return Entry.legacy(readBody(in));
+      }
       if (version != FORMAT_VERSION) {
         throw new IllegalArgumentException("unsupported mutation format version " + version);
       }
+      Actor.Role role = Actor.Role.parse(readString(in));
+      Actor actor = new Actor(role, readString(in), readString(in), in.readLong(), in.readLong(), readBytes(in));
+      long timestamp = in.readLong();
+      String submitter = readString(in);
+      byte[] seal = readBytes(in);
+      return new Entry(actor, timestamp, submitter, seal, readBody(in));
+    } catch (IOException x) {
+      throw new IllegalArgumentException("truncated mutation entry", x);
+    }
+  }
+
+  /** Reads kind and fields, and refuses trailing bytes. */
+  private static Mutation readBody(DataInputStream in) throws IOException {
+    try {
       Mutation m = switch (Kind.of(in.readByte())) {
         case INSTALL_REPLICA -> readReplica(in);
         case DELETE_KEY -> new DeleteKey(readString(in));
@@ -357,8 +423,6 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");
       }
       return m;
-    } catch (IOException e) {
-      throw new IllegalArgumentException("truncated mutation entry", e);
     } catch (HsmException e) {
       // A field the record refuses; the message never holds a password hash (see UserRecord).
       throw new IllegalArgumentException("invalid field in mutation entry: " + e.getMessage(), e);

@@ -215,10 +215,20 @@ public final class MutationLog implements AutoCloseable {
   }
 
   /**
-   * Submits a mutation to the group. Completes with the entry's log index once a majority has committed
+   * Submits an entry to the group. Completes with the entry's log index once a majority has committed
    * it (and the leader has applied it); it is then applied, in log order, by every peer's state machine,
-   * at once on the peers that are up and on catch-up on the others. Does not complete while no majority
-   * is reachable (the client keeps retrying until {@link #close()}); callers bound the wait.
+   * at once on the peers that are up and on catch-up on the others — or refused by every peer alike when
+   * its actor may not make it ({@link TokenApplier}; the future still completes with the index: callers
+   * read the outcome from the token). Does not complete while no majority is reachable (the client keeps
+   * retrying until {@link #close()}); callers bound the wait.
+   */
+  public CompletableFuture<Long> submit(Entry entry) {
+    return submitEntry(entry.toBytes());
+  }
+
+  /**
+   * Submits a mutation alone, as a format-1 entry without principal: {@link TokenApplier} refuses it.
+   * For appliers that take every mutation (tests of the log itself).
    */
   public CompletableFuture<Long> submit(Mutation mutation) {
     return submitEntry(mutation.toBytes());
@@ -354,14 +364,19 @@ public final class MutationLog implements AutoCloseable {
     return stateMachine.appliedIndex();
   }
 
+  /** How many committed entries this peer refused and skipped since it started (see {@link RefusedEntryException}). */
+  public long refusedEntries() {
+    return stateMachine.refusedEntries();
+  }
+
+  /** Why this peer refused the entry at {@code index} (kept for its latest 1024 refusals), or null. */
+  public String refusal(long index) {
+    return stateMachine.refusal(index);
+  }
+
   /** Why this peer's state machine stopped applying entries, or null while it is healthy. */
   public Throwable failure() {
     return stateMachine.failure();
-  }
-
-  /** How many committed entries this peer skipped as refused since it started (see {@link TokenStateMachine}). */
-  public long refusedEntries() {
-    return stateMachine.refusedEntries();
   }
 
   /** The last entry this peer refused since it started, or null. */

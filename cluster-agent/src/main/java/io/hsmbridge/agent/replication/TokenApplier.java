@@ -13,6 +13,11 @@ import java.util.function.LongConsumer;
  * deletes users and key ACLs in the token ({@code HsmToken.users()}, {@code HsmToken.keyAcls()}).
  * Every kind is idempotent: re-applying an entry leaves the token as the first application did.
  *
+ * <p>Before it applies an entry it checks, from the entry and this token's state only (so every HSM
+ * decides alike), that the entry is sealed by a cluster HSM and that its principal may make it
+ * ({@link EntryAuthorization}); a refused entry changes nothing and throws {@link RefusedEntryException}.
+ * Every entry applied or refused goes to the {@link EntryAudit} (this HSM's audit log).
+ *
  * <p>The applied index lives in the token ({@code HsmToken.appliedIndex()}): it is read once here, then
  * kept in memory and written through on every {@link #applied}, so a restarted agent (or a token that
  * travelled as a backup) resumes after the last entry it applied instead of re-applying the whole log.
@@ -24,25 +29,131 @@ public final class TokenApplier implements Applier {
 
   private final HsmToken token;
   private final LongConsumer progress;
+  private final EntryAudit audit;
+  /** Null only for {@link #unchecked}: tests of the apply mechanics. */
+  private final EntryAuthorization authorization;
+  /**
+   * The log's clock: the latest sealed timestamp applied, written to the token (setting
+   * {@value #LOG_CLOCK}) whenever it advances by more than {@link EntryAuthorization#CLOCK_STEP}, so it is
+   * the same function of the log on every HSM, also after a restart or a replay.
+   */
+  static final String LOG_CLOCK = "log.clock";
+  private long logClock;
   /** Written only from the state machine's single updater thread; read from any thread. */
   private volatile long lastApplied;
 
   public TokenApplier(HsmToken token) {
-    this(token, index -> { });
+    this(token, index -> { }, EntryAudit.NONE);
   }
 
   /**
    * @param progress called with each index after it was recorded in the token (on Ratis's state-machine
    *     thread: it must be quick; an exception is logged and ignored), e.g. to publish this HSM's progress
+   * @param audit receives every entry applied or refused, in log order (this HSM's audit log)
    */
-  public TokenApplier(HsmToken token, LongConsumer progress) {
-    this.token = token;
-    this.progress = progress;
-    this.lastApplied = token.appliedIndex().read();
+  public TokenApplier(HsmToken token, LongConsumer progress, EntryAudit audit) {
+    this(token, progress, audit, true);
   }
 
+  private TokenApplier(HsmToken token, LongConsumer progress, EntryAudit audit, boolean authorize) {
+    this.token = token;
+    this.progress = progress;
+    this.audit = audit;
+    this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
+    this.lastApplied = token.appliedIndex().read();
+    // At applied index 0 (a new token, or one whose index was reset to replay the whole log) the clock
+    // starts again at 0, as it did when the log began: the stored value belongs to a later index.
+    this.logClock = authorize && lastApplied > 0 ? token.settings().get(LOG_CLOCK, 0) : 0;
+  }
+
+  /**
+   * An applier that applies every entry without asking who made it, format-1 entries included: only for
+   * tests of the apply mechanics (idempotence, crashes, replay) in this package.
+   */
+  static TokenApplier unchecked(HsmToken token) {
+    return unchecked(token, index -> { });
+  }
+
+  /** {@link #unchecked(HsmToken)} with a progress listener. */
+  static TokenApplier unchecked(HsmToken token, LongConsumer progress) {
+    return new TokenApplier(token, progress, EntryAudit.NONE, false);
+  }
+
+  /** A format-1 entry (the mutation alone, no principal): refused, unless {@link #unchecked}. */
   @Override
   public void apply(long index, Mutation mutation) {
+    apply(index, Entry.legacy(mutation));
+  }
+
+  /**
+   * Applies the entry if its actor may make its mutation at this index ({@link EntryAuthorization}),
+   * and records the outcome in the audit.
+   *
+   * @throws RefusedEntryException when it may not (nothing changed on the token; the refusal is audited)
+   */
+  @Override
+  public void apply(long index, Entry entry) {
+    Mutation m = entry.mutation();
+    Actor a = entry.actor();
+    String user = a == null ? "-" : a.user();
+    String role = a == null ? "-" : a.role().name();
+    String op = "log." + m.kind();
+    if (authorization != null) {
+      try {
+        authorization.check(entry, logClock);
+      } catch (RefusedEntryException e) {
+        audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
+        throw e;
+      }
+    }
+    if (authorization != null && entry.seal() == null && EntryAuthorization.isProofKeyBootstrap(entry)) {
+      // Unsealed, so anyone could have sent it: a blob that does not unwrap is refused, not retried until the peer stops.
+      try {
+        applyMutation(m);
+      } catch (RuntimeException e) {
+        audit.record(user, role, op, target(m), "REFUSED@" + index + ": the session-proof key does not unwrap");
+        throw new RefusedEntryException("the session-proof key does not unwrap under this HSM's cluster key");
+      }
+    } else {
+      applyMutation(m);
+    }
+    if (authorization != null && entry.seal() != null
+        && entry.timestamp() > logClock + EntryAuthorization.CLOCK_STEP.toMillis()) {
+      token.settings().put(LOG_CLOCK, entry.timestamp());
+      logClock = entry.timestamp();
+    }
+    audit.record(user, role, op, target(m), "OK@" + index);
+  }
+
+  /** The key id, user name or setting name an entry touches (for the audit; never a secret). */
+  static String target(Mutation m) {
+    if (m instanceof Mutation.InstallReplica r) {
+      return r.keyId();
+    } else if (m instanceof Mutation.InstallOwnedReplica o) {
+      return o.acl().keyId();
+    } else if (m instanceof Mutation.DeleteKey d) {
+      return d.keyId();
+    } else if (m instanceof Mutation.SetLabel l) {
+      return l.keyId();
+    } else if (m instanceof Mutation.PutAcl p) {
+      return p.acl().keyId();
+    } else if (m instanceof Mutation.DeleteAcl d) {
+      return d.keyId();
+    } else if (m instanceof Mutation.PutUser p) {
+      return p.user().name();
+    } else if (m instanceof Mutation.DeleteUser d) {
+      return d.name();
+    } else if (m instanceof Mutation.Activate a) {
+      return a.admin().name();
+    } else if (m instanceof Mutation.RecordLogin l) {
+      return l.name();
+    } else if (m instanceof Mutation.PutSetting p) {
+      return p.name();
+    }
+    return null;
+  }
+
+  private void applyMutation(Mutation mutation) {
     if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
       // After the key: a crash in between leaves an ACL without key, which the re-apply removes.

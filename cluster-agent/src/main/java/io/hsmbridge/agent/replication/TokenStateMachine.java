@@ -57,6 +57,13 @@ public final class TokenStateMachine extends BaseStateMachine {
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private final AtomicLong refused = new AtomicLong();
   private final AtomicReference<Refusal> lastRefusal = new AtomicReference<>();
+  /** The reasons of the latest refusals by index, so that a submitter can tell its client (bounded). */
+  private final java.util.Map<Long, String> refusals = new java.util.LinkedHashMap<>() {
+    @Override
+    protected boolean removeEldestEntry(java.util.Map.Entry<Long, String> eldest) {
+      return size() > 1024;
+    }
+  };
   /** The membership last seen applied (also from replayed entries), to report only real changes. */
   private String lastConfiguration;
 
@@ -77,7 +84,7 @@ public final class TokenStateMachine extends BaseStateMachine {
   public TransactionContext startTransaction(RaftClientRequest request) throws IOException {
     TransactionContext trx = super.startTransaction(request);
     try {
-      Mutation.fromBytes(request.getMessage().getContent().toByteArray());
+      Entry.fromBytes(request.getMessage().getContent().toByteArray());
     } catch (RuntimeException e) {
       trx.setException(new IllegalArgumentException("mutation refused before it was logged: " + reason(e)));
     }
@@ -101,14 +108,16 @@ public final class TokenStateMachine extends BaseStateMachine {
     if (index > applier.lastApplied()) {
       Mutation mutation = null;
       try {
-        mutation = Mutation.fromBytes(data);
-        applier.apply(index, mutation);
+        Entry entry = Entry.fromBytes(data);
+        mutation = entry.mutation();
+        applier.apply(index, entry);
       } catch (RefusedEntryException e) {
-        refuse(index, mutation == null ? "unknown" : mutation.kind().name(), reason(e));
+        // The applier refused it and has audited it itself (with the entry's principal).
+        refuse(index, mutation == null ? "unknown" : mutation.kind().name(), reason(e), mutation == null);
       } catch (RuntimeException e) {
         if (mutation == null) {
           // Decoding is a pure function of the entry: every HSM fails it alike.
-          refuse(index, "unknown", reason(e));
+          refuse(index, "unknown", reason(e), true);
         } else {
           failure.compareAndSet(null, e);
           LOG.log(System.Logger.Level.ERROR, getId() + ": cannot apply log entry " + index
@@ -121,12 +130,19 @@ public final class TokenStateMachine extends BaseStateMachine {
     updateLastAppliedTermIndex(term, index);
   }
 
-  private void refuse(long index, String kind, String reason) {
+  /** @param report whether to tell {@link LogEvents} (false when the applier already recorded the refusal) */
+  private void refuse(long index, String kind, String reason, boolean report) {
     Refusal r = new Refusal(index, kind, reason);
     refused.incrementAndGet();
     lastRefusal.set(r);
+    synchronized (refusals) {
+      refusals.put(index, reason);
+    }
     LOG.log(System.Logger.Level.WARNING, getId() + ": skipped log entry " + index + " (" + kind
         + ") on this HSM, as on every HSM: " + reason);
+    if (!report) {
+      return;
+    }
     try {
       events.refused(index, kind, reason);
     } catch (RuntimeException e) {
@@ -193,6 +209,13 @@ public final class TokenStateMachine extends BaseStateMachine {
   /** How many committed entries this state machine skipped as refused since it started. */
   public long refusedEntries() {
     return refused.get();
+  }
+
+  /** Why the entry at {@code index} was refused here (one of the latest 1024 refusals), or null. */
+  public String refusal(long index) {
+    synchronized (refusals) {
+      return refusals.get(index);
+    }
   }
 
   /** The last entry it refused since it started, or null. */

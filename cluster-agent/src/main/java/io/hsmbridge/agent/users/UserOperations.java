@@ -14,7 +14,6 @@ import io.vertx.core.json.JsonObject;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.function.LongSupplier;
-import java.util.function.ToLongFunction;
 
 /**
  * The user model on one HSM's agent (docs/users.md): login checks (Argon2id, cluster-wide lockout,
@@ -31,18 +30,21 @@ public final class UserOperations {
   public static final int MAX_QUORUM = 8;
 
   private final HsmToken hsm;
-  private final ToLongFunction<Mutation> commit;
+  private final Committer commit;
   private final LongSupplier clock;
+  private final SessionIssuer sessions;
   private volatile String dummyHash;
 
   /**
-   * @param commit commits a mutation through the cluster's log and returns its sequence once it is
-   *     applied on this HSM (throws KEY_AVAILABILITY when it cannot)
+   * @param commit commits a mutation through the cluster's log for a principal and returns its sequence
+   *     once it is applied on this HSM (throws KEY_AVAILABILITY when it cannot)
+   * @param sessions issues the session proof a successful login returns (see {@link Principal})
    */
-  public UserOperations(HsmToken hsm, ToLongFunction<Mutation> commit, LongSupplier clock) {
+  public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions) {
     this.hsm = hsm;
     this.commit = commit;
     this.clock = clock;
+    this.sessions = sessions;
   }
 
   /** Whether this agent answers {@code op} here. */
@@ -80,7 +82,7 @@ public final class UserOperations {
       case USER_CHANGE_PASSWORD:
         return changePassword(r, p);
       case USER_UNLOCK:
-        return unlock(r);
+        return unlock(r, p);
       case USER_REGISTER_KEY:
         return registerKey(r, p);
       case USER_SET_MFA:
@@ -104,7 +106,8 @@ public final class UserOperations {
       if (hsm.users().list().isEmpty()) {
         // Not activated: only the PRECO exists, with the published default password.
         if (PRECO_USER.equals(name) && Arrays.equals(password, PRECO_PASSWORD)) {
-          return new JsonObject().put("user", PRECO_USER).put("role", Role.PRECO.name());
+          return new JsonObject().put("user", PRECO_USER).put("role", Role.PRECO.name())
+              .put(Principal.PROOF, sessions.issue(PRECO_USER, Role.PRECO));
         }
         throw loginFailed();
       }
@@ -117,7 +120,7 @@ public final class UserOperations {
         throw locked(name);
       }
       if (!PasswordHash.verify(password, u.passwordHash()) || !mfaPassed(r, u)) {
-        commit.applyAsLong(new Mutation.RecordLogin(name, false));
+        commit.commit(null, new Mutation.RecordLogin(name, false));
         UserRecord after = hsm.users().get(name).orElse(u);
         if (after.locked()) {
           throw locked(name);
@@ -126,9 +129,10 @@ public final class UserOperations {
         throw loginFailed();
       }
       if (u.failedLogins() > 0) {
-        commit.applyAsLong(new Mutation.RecordLogin(name, true));
+        commit.commit(null, new Mutation.RecordLogin(name, true));
       }
-      return new JsonObject().put("user", name).put("role", u.role());
+      return new JsonObject().put("user", name).put("role", u.role())
+          .put(Principal.PROOF, sessions.issue(name, Role.valueOf(u.role())));
     } finally {
       Arrays.fill(password, '\0');
     }
@@ -189,7 +193,7 @@ public final class UserOperations {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: the cluster is already activated");
     }
     String hash = hashNewPassword(r);
-    long seq = commit.applyAsLong(new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
+    long seq = commit.commit(p, new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
     UserRecord admin = hsm.users().get(PRECO_USER).orElse(null);
     if (admin == null || !hash.equals(admin.passwordHash())) {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: another activation of this cluster came first");
@@ -210,7 +214,7 @@ public final class UserOperations {
     }
     String hash = hashNewPassword(r);
     adminQuorum(r, p, "user.create");
-    long seq = commit.applyAsLong(new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
+    long seq = commit.commit(p, new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
     return new JsonObject().put("name", name).put("role", role.name()).put("seq", seq);
   }
 
@@ -225,7 +229,7 @@ public final class UserOperations {
           + " key(s); the owner must delete them first (keys are never handed to another user silently)");
     }
     adminQuorum(r, p, "user.delete");
-    long seq = commit.applyAsLong(new Mutation.DeleteUser(name));
+    long seq = commit.commit(p, new Mutation.DeleteUser(name));
     return new JsonObject().put("name", name).put("deleted", true).put("seq", seq);
   }
 
@@ -250,13 +254,13 @@ public final class UserOperations {
     if (!p.is(u.name())) {
       adminQuorum(r, p, "user.changePassword");
     }
-    long seq = commit.applyAsLong(new Mutation.PutUser(u.withPasswordHash(hash)));
+    long seq = commit.commit(p, new Mutation.PutUser(u.withPasswordHash(hash)));
     return new JsonObject().put("name", u.name()).put("changed", true).put("seq", seq);
   }
 
-  private JsonObject unlock(RequestReader r) {
+  private JsonObject unlock(RequestReader r, Principal p) {
     UserRecord u = existingUser(r, "name");
-    long seq = commit.applyAsLong(new Mutation.PutUser(u.withLocked(false).withFailedLogins(0)));
+    long seq = commit.commit(p, new Mutation.PutUser(u.withLocked(false).withFailedLogins(0)));
     return new JsonObject().put("name", u.name()).put("unlocked", true).put("seq", seq);
   }
 
@@ -265,7 +269,7 @@ public final class UserOperations {
         "access denied: user " + p.user() + " no longer exists"));
     byte[] spki = r.bytes("spki", UserRecord.MAX_SPKI_BYTES);
     ApprovalKeys.parse(spki);
-    long seq = commit.applyAsLong(new Mutation.PutUser(u.withApprovalKey(spki)));
+    long seq = commit.commit(p, new Mutation.PutUser(u.withApprovalKey(spki)));
     return new JsonObject().put("name", u.name()).put("registered", true).put("seq", seq);
   }
 
@@ -276,7 +280,7 @@ public final class UserOperations {
     if (enabled && u.approvalKeySpki() == null) {
       throw HsmException.badParam("register an approval key first (hsmbridge user register-key): MFA signs with it");
     }
-    long seq = commit.applyAsLong(new Mutation.PutSetting(Settings.mfa(u.name()), enabled ? 1 : 0));
+    long seq = commit.commit(p, new Mutation.PutSetting(Settings.mfa(u.name()), enabled ? 1 : 0));
     return new JsonObject().put("name", u.name()).put("mfa", enabled).put("seq", seq);
   }
 
@@ -293,7 +297,7 @@ public final class UserOperations {
           + " admins with a registered approval key; there are " + approvers);
     }
     adminQuorum(r, p, "quorum.set");
-    long seq = commit.applyAsLong(new Mutation.PutSetting(Settings.ADMIN_QUORUM, value));
+    long seq = commit.commit(p, new Mutation.PutSetting(Settings.ADMIN_QUORUM, value));
     return new JsonObject().put("service", service).put("value", value).put("seq", seq);
   }
 

@@ -30,7 +30,7 @@ class LoginAndSettingsApplierTest {
   void open() {
     config = SoftHsmFixture.newToken("login-settings");
     token = HsmToken.open(config);
-    applier = new TokenApplier(token);
+    applier = TokenApplier.unchecked(token);
   }
 
   @AfterEach
@@ -46,7 +46,7 @@ class LoginAndSettingsApplierTest {
   private void reopen() {
     token.close();
     token = HsmToken.open(config);
-    applier = new TokenApplier(token);
+    applier = TokenApplier.unchecked(token);
   }
 
   private UserRecord carol() {

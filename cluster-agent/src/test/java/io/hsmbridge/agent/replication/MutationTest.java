@@ -28,7 +28,7 @@ class MutationTest {
     Mutation d = new Mutation.DeleteKey(ID);
     assertEquals(d, Mutation.fromBytes(d.toBytes()));
     byte[] bytes = d.toBytes();
-    assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
+    assertEquals(Mutation.LEGACY_FORMAT_VERSION, bytes[0]);
     assertEquals(2, bytes[1]);
   }
 
@@ -38,7 +38,7 @@ class MutationTest {
     assertEquals(l, Mutation.fromBytes(l.toBytes()));
     assertEquals(new Mutation.SetLabel(ID, ""), Mutation.fromBytes(new Mutation.SetLabel(ID, "").toBytes()));
     byte[] bytes = l.toBytes();
-    assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
+    assertEquals(Mutation.LEGACY_FORMAT_VERSION, bytes[0]);
     assertEquals(3, bytes[1]);
     assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length - 1)));
     assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length + 1)));
@@ -78,7 +78,7 @@ class MutationTest {
   void refusesUnknownVersionsKindsTruncationAndTrailingBytes() {
     byte[] good = new Mutation.DeleteKey(ID).toBytes();
     byte[] v2 = good.clone();
-    v2[0] = 2;
+    v2[0] = 3;
     assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(v2));
     byte[] kind = good.clone();
     kind[1] = 42;

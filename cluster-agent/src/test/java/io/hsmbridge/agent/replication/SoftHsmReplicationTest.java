@@ -44,7 +44,7 @@ class SoftHsmReplicationTest {
       byte[] transport = joiner.clusterKeys().createTransportKey();
       joiner.clusterKeys().installClusterKey(tokens.get(0).clusterKeys().wrapClusterKeyFor(transport));
     }
-    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::new).toList()).startAll();
+    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::unchecked).toList()).startAll();
   }
 
   @AfterEach
@@ -158,7 +158,7 @@ class SoftHsmReplicationTest {
     cluster.close();
     List<Counting> counting = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
-      Counting c = new Counting(new TokenApplier(tokens.get(i)));
+      Counting c = new Counting(TokenApplier.unchecked(tokens.get(i)));
       counting.add(c);
       cluster.replaceApplier(i, c);
     }

@@ -63,7 +63,7 @@ class SoftHsmUsersReplicationTest {
     tokens.get(0).clusterKeys().createClusterKey();
     joinCluster(tokens.get(0), tokens.get(1));
     joinCluster(tokens.get(0), tokens.get(2));
-    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::new).toList()).startAll();
+    cluster = new TestCluster(dir, tokens.stream().map(TokenApplier::unchecked).toList()).startAll();
 
     HsmToken first = tokens.get(0);
     String k1 = "000000000000000000000000000000a1";
@@ -105,7 +105,7 @@ class SoftHsmUsersReplicationTest {
     joinCluster(tokens.get(0), tokens.get(2));
     assertEquals(List.of(), tokens.get(2).users().list());
     for (int i = 0; i < 3; i++) {
-      cluster.replaceApplier(i, new TokenApplier(tokens.get(i)));
+      cluster.replaceApplier(i, TokenApplier.unchecked(tokens.get(i)));
     }
     cluster.startAll();
     long next = cluster.logs[1].submit(new Mutation.PutAcl(KeyAcl.ownedBy(k1, "bob"))).get(20, TimeUnit.SECONDS);

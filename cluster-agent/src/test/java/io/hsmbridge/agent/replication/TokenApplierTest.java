@@ -22,7 +22,7 @@ class TokenApplierTest {
     List<Long> published = new ArrayList<>();
     try (HsmToken token = HsmToken.open(config)) {
       token.clusterKeys().createClusterKey();
-      TokenApplier applier = new TokenApplier(token, published::add);
+      TokenApplier applier = TokenApplier.unchecked(token, published::add);
       assertEquals(0, applier.lastApplied());
       TokenStateMachine sm = new TokenStateMachine(applier);
 
@@ -42,7 +42,7 @@ class TokenApplierTest {
       assertEquals("renamed", token.keys().rescan().get(0).label(), "the label is on the token");
     }
     try (HsmToken again = HsmToken.open(config)) {
-      TokenApplier applier = new TokenApplier(again);
+      TokenApplier applier = TokenApplier.unchecked(again);
       assertEquals(5, applier.lastApplied(), "read from the token at construction");
       // A replay of old entries (no snapshots: Ratis replays the log at start) changes nothing.
       TokenStateMachine sm = new TokenStateMachine(applier);
@@ -58,7 +58,7 @@ class TokenApplierTest {
   @Test
   void aFailingProgressListenerDoesNotStopTheApplier() {
     try (HsmToken token = HsmToken.open(SoftHsmFixture.newToken("applier-listener"))) {
-      TokenApplier applier = new TokenApplier(token, index -> {
+      TokenApplier applier = TokenApplier.unchecked(token, index -> {
         throw new IllegalStateException("listener broken");
       });
       TokenStateMachine sm = new TokenStateMachine(applier);

@@ -66,7 +66,7 @@ class UserAclApplierTest {
   @Test
   void twoTokensApplyingTheSameEntriesHoldTheSameUsersAndAcls() {
     HsmToken a = tokens.get(0);
-    List<TokenStateMachine> sms = tokens.stream().map(t -> new TokenStateMachine(new TokenApplier(t))).toList();
+    List<TokenStateMachine> sms = tokens.stream().map(t -> new TokenStateMachine(TokenApplier.unchecked(t))).toList();
     UserRecord alice = user("alice", "CU");
     UserRecord bob = user("bob", "CU");
     UserRecord carol = user("carol", "CU");
@@ -123,7 +123,7 @@ class UserAclApplierTest {
 
     // Re-applying every entry (a crash between apply and the index write, on every entry) changes nothing.
     for (HsmToken t : tokens) {
-      TokenApplier again = new TokenApplier(t);
+      TokenApplier again = TokenApplier.unchecked(t);
       for (Mutation m : log) {
         again.apply(0, m);
       }
@@ -140,14 +140,14 @@ class UserAclApplierTest {
     for (HsmToken t : tokens) {
       assertEquals(users, t.users().list());
       assertEquals(acls, t.keyAcls().list());
-      assertEquals(index, new TokenApplier(t).lastApplied());
+      assertEquals(index, TokenApplier.unchecked(t).lastApplied());
     }
   }
 
   @Test
   void reApplyingAfterACrashInsideAnEntryCompletesIt() {
     HsmToken a = tokens.get(0);
-    TokenApplier applier = new TokenApplier(a);
+    TokenApplier applier = TokenApplier.unchecked(a);
     KeyAcl acl = new KeyAcl(K1, "alice", Set.of("bob"));
     Mutation.InstallOwnedReplica create = Mutation.InstallOwnedReplica.of(
         a.clusterKeys().generateForReplication(KeySpec.AES_128, KeyUsage.ENCRYPT_DECRYPT, "k", K1), acl);

@@ -69,7 +69,7 @@ class UserAclMutationTest {
     for (int i = 0; i < all.size(); i++) {
       Mutation m = all.get(i);
       byte[] bytes = m.toBytes();
-      assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
+      assertEquals(Mutation.LEGACY_FORMAT_VERSION, bytes[0]);
       assertEquals(1, bytes[0]);
       assertEquals(kinds[i], bytes[1], m.toString());
       assertEquals(m, Mutation.fromBytes(bytes), m.toString());

@@ -1,0 +1,145 @@
+package io.hsmbridge.agent.replication;
+
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.ReplicaBlob;
+import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.Base64;
+
+/**
+ * The proofs a log entry carries ({@link Actor}), made and checked INSIDE the token with the cluster's
+ * session-proof key: an HMAC-SHA256 key with a reserved key id ({@value #KEY_ID}) that every HSM holds.
+ * It is created like any replicated key: generated inside one HSM, wrapped under the trusted cluster
+ * key, installed on every HSM by an {@code INSTALL_REPLICA} entry (the first in log order wins), so it is
+ * sensitive, private and wrappable only under the cluster key; it has no owner, so no client may use it
+ * (KeyAccess refuses a key without owner to everyone). A front door, a client, or anyone else without a
+ * cluster token can therefore neither make nor check a proof.
+ *
+ * <p>Two proofs: a <b>session proof</b>, issued by the agent that verified a user's password, covers
+ * {@code "hsmbridge.session-proof.v1", user, role, sessionId, issuedAt, expiresAt} (DataOutputStream,
+ * strings as modified UTF-8); an entry's <b>seal</b>, made by the agent that submits it, covers
+ * {@code "hsmbridge.entry-seal.v1"} and the entry's bytes without the seal (actor, session proof,
+ * timestamp, submitter, mutation).
+ * Thread-safe.
+ */
+public final class EntryProofs {
+  /** The session-proof key's id: the ASCII bytes of "hsmbridgeproofk1" in hex. */
+  public static final String KEY_ID = "68736d62726964676570726f6f666b31";
+  static final String KEY_LABEL = "hsmbridge session-proof key";
+  /** How long a session proof is valid: the bridge's longest session (auth.sessionMaxMinutes default). */
+  public static final Duration SESSION_TTL = Duration.ofHours(8);
+  /** Clock difference tolerated between the agent that issued a proof and the one that submits an entry. */
+  public static final Duration SKEW = Duration.ofMinutes(5);
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private final HsmToken token;
+
+  public EntryProofs(HsmToken token) {
+    this.token = token;
+  }
+
+  /** Whether this token holds the session-proof key (installed through the log). */
+  public boolean hasKey() {
+    try {
+      token.keys().describe(KEY_ID);
+      return true;
+    } catch (HsmException e) {
+      if (e.code() == ErrorCode.UNKNOWN_KEY) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * A new session-proof key, generated inside this token and wrapped under the cluster key, for an
+   * {@code INSTALL_REPLICA} entry; nothing is written to the token.
+   */
+  public ReplicaBlob newKey() {
+    return token.clusterKeys().generateForReplication(KeySpec.HMAC_SHA256, KeyUsage.SIGN_VERIFY, KEY_LABEL, KEY_ID);
+  }
+
+  /** A session proof for a user whose password (and MFA) this agent has just verified. */
+  public Actor issue(Actor.Role role, String user, long now) {
+    if (role == Actor.Role.AGENT) {
+      throw new IllegalArgumentException("an agent's entries carry an entry proof, not a session proof");
+    }
+    byte[] id = new byte[16];
+    RANDOM.nextBytes(id);
+    String sessionId = Base64.getUrlEncoder().withoutPadding().encodeToString(id);
+    long expiresAt = now + SESSION_TTL.toMillis();
+    return new Actor(role, user, sessionId, now, expiresAt, mac(sessionMessage(role, user, sessionId, now, expiresAt)));
+  }
+
+  /**
+   * Seals an entry this agent submits: an HMAC inside the token over the whole entry but the seal, so
+   * that nobody without a cluster token can submit an entry, nor change one, nor choose its timestamp.
+   */
+  public Entry seal(Actor actor, long timestamp, String hsmId, Mutation m) {
+    Entry unsealed = new Entry(actor, timestamp, hsmId, null, m);
+    return unsealed.withSeal(mac(sealMessage(unsealed)));
+  }
+
+  /** Whether {@code a}'s session proof was made by a cluster token (says nothing about expiry). */
+  public boolean validSession(Actor a) {
+    return a.role() != Actor.Role.AGENT && a.proof() != null && hasKey()
+        && MessageDigest.isEqual(a.proof(), mac(sessionMessage(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt())));
+  }
+
+  /** Whether the entry's seal was made by a cluster token over exactly this entry. */
+  public boolean validSeal(Entry e) {
+    return e.actor() != null && e.seal() != null && hasKey() && MessageDigest.isEqual(e.seal(), mac(sealMessage(e)));
+  }
+
+  /** Whether a session proof's validity window holds {@code at} (with {@link #SKEW} before its issue). */
+  public static boolean current(Actor a, long at) {
+    return a.expiresAt() - a.issuedAt() <= SESSION_TTL.toMillis() && at >= a.issuedAt() - SKEW.toMillis()
+        && at <= a.expiresAt();
+  }
+
+  private byte[] mac(byte[] message) {
+    return token.crypto().mac(KEY_ID, Algorithm.HMAC_SHA256, message);
+  }
+
+  private static byte[] sessionMessage(Actor.Role role, String user, String sessionId, long issuedAt, long expiresAt) {
+    return message(out -> {
+      out.writeUTF("hsmbridge.session-proof.v1");
+      out.writeUTF(user);
+      out.writeUTF(role.name());
+      out.writeUTF(sessionId);
+      out.writeLong(issuedAt);
+      out.writeLong(expiresAt);
+    });
+  }
+
+  private static byte[] sealMessage(Entry e) {
+    return message(out -> {
+      out.writeUTF("hsmbridge.entry-seal.v1");
+      out.write(e.sealedBytes());
+    });
+  }
+
+  private interface Writer {
+    void write(DataOutputStream out) throws IOException;
+  }
+
+  private static byte[] message(Writer w) {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (DataOutputStream out = new DataOutputStream(bytes)) {
+      w.write(out);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return bytes.toByteArray();
+  }
+}

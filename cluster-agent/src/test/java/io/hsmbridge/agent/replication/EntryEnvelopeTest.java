@@ -1,0 +1,113 @@
+package io.hsmbridge.agent.replication;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.hsmbridge.agent.users.PasswordHash;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.SoftHsmFixture;
+import io.hsmbridge.pkcs11.UserRecord;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The format-2 envelope on one real token: it round trips, every truncation and a trailing byte are
+ * refused, the seal covers every byte (each single-byte change is refused or breaks the seal), nothing
+ * secret is printed, and the log clock restarts with the applied index (a whole-log replay after an
+ * integrity repair must not take old entries for replays).
+ */
+class EntryEnvelopeTest {
+  private static HsmToken token;
+  private static EntryProofs proofs;
+  private static String hash;
+
+  @BeforeAll
+  static void open() {
+    token = HsmToken.open(SoftHsmFixture.newToken("envelope"));
+    token.clusterKeys().createClusterKey();
+    proofs = new EntryProofs(token);
+    hash = PasswordHash.hash("a-password-of-16".toCharArray());
+  }
+
+  @AfterAll
+  static void close() {
+    token.close();
+  }
+
+  @Test
+  void roundTripsRefusesTruncationAndTheSealCoversEveryByte() {
+    TokenApplier applier = new TokenApplier(token);
+    applier.apply(1, new Entry(Actor.agent("hsm-1", 1), 1, "hsm-1", null, Mutation.InstallReplica.of(proofs.newKey())));
+    assertTrue(proofs.hasKey());
+    long now = System.currentTimeMillis();
+    Actor admin = proofs.issue(Actor.Role.CO, "admin", now);
+    Entry e = proofs.seal(admin, now, "hsm-2", new Mutation.PutUser(new UserRecord("alice", "CU", hash, 0, false, null)));
+    byte[] bytes = e.toBytes();
+    assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
+    assertEquals(e, Entry.fromBytes(bytes));
+    assertTrue(proofs.validSeal(Entry.fromBytes(bytes)));
+    assertTrue(proofs.validSession(Entry.fromBytes(bytes).actor()));
+    for (int cut = 0; cut < bytes.length; cut++) {
+      byte[] shorter = Arrays.copyOf(bytes, cut);
+      assertThrows(IllegalArgumentException.class, () -> Entry.fromBytes(shorter), "cut at " + cut);
+    }
+    assertThrows(IllegalArgumentException.class, () -> Entry.fromBytes(Arrays.copyOf(bytes, bytes.length + 1)));
+    int stillValid = 0;
+    for (int i = 0; i < bytes.length; i++) {
+      byte[] changed = bytes.clone();
+      changed[i] ^= 0x01;
+      try {
+        if (proofs.validSeal(Entry.fromBytes(changed))) {
+          stillValid++;
+        }
+      } catch (IllegalArgumentException refused) {
+        // refused by the reader: fine
+      }
+    }
+    assertEquals(0, stillValid, "a changed byte kept a valid seal");
+    String printed = e.toString();
+    assertFalse(printed.contains(HexFormat.of().formatHex(e.seal())));
+    assertFalse(printed.contains("$argon2id"), printed);
+    assertFalse(admin.toString().contains(HexFormat.of().formatHex(admin.proof())));
+  }
+
+  @Test
+  void theLogClockRestartsWithTheAppliedIndex() {
+    HsmToken t = HsmToken.open(SoftHsmFixture.newToken("envelope-clock"));
+    try {
+      t.clusterKeys().createClusterKey();
+      EntryProofs p = new EntryProofs(t);
+      List<Entry> log = new ArrayList<>();
+      log.add(new Entry(Actor.agent("hsm-1", 1), 1, "hsm-1", null, Mutation.InstallReplica.of(p.newKey())));
+      TokenApplier first = new TokenApplier(t);
+      first.apply(1, log.get(0));
+      first.applied(1);
+      long now = System.currentTimeMillis();
+      long early = now - Duration.ofMinutes(30).toMillis();
+      Actor preco = p.issue(Actor.Role.PRECO, "admin", early);
+      Actor admin = p.issue(Actor.Role.CO, "admin", early);
+      log.add(p.seal(preco, early, "hsm-1", new Mutation.Activate(new UserRecord("admin", "CO", hash, 0, false, null))));
+      log.add(p.seal(admin, early + 60_000, "hsm-1", new Mutation.PutUser(new UserRecord("alice", "CU", hash, 0, false, null))));
+      log.add(p.seal(admin, now, "hsm-1", new Mutation.PutUser(new UserRecord("bob", "CU", hash, 0, false, null))));
+      for (int i = 1; i < log.size(); i++) {
+        first.apply(i + 1, log.get(i));
+        first.applied(i + 1);
+      }
+      assertEquals(3, t.users().list().size());
+      // The old entry, submitted again now, is a replay: refused.
+      assertThrows(RefusedEntryException.class, () -> first.apply(5, log.get(2)));
+      // A whole-log replay (applied index reset, as after an integrity repair) judges it as it was judged then.
+      t.appliedIndex().write(0);
+      TokenApplier replay = new TokenApplier(t);
+      replay.apply(1, log.get(0));
+      replay.apply(3, log.get(2));
+    } finally {
+      t.close();
+    }
+  }
+}
