@@ -120,7 +120,7 @@ class RaftAttackTest {
   private void startAll() {
     for (int i = 0; i < 3; i++) {
       logs[i] = MutationLog.start(peers.get(i).id(), peers, groupId, dir.resolve(peers.get(i).id()),
-          new TokenApplier(tokens.get(i)), RaftTrust.forAgent(configs.get(i)), new LogEventAudit(audits[i]));
+          TokenApplier.unchecked(tokens.get(i)), RaftTrust.forAgent(configs.get(i)), new LogEventAudit(audits[i]));
     }
   }
 
@@ -393,8 +393,10 @@ class RaftAttackTest {
   }
 
   /**
-   * A membership change (what {@code hsm remove} does through an agent) is audited on every HSM, the
-   * removed one included: the joint configuration, then the new one, each with its log index.
+   * A membership change (what {@code hsm remove} does through an agent) is audited on every HSM that stays,
+   * the joint configuration, then the new one, each with its log index. The removed HSM audits it too when
+   * the entry reached it; on a loaded host it may not (the joint configuration commits with a majority of
+   * the old membership without it), so it is not required of it.
    */
   @Test
   @Timeout(120)
@@ -406,7 +408,7 @@ class RaftAttackTest {
       MutationLog log = logs[i];
       awaitTrue("applied", () -> log.appliedIndex() >= last);
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 2; i++) {
       int n = i;
       awaitTrue("HSM " + i + " audited the change", () -> {
         try {
@@ -438,7 +440,8 @@ class RaftAttackTest {
     HsmToken t = tokens.get(1);
     String kept = tokens.get(0).keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "kept", false).keyId();
     String added = tokens.get(0).keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "added", false).keyId();
-    TokenApplier token = new TokenApplier(t);
+    // The log transport is under test here, not who may submit what: apply without authorization.
+    TokenApplier token = TokenApplier.unchecked(t);
     Applier refusingDeletes = new Applier() {
       @Override
       public void apply(long index, Mutation m) {
@@ -467,7 +470,7 @@ class RaftAttackTest {
     applyEntry(sm, base + 4, Mutation.InstallReplica.of(tokens.get(0).clusterKeys().wrapForReplication(added)).toBytes());
 
     assertNull(sm.failure(), "never a reason to stop");
-    assertEquals(base + 4, new TokenApplier(t).lastApplied(), "the token's applied index moved past both");
+    assertEquals(base + 4, TokenApplier.unchecked(t).lastApplied(), "the token's applied index moved past both");
     List<String> keys = t.keys().list().stream().map(KeyInfo::keyId).toList();
     assertTrue(keys.contains(kept), "the refused deletion changed nothing");
     assertTrue(keys.contains(added), "the entry after the refusals was applied");
@@ -476,11 +479,11 @@ class RaftAttackTest {
 
     audits[1].sync();
     List<String> lines = Files.readAllLines(auditFile(1), StandardCharsets.UTF_8);
-    assertEquals(auditBefore + 2, lines.size());
-    assertTrue(lines.get(lines.size() - 2).contains("REFUSED entry " + (base + 2) + " (unknown): unknown mutation kind 42"),
-        lines.get(lines.size() - 2));
-    assertTrue(lines.get(lines.size() - 1).contains("REFUSED entry " + (base + 3)
-        + " (DELETE_KEY): principal mallory may not delete keys"), lines.get(lines.size() - 1));
+    // The state machine audits the entry that did not decode; an entry the applier refuses is audited by
+    // the applier with the principal it claimed (TokenApplier; EntryAuthorizationAttackTest), not here.
+    assertEquals(auditBefore + 1, lines.size());
+    assertTrue(lines.get(lines.size() - 1).contains("REFUSED entry " + (base + 2) + " (unknown): unknown mutation kind 42"),
+        lines.get(lines.size() - 1));
     assertTrue(lines.stream().allMatch(l -> !l.contains(kept)), "no entry bytes (key ids) in the audit lines");
     assertTrue(AuditLog.verify(auditFile(1), t.auditKey()::mac).intact(), "the audit chain holds");
   }

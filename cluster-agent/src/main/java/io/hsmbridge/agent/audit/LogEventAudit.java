@@ -1,6 +1,7 @@
 package io.hsmbridge.agent.audit;
 
 import io.hsmbridge.agent.replication.LogEvents;
+import io.hsmbridge.agent.replication.TokenStateMachine;
 import java.util.List;
 
 /**
@@ -19,8 +20,15 @@ public final class LogEventAudit implements LogEvents {
     this.audit = audit;
   }
 
+  /**
+   * Audits an entry that did not decode. An entry that decoded and was refused by the applier is audited by
+   * the applier itself ({@code TokenApplier}, with the principal it claimed): one line per refusal.
+   */
   @Override
   public void refused(long index, String kind, String reason) {
+    if (!TokenStateMachine.UNDECODED.equals(kind)) {
+      return;
+    }
     audit.append(AuditingHandler.NO_USER, AuditingHandler.NO_USER, REFUSED, null,
         "REFUSED entry " + index + " (" + kind + "): " + reason);
   }

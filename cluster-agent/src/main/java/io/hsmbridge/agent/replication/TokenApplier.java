@@ -68,14 +68,15 @@ public final class TokenApplier implements Applier {
 
   /**
    * An applier that applies every entry without asking who made it, format-1 entries included: only for
-   * tests of the apply mechanics (idempotence, crashes, replay) in this package.
+   * tests of the apply mechanics (idempotence, crashes, replay) and of the log's transport. A node never
+   * uses it (AgentNode builds the checking applier).
    */
-  static TokenApplier unchecked(HsmToken token) {
+  public static TokenApplier unchecked(HsmToken token) {
     return unchecked(token, index -> { });
   }
 
   /** {@link #unchecked(HsmToken)} with a progress listener. */
-  static TokenApplier unchecked(HsmToken token, LongConsumer progress) {
+  public static TokenApplier unchecked(HsmToken token, LongConsumer progress) {
     return new TokenApplier(token, progress, EntryAudit.NONE, false);
   }
 

@@ -41,6 +41,9 @@ public final class TokenStateMachine extends BaseStateMachine {
   /** A refusal's reason is cut to this many characters in logs, heartbeats and the audit log. */
   static final int MAX_REASON = 200;
 
+  /** The kind reported for an entry that does not decode. */
+  public static final String UNDECODED = "unknown";
+
   /** The read-only request for the applied index (see {@link #query}). */
   static final byte[] APPLIED_INDEX_QUERY = "hsmbridge.applied-index?".getBytes(StandardCharsets.US_ASCII);
 
@@ -112,12 +115,11 @@ public final class TokenStateMachine extends BaseStateMachine {
         mutation = entry.mutation();
         applier.apply(index, entry);
       } catch (RefusedEntryException e) {
-        // The applier refused it and has audited it itself (with the entry's principal).
-        refuse(index, mutation == null ? "unknown" : mutation.kind().name(), reason(e), mutation == null);
+        refuse(index, mutation == null ? UNDECODED : mutation.kind().name(), reason(e));
       } catch (RuntimeException e) {
         if (mutation == null) {
           // Decoding is a pure function of the entry: every HSM fails it alike.
-          refuse(index, "unknown", reason(e), true);
+          refuse(index, UNDECODED, reason(e));
         } else {
           failure.compareAndSet(null, e);
           LOG.log(System.Logger.Level.ERROR, getId() + ": cannot apply log entry " + index
@@ -130,8 +132,7 @@ public final class TokenStateMachine extends BaseStateMachine {
     updateLastAppliedTermIndex(term, index);
   }
 
-  /** @param report whether to tell {@link LogEvents} (false when the applier already recorded the refusal) */
-  private void refuse(long index, String kind, String reason, boolean report) {
+  private void refuse(long index, String kind, String reason) {
     Refusal r = new Refusal(index, kind, reason);
     refused.incrementAndGet();
     lastRefusal.set(r);
@@ -140,9 +141,6 @@ public final class TokenStateMachine extends BaseStateMachine {
     }
     LOG.log(System.Logger.Level.WARNING, getId() + ": skipped log entry " + index + " (" + kind
         + ") on this HSM, as on every HSM: " + reason);
-    if (!report) {
-      return;
-    }
     try {
       events.refused(index, kind, reason);
     } catch (RuntimeException e) {
