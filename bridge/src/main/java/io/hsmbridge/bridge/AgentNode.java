@@ -115,7 +115,8 @@ public final class AgentNode {
     state.set(AgentState.CATCHING_UP);
     catchUp(applied);
 
-    ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout());
+    ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout(),
+        applier.logins());
     agent = new AgentVerticle(hsmId, address, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);

@@ -3,6 +3,7 @@ package io.hsmbridge.agent;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.cluster.KeyIds;
+import io.hsmbridge.agent.replication.LoginLedger;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.users.KeyAccess;
@@ -56,8 +57,9 @@ public final class ClusterOperations implements RequestHandler {
   private final UserOperations users;
   private final KeyAccess access;
 
+  /** @param logins the login bookkeeping of this HSM's applier ({@code TokenApplier.logins()}) */
   public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
-      Supplier<AgentState> state, Duration commitTimeout) {
+      Supplier<AgentState> state, Duration commitTimeout, LoginLedger logins) {
     this.hsmId = hsmId;
     this.hsm = hsm;
     this.local = new Operations(hsmId, hsm);
@@ -65,7 +67,7 @@ public final class ClusterOperations implements RequestHandler {
     this.applied = applied;
     this.state = state;
     this.commitTimeout = commitTimeout;
-    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis);
+    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, logins);
     this.access = new KeyAccess(hsm, System::currentTimeMillis);
   }
 

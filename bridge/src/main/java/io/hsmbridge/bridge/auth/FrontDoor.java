@@ -91,11 +91,11 @@ public final class FrontDoor {
 
   private void attachChallenge(JsonObject body) {
     Object mfa = body.getValue("mfa");
-    if (mfa instanceof JsonObject m && body.getValue("user") instanceof String user) {
+    if (mfa instanceof JsonObject m && body.getValue("user") instanceof String user && UserRecord.isValidName(user)) {
       StringBuilder why = new StringBuilder();
-      OneTimeTokens.Issued<byte[]> c = challenges.peek(m.getValue("challengeId"), user, why);
+      // Taken at admission: of parallel logins presenting one challenge, only the first carries it.
+      OneTimeTokens.Issued<byte[]> c = challenges.take(m.getValue("challengeId"), UserRecord.checkName(user), why);
       if (c != null) {
-        challenges.consume(c.id());
         body.put("mfaChallenge", Base64.getEncoder().encodeToString(c.payload()));
       }
     }
@@ -105,7 +105,10 @@ public final class FrontDoor {
     Object q = body.getValue("quorum");
     Object id = q instanceof JsonObject j ? j.getValue("tokenId") : null;
     StringBuilder why = new StringBuilder();
-    OneTimeTokens.Issued<QuorumTicket> t = quorumTokens.peek(id, s.user, why);
+    // Used up here, at admission, not after the operation succeeded: of N requests presenting one token at
+    // once, exactly one is let in (this class is event-loop confined, so taking it is atomic). A request
+    // that then fails (a refused approval, an unreachable majority) needs a new token and new approvals.
+    OneTimeTokens.Issued<QuorumTicket> t = quorumTokens.take(id, s.user, why);
     if (t == null) {
       throw new HsmException(ErrorCode.QUORUM_NOT_MET, "quorum token " + why);
     }
@@ -118,7 +121,7 @@ public final class FrontDoor {
     JsonObject body = a.body();
     switch (op) {
       case AUTH_CHALLENGE: {
-        String user = body.getValue("user") instanceof String u && UserRecord.isValidName(u) ? u : null;
+        String user = body.getValue("user") instanceof String u && UserRecord.isValidName(u) ? UserRecord.checkName(u) : null;
         if (user == null) {
           throw HsmException.badParam("user must match " + UserRecord.NAME_PATTERN);
         }
@@ -172,12 +175,9 @@ public final class FrontDoor {
 
   /**
    * After an agent answered successfully: a login check becomes a session; an activation ends every
-   * PRECO session; a deleted user's sessions end; a used quorum token is used up.
+   * PRECO session; a deleted user's sessions end. (A quorum token was used up at admission.)
    */
   public JsonObject succeeded(Op op, Admitted a, JsonObject reply) {
-    if (a.body().getValue("quorum") instanceof JsonObject q && q.getValue("tokenId") instanceof String id) {
-      quorumTokens.consume(id);
-    }
     switch (op) {
       case AUTH_LOGIN: {
         String user = reply.getString("user");
@@ -191,7 +191,8 @@ public final class FrontDoor {
         sessions.closeRole(Role.PRECO);
         return reply;
       case USER_DELETE:
-        sessions.closeUser(a.body().getString("name", ""));
+        String deleted = a.body().getValue("name") instanceof String n && UserRecord.isValidName(n) ? UserRecord.checkName(n) : "";
+        sessions.closeUser(deleted);
         return reply;
       default:
         return reply;

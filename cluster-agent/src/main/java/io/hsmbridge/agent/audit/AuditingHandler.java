@@ -78,7 +78,8 @@ public final class AuditingHandler implements RequestHandler {
   /** The name a login tried, when it is a valid user name (never arbitrary caller text). */
   private static String loginName(String op, JsonObject body) {
     Object user = body.getValue("user");
-    return Op.AUTH_LOGIN.wire().equals(op) && user instanceof String u && UserRecord.isValidName(u) ? u : NO_USER;
+    return Op.AUTH_LOGIN.wire().equals(op) && user instanceof String u && UserRecord.isValidName(u)
+        ? UserRecord.checkName(u) : NO_USER;
   }
 
   private JsonObject verify() {

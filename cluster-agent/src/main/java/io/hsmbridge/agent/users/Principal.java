@@ -15,7 +15,7 @@ public record Principal(String user, Role role) {
   public static final String FIELD = "principal";
 
   public Principal {
-    UserRecord.checkName(user);
+    user = UserRecord.checkName(user); // canonical (lowercase), as every stored user name
     java.util.Objects.requireNonNull(role, "role");
   }
 
@@ -37,7 +37,8 @@ public record Principal(String user, Role role) {
     return new JsonObject().put("user", user).put("role", role.name());
   }
 
+  /** Whether {@code name} (in any case) names this principal's user. */
   public boolean is(String name) {
-    return user.equals(name);
+    return UserRecord.isValidName(name) && user.equals(UserRecord.checkName(name));
   }
 }
