@@ -152,10 +152,12 @@ public final class AgentNode {
    */
   private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
     java.nio.file.Path file = (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
+    io.hsmbridge.agent.audit.AuditLog.AnchorStore anchor = io.hsmbridge.agent.audit.AuditLog.AnchorStore.in(hsm.auditAnchor());
     audit = new io.hsmbridge.agent.audit.AuditWriter(
-        io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC()),
+        io.hsmbridge.agent.audit.AuditLog.open(file, hsm.auditKey()::mac, java.time.Clock.systemUTC(), anchor,
+            config.agent().hsmId()),
         "hsmbridge-audit-" + config.agent().hsmId());
-    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, file, hsm.auditKey()::mac);
+    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, file, hsm.auditKey()::mac, anchor);
   }
 
   /**
@@ -196,6 +198,11 @@ public final class AgentNode {
         .put("capacity", a == null ? 1 : a.workerThreads())
         .put("token", hsm.label())
         .put("pid", ProcessHandle.current().pid());
+    io.hsmbridge.agent.audit.AuditWriter w = audit;
+    if (w != null && w.startProblem() != null) {
+      // Shown by `status` until the operator has dealt with it (audit verify names the same problem).
+      hb.put("lastError", "audit log: " + w.startProblem());
+    }
     if (l != null) {
       hb.put("peers", ClusterOperations.peersJson(l.peers())).put("leader", l.isLeader());
       if (l.failure() != null) {
