@@ -42,6 +42,8 @@ public final class FrontDoor {
 
   /** A quorum token as the bridge keeps it: the signed document and the key of its operation fingerprint. */
   private record QuorumTicket(String document, byte[] nonce) {}
+  /** Quorum tokens taken by requests still running, by id (see {@link #attachQuorumDocument}). */
+  private final java.util.Map<String, OneTimeTokens.Issued<QuorumTicket>> inFlight = new java.util.HashMap<>();
   private final LongSupplier clock;
 
   public FrontDoor(Duration sessionIdle, Duration sessionMax, LongSupplier clockMillis) {
@@ -105,13 +107,16 @@ public final class FrontDoor {
     Object q = body.getValue("quorum");
     Object id = q instanceof JsonObject j ? j.getValue("tokenId") : null;
     StringBuilder why = new StringBuilder();
-    // Used up here, at admission, not after the operation succeeded: of N requests presenting one token at
-    // once, exactly one is let in (this class is event-loop confined, so taking it is atomic). A request
-    // that then fails (a refused approval, an unreachable majority) needs a new token and new approvals.
+    // Taken here, at admission, not after the operation succeeded: of N requests presenting one token at
+    // once, exactly one is let in (this class is event-loop confined, so taking it is atomic); the others
+    // are refused (474, "unknown or already used"). Given back only when the agent refused the approvals
+    // (QUORUM_NOT_MET: nothing ran), so a missing approval can still be added; any other end uses it up.
     OneTimeTokens.Issued<QuorumTicket> t = quorumTokens.take(id, s.user, why);
     if (t == null) {
       throw new HsmException(ErrorCode.QUORUM_NOT_MET, "quorum token " + why);
     }
+    inFlight.values().removeIf(i -> i.expiresAt() <= clock.getAsLong());
+    inFlight.put(t.id(), t);
     body.put("quorumDocument", t.payload().document())
         .put("quorumNonce", Base64.getEncoder().encodeToString(t.payload().nonce()));
   }
@@ -174,10 +179,28 @@ public final class FrontDoor {
   }
 
   /**
+   * After a forwarded request failed for good with {@code code} (null: no HSM answered): a quorum token
+   * whose approvals the agent refused is given back to its owner, any other failure uses it up.
+   */
+  public void failed(Admitted a, ErrorCode code) {
+    quorumTokenDone(a, code == ErrorCode.QUORUM_NOT_MET);
+  }
+
+  private void quorumTokenDone(Admitted a, boolean refusedApprovals) {
+    if (a.body().getValue("quorum") instanceof JsonObject q && q.getValue("tokenId") instanceof String id) {
+      OneTimeTokens.Issued<QuorumTicket> t = inFlight.remove(id);
+      if (t != null && refusedApprovals) {
+        quorumTokens.giveBack(t);
+      }
+    }
+  }
+
+  /**
    * After an agent answered successfully: a login check becomes a session; an activation ends every
    * PRECO session; a deleted user's sessions end. (A quorum token was used up at admission.)
    */
   public JsonObject succeeded(Op op, Admitted a, JsonObject reply) {
+    quorumTokenDone(a, false);
     switch (op) {
       case AUTH_LOGIN: {
         String user = reply.getString("user");

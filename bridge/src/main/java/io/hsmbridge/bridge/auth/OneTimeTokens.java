@@ -81,4 +81,14 @@ public final class OneTimeTokens<T> {
     }
     return i;
   }
+
+  /**
+   * Puts back a value {@link #take taken} by a request that was refused before it did anything (the
+   * value's owner may present it again); an expired one stays gone.
+   */
+  public void giveBack(Issued<T> i) {
+    if (i.expiresAt > clock.getAsLong() && byId.size() < MAX_OUTSTANDING) {
+      byId.putIfAbsent(i.id, i);
+    }
+  }
 }

@@ -342,7 +342,7 @@ public final class AuditLog implements AutoCloseable {
       long seq = e.getLong("seq");
       if (seq != expectedSeq) {
         return "sequence " + seq + " where " + expectedSeq + " was expected ("
-            + (seq > expectedSeq ? "entries " + expectedSeq + ".." + (seq - 1) + " are missing" : "an entry was moved or repeated")
+            + (seq > expectedSeq ? "entries " + expectedSeq + ".." + (seq - 1) + " were removed" : "an entry was moved or repeated")
             + ")";
       }
       if (!prev.equals(e.getString("prev"))) {
