@@ -37,7 +37,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser {
   /**
-   * The only format version so far. SET_LABEL (kind 3) and the kinds 4..11 were added without a new version:
+   * The only format version so far. SET_LABEL (kind 3) and the kinds 4..14 were added without a new version:
    * every member of a cluster runs the same build (see docs/replication.md), and an older reader refuses
    * a new kind as unknown.
    */
