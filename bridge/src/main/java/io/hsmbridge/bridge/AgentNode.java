@@ -53,6 +53,8 @@ public final class AgentNode {
   /** This run's own event-bus address (see Addresses.agentIncarnation), announced in every heartbeat. */
   private final String address;
   private volatile io.hsmbridge.agent.audit.AuditWriter audit;
+  /** Where this HSM's audit log keeps its last sequence and chain MAC: a private object in the token. */
+  private io.hsmbridge.agent.audit.AuditLog.AnchorStore auditAnchor;
   private boolean stopped;
 
   private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
@@ -124,7 +126,8 @@ public final class AgentNode {
     state.set(AgentState.CATCHING_UP);
     catchUp(applied);
 
-    ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout());
+    ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout(),
+        applier.logins());
     agent = new AgentVerticle(hsmId, address, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);
@@ -160,8 +163,10 @@ public final class AgentNode {
    * this HSM catches up (refused entries, membership changes) is audited too.
    */
   private void openAudit() {
+    auditAnchor = io.hsmbridge.agent.audit.AuditLog.AnchorStore.in(hsm.auditAnchor());
     audit = new io.hsmbridge.agent.audit.AuditWriter(
-        io.hsmbridge.agent.audit.AuditLog.open(auditFile(), hsm.auditKey()::mac, java.time.Clock.systemUTC()),
+        io.hsmbridge.agent.audit.AuditLog.open(auditFile(), hsm.auditKey()::mac, java.time.Clock.systemUTC(), auditAnchor,
+            config.agent().hsmId()),
         "hsmbridge-audit-" + config.agent().hsmId());
   }
 
@@ -171,7 +176,7 @@ public final class AgentNode {
 
   /** Every request this HSM serves goes to its audit log (see {@link #openAudit()}). */
   private io.hsmbridge.agent.RequestHandler audited(io.hsmbridge.agent.RequestHandler handler) {
-    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, auditFile(), hsm.auditKey()::mac);
+    return new io.hsmbridge.agent.audit.AuditingHandler(handler, audit, auditFile(), hsm.auditKey()::mac, auditAnchor);
   }
 
   /**
@@ -212,6 +217,11 @@ public final class AgentNode {
         .put("capacity", a == null ? 1 : a.workerThreads())
         .put("token", hsm.label())
         .put("pid", ProcessHandle.current().pid());
+    io.hsmbridge.agent.audit.AuditWriter w = audit;
+    if (w != null && w.startProblem() != null) {
+      // Shown by `status` until the operator has dealt with it (audit verify names the same problem).
+      hb.put("lastError", "audit log: " + w.startProblem());
+    }
     if (l != null) {
       hb.put("peers", ClusterOperations.peersJson(l.peers())).put("leader", l.isLeader());
       io.hsmbridge.agent.replication.TokenStateMachine.Refusal refusal = l.lastRefusal();

@@ -6,6 +6,7 @@ import io.hsmbridge.agent.cluster.KeyIds;
 import io.hsmbridge.agent.replication.Actor;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.EntryProofs;
+import io.hsmbridge.agent.replication.LoginLedger;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.users.KeyAccess;
@@ -62,8 +63,9 @@ public final class ClusterOperations implements RequestHandler {
   private final KeyAccess access;
   private final EntryProofs proofs;
 
+  /** @param logins the login bookkeeping of this HSM's applier ({@code TokenApplier.logins()}) */
   public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
-      Supplier<AgentState> state, Duration commitTimeout) {
+      Supplier<AgentState> state, Duration commitTimeout, LoginLedger logins) {
     this.hsmId = hsmId;
     this.hsm = hsm;
     this.local = new Operations(hsmId, hsm);
@@ -72,7 +74,7 @@ public final class ClusterOperations implements RequestHandler {
     this.state = state;
     this.commitTimeout = commitTimeout;
     this.proofs = new EntryProofs(hsm);
-    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession);
+    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession, logins);
     this.access = new KeyAccess(hsm, System::currentTimeMillis);
   }
 

@@ -20,10 +20,11 @@ public final class ClusterSettings {
   public static final String NAME_PATTERN = "[a-z][A-Za-z0-9_.-]{0,95}";
   private static final Pattern NAME = Pattern.compile(NAME_PATTERN);
 
-  /** One setting. */
+  /** One setting; its name is held in lowercase (a setting that names a user, {@code mfa.<user>}, follows the user name's canonical form). */
   public record Setting(String name, long value) {
     public Setting {
       checkName(name);
+      name = name.toLowerCase(java.util.Locale.ROOT);
     }
   }
 
@@ -43,6 +44,12 @@ public final class ClusterSettings {
     public Setting read(DataInputStream in) throws IOException {
       return new Setting(DataRecordStore.readString(in), in.readLong());
     }
+
+    /** {@code mfa.Alice}, stored before user names were canonical, is {@code mfa.alice}. */
+    @Override
+    public String nameOfLabel(String label) {
+      return label.toLowerCase(java.util.Locale.ROOT);
+    }
   };
 
   private final DataRecordStore<Setting> store;
@@ -61,7 +68,7 @@ public final class ClusterSettings {
   /** The setting's value, or {@code defaultValue} when the token holds none. */
   public long get(String name, long defaultValue) {
     checkName(name);
-    Optional<Setting> s = store.get(name);
+    Optional<Setting> s = store.get(name.toLowerCase(java.util.Locale.ROOT));
     return s.isPresent() ? s.get().value() : defaultValue;
   }
 
@@ -73,7 +80,7 @@ public final class ClusterSettings {
   /** Removes the setting (it reads as its default again); false when the token held none. */
   public boolean delete(String name) {
     checkName(name);
-    return store.delete(name);
+    return store.delete(name.toLowerCase(java.util.Locale.ROOT));
   }
 
   /** Every setting, sorted by name. */

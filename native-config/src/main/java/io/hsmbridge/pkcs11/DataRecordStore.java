@@ -59,6 +59,15 @@ final class DataRecordStore<T> {
 
     /** Reads the fields; may throw IOException (truncated), IllegalArgumentException or HsmException (invalid). */
     T read(DataInputStream in) throws IOException;
+
+    /**
+     * The record name an object's CKA_LABEL stands for. The identity by default; a store whose names
+     * became canonical (user names in lowercase) maps labels written before that onto the canonical name,
+     * so those records are found, and replaced under the canonical label at their next write.
+     */
+    default String nameOfLabel(String label) {
+      return label;
+    }
   }
 
   /** A decoded record with its generation and raw value (for the tie-break). */
@@ -192,16 +201,29 @@ final class DataRecordStore<T> {
     }
     for (long h : known.handles()) {
       if (!isRecordOf(s, h, name)) {
-        return found(s, name, s.findAllObjectsSingle(search(name)));
+        return found(s, name, objectsOf(s, name));
       }
     }
     return known;
   }
 
+  /** The objects whose label stands for {@code name}: its own label, and labels written before it was canonical. */
+  private long[] objectsOf(Session s, String name) throws TokenException {
+    List<Long> out = new ArrayList<>();
+    for (long h : s.findAllObjectsSingle(all())) {
+      String label = s.getAttrValues(h, CKA_LABEL).label();
+      if (label != null && name.equals(codec.nameOfLabel(label))) {
+        out.add(h);
+      }
+    }
+    return out.stream().mapToLong(Long::longValue).toArray();
+  }
+
   private boolean isRecordOf(Session s, long h, String name) {
     try {
       AttributeVector a = s.getAttrValues(h, CKA_CLASS, CKA_APPLICATION, CKA_LABEL);
-      return Long.valueOf(CKO_DATA).equals(a.class_()) && application.equals(a.application()) && name.equals(a.label());
+      return Long.valueOf(CKO_DATA).equals(a.class_()) && application.equals(a.application()) && a.label() != null
+          && name.equals(codec.nameOfLabel(a.label()));
     } catch (TokenException | RuntimeException e) {
       return false;
     }
@@ -209,10 +231,18 @@ final class DataRecordStore<T> {
 
   private ConcurrentSkipListMap<String, Entry<T>> load(Session s) throws TokenException {
     Map<String, List<Long>> byName = new HashMap<>();
+    Map<String, String> labelOf = new HashMap<>();
     for (long h : s.findAllObjectsSingle(all())) {
       String label = s.getAttrValues(h, CKA_LABEL).label();
       if (label != null) {
-        byName.computeIfAbsent(label, k -> new ArrayList<>()).add(h);
+        String name = codec.nameOfLabel(label);
+        String other = labelOf.putIfAbsent(name, label);
+        if (other != null && !other.equals(label)) {
+          // Two records stored before names were canonical (e.g. users "Alice" and "alice"): one name now.
+          LOG.warning("the " + application + " records labelled " + other + " and " + label + " are one record "
+              + name + " now; the newer one is kept, the other is removed at the next write of " + name);
+        }
+        byName.computeIfAbsent(name, k -> new ArrayList<>()).add(h);
       }
     }
     ConcurrentSkipListMap<String, Entry<T>> out = new ConcurrentSkipListMap<>();
@@ -242,7 +272,7 @@ final class DataRecordStore<T> {
     byte[] raw = s.getAttrValues(h, CKA_VALUE).value();
     try {
       Stored<T> st = decode(raw, codec);
-      if (!codec.nameOf(st.value()).equals(label)) {
+      if (!codec.nameOf(st.value()).equals(codec.nameOfLabel(label))) {
         LOG.warning("ignoring a " + application + " record whose value names another record than its label " + label);
         return null;
       }

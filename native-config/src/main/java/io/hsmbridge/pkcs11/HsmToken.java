@@ -25,6 +25,7 @@ public final class HsmToken implements AutoCloseable {
   private final ClusterKeys clusterKeys;
   private final AppliedIndexRecord appliedIndex;
   private final AuditKey auditKey;
+  private final AuditAnchorRecord auditAnchor;
   private final UserRecords users;
   private final KeyAcls keyAcls;
   private final ClusterSettings settings;
@@ -46,6 +47,7 @@ public final class HsmToken implements AutoCloseable {
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
     this.appliedIndex = new AppliedIndexRecord(pool, keys);
     this.auditKey = new AuditKey(pool, keys);
+    this.auditAnchor = new AuditAnchorRecord(keys);
     this.users = new UserRecords(keys);
     this.keyAcls = new KeyAcls(keys);
     this.settings = new ClusterSettings(keys);
@@ -104,6 +106,11 @@ public final class HsmToken implements AutoCloseable {
   /** This HSM's audit-chain HMAC key (made in the token on first use, never extractable). */
   public AuditKey auditKey() {
     return auditKey;
+  }
+
+  /** Where this HSM's audit log had got to (last sequence and chain MAC), kept in the token. */
+  public AuditAnchorRecord auditAnchor() {
+    return auditAnchor;
   }
 
   /** The cluster's users, stored in the token as private data objects (change them through the mutation log). */

@@ -12,7 +12,8 @@ import java.util.TreeSet;
  * exist, and what an owner or a sharee may do, is the caller's policy.
  *
  * @param keyId the key's id, 32 hex characters (normalised to lowercase)
- * @param owner the owning user's name ({@link UserRecord#NAME_PATTERN})
+ * @param owner the owning user's name ({@link UserRecord#NAME_PATTERN}), canonical (lowercase) like every
+ *     user name here ({@link UserRecord#checkName})
  * @param shares the users the key is shared with, without the owner, at most {@value #MAX_SHARES};
  *     held as an unmodifiable set sorted by name
  */
@@ -22,12 +23,11 @@ public record KeyAcl(String keyId, String owner, Set<String> shares) {
   /** @throws HsmException INVALID_PARAMETER for a bad key id, owner or share */
   public KeyAcl {
     keyId = normaliseKeyId(keyId);
-    UserRecord.checkName(owner);
+    owner = UserRecord.checkName(owner);
     Objects.requireNonNull(shares, "shares");
     TreeSet<String> sorted = new TreeSet<>();
     for (String user : shares) {
-      UserRecord.checkName(user);
-      sorted.add(user);
+      sorted.add(UserRecord.checkName(user));
     }
     if (sorted.contains(owner)) {
       throw HsmException.badParam("a key is not shared with its own owner");
@@ -58,24 +58,28 @@ public record KeyAcl(String keyId, String owner, Set<String> shares) {
 
   /** Whether {@code user} is the owner or one of the users the key is shared with. */
   public boolean canUse(String user) {
-    return user != null && (owner.equals(user) || shares.contains(user));
+    if (!UserRecord.isValidName(user)) {
+      return false;
+    }
+    String u = UserRecord.canonical(user);
+    return owner.equals(u) || shares.contains(u);
   }
 
   public KeyAcl withShare(String user) {
     TreeSet<String> s = new TreeSet<>(shares);
-    s.add(user);
+    s.add(UserRecord.checkName(user));
     return new KeyAcl(keyId, owner, s);
   }
 
   public KeyAcl withoutShare(String user) {
     TreeSet<String> s = new TreeSet<>(shares);
-    s.remove(user);
+    s.remove(UserRecord.checkName(user));
     return new KeyAcl(keyId, owner, s);
   }
 
   public KeyAcl withOwner(String newOwner) {
     TreeSet<String> s = new TreeSet<>(shares);
-    s.remove(newOwner);
+    s.remove(UserRecord.checkName(newOwner));
     return new KeyAcl(keyId, newOwner, s);
   }
 }

@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
  * cluster-agent produces), never a password: anything else is refused, so a plaintext password cannot
  * be stored or replicated by mistake. {@link #toString()} and every exception here leave the hash out.
  *
- * @param name the user name, {@value #NAME_PATTERN} (case-sensitive, compared as is)
+ * @param name the user name, {@value #NAME_PATTERN}, held in its canonical form: lowercase (names are
+ *     ASCII, so {@code Alice} and {@code alice} are one user; see {@link #checkName})
  * @param role the cluster role (e.g. PRECO, CO, CU, AU), {@value #ROLE_PATTERN}; what roles exist and
  *     mean is decided by the caller
  * @param passwordHash Argon2id PHC string, at most {@value #MAX_HASH_CHARS} characters
@@ -37,7 +38,7 @@ public record UserRecord(String name, String role, String passwordHash, int fail
    *     never repeats the rejected hash)
    */
   public UserRecord {
-    checkName(name);
+    name = checkName(name);
     if (role == null || !ROLE.matcher(role).matches()) {
       throw HsmException.badParam("role must match " + ROLE_PATTERN);
     }
@@ -59,14 +60,23 @@ public record UserRecord(String name, String role, String passwordHash, int fail
   }
 
   /**
-   * @return {@code name}
+   * User names compare case-insensitively everywhere (creation, login, lookups, ACL shares, approvals):
+   * every name is held in this canonical form, its ASCII lowercase. Records stored before names were
+   * canonical are read under their canonical name too ({@link UserRecords}).
+   *
+   * @return {@code name} in canonical (lowercase) form
    * @throws HsmException INVALID_PARAMETER when {@code name} is not a valid user name
    */
   public static String checkName(String name) {
     if (!isValidName(name)) {
       throw HsmException.badParam("user name must match " + NAME_PATTERN);
     }
-    return name;
+    return canonical(name);
+  }
+
+  /** The canonical (lowercase) form of a name that {@link #isValidName} accepted. */
+  static String canonical(String validName) {
+    return validName.toLowerCase(java.util.Locale.ROOT);
   }
 
   @Override

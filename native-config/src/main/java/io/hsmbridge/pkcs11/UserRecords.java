@@ -9,7 +9,8 @@ import java.util.Optional;
 /**
  * The cluster's users, stored INSIDE the token so that they replicate (through the mutation log), back
  * up and survive a restart with the keys: one private CKO_DATA token object per user, CKA_APPLICATION
- * {@value #APPLICATION}, CKA_LABEL = the user name, CKA_VALUE = {@code 1 | generation (8 bytes) | name |
+ * {@value #APPLICATION}, CKA_LABEL = the user name (canonical, lowercase; a label in another case, written
+ * before names were canonical, is read as its lowercase name and rewritten at the user's next change), CKA_VALUE = {@code 1 | generation (8 bytes) | name |
  * role | password hash | failed logins (int) | locked (byte 0/1) | approval key (-1 = none)} (strings
  * and byte arrays as int length + bytes, big-endian).
  *
@@ -44,6 +45,12 @@ public final class UserRecords {
       return new UserRecord(DataRecordStore.readString(in), DataRecordStore.readString(in),
           DataRecordStore.readString(in), in.readInt(), DataRecordStore.readBoolean(in), DataRecordStore.readBytes(in));
     }
+
+    /** A user stored as {@code Alice} before names were canonical is user {@code alice}. */
+    @Override
+    public String nameOfLabel(String label) {
+      return UserRecord.isValidName(label) ? UserRecord.canonical(label) : label;
+    }
   };
 
   private final DataRecordStore<UserRecord> store;
@@ -53,13 +60,12 @@ public final class UserRecords {
   }
 
   /**
-   * The user named {@code name} (exact, case-sensitive match).
+   * The user named {@code name}, in any case ({@code Alice} finds {@code alice}: names are canonical).
    *
    * @throws HsmException INVALID_PARAMETER when {@code name} is not a valid user name
    */
   public Optional<UserRecord> get(String name) {
-    UserRecord.checkName(name);
-    return store.get(name);
+    return store.get(UserRecord.checkName(name));
   }
 
   /** Every user, sorted by name. */
@@ -78,8 +84,7 @@ public final class UserRecords {
    * @throws HsmException INVALID_PARAMETER when {@code name} is not a valid user name
    */
   public boolean delete(String name) {
-    UserRecord.checkName(name);
-    return store.delete(name);
+    return store.delete(UserRecord.checkName(name));
   }
 
   /** Re-reads the users from the token (after a change behind this process's back); sorted by name. */

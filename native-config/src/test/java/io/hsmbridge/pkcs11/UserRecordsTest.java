@@ -79,7 +79,7 @@ class UserRecordsTest {
       assertEquals(Optional.of(alice), hsm.users().get("alice"));
       assertArrayEquals(spki, hsm.users().get("alice").orElseThrow().approvalKeySpki());
       assertEquals(List.of(alice, bob), hsm.users().list(), "sorted by name");
-      assertEquals(Optional.empty(), hsm.users().get("Alice"), "names are case-sensitive");
+      assertEquals(Optional.of(alice), hsm.users().get("ALICE"), "names compare case-insensitively");
       assertEquals(objects + 2, inspector.objectCount());
       long[] a = handles(inspector, "alice");
       assertEquals(1, a.length);
@@ -318,6 +318,48 @@ class UserRecordsTest {
           (t2 - t1) / 1e6 / n, (t3 - t2) / 1e3 / 10_000, rescanned, (t4 - t3) / 1e6);
       assertEquals(n + 1, rescanned);
       assertTrue((t2 - t1) / 1e6 / n < 200, "a replace took over 200 ms");
+    }
+  }
+
+  /** A user record as builds before canonical names wrote it: label and name as typed ("Alice"). */
+  private static byte[] legacy(String name, String role, String hash, int failed, long generation) {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+      out.writeByte(DataRecordStore.FORMAT);
+      out.writeLong(generation);
+      DataRecordStore.writeString(out, name);
+      DataRecordStore.writeString(out, role);
+      DataRecordStore.writeString(out, hash);
+      out.writeInt(failed);
+      out.writeByte(0);
+      out.writeInt(-1);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return bytes.toByteArray();
+  }
+
+  @Test
+  void recordsStoredUnderAnotherCaseAreFoundUnderTheirCanonicalNameAndRewrittenAtTheNextWrite() {
+    TokenConfig config = SoftHsmFixture.newToken("users-legacy-case");
+    try (HsmToken hsm = HsmToken.open(config); TokenInspector inspector = new TokenInspector(config)) {
+      String hash = hash();
+      plant(inspector, "Alice", legacy("Alice", "CU", hash, 2, 4));
+      // Two names that differ only in case (possible before): one user now, the newer record wins.
+      plant(inspector, "Bob", legacy("Bob", "CU", hash, 0, 3));
+      plant(inspector, "bob", legacy("bob", "CO", hash, 0, 5));
+      UserRecord alice = new UserRecord("alice", "CU", hash, 2, false, null);
+      assertEquals(Optional.of(alice), hsm.users().get("alice"));
+      assertEquals(Optional.of(alice), hsm.users().get("ALICE"));
+      assertEquals("CO", hsm.users().get("BOB").orElseThrow().role(), "generation 5 beats 3");
+      assertEquals(List.of("alice", "bob"), hsm.users().list().stream().map(UserRecord::name).toList());
+
+      hsm.users().put(alice.withFailedLogins(3));
+      assertEquals(0, handles(inspector, "Alice").length, "the legacy object is replaced...");
+      assertEquals(1, handles(inspector, "alice").length, "...by one under the canonical label");
+      assertTrue(hsm.users().delete("Bob"));
+      assertEquals(0, handles(inspector, "Bob").length + handles(inspector, "bob").length, "both objects of bob removed");
+      assertEquals(List.of(alice.withFailedLogins(3)), hsm.users().rescan());
     }
   }
 }

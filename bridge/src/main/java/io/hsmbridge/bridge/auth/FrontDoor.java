@@ -44,6 +44,8 @@ public final class FrontDoor {
 
   /** A quorum token as the bridge keeps it: the signed document and the key of its operation fingerprint. */
   private record QuorumTicket(String document, byte[] nonce) {}
+  /** Quorum tokens taken by requests still running, by id (see {@link #attachQuorumDocument}). */
+  private final java.util.Map<String, OneTimeTokens.Issued<QuorumTicket>> inFlight = new java.util.HashMap<>();
   private final LongSupplier clock;
 
   public FrontDoor(Duration sessionIdle, Duration sessionMax, LongSupplier clockMillis) {
@@ -93,11 +95,11 @@ public final class FrontDoor {
 
   private void attachChallenge(JsonObject body) {
     Object mfa = body.getValue("mfa");
-    if (mfa instanceof JsonObject m && body.getValue("user") instanceof String user) {
+    if (mfa instanceof JsonObject m && body.getValue("user") instanceof String user && UserRecord.isValidName(user)) {
       StringBuilder why = new StringBuilder();
-      OneTimeTokens.Issued<byte[]> c = challenges.peek(m.getValue("challengeId"), user, why);
+      // Taken at admission: of parallel logins presenting one challenge, only the first carries it.
+      OneTimeTokens.Issued<byte[]> c = challenges.take(m.getValue("challengeId"), UserRecord.checkName(user), why);
       if (c != null) {
-        challenges.consume(c.id());
         body.put("mfaChallenge", Base64.getEncoder().encodeToString(c.payload()));
       }
     }
@@ -107,10 +109,16 @@ public final class FrontDoor {
     Object q = body.getValue("quorum");
     Object id = q instanceof JsonObject j ? j.getValue("tokenId") : null;
     StringBuilder why = new StringBuilder();
-    OneTimeTokens.Issued<QuorumTicket> t = quorumTokens.peek(id, s.user, why);
+    // Taken here, at admission, not after the operation succeeded: of N requests presenting one token at
+    // once, exactly one is let in (this class is event-loop confined, so taking it is atomic); the others
+    // are refused (474, "unknown or already used"). Given back only when the agent refused the approvals
+    // (QUORUM_NOT_MET: nothing ran), so a missing approval can still be added; any other end uses it up.
+    OneTimeTokens.Issued<QuorumTicket> t = quorumTokens.take(id, s.user, why);
     if (t == null) {
       throw new HsmException(ErrorCode.QUORUM_NOT_MET, "quorum token " + why);
     }
+    inFlight.values().removeIf(i -> i.expiresAt() <= clock.getAsLong());
+    inFlight.put(t.id(), t);
     body.put("quorumDocument", t.payload().document())
         .put("quorumNonce", Base64.getEncoder().encodeToString(t.payload().nonce()));
   }
@@ -120,7 +128,7 @@ public final class FrontDoor {
     JsonObject body = a.body();
     switch (op) {
       case AUTH_CHALLENGE: {
-        String user = body.getValue("user") instanceof String u && UserRecord.isValidName(u) ? u : null;
+        String user = body.getValue("user") instanceof String u && UserRecord.isValidName(u) ? UserRecord.checkName(u) : null;
         if (user == null) {
           throw HsmException.badParam("user must match " + UserRecord.NAME_PATTERN);
         }
@@ -173,13 +181,28 @@ public final class FrontDoor {
   }
 
   /**
+   * After a forwarded request failed for good with {@code code} (null: no HSM answered): a quorum token
+   * whose approvals the agent refused is given back to its owner, any other failure uses it up.
+   */
+  public void failed(Admitted a, ErrorCode code) {
+    quorumTokenDone(a, code == ErrorCode.QUORUM_NOT_MET);
+  }
+
+  private void quorumTokenDone(Admitted a, boolean refusedApprovals) {
+    if (a.body().getValue("quorum") instanceof JsonObject q && q.getValue("tokenId") instanceof String id) {
+      OneTimeTokens.Issued<QuorumTicket> t = inFlight.remove(id);
+      if (t != null && refusedApprovals) {
+        quorumTokens.giveBack(t);
+      }
+    }
+  }
+
+  /**
    * After an agent answered successfully: a login check becomes a session; an activation ends every
-   * PRECO session; a deleted user's sessions end; a used quorum token is used up.
+   * PRECO session; a deleted user's sessions end. (A quorum token was used up at admission.)
    */
   public JsonObject succeeded(Op op, Admitted a, JsonObject reply) {
-    if (a.body().getValue("quorum") instanceof JsonObject q && q.getValue("tokenId") instanceof String id) {
-      quorumTokens.consume(id);
-    }
+    quorumTokenDone(a, false);
     switch (op) {
       case AUTH_LOGIN: {
         String user = reply.getString("user");
@@ -194,7 +217,8 @@ public final class FrontDoor {
         sessions.closeRole(Role.PRECO);
         return reply;
       case USER_DELETE:
-        sessions.closeUser(a.body().getString("name", ""));
+        String deleted = a.body().getValue("name") instanceof String n && UserRecord.isValidName(n) ? UserRecord.checkName(n) : "";
+        sessions.closeUser(deleted);
         return reply;
       default:
         return reply;

@@ -66,8 +66,29 @@ public final class OneTimeTokens<T> {
     return i;
   }
 
-  /** Uses the value up: it cannot be presented again. */
-  public void consume(String id) {
-    byId.remove(id);
+  /**
+   * The value issued under {@code id} to {@code owner}, used up in the same step: whoever takes it first
+   * has it, every later presentation fails (callers are event-loop confined, so check and removal are one
+   * atomic step).
+   *
+   * @return null when there is none, it is someone else's or it has expired (the reason goes to {@code why});
+   *     someone else's value stays for its owner
+   */
+  public Issued<T> take(Object id, String owner, StringBuilder why) {
+    Issued<T> i = peek(id, owner, why);
+    if (i != null) {
+      byId.remove(i.id);
+    }
+    return i;
+  }
+
+  /**
+   * Puts back a value {@link #take taken} by a request that was refused before it did anything (the
+   * value's owner may present it again); an expired one stays gone.
+   */
+  public void giveBack(Issued<T> i) {
+    if (i.expiresAt > clock.getAsLong() && byId.size() < MAX_OUTSTANDING) {
+      byId.putIfAbsent(i.id, i);
+    }
   }
 }

@@ -301,6 +301,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       dispatch(req);
       return;
     }
+    frontDoor.failed(req.admitted, code);
     relay(req.message, cause);
   }
 

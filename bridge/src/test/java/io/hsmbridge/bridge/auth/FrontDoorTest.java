@@ -178,4 +178,25 @@ class FrontDoorTest {
     assertFalse(again.containsKey("mfaChallenge"), "a challenge serves once");
     assertNotNull(c.getLong("expiresAt"));
   }
+
+  @Test
+  void aQuorumTokenIsTakenAtAdmissionAndGivenBackOnlyWhenTheApprovalsWereRefused() {
+    String admin = login("Admin", Role.CO);
+    JsonObject operation = new JsonObject().put("op", "user.delete").put("name", "dave");
+    JsonObject t = door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
+        new JsonObject().put("op", "quorum.token").put("operation", operation).put("session", admin)));
+    JsonObject withToken = operation.copy().put("quorum", new JsonObject().put("tokenId", t.getString("tokenId")))
+        .put("session", admin);
+    // Six presentations at once (before any agent answered): the first is let in, the others are refused.
+    FrontDoor.Admitted first = door.admit(Op.USER_DELETE, withToken.copy());
+    for (int i = 0; i < 5; i++) {
+      assertEquals(ErrorCode.QUORUM_NOT_MET, refusal(() -> door.admit(Op.USER_DELETE, withToken.copy())), "in use");
+    }
+    // The agent refused the approvals: nothing ran, the token is back for its owner.
+    door.failed(first, ErrorCode.QUORUM_NOT_MET);
+    FrontDoor.Admitted second = door.admit(Op.USER_DELETE, withToken.copy());
+    // Any other failure (here: no majority) uses it up.
+    door.failed(second, ErrorCode.KEY_AVAILABILITY);
+    assertEquals(ErrorCode.QUORUM_NOT_MET, refusal(() -> door.admit(Op.USER_DELETE, withToken.copy())), "used up");
+  }
 }

@@ -1,5 +1,6 @@
 package io.hsmbridge.agent.audit;
 
+import io.hsmbridge.pkcs11.AuditAnchorRecord;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.BufferedWriter;
@@ -13,20 +14,32 @@ import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.logging.Logger;
 
 /**
  * One HSM's audit log: JSON lines, one per operation or management event, each chained to the one
  * before by an HMAC computed inside the HSM ({@link ChainMac}, the token's audit key). An entry deleted,
- * edited or reordered breaks the chain at that line, and whoever can edit the file cannot recompute the
- * chain without the HSM. Entries hold no secret: who, which role, which operation, which key id, and the
- * result code.
+ * edited, extended by a field or reordered breaks the chain at that line, and whoever can edit the file
+ * cannot recompute the chain without the HSM. Entries hold no secret: who, which role, which operation,
+ * which key id, and the result code.
  *
- * <p>Line: {@code {"seq":n,"time":ISO-8601,"user":..,"role":..,"op":..,"keyId":..|null,"result":"OK"|CODE,
- * "prev":hex,"mac":hex}}; {@code mac = HMAC(prev || seq || time || user || role || op || keyId || result)}
- * over a length-prefixed encoding, {@code prev} = the previous line's mac (64 zeros for the first).
+ * <p>Line: {@code {"v":2,"seq":n,"time":ISO-8601,"user":..,"role":..,"op":..,"keyId":..|null,
+ * "result":"OK"|CODE,"prev":hex,"mac":hex}}; {@code mac = HMAC(every field but mac, sorted by name, each
+ * name and JSON value length-prefixed)}: the MAC covers the whole line, so a field added to a line breaks
+ * it. {@code prev} = the previous line's mac (64 zeros for the first). Lines without {@code v} were
+ * written before (their MAC covers the eight named fields): they verify as then, and must hold exactly
+ * those fields.
  *
- * <p>Not covered by the chain alone: cutting entries off the END of the file (the last remaining line
- * still verifies). Compare the count and last mac with an independent copy (export) to catch that.
+ * <p>The END of the file is anchored in the token ({@link AnchorStore}, {@code HsmToken.auditAnchor()}):
+ * the last sequence and MAC written, updated as lines are written (at most every
+ * {@link AuditWriter#ANCHOR_INTERVAL_MILLIS} ms, and at every {@link AuditWriter#sync()} and close).
+ * {@link #open} and {@link #verify(Path, ChainMac, java.util.Optional)} compare the file with it, so cutting
+ * the last lines (while the agent runs or while it is stopped) and replacing the file by an older copy
+ * are found. A file shorter than its anchor at start: the agent starts (an HSM is not taken out of
+ * service by whoever can delete a file), logs an ERROR, reports it ({@link #startProblem()}), and
+ * continues the chain from the token's anchor, so the gap stays visible to every later verify.
  * Thread-safe: appends are serialised.
  */
 public final class AuditLog implements AutoCloseable {
@@ -36,30 +49,96 @@ public final class AuditLog implements AutoCloseable {
     byte[] mac(byte[] data);
   }
 
-  /** What {@link #verify} found. {@code badLine} (1-based) and {@code problem} are null when intact. */
-  public record Report(boolean intact, long entries, Long badLine, String problem, String lastMac) {}
+  /**
+   * What {@link #verify} found. {@code badLine} (1-based, null when the problem is not one line) and
+   * {@code problem} are null when intact; {@code lastSeq} is the file's last sequence number and
+   * {@code anchorSeq} the token's (null when none was compared).
+   */
+  public record Report(boolean intact, long entries, Long badLine, String problem, String lastMac, long lastSeq,
+      Long anchorSeq) {
+    public Report(boolean intact, long entries, Long badLine, String problem, String lastMac) {
+      this(intact, entries, badLine, problem, lastMac, entries, null);
+    }
+  }
+
+  /** Where the token keeps the anchor: the last audit line written (sequence and MAC). */
+  public interface AnchorStore {
+    Optional<AuditAnchorRecord.Anchor> read();
+
+    void write(AuditAnchorRecord.Anchor anchor);
+
+    /** The anchor inside {@code token}. */
+    static AnchorStore in(AuditAnchorRecord record) {
+      return new AnchorStore() {
+        @Override
+        public Optional<AuditAnchorRecord.Anchor> read() {
+          return record.read();
+        }
+
+        @Override
+        public void write(AuditAnchorRecord.Anchor anchor) {
+          record.write(anchor);
+        }
+      };
+    }
+
+    /** No anchor (tests of the chain alone): truncation at the end is then not found. */
+    AnchorStore NONE = new AnchorStore() {
+      @Override
+      public Optional<AuditAnchorRecord.Anchor> read() {
+        return Optional.empty();
+      }
+
+      @Override
+      public void write(AuditAnchorRecord.Anchor anchor) {
+        // nowhere
+      }
+    };
+  }
 
   static final String GENESIS = "0".repeat(64);
+  static final int VERSION = 2;
+  /** The fields of a line written before the MAC covered whole lines (format 1). */
+  private static final Set<String> V1_FIELDS = Set.of("seq", "time", "user", "role", "op", "keyId", "result", "prev", "mac");
+  private static final Logger LOG = Logger.getLogger(AuditLog.class.getName());
   private static final HexFormat HEX = HexFormat.of();
 
   private final Path file;
   private final ChainMac mac;
   private final Clock clock;
   private final BufferedWriter out;
+  private final AnchorStore anchors;
+  private final String startProblem;
   private long seq;
   private String prev;
+  /** The sequence the token's anchor holds (0: none). */
+  private long anchored;
 
-  private AuditLog(Path file, ChainMac mac, Clock clock, BufferedWriter out, long seq, String prev) {
+  private AuditLog(Path file, ChainMac mac, Clock clock, BufferedWriter out, long seq, String prev,
+      AnchorStore anchors, long anchored, String startProblem) {
     this.file = file;
     this.mac = mac;
     this.clock = clock;
     this.out = out;
     this.seq = seq;
     this.prev = prev;
+    this.anchors = anchors;
+    this.anchored = anchored;
+    this.startProblem = startProblem;
   }
 
-  /** Opens (or creates, mode 0600) the log and continues its chain after its last line. */
+  /** Opens (or creates, mode 0600) the log and continues its chain after its last line, without an anchor. */
   public static AuditLog open(Path file, ChainMac mac, Clock clock) {
+    return open(file, mac, clock, AnchorStore.NONE, "this HSM");
+  }
+
+  /**
+   * Opens (or creates, mode 0600) the log, compares its end with the token's anchor (see the class
+   * comment) and continues the chain after its last line, or after the anchor when the file is shorter.
+   *
+   * @param hsmId names the HSM in what is logged and reported
+   */
+  public static AuditLog open(Path file, ChainMac mac, Clock clock, AnchorStore anchors, String hsmId) {
     try {
       long seq = 0;
       String prev = GENESIS;
@@ -77,8 +156,28 @@ public final class AuditLog implements AutoCloseable {
         Files.createFile(file, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
             java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
       }
+      Optional<AuditAnchorRecord.Anchor> anchor = anchors.read();
+      String problem = null;
+      long anchored = anchor.map(AuditAnchorRecord.Anchor::seq).orElse(0L);
+      if (anchor.isPresent()) {
+        problem = compareWithAnchor(file, seq, anchor.get());
+        if (problem != null) {
+          LOG.severe("AUDIT LOG TAMPERED on HSM " + hsmId + ": " + problem);
+          if (seq < anchor.get().seq()) {
+            // Continue from the token's anchor: the next line says seq anchor+1, so the gap stays visible.
+            seq = anchor.get().seq();
+            prev = anchor.get().mac();
+          }
+        }
+      } else if (seq > 0) {
+        LOG.info("audit log " + file + " of HSM " + hsmId + " had no anchor in the token yet (written before anchors);"
+            + " anchored at its last entry " + seq);
+        anchors.write(new AuditAnchorRecord.Anchor(seq, prev));
+        anchored = seq;
+      }
       BufferedWriter out = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
-      return new AuditLog(file, mac, clock, out, seq, prev);
+      return new AuditLog(file, mac, clock, out, seq, prev, anchors, anchored,
+          problem == null ? null : "HSM " + hsmId + ": " + problem);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open the audit log " + file, e);
     } catch (DecodeException | ClassCastException | NullPointerException e) {
@@ -114,13 +213,71 @@ public final class AuditLog implements AutoCloseable {
     return kept;
   }
 
+  /**
+   * What the file's end says against the token's anchor, or null when it agrees: the file must reach the
+   * anchor's sequence, and its line there must carry the anchor's MAC (a file may go further: lines
+   * written after the last anchor update, before a crash).
+   */
+  private static String compareWithAnchor(Path file, long lastSeq, AuditAnchorRecord.Anchor anchor) throws IOException {
+    if (lastSeq < anchor.seq()) {
+      return "the audit log " + file + " ends at sequence " + lastSeq + " but the token's anchor says entries up to "
+          + anchor.seq() + " were written: entries " + (lastSeq + 1) + ".." + anchor.seq()
+          + " were removed (the end cut off, or the file replaced by an older copy)";
+    }
+    String at = macAt(file, anchor.seq());
+    if (!anchor.mac().equals(at)) {
+      return "the audit log " + file + " holds another entry " + anchor.seq() + " than the one the token's anchor"
+          + " records: the file was replaced";
+    }
+    return null;
+  }
+
+  /** The mac of the line with sequence {@code seq}, or null when there is none. */
+  private static String macAt(Path file, long seq) throws IOException {
+    List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+    for (int i = lines.size() - 1; i >= 0; i--) {
+      try {
+        JsonObject e = new JsonObject(lines.get(i));
+        Long s = e.getLong("seq");
+        if (s != null && s == seq) {
+          return e.getString("mac");
+        }
+      } catch (DecodeException | ClassCastException x) {
+        // not an entry
+      }
+    }
+    return null;
+  }
+
+  /** What the comparison with the token's anchor found at start, naming the HSM; null when the file agreed. */
+  public String startProblem() {
+    return startProblem;
+  }
+
+  /**
+   * Records the last entry appended in the token's anchor (after {@link #flush}: the anchor must never be
+   * ahead of the file). A failed write is logged; the next one tries again.
+   */
+  public synchronized void anchor() {
+    if (seq == anchored || seq == 0) {
+      return;
+    }
+    try {
+      anchors.write(new AuditAnchorRecord.Anchor(seq, prev));
+      anchored = seq;
+    } catch (RuntimeException e) {
+      LOG.log(java.util.logging.Level.SEVERE, "cannot record the audit anchor in the token", e);
+    }
+  }
+
   /** Appends one entry (buffered: {@link #flush} or {@link #close} writes it out); returns the entry as written. */
   public synchronized JsonObject append(String user, String role, String op, String keyId, String result) {
     long next = seq + 1;
     String time = clock.instant().toString();
-    String m = HEX.formatHex(mac.mac(canonical(prev, next, time, user, role, op, keyId, result)));
-    JsonObject line = new JsonObject().put("seq", next).put("time", time).put("user", user).put("role", role)
-        .put("op", op).put("keyId", keyId).put("result", result).put("prev", prev).put("mac", m);
+    JsonObject line = new JsonObject().put("v", VERSION).put("seq", next).put("time", time).put("user", user)
+        .put("role", role).put("op", op).put("keyId", keyId).put("result", result).put("prev", prev);
+    String m = HEX.formatHex(mac.mac(canonical(line)));
+    line.put("mac", m);
     try {
       out.write(line.encode());
       out.write('\n');
@@ -132,6 +289,26 @@ public final class AuditLog implements AutoCloseable {
     return line;
   }
 
+  /**
+   * Recomputes the chain of {@code file} with the HSM's MAC (stops at the first broken line), then
+   * compares its end with the token's anchor: a file that stops short of it was cut (or replaced by an
+   * older copy), one whose entry at the anchor's sequence is another was replaced.
+   */
+  public static Report verify(Path file, ChainMac mac, Optional<AuditAnchorRecord.Anchor> anchor) {
+    Report chain = verify(file, mac);
+    if (!chain.intact() || anchor.isEmpty()) {
+      return new Report(chain.intact(), chain.entries(), chain.badLine(), chain.problem(), chain.lastMac(),
+          chain.lastSeq(), anchor.map(AuditAnchorRecord.Anchor::seq).orElse(null));
+    }
+    String problem;
+    try {
+      problem = compareWithAnchor(file, chain.lastSeq(), anchor.get());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the audit log " + file, e);
+    }
+    return new Report(problem == null, chain.entries(), null, problem, chain.lastMac(), chain.lastSeq(), anchor.get().seq());
+  }
+
   /** Recomputes the chain of {@code file} with the HSM's MAC; stops at the first broken line. */
   public static Report verify(Path file, ChainMac mac) {
     List<String> lines;
@@ -141,35 +318,53 @@ public final class AuditLog implements AutoCloseable {
       throw new UncheckedIOException("cannot read the audit log " + file, e);
     }
     String prev = GENESIS;
+    long seq = 0;
     for (int i = 0; i < lines.size(); i++) {
       long lineNo = i + 1L;
       JsonObject e;
       try {
         e = new JsonObject(lines.get(i));
       } catch (DecodeException x) {
-        return new Report(false, i, lineNo, "not a JSON object", prev);
+        return new Report(false, i, lineNo, "line " + lineNo + " is not a JSON object", prev, seq, null);
       }
-      String problem = check(e, prev, lineNo, mac);
+      String problem = check(e, prev, seq + 1, mac);
       if (problem != null) {
-        return new Report(false, i, lineNo, problem, prev);
+        return new Report(false, i, lineNo, "line " + lineNo + ": " + problem, prev, seq, null);
       }
       prev = e.getString("mac");
+      seq++;
     }
-    return new Report(true, lines.size(), null, null, prev);
+    return new Report(true, lines.size(), null, null, prev, seq, null);
   }
 
-  private static String check(JsonObject e, String prev, long lineNo, ChainMac mac) {
+  private static String check(JsonObject e, String prev, long expectedSeq, ChainMac mac) {
     try {
-      if (e.getLong("seq") != lineNo) {
-        return "sequence " + e.getLong("seq") + " where " + lineNo + " was expected (an entry was removed or moved)";
+      long seq = e.getLong("seq");
+      if (seq != expectedSeq) {
+        return "sequence " + seq + " where " + expectedSeq + " was expected ("
+            + (seq > expectedSeq ? "entries " + expectedSeq + ".." + (seq - 1) + " were removed" : "an entry was moved or repeated")
+            + ")";
       }
       if (!prev.equals(e.getString("prev"))) {
-        return "does not follow the previous entry (an entry was removed, moved or edited)";
+        return "entry " + seq + " does not follow the previous entry (an entry was removed, moved or edited)";
       }
-      byte[] expected = mac.mac(canonical(prev, e.getLong("seq"), e.getString("time"), e.getString("user"),
-          e.getString("role"), e.getString("op"), e.getString("keyId"), e.getString("result")));
+      byte[] expected;
+      if (e.containsKey("v")) {
+        if (e.getInteger("v") != VERSION) {
+          return "entry " + seq + " has an unknown format version";
+        }
+        JsonObject covered = e.copy();
+        covered.remove("mac");
+        expected = mac.mac(canonical(covered));
+      } else {
+        if (!V1_FIELDS.equals(e.fieldNames())) {
+          return "entry " + seq + " has fields added or removed (" + e.fieldNames() + ")";
+        }
+        expected = mac.mac(canonical(prev, seq, e.getString("time"), e.getString("user"),
+            e.getString("role"), e.getString("op"), e.getString("keyId"), e.getString("result")));
+      }
       if (!java.security.MessageDigest.isEqual(expected, HEX.parseHex(e.getString("mac")))) {
-        return "its MAC does not match its content (the entry was edited)";
+        return "the MAC of entry " + seq + " does not match its content (the entry was edited, or a field added)";
       }
       return null;
     } catch (ClassCastException | NullPointerException | IllegalArgumentException x) {
@@ -177,7 +372,24 @@ public final class AuditLog implements AutoCloseable {
     }
   }
 
-  /** Length-prefixed fields, so that no choice of values can make two entries encode alike. */
+  /**
+   * A whole line without its mac: every field, sorted by name, as name and JSON-encoded value, each
+   * length-prefixed, so that no field can be added, dropped or changed without changing the bytes.
+   */
+  static byte[] canonical(JsonObject fields) {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    for (String name : new java.util.TreeSet<>(fields.fieldNames())) {
+      byte[] n = name.getBytes(StandardCharsets.UTF_8);
+      byte[] v = io.vertx.core.json.Json.encode(fields.getValue(name)).getBytes(StandardCharsets.UTF_8);
+      bytes.writeBytes(ByteBuffer.allocate(4).putInt(n.length).array());
+      bytes.writeBytes(n);
+      bytes.writeBytes(ByteBuffer.allocate(4).putInt(v.length).array());
+      bytes.writeBytes(v);
+    }
+    return bytes.toByteArray();
+  }
+
+  /** Format 1 (lines without "v"): length-prefixed fields, so that no choice of values can make two entries encode alike. */
   static byte[] canonical(String prev, long seq, String time, String user, String role, String op, String keyId,
       String result) {
     String[] fields = {prev, Long.toString(seq), time, user, role, op, keyId, result};

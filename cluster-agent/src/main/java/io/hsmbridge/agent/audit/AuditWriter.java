@@ -2,6 +2,7 @@ package io.hsmbridge.agent.audit;
 
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -12,10 +13,18 @@ import java.util.logging.Logger;
  * op/s). Entries keep their order; the file is flushed whenever the queue runs empty. A full queue
  * (65,536 entries) makes requests wait rather than drop entries. What is still queued when the process
  * is killed is lost: at most the last few milliseconds of requests.
+ *
+ * <p>After a flush, the token's anchor ({@link AuditLog#anchor()}) is moved to the last line written, at
+ * most every {@value #ANCHOR_INTERVAL_MILLIS} ms (a token write costs a few ms), and always at
+ * {@link #sync()} and {@link #close()}: lines reported as written (a verify, a clean stop) are covered.
+ * An agent killed outright leaves at most the last {@value #ANCHOR_INTERVAL_MILLIS} ms of lines beyond
+ * the anchor: cutting those off is the one truncation the anchor cannot see.
  */
 public final class AuditWriter implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(AuditWriter.class.getName());
   private static final int CAPACITY = 65_536;
+  /** The longest the anchor lags the file while lines are written. */
+  public static final long ANCHOR_INTERVAL_MILLIS = 200;
 
   private record Pending(String user, String role, String op, String keyId, String result,
       java.util.concurrent.CountDownLatch synced) {}
@@ -43,26 +52,44 @@ public final class AuditWriter implements AutoCloseable {
   }
 
   private void run() {
+    long anchoredAt = 0;
+    boolean unanchored = false;
     try {
       while (true) {
-        Pending p = queue.take();
+        Pending p = unanchored
+            ? queue.poll(Math.max(1, anchoredAt + ANCHOR_INTERVAL_MILLIS - System.currentTimeMillis()), TimeUnit.MILLISECONDS)
+            : queue.take();
         if (p == STOP) {
           break;
         }
-        if (p.synced() != null) {
+        if (p == null || p.synced() != null) {
+          // The interval passed with lines written since the last anchor, or a caller waits for them.
           log.flush();
-          p.synced().countDown();
+          log.anchor();
+          anchoredAt = System.currentTimeMillis();
+          unanchored = false;
+          if (p != null) {
+            p.synced().countDown();
+          }
           continue;
         }
         write(p);
-        if (queue.isEmpty()) {
+        boolean due = System.currentTimeMillis() - anchoredAt >= ANCHOR_INTERVAL_MILLIS;
+        if (queue.isEmpty() || due) {
           log.flush();
+          unanchored = true;
+          if (due) {
+            log.anchor();
+            anchoredAt = System.currentTimeMillis();
+            unanchored = false;
+          }
         }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
       log.flush();
+      log.anchor();
     }
   }
 
@@ -75,7 +102,12 @@ public final class AuditWriter implements AutoCloseable {
     }
   }
 
-  /** Waits (bounded) until everything queued so far is in the file, e.g. before verifying it. */
+  /** What the comparison of the file with the token's anchor found at start (naming the HSM), or null. */
+  public String startProblem() {
+    return log.startProblem();
+  }
+
+  /** Waits (bounded) until everything queued so far is in the file and anchored in the token, e.g. before verifying it. */
   public void sync() {
     java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
     try {

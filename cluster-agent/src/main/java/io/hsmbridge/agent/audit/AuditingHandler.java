@@ -28,11 +28,20 @@ public final class AuditingHandler implements RequestHandler {
   private final Path file;
   private final AuditLog.ChainMac mac;
 
+  private final AuditLog.AnchorStore anchor;
+
   public AuditingHandler(RequestHandler inner, AuditWriter log, Path file, AuditLog.ChainMac mac) {
+    this(inner, log, file, mac, AuditLog.AnchorStore.NONE);
+  }
+
+  /** @param anchor the token's audit anchor, compared with the file's end by {@code agent.auditVerify} */
+  public AuditingHandler(RequestHandler inner, AuditWriter log, Path file, AuditLog.ChainMac mac,
+      AuditLog.AnchorStore anchor) {
     this.inner = inner;
     this.log = log;
     this.file = file;
     this.mac = mac;
+    this.anchor = anchor;
   }
 
   @Override
@@ -78,13 +87,25 @@ public final class AuditingHandler implements RequestHandler {
   /** The name a login tried, when it is a valid user name (never arbitrary caller text). */
   private static String loginName(String op, JsonObject body) {
     Object user = body.getValue("user");
-    return Op.AUTH_LOGIN.wire().equals(op) && user instanceof String u && UserRecord.isValidName(u) ? u : NO_USER;
+    return Op.AUTH_LOGIN.wire().equals(op) && user instanceof String u && UserRecord.isValidName(u)
+        ? UserRecord.checkName(u) : NO_USER;
   }
 
+  /**
+   * The chain recomputed and the file's end compared with the token's anchor (after everything queued is
+   * written and anchored); {@code startProblem}: what the agent found at start, which stays reported
+   * until the operator has dealt with it (the gap stays in the file too).
+   */
   private JsonObject verify() {
     log.sync();
-    AuditLog.Report r = AuditLog.verify(file, mac);
-    return new JsonObject().put("intact", r.intact()).put("entries", r.entries()).put("badLine", r.badLine())
-        .put("problem", r.problem()).put("lastMac", r.lastMac());
+    AuditLog.Report r = AuditLog.verify(file, mac, anchor.read());
+    return new JsonObject().put("intact", r.intact() && log.startProblem() == null).put("entries", r.entries())
+        .put("badLine", r.badLine()).put("problem", r.problem()).put("lastMac", r.lastMac())
+        .put("lastSeq", r.lastSeq()).put("anchorSeq", r.anchorSeq()).put("startProblem", log.startProblem());
+  }
+
+  /** What the agent found wrong with its audit log at start (for health and status), or null. */
+  public String startProblem() {
+    return log.startProblem();
   }
 }

@@ -96,7 +96,9 @@ final class EntryAuthorization {
       case SET_LABEL -> ownerOrAbsent(a, m, ((Mutation.SetLabel) m).keyId());
       case DELETE_ACL -> ownerOrAbsent(a, m, ((Mutation.DeleteAcl) m).keyId());
       case PUT_ACL -> checkPutAcl(a, ((Mutation.PutAcl) m).acl());
-      case INSTALL_REPLICA, RECORD_LOGIN -> throw refused(m.kind() + " is made only by an agent on its own");
+      case UNLOCK_USER -> require(a.role() == Actor.Role.CO, a, m);
+      case INSTALL_REPLICA, RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME ->
+          throw refused(m.kind() + " is made only by an agent on its own");
     };
     assert checked;
   }
@@ -106,8 +108,8 @@ final class EntryAuthorization {
       throw refused("an agent's own entry is submitted by that agent");
     }
     boolean allowed = switch (e.mutation().kind()) {
-      case RECORD_LOGIN, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> true;
-      case PUT_USER, DELETE_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL -> false;
+      case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> true;
+      case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL -> false;
     };
     if (!allowed) {
       throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");

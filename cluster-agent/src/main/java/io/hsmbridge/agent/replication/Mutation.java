@@ -35,11 +35,11 @@ import java.util.Objects;
  */
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
-    Mutation.RecordLogin, Mutation.Activate {
+    Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
-   * what"). Within a version, kinds are added without a new version: every member of a cluster runs the
+   * what"). Within a version, kinds are added without a new version (kinds 12..14, the login bookkeeping, were): every member of a cluster runs the
    * same build, and an older reader refuses a new kind as unknown.
    */
   byte FORMAT_VERSION = 2;
@@ -53,7 +53,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
 
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
-    INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11);
+    INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
+    UNLOCK_USER(14);
 
     final byte tag;
 
@@ -171,7 +172,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
    */
   record DeleteUser(String name) implements Mutation {
     public DeleteUser {
-      UserRecord.checkName(name);
+      name = UserRecord.checkName(name);
     }
 
     @Override
@@ -254,9 +255,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   }
 
   /**
-   * The outcome of one login attempt, applied as a change of the stored count, not as a whole new user
-   * record: two failures submitted at once through different HSMs both count (a PUT_USER of "count + 1"
-   * read on each HSM would count one). A failure adds one and locks the user at
+   * The outcome of one login, as builds before {@link LoginAttempt} wrote it (still applied, as then, for
+   * logs that hold it; no longer submitted): a failure adds one and locks the user at
    * {@link #LOCKOUT_AFTER}; a success resets the count of an unlocked user. An absent user: no-op.
    */
   record RecordLogin(String name, boolean success) implements Mutation {
@@ -264,12 +264,78 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     public static final int LOCKOUT_AFTER = 5;
 
     public RecordLogin {
-      UserRecord.checkName(name);
+      name = UserRecord.checkName(name);
     }
 
     @Override
     public Kind kind() {
       return Kind.RECORD_LOGIN;
+    }
+  }
+
+  /**
+   * A login asks for the right to evaluate one password (docs/users.md, "Lockout"). Applied in log order
+   * on every HSM ({@code LoginLedger}), it is admitted only while the user's confirmed failures plus the
+   * attempts admitted and still pending stay below {@link RecordLogin#LOCKOUT_AFTER}; only an admitted
+   * attempt evaluates the password, so at most that many wrong passwords are evaluated between two
+   * successes, whatever the concurrency and whichever HSMs the logins reach.
+   *
+   * @param name the user (canonical)
+   * @param attemptId the attempt's random id ({@value #ATTEMPT_ID_PATTERN}), repeated by its outcome
+   * @param timestamp the submitting agent's clock (epoch millis): entries carry time so that every HSM
+   *     judges a pending attempt's age alike
+   */
+  record LoginAttempt(String name, String attemptId, long timestamp) implements Mutation {
+    public static final String ATTEMPT_ID_PATTERN = "[0-9a-f]{16}";
+
+    public LoginAttempt {
+      name = UserRecord.checkName(name);
+      checkAttemptId(attemptId);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.LOGIN_ATTEMPT;
+    }
+  }
+
+  /**
+   * What an admitted {@link LoginAttempt} found: a failure counts (and locks the user at
+   * {@link RecordLogin#LOCKOUT_AFTER}); a success is accepted only if the attempt is still pending and the
+   * user is not locked at this index, and then resets the count. The session is handed out only after
+   * this entry was applied and accepted.
+   */
+  record LoginOutcome(String name, String attemptId, boolean success, long timestamp) implements Mutation {
+    public LoginOutcome {
+      name = UserRecord.checkName(name);
+      checkAttemptId(attemptId);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.LOGIN_OUTCOME;
+    }
+  }
+
+  /**
+   * An admin's unlock: clears the user's lock and failed-login count (its pending attempts stay and end
+   * as they end). A kind of its own, because a PUT_USER keeps the stored login bookkeeping: a record read
+   * before a lock (a password change in flight) must not unlock the user.
+   */
+  record UnlockUser(String name) implements Mutation {
+    public UnlockUser {
+      name = UserRecord.checkName(name);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.UNLOCK_USER;
+    }
+  }
+
+  private static void checkAttemptId(String attemptId) {
+    if (attemptId == null || !attemptId.matches(LoginAttempt.ATTEMPT_ID_PATTERN)) {
+      throw HsmException.badParam("login attempt id must match " + LoginAttempt.ATTEMPT_ID_PATTERN);
     }
   }
 
@@ -324,6 +390,17 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     } else if (m instanceof RecordLogin l) {
       writeString(out, l.name());
       out.writeByte(l.success() ? 1 : 0);
+    } else if (m instanceof LoginAttempt a) {
+      writeString(out, a.name());
+      writeString(out, a.attemptId());
+      out.writeLong(a.timestamp());
+    } else if (m instanceof LoginOutcome o) {
+      writeString(out, o.name());
+      writeString(out, o.attemptId());
+      out.writeByte(o.success() ? 1 : 0);
+      out.writeLong(o.timestamp());
+    } else if (m instanceof UnlockUser u) {
+      writeString(out, u.name());
     } else if (m instanceof DeleteUser d) {
       writeString(out, d.name());
     } else if (m instanceof PutAcl a) {
@@ -411,6 +488,9 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         case ACTIVATE -> new Activate(readUser(in));
         case PUT_SETTING -> new PutSetting(readString(in), in.readLong());
         case RECORD_LOGIN -> new RecordLogin(readString(in), readBoolean(in));
+        case LOGIN_ATTEMPT -> new LoginAttempt(readString(in), readString(in), in.readLong());
+        case LOGIN_OUTCOME -> new LoginOutcome(readString(in), readString(in), readBoolean(in), in.readLong());
+        case UNLOCK_USER -> new UnlockUser(readString(in));
         case DELETE_USER -> new DeleteUser(readString(in));
         case PUT_ACL -> new PutAcl(new KeyAcl(readCanonicalKeyId(in), readString(in), readShares(in)));
         case DELETE_ACL -> new DeleteAcl(readCanonicalKeyId(in));

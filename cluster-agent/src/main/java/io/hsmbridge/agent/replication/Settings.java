@@ -22,7 +22,7 @@ public final class Settings {
 
   /** Whether the user must complete each login with a token-sign challenge (1) or not (absent/0). */
   public static String mfa(String user) {
-    return "mfa." + user;
+    return "mfa." + user.toLowerCase(Locale.ROOT); // user names are canonical in lowercase
   }
 
   /** Every setting that belongs to a key (removed with it). */

@@ -3,6 +3,7 @@ package io.hsmbridge.agent.replication;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.KeyAcl;
+import io.hsmbridge.pkcs11.UserRecord;
 import io.hsmbridge.protocol.ErrorCode;
 import java.util.function.LongConsumer;
 
@@ -39,6 +40,7 @@ public final class TokenApplier implements Applier {
    */
   static final String LOG_CLOCK = "log.clock";
   private long logClock;
+  private final LoginLedger logins;
   /** Written only from the state machine's single updater thread; read from any thread. */
   private volatile long lastApplied;
 
@@ -59,6 +61,7 @@ public final class TokenApplier implements Applier {
     this.token = token;
     this.progress = progress;
     this.audit = audit;
+    this.logins = new LoginLedger(token);
     this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
     this.lastApplied = token.appliedIndex().read();
     // At applied index 0 (a new token, or one whose index was reset to replay the whole log) the clock
@@ -78,6 +81,11 @@ public final class TokenApplier implements Applier {
   /** {@link #unchecked(HsmToken)} with a progress listener. */
   public static TokenApplier unchecked(HsmToken token, LongConsumer progress) {
     return new TokenApplier(token, progress, EntryAudit.NONE, false);
+  }
+
+  /** The login bookkeeping this applier applies; the agent's logins learn their attempts' results from it. */
+  public LoginLedger logins() {
+    return logins;
   }
 
   /** A format-1 entry (the mutation alone, no principal): refused, unless {@link #unchecked}. */
@@ -148,6 +156,12 @@ public final class TokenApplier implements Applier {
       return a.admin().name();
     } else if (m instanceof Mutation.RecordLogin l) {
       return l.name();
+    } else if (m instanceof Mutation.LoginAttempt l) {
+      return l.name();
+    } else if (m instanceof Mutation.LoginOutcome l) {
+      return l.name();
+    } else if (m instanceof Mutation.UnlockUser u) {
+      return u.name();
     } else if (m instanceof Mutation.PutSetting p) {
       return p.name();
     }
@@ -176,25 +190,23 @@ public final class TokenApplier implements Applier {
       }
       token.clusterKeys().installReplica(o.replica().toBlob());
     } else if (mutation instanceof Mutation.PutUser p) {
-      token.users().put(p.user());
+      // The login bookkeeping (failed count, lock) is the log's own: a record read before a lock (a password
+      // change in flight) must not unlock the user; unlocks are UNLOCK_USER entries.
+      UserRecord stored = token.users().get(p.user().name()).orElse(null);
+      token.users().put(stored == null ? p.user()
+          : p.user().withFailedLogins(stored.failedLogins()).withLocked(stored.locked()));
     } else if (mutation instanceof Mutation.Activate a) {
       if (token.users().list().isEmpty()) {
         token.users().put(a.admin());
       }
-    } else if (mutation instanceof Mutation.RecordLogin l) {
-      token.users().get(l.name()).ifPresent(u -> {
-        if (!l.success()) {
-          int failed = u.failedLogins() + 1;
-          token.users().put(u.withFailedLogins(failed).withLocked(u.locked() || failed >= Mutation.RecordLogin.LOCKOUT_AFTER));
-        } else if (u.failedLogins() != 0 && !u.locked()) {
-          token.users().put(u.withFailedLogins(0));
-        }
-      });
+    } else if (LoginLedger.handles(mutation)) {
+      logins.apply(mutation);
     } else if (mutation instanceof Mutation.PutSetting p) {
       token.settings().put(p.name(), p.value());
     } else if (mutation instanceof Mutation.DeleteUser d) {
       token.users().delete(d.name());
       token.settings().delete(Settings.mfa(d.name()));
+      logins.userDeleted(d.name());
       // After the user: a user later created with the same name must not inherit the old one's shares.
       for (KeyAcl acl : token.keyAcls().list()) {
         if (acl.shares().contains(d.name())) {

@@ -120,10 +120,10 @@ public final class KeyAccess {
   /** key.share / key.unshare (after {@link #check}): a crypto user gains or loses the use of the key. */
   public long share(Op op, RequestReader r, ToLongFunction<Mutation> commit) {
     String keyId = r.keyId("keyId");
-    String user = r.string("user");
+    String user = UserRecord.checkName(r.string("user")); // canonical: shares name users in any case alike
     KeyAcl acl = hsm.keyAcls().get(keyId).orElseThrow();
     if (op == Op.KEY_SHARE) {
-      UserRecord u = hsm.users().get(UserRecord.checkName(user)).orElseThrow(() -> HsmException.badParam("no user named " + user));
+      UserRecord u = hsm.users().get(user).orElseThrow(() -> HsmException.badParam("no user named " + user));
       if (!Role.CU.name().equals(u.role())) {
         throw HsmException.badParam("keys are shared with crypto users only; " + user + " is " + u.role());
       }
@@ -132,7 +132,7 @@ public final class KeyAccess {
       }
       return commit.applyAsLong(new Mutation.PutAcl(acl.withShare(user)));
     }
-    return commit.applyAsLong(new Mutation.PutAcl(acl.withoutShare(UserRecord.checkName(user))));
+    return commit.applyAsLong(new Mutation.PutAcl(acl.withoutShare(user)));
   }
 
   /** key.setQuorum (after {@link #check}): usage first, then management, each idempotent on retry. */

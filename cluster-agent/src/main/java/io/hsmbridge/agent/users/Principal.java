@@ -24,7 +24,7 @@ public record Principal(String user, Role role, Actor session) {
   public static final String PROOF = "sessionProof";
 
   public Principal {
-    UserRecord.checkName(user);
+    user = UserRecord.checkName(user); // canonical (lowercase), as every stored user name
     java.util.Objects.requireNonNull(role, "role");
   }
 
@@ -64,8 +64,9 @@ public record Principal(String user, Role role, Actor session) {
     return sessionProof == null ? j : j.put(PROOF, sessionProof.copy());
   }
 
+  /** Whether {@code name} (in any case) names this principal's user. */
   public boolean is(String name) {
-    return user.equals(name);
+    return UserRecord.isValidName(name) && user.equals(UserRecord.checkName(name));
   }
 
   @Override

@@ -82,6 +82,7 @@ public final class QuorumCheck {
         problems.add("approval " + (i + 1) + " is not {user, signature}");
         continue;
       }
+      user = UserRecord.checkName(user); // canonical: "Alice" and "alice" are one approver
       if (!approvers.add(user)) {
         throw notMet("user " + user + " approved more than once; approvals must come from distinct users");
       }

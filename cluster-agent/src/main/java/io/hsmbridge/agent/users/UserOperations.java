@@ -1,6 +1,7 @@
 package io.hsmbridge.agent.users;
 
 import io.hsmbridge.agent.RequestReader;
+import io.hsmbridge.agent.replication.LoginLedger;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.Settings;
 import io.hsmbridge.pkcs11.HsmException;
@@ -33,18 +34,22 @@ public final class UserOperations {
   private final Committer commit;
   private final LongSupplier clock;
   private final SessionIssuer sessions;
+  private final LoginLedger logins;
   private volatile String dummyHash;
+  private static final java.security.SecureRandom ATTEMPT_IDS = new java.security.SecureRandom();
 
   /**
    * @param commit commits a mutation through the cluster's log for a principal and returns its sequence
    *     once it is applied on this HSM (throws KEY_AVAILABILITY when it cannot)
    * @param sessions issues the session proof a successful login returns (see {@link Principal})
+   * @param logins the login bookkeeping of this HSM's applier (where an attempt's result is learnt)
    */
-  public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions) {
+  public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions, LoginLedger logins) {
     this.hsm = hsm;
     this.commit = commit;
     this.clock = clock;
     this.sessions = sessions;
+    this.logins = logins;
   }
 
   /** Whether this agent answers {@code op} here. */
@@ -96,13 +101,21 @@ public final class UserOperations {
 
   // --- login ---------------------------------------------------------------------------------------
 
+  /**
+   * A login (docs/users.md, "Lockout"): the attempt first reserves its right to evaluate the password
+   * through the log (LOGIN_ATTEMPT); only an admitted attempt runs Argon2id; its outcome goes through the
+   * log too (LOGIN_OUTCOME), and a success becomes a session only once that entry was applied here and
+   * accepted (the user was not locked at its index). Refused attempts are answered without evaluating
+   * the password: USER_LOCKED when the user is locked, LOGIN_FAILED otherwise.
+   */
   private JsonObject login(RequestReader r) {
-    String name = r.body().getValue("user") instanceof String s ? s : null;
+    String raw = r.body().getValue("user") instanceof String s ? s : null;
     char[] password = loginPassword(r);
     try {
-      if (!UserRecord.isValidName(name)) {
+      if (!UserRecord.isValidName(raw)) {
         throw loginFailed();
       }
+      String name = UserRecord.checkName(raw);
       if (hsm.users().list().isEmpty()) {
         // Not activated: only the PRECO exists, with the published default password.
         if (PRECO_USER.equals(name) && Arrays.equals(password, PRECO_PASSWORD)) {
@@ -117,25 +130,59 @@ public final class UserOperations {
         throw loginFailed();
       }
       if (u.locked()) {
+        // Locked in this HSM's state at some index: only a CO's unlock (later in the log) undoes that.
         throw locked(name);
       }
-      if (!PasswordHash.verify(password, u.passwordHash()) || !mfaPassed(r, u)) {
-        commit.commit(null, new Mutation.RecordLogin(name, false));
-        UserRecord after = hsm.users().get(name).orElse(u);
-        if (after.locked()) {
+      String attemptId = newAttemptId();
+      LoginLedger.Result admission = submitLogin(attemptId, new Mutation.LoginAttempt(name, attemptId, clock.getAsLong()));
+      switch (admission) {
+        case ADMITTED:
+          break;
+        case LOCKED:
           throw locked(name);
-        }
-        // The same answer as for an unknown user: a count here would tell which user names exist.
-        throw loginFailed();
+        case NO_USER:
+          PasswordHash.verify(password, dummyHash());
+          throw loginFailed();
+        default:
+          throw loginFailed(); // BUSY: as many attempts as may still fail are being evaluated
       }
-      if (u.failedLogins() > 0) {
-        commit.commit(null, new Mutation.RecordLogin(name, true));
+      u = hsm.users().get(name).orElse(u); // the record as of the admission (a password change just before it)
+      boolean passed;
+      try {
+        passed = PasswordHash.verify(password, u.passwordHash()) && mfaPassed(r, u);
+      } catch (RuntimeException e) {
+        passed = false; // counted as a failure below; the attempt must not stay pending
       }
-      return new JsonObject().put("user", name).put("role", u.role())
-          .put(Principal.PROOF, sessions.issue(name, Role.valueOf(u.role())));
+      LoginLedger.Result outcome = submitLogin(attemptId, new Mutation.LoginOutcome(name, attemptId, passed, clock.getAsLong()));
+      if (passed && outcome == LoginLedger.Result.ACCEPTED) {
+        return new JsonObject().put("user", name).put("role", u.role())
+            .put(Principal.PROOF, sessions.issue(name, Role.valueOf(u.role())));
+      }
+      if (hsm.users().get(name).map(UserRecord::locked).orElse(false)) {
+        throw locked(name);
+      }
+      // The same answer as for an unknown user: a count here would tell which user names exist.
+      throw loginFailed();
     } finally {
       Arrays.fill(password, '\0');
     }
+  }
+
+  /** Commits one login entry and returns what its application here decided for the attempt. */
+  private LoginLedger.Result submitLogin(String attemptId, Mutation entry) {
+    logins.expect(attemptId);
+    try {
+      commit.commit(null, entry); // the agent's own bookkeeping entry, not the user's
+      return logins.take(attemptId).orElse(LoginLedger.Result.REFUSED);
+    } finally {
+      logins.take(attemptId);
+    }
+  }
+
+  private static String newAttemptId() {
+    byte[] b = new byte[8];
+    ATTEMPT_IDS.nextBytes(b);
+    return java.util.HexFormat.of().formatHex(b);
   }
 
   /**
@@ -210,7 +257,7 @@ public final class UserOperations {
       throw HsmException.badParam(e.getMessage());
     }
     if (hsm.users().get(name).isPresent()) {
-      throw HsmException.badParam("user " + name + " already exists");
+      throw HsmException.badParam("user " + name + " already exists (user names compare case-insensitively)");
     }
     String hash = hashNewPassword(r);
     adminQuorum(r, p, "user.create");
@@ -260,7 +307,7 @@ public final class UserOperations {
 
   private JsonObject unlock(RequestReader r, Principal p) {
     UserRecord u = existingUser(r, "name");
-    long seq = commit.commit(p, new Mutation.PutUser(u.withLocked(false).withFailedLogins(0)));
+    long seq = commit.commit(p, new Mutation.UnlockUser(u.name()));
     return new JsonObject().put("name", u.name()).put("unlocked", true).put("seq", seq);
   }
 
@@ -325,7 +372,7 @@ public final class UserOperations {
     if (!UserRecord.isValidName(name)) {
       throw HsmException.badParam(field + " must match " + UserRecord.NAME_PATTERN);
     }
-    return name;
+    return UserRecord.checkName(name); // canonical: Alice and alice are one user
   }
 
   private static String hashNewPassword(RequestReader r) {

@@ -123,4 +123,141 @@ class AuditLogTest {
     assertEquals(3L, r.badLine());
     assertEquals(2, r.entries());
   }
+
+  /** This test's anchor (in memory: the token's own record is used by one test only, tests share the token). */
+  private final java.util.concurrent.atomic.AtomicReference<io.hsmbridge.pkcs11.AuditAnchorRecord.Anchor> anchored =
+      new java.util.concurrent.atomic.AtomicReference<>();
+  private final AuditLog.AnchorStore anchors = new AuditLog.AnchorStore() {
+    @Override
+    public java.util.Optional<io.hsmbridge.pkcs11.AuditAnchorRecord.Anchor> read() {
+      return java.util.Optional.ofNullable(anchored.get());
+    }
+
+    @Override
+    public void write(io.hsmbridge.pkcs11.AuditAnchorRecord.Anchor a) {
+      anchored.set(a);
+    }
+  };
+
+  private AuditLog.AnchorStore anchor() {
+    return anchors;
+  }
+
+  private Path writeAnchoredLog(String name, int entries) {
+    Path file = dir.resolve(name);
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), anchor(), "hsm-test")) {
+      for (int i = 0; i < entries; i++) {
+        log.append("alice", "CU", "sign", null, "OK");
+      }
+      log.flush();
+      log.anchor();
+    }
+    return file;
+  }
+
+  @Test
+  void aFieldAddedToALineIsFound() throws Exception {
+    Path file = writeLog(4);
+    List<String> lines = new ArrayList<>(Files.readAllLines(file));
+    lines.set(1, new JsonObject(lines.get(1)).put("note", "harmless?").encode());
+    Files.write(file, lines);
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac);
+    assertFalse(r.intact());
+    assertEquals(2L, r.badLine());
+    assertTrue(r.problem().contains("field added"), r.problem());
+  }
+
+  @Test
+  void linesOfTheFirstFormatStillVerifyButMayNotGainAField() throws Exception {
+    Path file = dir.resolve("v1.log");
+    String prev = AuditLog.GENESIS;
+    List<String> lines = new ArrayList<>();
+    for (int seq = 1; seq <= 3; seq++) {
+      String time = "2026-01-01T00:00:0" + seq + "Z";
+      String mac = java.util.HexFormat.of().formatHex(token.auditKey().mac(
+          AuditLog.canonical(prev, seq, time, "bob", "CU", "sign", null, "OK")));
+      lines.add(new JsonObject().put("seq", seq).put("time", time).put("user", "bob").put("role", "CU").put("op", "sign")
+          .put("keyId", null).put("result", "OK").put("prev", prev).put("mac", mac).encode());
+      prev = mac;
+    }
+    Files.write(file, lines);
+    assertTrue(AuditLog.verify(file, token.auditKey()::mac).intact());
+    // Reopened by this build: the chain goes on in format 2 and the whole file verifies.
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC())) {
+      log.append("bob", "CU", "verify", null, "OK");
+    }
+    assertTrue(AuditLog.verify(file, token.auditKey()::mac).intact());
+    List<String> edited = new ArrayList<>(Files.readAllLines(file));
+    edited.set(2, new JsonObject(edited.get(2)).put("extra", 1).encode());
+    Files.write(file, edited);
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac);
+    assertFalse(r.intact());
+    assertEquals(3L, r.badLine());
+  }
+
+  @Test
+  void linesCutOffTheEndWhileStoppedAreFoundAtStartAndTheChainContinuesFromTheAnchor() throws Exception {
+    Path file = writeAnchoredLog("cut.log", 6);
+    assertTrue(AuditLog.verify(file, token.auditKey()::mac, anchors.read()).intact());
+    List<String> lines = Files.readAllLines(file);
+    Files.write(file, lines.subList(0, 4));
+    assertTrue(AuditLog.verify(file, token.auditKey()::mac).intact(), "the chain alone cannot see a cut end");
+    AuditLog.Report cut = AuditLog.verify(file, token.auditKey()::mac, anchors.read());
+    assertFalse(cut.intact());
+    assertEquals(4, cut.lastSeq());
+    assertEquals(6L, cut.anchorSeq());
+    assertTrue(cut.problem().contains("entries 5..6 were removed"), cut.problem());
+
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), anchor(), "hsm-test")) {
+      assertNotNull(log.startProblem());
+      assertTrue(log.startProblem().contains("hsm-test") && log.startProblem().contains("5..6"), log.startProblem());
+      assertEquals(7, log.append("alice", "CU", "sign", null, "OK").getLong("seq"), "the gap stays visible");
+    }
+    AuditLog.Report after = AuditLog.verify(file, token.auditKey()::mac, anchors.read());
+    assertFalse(after.intact());
+    assertEquals(5L, after.badLine());
+    assertTrue(after.problem().contains("entries 5..6 were removed"), after.problem());
+  }
+
+  @Test
+  void aFileReplacedByAnOlderCopyOrDeletedIsFound() throws Exception {
+    Path file = writeAnchoredLog("older.log", 3);
+    byte[] older = Files.readAllBytes(file);
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), anchor(), "hsm-test")) {
+      assertNull(log.startProblem());
+      log.append("alice", "CU", "sign", null, "OK");
+      log.flush();
+      log.anchor();
+    }
+    Files.write(file, older);
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac, anchors.read());
+    assertFalse(r.intact());
+    assertTrue(r.problem().contains("older copy"), r.problem());
+    Files.delete(file);
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), anchor(), "hsm-test")) {
+      assertTrue(log.startProblem().contains("ends at sequence 0"), log.startProblem());
+    }
+  }
+
+  @Test
+  void theWriterAnchorsWhatItReportsWrittenSoACutWhileRunningIsFound() throws Exception {
+    Path file = dir.resolve("running.log");
+    AuditLog.AnchorStore inToken = AuditLog.AnchorStore.in(token.auditAnchor());
+    AuditWriter w = new AuditWriter(AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), inToken, "hsm-test"), "t");
+    try {
+      for (int i = 0; i < 50; i++) {
+        w.append("alice", "CU", "sign", null, "OK");
+      }
+      w.sync();
+      assertEquals(50L, token.auditAnchor().rescan().orElseThrow().seq(), "in the token, not only in memory");
+      List<String> lines = Files.readAllLines(file);
+      Files.write(file, lines.subList(0, 45));
+      w.sync();
+      AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac, token.auditAnchor().read());
+      assertFalse(r.intact());
+      assertTrue(r.problem().contains("46..50"), r.problem());
+    } finally {
+      w.close();
+    }
+  }
 }

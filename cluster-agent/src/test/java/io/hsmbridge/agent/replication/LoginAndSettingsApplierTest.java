@@ -71,6 +71,8 @@ class LoginAndSettingsApplierTest {
     assertTrue(carol().locked(), "a success does not unlock");
     assertEquals(5, carol().failedLogins());
     apply(new Mutation.PutUser(carol().withLocked(false).withFailedLogins(0)));
+    assertTrue(carol().locked(), "a PUT_USER keeps the log's lockout bookkeeping: it does not unlock");
+    apply(new Mutation.UnlockUser("carol"));
     apply(new Mutation.RecordLogin("nobody", false)); // an absent user: nothing happens
     assertEquals(1, token.users().list().size());
     reopen();

@@ -76,7 +76,9 @@ class SoftHsmUsersReplicationTest {
         first.clusterKeys().generateForReplication(KeySpec.EC_P256, KeyUsage.SIGN_VERIFY, "alice's", k1),
         KeyAcl.ownedBy(k1, "alice"))).get(20, TimeUnit.SECONDS);
     cluster.logs[1].submit(new Mutation.PutAcl(new KeyAcl(k1, "alice", Set.of("bob")))).get(20, TimeUnit.SECONDS);
-    cluster.logs[0].submit(new Mutation.PutUser(bob.withFailedLogins(1))).get(20, TimeUnit.SECONDS);
+    // One failed login of bob (PUT_USER keeps the lockout bookkeeping: only the login entries count).
+    cluster.logs[0].submit(new Mutation.LoginAttempt("bob", "00000000000000b1", 1_000L)).get(20, TimeUnit.SECONDS);
+    cluster.logs[0].submit(new Mutation.LoginOutcome("bob", "00000000000000b1", false, 1_001L)).get(20, TimeUnit.SECONDS);
     long last = cluster.logs[0].submit(new Mutation.DeleteUser("admin")).get(20, TimeUnit.SECONDS);
     awaitApplied(last);
 

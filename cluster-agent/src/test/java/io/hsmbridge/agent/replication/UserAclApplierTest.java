@@ -81,7 +81,12 @@ class UserAclApplierTest {
     log.add(Mutation.InstallOwnedReplica.of(
         a.clusterKeys().generateForReplication(KeySpec.EC_P256, KeyUsage.SIGN_VERIFY, "alice's", K1), k1));
     log.add(new Mutation.PutAcl(k1.withShare("carol")));
-    log.add(new Mutation.PutUser(alice.withFailedLogins(5).withLocked(true)));
+    // Five failures lock (PUT_USER keeps the lockout bookkeeping: only the log's login entries change it).
+    for (int i = 0; i < 5; i++) {
+      String attempt = "000000000000000" + i;
+      log.add(new Mutation.LoginAttempt("alice", attempt, 1_000L));
+      log.add(new Mutation.LoginOutcome("alice", attempt, false, 1_001L));
+    }
     // Deleting bob removes him from every share list.
     log.add(new Mutation.DeleteUser("bob"));
     // The other way to give a key an owner: INSTALL_REPLICA, then PUT_ACL.

@@ -59,12 +59,16 @@ class UserAclMutationTest {
         new Mutation.PutSetting(Settings.keyUsageQuorum(ID), Long.MAX_VALUE),
         new Mutation.RecordLogin("alice", false),
         new Mutation.RecordLogin("bob", true),
-        new Mutation.Activate(user("admin", "CO")));
+        new Mutation.Activate(user("admin", "CO")),
+        new Mutation.LoginAttempt("alice", "0123456789abcdef", 1_700_000_000_000L),
+        new Mutation.LoginOutcome("alice", "0123456789abcdef", true, 1_700_000_000_123L),
+        new Mutation.LoginOutcome("alice", "fedcba9876543210", false, -1),
+        new Mutation.UnlockUser("carol"));
   }
 
   @Test
   void everyNewKindRoundTripsWithItsOwnKindByteAndFormatVersionOne() {
-    int[] kinds = {4, 4, 5, 6, 6, 7, 8, 8, 9, 9, 10, 10, 11};
+    int[] kinds = {4, 4, 5, 6, 6, 7, 8, 8, 9, 9, 10, 10, 11, 12, 13, 13, 14};
     List<Mutation> all = samples();
     for (int i = 0; i < all.size(); i++) {
       Mutation m = all.get(i);
