@@ -28,7 +28,7 @@ class ClusterConfigTest {
   @Test
   void disabledByDefaultAndReadsNothingElse() {
     Properties p = new Properties();
-    p.setProperty("cluster.hazelcastPort", "not-a-number");
+    p.setProperty("cluster.memberPort", "not-a-number");
     assertFalse(ClusterConfig.from(p).enabled());
   }
 
@@ -38,7 +38,7 @@ class ClusterConfigTest {
     assertTrue(c.enabled());
     assertEquals("hsmbridge", c.name());
     assertEquals("127.0.0.1", c.host());
-    assertEquals(5701, c.hazelcastPort());
+    assertEquals(5701, c.memberPort());
     assertEquals(0, c.eventBusPort());
     assertEquals(List.of("127.0.0.1:5701"), c.members());
   }
@@ -56,8 +56,8 @@ class ClusterConfigTest {
     assertNamesKey("cluster.name", "bad name!", "cluster.name");
     assertNamesKey("cluster.host", "0.0.0.0", "cluster.host");
     assertNamesKey("cluster.host", "no-such-host.invalid", "cluster.host");
-    assertNamesKey("cluster.hazelcastPort", "0", "cluster.hazelcastPort");
-    assertNamesKey("cluster.hazelcastPort", "x", "cluster.hazelcastPort");
+    assertNamesKey("cluster.memberPort", "0", "cluster.memberPort");
+    assertNamesKey("cluster.memberPort", "x", "cluster.memberPort");
     assertNamesKey("cluster.eventBusPort", "70000", "cluster.eventBusPort");
     assertNamesKey("cluster.members", "10.0.0.1", "cluster.members");
     assertNamesKey("cluster.members", "10.0.0.1:http", "cluster.members");
