@@ -21,6 +21,7 @@ import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSocket;
 import org.infinispan.configuration.cache.CacheMode;
+import org.infinispan.conflict.MergePolicy;
 import org.infinispan.configuration.global.GlobalConfigurationBuilder;
 import org.infinispan.configuration.parsing.ConfigurationBuilderHolder;
 import org.infinispan.manager.DefaultCacheManager;
@@ -78,15 +79,19 @@ public final class ClusterTransport {
   static final long HEARTBEAT_MS = 3_000;
   static final long MERGE_MIN_MS = 2_000;
   static final long MERGE_MAX_MS = 5_000;
-  /** How long a starting member waits for a coordinator's answer before it tries again or starts alone. */
-  static final long JOIN_TIMEOUT_MS = 3_000;
+  /**
+   * How long a starting member waits for the listed members' answers before it starts alone (and merges
+   * later). With 3 s, two members started one after the other on a busy 2-core host sometimes formed two
+   * one-member clusters that merged seconds later (measured in MembershipAttackTest's set-up).
+   */
+  static final long JOIN_TIMEOUT_MS = 5_000;
 
   /** Strong references: java.util.logging forgets the level of a logger nobody holds. */
   private static final List<Logger> QUIETED = new ArrayList<>();
 
   static {
     // Infinispan logs every cache rebalance at INFO (tens of lines per join); membership changes are
-    // logged by ReassertingClusterManager instead.
+    // logged by MembershipLog instead.
     for (String name : List.of("org.infinispan", "org.jgroups")) {
       Logger l = Logger.getLogger(name);
       l.setLevel(Level.WARNING);
@@ -121,7 +126,10 @@ public final class ClusterTransport {
     // vertx-infinispan leaves a cache manager it was given to its owner: started before it joins (its view
     // listener must not see the first view: it fails on it), stopped after it leaves.
     ReassertingClusterManager manager = new ReassertingClusterManager(new InfinispanClusterManager(caches),
-        caches::start, caches::stop);
+        () -> {
+          caches.start();
+          caches.addListener(new MembershipLog());
+        }, caches::stop);
     return Vertx.builder().with(options).withClusterManager(manager).buildClustered()
         .recover(e -> {
           caches.stop();
@@ -145,7 +153,11 @@ public final class ClusterTransport {
     global.defaultCacheName(VERTX_DEFAULT_CACHE);
     holder.newConfigurationBuilder(VERTX_DEFAULT_CACHE).clustering().cacheMode(CacheMode.DIST_SYNC);
     for (String name : VERTX_REPLICATED_CACHES) {
-      holder.newConfigurationBuilder(name).clustering().cacheMode(CacheMode.REPL_SYNC);
+      // When split clusters merge, an entry that only one side has is kept (node infos, registrations of
+      // an address only one side used); for an address both sides used one side's set wins, and the
+      // losing side's nodes put theirs back (ReassertingClusterManager).
+      holder.newConfigurationBuilder(name).clustering().cacheMode(CacheMode.REPL_SYNC)
+          .partitionHandling().mergePolicy(MergePolicy.PREFERRED_NON_NULL);
     }
     holder.newConfigurationBuilder(VERTX_MAP_TEMPLATE).template(true).clustering().cacheMode(CacheMode.DIST_SYNC);
     return holder;
@@ -157,12 +169,17 @@ public final class ClusterTransport {
    * without FD_SOCK2, which would open a second, plaintext port).
    */
   static JChannel channel(ClusterConfig c, MemberTls tls) throws Exception {
+    return channel(c, socketFactory(tls));
+  }
+
+  /** The stack over any socket factory (tests build a rogue's stack with the rogue's sockets). */
+  static JChannel channel(ClusterConfig c, SocketFactory sockets) throws Exception {
     TCP tcp = new TCP();
     tcp.setBindAddress(InetAddress.getByName(c.host()));
     tcp.setBindPort(c.memberPort());
     tcp.setPortRange(0);
     tcp.setSockConnTimeout(CONNECT_TIMEOUT_MS);
-    tcp.setSocketFactory(socketFactory(tls));
+    tcp.setSocketFactory(sockets);
 
     TCPPING ping = new TCPPING();
     ping.setInitialHosts2(initialHosts(c.members()));

@@ -77,7 +77,7 @@ final class ReassertingClusterManager implements ClusterManager {
       }
       delegate.join((v, err) -> {
         if (err == null) {
-          LOG.info("cluster membership: " + delegate.getNodes().size() + " members " + delegate.getNodes());
+          LOG.info(MembershipLog.PREFIX + delegate.getNodes().size() + " members " + delegate.getNodes());
           timerId = vertx.setPeriodic(PERIOD_MS, PERIOD_MS, id -> reassert());
         }
         promise.complete(v, err);
@@ -213,19 +213,7 @@ final class ReassertingClusterManager implements ClusterManager {
 
   @Override
   public void nodeListener(NodeListener listener) {
-    delegate.nodeListener(new NodeListener() {
-      @Override
-      public void nodeAdded(String nodeId) {
-        LOG.info("cluster membership: " + delegate.getNodes().size() + " members (" + nodeId + " joined)");
-        listener.nodeAdded(nodeId);
-      }
-
-      @Override
-      public void nodeLeft(String nodeId) {
-        LOG.info("cluster membership: " + delegate.getNodes().size() + " members (" + nodeId + " left)");
-        listener.nodeLeft(nodeId);
-      }
-    });
+    delegate.nodeListener(listener);
   }
 
   @Override
