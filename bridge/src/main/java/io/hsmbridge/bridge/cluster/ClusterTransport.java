@@ -86,6 +86,7 @@ public final class ClusterTransport {
    */
   static final long JOIN_TIMEOUT_MS = 5_000;
 
+  private static final Logger LOG = Logger.getLogger(ClusterTransport.class.getName());
   /** Strong references: java.util.logging forgets the level of a logger nobody holds. */
   private static final List<Logger> QUIETED = new ArrayList<>();
 
@@ -222,7 +223,11 @@ public final class ClusterTransport {
     return f;
   }
 
-  private static List<PhysicalAddress> initialHosts(List<String> members) throws UnknownHostException {
+  /**
+   * The listed members as addresses, resolved once. A name that does not resolve yet (a container not
+   * started) is skipped: that member finds this one through its own list when it starts.
+   */
+  static List<PhysicalAddress> initialHosts(List<String> members) {
     List<PhysicalAddress> out = new ArrayList<>();
     for (String m : members) {
       int colon = m.lastIndexOf(':');
@@ -230,7 +235,11 @@ public final class ClusterTransport {
       if (host.startsWith("[") && host.endsWith("]")) {
         host = host.substring(1, host.length() - 1);
       }
-      out.add(new IpAddress(InetAddress.getByName(host), Integer.parseInt(m.substring(colon + 1))));
+      try {
+        out.add(new IpAddress(InetAddress.getByName(host), Integer.parseInt(m.substring(colon + 1))));
+      } catch (UnknownHostException e) {
+        LOG.warning("cluster member " + m + " does not resolve (yet); not contacted when joining");
+      }
     }
     return out;
   }
