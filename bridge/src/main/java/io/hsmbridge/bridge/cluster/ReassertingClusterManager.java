@@ -44,9 +44,14 @@ final class ReassertingClusterManager implements ClusterManager {
   private final Runnable afterLeave;
   /** The registrations this node made and has not removed, by address (local-only ones excluded). */
   private final Map<String, Set<RegistrationInfo>> own = new ConcurrentHashMap<>();
+  /** Adds in flight. */
+  private final Set<Pending> adding = ConcurrentHashMap.newKeySet();
   private final AtomicLong reasserted = new AtomicLong();
+
+  private record Pending(String address, RegistrationInfo info) {}
   private volatile VertxInternal vertx;
   private volatile long timerId = -1;
+  private volatile NodeInfo writtenNodeInfo;
 
   ReassertingClusterManager(ClusterManager delegate, Runnable beforeJoin, Runnable afterLeave) {
     this.delegate = delegate;
@@ -104,15 +109,22 @@ final class ReassertingClusterManager implements ClusterManager {
 
   @Override
   public void addRegistration(String address, RegistrationInfo info, Completable<Void> promise) {
-    if (!info.localOnly()) {
-      own.computeIfAbsent(address, a -> ConcurrentHashMap.newKeySet()).add(info);
-    }
-    delegate.addRegistration(address, info, promise);
+    // Tracked once written: a check must not see an add in flight as a loss and write it a second time;
+    // and not at all if Vert.x removed it while the add was in flight.
+    Pending key = new Pending(address, info);
+    adding.add(key);
+    delegate.addRegistration(address, info, (v, err) -> {
+      if (adding.remove(key) && err == null && !info.localOnly()) {
+        own.computeIfAbsent(address, a -> ConcurrentHashMap.newKeySet()).add(info);
+      }
+      promise.complete(v, err);
+    });
   }
 
   @Override
   public void removeRegistration(String address, RegistrationInfo info, Completable<Void> promise) {
     // Forget it first, so that a check running now does not put it back after it is gone.
+    adding.remove(new Pending(address, info));
     own.computeIfPresent(address, (a, set) -> {
       set.remove(info);
       return set.isEmpty() ? null : set;
@@ -146,7 +158,7 @@ final class ReassertingClusterManager implements ClusterManager {
         }
       });
     }
-    NodeInfo info = delegate.getNodeInfo();
+    NodeInfo info = writtenNodeInfo;
     if (info != null) {
       delegate.getNodeInfo(delegate.getNodeId(), (found, err) -> {
         if (err != null || found == null) {
@@ -218,7 +230,13 @@ final class ReassertingClusterManager implements ClusterManager {
 
   @Override
   public void setNodeInfo(NodeInfo nodeInfo, Completable<Void> promise) {
-    delegate.setNodeInfo(nodeInfo, promise);
+    // Checked once written, for the same reason as registrations.
+    delegate.setNodeInfo(nodeInfo, (v, err) -> {
+      if (err == null) {
+        writtenNodeInfo = nodeInfo;
+      }
+      promise.complete(v, err);
+    });
   }
 
   @Override
