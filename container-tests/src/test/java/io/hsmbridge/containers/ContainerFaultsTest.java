@@ -272,7 +272,7 @@ class ContainerFaultsTest {
       try {
         unservedMs = awaitNotServing(victim, cutAt);
         // The majority keeps acknowledging creations. The cut lasts until the majority side's membership has
-        // dropped the victim (the bridge's member view shrinks: 15 s without heartbeats, then a check), so that the
+        // dropped the victim (the bridge's member view shrinks: 10 s without heartbeats, then a check), so that the
         // reconnection goes through the membership's merge of split clusters.
         long bound = System.nanoTime() + Duration.ofSeconds(100).toNanos();
         int n = 0;

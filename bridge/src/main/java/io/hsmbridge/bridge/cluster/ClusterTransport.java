@@ -75,8 +75,15 @@ public final class ClusterTransport {
    * before it is excluded); split clusters look for each other every {@link #MERGE_MIN_MS}..{@link
    * #MERGE_MAX_MS}.
    */
-  static final long FAILURE_TIMEOUT_MS = 15_000;
-  static final long HEARTBEAT_MS = 3_000;
+  static final long FAILURE_TIMEOUT_MS = 10_000;
+  static final long HEARTBEAT_MS = 2_000;
+  /**
+   * How long a write to the routing table waits for a member's answer. Writes are synchronous, so while
+   * a SIGKILLed member is still in the view every registration waits for it; Infinispan's default (15 s)
+   * held registrations up that long in the cluster scenario test. A write that times out is retried by
+   * {@link ReassertingClusterManager}.
+   */
+  static final long REMOTE_TIMEOUT_MS = 5_000;
   static final long MERGE_MIN_MS = 2_000;
   static final long MERGE_MAX_MS = 5_000;
   /**
@@ -158,6 +165,7 @@ public final class ClusterTransport {
       // an address only one side used); for an address both sides used one side's set wins, and the
       // losing side's nodes put theirs back (ReassertingClusterManager).
       holder.newConfigurationBuilder(name).clustering().cacheMode(CacheMode.REPL_SYNC)
+          .remoteTimeout(REMOTE_TIMEOUT_MS)
           .partitionHandling().mergePolicy(MergePolicy.PREFERRED_NON_NULL);
     }
     holder.newConfigurationBuilder(VERTX_MAP_TEMPLATE).template(true).clustering().cacheMode(CacheMode.DIST_SYNC);

@@ -109,12 +109,13 @@ final class ReassertingClusterManager implements ClusterManager {
 
   @Override
   public void addRegistration(String address, RegistrationInfo info, Completable<Void> promise) {
-    // Tracked once written: a check must not see an add in flight as a loss and write it a second time;
-    // and not at all if Vert.x removed it while the add was in flight.
+    // Tracked once the write has ended (a check must not see an add in flight as a loss and write it a
+    // second time), also when it failed (the consumer stays registered locally: the next check writes it
+    // again); not at all if Vert.x removed it while the add was in flight.
     Pending key = new Pending(address, info);
     adding.add(key);
     delegate.addRegistration(address, info, (v, err) -> {
-      if (adding.remove(key) && err == null && !info.localOnly()) {
+      if (adding.remove(key) && !info.localOnly()) {
         own.computeIfAbsent(address, a -> ConcurrentHashMap.newKeySet()).add(info);
       }
       promise.complete(v, err);

@@ -95,6 +95,40 @@ class ClusterConfigTest {
         e.getMessage());
   }
 
+  @Test
+  void refusesAClientCertificateAsAMember() {
+    ClusterCa ca = ClusterCa.load(tmp.resolve("ca"));
+    ClusterCa.MemberFiles client = ca.issueMember("app", ClusterCa.MemberKind.CLIENT, List.of("127.0.0.1"), tmp.resolve("app"));
+    Properties p = valid();
+    p.setProperty("cluster.tls.cert", client.certificate().toString());
+    p.setProperty("cluster.tls.key", client.key().toString());
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
+    assertTrue(e.getMessage().startsWith("cluster.tls.cert") && e.getMessage().contains("kind client"), e.getMessage());
+  }
+
+  @Test
+  void acceptsAFrontDoorCertificate() {
+    ClusterCa ca = ClusterCa.load(tmp.resolve("ca"));
+    ClusterCa.MemberFiles front = ca.issueMember("fd", ClusterCa.MemberKind.FRONT_DOOR, List.of("127.0.0.1"), tmp.resolve("fd"));
+    Properties p = valid();
+    p.setProperty("cluster.tls.cert", front.certificate().toString());
+    p.setProperty("cluster.tls.key", front.key().toString());
+    assertTrue(ClusterConfig.from(p).enabled());
+  }
+
+  @Test
+  void readsTheMemberPortUnderItsFormerNameWhenTheNewOneIsAbsent() {
+    Properties p = valid();
+    p.setProperty("cluster.hazelcastPort", "20001");
+    assertEquals(20001, ClusterConfig.from(p).memberPort());
+    p.setProperty("cluster.memberPort", "20002");
+    assertEquals(20002, ClusterConfig.from(p).memberPort());
+    p.remove("cluster.memberPort");
+    p.setProperty("cluster.hazelcastPort", "0");
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
+    assertTrue(e.getMessage().contains("cluster.hazelcastPort"), e.getMessage());
+  }
+
   private void assertNamesKey(String key, String value, String named) {
     Properties p = valid();
     p.setProperty(key, value);
