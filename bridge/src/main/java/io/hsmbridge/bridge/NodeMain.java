@@ -36,6 +36,7 @@ public final class NodeMain {
   public static void main(String[] args) {
     System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
     Path config = parseArgs(args);
+    LogRotation.installFromSystemProperties();
     try {
       NodeConfig loaded = NodeConfig.load(config);
       Runnable stop;

@@ -264,6 +264,9 @@ final class BenchCommand extends CliCommand {
     try {
       ClusterRecord rec = ClusterLayout.newRecord(n, 0, ClusterCommands.DEFAULT_DURABILITY);
       ClusterLayout.write(home, rec, library);
+      // The plaintext comparison rows go through a second listener of the bridge, on loopback only.
+      Files.writeString(home.bridge().nodeProperties(), "bridge.tcp.loopbackPlaintextPort=0\n",
+          java.nio.file.StandardOpenOption.APPEND);
       long t0 = System.nanoTime();
       List<LocalNode.Spawned> spawned = local.startMissing(rec);
       LocalCluster.Ready ready;
@@ -275,9 +278,12 @@ final class BenchCommand extends CliCommand {
       }
       double startSeconds = (System.nanoTime() - t0) / 1e9;
       String session;
-      try (Hsm hsm = Hsm.owning(BridgeClient.connect(ready.bridge().host(), ready.bridge().port()))) {
+      try (Hsm hsm = Hsm.owning(ready.bridge().connect(BridgeClient.DEFAULT_TIMEOUT))) {
         session = ThrowawayUsers.activate(hsm).cryptoUser().token();
       }
+      io.hsmbridge.client.ClientTls tls = ready.bridge().clientTls();
+      int plaintextPort = new io.vertx.core.json.JsonObject(Files.readString(home.bridge().endpointJson()))
+          .getInteger("loopbackPlaintextPort");
       List<String> ids = rec.hsmIds();
       started = true;
       return new ClusterBench.Cluster() {
@@ -289,6 +295,16 @@ final class BenchCommand extends CliCommand {
         @Override
         public int port() {
           return ready.bridge().port();
+        }
+
+        @Override
+        public io.hsmbridge.client.ClientTls tls() {
+          return tls;
+        }
+
+        @Override
+        public int plaintextPort() {
+          return plaintextPort;
         }
 
         @Override

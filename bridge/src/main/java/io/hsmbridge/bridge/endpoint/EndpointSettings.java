@@ -31,10 +31,13 @@ import java.util.Properties;
  * @param handshakeTimeoutMs a connection must finish its TLS handshake within this
  * @param frameTimeoutMs a frame must arrive whole within this once its first byte did (slow senders)
  * @param requestTimeoutMs how long a request may take in the bridge before the client gets TIMEOUT
+ * @param loopbackPlaintextPort a second, plaintext listener on 127.0.0.1 with the same limits (for a
+ *     benchmark's comparison rows or an application on the same host), -1 for none (the default); 0 picks
+ *     a free port
  */
 public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes, int maxConnections,
     int maxConnectionsPerAddress, int maxInFlight, long idleTimeoutMs, long handshakeTimeoutMs,
-    long frameTimeoutMs, long requestTimeoutMs) {
+    long frameTimeoutMs, long requestTimeoutMs, int loopbackPlaintextPort) {
 
   public static final int DEFAULT_PORT = 7701;
   /** The protocol's largest request is ~90 KiB (64 KiB of data in base64 plus fields): room to spare. */
@@ -68,19 +71,31 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
   public static EndpointSettings plaintext(String host, int port) {
     return new EndpointSettings(host, port, null, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_CONNECTIONS,
         DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_IDLE_TIMEOUT_MS,
-        DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS);
+        DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, -1);
   }
 
   /** This endpoint with another port (a port picked at start). */
   public EndpointSettings withPort(int newPort) {
     return new EndpointSettings(host, newPort, tls, maxFrameBytes, maxConnections, maxConnectionsPerAddress,
-        maxInFlight, idleTimeoutMs, handshakeTimeoutMs, frameTimeoutMs, requestTimeoutMs);
+        maxInFlight, idleTimeoutMs, handshakeTimeoutMs, frameTimeoutMs, requestTimeoutMs, loopbackPlaintextPort);
+  }
+
+  /** The plaintext loopback listener's settings: this endpoint's limits, on 127.0.0.1, without TLS. */
+  public EndpointSettings loopbackPlaintext(int plainPort) {
+    return new EndpointSettings("127.0.0.1", plainPort, null, maxFrameBytes, maxConnections, maxConnectionsPerAddress,
+        maxInFlight, idleTimeoutMs, handshakeTimeoutMs, frameTimeoutMs, requestTimeoutMs, -1);
+  }
+
+  /** This endpoint with TLS material: for tests. */
+  public EndpointSettings withTls(Tls newTls) {
+    return new EndpointSettings(host, port, newTls, maxFrameBytes, maxConnections, maxConnectionsPerAddress,
+        maxInFlight, idleTimeoutMs, handshakeTimeoutMs, frameTimeoutMs, requestTimeoutMs, loopbackPlaintextPort);
   }
 
   /** This endpoint with other limits: for tests that need small ones. */
   public EndpointSettings withLimits(int frameBytes, int connections, int perAddress, long idleMs, long frameMs) {
     return new EndpointSettings(host, port, tls, frameBytes, connections, perAddress, maxInFlight, idleMs,
-        handshakeTimeoutMs, frameMs, requestTimeoutMs);
+        handshakeTimeoutMs, frameMs, requestTimeoutMs, loopbackPlaintextPort);
   }
 
   public boolean tlsEnabled() {
@@ -117,8 +132,12 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
     long handshake = range(p, "bridge.tcp.handshakeTimeoutMs", (int) DEFAULT_HANDSHAKE_TIMEOUT_MS, 100, 120_000);
     long frameTimeout = range(p, "bridge.tcp.frameTimeoutMs", (int) DEFAULT_FRAME_TIMEOUT_MS, 100, 600_000);
     long requestTimeout = range(p, "bridge.tcp.requestTimeoutMs", (int) DEFAULT_REQUEST_TIMEOUT_MS, 100, 600_000);
+    int plainPort = AgentConfig.integer(p, "bridge.tcp.loopbackPlaintextPort", -1);
+    if (plainPort < -1 || plainPort > 65535) {
+      throw AgentConfig.invalid("bridge.tcp.loopbackPlaintextPort must be -1 (none), 0 (any free port) or 1..65535");
+    }
     return new EndpointSettings(host, port, tls, frame, conns, perAddress, inFlight, idle, handshake, frameTimeout,
-        requestTimeout);
+        requestTimeout, plainPort);
   }
 
   private static Tls tls(Properties p, ClusterConfig cluster) {
