@@ -213,7 +213,8 @@ class ContainerKitCommandTest {
 
   @Test
   void statusWithoutABridgeSaysSoWithExitCode3() {
-    CliRun r = CliRun.run(tmp.resolve("home"), "containers", "status", "--endpoint", "127.0.0.1:1");
+    Path ca = io.hsmbridge.bridge.cluster.ClusterCa.create(tmp.resolve("ca"), "status-test").certificateFile();
+    CliRun r = CliRun.run(tmp.resolve("home"), "containers", "status", "--endpoint", "127.0.0.1:1", "--ca", ca.toString());
     assertEquals(ExitCodes.NOT_RUNNING, r.code, r::toString);
     assertTrue(r.err.contains("no bridge answers at 127.0.0.1:1"), r::toString);
   }
