@@ -24,22 +24,29 @@ import java.util.Optional;
  * @param pid 0 when unknown (an endpoint given with {@code --endpoint})
  * @param tls whether the endpoint runs TLS
  * @param ca the CA certificate (PEM) a TLS connection pins, or null while unknown
+ * @param clientCert a client certificate (kind client) to present, or null: for an endpoint with mutual TLS
+ * @param clientKey its private key
  */
-record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path ca) {
+record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path ca, Path clientCert, Path clientKey) {
 
   /** A plaintext endpoint (a standalone node on loopback). */
   Endpoint(String host, int port, long pid, String hsmId) {
-    this(host, port, pid, hsmId, false, null);
+    this(host, port, pid, hsmId, false, null, null, null);
   }
 
   /** This endpoint over TLS, pinning {@code caFile}. */
   Endpoint withCa(Path caFile) {
-    return new Endpoint(host, port, pid, hsmId, true, caFile);
+    return new Endpoint(host, port, pid, hsmId, true, caFile, clientCert, clientKey);
+  }
+
+  /** This endpoint presenting a client certificate (used when the endpoint asks for one). */
+  Endpoint withClientCertificate(Path cert, Path key) {
+    return new Endpoint(host, port, pid, hsmId, tls, ca, cert, key);
   }
 
   /** This endpoint in plaintext (loopback only, checked by the caller). */
   Endpoint plaintext() {
-    return new Endpoint(host, port, pid, hsmId, false, null);
+    return new Endpoint(host, port, pid, hsmId, false, null, null, null);
   }
 
   /** The client's TLS settings: the pinned CA, or null for plaintext. */
@@ -54,7 +61,8 @@ record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path
       throw new CliException("cannot read the cluster CA certificate " + ca);
     }
     try {
-      return ClientTls.pinning(ca);
+      ClientTls t = ClientTls.pinning(ca);
+      return clientCert == null ? t : t.withClientCertificate(clientCert, clientKey);
     } catch (io.hsmbridge.client.HsmBridgeException e) {
       throw new CliException(e.getMessage());
     }
@@ -105,7 +113,7 @@ record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path
       return Optional.empty();
     }
     return Optional.of(new Endpoint(h, p.intValue(), pid instanceof Number n ? n.longValue() : 0,
-        hsmId instanceof String s ? s : null, tls, null));
+        hsmId instanceof String s ? s : null, tls, null, null, null));
   }
 
   /** The {@code pid} of any node's endpoint file (agent, bridge or standalone); 0 when there is none. */

@@ -90,8 +90,15 @@ final class LocalNode {
     if (pid > 0 && !isNode(pid)) {
       return Optional.empty();
     }
-    // A TLS endpoint's certificate is issued by the cluster CA, of which the node keeps a copy.
-    return ep.get().tls() ? Optional.of(ep.get().withCa(dir.tlsCa())) : ep;
+    // A TLS endpoint's certificate is issued by the cluster CA, of which the node keeps a copy; the local
+    // CLI's own client certificate gets it through an endpoint that requires mutual TLS.
+    if (!ep.get().tls()) {
+      return ep;
+    }
+    Endpoint tls = ep.get().withCa(dir.tlsCa());
+    Path cliCert = Home.cliCert(dir.dir().getParent());
+    Path cliKey = Home.cliKey(dir.dir().getParent());
+    return Optional.of(Files.isReadable(cliCert) && Files.isReadable(cliKey) ? tls.withClientCertificate(cliCert, cliKey) : tls);
   }
 
   /**

@@ -53,6 +53,8 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class BridgeClient implements RequestSender, AutoCloseable {
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
+  /** A TLS handshake on a busy host (key exchange, certificate checks, a cold JIT) may take a while. */
+  public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(15);
   /**
    * How long one read may block before the leader looks up (its own request timed out, it was
    * interrupted, a waiting caller should take over): the precision of timeouts of blocking calls.
@@ -167,7 +169,7 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
     Socket connected = s;
     try {
       if (tls != null) {
-        connected = tls.handshake(s, host, port, (int) DEFAULT_CONNECT_TIMEOUT.toMillis());
+        connected = tls.handshake(s, host, port, (int) DEFAULT_HANDSHAKE_TIMEOUT.toMillis());
       }
       connected.setSoTimeout(POLL_MS);
       return new BridgeClient(connected, where, requestTimeout, tls != null);
