@@ -312,6 +312,10 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
     byte[] bytes;
     try {
       bytes = FrameCodec.encode(frame);
+      if (bytes.length - 4 > FrameCodec.MAX_REQUEST_FRAME_BYTES) {
+        throw new IllegalArgumentException("request frame of " + (bytes.length - 4) + " bytes is over the endpoint's "
+            + FrameCodec.MAX_REQUEST_FRAME_BYTES + "-byte limit (payloads are at most 64 KiB)");
+      }
     } catch (IllegalArgumentException e) {
       fail(replyAddress, new HsmBridgeException(ErrorCode.INPUT_TOO_LARGE, e.getMessage()));
       return sent;

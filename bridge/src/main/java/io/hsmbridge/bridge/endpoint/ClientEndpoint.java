@@ -49,7 +49,8 @@ public final class ClientEndpoint {
   /** Starts listening on the settings' host and port (0: a free one, see {@link #port()}). */
   public static Future<ClientEndpoint> start(Vertx vertx, EndpointSettings settings) {
     ClientEndpoint endpoint = new ClientEndpoint(vertx, settings);
-    return endpoint.server.listen(settings.port(), settings.host()).map(s -> {
+    Future<Void> warm = settings.tlsEnabled() ? vertx.executeBlocking(ClientEndpoint::warmUpTls) : Future.succeededFuture();
+    return warm.compose(v -> endpoint.server.listen(settings.port(), settings.host())).map(s -> {
       endpoint.port = s.actualPort();
       endpoint.sweepTimer = vertx.setPeriodic(SWEEP_MS, id -> endpoint.sweep());
       return endpoint;
@@ -58,6 +59,16 @@ public final class ClientEndpoint {
 
   public int port() {
     return port;
+  }
+
+  /**
+   * Netty's server SSL context class checks, once, in its static initialiser, what the JDK supports by
+   * loading an RSA key: seconds on a busy host. It would run on the event loop at the first client's TLS
+   * upgrade and stall every connection of that loop; run it here, on a worker, before listening.
+   */
+  private static Void warmUpTls() throws ClassNotFoundException {
+    Class.forName("io.netty.handler.ssl.JdkSslServerContext", true, ClientEndpoint.class.getClassLoader());
+    return null;
   }
 
   public EndpointSettings settings() {

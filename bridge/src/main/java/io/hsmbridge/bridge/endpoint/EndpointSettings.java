@@ -113,6 +113,10 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
     if (port < 0 || port > 65535) {
       throw AgentConfig.invalid("bridge.tcp.port must be 0..65535");
     }
+    String auth = p.getProperty("bridge.tls.clientAuth", "none").trim().toLowerCase(Locale.ROOT);
+    if (!auth.equals("none") && !auth.equals("required")) {
+      throw AgentConfig.invalid("bridge.tls.clientAuth must be none or required");
+    }
     Tls tls = null;
     if (AgentConfig.bool(p, "bridge.tls", true)) {
       tls = tls(p, cluster);
@@ -144,11 +148,8 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
     Path cert = file(p, "bridge.tls.cert", cluster.enabled() ? cluster.tlsCert() : null);
     Path key = file(p, "bridge.tls.key", cluster.enabled() ? cluster.tlsKey() : null);
     Path ca = file(p, "bridge.tls.ca", cluster.enabled() ? cluster.tlsCa() : null);
-    String auth = p.getProperty("bridge.tls.clientAuth", "none").trim().toLowerCase(Locale.ROOT);
-    if (!auth.equals("none") && !auth.equals("required")) {
-      throw AgentConfig.invalid("bridge.tls.clientAuth must be none or required");
-    }
-    Tls tls = new Tls(cert, key, ca, auth.equals("required"));
+    boolean mutual = p.getProperty("bridge.tls.clientAuth", "none").trim().equalsIgnoreCase("required");
+    Tls tls = new Tls(cert, key, ca, mutual);
     EndpointTls.check(tls);
     return tls;
   }
