@@ -254,6 +254,26 @@ final class BenchCommand extends CliCommand {
    * closing it stops it as {@code down} does and deletes the directory. A shutdown hook does the same when
    * the bench is interrupted: the detached nodes must not outlive it.
    */
+  /**
+   * Waits (at most 60 s) until a request through the bridge reaches an HSM: on a loaded host the bridge
+   * can report an HSM SERVING (heartbeats) a moment before it can route to it (measured: the first
+   * request failed NO_HSM_AVAILABLE "after 1 attempt(s)").
+   */
+  private static void awaitAnswering(Endpoint bridge) {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      try (BridgeClient c = bridge.connect(java.time.Duration.ofSeconds(10))) {
+        c.request(new io.vertx.core.json.JsonObject().put("op", "health"));
+        return;
+      } catch (io.hsmbridge.client.HsmBridgeException e) {
+        if (System.nanoTime() - deadline > 0) {
+          throw e;
+        }
+        LocalNode.sleep(500);
+      }
+    }
+  }
+
   private static ClusterBench.Cluster startCluster(int n, Path library, PrintStream progress) throws IOException {
     Path dir = Files.createTempDirectory("hsmbridge-bench-cluster-");
     Home home = new Home(dir);
@@ -277,6 +297,7 @@ final class BenchCommand extends CliCommand {
         throw f;
       }
       double startSeconds = (System.nanoTime() - t0) / 1e9;
+      awaitAnswering(ready.bridge());
       String session;
       try (Hsm hsm = Hsm.owning(ready.bridge().connect(BridgeClient.DEFAULT_TIMEOUT))) {
         session = ThrowawayUsers.activate(hsm).cryptoUser().token();
