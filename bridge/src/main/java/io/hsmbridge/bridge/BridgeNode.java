@@ -1,5 +1,6 @@
 package io.hsmbridge.bridge;
 
+import io.hsmbridge.bridge.endpoint.EndpointSettings;
 import io.hsmbridge.bridge.routing.ClusterBridgeVerticle;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.ErrorCode;
@@ -33,14 +34,25 @@ public final class BridgeNode {
     Vertx vertx = NodeMain.Node.startVertx(config);
     try {
       int port = config.tcpPort() == 0 ? NodeMain.Node.freePort(config.tcpHost()) : config.tcpPort();
+      EndpointSettings endpoint = config.endpoint().withPort(port);
+      int plainPort = endpoint.loopbackPlaintextPort() == 0 ? NodeMain.Node.freePort("127.0.0.1")
+          : endpoint.loopbackPlaintextPort();
       vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs()))
-          .compose(id -> TcpBridge.start(vertx, config.tcpHost(), port))
+          .compose(id -> TcpBridge.start(vertx, endpoint))
+          .compose(e -> plainPort < 0 ? io.vertx.core.Future.succeededFuture()
+              : TcpBridge.start(vertx, endpoint.loopbackPlaintext(plainPort)))
           .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       BridgeNode node = new BridgeNode(config, vertx, port);
-      NodeMain.Node.writeEndpoint(config, new JsonObject().put("role", "bridge").put("host", config.tcpHost())
-          .put("port", port).put("pid", ProcessHandle.current().pid()));
-      LOG.info("hsmbridge bridge serving clients on " + config.tcpHost() + ":" + port + ", durability "
-          + config.routing().durability());
+      JsonObject written = new JsonObject().put("role", "bridge").put("host", config.tcpHost())
+          .put("port", port).put("tls", endpoint.tlsEnabled()).put("pid", ProcessHandle.current().pid());
+      if (plainPort >= 0) {
+        written.put("loopbackPlaintextPort", plainPort);
+        LOG.warning("a plaintext client endpoint also listens on 127.0.0.1:" + plainPort
+            + " (bridge.tcp.loopbackPlaintextPort): anyone on this host can reach it without TLS");
+      }
+      NodeMain.Node.writeEndpoint(config, written);
+      LOG.info("hsmbridge bridge serving clients on " + config.tcpHost() + ":" + port
+          + NodeMain.Node.describe(endpoint) + ", durability " + config.routing().durability());
       return node;
     } catch (Exception e) {
       vertx.close();

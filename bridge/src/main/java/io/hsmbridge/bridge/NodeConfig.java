@@ -3,6 +3,7 @@ package io.hsmbridge.bridge;
 import io.hsmbridge.agent.AgentConfig;
 import io.hsmbridge.agent.AgentVerticle;
 import io.hsmbridge.bridge.cluster.ClusterConfig;
+import io.hsmbridge.bridge.endpoint.EndpointSettings;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Properties;
@@ -23,10 +24,11 @@ import java.util.Properties;
  * @param role what this process runs ({@code node.role}: all, agent or bridge)
  * @param raft the agent's place in the mutation log (role agent only, else null)
  * @param routing the bridge's routing settings (role bridge only, else null)
+ * @param endpoint the client endpoint (TLS, limits; roles all and bridge, else null)
  */
 public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
     int eventLoops, int workerSpinMicros, int workerThreads, ClusterConfig cluster, NodeRole role, RaftSettings raft,
-    RoutingSettings routing) {
+    RoutingSettings routing, EndpointSettings endpoint) {
 
   public static NodeConfig load(Path file) {
     Properties p = AgentConfig.readProperties(file);
@@ -62,6 +64,8 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
     }
     RaftSettings raft = role == NodeRole.AGENT ? RaftSettings.from(p, agent.hsmId(), stateDir) : null;
     RoutingSettings routing = role == NodeRole.BRIDGE ? RoutingSettings.from(p) : null;
-    return new NodeConfig(agent, host, port, stateDir, timeout, eventLoops, spin, workers, cluster, role, raft, routing);
+    EndpointSettings endpoint = role == NodeRole.AGENT ? null : EndpointSettings.from(p, cluster);
+    return new NodeConfig(agent, host, port, stateDir, timeout, eventLoops, spin, workers, cluster, role, raft, routing,
+        endpoint);
   }
 }

@@ -39,6 +39,7 @@ public final class NodeMain {
   public static void main(String[] args) {
     System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
     Path config = parseArgs(args);
+    LogRotation.installFromSystemProperties();
     try {
       NodeConfig loaded = NodeConfig.load(config);
       Runnable stop;
@@ -109,11 +110,12 @@ public final class NodeMain {
         String hsmId = config.agent().hsmId();
         vertx.deployVerticle(new AgentVerticle(hsmId, hsm, config.workerSpinMicros(), config.workerThreads()))
             .compose(id -> vertx.deployVerticle(new BridgeVerticle(hsmId, config.agentTimeoutMs())))
-            .compose(id -> TcpBridge.start(vertx, config.tcpHost(), port))
+            .compose(id -> TcpBridge.start(vertx, config.endpoint().withPort(port)))
             .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         Node node = new Node(config, hsm, vertx, port);
         node.writeEndpoint();
-        LOG.info("hsmbridge node " + hsmId + " serving token '" + hsm.label() + "' on " + config.tcpHost() + ":" + port);
+        LOG.info("hsmbridge node " + hsmId + " serving token '" + hsm.label() + "' on " + config.tcpHost() + ":" + port
+            + describe(config.endpoint()));
         return node;
       } catch (Exception e) {
         vertx.close();
@@ -186,8 +188,16 @@ public final class NodeMain {
           .put("role", "all")
           .put("host", config.tcpHost())
           .put("port", port)
+          .put("tls", config.endpoint().tlsEnabled())
           .put("pid", ProcessHandle.current().pid())
           .put("hsmId", config.agent().hsmId()));
+    }
+
+    /** How the client endpoint runs, for the start-up line: TLS or not, and its limits. */
+    static String describe(io.hsmbridge.bridge.endpoint.EndpointSettings e) {
+      return (e.tlsEnabled() ? " (TLS 1.3" + (e.tls().requireClientCert() ? ", client certificates required" : "") + ")"
+          : " (plaintext, loopback only)") + ", max frame " + e.maxFrameBytes() + " bytes, max connections "
+          + e.maxConnections() + " (" + e.maxConnectionsPerAddress() + " per address)";
     }
 
     /** Writes {@code endpoint.json} atomically: launchers take its presence as "ready". */

@@ -45,6 +45,7 @@ final class TestNodes {
     p.put("token.initialize", "true");
     p.put("bridge.tcp.host", "127.0.0.1");
     p.put("bridge.tcp.port", "0");
+    p.put("bridge.tls", "false"); // a standalone node on loopback: plaintext, explicitly
     p.put("state.dir", stateDir.toString());
     return p;
   }

@@ -254,6 +254,26 @@ final class BenchCommand extends CliCommand {
    * closing it stops it as {@code down} does and deletes the directory. A shutdown hook does the same when
    * the bench is interrupted: the detached nodes must not outlive it.
    */
+  /**
+   * Waits (at most 60 s) until a request through the bridge reaches an HSM: on a loaded host the bridge
+   * can report an HSM SERVING (heartbeats) a moment before it can route to it (measured: the first
+   * request failed NO_HSM_AVAILABLE "after 1 attempt(s)").
+   */
+  private static void awaitAnswering(Endpoint bridge) {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      try (BridgeClient c = bridge.connect(java.time.Duration.ofSeconds(10))) {
+        c.request(new io.vertx.core.json.JsonObject().put("op", "health"));
+        return;
+      } catch (io.hsmbridge.client.HsmBridgeException e) {
+        if (System.nanoTime() - deadline > 0) {
+          throw e;
+        }
+        LocalNode.sleep(500);
+      }
+    }
+  }
+
   private static ClusterBench.Cluster startCluster(int n, Path library, PrintStream progress) throws IOException {
     Path dir = Files.createTempDirectory("hsmbridge-bench-cluster-");
     Home home = new Home(dir);
@@ -264,6 +284,9 @@ final class BenchCommand extends CliCommand {
     try {
       ClusterRecord rec = ClusterLayout.newRecord(n, 0, ClusterCommands.DEFAULT_DURABILITY);
       ClusterLayout.write(home, rec, library);
+      // The plaintext comparison rows go through a second listener of the bridge, on loopback only.
+      Files.writeString(home.bridge().nodeProperties(), "bridge.tcp.loopbackPlaintextPort=0\n",
+          java.nio.file.StandardOpenOption.APPEND);
       long t0 = System.nanoTime();
       List<LocalNode.Spawned> spawned = local.startMissing(rec);
       LocalCluster.Ready ready;
@@ -274,10 +297,14 @@ final class BenchCommand extends CliCommand {
         throw f;
       }
       double startSeconds = (System.nanoTime() - t0) / 1e9;
+      awaitAnswering(ready.bridge());
       String session;
-      try (Hsm hsm = Hsm.owning(BridgeClient.connect(ready.bridge().host(), ready.bridge().port()))) {
+      try (Hsm hsm = Hsm.owning(ready.bridge().connect(BridgeClient.DEFAULT_TIMEOUT))) {
         session = ThrowawayUsers.activate(hsm).cryptoUser().token();
       }
+      io.hsmbridge.client.ClientTls tls = ready.bridge().clientTls();
+      int plaintextPort = new io.vertx.core.json.JsonObject(Files.readString(home.bridge().endpointJson()))
+          .getInteger("loopbackPlaintextPort");
       List<String> ids = rec.hsmIds();
       started = true;
       return new ClusterBench.Cluster() {
@@ -289,6 +316,16 @@ final class BenchCommand extends CliCommand {
         @Override
         public int port() {
           return ready.bridge().port();
+        }
+
+        @Override
+        public io.hsmbridge.client.ClientTls tls() {
+          return tls;
+        }
+
+        @Override
+        public int plaintextPort() {
+          return plaintextPort;
         }
 
         @Override

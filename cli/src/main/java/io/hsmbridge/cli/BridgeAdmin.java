@@ -27,7 +27,7 @@ final class BridgeAdmin implements AutoCloseable {
   }
 
   static final Connector TCP = (ep, timeout) -> {
-    BridgeClient client = BridgeClient.connect(ep.host(), ep.port(), timeout);
+    BridgeClient client = ep.connect(timeout);
     return new BridgeAdmin(client, client);
   };
 

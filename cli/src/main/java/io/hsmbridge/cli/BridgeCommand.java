@@ -17,6 +17,14 @@ abstract class BridgeCommand extends CliCommand {
       description = "Talk to this TCP bridge instead of the local cluster's.")
   String endpoint;
 
+  @Option(names = "--ca", paramLabel = "FILE",
+      description = "The cluster CA certificate (PEM) to pin for the endpoint's TLS (default: the local cluster's).")
+  java.nio.file.Path ca;
+
+  @Option(names = "--plaintext",
+      description = "Talk to a loopback --endpoint without TLS (one started with bridge.tls=false).")
+  boolean plaintext;
+
   @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "30",
       description = "Per-request timeout in seconds (default: ${DEFAULT-VALUE}).")
   int timeoutSeconds;
@@ -33,16 +41,57 @@ abstract class BridgeCommand extends CliCommand {
       } catch (IllegalArgumentException e) {
         throw usage("invalid --endpoint: " + e.getMessage());
       }
+      ep = withTrust(ep);
     } else {
+      if (plaintext) {
+        throw usage("--plaintext goes with --endpoint (the local cluster's endpoint says itself whether it runs TLS)");
+      }
       ep = localBridge().runningEndpoint().orElseThrow(() -> new CliException(CliException.NOT_RUNNING));
+      if (ca != null && ep.tls()) {
+        ep = ep.withCa(ca);
+      }
     }
     try {
-      return BridgeClient.connect(ep.host(), ep.port(), Duration.ofSeconds(timeoutSeconds));
+      return ep.connect(Duration.ofSeconds(timeoutSeconds));
     } catch (HsmBridgeException e) {
       if (endpoint == null && localBridge().runningEndpoint().isEmpty()) {
         throw new CliException(CliException.NOT_RUNNING); // it stopped meanwhile
       }
       throw e;
+    }
+  }
+
+  /**
+   * TLS for an --endpoint: the CA of --ca, else the local cluster's CA when this home has one; plaintext
+   * only when asked for, and only on loopback.
+   */
+  private Endpoint withTrust(Endpoint ep) {
+    if (plaintext) {
+      if (ca != null) {
+        throw usage("--plaintext and --ca exclude each other");
+      }
+      if (!isLoopback(ep.host())) {
+        throw usage("--plaintext is for a loopback endpoint only; " + ep.host() + " is not loopback");
+      }
+      return ep.plaintext();
+    }
+    if (ca != null) {
+      return ep.withCa(ca);
+    }
+    for (java.nio.file.Path local : java.util.List.of(home().caDir().resolve("ca.pem"), home().bridge().tlsCa())) {
+      if (java.nio.file.Files.isReadable(local)) {
+        return ep.withCa(local);
+      }
+    }
+    throw usage("the endpoint " + ep.hostPort() + " runs TLS: give the cluster CA certificate with --ca FILE"
+        + " (or --plaintext for a loopback endpoint started with bridge.tls=false)");
+  }
+
+  static boolean isLoopback(String host) {
+    try {
+      return java.net.InetAddress.getByName(host).isLoopbackAddress();
+    } catch (java.net.UnknownHostException e) {
+      return false;
     }
   }
 

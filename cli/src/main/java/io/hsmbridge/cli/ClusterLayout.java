@@ -69,10 +69,22 @@ final class ClusterLayout {
     List<NodeDir> missing = nodes.stream()
         .filter(d -> !(Files.exists(d.tlsCert()) && Files.exists(d.tlsKey()) && Files.exists(d.tlsCa())
             && hasKind(d))).toList();
-    if (missing.isEmpty()) {
+    boolean cliMissing = !Files.exists(Home.cliCert(home.dir()));
+    if (missing.isEmpty() && !cliMissing) {
       return;
     }
     ClusterCa ca = ca(home, rec);
+    if (cliMissing) {
+      // The CLI's own client certificate: it still reaches the bridge when bridge.tls.clientAuth=required.
+      Path cliTls = Home.cliCert(home.dir()).getParent();
+      NodeLayout.privateDir(cliTls.getParent());
+      NodeLayout.privateDir(cliTls);
+      try {
+        ca.issueMember("cli", ClusterCa.MemberKind.CLIENT, NodeProperties.CERT_HOSTS, cliTls);
+      } catch (HsmException e) {
+        throw new CliException(e.getMessage());
+      }
+    }
     for (NodeDir d : missing) {
       NodeLayout.privateDir(d.tlsDir());
       Files.deleteIfExists(d.tlsCert());

@@ -112,7 +112,8 @@ final class ContainerKitCommand extends CliCommand {
       out.println();
       out.println("start it:  cd " + target + " && podman-compose -p " + cluster + " up -d   (or: docker compose up -d),");
       out.println("           or: softhsm-docker/cluster up --dir " + target);
-      out.println("then:      ./hsmbridge cluster activate --endpoint 127.0.0.1:" + port);
+      out.println("then:      ./hsmbridge cluster activate --endpoint 127.0.0.1:" + port + " --ca "
+          + target.resolve("ca").resolve(ClusterCa.CA_CERT_FILE) + "   (the endpoint runs TLS under the kit's CA)");
       return ExitCodes.OK;
     }
   }
@@ -128,6 +129,10 @@ final class ContainerKitCommand extends CliCommand {
         description = "The bridge (default: ${DEFAULT-VALUE}, where softhsm-docker/cluster publishes it).")
     String endpoint;
 
+    @Option(names = "--ca", paramLabel = "FILE", required = true,
+        description = "The cluster CA certificate to pin (the kit's ca/ca.pem): the bridge's endpoint runs TLS.")
+    Path ca;
+
     @Override
     protected int execute() {
       Endpoint ep;
@@ -137,7 +142,7 @@ final class ContainerKitCommand extends CliCommand {
         throw usage("invalid --endpoint: " + e.getMessage());
       }
       ClusterStatus st;
-      try (BridgeAdmin admin = BridgeAdmin.TCP.connect(ep, BridgeAdmin.POLL_TIMEOUT)) {
+      try (BridgeAdmin admin = BridgeAdmin.TCP.connect(ep.withCa(ca), BridgeAdmin.POLL_TIMEOUT)) {
         st = admin.status();
       } catch (HsmBridgeException e) {
         throw new CliException(ExitCodes.NOT_RUNNING, "no bridge answers at " + endpoint + ": " + e.getMessage(), null);
@@ -292,7 +297,10 @@ final class ContainerKitCommand extends CliCommand {
         NodeLayout.privateDir(tls);
         // The containers mount these files under fixed names; ClusterCa names them after the member.
         ClusterCa.MemberKind kind = node.equals(BRIDGE) ? ClusterCa.MemberKind.FRONT_DOOR : ClusterCa.MemberKind.AGENT;
-        ClusterCa.MemberFiles f = ca.issueMember(node, kind, List.of(node, "localhost"), tls);
+        // The bridge's certificate also serves the client endpoint, which the host reaches on its published
+        // port at 127.0.0.1: its SANs must name what clients dial.
+        List<String> hosts = node.equals(BRIDGE) ? List.of(node, "localhost", "127.0.0.1") : List.of(node, "localhost");
+        ClusterCa.MemberFiles f = ca.issueMember(node, kind, hosts, tls);
         Files.move(f.certificate(), tls.resolve("cert.pem"));
         Files.move(f.key(), tls.resolve("key.pem"));
       }

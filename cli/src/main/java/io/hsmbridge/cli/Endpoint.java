@@ -1,11 +1,14 @@
 package io.hsmbridge.cli;
 
+import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.ClientTls;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Optional;
 
 /**
@@ -15,9 +18,60 @@ import java.util.Optional;
  * {@code {"role":"agent","hsmId":..,"pid":..}}, is no client endpoint; only its pid is read
  * ({@link #readPid}).
  *
+ * <p>{@code "tls":true} in the file says the endpoint runs TLS; the client then pins {@code ca}, the
+ * cluster CA certificate (the launcher knows where it is: {@link #withCa}).
+ *
  * @param pid 0 when unknown (an endpoint given with {@code --endpoint})
+ * @param tls whether the endpoint runs TLS
+ * @param ca the CA certificate (PEM) a TLS connection pins, or null while unknown
+ * @param clientCert a client certificate (kind client) to present, or null: for an endpoint with mutual TLS
+ * @param clientKey its private key
  */
-record Endpoint(String host, int port, long pid, String hsmId) {
+record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path ca, Path clientCert, Path clientKey) {
+
+  /** A plaintext endpoint (a standalone node on loopback). */
+  Endpoint(String host, int port, long pid, String hsmId) {
+    this(host, port, pid, hsmId, false, null, null, null);
+  }
+
+  /** This endpoint over TLS, pinning {@code caFile}. */
+  Endpoint withCa(Path caFile) {
+    return new Endpoint(host, port, pid, hsmId, true, caFile, clientCert, clientKey);
+  }
+
+  /** This endpoint presenting a client certificate (used when the endpoint asks for one). */
+  Endpoint withClientCertificate(Path cert, Path key) {
+    return new Endpoint(host, port, pid, hsmId, tls, ca, cert, key);
+  }
+
+  /** This endpoint in plaintext (loopback only, checked by the caller). */
+  Endpoint plaintext() {
+    return new Endpoint(host, port, pid, hsmId, false, null, null, null);
+  }
+
+  /** The client's TLS settings: the pinned CA, or null for plaintext. */
+  ClientTls clientTls() {
+    if (!tls) {
+      return null;
+    }
+    if (ca == null) {
+      throw new CliException("the endpoint " + hostPort() + " runs TLS: give the cluster CA certificate with --ca FILE");
+    }
+    if (!Files.isReadable(ca)) {
+      throw new CliException("cannot read the cluster CA certificate " + ca);
+    }
+    try {
+      ClientTls t = ClientTls.pinning(ca);
+      return clientCert == null ? t : t.withClientCertificate(clientCert, clientKey);
+    } catch (io.hsmbridge.client.HsmBridgeException e) {
+      throw new CliException(e.getMessage());
+    }
+  }
+
+  /** Connects a client to this endpoint: TLS pinning {@link #ca} when {@link #tls}. */
+  BridgeClient connect(Duration requestTimeout) {
+    return BridgeClient.connect(host, port, requestTimeout, clientTls());
+  }
 
   /** Parses {@code host:port} as given to {@code --endpoint}. */
   static Endpoint parse(String hostPort) {
@@ -54,11 +108,12 @@ record Endpoint(String host, int port, long pid, String hsmId) {
     Object port = o.getValue("port");
     Object pid = o.getValue("pid");
     Object hsmId = o.getValue("hsmId");
+    boolean tls = Boolean.TRUE.equals(o.getValue("tls"));
     if (!(host instanceof String h) || !(port instanceof Number p) || p.intValue() < 1 || p.intValue() > 65535) {
       return Optional.empty();
     }
     return Optional.of(new Endpoint(h, p.intValue(), pid instanceof Number n ? n.longValue() : 0,
-        hsmId instanceof String s ? s : null));
+        hsmId instanceof String s ? s : null, tls, null, null, null));
   }
 
   /** The {@code pid} of any node's endpoint file (agent, bridge or standalone); 0 when there is none. */

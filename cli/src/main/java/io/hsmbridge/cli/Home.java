@@ -17,6 +17,7 @@ import java.util.stream.Stream;
  * HOME/bridge/              the bridge (node.properties, log, endpoint.json: what clients connect to)
  * HOME/removed/hsmK-TIME/   directories of removed HSMs, tokens kept
  * HOME/node.jar             the copy of hsmbridge.jar the nodes run from
+ * HOME/cli/tls/             the local CLI's client certificate (kind client), for an endpoint with mutual TLS
  * </pre>
  */
 record Home(Path dir) {
@@ -39,6 +40,15 @@ record Home(Path dir) {
 
   Path removedDir() {
     return dir.resolve("removed");
+  }
+
+  /** The CLI's client certificate of the data directory {@code home} (kind client; see ClusterLayout). */
+  static Path cliCert(Path home) {
+    return home.resolve("cli").resolve("tls").resolve("cli.pem");
+  }
+
+  static Path cliKey(Path home) {
+    return home.resolve("cli").resolve("tls").resolve("cli-key.pem");
   }
 
   Path nodeJar() {

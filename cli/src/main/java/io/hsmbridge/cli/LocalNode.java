@@ -23,7 +23,9 @@ import java.util.concurrent.TimeoutException;
 /**
  * Starts, finds and stops the node process of one {@link NodeDir} (an agent, the bridge, or the
  * standalone node of demo and bench). The node runs detached (its own session when {@code setsid}
- * exists) with output appended to {@code node.log}, and writes {@code endpoint.json} when it is ready.
+ * exists) with output appended to {@code node.log} (which the node rotates past 10 MiB, keeping
+ * {@code node.log.1..5}), runs with {@code -XX:+ExitOnOutOfMemoryError}, and writes {@code endpoint.json}
+ * when it is ready. Nothing restarts a node that exited: {@code ./hsmbridge up} starts what is not running.
  * Its pid is kept in {@code node.pid}; a pid only counts as this node while its command line names the
  * node's main class and this directory's {@code node.properties}.
  */
@@ -34,6 +36,8 @@ final class LocalNode {
   private static final Duration FORCE_TIMEOUT = Duration.ofSeconds(10);
   private static final long POLL_MS = 200;
   private static final String NODE_ERROR_PREFIX = "hsmbridge:";
+  static final long LOG_MAX_BYTES = 10L * 1024 * 1024;
+  static final int LOG_FILES = 5;
 
   private final NodeDir dir;
   private final String mainClass;
@@ -83,7 +87,18 @@ final class LocalNode {
       return ep;
     }
     long pid = ep.get().pid();
-    return pid <= 0 || isNode(pid) ? ep : Optional.empty();
+    if (pid > 0 && !isNode(pid)) {
+      return Optional.empty();
+    }
+    // A TLS endpoint's certificate is issued by the cluster CA, of which the node keeps a copy; the local
+    // CLI's own client certificate gets it through an endpoint that requires mutual TLS.
+    if (!ep.get().tls()) {
+      return ep;
+    }
+    Endpoint tls = ep.get().withCa(dir.tlsCa());
+    Path cliCert = Home.cliCert(dir.dir().getParent());
+    Path cliKey = Home.cliKey(dir.dir().getParent());
+    return Optional.of(Files.isReadable(cliCert) && Files.isReadable(cliKey) ? tls.withClientCertificate(cliCert, cliKey) : tls);
   }
 
   /**
@@ -103,6 +118,13 @@ final class LocalNode {
     }
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx512m");
+    // A JVM out of memory is in an unknown state (measured on the old endpoint: a hang that ignored
+    // SIGTERM): exit at once, and let 'up' or the operator's supervisor start it again.
+    cmd.add("-XX:+ExitOnOutOfMemoryError");
+    // node.log is bounded: the node copies and truncates it past the cap (LogRotation), keeping 5 copies.
+    cmd.add("-Dhsmbridge.log.file=" + dir.nodeLog());
+    cmd.add("-Dhsmbridge.log.maxBytes=" + LOG_MAX_BYTES);
+    cmd.add("-Dhsmbridge.log.files=" + LOG_FILES);
     cmd.add("-cp");
     cmd.add(classPathCopiedTo(dir.dir().resolveSibling("node.jar")));
     cmd.add(mainClass);

@@ -42,6 +42,9 @@ final class NodeProperties {
     return "node.role=bridge\n"
         + "bridge.tcp.host=" + HOST + "\n"
         + "bridge.tcp.port=" + rec.tcpPort() + "\n"
+        // TLS on loopback too: clients, tests and bench take the path a remote client takes. The server
+        // certificate is the bridge's cluster certificate (front door; SANs 127.0.0.1 and localhost).
+        + "bridge.tls=true\n"
         + "state.dir=" + d.dir() + "\n"
         + cluster(rec, d, rec.bridgeHazelcastPort())
         + "cluster.durability=" + rec.durability() + "\n";
@@ -52,6 +55,8 @@ final class NodeProperties {
     return token(d, library)
         + "bridge.tcp.host=" + HOST + "\n"
         + "bridge.tcp.port=" + port + "\n"
+        // A standalone node has no cluster certificate; its endpoint is on loopback only.
+        + "bridge.tls=false\n"
         + "state.dir=" + d.dir() + "\n";
   }
 

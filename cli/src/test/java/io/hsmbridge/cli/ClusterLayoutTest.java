@@ -101,6 +101,7 @@ class ClusterLayoutTest {
     assertEquals("node.role=bridge\n"
         + "bridge.tcp.host=127.0.0.1\n"
         + "bridge.tcp.port=7701\n"
+        + "bridge.tls=true\n"
         + "state.dir=" + d + "/bridge\n"
         + "cluster.enabled=true\n"
         + "cluster.name=" + rec.name() + "\n"

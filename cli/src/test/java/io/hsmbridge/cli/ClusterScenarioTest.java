@@ -689,7 +689,8 @@ class ClusterScenarioTest {
   private static Client connect() {
     JsonObject ep = readJson(home.resolve("bridge").resolve("endpoint.json"))
         .orElseThrow(() -> new AssertionError("no bridge endpoint" + logs()));
-    return new Client(BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), CLIENT_TIMEOUT));
+    return new Client(BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), CLIENT_TIMEOUT,
+        io.hsmbridge.client.ClientTls.pinning(home.resolve("bridge").resolve("tls").resolve("ca.pem"))));
   }
 
   /** A bridge connection whose requests carry the session their operation needs. */

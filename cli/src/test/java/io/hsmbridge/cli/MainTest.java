@@ -144,7 +144,7 @@ class MainTest {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       port = s.getLocalPort();
     }
-    String line = oneError(CliRun.run(home, "random", "--endpoint", "127.0.0.1:" + port), ExitCodes.FAILURE);
+    String line = oneError(CliRun.run(home, "random", "--endpoint", "127.0.0.1:" + port, "--plaintext"), ExitCodes.FAILURE);
     assertTrue(line.startsWith("hsmbridge: NO_HSM_AVAILABLE: cannot connect to hsmbridge at 127.0.0.1:" + port), line);
   }
 

@@ -40,6 +40,7 @@ class NodeLayoutTest {
         + "pin.so.file=" + d + "/hsm1/so.pin\n"
         + "bridge.tcp.host=127.0.0.1\n"
         + "bridge.tcp.port=7701\n"
+        + "bridge.tls=false\n"
         + "state.dir=" + d + "/hsm1\n", Files.readString(n.nodeProperties()));
 
     assertEquals("rwx------", mode(h.dir()));

@@ -53,11 +53,18 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class BridgeClient implements RequestSender, AutoCloseable {
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
+  /** A TLS handshake on a busy host (key exchange, certificate checks, a cold JIT) may take a while. */
+  public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(15);
   /**
    * How long one read may block before the leader looks up (its own request timed out, it was
    * interrupted, a waiting caller should take over): the precision of timeouts of blocking calls.
    */
   static final int POLL_MS = 20;
+  /**
+   * A connection with no request for this long sends a {@code ping}, so that the endpoint's idle timeout
+   * (5 minutes by default) does not close a client that is merely quiet.
+   */
+  static final long KEEPALIVE_MS = 60_000;
 
   private final Socket socket;
   private final OutputStream out;
@@ -72,6 +79,8 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
   private final Object writeLock = new Object();
   private final ScheduledThreadPoolExecutor timers;
   private final Thread reader;
+  private final boolean tls;
+  private volatile long lastWriteNanos = System.nanoTime();
   private volatile HsmBridgeException closedBecause;
 
   /** Guards {@link #leader} and {@link #followers}. */
@@ -99,8 +108,9 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
     }
   }
 
-  private BridgeClient(Socket socket, String where, Duration timeout) throws IOException {
+  private BridgeClient(Socket socket, String where, Duration timeout, boolean tls) throws IOException {
     this.socket = socket;
+    this.tls = tls;
     this.where = where;
     this.timeout = timeout;
     this.out = new BufferedOutputStream(socket.getOutputStream(), 64 * 1024);
@@ -109,20 +119,35 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
     this.timers.setRemoveOnCancelPolicy(true);
     this.reader = daemon(this::readLoop, "hsmbridge-client-reader " + where);
     this.reader.start();
+    this.timers.scheduleWithFixedDelay(this::keepAlive, KEEPALIVE_MS, KEEPALIVE_MS / 2, TimeUnit.MILLISECONDS);
   }
 
-  /** Connects with the default request timeout (30 s). */
+  /** Connects in plaintext with the default request timeout (30 s): a loopback endpoint with {@code bridge.tls=false}. */
   public static BridgeClient connect(String host, int port) {
     return connect(host, port, DEFAULT_TIMEOUT);
   }
 
   /**
-   * Connects to the bridge's TCP endpoint.
+   * Connects in plaintext: only for an endpoint on loopback that runs with {@code bridge.tls=false}
+   * (a standalone node; every endpoint reachable from other machines runs TLS).
    *
    * @param requestTimeout how long each request may take before it fails with TIMEOUT
    * @throws HsmBridgeException NO_HSM_AVAILABLE when the endpoint cannot be reached
    */
   public static BridgeClient connect(String host, int port, Duration requestTimeout) {
+    return connect(host, port, requestTimeout, null);
+  }
+
+  /**
+   * Connects to the bridge's client endpoint over TLS (when {@code tls} is not null), trusting only the CA
+   * that {@code tls} pins.
+   *
+   * @param requestTimeout how long each request may take before it fails with TIMEOUT
+   * @param tls the pinned cluster CA and optional client certificate, or null for plaintext (loopback only)
+   * @throws HsmBridgeException NO_HSM_AVAILABLE when the endpoint cannot be reached or the TLS handshake
+   *     fails (the message says why: an untrusted server certificate, a refused client certificate, ...)
+   */
+  public static BridgeClient connect(String host, int port, Duration requestTimeout, ClientTls tls) {
     Objects.requireNonNull(host, "host");
     if (port < 1 || port > 65535) {
       throw new IllegalArgumentException("port out of range: " + port);
@@ -136,12 +161,43 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
       s.setTcpNoDelay(true);
       s.setKeepAlive(true);
       s.connect(new InetSocketAddress(host, port), (int) DEFAULT_CONNECT_TIMEOUT.toMillis());
-      s.setSoTimeout(POLL_MS);
-      return new BridgeClient(s, where, requestTimeout);
     } catch (IOException e) {
       closeQuietly(s);
       throw new HsmBridgeException(
           ErrorCode.NO_HSM_AVAILABLE, "cannot connect to hsmbridge at " + where + ": " + e.getMessage());
+    }
+    Socket connected = s;
+    try {
+      if (tls != null) {
+        connected = tls.handshake(s, host, port, (int) DEFAULT_HANDSHAKE_TIMEOUT.toMillis());
+      }
+      connected.setSoTimeout(POLL_MS);
+      return new BridgeClient(connected, where, requestTimeout, tls != null);
+    } catch (javax.net.ssl.SSLException e) {
+      closeQuietly(connected);
+      throw new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "TLS handshake with hsmbridge at " + where
+          + " failed: " + e.getMessage() + " (the server must hold a certificate of the pinned CA " + tls.ca()
+          + " naming " + host + "; a plaintext endpoint fails here too)");
+    } catch (IOException e) {
+      closeQuietly(connected);
+      throw new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "cannot connect to hsmbridge at " + where
+          + (tls != null ? " over TLS" : "") + ": " + e.getMessage());
+    }
+  }
+
+  /** Sends a {@code ping} frame when nothing was written for {@link #KEEPALIVE_MS}; the pong is ignored. */
+  private void keepAlive() {
+    if (closedBecause != null || System.nanoTime() - lastWriteNanos < TimeUnit.MILLISECONDS.toNanos(KEEPALIVE_MS)) {
+      return;
+    }
+    try {
+      synchronized (writeLock) {
+        out.write(FrameCodec.encode(new JsonObject().put("type", "ping")));
+        out.flush();
+        lastWriteNanos = System.nanoTime();
+      }
+    } catch (IOException e) {
+      shutdown(lost(e));
     }
   }
 
@@ -256,6 +312,10 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
     byte[] bytes;
     try {
       bytes = FrameCodec.encode(frame);
+      if (bytes.length - 4 > FrameCodec.MAX_REQUEST_FRAME_BYTES) {
+        throw new IllegalArgumentException("request frame of " + (bytes.length - 4) + " bytes is over the endpoint's "
+            + FrameCodec.MAX_REQUEST_FRAME_BYTES + "-byte limit (payloads are at most 64 KiB)");
+      }
     } catch (IllegalArgumentException e) {
       fail(replyAddress, new HsmBridgeException(ErrorCode.INPUT_TOO_LARGE, e.getMessage()));
       return sent;
@@ -264,6 +324,7 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
       synchronized (writeLock) {
         out.write(bytes);
         out.flush();
+        lastWriteNanos = System.nanoTime();
       }
     } catch (IOException e) {
       shutdown(lost(e));
@@ -459,7 +520,8 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
       }
     } catch (ConnectionEnded e) {
       shutdown(new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE,
-          "hsmbridge at " + where + " closed the connection"));
+          "hsmbridge at " + where + " closed the connection" + (tls ? "" : " (an endpoint that runs TLS closes a"
+              + " plaintext connection: connect with the cluster CA)")));
     } catch (IOException | RuntimeException e) {
       shutdown(lost(e));
     }
@@ -498,11 +560,11 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
               ft instanceof String s ? s : null,
               msg instanceof String s ? s : null));
         } else {
-          // The bridge rejects a frame it will not forward (e.g. "access_denied") without naming
+          // The bridge rejects a frame it could not read (e.g. "frame_too_large") without naming
           // it. It answers frames in order, one err per rejected frame: fail the oldest request.
           String oldest = oldestPending();
           if (oldest != null) {
-            fail(oldest, new HsmBridgeException(ErrorCode.BAD_REQUEST,
+            fail(oldest, new HsmBridgeException(fc instanceof Number n ? ErrorCode.fromCode(n.intValue()) : ErrorCode.BAD_REQUEST,
                 "the bridge rejected the request: " + (msg instanceof String s ? s : "unknown reason")));
           }
         }

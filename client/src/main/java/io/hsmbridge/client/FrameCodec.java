@@ -15,6 +15,12 @@ import java.nio.charset.StandardCharsets;
 public final class FrameCodec {
   /** Largest frame accepted or sent (the protocol's payloads are at most ~90 KiB base64). */
   public static final int MAX_FRAME_BYTES = 16 * 1024 * 1024;
+  /**
+   * Largest request frame a client sends: the endpoint's default {@code bridge.tcp.maxFrameBytes}. The
+   * endpoint closes a connection that announces a larger frame; the client refuses it locally instead
+   * (INPUT_TOO_LARGE), so that one oversized request does not cost the connection.
+   */
+  public static final int MAX_REQUEST_FRAME_BYTES = 256 * 1024;
 
   private FrameCodec() {}
 

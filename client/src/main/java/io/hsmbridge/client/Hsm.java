@@ -54,9 +54,14 @@ public final class Hsm implements AutoCloseable {
     this.quorum = quorum;
   }
 
-  /** Connects a new {@link BridgeClient} that this facade owns and closes. */
+  /** Connects a new plaintext {@link BridgeClient} (a loopback endpoint with {@code bridge.tls=false}) that this facade owns. */
   public static Hsm connect(String host, int port) {
     return owning(BridgeClient.connect(host, port));
+  }
+
+  /** Connects a new {@link BridgeClient} over TLS, pinning the CA of {@code tls}; this facade owns it. */
+  public static Hsm connect(String host, int port, ClientTls tls) {
+    return owning(BridgeClient.connect(host, port, BridgeClient.DEFAULT_TIMEOUT, tls));
   }
 
   /** Wraps a client and takes ownership of it. */

@@ -398,7 +398,9 @@ final class ContainerCluster implements AutoCloseable {
 
   /** A new connection to the bridge's published port, on the host's loopback. */
   BridgeClient connect() {
-    return BridgeClient.connect(loopback(), bridgePort(), CLIENT_TIMEOUT);
+    // The bridge's endpoint runs TLS under the kit's CA (its certificate names 127.0.0.1).
+    return BridgeClient.connect(loopback(), bridgePort(), CLIENT_TIMEOUT,
+        io.hsmbridge.client.ClientTls.pinning(kit.resolve("ca").resolve("ca.pem")));
   }
 
   /** The fixture's own connection (reopened when lost); requests carry the session their op needs. */

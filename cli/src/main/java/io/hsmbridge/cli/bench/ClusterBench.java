@@ -38,6 +38,8 @@ import org.HdrHistogram.Histogram;
 public final class ClusterBench {
   /** The sign row's name. */
   public static final String SIGN_ROW = "rsa2048_pkcs1_sha256_sign@cluster";
+  /** The same row through the bridge's plaintext loopback listener: what TLS on the client endpoint costs. */
+  public static final String PLAIN_SIGN_ROW = "rsa2048_pkcs1_sha256_sign@cluster_plain";
   /** The CSV header of {@code bench --cluster --csv}: one header for creation and sign rows. */
   public static final String CSV_HEADER =
       "row,hsms,required,threads,n,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by";
@@ -47,12 +49,21 @@ public final class ClusterBench {
   static final Duration CREATION_TIME_CAP = Duration.ofSeconds(90);
   private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
   private static final Algorithm SIGN_ALG = Algorithm.RSA_PKCS1_SHA256;
+  static final long LINK_WARMUP_REQUESTS = 2000;
+  static final Duration LINK_WARMUP_CAP = Duration.ofSeconds(90);
 
   /** A running throwaway cluster; {@link #close} stops it and deletes its data directory. */
   public interface Cluster extends AutoCloseable {
     String host();
 
+    /** The bridge's client endpoint (TLS). */
     int port();
+
+    /** The TLS settings pinning the cluster CA, for {@link #port()}. */
+    io.hsmbridge.client.ClientTls tls();
+
+    /** The bridge's plaintext listener on 127.0.0.1, for the comparison rows. */
+    int plaintextPort();
 
     /** The HSM ids, in order. */
     List<String> hsmIds();
@@ -96,7 +107,7 @@ public final class ClusterBench {
       double maxMicros, double meanMicros, int minAppliedOn, Map<String, Long> servedBy) {}
 
   /** One sign row. */
-  record Sign(int hsms, int threads, Direct direct, Measurement.Result bridge, Map<String, Long> servedBy) {}
+  record Sign(int hsms, int threads, boolean tls, Direct direct, Measurement.Result bridge, Map<String, Long> servedBy) {}
 
   private final Settings settings;
   private final Map<Integer, Direct> direct;
@@ -150,33 +161,24 @@ public final class ClusterBench {
   }
 
   private void measure(Cluster cluster) throws Exception {
-    int hsms = cluster.hsmIds().size();
-    try (BridgeClient client = BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT)) {
+    try (BridgeClient client = BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT, cluster.tls())) {
       // Sign first: on a token that holds little more than the sign key, as the direct baseline's does.
       String keyId = create(client, cluster, KeySpec.RSA_2048, "bench-sign").getString("keyId");
       byte[] message = new byte[32];
       random.nextBytes(message);
       String b64 = Base64.getEncoder().encodeToString(message);
+      // Both links warmed first (the first row of a fresh cluster also pays for its JIT), then each thread
+      // count measured over TLS and in plaintext back to back, the order swapped from one count to the next.
+      for (boolean tls : new boolean[] {true, false}) {
+        if (settings.warmupSeconds() > 0) { // --warmup 0 (the tests' tiny runs) skips it
+          warmLink(cluster, tls, keyId, b64);
+        }
+      }
+      int row = 0;
       for (int threads : settings.threads()) {
-        List<SignWorker> workers = Collections.synchronizedList(new ArrayList<>());
-        Measurement.Result r = Measurement.run(() -> {
-          SignWorker w = new SignWorker(cluster, keyId, b64);
-          workers.add(w);
-          return w;
-        }, threads, settings.warmupSeconds() * 1000L, settings.seconds() * 1000L);
-        Map<String, Long> served = zeros(cluster.hsmIds());
-        for (SignWorker w : workers) {
-          w.served.forEach((k, v) -> served.merge(k, v, Long::sum));
-        }
-        Sign s = new Sign(hsms, threads, direct.get(threads), r, served);
-        signs.add(s);
-        if (settings.csv()) {
-          csv(s, cluster.hsmIds());
-        }
-        progress.printf(Locale.ROOT, "  sign at %d thread%s: %.0f op/s (%s); the bridge's service-time estimate: %s%n",
-            threads, threads == 1 ? "" : "s", r.opsPerSecond(), shares(served, cluster.hsmIds(), false),
-            serviceEstimates(client));
-        progress.flush();
+        boolean tlsFirst = row++ % 2 == 0;
+        signRow(cluster, client, keyId, b64, threads, tlsFirst);
+        signRow(cluster, client, keyId, b64, threads, !tlsFirst);
       }
       long t0 = System.nanoTime();
       for (int i = 0; i < CREATION_WARMUP; i++) {
@@ -195,6 +197,45 @@ public final class ClusterBench {
       progress.printf(Locale.ROOT, "  key creations done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
       progress.flush();
     }
+  }
+
+  /**
+   * Warms one client link until it carried {@link #LINK_WARMUP_REQUESTS} signatures (at most
+   * {@link #LINK_WARMUP_CAP}): the TLS path runs interpreted at first (measured in-process: 16 ms a round
+   * trip for the first 200 requests, ~0.2 ms after 2,000), and a time-based warm-up of a few seconds at a
+   * few dozen signatures a second on a busy host ends long before the JIT has compiled it.
+   */
+  private void warmLink(Cluster cluster, boolean tls, String keyId, String b64) throws Exception {
+    long deadline = System.nanoTime() + LINK_WARMUP_CAP.toNanos();
+    long done = 0;
+    while (done < LINK_WARMUP_REQUESTS && System.nanoTime() - deadline < 0) {
+      done += Measurement.run(() -> new SignWorker(cluster, tls, keyId, b64), 4, 0, 5000L).count();
+    }
+    progress.printf(Locale.ROOT, "  warmed the %s link with %d signatures%n", tls ? "TLS" : "plaintext", done);
+    progress.flush();
+  }
+
+  private void signRow(Cluster cluster, BridgeClient client, String keyId, String b64, int threads, boolean tls)
+      throws Exception {
+    List<SignWorker> workers = Collections.synchronizedList(new ArrayList<>());
+    Measurement.Result r = Measurement.run(() -> {
+      SignWorker w = new SignWorker(cluster, tls, keyId, b64);
+      workers.add(w);
+      return w;
+    }, threads, settings.warmupSeconds() * 1000L, settings.seconds() * 1000L);
+    Map<String, Long> served = zeros(cluster.hsmIds());
+    for (SignWorker w : workers) {
+      w.served.forEach((k, v) -> served.merge(k, v, Long::sum));
+    }
+    Sign s = new Sign(cluster.hsmIds().size(), threads, tls, direct.get(threads), r, served);
+    signs.add(s);
+    if (settings.csv()) {
+      csv(s, cluster.hsmIds());
+    }
+    progress.printf(Locale.ROOT, "  sign at %d thread%s over %s: %.0f op/s (%s); the bridge's service-time estimate: %s%n",
+        threads, threads == 1 ? "" : "s", tls ? "TLS" : "plaintext", r.opsPerSecond(),
+        shares(served, cluster.hsmIds(), false), serviceEstimates(client));
+    progress.flush();
   }
 
   private Creation creations(BridgeClient client, Cluster cluster, KeySpec spec, int count) {
@@ -269,8 +310,9 @@ public final class ClusterBench {
     private final Map<String, Long> served = new TreeMap<>();
     private String last;
 
-    SignWorker(Cluster cluster, String keyId, String message) {
-      this.client = BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT);
+    SignWorker(Cluster cluster, boolean tls, String keyId, String message) {
+      this.client = tls ? BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT, cluster.tls())
+          : BridgeClient.connect("127.0.0.1", cluster.plaintextPort(), REQUEST_TIMEOUT);
       this.keyId = keyId;
       this.message = message;
       this.session = cluster.session();
@@ -333,13 +375,25 @@ public final class ClusterBench {
     out.printf(Locale.ROOT, "RSA-2048 PKCS#1 SHA-256 sign, 32-byte message: 'thr' blocking TCP client threads (a"
         + " BridgeClient connection each), %d s warm-up + %d s measured per row; direct = the baseline above;"
         + " %d cores%n", settings.warmupSeconds(), settings.seconds(), cores);
-    out.printf(Locale.ROOT, "%4s %4s %12s %12s %6s %9s %9s  %s%n", "hsms", "thr", "direct op/s", "bridge op/s", "ratio",
-        "p50 us", "p99 us", "served by (share of requests)");
+    out.println("client endpoint: 'tls' = TLS 1.3 pinning the cluster CA (the default), 'plain' = the bridge's"
+        + " plaintext loopback listener; both warmed first, then measured back to back per thread count (order"
+        + " swapped from one count to the next); every other hop (event bus) runs mutual TLS in both");
+    out.printf(Locale.ROOT, "%4s %4s %5s %12s %12s %6s %9s %9s  %s%n", "hsms", "thr", "link", "direct op/s",
+        "bridge op/s", "ratio", "p50 us", "p99 us", "served by (share of requests)");
     for (Sign s : signs) {
       double d = s.direct() == null ? Double.NaN : s.direct().opsPerSecond();
-      out.printf(Locale.ROOT, "%4d %4d %12.0f %12.0f %6.2f %9.0f %9.0f  %s%n", s.hsms(), s.threads(), d,
-          s.bridge().opsPerSecond(), s.bridge().opsPerSecond() / d, s.bridge().p50Micros(), s.bridge().p99Micros(),
-          shares(s.servedBy(), List.of(), false));
+      out.printf(Locale.ROOT, "%4d %4d %5s %12.0f %12.0f %6.2f %9.0f %9.0f  %s%n", s.hsms(), s.threads(),
+          s.tls() ? "tls" : "plain", d, s.bridge().opsPerSecond(), s.bridge().opsPerSecond() / d, s.bridge().p50Micros(),
+          s.bridge().p99Micros(), shares(s.servedBy(), List.of(), false));
+    }
+    for (Sign t : signs) {
+      for (Sign p : signs) {
+        if (t.tls() && !p.tls() && t.hsms() == p.hsms() && t.threads() == p.threads()) {
+          out.printf(Locale.ROOT, "TLS cost, %d HSM%s, %d thread%s: %.1f %% of plaintext throughput%n", t.hsms(),
+              t.hsms() == 1 ? "" : "s", t.threads(), t.threads() == 1 ? "" : "s",
+              100 * (1 - t.bridge().opsPerSecond() / p.bridge().opsPerSecond()));
+        }
+      }
     }
   }
 
@@ -352,7 +406,8 @@ public final class ClusterBench {
 
   private void csv(Sign s, List<String> hsmIds) {
     double d = s.direct() == null ? Double.NaN : s.direct().opsPerSecond();
-    out.printf(Locale.ROOT, "%s,%d,,%d,%d,%.0f,%.0f,%.2f,%.0f,%.0f,,%d,%s%n", SIGN_ROW, s.hsms(), s.threads(),
+    out.printf(Locale.ROOT, "%s,%d,,%d,%d,%.0f,%.0f,%.2f,%.0f,%.0f,,%d,%s%n", s.tls() ? SIGN_ROW : PLAIN_SIGN_ROW,
+        s.hsms(), s.threads(),
         s.bridge().count(), d, s.bridge().opsPerSecond(), s.bridge().opsPerSecond() / d, s.bridge().p50Micros(),
         s.bridge().p99Micros(), cores, shares(s.servedBy(), hsmIds, true));
     out.flush();

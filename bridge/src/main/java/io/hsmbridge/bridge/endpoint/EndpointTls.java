@@ -1,0 +1,159 @@
+package io.hsmbridge.bridge.endpoint;
+
+import io.hsmbridge.agent.AgentConfig;
+import io.hsmbridge.bridge.cluster.ClusterCa;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.TrustOptions;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.Set;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
+
+/**
+ * TLS of the client endpoint: TLS 1.3 only, the server certificate from PEM files, and with mutual TLS
+ * a trust manager that accepts client certificates issued by the cluster CA <em>and</em> of kind
+ * {@link ClusterCa.MemberKind#CLIENT} only (an agent's or front door's certificate is no client's).
+ */
+public final class EndpointTls {
+  /** Every client of this project runs on Java 11+ or a current TLS library: no older protocol is needed. */
+  public static final Set<String> PROTOCOLS = Set.of("TLSv1.3");
+
+  private EndpointTls() {}
+
+  /** Applies TLS to the server options; the socket starts plain and is upgraded after it was counted. */
+  static void configure(NetServerOptions options, EndpointSettings.Tls tls, long handshakeTimeoutMs) {
+    options.setSsl(false) // upgraded per connection in ClientEndpoint, once the limits let it in
+        .setEnabledSecureTransportProtocols(PROTOCOLS)
+        .setSslHandshakeTimeout(handshakeTimeoutMs)
+        .setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS)
+        .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.cert().toString()).setKeyPath(tls.key().toString()));
+    if (tls.requireClientCert()) {
+      options.setClientAuth(ClientAuth.REQUIRED).setTrustOptions(TrustOptions.wrap(clientTrust(tls.ca())));
+    } else {
+      options.setClientAuth(ClientAuth.NONE);
+    }
+  }
+
+  /**
+   * Fails at start, naming the key, rather than at the first handshake: the certificate must be current
+   * and issued by the CA, the key readable by its owner only.
+   */
+  static void check(EndpointSettings.Tls tls) {
+    X509Certificate ca = read(tls.ca(), "bridge.tls.ca");
+    X509Certificate cert = read(tls.cert(), "bridge.tls.cert");
+    try {
+      cert.checkValidity();
+    } catch (GeneralSecurityException e) {
+      throw AgentConfig.invalid("bridge.tls.cert " + tls.cert() + " is expired or not yet valid");
+    }
+    try {
+      cert.verify(ca.getPublicKey());
+    } catch (GeneralSecurityException e) {
+      throw AgentConfig.invalid("bridge.tls.cert " + tls.cert() + " is not issued by the CA in bridge.tls.ca " + tls.ca());
+    }
+    try {
+      Set<PosixFilePermission> perms = Files.getPosixFilePermissions(tls.key());
+      if (perms.contains(PosixFilePermission.GROUP_READ) || perms.contains(PosixFilePermission.OTHERS_READ)) {
+        throw AgentConfig.invalid("bridge.tls.key " + tls.key() + " must be readable by its owner only (chmod 600)");
+      }
+    } catch (IOException | UnsupportedOperationException e) {
+      throw AgentConfig.invalid("bridge.tls.key " + tls.key() + ": cannot check its permissions: " + e.getMessage());
+    }
+  }
+
+  private static X509Certificate read(Path file, String key) {
+    try (InputStream in = Files.newInputStream(file)) {
+      return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+    } catch (IOException | GeneralSecurityException | ClassCastException e) {
+      throw AgentConfig.invalid(key + " " + file + " holds no readable PEM certificate: " + e.getMessage());
+    }
+  }
+
+  /** The cluster CA as the only anchor, and only certificates of kind CLIENT. */
+  static X509ExtendedTrustManager clientTrust(Path caFile) {
+    try {
+      KeyStore store = KeyStore.getInstance("PKCS12");
+      store.load(null, null);
+      store.setCertificateEntry("cluster-ca", read(caFile, "bridge.tls.ca"));
+      TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
+      f.init(store);
+      for (TrustManager tm : f.getTrustManagers()) {
+        if (tm instanceof X509ExtendedTrustManager x) {
+          return new ClientKindOnly(x);
+        }
+      }
+      throw AgentConfig.invalid("bridge.tls.ca: no X.509 trust manager for " + caFile);
+    } catch (IOException | GeneralSecurityException e) {
+      throw AgentConfig.invalid("bridge.tls.ca " + caFile + ": " + e.getMessage());
+    }
+  }
+
+  /** Delegates the chain check to PKIX, then refuses every kind but CLIENT. Used on the server side only. */
+  private static final class ClientKindOnly extends X509ExtendedTrustManager {
+    private final X509ExtendedTrustManager pkix;
+
+    ClientKindOnly(X509ExtendedTrustManager pkix) {
+      this.pkix = pkix;
+    }
+
+    private static void requireClient(X509Certificate[] chain) throws CertificateException {
+      ClusterCa.MemberKind kind = chain == null || chain.length == 0 ? null : ClusterCa.MemberKind.of(chain[0]);
+      if (kind != ClusterCa.MemberKind.CLIENT) {
+        throw new CertificateException("client certificate of kind " + (kind == null ? "none" : kind.unit())
+            + " refused: the client endpoint accepts kind " + ClusterCa.MemberKind.CLIENT.unit() + " only");
+      }
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+      pkix.checkClientTrusted(chain, authType);
+      requireClient(chain);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+      pkix.checkClientTrusted(chain, authType, socket);
+      requireClient(chain);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
+      pkix.checkClientTrusted(chain, authType, engine);
+      requireClient(chain);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+      throw new CertificateException("the client endpoint checks clients only");
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+      throw new CertificateException("the client endpoint checks clients only");
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
+      throw new CertificateException("the client endpoint checks clients only");
+    }
+
+    @Override
+    public X509Certificate[] getAcceptedIssuers() {
+      return pkix.getAcceptedIssuers();
+    }
+  }
+}
