@@ -80,7 +80,7 @@ final class ClusterLayout {
       NodeLayout.privateDir(cliTls.getParent());
       NodeLayout.privateDir(cliTls);
       try {
-        ca.issueMember("cli", ClusterCa.MemberKind.CLIENT, NodeProperties.CERT_HOSTS, cliTls);
+        clientCa(home, rec).issueMember("cli", ClusterCa.MemberKind.CLIENT, NodeProperties.CERT_HOSTS, cliTls);
       } catch (HsmException e) {
         throw new CliException(e.getMessage());
       }
@@ -105,6 +105,17 @@ final class ClusterLayout {
       return ClusterCa.MemberKind.of(cert) == d.memberKind();
     } catch (IOException | java.security.GeneralSecurityException | ClassCastException e) {
       return false;
+    }
+  }
+
+  /** The client CA (made with the first client certificate); the bridge trusts it for mutual TLS only. */
+  private static ClusterCa clientCa(Home home, ClusterRecord rec) {
+    try {
+      return Files.exists(home.clientCaDir().resolve(ClusterCa.CA_CERT_FILE))
+          ? ClusterCa.load(home.clientCaDir())
+          : ClusterCa.create(home.clientCaDir(), rec.name() + " clients");
+    } catch (HsmException e) {
+      throw new CliException(e.getMessage());
     }
   }
 

@@ -38,6 +38,14 @@ record Home(Path dir) {
     return dir.resolve("cluster").resolve("ca");
   }
 
+  /**
+   * The CA of client certificates (the CLI's, applications' for the endpoint's mutual TLS): a CA of its
+   * own, never the cluster CA, whose certificates the cluster's own links accept.
+   */
+  Path clientCaDir() {
+    return caDir().resolve("clients");
+  }
+
   Path removedDir() {
     return dir.resolve("removed");
   }

@@ -45,6 +45,8 @@ final class NodeProperties {
         // TLS on loopback too: clients, tests and bench take the path a remote client takes. The server
         // certificate is the bridge's cluster certificate (front door; SANs 127.0.0.1 and localhost).
         + "bridge.tls=true\n"
+        // Used only with bridge.tls.clientAuth=required: client certificates come from their own CA.
+        + "bridge.tls.clientCa=" + home.clientCaDir().resolve("ca.pem") + "\n"
         + "state.dir=" + d.dir() + "\n"
         + cluster(rec, d, rec.bridgeHazelcastPort())
         + "cluster.durability=" + rec.durability() + "\n";

@@ -467,8 +467,12 @@ class EndpointAttackTest {
   void withMutualTlsOnlyClientCertificatesOfKindClientGetIn() throws Exception {
     restartBridge("bridge.tls.clientAuth=required\n");
     ClusterCa clusterCa = ClusterCa.load(new Home(home).caDir());
-    ClusterCa.MemberFiles app = clusterCa.issueMember("app1", ClusterCa.MemberKind.CLIENT, List.of("127.0.0.1"),
+    ClusterCa clientCa = ClusterCa.load(new Home(home).clientCaDir());
+    ClusterCa.MemberFiles app = clientCa.issueMember("app1", ClusterCa.MemberKind.CLIENT, List.of("127.0.0.1"),
         work.resolve("app1"));
+    // A client certificate from the cluster CA (not the client CA) is refused too.
+    ClusterCa.MemberFiles wrongCa = clusterCa.issueMember("app-of-cluster-ca", ClusterCa.MemberKind.CLIENT,
+        List.of("127.0.0.1"), work.resolve("app-of-cluster-ca"));
     ClusterCa.MemberFiles agentLike = clusterCa.issueMember("not-a-client", ClusterCa.MemberKind.AGENT,
         List.of("127.0.0.1"), work.resolve("not-a-client"));
     Path rogueDir = work.resolve("rogue-ca-2");
@@ -480,6 +484,7 @@ class EndpointAttackTest {
         {"no certificate", null, null},
         {"front door (the bridge's own)", bridgeTls.resolve("bridge.pem").toString(), bridgeTls.resolve("bridge-key.pem").toString()},
         {"agent", agentLike.certificate().toString(), agentLike.key().toString()},
+        {"client kind from the cluster CA", wrongCa.certificate().toString(), wrongCa.key().toString()},
         {"self-signed", rogueDir.resolve("ca.pem").toString(), rogueDir.resolve("ca-key.pem").toString()},
     };
     // The legitimate application logs in again with its client certificate (the bridge restarted).

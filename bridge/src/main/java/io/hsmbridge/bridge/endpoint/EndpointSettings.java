@@ -63,9 +63,17 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
    * @param cert the server certificate (its SANs must name what clients dial)
    * @param key its private key (readable by the owner only)
    * @param ca the cluster CA certificate: the trust anchor for client certificates
-   * @param requireClientCert mutual TLS: only certificates of kind CLIENT under {@code ca} get in
+   * @param requireClientCert mutual TLS: only certificates of kind CLIENT issued by {@code clientCa} get in
+   * @param clientCa the CA of client certificates (null without mutual TLS). Never the cluster CA: the
+   *     event bus and the membership trust every certificate of the cluster CA they can chain, so a client
+   *     certificate of that CA would be one step from a member's (docs/security.md)
    */
-  public record Tls(Path cert, Path key, Path ca, boolean requireClientCert) {}
+  public record Tls(Path cert, Path key, Path ca, boolean requireClientCert, Path clientCa) {
+    /** Without mutual TLS. */
+    public Tls(Path cert, Path key, Path ca) {
+      this(cert, key, ca, false, null);
+    }
+  }
 
   /** Plaintext settings with defaults, for a test or a standalone node on loopback. */
   public static EndpointSettings plaintext(String host, int port) {
@@ -149,7 +157,12 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
     Path key = file(p, "bridge.tls.key", cluster.enabled() ? cluster.tlsKey() : null);
     Path ca = file(p, "bridge.tls.ca", cluster.enabled() ? cluster.tlsCa() : null);
     boolean mutual = p.getProperty("bridge.tls.clientAuth", "none").trim().equalsIgnoreCase("required");
-    Tls tls = new Tls(cert, key, ca, mutual);
+    Path clientCa = null;
+    if (mutual) {
+      clientCa = file(p, "bridge.tls.clientCa", null);
+      EndpointTls.checkClientCa(clientCa, ca);
+    }
+    Tls tls = new Tls(cert, key, ca, mutual, clientCa);
     EndpointTls.check(tls);
     return tls;
   }

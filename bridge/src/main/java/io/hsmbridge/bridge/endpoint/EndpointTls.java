@@ -42,7 +42,7 @@ public final class EndpointTls {
         .setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS)
         .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.cert().toString()).setKeyPath(tls.key().toString()));
     if (tls.requireClientCert()) {
-      options.setClientAuth(ClientAuth.REQUIRED).setTrustOptions(TrustOptions.wrap(clientTrust(tls.ca())));
+      options.setClientAuth(ClientAuth.REQUIRED).setTrustOptions(TrustOptions.wrap(clientTrust(tls.clientCa())));
     } else {
       options.setClientAuth(ClientAuth.NONE);
     }
@@ -83,12 +83,25 @@ public final class EndpointTls {
     }
   }
 
-  /** The cluster CA as the only anchor, and only certificates of kind CLIENT. */
+  /**
+   * Refuses a client CA that is the cluster CA ({@code ca}): certificates of the cluster CA pass the event
+   * bus's and the membership's chain check, so clients get theirs from a CA of their own ({@code up} makes
+   * one: {@code HOME/cluster/ca/clients/}).
+   */
+  static void checkClientCa(Path clientCa, Path ca) {
+    X509Certificate client = read(clientCa, "bridge.tls.clientCa");
+    if (client.equals(read(ca, "bridge.tls.ca"))) {
+      throw AgentConfig.invalid("bridge.tls.clientCa must not be the cluster CA (bridge.tls.ca): client certificates "
+          + "come from a CA of their own, so that no client certificate is also good for the cluster's own links");
+    }
+  }
+
+  /** The client CA as the only anchor, and only certificates of kind CLIENT. */
   static X509ExtendedTrustManager clientTrust(Path caFile) {
     try {
       KeyStore store = KeyStore.getInstance("PKCS12");
       store.load(null, null);
-      store.setCertificateEntry("cluster-ca", read(caFile, "bridge.tls.ca"));
+      store.setCertificateEntry("client-ca", read(caFile, "bridge.tls.clientCa"));
       TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
       f.init(store);
       for (TrustManager tm : f.getTrustManagers()) {
@@ -96,9 +109,9 @@ public final class EndpointTls {
           return new ClientKindOnly(x);
         }
       }
-      throw AgentConfig.invalid("bridge.tls.ca: no X.509 trust manager for " + caFile);
+      throw AgentConfig.invalid("bridge.tls.clientCa: no X.509 trust manager for " + caFile);
     } catch (IOException | GeneralSecurityException e) {
-      throw AgentConfig.invalid("bridge.tls.ca " + caFile + ": " + e.getMessage());
+      throw AgentConfig.invalid("bridge.tls.clientCa " + caFile + ": " + e.getMessage());
     }
   }
 

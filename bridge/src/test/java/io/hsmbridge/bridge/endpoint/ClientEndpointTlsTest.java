@@ -45,7 +45,7 @@ class ClientEndpointTlsTest {
     vertx.eventBus().<JsonObject>consumer(Addresses.BRIDGE_REQUEST, m -> m.reply(new JsonObject()
         .put("echo", m.body().getValue("n")).put("pad", m.body().getString("pad"))));
     EndpointSettings settings = EndpointSettings.plaintext("127.0.0.1", 0)
-        .withTls(new EndpointSettings.Tls(server.certificate(), server.key(), server.ca(), false));
+        .withTls(new EndpointSettings.Tls(server.certificate(), server.key(), server.ca()));
     endpoint = ClientEndpoint.start(vertx, settings).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     tls = ClientTls.pinning(ca.certificateFile());
   }

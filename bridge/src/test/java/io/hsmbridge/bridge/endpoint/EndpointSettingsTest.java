@@ -58,4 +58,30 @@ class EndpointSettingsTest {
     invalid(props("bridge.tls", "false", "bridge.tcp.idleTimeoutSeconds", "1"));
     invalid(props("bridge.tls", "false", "bridge.tls.clientAuth", "optional"));
   }
+
+  /**
+   * Mutual TLS needs a client CA of its own: a client certificate of the cluster CA would also pass the
+   * event bus's chain check (it trusts every certificate of the cluster CA).
+   */
+  @Test
+  void mutualTlsTakesClientCertificatesOfAClientCaThatIsNotTheClusterCa(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    io.hsmbridge.bridge.cluster.ClusterCa ca = io.hsmbridge.bridge.cluster.ClusterCa.create(tmp.resolve("ca"), "t");
+    io.hsmbridge.bridge.cluster.ClusterCa.MemberFiles server = ca.issueMember("bridge",
+        io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.FRONT_DOOR, java.util.List.of("127.0.0.1"), tmp.resolve("bridge"));
+    io.hsmbridge.bridge.cluster.ClusterCa clients = io.hsmbridge.bridge.cluster.ClusterCa.create(tmp.resolve("clients"), "t clients");
+    String[] base = {"bridge.tls.cert", server.certificate().toString(), "bridge.tls.key", server.key().toString(),
+        "bridge.tls.ca", server.ca().toString(), "bridge.tls.clientAuth", "required"};
+    HsmException missing = invalid(props(base));
+    assertTrue(missing.getMessage().contains("bridge.tls.clientCa"), missing.getMessage());
+    String[] same = java.util.Arrays.copyOf(base, base.length + 2);
+    same[base.length] = "bridge.tls.clientCa";
+    same[base.length + 1] = server.ca().toString();
+    HsmException clusterCa = invalid(props(same));
+    assertTrue(clusterCa.getMessage().contains("must not be the cluster CA"), clusterCa.getMessage());
+    String[] own = same.clone();
+    own[base.length + 1] = clients.certificateFile().toString();
+    EndpointSettings s = EndpointSettings.from(props(own), ClusterConfig.disabled());
+    assertTrue(s.tls().requireClientCert());
+    assertEquals(clients.certificateFile(), s.tls().clientCa());
+  }
 }
