@@ -275,6 +275,11 @@ public final class AgentNode {
     }
 
     @Override
+    public void admit(Entry entry) {
+      inner.admit(entry);
+    }
+
+    @Override
     public void apply(long index, Mutation mutation) {
       inner.apply(index, mutation);
     }

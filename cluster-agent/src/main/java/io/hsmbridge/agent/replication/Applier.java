@@ -30,6 +30,16 @@ public interface Applier {
     apply(index, entry.mutation());
   }
 
+  /**
+   * Runs on the leader before an entry is logged ({@link TokenStateMachine#startTransaction}): refuses what
+   * no state could make valid, so that it never reaches the log. Must not depend on the state at any index
+   * (entries before it may not be applied yet) and must be thread-safe (it runs beside {@link #apply}). The
+   * default admits everything; {@link TokenApplier} refuses entries without a principal or a valid seal.
+   *
+   * @throws RefusedEntryException when the entry cannot be valid anywhere
+   */
+  default void admit(Entry entry) {}
+
   /** The log index of the last applied entry, or 0 (Raft indexes of mutations start above 0) when none. */
   long lastApplied();
 

@@ -123,6 +123,11 @@ final class EntryAuthorization {
         && r.usage() == io.hsmbridge.protocol.KeyUsage.SIGN_VERIFY;
   }
 
+  /** Whether the entry's seal verifies in this token (state-independent: see {@link TokenApplier#admit}). */
+  boolean sealValid(Entry e) {
+    return proofs.validSeal(e);
+  }
+
   private void checkSession(Actor a, long at) {
     if (a.proof() == null) {
       throw refused("no session proof");

@@ -88,6 +88,26 @@ public final class TokenApplier implements Applier {
     return logins;
   }
 
+  /**
+   * Refuses on the leader, before it is logged, an entry that no HSM would apply whatever its state: one
+   * without a principal (format 1), or one not sealed by a cluster HSM (anyone with Raft access but no
+   * token: an agent's stolen TLS key). The session-proof key's installation is the one unsealed entry
+   * (nothing can seal before it exists). Checks of the principal's rights wait for the apply, against the
+   * state at the entry's index.
+   */
+  @Override
+  public void admit(Entry entry) {
+    if (authorization == null) {
+      return;
+    }
+    if (entry.actor() == null) {
+      throw new RefusedEntryException("a format-1 entry carries no principal");
+    }
+    if (!EntryAuthorization.isProofKeyBootstrap(entry) && !authorization.sealValid(entry)) {
+      throw new RefusedEntryException("the entry is not sealed by a cluster HSM");
+    }
+  }
+
   /** A format-1 entry (the mutation alone, no principal): refused, unless {@link #unchecked}. */
   @Override
   public void apply(long index, Mutation mutation) {

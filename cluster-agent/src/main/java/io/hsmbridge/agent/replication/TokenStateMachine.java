@@ -23,7 +23,9 @@ import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
  *
  * <p>On the leader, {@link #startTransaction} decodes every submitted entry and refuses, before it is
  * logged, anything {@link Mutation#fromBytes} refuses (unknown version or kind, truncated, trailing
- * bytes, fields the records refuse): the submitter gets a {@code StateMachineException} naming why.
+ * bytes, fields the records refuse) and anything the applier's {@link Applier#admit} refuses (for the
+ * token applier: no principal, or no valid seal of a cluster HSM): the submitter gets a
+ * {@code StateMachineException} naming why.
  *
  * <p>On every peer, an entry that is committed all the same and cannot be applied anywhere — it does not
  * decode (logged by an older build, or by a leader that did not check), or the applier refuses it with a
@@ -87,7 +89,7 @@ public final class TokenStateMachine extends BaseStateMachine {
   public TransactionContext startTransaction(RaftClientRequest request) throws IOException {
     TransactionContext trx = super.startTransaction(request);
     try {
-      Entry.fromBytes(request.getMessage().getContent().toByteArray());
+      applier.admit(Entry.fromBytes(request.getMessage().getContent().toByteArray()));
     } catch (RuntimeException e) {
       trx.setException(new IllegalArgumentException("mutation refused before it was logged: " + reason(e)));
     }
