@@ -166,7 +166,7 @@ class ClusterScenarioTest {
 
   @Test
   @Order(2)
-  @Timeout(value = 200, unit = TimeUnit.SECONDS)
+  @Timeout(value = 380, unit = TimeUnit.SECONDS)
   void a_everyAcknowledgedKeyIsOnEveryHsmAfterKillsAndRestarts() throws Exception {
     long t0 = System.nanoTime();
     final int target = 200;
@@ -188,7 +188,10 @@ class ClusterScenarioTest {
     Map<String, LongAdder> servedBy = new ConcurrentHashMap<>();
     AtomicLong maxLatencyMs = new AtomicLong();
     AtomicBoolean stop = new AtomicBoolean();
-    long deadline = System.nanoTime() + Duration.ofSeconds(150).toNanos();
+    // Three restarts in a row: a restarted agent joins the authenticated membership (Infinispan over
+    // mutual TLS) in 26-36 s on a loaded 2-core host, ~65 s from kill to serving (docs/cluster-transport.md);
+    // Hazelcast took 22-38 s. The bound is for liveness, not speed.
+    long deadline = System.nanoTime() + Duration.ofSeconds(300).toNanos();
 
     List<Thread> creators = new ArrayList<>();
     for (int t = 0; t < 2; t++) {
