@@ -1,5 +1,6 @@
 package io.hsmbridge.pkcs11;
 
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_OBJECT_HANDLE_INVALID;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_USER_ALREADY_LOGGED_IN;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_USER_NOT_LOGGED_IN;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKS_RW_USER_FUNCTIONS;
@@ -110,6 +111,13 @@ public final class SessionPool implements AutoCloseable {
       try {
         return work.apply(session);
       } catch (PKCS11Exception e) {
+        if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
+          // SoftHSM2 rewrites a token object's file when an attribute changes (a relabel applied from the
+          // log); a call that reads the object at that moment finds it invalid for an instant (seen: an
+          // encrypt beside a relabel). A handle that is really gone fails the same way again.
+          pauseBriefly();
+          return work.apply(session);
+        }
         if (e.getErrorCode() != CKR_USER_NOT_LOGGED_IN) {
           throw e;
         }
@@ -125,6 +133,14 @@ public final class SessionPool implements AutoCloseable {
       throw e;
     } finally {
       release(session, broken);
+    }
+  }
+
+  private static void pauseBriefly() {
+    try {
+      Thread.sleep(2);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
