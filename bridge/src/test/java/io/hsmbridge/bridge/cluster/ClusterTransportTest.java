@@ -1,6 +1,7 @@
 package io.hsmbridge.bridge.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -27,8 +28,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Real clustered Vert.x instances (Infinispan/JGroups members over mutual TLS) on loopback, with
- * certificates from cluster CAs.
+ * Real clustered Vert.x instances (Hazelcast members) on loopback, with event-bus TLS from cluster CAs.
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 class ClusterTransportTest {
@@ -67,7 +67,7 @@ class ClusterTransportTest {
   }
 
   @Test
-  void memberWithACertificateFromAnotherCaCannotJoinNorExchangeMessages() throws Exception {
+  void memberWithACertificateFromAnotherCaCannotExchangeMessages() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t2");
     ClusterCa rogue = ClusterCa.create(tmp.resolve("rogue-ca"), "t2");
     int portA = freePort();
@@ -76,19 +76,15 @@ class ClusterTransportTest {
     String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB + ",127.0.0.1:" + portC;
     Vertx a = join(config(ca, "a", portA, members, "t2"));
     Vertx b = join(config(ca, "b", portB, members, "t2"));
-    awaitMembers(a, 2);
-    // Same cluster name and member list, a certificate of another CA: the membership's TLS keeps it out.
+    // Same cluster name and member list: Hazelcast (unauthenticated) lets it in; TLS must keep it out.
     Vertx c = join(config(rogue, "c", portC, members, "t2"));
+    awaitMembers(a, 3);
 
     consume(b, "test.echo.b", "b");
     consume(c, "test.echo.c", "c");
     assertEquals("b", request(a, "test.echo.b", new JsonObject()).getString("servedBy"));
-    // Longer than a join attempt and a merge round: the rogue stays alone, the members stay two.
-    Thread.sleep(ClusterTransport.JOIN_TIMEOUT_MS + ClusterTransport.MERGE_MAX_MS + 1_000);
-    assertEquals(2, nodes(a).size(), "members " + nodes(a));
-    assertEquals(List.of(((VertxInternal) c).clusterManager().getNodeId()), nodes(c));
-    assertNoHandlers(a, "test.echo.c");
-    assertNoHandlers(c, "test.echo.b");
+    assertFails(a, "test.echo.c");
+    assertFails(c, "test.echo.b");
     // The trusted members still talk after the rogue tried.
     assertEquals("b", request(a, "test.echo.b", new JsonObject()).getString("servedBy"));
   }
@@ -105,7 +101,7 @@ class ClusterTransportTest {
     Properties p = new Properties();
     p.setProperty("cluster.enabled", "true");
     p.setProperty("cluster.name", cluster);
-    p.setProperty("cluster.memberPort", Integer.toString(hzPort));
+    p.setProperty("cluster.hazelcastPort", Integer.toString(hzPort));
     p.setProperty("cluster.members", members);
     p.setProperty("cluster.tls.cert", files.certificate().toString());
     p.setProperty("cluster.tls.key", files.key().toString());
@@ -116,7 +112,7 @@ class ClusterTransportTest {
   private static void consume(Vertx v, String address, String name) throws Exception {
     MessageConsumer<JsonObject> consumer = v.eventBus().consumer(address,
         m -> m.reply(m.body().copy().put("servedBy", name)));
-    // Registration is propagated through the membership's replicated cache; wait until it is there.
+    // Registration is propagated through Hazelcast; wait until it is there.
     consumer.completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
@@ -125,19 +121,19 @@ class ClusterTransportTest {
         .toCompletionStage().toCompletableFuture().get(REQUEST_TIMEOUT_MS + 2_000, TimeUnit.MILLISECONDS).body();
   }
 
-  /** The rogue's consumer is not in the members' routing table, nor theirs in its: nobody to send to. */
-  private static void assertNoHandlers(Vertx from, String address) throws Exception {
+  private static void assertFails(Vertx from, String address) throws Exception {
     try {
       JsonObject reply = request(from, address, new JsonObject());
       fail("a request across CAs must not be answered, got " + reply);
     } catch (ExecutionException expected) {
+      // The handler IS registered (Hazelcast shares the routing table with the rogue member): the
+      // request must fail because the TLS link cannot be made, not because nobody listens.
       assertTrue(expected.getCause() instanceof ReplyException, String.valueOf(expected.getCause()));
-      assertEquals(ReplyFailure.NO_HANDLERS, ((ReplyException) expected.getCause()).failureType());
+      ReplyFailure type = ((ReplyException) expected.getCause()).failureType();
+      assertNotEquals(ReplyFailure.NO_HANDLERS, type, "the handler must be visible, or this proves nothing");
+      assertNotEquals(ReplyFailure.RECIPIENT_FAILURE, type);
+      System.err.println("cross-CA request to " + address + " failed as expected: " + expected.getCause());
     }
-  }
-
-  private static List<String> nodes(Vertx v) {
-    return ((VertxInternal) v).clusterManager().getNodes();
   }
 
   private static void awaitMembers(Vertx v, int n) throws Exception {
