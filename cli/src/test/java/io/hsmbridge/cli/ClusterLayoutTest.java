@@ -102,6 +102,7 @@ class ClusterLayoutTest {
         + "bridge.tcp.host=127.0.0.1\n"
         + "bridge.tcp.port=7701\n"
         + "bridge.tls=true\n"
+        + "bridge.tls.clientCa=" + d + "/cluster/ca/clients/ca.pem\n"
         + "state.dir=" + d + "/bridge\n"
         + "cluster.enabled=true\n"
         + "cluster.name=" + rec.name() + "\n"

@@ -127,11 +127,17 @@ public final class TokenApplier implements Applier {
     String user = a == null ? "-" : a.user();
     String role = a == null ? "-" : a.role().name();
     String op = "log." + m.kind();
+    // The log's clock follows every entry a cluster HSM sealed, applied or refused: whether an entry is
+    // refused may depend on the token's state (an ACTIVATE replayed over a token that already has users),
+    // and the clock must be the same function of the log on every HSM, also on one that re-applies the
+    // whole log over its later state (after an integrity repair).
+    boolean sealed = authorization != null && entry.seal() != null && authorization.sealValid(entry);
     if (authorization != null) {
       try {
         authorization.check(entry, logClock);
       } catch (RefusedEntryException e) {
         audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
+        advanceClock(sealed, entry);
         throw e;
       }
     }
@@ -146,12 +152,15 @@ public final class TokenApplier implements Applier {
     } else {
       applyMutation(m);
     }
-    if (authorization != null && entry.seal() != null
-        && entry.timestamp() > logClock + EntryAuthorization.CLOCK_STEP.toMillis()) {
+    advanceClock(sealed, entry);
+    audit.record(user, role, op, target(m), "OK@" + index);
+  }
+
+  private void advanceClock(boolean sealed, Entry entry) {
+    if (sealed && entry.timestamp() > logClock + EntryAuthorization.CLOCK_STEP.toMillis()) {
       token.settings().put(LOG_CLOCK, entry.timestamp());
       logClock = entry.timestamp();
     }
-    audit.record(user, role, op, target(m), "OK@" + index);
   }
 
   /** The key id, user name or setting name an entry touches (for the audit; never a secret). */
