@@ -1,6 +1,7 @@
 package io.hsmbridge.bridge.endpoint;
 
 import io.hsmbridge.agent.AgentConfig;
+import io.hsmbridge.agent.replication.MemberTrustManager;
 import io.hsmbridge.bridge.cluster.ClusterCa;
 import io.vertx.core.http.ClientAuth;
 import io.vertx.core.net.NetServerOptions;
@@ -8,19 +9,13 @@ import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.TrustOptions;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.GeneralSecurityException;
-import java.security.KeyStore;
-import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.Set;
-import javax.net.ssl.SSLEngine;
-import javax.net.ssl.TrustManager;
-import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
@@ -98,75 +93,13 @@ public final class EndpointTls {
 
   /** The client CA as the only anchor, and only certificates of kind CLIENT. */
   static X509ExtendedTrustManager clientTrust(Path caFile) {
+    X509Certificate clientCa = read(caFile, "bridge.tls.clientCa");
     try {
-      KeyStore store = KeyStore.getInstance("PKCS12");
-      store.load(null, null);
-      store.setCertificateEntry("client-ca", read(caFile, "bridge.tls.clientCa"));
-      TrustManagerFactory f = TrustManagerFactory.getInstance("PKIX");
-      f.init(store);
-      for (TrustManager tm : f.getTrustManagers()) {
-        if (tm instanceof X509ExtendedTrustManager x) {
-          return new ClientKindOnly(x);
-        }
-      }
-      throw AgentConfig.invalid("bridge.tls.clientCa: no X.509 trust manager for " + caFile);
-    } catch (IOException | GeneralSecurityException e) {
+      return new MemberTrustManager(clientCa, c -> ClusterCa.MemberKind.of(c) == ClusterCa.MemberKind.CLIENT,
+          "a client certificate (kind " + ClusterCa.MemberKind.CLIENT.unit() + ")");
+    } catch (IllegalArgumentException e) {
       throw AgentConfig.invalid("bridge.tls.clientCa " + caFile + ": " + e.getMessage());
     }
   }
 
-  /** Delegates the chain check to PKIX, then refuses every kind but CLIENT. Used on the server side only. */
-  private static final class ClientKindOnly extends X509ExtendedTrustManager {
-    private final X509ExtendedTrustManager pkix;
-
-    ClientKindOnly(X509ExtendedTrustManager pkix) {
-      this.pkix = pkix;
-    }
-
-    private static void requireClient(X509Certificate[] chain) throws CertificateException {
-      ClusterCa.MemberKind kind = chain == null || chain.length == 0 ? null : ClusterCa.MemberKind.of(chain[0]);
-      if (kind != ClusterCa.MemberKind.CLIENT) {
-        throw new CertificateException("client certificate of kind " + (kind == null ? "none" : kind.unit())
-            + " refused: the client endpoint accepts kind " + ClusterCa.MemberKind.CLIENT.unit() + " only");
-      }
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-      pkix.checkClientTrusted(chain, authType);
-      requireClient(chain);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-      pkix.checkClientTrusted(chain, authType, socket);
-      requireClient(chain);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-      pkix.checkClientTrusted(chain, authType, engine);
-      requireClient(chain);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-      throw new CertificateException("the client endpoint checks clients only");
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-      throw new CertificateException("the client endpoint checks clients only");
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-      throw new CertificateException("the client endpoint checks clients only");
-    }
-
-    @Override
-    public X509Certificate[] getAcceptedIssuers() {
-      return pkix.getAcceptedIssuers();
-    }
-  }
 }

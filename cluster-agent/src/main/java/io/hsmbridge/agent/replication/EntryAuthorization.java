@@ -251,15 +251,7 @@ final class EntryAuthorization {
   }
 
   private boolean holdsKey(String keyId) {
-    try {
-      token.keys().describe(keyId);
-      return true;
-    } catch (HsmException e) {
-      if (e.code() == ErrorCode.UNKNOWN_KEY) {
-        return false;
-      }
-      throw e;
-    }
+    return TokenApplier.holdsKey(token, keyId);
   }
 
   private static void notProofKey(String keyId) {

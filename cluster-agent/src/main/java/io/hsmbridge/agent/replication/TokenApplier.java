@@ -253,6 +253,11 @@ public final class TokenApplier implements Applier {
   }
 
   private boolean holdsKey(String keyId) {
+    return holdsKey(token, keyId);
+  }
+
+  /** Whether {@code token} holds the key (any other failure than an unknown key is thrown). */
+  static boolean holdsKey(HsmToken token, String keyId) {
     try {
       token.keys().describe(keyId);
       return true;
