@@ -488,13 +488,7 @@ class UsersScenarioTest {
   // ------------------------------------------------------------------------------------ helpers
 
   private static BridgeClient connect() {
-    try {
-      JsonObject ep = new JsonObject(Files.readString(home.resolve("bridge").resolve("endpoint.json")));
-      return BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), Duration.ofSeconds(60),
-          io.hsmbridge.client.ClientTls.pinning(home.resolve("bridge").resolve("tls").resolve("ca.pem")));
-    } catch (IOException e) {
-      throw new AssertionError("no bridge endpoint", e);
-    }
+    return LocalBridge.connect(home, Duration.ofSeconds(60));
   }
 
   private static JsonObject op(String wire) {

@@ -1,0 +1,26 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.ClientTls;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/** How the cluster tests reach the bridge of a local cluster: its endpoint file, TLS pinning the cluster CA. */
+final class LocalBridge {
+  private LocalBridge() {}
+
+  /** A client of the bridge that {@code up} started in {@code home}. */
+  static BridgeClient connect(Path home, Duration timeout) {
+    JsonObject ep;
+    try {
+      ep = new JsonObject(Files.readString(home.resolve("bridge").resolve("endpoint.json")));
+    } catch (IOException e) {
+      throw new AssertionError("no bridge endpoint", e);
+    }
+    return BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), timeout,
+        ClientTls.pinning(home.resolve("bridge").resolve("tls").resolve("ca.pem")));
+  }
+}
