@@ -28,7 +28,7 @@ import java.util.logging.Logger;
  */
 public final class NodeMain {
   private static final Logger LOG = Logger.getLogger(NodeMain.class.getName());
-  /** Hazelcast gives up looking for the listed members after 10 s and starts alone; this bounds the rest. */
+  /** The membership waits at most 5 s for the listed members and starts alone; this bounds the rest. */
   private static final long CLUSTER_JOIN_TIMEOUT_S = 60;
 
   private NodeMain() {}
@@ -127,7 +127,7 @@ public final class NodeMain {
     }
 
     /**
-     * A local Vert.x by default; with {@code cluster.enabled=true}, a clustered one (Hazelcast membership,
+     * A local Vert.x by default; with {@code cluster.enabled=true}, a clustered one (mutual-TLS membership,
      * mutual-TLS event bus). The verticles are the same either way.
      */
     static Vertx startVertx(NodeConfig config) {
@@ -139,7 +139,7 @@ public final class NodeMain {
       try {
         Vertx vertx = ClusterTransport.start(cluster, options)
             .toCompletionStage().toCompletableFuture().get(CLUSTER_JOIN_TIMEOUT_S, TimeUnit.SECONDS);
-        LOG.info("joined cluster '" + cluster.name() + "' as " + cluster.host() + ":" + cluster.hazelcastPort()
+        LOG.info("joined cluster '" + cluster.name() + "' as " + cluster.host() + ":" + cluster.memberPort()
             + " (event bus TLS on " + cluster.host() + ", members " + String.join(",", cluster.members()) + ")");
         return vertx;
       } catch (java.util.concurrent.ExecutionException e) {

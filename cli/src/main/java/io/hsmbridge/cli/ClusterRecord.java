@@ -33,6 +33,8 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
    *     {@code raft.join=true} (asks the running group to add it)
    */
   record Member(String id, int hazelcastPort, int raftPort, boolean joining) {}
+  // hazelcastPort / bridgeHazelcastPort: the membership port (cluster.memberPort). Named when Hazelcast
+  // carried the membership; kept, because cluster records on disk use these names.
 
   static final String HEADER = "# The local hsmbridge cluster, kept by ./hsmbridge (up, hsm add, hsm remove).\n"
       + "# Every node.properties is derived from this file on each start; do not edit it while the cluster runs.\n";

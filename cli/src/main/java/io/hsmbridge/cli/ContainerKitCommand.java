@@ -33,7 +33,7 @@ final class ContainerKitCommand extends CliCommand {
   static final String DEFAULT_IMAGE = "localhost/hsmbridge:dev";
   static final String BRIDGE = "bridge";
   /** Ports inside every container (the image's contract). */
-  static final int HAZELCAST_PORT = 5701;
+  static final int MEMBER_PORT = 5701;
   static final int RAFT_PORT = 7800;
   static final int BRIDGE_PORT = 7701;
   static final int MAX_HSMS = 16;
@@ -174,7 +174,7 @@ final class ContainerKitCommand extends CliCommand {
 
     /** {@code hsm1:5701,...,bridge:5701}: container host names on the compose network. */
     String members() {
-      return String.join(",", nodes().stream().map(n -> n + ":" + HAZELCAST_PORT).toList());
+      return String.join(",", nodes().stream().map(n -> n + ":" + MEMBER_PORT).toList());
     }
 
     String raftPeers() {

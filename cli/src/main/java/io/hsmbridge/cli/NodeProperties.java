@@ -71,7 +71,7 @@ final class NodeProperties {
     return String.join(",", peers);
   }
 
-  /** Every member's Hazelcast address: the HSMs in id order, then the bridge. */
+  /** Every member's membership address: the HSMs in id order, then the bridge. */
   static String clusterMembers(ClusterRecord rec) {
     List<String> members = new ArrayList<>();
     for (ClusterRecord.Member m : rec.hsms()) {
@@ -90,11 +90,11 @@ final class NodeProperties {
         + "pin.so.file=" + d.soPin() + "\n";
   }
 
-  private static String cluster(ClusterRecord rec, NodeDir d, int hazelcastPort) {
+  private static String cluster(ClusterRecord rec, NodeDir d, int memberPort) {
     return "cluster.enabled=true\n"
         + "cluster.name=" + rec.name() + "\n"
         + "cluster.host=" + HOST + "\n"
-        + "cluster.hazelcastPort=" + hazelcastPort + "\n"
+        + "cluster.memberPort=" + memberPort + "\n"
         + "cluster.members=" + clusterMembers(rec) + "\n"
         + "cluster.tls.cert=" + d.tlsCert() + "\n"
         + "cluster.tls.key=" + d.tlsKey() + "\n"

@@ -76,7 +76,7 @@ class ClusterLayoutTest {
           + "cluster.enabled=true\n"
           + "cluster.name=" + rec.name() + "\n"
           + "cluster.host=127.0.0.1\n"
-          + "cluster.hazelcastPort=" + m.hazelcastPort() + "\n"
+          + "cluster.memberPort=" + m.hazelcastPort() + "\n"
           + "cluster.members=" + members + "\n"
           + "cluster.tls.cert=" + d + "/" + id + "/tls/" + id + ".pem\n"
           + "cluster.tls.key=" + d + "/" + id + "/tls/" + id + "-key.pem\n"
@@ -107,7 +107,7 @@ class ClusterLayoutTest {
         + "cluster.enabled=true\n"
         + "cluster.name=" + rec.name() + "\n"
         + "cluster.host=127.0.0.1\n"
-        + "cluster.hazelcastPort=" + rec.bridgeHazelcastPort() + "\n"
+        + "cluster.memberPort=" + rec.bridgeHazelcastPort() + "\n"
         + "cluster.members=" + members + "\n"
         + "cluster.tls.cert=" + d + "/bridge/tls/bridge.pem\n"
         + "cluster.tls.key=" + d + "/bridge/tls/bridge-key.pem\n"
@@ -206,7 +206,7 @@ class ClusterLayoutTest {
     assertTrue(hsm3.contains("\nraft.port=29999\n" + "raft.dir=" + h.hsm("hsm3").raftDir() + "\n" + peers
         + "raft.join=true\n"), hsm3);
     assertTrue(hsm3.endsWith("raft.join=true\n"), "no cluster.createKey: it fetches the key from a member");
-    assertTrue(hsm3.contains("cluster.hazelcastPort=29998\n"));
+    assertTrue(hsm3.contains("cluster.memberPort=29998\n"));
     String hsm1 = Files.readString(h.hsm("hsm1").nodeProperties());
     assertTrue(hsm1.contains("\n" + peers + "raft.join=false\n"), hsm1);
     assertTrue(Files.readString(h.bridge().nodeProperties()).contains(",127.0.0.1:29998,127.0.0.1:"

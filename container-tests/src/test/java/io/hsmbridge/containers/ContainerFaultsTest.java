@@ -233,9 +233,9 @@ class ContainerFaultsTest {
     return tokenFiles.substring(tokenFiles.indexOf('('));
   }
 
-  /** Hazelcast's last "Members {size:N" line in a container's log, as N (0 when none). */
-  private static int hazelcastView(String node) {
-    Matcher m = Pattern.compile("Members \\{size:(\\d+), ver:\\d+\\}").matcher(cluster.logs(node));
+  /** The membership's last "cluster membership: N members" line in a container's log, as N (0 when none). */
+  private static int membershipView(String node) {
+    Matcher m = Pattern.compile("cluster membership: (\\d+) members").matcher(cluster.logs(node));
     int size = 0;
     while (m.find()) {
       size = Integer.parseInt(m.group(1));
@@ -253,7 +253,7 @@ class ContainerFaultsTest {
     List<String> majority = HSMS.stream().filter(h -> !h.equals(victim)).toList();
     long appliedBefore = cluster.hsmStatus().get(victim).getLong("applied");
     String filesBefore = tokenFiles(victim);
-    int members = hazelcastView("bridge");
+    int members = membershipView("bridge");
     List<String> createdWhileCut = new ArrayList<>();
     List<String> creationErrors = new ArrayList<>();
     long unservedMs;
@@ -275,9 +275,9 @@ class ContainerFaultsTest {
       cluster.disconnect(victim);
       try {
         unservedMs = awaitNotServing(victim, cutAt);
-        // The majority keeps acknowledging creations. The cut lasts until the majority side's Hazelcast has
-        // dropped the victim (the bridge's member view shrinks: 60 s without heartbeats), so that the
-        // reconnection goes through Hazelcast's split-brain merge.
+        // The majority keeps acknowledging creations. The cut lasts until the majority side's membership has
+        // dropped the victim (the bridge's member view shrinks: 10 s without heartbeats, then a check), so that the
+        // reconnection goes through the membership's merge of split clusters.
         long bound = System.nanoTime() + Duration.ofSeconds(100).toNanos();
         int n = 0;
         while (System.nanoTime() < bound && n < 200) {
@@ -287,7 +287,7 @@ class ContainerFaultsTest {
           } catch (HsmBridgeException e) {
             creationErrors.add(label + ": " + e.getMessage());
           }
-          if (splitMs < 0 && hazelcastView("bridge") == members - 1) {
+          if (splitMs < 0 && membershipView("bridge") == members - 1) {
             splitMs = ms(cutAt);
           }
           if (splitMs >= 0 && createdWhileCut.size() >= 20 && ms(cutAt) > splitMs + 3000) {
@@ -308,10 +308,10 @@ class ContainerFaultsTest {
       assertEquals(cluster.addressAtStart(victim), cluster.address(victim), victim + " is back with its address");
       cluster.awaitServing(HSMS, Duration.ofSeconds(180));
       servingMs = ms(reconnectAt);
-      cluster.await("Hazelcast: the bridge and " + victim + " see " + members + " members again", Duration.ofSeconds(90),
-          500, () -> List.of(hazelcastView("bridge"), hazelcastView(victim)), v -> v.equals(List.of(members, members)));
+      cluster.await("membership: the bridge and " + victim + " see " + members + " members again", Duration.ofSeconds(90),
+          500, () -> List.of(membershipView("bridge"), membershipView(victim)), v -> v.equals(List.of(members, members)));
       hazelcastMs = ms(reconnectAt);
-      // A pinned read answered by the victim: the bridge routes to it again (event bus over the merged Hazelcast).
+      // A pinned read answered by the victim: the bridge routes to it again (event bus over the merged membership).
       onVictim = cluster.await(victim + " answers a pinned key.list holding every key of the cut", Duration.ofSeconds(90),
           500, () -> Keys.keyIdsOn(cluster, victim), ids -> ids.containsAll(createdWhileCut));
       pinnedAt = System.nanoTime();
@@ -327,10 +327,10 @@ class ContainerFaultsTest {
         + ": not SERVING after " + unservedMs + " ms; majority " + majority + " acknowledged " + createdWhileCut.size()
         + " creations (errors " + creationErrors.size() + (creationErrors.isEmpty() ? "" : " " + creationErrors) + ")");
     Report.note("    while cut off: " + victim + " applied " + appliedBefore + " -> " + appliedDuring + " (bridge's view), state "
-        + stateDuring + ", token files " + filesBefore + " -> " + filesDuring + "; Hazelcast members seen by the bridge "
+        + stateDuring + ", token files " + filesBefore + " -> " + filesDuring + "; membership seen by the bridge "
         + members + " -> " + (splitMs < 0 ? "no change" : (members - 1) + " after " + seconds(splitMs)));
     Report.note("    reconnected with address " + cluster.address(victim) + ": SERVING after " + seconds(servingMs)
-        + ", Hazelcast merged (bridge and " + victim + " see " + members + " members) after " + seconds(hazelcastMs)
+        + ", membership merged (bridge and " + victim + " see " + members + " members) after " + seconds(hazelcastMs)
         + ", pinned reads on " + victim + " answered after " + seconds(pinnedMs) + "; keys of the cut on " + victim + ": "
         + (createdWhileCut.size() - lacking.size()) + "/" + createdWhileCut.size() + "; cluster.check digests "
         + Keys.distinct(check.getJsonObject("digests")) + " distinct at sequence " + check.getLong("applied")
@@ -338,7 +338,7 @@ class ContainerFaultsTest {
         + " ms, errors " + Load.describe(errors));
     assertTrue(creationErrors.isEmpty(), "the majority refused creations: " + creationErrors);
     assertTrue(createdWhileCut.size() >= 20, "creations acknowledged while cut: " + createdWhileCut.size());
-    assertTrue(splitMs >= 0, "the majority's Hazelcast never dropped " + victim + " within the cut");
+    assertTrue(splitMs >= 0, "the majority's membership never dropped " + victim + " within the cut");
     assertEquals(appliedBefore, appliedDuring, victim + "'s applied sequence moved while it was cut off");
     assertNotEquals("SERVING", stateDuring);
     // The token's files do change while it is cut off: its audit log's anchor (last sequence and chain MAC,
@@ -347,7 +347,7 @@ class ContainerFaultsTest {
     assertEquals(objectCount(filesBefore), objectCount(filesDuring), victim + "'s token gained or lost objects while it was cut off");
     assertTrue(lacking.isEmpty(), victim + " lacks keys created while it was cut off: " + lacking);
     assertTrue(after.getOrDefault(victim, 0L) > 0, victim + " serves again: " + after);
-    // Known (see the report): a request sent to the victim between the reconnection and Hazelcast's merge may
+    // Known (see the report): a request sent to the victim between the reconnection and the membership's merge may
     // get no answer; the bridge gives it up after its 25 s budget (TIMEOUT). At most the one request each
     // client thread had in flight then; anything else is a failure.
     assertTrue(errors.stream().allMatch(f -> f.message().startsWith("TIMEOUT")), "errors other than TIMEOUT: "

@@ -24,22 +24,29 @@ import java.util.Set;
  * the key. When {@code cluster.enabled} is false (the default) nothing else is read or checked.
  *
  * @param enabled join a cluster (clustered event bus) instead of running a local Vert.x
- * @param name the Hazelcast cluster name; members with another name never join
- * @param host the IP address Hazelcast and the event bus bind to and advertise to other members
+ * @param name the cluster name; members with another name never join
+ * @param host the IP address the membership and the event bus bind to and advertise to other members
  *     (a host name in the file is resolved once, here)
- * @param hazelcastPort Hazelcast's member port (fixed: members list each other by it)
- * @param eventBusPort the event-bus TLS port; 0 = any free port (advertised through Hazelcast)
- * @param members Hazelcast members to join by TCP-IP, as {@code host:port}; never empty (defaults to self)
- * @param tlsCert this member's certificate (PEM), issued by the cluster CA
+ * @param memberPort the membership port (mutual TLS; fixed: members list each other by it)
+ * @param eventBusPort the event-bus TLS port; 0 = any free port (advertised through the membership)
+ * @param members the members to contact when joining, as {@code host:port}; never empty (defaults to self)
+ * @param tlsCert this member's certificate (PEM), issued by the cluster CA, of kind agent or front-door
  * @param tlsKey this member's private key (PEM, PKCS#8), readable by the owner only
- * @param tlsCa the cluster CA certificate (PEM): the only trust anchor for event-bus links
+ * @param tlsCa the cluster CA certificate (PEM): the only trust anchor for membership and event-bus links
  */
-public record ClusterConfig(boolean enabled, String name, String host, int hazelcastPort, int eventBusPort,
+public record ClusterConfig(boolean enabled, String name, String host, int memberPort, int eventBusPort,
     List<String> members, Path tlsCert, Path tlsKey, Path tlsCa) {
 
   public static final String DEFAULT_NAME = "hsmbridge";
   public static final String DEFAULT_HOST = "127.0.0.1";
-  public static final int DEFAULT_HAZELCAST_PORT = 5701;
+  public static final int DEFAULT_MEMBER_PORT = 5701;
+  /** The membership port's key. */
+  public static final String MEMBER_PORT_KEY = "cluster.memberPort";
+  /**
+   * Its name while Hazelcast carried the membership; still read (when {@link #MEMBER_PORT_KEY} is absent)
+   * so that node.properties and cluster records written before keep working.
+   */
+  public static final String LEGACY_MEMBER_PORT_KEY = "cluster.hazelcastPort";
 
   public ClusterConfig {
     members = List.copyOf(members);
@@ -47,7 +54,7 @@ public record ClusterConfig(boolean enabled, String name, String host, int hazel
 
   /** The disabled configuration: a local Vert.x, nothing clustered. */
   public static ClusterConfig disabled() {
-    return new ClusterConfig(false, DEFAULT_NAME, DEFAULT_HOST, DEFAULT_HAZELCAST_PORT, 0, List.of(), null, null, null);
+    return new ClusterConfig(false, DEFAULT_NAME, DEFAULT_HOST, DEFAULT_MEMBER_PORT, 0, List.of(), null, null, null);
   }
 
   public static ClusterConfig from(Properties p) {
@@ -59,18 +66,20 @@ public record ClusterConfig(boolean enabled, String name, String host, int hazel
       throw invalid("cluster.name must be 1..64 letters, digits, '.', '-' or '_'");
     }
     String host = address(get(p, "cluster.host", DEFAULT_HOST), "cluster.host");
-    int hzPort = port(p, "cluster.hazelcastPort", DEFAULT_HAZELCAST_PORT, false);
+    String portKey = p.getProperty(MEMBER_PORT_KEY) == null && p.getProperty(LEGACY_MEMBER_PORT_KEY) != null
+        ? LEGACY_MEMBER_PORT_KEY : MEMBER_PORT_KEY;
+    int memberPort = port(p, portKey, DEFAULT_MEMBER_PORT, false);
     int ebPort = port(p, "cluster.eventBusPort", 0, true);
-    if (ebPort == hzPort) {
-      throw invalid("cluster.eventBusPort must differ from cluster.hazelcastPort");
+    if (ebPort == memberPort) {
+      throw invalid("cluster.eventBusPort must differ from " + portKey);
     }
-    List<String> members = members(p.getProperty("cluster.members"), host + ":" + hzPort);
+    List<String> members = members(p.getProperty("cluster.members"), host + ":" + memberPort);
     Path cert = file(p, "cluster.tls.cert");
     Path key = file(p, "cluster.tls.key");
     Path ca = file(p, "cluster.tls.ca");
     checkKeyPermissions(key);
     checkTls(cert, key, ca);
-    return new ClusterConfig(true, name, host, hzPort, ebPort, members, cert, key, ca);
+    return new ClusterConfig(true, name, host, memberPort, ebPort, members, cert, key, ca);
   }
 
   private static String get(Properties p, String key, String defaultValue) {
@@ -86,7 +95,7 @@ public record ClusterConfig(boolean enabled, String name, String host, int hazel
     return v;
   }
 
-  /** Resolves once; Hazelcast's interface matching wants an IP, and a member must not change address. */
+  /** Resolves once: the membership binds to one IP, and a member must not change address. */
   private static String address(String host, String key) {
     try {
       InetAddress a = InetAddress.getByName(host);
@@ -179,6 +188,11 @@ public record ClusterConfig(boolean enabled, String name, String host, int hazel
       cert.verify(ca.getPublicKey());
     } catch (GeneralSecurityException e) {
       throw invalid("cluster.tls.cert " + certFile + " is not issued by the CA in cluster.tls.ca " + caFile);
+    }
+    ClusterCa.MemberKind kind = ClusterCa.MemberKind.of(cert);
+    if (!MembershipTls.MEMBER_KINDS.contains(kind)) {
+      throw invalid("cluster.tls.cert " + certFile + " is of kind " + (kind == null ? "none" : kind.unit())
+          + "; only agent and front-door certificates may be cluster members");
     }
     PrivateKey key;
     try {

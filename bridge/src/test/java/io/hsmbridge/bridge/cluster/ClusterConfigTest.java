@@ -28,7 +28,7 @@ class ClusterConfigTest {
   @Test
   void disabledByDefaultAndReadsNothingElse() {
     Properties p = new Properties();
-    p.setProperty("cluster.hazelcastPort", "not-a-number");
+    p.setProperty("cluster.memberPort", "not-a-number");
     assertFalse(ClusterConfig.from(p).enabled());
   }
 
@@ -38,7 +38,7 @@ class ClusterConfigTest {
     assertTrue(c.enabled());
     assertEquals("hsmbridge", c.name());
     assertEquals("127.0.0.1", c.host());
-    assertEquals(5701, c.hazelcastPort());
+    assertEquals(5701, c.memberPort());
     assertEquals(0, c.eventBusPort());
     assertEquals(List.of("127.0.0.1:5701"), c.members());
   }
@@ -56,8 +56,8 @@ class ClusterConfigTest {
     assertNamesKey("cluster.name", "bad name!", "cluster.name");
     assertNamesKey("cluster.host", "0.0.0.0", "cluster.host");
     assertNamesKey("cluster.host", "no-such-host.invalid", "cluster.host");
-    assertNamesKey("cluster.hazelcastPort", "0", "cluster.hazelcastPort");
-    assertNamesKey("cluster.hazelcastPort", "x", "cluster.hazelcastPort");
+    assertNamesKey("cluster.memberPort", "0", "cluster.memberPort");
+    assertNamesKey("cluster.memberPort", "x", "cluster.memberPort");
     assertNamesKey("cluster.eventBusPort", "70000", "cluster.eventBusPort");
     assertNamesKey("cluster.members", "10.0.0.1", "cluster.members");
     assertNamesKey("cluster.members", "10.0.0.1:http", "cluster.members");
@@ -93,6 +93,40 @@ class ClusterConfigTest {
     HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
     assertTrue(e.getMessage().startsWith("cluster.tls.key") && e.getMessage().contains("does not belong"),
         e.getMessage());
+  }
+
+  @Test
+  void refusesAClientCertificateAsAMember() {
+    ClusterCa ca = ClusterCa.load(tmp.resolve("ca"));
+    ClusterCa.MemberFiles client = ca.issueMember("app", ClusterCa.MemberKind.CLIENT, List.of("127.0.0.1"), tmp.resolve("app"));
+    Properties p = valid();
+    p.setProperty("cluster.tls.cert", client.certificate().toString());
+    p.setProperty("cluster.tls.key", client.key().toString());
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
+    assertTrue(e.getMessage().startsWith("cluster.tls.cert") && e.getMessage().contains("kind client"), e.getMessage());
+  }
+
+  @Test
+  void acceptsAFrontDoorCertificate() {
+    ClusterCa ca = ClusterCa.load(tmp.resolve("ca"));
+    ClusterCa.MemberFiles front = ca.issueMember("fd", ClusterCa.MemberKind.FRONT_DOOR, List.of("127.0.0.1"), tmp.resolve("fd"));
+    Properties p = valid();
+    p.setProperty("cluster.tls.cert", front.certificate().toString());
+    p.setProperty("cluster.tls.key", front.key().toString());
+    assertTrue(ClusterConfig.from(p).enabled());
+  }
+
+  @Test
+  void readsTheMemberPortUnderItsFormerNameWhenTheNewOneIsAbsent() {
+    Properties p = valid();
+    p.setProperty("cluster.hazelcastPort", "20001");
+    assertEquals(20001, ClusterConfig.from(p).memberPort());
+    p.setProperty("cluster.memberPort", "20002");
+    assertEquals(20002, ClusterConfig.from(p).memberPort());
+    p.remove("cluster.memberPort");
+    p.setProperty("cluster.hazelcastPort", "0");
+    HsmException e = assertThrows(HsmException.class, () -> ClusterConfig.from(p));
+    assertTrue(e.getMessage().contains("cluster.hazelcastPort"), e.getMessage());
   }
 
   private void assertNamesKey(String key, String value, String named) {

@@ -1,0 +1,397 @@
+package io.hsmbridge.bridge.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.hsmbridge.agent.replication.RaftTls;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.spi.cluster.ClusterManager;
+import io.vertx.core.spi.cluster.RegistrationInfo;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.KeyManager;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509TrustManager;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The membership attacks of issue #10, as an attacker on the same host would run them against two real
+ * members (an agent and a front door serving request/reply traffic to each other): a forged state in the
+ * project's own frame format over plain TCP, TLS with no certificate, a self-signed one, a client
+ * certificate of the cluster CA, connection floods and lying lengths; and, from a holder of a real member
+ * certificate, a claim on another member's node id. Each asserts: refused, the members' view and routing
+ * table unchanged, and the legitimate traffic had 0 errors throughout.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class MembershipAttackTest {
+  private static final String CLUSTER = "attack";
+  private static final String SERVICE = "attack.svc";
+
+  @TempDir Path tmp;
+  private ClusterCa ca;
+  private final List<Vertx> started = new ArrayList<>();
+  private Vertx a;
+  private Vertx b;
+  private int portA;
+  private int portB;
+  private LegitLoad load;
+
+  @BeforeEach
+  void twoMembers() throws Exception {
+    ca = ClusterCa.create(tmp.resolve("ca"), CLUSTER);
+    portA = freePort();
+    portB = freePort();
+    String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB;
+    a = join(member("a", ClusterCa.MemberKind.AGENT, portA, members));
+    b = join(member("b", ClusterCa.MemberKind.FRONT_DOOR, portB, members));
+    a.eventBus().<JsonObject>consumer(SERVICE, m -> m.reply(new JsonObject().put("servedBy", "a")))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    awaitTrue("b routes to a's consumer", () -> routes(b, SERVICE).size() == 1 && nodes(a) == 2 && nodes(b) == 2);
+    load = new LegitLoad(b);
+  }
+
+  @AfterEach
+  void closeAll() {
+    if (load != null) {
+      load.stop();
+    }
+    for (Vertx v : started) {
+      try {
+        v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        System.err.println("vert.x did not close cleanly: " + e);
+      }
+    }
+  }
+
+  @Test
+  void forgedStateOverPlainTcpIsRefused() throws Exception {
+    String owner = routes(a, SERVICE).get(0).nodeId();
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), portA)) {
+      s.setSoTimeout(10_000);
+      // The project's own format: a state claiming the service, as if from a new member.
+      MemberState forged = new MemberState(CLUSTER, "rogue-node", "127.0.0.1:9", 1, null,
+          Map.of(SERVICE, List.of(new RegistrationInfo("rogue-node", 1, false))), List.of());
+      DataOutputStream out = new DataOutputStream(s.getOutputStream());
+      MemberFrames.write(out, MemberFrames.STATE, forged.encode().getBytes());
+      assertClosedByPeer(s.getInputStream());
+    }
+    assertUnchanged(owner);
+  }
+
+  @Test
+  void tlsWithoutCertificateIsRefused() throws Exception {
+    assertHandshakeRefused(tlsContext(null, null));
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  @Test
+  void selfSignedCertificateIsRefused() throws Exception {
+    ClusterCa self = ClusterCa.create(tmp.resolve("self"), CLUSTER);
+    X509Certificate cert = self.certificate();
+    assertHandshakeRefused(tlsContext(cert, ClusterCa.readPrivateKey(self.directory().resolve(ClusterCa.CA_KEY_FILE), "key")));
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  @Test
+  void clientCertificateOfTheClusterCaIsRefused() throws Exception {
+    ClusterCa.MemberFiles client = ca.issueMember("mallory", ClusterCa.MemberKind.CLIENT, List.of("127.0.0.1"),
+        tmp.resolve("mallory"));
+    assertHandshakeRefused(tlsContext(ClusterCa.readCertificate(client.certificate(), "cert"),
+        ClusterCa.readPrivateKey(client.key(), "key")));
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  @Test
+  void floodsOfIdleAndLyingConnectionsDoNotStopTheMembership() throws Exception {
+    String owner = routes(a, SERVICE).get(0).nodeId();
+    List<Socket> flood = new ArrayList<>();
+    try {
+      for (int i = 0; i < 300; i++) {
+        Socket s = new Socket(InetAddress.getLoopbackAddress(), portA);
+        if (i % 6 == 0) {
+          // A header that promises 2 GiB of state, then nothing.
+          new DataOutputStream(s.getOutputStream()).write(new byte[] {MemberFrames.STATE, 0x7f, -1, -1, -1});
+        }
+        flood.add(s);
+      }
+      // A member that starts during the flood still joins: unauthenticated connections are bounded and evicted.
+      int portC = freePort();
+      Vertx c = join(member("c", ClusterCa.MemberKind.AGENT, portC, "127.0.0.1:" + portA));
+      awaitTrue("c joins during the flood", () -> nodes(a) == 3 && nodes(c) == 3);
+      // Every flooding connection is closed by the member within the handshake bound (or evicted earlier).
+      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CertifiedClusterManager.HANDSHAKE_MS + 5_000);
+      for (Socket s : flood) {
+        s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+        assertClosedByPeer(s.getInputStream());
+      }
+    } finally {
+      for (Socket s : flood) {
+        s.close();
+      }
+    }
+    assertEquals(1, routes(b, SERVICE).size());
+    assertEquals(owner, routes(b, SERVICE).get(0).nodeId());
+    load.assertNoErrors();
+  }
+
+  @Test
+  void aMemberCertificateCannotSpeakForAnotherMembersNode() throws Exception {
+    String owner = routes(a, SERVICE).get(0).nodeId();
+    String bNode = ((VertxInternal) b).clusterManager().getNodeId();
+    ClusterCa.MemberFiles mallory = ca.issueMember("mallory", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
+        tmp.resolve("mallory"));
+    SSLContext tls = tlsContext(ClusterCa.readCertificate(mallory.certificate(), "cert"),
+        ClusterCa.readPrivateKey(mallory.key(), "key"));
+    try (SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA)) {
+      s.setSoTimeout(10_000);
+      s.startHandshake();
+      // b's node id with no registrations: if taken, b's consumers would vanish from a's table.
+      MemberState claim = new MemberState(CLUSTER, bNode, "127.0.0.1:9", Long.MAX_VALUE / 2, null, Map.of(), List.of());
+      MemberFrames.write(new DataOutputStream(s.getOutputStream()), MemberFrames.STATE, claim.encode().getBytes());
+      assertClosedByPeer(s.getInputStream());
+    }
+    assertTrue(((VertxInternal) a).clusterManager().getNodes().contains(bNode));
+    assertUnchanged(owner);
+  }
+
+  @Test
+  void aMemberThatDiesLeavesAtOnceAndOneThatComesBackIsReasserted() throws Exception {
+    ClusterCa.MemberFiles ghostFiles = ca.issueMember("ghost", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
+        tmp.resolve("ghost"));
+    SSLContext tls = tlsContext(ClusterCa.readCertificate(ghostFiles.certificate(), "cert"),
+        ClusterCa.readPrivateKey(ghostFiles.key(), "key"));
+    MemberState ghost = new MemberState(CLUSTER, "ghost-node", "127.0.0.1:9", 1, null,
+        Map.of("ghost.svc", List.of(new RegistrationInfo("ghost-node", 7, false))), List.of());
+
+    SSLSocket first = announce(tls, ghost);
+    awaitTrue("the ghost is a member", () -> nodes(a) == 3 && routes(a, "ghost.svc").size() == 1);
+    long killedAt = System.nanoTime();
+    first.close(); // what a SIGKILL does to its sockets
+    awaitTrue("the ghost left", () -> nodes(a) == 2 && routes(a, "ghost.svc").isEmpty());
+    long leftMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt);
+    assertTrue(leftMs < CertifiedClusterManager.SILENCE_MS, "a closed link is a departure at once, took " + leftMs + " ms");
+
+    // Back again (same state): its registration is in the table again, from its own copy.
+    SSLSocket second = announce(tls, ghost);
+    awaitTrue("the ghost is back", () -> nodes(a) == 3 && routes(a, "ghost.svc").size() == 1);
+    // Silent, connection open (a hung process): gone after the silence bound.
+    long silentAt = System.nanoTime();
+    awaitTrue("the silent ghost left", () -> nodes(a) == 2);
+    long silentMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - silentAt);
+    assertTrue(silentMs < CertifiedClusterManager.SILENCE_MS + 3_000, "silence detected after " + silentMs + " ms");
+    second.close();
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+    System.err.println("membership: closed link detected in " + leftMs + " ms, silence in " + silentMs + " ms");
+  }
+
+  @Test
+  void aLyingLengthFromAMemberClosesOnlyItsOwnLink() throws Exception {
+    ClusterCa.MemberFiles liar = ca.issueMember("liar", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
+        tmp.resolve("liar"));
+    SSLContext tls = tlsContext(ClusterCa.readCertificate(liar.certificate(), "cert"),
+        ClusterCa.readPrivateKey(liar.key(), "key"));
+    try (SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA)) {
+      s.setSoTimeout(10_000);
+      s.startHandshake();
+      DataOutputStream out = new DataOutputStream(s.getOutputStream());
+      out.write(new byte[] {MemberFrames.STATE, 0x7f, -1, -1, -1});
+      out.flush();
+      assertClosedByPeer(s.getInputStream());
+    }
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  // ----- helpers -----
+
+  private SSLSocket announce(SSLContext tls, MemberState state) throws IOException {
+    SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA);
+    s.setSoTimeout(10_000);
+    s.startHandshake();
+    MemberFrames.write(new DataOutputStream(s.getOutputStream()), MemberFrames.STATE, state.encode().getBytes());
+    assertEquals(state.version(), MemberFrames.ackVersion(MemberFrames.read(new DataInputStream(s.getInputStream()))));
+    return s;
+  }
+
+  private void assertHandshakeRefused(SSLContext tls) throws Exception {
+    try (SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA)) {
+      s.setSoTimeout(10_000);
+      MemberState forged = new MemberState(CLUSTER, "rogue-node", "127.0.0.1:9", 1, null,
+          Map.of(SERVICE, List.of(new RegistrationInfo("rogue-node", 1, false))), List.of());
+      // TLS 1.3: the client may believe the handshake done before the server's verdict on its certificate
+      // arrives; the refusal then shows at the next read.
+      assertThrows(IOException.class, () -> {
+        s.startHandshake();
+        MemberFrames.write(new DataOutputStream(s.getOutputStream()), MemberFrames.STATE, forged.encode().getBytes());
+        if (s.getInputStream().read() < 0) {
+          throw new IOException("closed by the member");
+        }
+      });
+    }
+  }
+
+  private void assertUnchanged(String owner) throws Exception {
+    Thread.sleep(2 * CertifiedClusterManager.HEARTBEAT_MS);
+    assertEquals(2, nodes(a), "a's view");
+    assertEquals(2, nodes(b), "b's view");
+    for (Vertx v : List.of(a, b)) {
+      List<RegistrationInfo> r = routes(v, SERVICE);
+      assertEquals(1, r.size(), "routes to " + SERVICE + ": " + r);
+      assertEquals(owner, r.get(0).nodeId());
+    }
+    load.assertNoErrors();
+  }
+
+  private static void assertClosedByPeer(InputStream in) {
+    try {
+      while (in.read() >= 0) {
+        // a member may answer nothing at all; anything it sends is drained until it closes
+      }
+    } catch (java.net.SocketTimeoutException e) {
+      fail("the member kept the connection open");
+    } catch (IOException expected) {
+      // reset or TLS alert: closed
+    }
+  }
+
+  private SSLContext tlsContext(X509Certificate cert, java.security.PrivateKey key) throws Exception {
+    KeyManager[] keys = cert == null ? new KeyManager[0] : new KeyManager[] {RaftTls.keyManager(cert, key)};
+    TrustManager trustAll = new X509TrustManager() {
+      @Override
+      public void checkClientTrusted(X509Certificate[] chain, String authType) {}
+
+      @Override
+      public void checkServerTrusted(X509Certificate[] chain, String authType) {}
+
+      @Override
+      public X509Certificate[] getAcceptedIssuers() {
+        return new X509Certificate[0];
+      }
+    };
+    SSLContext c = SSLContext.getInstance("TLSv1.3");
+    c.init(keys, new TrustManager[] {trustAll}, new SecureRandom());
+    return c;
+  }
+
+  private Vertx join(ClusterConfig config) throws Exception {
+    Vertx v = ClusterTransport.start(config, new VertxOptions().setEventLoopPoolSize(1))
+        .toCompletionStage().toCompletableFuture().get(45, TimeUnit.SECONDS);
+    started.add(v);
+    return v;
+  }
+
+  private ClusterConfig member(String name, ClusterCa.MemberKind kind, int port, String members) {
+    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1"), tmp.resolve("m-" + name));
+    Properties p = new Properties();
+    p.setProperty("cluster.enabled", "true");
+    p.setProperty("cluster.name", CLUSTER);
+    p.setProperty("cluster.memberPort", Integer.toString(port));
+    p.setProperty("cluster.members", members);
+    p.setProperty("cluster.tls.cert", files.certificate().toString());
+    p.setProperty("cluster.tls.key", files.key().toString());
+    p.setProperty("cluster.tls.ca", files.ca().toString());
+    return ClusterConfig.from(p);
+  }
+
+  private static int nodes(Vertx v) {
+    return ((VertxInternal) v).clusterManager().getNodes().size();
+  }
+
+  private static List<RegistrationInfo> routes(Vertx v, String address) {
+    ClusterManager m = ((VertxInternal) v).clusterManager();
+    Promise<List<RegistrationInfo>> p = Promise.promise();
+    m.getRegistrations(address, p);
+    try {
+      return p.future().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private static void awaitTrue(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        fail("not within 20 s: " + what);
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  private static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  /** The front door asks the agent's service every 20 ms while an attack runs; every failure is counted. */
+  private static final class LegitLoad {
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final AtomicInteger ok = new AtomicInteger();
+    private final List<String> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+    private final Thread thread;
+
+    LegitLoad(Vertx from) {
+      thread = new Thread(() -> {
+        while (running.get()) {
+          try {
+            JsonObject reply = from.eventBus().<JsonObject>request(SERVICE, new JsonObject(),
+                    new DeliveryOptions().setSendTimeout(3_000))
+                .toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS).body();
+            if ("a".equals(reply.getString("servedBy"))) {
+              ok.incrementAndGet();
+            } else {
+              errors.add("served by " + reply);
+            }
+            Thread.sleep(20);
+          } catch (InterruptedException e) {
+            return;
+          } catch (Exception e) {
+            errors.add(String.valueOf(e));
+          }
+        }
+      }, "legit-load");
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    void assertNoErrors() {
+      System.err.println("legitimate requests: " + ok.get() + " answered, " + errors.size() + " failed");
+      assertTrue(ok.get() > 0, "the legitimate client got no answer at all");
+      assertTrue(errors.isEmpty(), "legitimate requests failed: " + errors);
+    }
+
+    void stop() {
+      running.set(false);
+      thread.interrupt();
+    }
+  }
+}
