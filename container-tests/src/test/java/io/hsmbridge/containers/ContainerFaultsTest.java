@@ -264,7 +264,7 @@ class ContainerFaultsTest {
     String stateDuring;
     long reconnectAt;
     long servingMs;
-    long hazelcastMs;
+    long membershipMs;
     long pinnedMs;
     long pinnedAt;
     Set<String> onVictim;
@@ -276,7 +276,7 @@ class ContainerFaultsTest {
       try {
         unservedMs = awaitNotServing(victim, cutAt);
         // The majority keeps acknowledging creations. The cut lasts until the majority side's membership has
-        // dropped the victim (the bridge's member view shrinks: 10 s without heartbeats, then a check), so that the
+        // dropped the victim (the bridge's member view shrinks: 5 s without a state from it), so that the
         // reconnection goes through the membership's merge of split clusters.
         long bound = System.nanoTime() + Duration.ofSeconds(100).toNanos();
         int n = 0;
@@ -310,7 +310,7 @@ class ContainerFaultsTest {
       servingMs = ms(reconnectAt);
       cluster.await("membership: the bridge and " + victim + " see " + members + " members again", Duration.ofSeconds(90),
           500, () -> List.of(membershipView("bridge"), membershipView(victim)), v -> v.equals(List.of(members, members)));
-      hazelcastMs = ms(reconnectAt);
+      membershipMs = ms(reconnectAt);
       // A pinned read answered by the victim: the bridge routes to it again (event bus over the merged membership).
       onVictim = cluster.await(victim + " answers a pinned key.list holding every key of the cut", Duration.ofSeconds(90),
           500, () -> Keys.keyIdsOn(cluster, victim), ids -> ids.containsAll(createdWhileCut));
@@ -330,7 +330,7 @@ class ContainerFaultsTest {
         + stateDuring + ", token files " + filesBefore + " -> " + filesDuring + "; membership seen by the bridge "
         + members + " -> " + (splitMs < 0 ? "no change" : (members - 1) + " after " + seconds(splitMs)));
     Report.note("    reconnected with address " + cluster.address(victim) + ": SERVING after " + seconds(servingMs)
-        + ", membership merged (bridge and " + victim + " see " + members + " members) after " + seconds(hazelcastMs)
+        + ", membership merged (bridge and " + victim + " see " + members + " members) after " + seconds(membershipMs)
         + ", pinned reads on " + victim + " answered after " + seconds(pinnedMs) + "; keys of the cut on " + victim + ": "
         + (createdWhileCut.size() - lacking.size()) + "/" + createdWhileCut.size() + "; cluster.check digests "
         + Keys.distinct(check.getJsonObject("digests")) + " distinct at sequence " + check.getLong("applied")

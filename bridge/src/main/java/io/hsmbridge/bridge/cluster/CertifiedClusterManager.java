@@ -102,6 +102,7 @@ public final class CertifiedClusterManager implements ClusterManager {
   /** Other members, by node id; written on the event thread only. */
   private final Map<String, Remote> remotes = new ConcurrentHashMap<>();
   private final Map<String, OutboundLink> outbound = new ConcurrentHashMap<>();
+  private final Map<InetSocketAddress, OutboundLink> dialledTargets = new ConcurrentHashMap<>();
   private final Set<InboundLink> inbound = ConcurrentHashMap.newKeySet();
   private final ConcurrentLinkedDeque<InboundLink> handshaking = new ConcurrentLinkedDeque<>();
   private final AtomicInteger linkCount = new AtomicInteger();
@@ -339,6 +340,20 @@ public final class CertifiedClusterManager implements ClusterManager {
     outbound.put(address, link);
     republish(); // the newcomer is announced to everyone
     daemon("membership-out").newThread(link).start();
+  }
+
+  /**
+   * One outbound link per member even when it is listed under two names (a host name in
+   * {@code cluster.members}, its IP in its own announcement): the first link to reach a resolved address
+   * holds it while it is connected, and another link to the same address retires.
+   */
+  boolean claimTarget(InetSocketAddress target, OutboundLink link) {
+    OutboundLink holder = dialledTargets.putIfAbsent(target, link);
+    return holder == null || holder == link;
+  }
+
+  void releaseTarget(InetSocketAddress target, OutboundLink link) {
+    dialledTargets.remove(target, link);
   }
 
   boolean isOwnAddress(InetSocketAddress target) {

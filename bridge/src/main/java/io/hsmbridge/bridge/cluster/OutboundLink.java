@@ -50,7 +50,7 @@ final class OutboundLink implements Runnable {
     return acked;
   }
 
-  /** At least one attempt to reach the other member failed (it is not up, or not reachable). */
+  /** At least one attempt to reach the other member failed (it is not up, not reachable, or this member). */
   boolean failedOnce() {
     return failedOnce;
   }
@@ -69,6 +69,12 @@ final class OutboundLink implements Runnable {
       InetSocketAddress target = resolve();
       if (target != null && manager.isOwnAddress(target)) {
         LOG.fine(() -> "membership: " + address + " is this member; not dialled");
+        failedOnce = true; // nothing to wait for when joining
+        return;
+      }
+      if (target != null && !manager.claimTarget(target, this)) {
+        LOG.fine(() -> "membership: " + address + " is dialled under another name already; not dialled twice");
+        failedOnce = true;
         return;
       }
       try {
@@ -87,6 +93,9 @@ final class OutboundLink implements Runnable {
         }
       } finally {
         closeSocket();
+        if (target != null) {
+          manager.releaseTarget(target, this);
+        }
       }
       sleep(backoff);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
