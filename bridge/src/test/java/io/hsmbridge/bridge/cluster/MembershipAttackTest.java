@@ -35,7 +35,6 @@ import javax.net.ssl.KeyManager;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
 import javax.net.ssl.TrustManager;
-import javax.net.ssl.X509TrustManager;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -284,20 +283,8 @@ class MembershipAttackTest {
 
   private SSLContext tlsContext(X509Certificate cert, java.security.PrivateKey key) throws Exception {
     KeyManager[] keys = cert == null ? new KeyManager[0] : new KeyManager[] {RaftTls.keyManager(cert, key)};
-    TrustManager trustAll = new X509TrustManager() {
-      @Override
-      public void checkClientTrusted(X509Certificate[] chain, String authType) {}
-
-      @Override
-      public void checkServerTrusted(X509Certificate[] chain, String authType) {}
-
-      @Override
-      public X509Certificate[] getAcceptedIssuers() {
-        return new X509Certificate[0];
-      }
-    };
     SSLContext c = SSLContext.getInstance("TLSv1.3");
-    c.init(keys, new TrustManager[] {trustAll}, new SecureRandom());
+    c.init(keys, new TrustManager[] {RaftAttackTest.TRUST_ANYTHING}, new SecureRandom());
     return c;
   }
 

@@ -169,7 +169,8 @@ class RaftAttackTest {
         .build();
   }
 
-  private static final TrustManager TRUST_ANYTHING = new X509TrustManager() {
+  /** An attacker's client: it trusts whatever server answers (also MembershipAttackTest's). */
+  static final TrustManager TRUST_ANYTHING = new X509TrustManager() {
     @Override
     public void checkClientTrusted(X509Certificate[] chain, String authType) {}
 
