@@ -127,7 +127,7 @@ public final class AgentNode {
     catchUp(applied);
 
     ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout(),
-        applier.logins());
+        applier);
     agent = new AgentVerticle(hsmId, address, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);
@@ -316,6 +316,11 @@ public final class AgentNode {
     @Override
     public void applied(long index) {
       inner.applied(index);
+    }
+
+    @Override
+    public void step(Runnable step) {
+      inner.step(step);
     }
   }
 

@@ -1,7 +1,9 @@
 package io.hsmbridge.cli;
 
 import io.hsmbridge.client.BridgeClient;
+import io.hsmbridge.client.FailoverSender;
 import io.hsmbridge.client.Hsm;
+import io.hsmbridge.client.RetryingSender;
 import io.hsmbridge.client.HsmBridgeException;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
@@ -29,6 +31,14 @@ abstract class BridgeCommand extends CliCommand {
       description = "Per-request timeout in seconds (default: ${DEFAULT-VALUE}).")
   int timeoutSeconds;
 
+  @Option(names = "--request-id", paramLabel = "ID",
+      description = "The requestId of this command's change (1-64 characters): run again with the same id, a"
+          + " key creation returns the key the first run made instead of a second one.")
+  String requestId;
+
+  /** The endpoint this command talks to (resolved by {@link #connect()}). */
+  private Endpoint resolved;
+
   /** Connects; a missing local cluster is the one-line "no local cluster running". */
   protected BridgeClient connect() {
     if (timeoutSeconds < 1) {
@@ -51,6 +61,7 @@ abstract class BridgeCommand extends CliCommand {
         ep = ep.withCa(ca);
       }
     }
+    resolved = ep;
     try {
       return ep.connect(Duration.ofSeconds(timeoutSeconds));
     } catch (HsmBridgeException e) {
@@ -95,12 +106,31 @@ abstract class BridgeCommand extends CliCommand {
     }
   }
 
-  /** A connection that sends the stored session with every request (none when nobody logged in). */
+  /**
+   * A connection that sends the stored session with every request (none when nobody logged in). A change
+   * carries a requestId ({@code --request-id}, else a new one) and is sent again with it when its outcome is
+   * unknown (timeout, connection lost in flight) and a repeat cannot do it twice ({@link RetryingSender}).
+   */
   protected Hsm openHsm() {
     String token = sessionFile().token();
-    Hsm hsm = Hsm.owning(connect());
+    if (requestId != null && (requestId.isEmpty() || requestId.length() > 64)) {
+      throw usage("--request-id must be 1 to 64 characters");
+    }
+    BridgeClient first = connect();
+    FailoverSender failover = new FailoverSender(
+        java.util.List.of(new FailoverSender.Endpoint(resolved.host(), resolved.port())),
+        Duration.ofSeconds(timeoutSeconds), resolved.clientTls(), first);
+    RetryingSender retrying = new RetryingSender(failover, Duration.ofSeconds(Math.max(60, 2L * timeoutSeconds)));
+    Hsm hsm = Hsm.owning(requestId == null ? retrying : body -> retrying.request(withRequestId(body)), failover);
     hsm.useSession(token);
     return hsm;
+  }
+
+  /** The body with --request-id when it is a change (reads carry none). */
+  private JsonObject withRequestId(JsonObject body) {
+    io.hsmbridge.protocol.Op op = body.getValue("op") instanceof String w ? io.hsmbridge.protocol.Op.fromWire(w) : null;
+    return op != null && op.isMutation() && body.getValue("requestId") == null
+        ? body.copy().put("requestId", requestId) : body;
   }
 
   private LocalNode localBridge() {

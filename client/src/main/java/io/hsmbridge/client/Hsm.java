@@ -41,6 +41,8 @@ public final class Hsm implements AutoCloseable {
   private final AtomicReference<String> session;
   /** The {@code quorum} field every request of this view carries, or null. */
   private final JsonObject quorum;
+  /** The {@code requestId} every mutation of this view carries (see {@link #withRequestId}), or null. */
+  private final String requestId;
 
   /** Uses a sender it does not own: {@link #close()} leaves it open. */
   public Hsm(RequestSender sender) {
@@ -48,10 +50,16 @@ public final class Hsm implements AutoCloseable {
   }
 
   private Hsm(RequestSender sender, AutoCloseable owned, AtomicReference<String> session, JsonObject quorum) {
+    this(sender, owned, session, quorum, null);
+  }
+
+  private Hsm(RequestSender sender, AutoCloseable owned, AtomicReference<String> session, JsonObject quorum,
+      String requestId) {
     this.sender = Objects.requireNonNull(sender, "sender");
     this.owned = owned;
     this.session = session;
     this.quorum = quorum;
+    this.requestId = requestId;
   }
 
   /** Connects a new plaintext {@link BridgeClient} (a loopback endpoint with {@code bridge.tls=false}) that this facade owns. */
@@ -62,6 +70,36 @@ public final class Hsm implements AutoCloseable {
   /** Connects a new {@link BridgeClient} over TLS, pinning the CA of {@code tls}; this facade owns it. */
   public static Hsm connect(String host, int port, ClientTls tls) {
     return owning(BridgeClient.connect(host, port, BridgeClient.DEFAULT_TIMEOUT, tls));
+  }
+
+  /**
+   * Connects to the first of {@code endpoints} that answers, over TLS pinning the CA of {@code tls} (null:
+   * plaintext, loopback only), with failover and retries: a lost connection is made again to the next
+   * endpoint that answers, and a request without a definite answer (timeout, lost in flight, no HSM now)
+   * is sent again with the same {@code requestId} when that cannot do it twice ({@link RetryingSender}).
+   * Sessions live in the front door the client logged in through: a session does not survive that front
+   * door's restart yet.
+   */
+  public static Hsm connect(List<FailoverSender.Endpoint> endpoints, ClientTls tls) {
+    FailoverSender failover = new FailoverSender(endpoints, BridgeClient.DEFAULT_TIMEOUT, tls);
+    return owning(new RetryingSender(failover), failover);
+  }
+
+  /** Wraps a sender and takes ownership of {@code resource} (closed with this facade). */
+  public static Hsm owning(RequestSender sender, AutoCloseable resource) {
+    return new Hsm(sender, resource, new AtomicReference<>(), null);
+  }
+
+  /**
+   * A view of this facade (same connection, same session) whose mutations carry {@code requestId}: one
+   * mutation per view, e.g. a script's creation that must be the same creation when the script is run
+   * again (the CLI's {@code --request-id}). At most 64 characters.
+   */
+  public Hsm withRequestId(String id) {
+    if (id == null || id.isEmpty() || id.length() > 64) {
+      throw new IllegalArgumentException("a requestId is 1 to 64 characters");
+    }
+    return new Hsm(sender, null, session, quorum, id);
   }
 
   /** Wraps a client and takes ownership of it. */
@@ -220,7 +258,7 @@ public final class Hsm implements AutoCloseable {
    * {@code quorum} field; send it exactly the operation the token was issued for.
    */
   public Hsm withQuorum(String tokenId, List<QuorumApproval> approvals) {
-    return new Hsm(sender, null, session, QuorumApproval.quorumField(tokenId, approvals));
+    return new Hsm(sender, null, session, QuorumApproval.quorumField(tokenId, approvals), requestId);
   }
 
   /**
@@ -491,6 +529,10 @@ public final class Hsm implements AutoCloseable {
     }
     if (quorum != null) {
       req.put("quorum", quorum.copy());
+    }
+    if (requestId != null && req.getValue("op") instanceof String w && Op.fromWire(w) != null
+        && Op.fromWire(w).isMutation()) {
+      req.put("requestId", requestId);
     }
     return req;
   }

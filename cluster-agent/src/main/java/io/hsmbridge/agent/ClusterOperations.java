@@ -6,7 +6,7 @@ import io.hsmbridge.agent.cluster.KeyIds;
 import io.hsmbridge.agent.replication.Actor;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.EntryProofs;
-import io.hsmbridge.agent.replication.LoginLedger;
+import io.hsmbridge.agent.replication.TokenApplier;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.users.KeyAccess;
@@ -62,10 +62,13 @@ public final class ClusterOperations implements RequestHandler {
   private final UserOperations users;
   private final KeyAccess access;
   private final EntryProofs proofs;
+  private final TokenApplier applier;
 
-  /** @param logins the login bookkeeping of this HSM's applier ({@code TokenApplier.logins()}) */
+  /**
+   * @param applier this HSM's applier: its login bookkeeping, and the state at one index for digests
+   */
   public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
-      Supplier<AgentState> state, Duration commitTimeout, LoginLedger logins) {
+      Supplier<AgentState> state, Duration commitTimeout, TokenApplier applier) {
     this.hsmId = hsmId;
     this.hsm = hsm;
     this.local = new Operations(hsmId, hsm);
@@ -74,7 +77,9 @@ public final class ClusterOperations implements RequestHandler {
     this.state = state;
     this.commitTimeout = commitTimeout;
     this.proofs = new EntryProofs(hsm);
-    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession, logins);
+    this.applier = applier;
+    this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession,
+        applier.logins());
     this.access = new KeyAccess(hsm, System::currentTimeMillis);
   }
 
@@ -216,34 +221,48 @@ public final class ClusterOperations implements RequestHandler {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
           "an exportable key cannot be replicated under the cluster key; import it non-exportable");
     }
-    KeyInfo k = hsm.keys().importWrapped(r.keyId("wrappingKeyId"), r.alg(Algorithm.Kind.KEY_WRAP),
-        r.bytes("wrapped", RequestReader.MAX_WRAPPED_BYTES), spec, r.usage(spec), r.label("label"), exportable);
+    String wrappingKeyId = r.keyId("wrappingKeyId");
+    Algorithm alg = r.alg(Algorithm.Kind.KEY_WRAP);
+    byte[] wrapped = r.bytes("wrapped", RequestReader.MAX_WRAPPED_BYTES);
+    KeyUsage usage = r.usage(spec);
+    String label = r.label("label");
     if (exportable) {
+      KeyInfo k = hsm.keys().importWrapped(wrappingKeyId, alg, wrapped, spec, usage, label, true);
       commit(p, new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
       return access.describe(Operations.key(k), p).put("replicated", false);
     }
     // The local copy goes before the commit: the log entry installs the key WITH its owner on every HSM,
-    // this one included (an HSM that already held the key would keep it without an owner).
-    ReplicaBlob blob;
-    try {
-      blob = hsm.clusterKeys().wrapForReplication(k.keyId());
-    } finally {
-      hsm.keys().delete(k.keyId());
-    }
-    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(k.keyId(), p.user())));
-    return access.describe(Operations.key(hsm.keys().describe(k.keyId())), p).put("seq", seq);
+    // this one included (an HSM that already held the key would keep it without an owner). The copy lives
+    // between two entries' applications (atOneIndex), so no digest ever sees it.
+    ReplicaBlob blob = applier.atOneIndex(() -> {
+      KeyInfo k = hsm.keys().importWrapped(wrappingKeyId, alg, wrapped, spec, usage, label, false);
+      try {
+        return hsm.clusterKeys().wrapForReplication(k.keyId());
+      } finally {
+        hsm.keys().delete(k.keyId());
+      }
+    });
+    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(blob.keyId(), p.user())));
+    return access.describe(Operations.key(hsm.keys().describe(blob.keyId())), p).put("seq", seq);
   }
 
+  /**
+   * The digest of this HSM's keys and users at exactly one applied index (taken between two entries, never
+   * in the middle of one: {@link TokenApplier#atOneIndex}), so that HSMs at the same index compare equal
+   * while the cluster keeps changing.
+   */
   private JsonObject digest() {
-    long at = applied.applied();
-    List<KeyInfo> keys = hsm.keys().rescan();
-    JsonArray list = new JsonArray();
-    for (KeyInfo k : keys) {
-      list.add(new JsonObject().put("keyId", k.keyId()).put("spec", k.spec().name()).put("usage", k.usage().name())
-          .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
-    }
-    return new JsonObject().put("hsmId", hsmId).put("applied", at).put("appliedAfter", applied.applied())
-        .put("digest", KeyDigest.of(keys)).put("keys", list).put("usersDigest", UsersDigest.of(hsm));
+    return applier.atOneIndex(() -> {
+      long at = applier.lastApplied();
+      List<KeyInfo> keys = hsm.keys().rescan();
+      JsonArray list = new JsonArray();
+      for (KeyInfo k : keys) {
+        list.add(new JsonObject().put("keyId", k.keyId()).put("spec", k.spec().name()).put("usage", k.usage().name())
+            .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
+      }
+      return new JsonObject().put("hsmId", hsmId).put("applied", at).put("appliedAfter", at)
+          .put("digest", KeyDigest.of(keys)).put("keys", list).put("usersDigest", UsersDigest.of(hsm));
+    });
   }
 
   /** Re-replicates a key this HSM holds: the entry is a no-op on HSMs that have it and restores it on the others. */
@@ -355,9 +374,11 @@ public final class ClusterOperations implements RequestHandler {
 
   /**
    * Commits a mutation through the log for {@code by} (null: this agent on its own) and waits until it is
-   * applied here (also what user, ACL and setting changes use). A log that cannot commit in time (no
-   * majority reachable) is reported as KEY_AVAILABILITY: nothing was acknowledged; an entry this HSM
-   * refused at apply (and so did every other) is ACCESS_DENIED.
+   * applied here (also what user, ACL and setting changes use). A commit not seen in time (no majority
+   * reachable, a leader change) is OUTCOME_UNKNOWN: the entry may be in the log and be applied later (a
+   * chaos run found every such creation applied), so the caller must not read it as "not done"; one the
+   * leader refused before logging it is KEY_AVAILABILITY; an entry this HSM refused at apply (and so did
+   * every other) is ACCESS_DENIED.
    */
   private long commit(Principal by, Mutation m) {
     long now = System.currentTimeMillis();
@@ -368,14 +389,19 @@ public final class ClusterOperations implements RequestHandler {
     try {
       seq = log.submit(entry).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
-      throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log did not commit within "
-          + commitTimeout.toSeconds() + " s: fewer than a majority of its " + log.peers().size()
-          + " HSMs are reachable; the change was not acknowledged");
+      throw new HsmException(ErrorCode.OUTCOME_UNKNOWN, "the cluster's mutation log did not confirm the change"
+          + " within " + commitTimeout.toSeconds() + " s (a majority of its " + log.peers().size()
+          + " HSMs unreachable, or a leader change): it may still be applied");
     } catch (ExecutionException e) {
       // The client gets only the exception's name: the log keeps the cause, for the operator.
       LOG.log(Level.WARNING, hsmId + ": the mutation log refused a " + m.getClass().getSimpleName(), e.getCause());
-      throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log refused the change: "
-          + e.getCause().getClass().getSimpleName());
+      if (e.getCause() instanceof org.apache.ratis.protocol.exceptions.StateMachineException) {
+        // Refused by the leader's check before it was logged: nothing will be applied.
+        throw new HsmException(ErrorCode.KEY_AVAILABILITY, "the cluster's mutation log refused the change: "
+            + e.getCause().getClass().getSimpleName());
+      }
+      throw new HsmException(ErrorCode.OUTCOME_UNKNOWN, "the cluster's mutation log did not confirm the change ("
+          + e.getCause().getClass().getSimpleName() + "): it may still be applied");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");

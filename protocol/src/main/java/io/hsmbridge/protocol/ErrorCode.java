@@ -47,7 +47,13 @@ public enum ErrorCode {
   /** Too few healthy HSMs to apply a mutation on min(durability, cluster size) of them; nothing was changed. */
   KEY_AVAILABILITY(512, "key availability requirement not met"),
   /** The HSM is catching up with the cluster's mutation log and does not serve yet. */
-  HSM_NOT_READY(513, "HSM is not ready");
+  HSM_NOT_READY(513, "HSM is not ready"),
+  /**
+   * A mutation reached the cluster's log but its commit was not seen in time (or the connection was lost
+   * while it was in flight): it may still be applied. Sent again with the same {@code requestId}, a
+   * retry-safe mutation ({@link Op#isRetrySafe()}) returns its one outcome.
+   */
+  OUTCOME_UNKNOWN(514, "outcome unknown: send it again with the same requestId");
 
   private static final Map<Integer, ErrorCode> BY_CODE = new HashMap<>();
 

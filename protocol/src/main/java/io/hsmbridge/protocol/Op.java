@@ -86,6 +86,17 @@ public enum Op {
     return mutation;
   }
 
+  /**
+   * True when sending the same request again (a mutation: with the same {@code requestId}) cannot do it
+   * twice: every read, a key creation (its key id derives from the request id: a retry returns the key
+   * the first attempt made), a delete (a retry that finds the key gone reports it deleted) and a relabel.
+   * Other mutations (user changes, shares, imports, quorum settings) are not repeated by the bridge or the
+   * client: an ambiguous failure of one is reported as such.
+   */
+  public boolean isRetrySafe() {
+    return !mutation || this == KEY_GENERATE || this == KEY_DELETE || this == KEY_SET_LABEL;
+  }
+
   /** True for operations only the cluster's own members send to each other. */
   public boolean isInternal() {
     return wire.startsWith("agent.");

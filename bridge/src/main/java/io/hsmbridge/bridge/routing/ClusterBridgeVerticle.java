@@ -296,18 +296,13 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     boolean retryableFailure = transport || code == ErrorCode.HSM_NOT_READY || code == ErrorCode.TOKEN_UNAVAILABLE
         || code == ErrorCode.SESSION_POOL_EXHAUSTED;
     req.hadTransportFailure |= transport;
-    if (retryableFailure && idempotent(req.op) && inTime && req.body.getValue("onHsm") == null && req.tried.size() < settings.attempts()) {
+    if (retryableFailure && req.op.isRetrySafe() && inTime && req.body.getValue("onHsm") == null && req.tried.size() < settings.attempts()) {
       LOG.fine(() -> "retrying " + req.op.wire() + " elsewhere after " + hsm.hsmId + ": " + cause.getMessage());
       dispatch(req);
       return;
     }
     frontDoor.failed(req.admitted, code);
     relay(req.message, cause);
-  }
-
-  /** Creations, deletes and relabels carry a request id and are safe to repeat; an import is not. */
-  private static boolean idempotent(Op op) {
-    return !op.isMutation() || op == Op.KEY_GENERATE || op == Op.KEY_DELETE || op == Op.KEY_SET_LABEL;
   }
 
   private static void relay(Message<Object> message, Throwable cause) {

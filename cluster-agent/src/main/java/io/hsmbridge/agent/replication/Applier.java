@@ -45,4 +45,13 @@ public interface Applier {
 
   /** Records that the entry at {@code index} has been applied. */
   void applied(long index);
+
+  /**
+   * Runs one entry's application and the record of its index ({@code step}: {@link #apply} then
+   * {@link #applied}) as one step: a reader that must see the state at exactly one index
+   * ({@link TokenApplier#atOneIndex}) never runs in the middle of it. The default just runs it.
+   */
+  default void step(Runnable step) {
+    step.run();
+  }
 }

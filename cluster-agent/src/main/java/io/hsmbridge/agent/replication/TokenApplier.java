@@ -43,6 +43,8 @@ public final class TokenApplier implements Applier {
   private final LoginLedger logins;
   /** Written only from the state machine's single updater thread; read from any thread. */
   private volatile long lastApplied;
+  /** Held while one entry is applied and its index recorded (see {@link #atOneIndex}). */
+  private final java.util.concurrent.locks.ReentrantLock stepLock = new java.util.concurrent.locks.ReentrantLock();
 
   public TokenApplier(HsmToken token) {
     this(token, index -> { }, EntryAudit.NONE);
@@ -81,6 +83,30 @@ public final class TokenApplier implements Applier {
   /** {@link #unchecked(HsmToken)} with a progress listener. */
   public static TokenApplier unchecked(HsmToken token, LongConsumer progress) {
     return new TokenApplier(token, progress, EntryAudit.NONE, false);
+  }
+
+  @Override
+  public void step(Runnable step) {
+    stepLock.lock();
+    try {
+      step.run();
+    } finally {
+      stepLock.unlock();
+    }
+  }
+
+  /**
+   * Runs {@code read} while no entry is being applied: what it reads of the token (keys, users, ACLs,
+   * settings) is the state at exactly {@link #lastApplied()}, never an entry's half. Applies wait for it,
+   * so it must be short (a digest of the token: tens of milliseconds).
+   */
+  public <T> T atOneIndex(java.util.function.Supplier<T> read) {
+    stepLock.lock();
+    try {
+      return read.get();
+    } finally {
+      stepLock.unlock();
+    }
   }
 
   /** The login bookkeeping this applier applies; the agent's logins learn their attempts' results from it. */

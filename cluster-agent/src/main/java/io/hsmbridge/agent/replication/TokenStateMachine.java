@@ -111,27 +111,31 @@ public final class TokenStateMachine extends BaseStateMachine {
    */
   void apply(long term, long index, byte[] data) {
     if (index > applier.lastApplied()) {
-      Mutation mutation = null;
-      try {
-        Entry entry = Entry.fromBytes(data);
-        mutation = entry.mutation();
-        applier.apply(index, entry);
-      } catch (RefusedEntryException e) {
-        refuse(index, mutation == null ? UNDECODED : mutation.kind().name(), reason(e));
-      } catch (RuntimeException e) {
-        if (mutation == null) {
-          // Decoding is a pure function of the entry: every HSM fails it alike.
-          refuse(index, UNDECODED, reason(e));
-        } else {
-          failure.compareAndSet(null, e);
-          LOG.log(System.Logger.Level.ERROR, getId() + ": cannot apply log entry " + index
-              + "; stopping this peer so that no later entry is applied before it", e);
-          throw e;
-        }
-      }
-      applier.applied(index);
+      applier.step(() -> applyAndRecord(index, data));
     }
     updateLastAppliedTermIndex(term, index);
+  }
+
+  private void applyAndRecord(long index, byte[] data) {
+    Mutation mutation = null;
+    try {
+      Entry entry = Entry.fromBytes(data);
+      mutation = entry.mutation();
+      applier.apply(index, entry);
+    } catch (RefusedEntryException e) {
+      refuse(index, mutation == null ? UNDECODED : mutation.kind().name(), reason(e));
+    } catch (RuntimeException e) {
+      if (mutation == null) {
+        // Decoding is a pure function of the entry: every HSM fails it alike.
+        refuse(index, UNDECODED, reason(e));
+      } else {
+        failure.compareAndSet(null, e);
+        LOG.log(System.Logger.Level.ERROR, getId() + ": cannot apply log entry " + index
+            + "; stopping this peer so that no later entry is applied before it", e);
+        throw e;
+      }
+    }
+    applier.applied(index);
   }
 
   private void refuse(long index, String kind, String reason) {

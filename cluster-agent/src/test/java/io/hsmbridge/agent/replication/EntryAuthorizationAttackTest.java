@@ -295,7 +295,7 @@ class EntryAuthorizationAttackTest {
     Supplier<AgentState> serving = () -> AgentState.SERVING;
     for (int i = 0; i < 3; i++) {
       agents.add(new ClusterOperations(cluster.peers.get(i).id(), tokens.get(i), cluster.logs[i], watches.get(i),
-          serving, Duration.ofSeconds(20), ((TokenApplier) appliers.get(i)).logins()));
+          serving, Duration.ofSeconds(20), (TokenApplier) appliers.get(i)));
     }
   }
 
