@@ -6,6 +6,7 @@ import io.hsmbridge.agent.cluster.KeyIds;
 import io.hsmbridge.agent.replication.Actor;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.EntryProofs;
+import io.hsmbridge.agent.replication.Settings;
 import io.hsmbridge.agent.replication.TokenApplier;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
@@ -88,7 +89,7 @@ public final class ClusterOperations implements RequestHandler {
     Object op = body.getValue("op");
     Op parsed = op instanceof String ? Op.fromWire((String) op) : null;
     // A login may commit its outcome (the cluster-wide failed-login count).
-    return parsed != null && (parsed.isMutation() || parsed == Op.AUTH_LOGIN);
+    return parsed != null && (parsed.isMutation() || parsed == Op.AUTH_LOGIN || parsed == Op.AUTH_LOGOUT);
   }
 
   @Override
@@ -106,6 +107,15 @@ public final class ClusterOperations implements RequestHandler {
     }
     if (p != null) {
       checkSession(p);
+    }
+    if (op == Op.AUTH_LOGOUT) {
+      return logout(p);
+    }
+    if (op == Op.AGENT_VERIFY_SESSION) {
+      if (p == null) {
+        throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "no session to verify");
+      }
+      return new JsonObject().put("valid", true).put("user", p.user()).put("role", p.role().name());
     }
     if (UserOperations.handles(op)) {
       return withRequestId(users.execute(op, r, p), r);
@@ -328,6 +338,16 @@ public final class ClusterOperations implements RequestHandler {
     }
   }
 
+  /**
+   * Ends the caller's session on every HSM: the log records it as logged out (until it would have expired),
+   * so its proof admits nothing more at any front door, also after any process restarts.
+   */
+  private JsonObject logout(Principal p) {
+    Actor s = p.session();
+    long seq = commit(p, new Mutation.PutSetting(Settings.revokedSession(s.sessionId()), s.expiresAt()));
+    return new JsonObject().put("loggedOut", true).put("seq", seq);
+  }
+
   /** Waits (bounded) until this HSM has applied what the leader had applied when asked. */
   private void catchUp() {
     try {
@@ -345,6 +365,9 @@ public final class ClusterOperations implements RequestHandler {
     if (s == null || !s.role().name().equals(p.role().name()) || !proofs.validSession(s)
         || !EntryProofs.current(s, System.currentTimeMillis())) {
       throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "the session carries no valid session proof: log in again");
+    }
+    if (hsm.settings().get(Settings.revokedSession(s.sessionId()), 0) != 0) {
+      throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "the session was logged out: log in again");
     }
     boolean exists = p.role() == io.hsmbridge.protocol.Role.PRECO
         ? hsm.users().list().isEmpty()

@@ -56,6 +56,8 @@ public enum Op {
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),
+  /** A front door asks whether a session it has not seen yet is valid (its principal and proof). */
+  AGENT_VERIFY_SESSION("agent.verifySession", false),
   AGENT_REPAIR("agent.repair", true),
   AGENT_SET_PEERS("agent.setPeers", true),
   AGENT_WRAP_CLUSTER_KEY("agent.wrapClusterKey", false),
@@ -103,8 +105,9 @@ public enum Op {
   }
 
   /**
-   * True for operations the bridge answers itself: cluster administration, sessions and quorum tokens
-   * (which live in the bridge). Everything else is forwarded to an HSM's agent.
+   * True for operations the bridge answers itself: cluster administration, MFA challenges, who-am-I and
+   * quorum tokens (which live in the bridge). Everything else is forwarded to an HSM's agent, logout too
+   * (it is recorded in the cluster's log: sessions are cluster state).
    */
   public boolean answeredByBridge() {
     switch (this) {
@@ -113,7 +116,6 @@ public enum Op {
       case CLUSTER_REMOVE_HSM:
       case CLUSTER_AUDIT_VERIFY:
       case AUTH_CHALLENGE:
-      case AUTH_LOGOUT:
       case AUTH_WHOAMI:
       case QUORUM_TOKEN:
         return true;

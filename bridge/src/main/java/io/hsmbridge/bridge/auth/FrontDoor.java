@@ -55,6 +55,25 @@ public final class FrontDoor {
     this.clock = clockMillis;
   }
 
+  /**
+   * The session of a token this front door does not hold yet but that carries its proof: the caller has
+   * an agent verify it ({@code agent.verifySession}) and then {@link #adopt}s it. Null when there is
+   * nothing to verify (no such token, or one already held).
+   */
+  public Sessions.Session unverified(Object token) {
+    return sessions.unverified(token);
+  }
+
+  /** Holds a session an agent verified (see {@link #unverified}). */
+  public void adopt(Sessions.Session s) {
+    sessions.adopt(s);
+  }
+
+  /** What an agent needs to verify {@code s}: its principal as every request forwards it. */
+  public static JsonObject principalOf(Sessions.Session s) {
+    return Principal.toJson(s.user, s.role, s.proof);
+  }
+
   /** A request let in: the body to forward (or answer) and the session it runs in (null for public ops). */
   public record Admitted(JsonObject body, Sessions.Session session) {}
 
@@ -138,9 +157,6 @@ public final class FrontDoor {
         return new JsonObject().put("challengeId", c.id()).put("challenge", Base64.getEncoder().encodeToString(challenge))
             .put("expiresAt", c.expiresAt());
       }
-      case AUTH_LOGOUT:
-        sessions.close(a.session());
-        return new JsonObject().put("loggedOut", true);
       case AUTH_WHOAMI:
         return new JsonObject().put("user", a.session().user).put("role", a.session().role.name())
             .put("expiresAt", sessions.expiresAt(a.session()));
@@ -207,12 +223,17 @@ public final class FrontDoor {
       case AUTH_LOGIN: {
         String user = reply.getString("user");
         Role role = Role.valueOf(reply.getString("role"));
-        // The agent's session proof stays here: forwarded with each request, never given to the client.
+        // The session token carries the agent's session proof (Sessions): any front door can take it, and
+        // only the agents can tell whether it is (still) valid.
         Sessions.Session s = sessions.open(user, role, reply.getJsonObject(Principal.PROOF));
         return new JsonObject().put("session", s.token).put("user", user).put("role", role.name())
             .put("expiresAt", sessions.expiresAt(s)).put("idleTimeoutSeconds", sessions.idleSeconds())
             .put("servedBy", reply.getString("servedBy"));
       }
+      case AUTH_LOGOUT:
+        // Recorded in the cluster's log by the agent: refused everywhere from now on; forgotten here.
+        sessions.close(a.session());
+        return new JsonObject().put("loggedOut", true);
       case CLUSTER_ACTIVATE:
         sessions.closeRole(Role.PRECO);
         return reply;

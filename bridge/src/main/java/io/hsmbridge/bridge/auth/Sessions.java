@@ -11,10 +11,14 @@ import java.util.Map;
 import java.util.function.LongSupplier;
 
 /**
- * The bridge's logged-in sessions: a random 256-bit token per login, valid until it has been idle for
- * {@code idle} or is {@code max} old, whichever comes first, or until logout. Held in the bridge's memory
- * only: a restarted bridge forgets every session and users log in again (their users, passwords and
- * keys live in the HSMs). Event-loop confined (not thread-safe).
+ * The front door's view of logged-in sessions. A session is cluster state: its token is the session proof
+ * an agent issued at login ({@code hsb1.} + base64url of user, role and proof: an HMAC made inside the
+ * tokens under the cluster's session-proof key), so every front door, and a restarted one, can take it;
+ * agents verify the proof, the user's existence, role and lock, and whether the session was logged out
+ * (recorded in the cluster's log), on every request. A token this front door has not seen yet is checked
+ * by an agent once ({@link #unverified}, then {@link #adopt}) before it admits anything, also the
+ * requests the front door answers itself. Valid until it has been idle for {@code idle} here, is
+ * {@code max} old, its proof expires, or logout. Event-loop confined (not thread-safe).
  */
 public final class Sessions {
   /** One session; {@link #toString()} leaves the token out. */
@@ -30,12 +34,12 @@ public final class Sessions {
     final long createdMillis;
     long lastUsedMillis;
 
-    Session(String token, String user, Role role, JsonObject proof, long now) {
+    Session(String token, String user, Role role, JsonObject proof, long created, long now) {
       this.token = token;
       this.user = user;
       this.role = role;
       this.proof = proof == null ? null : proof.copy();
-      this.createdMillis = now;
+      this.createdMillis = created;
       this.lastUsedMillis = now;
     }
 
@@ -47,6 +51,10 @@ public final class Sessions {
 
   /** Most sessions at once: a flood of logins cannot grow the bridge's memory without bound. */
   static final int MAX_SESSIONS = 100_000;
+  /** How a token that carries its session proof starts. */
+  public static final String TOKEN_PREFIX = "hsb1.";
+  /** A longer token is not one of ours (user, role and proof take about 300 characters). */
+  static final int MAX_TOKEN_CHARS = 2_048;
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final Map<String, Session> byToken = new HashMap<>();
@@ -71,12 +79,58 @@ public final class Sessions {
     if (byToken.size() >= MAX_SESSIONS) {
       throw new IllegalStateException("too many sessions");
     }
-    byte[] b = new byte[32];
-    RANDOM.nextBytes(b);
-    String token = Base64.getUrlEncoder().withoutPadding().encodeToString(b);
-    Session s = new Session(token, user, role, proof, clock.getAsLong());
+    String token;
+    if (proof == null) {
+      byte[] b = new byte[32];
+      RANDOM.nextBytes(b);
+      token = Base64.getUrlEncoder().withoutPadding().encodeToString(b);
+    } else {
+      JsonObject carried = new JsonObject().put("user", user).put("role", role.name()).put("proof", proof);
+      token = TOKEN_PREFIX + Base64.getUrlEncoder().withoutPadding()
+          .encodeToString(carried.encode().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    long now = clock.getAsLong();
+    Session s = new Session(token, user, role, proof, now, now);
     byToken.put(token, s);
     return s;
+  }
+
+  /**
+   * A session this front door does not hold yet, read from a token that carries its proof (one issued
+   * through another front door, or before this one restarted): NOT admitted until an agent has verified
+   * it ({@link #adopt}). Null when {@code token} is not such a token, is malformed, is held already, or
+   * has expired.
+   */
+  public Session unverified(Object token) {
+    if (!(token instanceof String t) || !t.startsWith(TOKEN_PREFIX) || t.length() > MAX_TOKEN_CHARS
+        || byToken.containsKey(t)) {
+      return null;
+    }
+    try {
+      JsonObject carried = new JsonObject(new String(Base64.getUrlDecoder().decode(t.substring(TOKEN_PREFIX.length())),
+          java.nio.charset.StandardCharsets.UTF_8));
+      String user = carried.getString("user");
+      Role role = Role.valueOf(carried.getString("role"));
+      JsonObject proof = carried.getJsonObject("proof");
+      if (!io.hsmbridge.pkcs11.UserRecord.isValidName(user) || proof == null
+          || !(proof.getValue("issuedAt") instanceof Number issued) || !(proof.getValue("expiresAt") instanceof Number ends)) {
+        return null;
+      }
+      long now = clock.getAsLong();
+      Session s = new Session(t, io.hsmbridge.pkcs11.UserRecord.checkName(user), role, proof, issued.longValue(), now);
+      return now >= ends.longValue() || expired(s, now) ? null : s;
+    } catch (RuntimeException e) {
+      return null; // not base64, not JSON, a field of the wrong type: not a token of ours
+    }
+  }
+
+  /** Holds a session read by {@link #unverified} once an agent verified its proof. */
+  public void adopt(Session s) {
+    sweep();
+    if (byToken.size() >= MAX_SESSIONS) {
+      throw new IllegalStateException("too many sessions");
+    }
+    byToken.putIfAbsent(s.token, s);
   }
 
   /** The live session of {@code token} (its idle timer restarts), or null when unknown or expired. */

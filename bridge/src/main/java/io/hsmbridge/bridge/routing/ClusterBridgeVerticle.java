@@ -55,6 +55,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   private AntiEntropy antiEntropy;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
   private FrontDoor frontDoor;
+  private AgentCalls agentCalls;
 
   public ClusterBridgeVerticle(RoutingSettings settings, long agentTimeoutMs) {
     this.settings = settings;
@@ -95,6 +96,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     registry = new HsmRegistry(settings.deadAfter());
     frontDoor = new FrontDoor(settings.sessionIdle(), settings.sessionMax(), System::currentTimeMillis);
     antiEntropy = new AntiEntropy(vertx, registry, agentTimeoutMs);
+    agentCalls = new AgentCalls(vertx, agentTimeoutMs);
     consumers.add(vertx.eventBus().<Object>consumer(Addresses.HEARTBEAT, m -> {
       if (m.body() instanceof JsonObject) {
         registry.onHeartbeat((JsonObject) m.body(), System.nanoTime());
@@ -135,6 +137,34 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       Failures.reply(message, e instanceof HsmException ? e : new HsmException(ErrorCode.BAD_REQUEST, "malformed request"));
       return;
     }
+    io.hsmbridge.bridge.auth.Sessions.Session unverified = frontDoor.unverified(body.getValue("session"));
+    if (unverified == null) {
+      admitAndRoute(message, body, op);
+      return;
+    }
+    // A session issued through another front door, or before this one restarted: an agent checks its proof
+    // (and that it was not logged out, its user still exists, ...) before this front door admits anything.
+    HsmView checker = registry.choose(v -> true);
+    if (checker == null) {
+      Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, "no HSM is serving requests: cannot check the session");
+      return;
+    }
+    JsonObject check = new JsonObject().put("op", Op.AGENT_VERIFY_SESSION.wire())
+        .put(io.hsmbridge.agent.users.Principal.FIELD, FrontDoor.principalOf(unverified));
+    JsonObject received = body;
+    agentCalls.ask(checker, check).onComplete(ar -> {
+      if (ar.succeeded()) {
+        frontDoor.adopt(unverified);
+      } else if (!(ar.cause() instanceof ReplyException r && r.failureType() == io.vertx.core.eventbus.ReplyFailure.RECIPIENT_FAILURE)) {
+        Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, "cannot check the session with HSM " + checker.hsmId
+            + ": " + ar.cause().getMessage());
+        return;
+      }
+      admitAndRoute(message, received, op); // refused as NOT_AUTHENTICATED when the agent refused the session
+    });
+  }
+
+  private void admitAndRoute(Message<Object> message, JsonObject body, Op op) {
     FrontDoor.Admitted admitted;
     try {
       admitted = frontDoor.admit(op, body);
@@ -336,7 +366,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   /** Every serving HSM checks its own audit chain with its own audit key. */
   private Future<JsonObject> auditVerify() {
     List<HsmView> hsms = registry.serving();
-    List<Future<JsonObject>> replies = new AgentCalls(vertx, agentTimeoutMs).askEach(hsms, Op.AGENT_AUDIT_VERIFY);
+    List<Future<JsonObject>> replies = agentCalls.askEach(hsms, Op.AGENT_AUDIT_VERIFY);
     return Future.join(replies).transform(ignored -> {
       JsonObject perHsm = new JsonObject();
       boolean intact = !hsms.isEmpty();

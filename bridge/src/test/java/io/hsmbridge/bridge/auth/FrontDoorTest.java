@@ -56,24 +56,44 @@ class FrontDoorTest {
 
     String out = login("carol", Role.CU);
     FrontDoor.Admitted a = door.admit(Op.AUTH_LOGOUT, new JsonObject().put("op", "auth.logout").put("session", out));
-    door.answer(Op.AUTH_LOGOUT, a);
+    door.succeeded(Op.AUTH_LOGOUT, a, new JsonObject().put("loggedOut", true)); // the agent recorded it in the log
     assertEquals(ErrorCode.NOT_AUTHENTICATED,
         refusal(() -> door.admit(Op.AUTH_WHOAMI, new JsonObject().put("op", "auth.whoami").put("session", out))));
     assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> door.admit(Op.KEY_LIST, new JsonObject().put("op", "key.list"))));
   }
 
   @Test
-  void theAgentsSessionProofGoesWithEveryRequestAndNeverToTheClient() {
-    JsonObject proof = new JsonObject().put("sessionId", "abc").put("issuedAt", 1L).put("expiresAt", 2L).put("proof", "AAAA");
+  void theSessionTokenCarriesTheAgentsProofAndAnotherFrontDoorTakesItOnlyOnceAnAgentVerifiedIt() {
+    JsonObject proof = new JsonObject().put("sessionId", "abc").put("issuedAt", now.get())
+        .put("expiresAt", now.get() + Duration.ofHours(8).toMillis()).put("proof", "AAAA");
     FrontDoor.Admitted login = door.admit(Op.AUTH_LOGIN, new JsonObject().put("op", "auth.login").put("user", "alice"));
     JsonObject reply = door.succeeded(Op.AUTH_LOGIN, login, new JsonObject().put("user", "alice").put("role", "CU")
         .put("sessionProof", proof));
-    assertNull(reply.getValue("sessionProof"), "the client never sees the proof");
-    assertFalse(reply.encode().contains("AAAA"));
-    JsonObject forged = new JsonObject().put("op", "sign").put("session", reply.getString("session"))
+    String token = reply.getString("session");
+    assertTrue(token.startsWith(Sessions.TOKEN_PREFIX), token);
+    assertNull(reply.getValue("sessionProof"), "the proof travels inside the token only");
+    JsonObject forged = new JsonObject().put("op", "sign").put("session", token)
         .put("principal", new JsonObject().put("user", "alice").put("role", "CU").put("sessionProof", new JsonObject()));
     JsonObject principal = door.admit(Op.SIGN, forged).body().getJsonObject("principal");
     assertEquals(new JsonObject().put("user", "alice").put("role", "CU").put("sessionProof", proof), principal);
+
+    // Another front door (or this one restarted): nothing is admitted on the token's word alone.
+    FrontDoor other = new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(60), now::get);
+    JsonObject whoami = new JsonObject().put("op", "auth.whoami").put("session", token);
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> other.admit(Op.AUTH_WHOAMI, whoami)));
+    Sessions.Session read = other.unverified(token);
+    assertEquals("alice", read.user);
+    assertEquals(principal, FrontDoor.principalOf(read), "what the agent is asked to verify");
+    other.adopt(read); // the agent said yes
+    assertEquals("alice", other.admit(Op.AUTH_WHOAMI, whoami).session().user);
+    assertNull(other.unverified(token), "held now: nothing more to verify");
+
+    assertNull(door.unverified("hsb1.not-base64-json"));
+    assertNull(door.unverified("hsb1." + "A".repeat(Sessions.MAX_TOKEN_CHARS)));
+    assertNull(door.unverified(42));
+    now.addAndGet(Duration.ofHours(9).toMillis());
+    assertNull(new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(600), now::get).unverified(token),
+        "a token whose proof expired is not even sent for verification");
   }
 
   @Test

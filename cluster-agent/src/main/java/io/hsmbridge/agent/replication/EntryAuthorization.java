@@ -193,6 +193,15 @@ final class EntryAuthorization {
       if (p.value() != 0 && p.value() != 1) {
         throw refused("an MFA switch is 0 or 1");
       }
+    } else if (name.startsWith(Settings.REVOKED_SESSION_PREFIX)) {
+      String sessionId = name.substring(Settings.REVOKED_SESSION_PREFIX.length());
+      // A logout ends the session that sends it; an admin may end anyone's.
+      if (!sessionId.equals(a.sessionId()) && a.role() != Actor.Role.CO) {
+        throw refused(a.user() + " (" + a.role() + ") may end its own session only");
+      }
+      if (p.value() <= 0) {
+        throw refused("a logged-out session is recorded with its expiry");
+      }
     } else if (name.startsWith("quorum.key.")) {
       String keyId = name.substring("quorum.key.".length(), Math.max(name.lastIndexOf('.'), "quorum.key.".length()));
       if (!KeyAcl.isKeyId(keyId) || !(name.equals(Settings.keyManagementQuorum(keyId)) || name.equals(Settings.keyUsageQuorum(keyId)))) {

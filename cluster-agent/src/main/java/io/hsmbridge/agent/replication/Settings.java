@@ -25,6 +25,17 @@ public final class Settings {
     return "mfa." + user.toLowerCase(Locale.ROOT); // user names are canonical in lowercase
   }
 
+  /** Prefix of the settings that record a logged-out session (value: the session's expiry, epoch millis). */
+  public static final String REVOKED_SESSION_PREFIX = "session.revoked.";
+
+  /**
+   * The setting that says a session was logged out, on every HSM: its proof no longer admits a request
+   * anywhere. Kept until the session would have expired anyway, then pruned.
+   */
+  public static String revokedSession(String sessionId) {
+    return REVOKED_SESSION_PREFIX + sessionId;
+  }
+
   /** Every setting that belongs to a key (removed with it). */
   static List<String> ofKey(String keyId) {
     return List.of(keyManagementQuorum(keyId), keyUsageQuorum(keyId));

@@ -223,6 +223,18 @@ public final class TokenApplier implements Applier {
     return null;
   }
 
+  /**
+   * Drops the records of logged-out sessions that have expired since: their proofs are refused for their
+   * age anyway. Measured against the log's clock, so that every HSM drops the same ones at the same entry.
+   */
+  private void pruneRevokedSessions() {
+    for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().list()) {
+      if (s.name().startsWith(Settings.REVOKED_SESSION_PREFIX) && s.value() < logClock - EntryAuthorization.CLOCK_STEP.toMillis()) {
+        token.settings().delete(s.name());
+      }
+    }
+  }
+
   private void applyMutation(Mutation mutation) {
     if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
@@ -258,6 +270,9 @@ public final class TokenApplier implements Applier {
       logins.apply(mutation);
     } else if (mutation instanceof Mutation.PutSetting p) {
       token.settings().put(p.name(), p.value());
+      if (p.name().startsWith(Settings.REVOKED_SESSION_PREFIX)) {
+        pruneRevokedSessions();
+      }
     } else if (mutation instanceof Mutation.DeleteUser d) {
       token.users().delete(d.name());
       token.settings().delete(Settings.mfa(d.name()));

@@ -201,6 +201,9 @@ class EntryAuthorizationAttackTest {
     attacks.add(proofs.seal(bobActor, now, "hsm-1", bobTakesOver)); // bob replaces alice's password hash
     attacks.add(proofs.seal(adminActor, now, "hsm-2", new Mutation.DeleteUser("admin"))); // an admin deleting itself
     attacks.add(proofs.seal(adminActor, now, "hsm-3", new Mutation.PutUser(aliceRecord.withApprovalKey(new byte[] {1}))));
+    // bob logs alice out (a CU ends its own session only)
+    attacks.add(proofs.seal(bobActor, now, "hsm-1", new Mutation.PutSetting(Settings.revokedSession(aliceActor.sessionId()),
+        aliceActor.expiresAt())));
 
     List<Long> refusedAt = new ArrayList<>();
     for (int i = 0; i < attacks.size(); i++) {
@@ -234,6 +237,7 @@ class EntryAuthorizationAttackTest {
     assertTrue(reasons.contains("bob does not own key " + keyId), reasons);
     assertTrue(reasons.contains("an admin cannot delete itself"), reasons);
     assertTrue(reasons.contains("only a user registers its own approval key"), reasons);
+    assertTrue(reasons.contains("bob (CU) may end its own session only"), reasons);
 
     // --- a compromised front door forging the principal of a request to an agent ---
     JsonObject forgedCo = new JsonObject().put("user", "admin").put("role", "CO");
