@@ -132,7 +132,18 @@ public final class AgentNode {
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);
     publishHeartbeat();
-    NodeMain.Node.writeEndpoint(config, new JsonObject().put("role", "agent").put("hsmId", hsmId)
+    JsonObject written = new JsonObject();
+    if (config.endpoint() != null) {
+      // This HSM host is a front door too: clients reach the cluster through it as through the bridge.
+      try {
+        written = BridgeNode.serveClients(vertx, config);
+      } catch (Exception e) {
+        Throwable cause = e.getCause() != null ? e.getCause() : e;
+        throw new HsmException(ErrorCode.INTERNAL, "cannot serve clients on " + config.tcpHost() + ":"
+            + config.tcpPort() + ": " + cause.getMessage());
+      }
+    }
+    NodeMain.Node.writeEndpoint(config, written.put("role", "agent").put("hsmId", hsmId)
         .put("pid", ProcessHandle.current().pid()));
     LOG.info("hsmbridge agent " + hsmId + " serving token '" + hsm.label() + "' (applied " + applied.applied()
         + ", " + hsm.keys().count() + " keys)");

@@ -33,26 +33,9 @@ public final class BridgeNode {
     }
     Vertx vertx = NodeMain.Node.startVertx(config);
     try {
-      int port = config.tcpPort() == 0 ? NodeMain.Node.freePort(config.tcpHost()) : config.tcpPort();
-      EndpointSettings endpoint = config.endpoint().withPort(port);
-      int plainPort = endpoint.loopbackPlaintextPort() == 0 ? NodeMain.Node.freePort("127.0.0.1")
-          : endpoint.loopbackPlaintextPort();
-      vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs()))
-          .compose(id -> TcpBridge.start(vertx, endpoint))
-          .compose(e -> plainPort < 0 ? io.vertx.core.Future.succeededFuture()
-              : TcpBridge.start(vertx, endpoint.loopbackPlaintext(plainPort)))
-          .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-      BridgeNode node = new BridgeNode(config, vertx, port);
-      JsonObject written = new JsonObject().put("role", "bridge").put("host", config.tcpHost())
-          .put("port", port).put("tls", endpoint.tlsEnabled()).put("pid", ProcessHandle.current().pid());
-      if (plainPort >= 0) {
-        written.put("loopbackPlaintextPort", plainPort);
-        LOG.warning("a plaintext client endpoint also listens on 127.0.0.1:" + plainPort
-            + " (bridge.tcp.loopbackPlaintextPort): anyone on this host can reach it without TLS");
-      }
+      JsonObject written = serveClients(vertx, config).put("role", "bridge").put("pid", ProcessHandle.current().pid());
+      BridgeNode node = new BridgeNode(config, vertx, written.getInteger("port"));
       NodeMain.Node.writeEndpoint(config, written);
-      LOG.info("hsmbridge bridge serving clients on " + config.tcpHost() + ":" + port
-          + NodeMain.Node.describe(endpoint) + ", durability " + config.routing().durability());
       return node;
     } catch (Exception e) {
       vertx.close();
@@ -60,6 +43,35 @@ public final class BridgeNode {
       throw new HsmException(ErrorCode.INTERNAL,
           "cannot start the bridge on " + config.tcpHost() + ":" + config.tcpPort() + ": " + cause.getMessage());
     }
+  }
+
+  /**
+   * Serves clients in this process: the front door ({@link ClusterBridgeVerticle}: sessions, routing,
+   * durability) and its client endpoint, as a bridge does and as an HSM host with {@code frontDoor.enabled}
+   * does. Blocks until both listen (at most 60 s).
+   *
+   * @return what endpoint.json says of the endpoint: host, port, tls (and a loopback plaintext port)
+   */
+  static JsonObject serveClients(Vertx vertx, NodeConfig config) throws Exception {
+    int port = config.tcpPort() == 0 ? NodeMain.Node.freePort(config.tcpHost()) : config.tcpPort();
+    EndpointSettings endpoint = config.endpoint().withPort(port);
+    int plainPort = endpoint.loopbackPlaintextPort() == 0 ? NodeMain.Node.freePort("127.0.0.1")
+        : endpoint.loopbackPlaintextPort();
+    vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs()))
+        .compose(id -> TcpBridge.start(vertx, endpoint))
+        .compose(e -> plainPort < 0 ? io.vertx.core.Future.succeededFuture()
+            : TcpBridge.start(vertx, endpoint.loopbackPlaintext(plainPort)))
+        .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    JsonObject written = new JsonObject().put("host", config.tcpHost()).put("port", port)
+        .put("tls", endpoint.tlsEnabled());
+    if (plainPort >= 0) {
+      written.put("loopbackPlaintextPort", plainPort);
+      LOG.warning("a plaintext client endpoint also listens on 127.0.0.1:" + plainPort
+          + " (bridge.tcp.loopbackPlaintextPort): anyone on this host can reach it without TLS");
+    }
+    LOG.info("hsmbridge front door serving clients on " + config.tcpHost() + ":" + port
+        + NodeMain.Node.describe(endpoint) + ", durability " + config.routing().durability());
+    return written;
   }
 
   public int port() {

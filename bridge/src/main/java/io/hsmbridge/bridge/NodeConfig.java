@@ -23,8 +23,10 @@ import java.util.Properties;
  * @param cluster clustered event bus settings ({@code cluster.*}); disabled by default (local Vert.x)
  * @param role what this process runs ({@code node.role}: all, agent or bridge)
  * @param raft the agent's place in the mutation log (role agent only, else null)
- * @param routing the bridge's routing settings (role bridge only, else null)
- * @param endpoint the client endpoint (TLS, limits; roles all and bridge, else null)
+ * @param routing the front door's routing settings (role bridge, or an agent with {@code frontDoor.enabled},
+ *     else null)
+ * @param endpoint the client endpoint (TLS, limits; roles all and bridge, and an agent with
+ *     {@code frontDoor.enabled}, else null)
  */
 public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path stateDir, long agentTimeoutMs,
     int eventLoops, int workerSpinMicros, int workerThreads, ClusterConfig cluster, NodeRole role, RaftSettings raft,
@@ -63,8 +65,11 @@ public record NodeConfig(AgentConfig agent, String tcpHost, int tcpPort, Path st
       throw AgentConfig.invalid("node.role=" + role.name().toLowerCase(java.util.Locale.ROOT) + " needs cluster.enabled=true");
     }
     RaftSettings raft = role == NodeRole.AGENT ? RaftSettings.from(p, agent.hsmId(), stateDir) : null;
-    RoutingSettings routing = role == NodeRole.BRIDGE ? RoutingSettings.from(p) : null;
-    EndpointSettings endpoint = role == NodeRole.AGENT ? null : EndpointSettings.from(p, cluster);
+    // An HSM host can be a front door too (frontDoor.enabled): its own client endpoint and routing, so that
+    // no single process stands between clients and the cluster (issue #11).
+    boolean frontDoor = role == NodeRole.BRIDGE || (role == NodeRole.AGENT && AgentConfig.bool(p, "frontDoor.enabled", false));
+    RoutingSettings routing = frontDoor ? RoutingSettings.from(p) : null;
+    EndpointSettings endpoint = role == NodeRole.AGENT && !frontDoor ? null : EndpointSettings.from(p, cluster);
     return new NodeConfig(agent, host, port, stateDir, timeout, eventLoops, spin, workers, cluster, role, raft, routing,
         endpoint);
   }

@@ -56,7 +56,8 @@ abstract class BridgeCommand extends CliCommand {
       if (plaintext) {
         throw usage("--plaintext goes with --endpoint (the local cluster's endpoint says itself whether it runs TLS)");
       }
-      ep = localBridge().runningEndpoint().orElseThrow(() -> new CliException(CliException.NOT_RUNNING));
+      // The bridge first; when it is down, any HSM host that is a front door too (issue #11).
+      ep = localEndpoints().stream().findFirst().orElseThrow(() -> new CliException(CliException.NOT_RUNNING));
       if (ca != null && ep.tls()) {
         ep = ep.withCa(ca);
       }
@@ -65,7 +66,7 @@ abstract class BridgeCommand extends CliCommand {
     try {
       return ep.connect(Duration.ofSeconds(timeoutSeconds));
     } catch (HsmBridgeException e) {
-      if (endpoint == null && localBridge().runningEndpoint().isEmpty()) {
+      if (endpoint == null && localEndpoints().isEmpty()) {
         throw new CliException(CliException.NOT_RUNNING); // it stopped meanwhile
       }
       throw e;
@@ -117,9 +118,18 @@ abstract class BridgeCommand extends CliCommand {
       throw usage("--request-id must be 1 to 64 characters");
     }
     BridgeClient first = connect();
-    FailoverSender failover = new FailoverSender(
-        java.util.List.of(new FailoverSender.Endpoint(resolved.host(), resolved.port())),
-        Duration.ofSeconds(timeoutSeconds), resolved.clientTls(), first);
+    java.util.List<FailoverSender.Endpoint> all = new java.util.ArrayList<>();
+    all.add(new FailoverSender.Endpoint(resolved.host(), resolved.port()));
+    if (endpoint == null) {
+      // A local cluster: the other front doors are where to go when this one is lost in flight.
+      for (Endpoint other : localEndpoints()) {
+        FailoverSender.Endpoint e = new FailoverSender.Endpoint(other.host(), other.port());
+        if (!all.contains(e) && other.tls() == resolved.tls()) {
+          all.add(e);
+        }
+      }
+    }
+    FailoverSender failover = new FailoverSender(all, Duration.ofSeconds(timeoutSeconds), resolved.clientTls(), first);
     RetryingSender retrying = new RetryingSender(failover, Duration.ofSeconds(Math.max(60, 2L * timeoutSeconds)));
     Hsm hsm = Hsm.owning(requestId == null ? retrying : body -> retrying.request(withRequestId(body)), failover);
     hsm.useSession(token);
@@ -133,8 +143,14 @@ abstract class BridgeCommand extends CliCommand {
         ? body.copy().put("requestId", requestId) : body;
   }
 
-  private LocalNode localBridge() {
-    return new LocalNode(home().bridge());
+  /** The running front doors of the local cluster: the bridge first, then every HSM host that serves clients. */
+  private java.util.List<Endpoint> localEndpoints() {
+    java.util.List<Endpoint> eps = new java.util.ArrayList<>();
+    new LocalNode(home().bridge()).runningEndpoint().ifPresent(eps::add);
+    for (String hsm : home().hsmDirs()) {
+      new LocalNode(home().hsm(hsm)).runningEndpoint().ifPresent(eps::add);
+    }
+    return eps;
   }
 
   /**

@@ -26,11 +26,13 @@ final class ClusterLayout {
    * Nothing is written.
    */
   static ClusterRecord newRecord(int hsms, int tcpPort, int durability) {
-    List<Integer> ports = PortPicker.pick(2 * hsms + 1, tcpPort == 0 ? Set.of() : Set.of(tcpPort));
+    List<Integer> ports = PortPicker.pick(3 * hsms + 1, tcpPort == 0 ? Set.of() : Set.of(tcpPort));
     List<ClusterRecord.Member> members = new ArrayList<>();
     for (int i = 0; i < hsms; i++) {
-      // The first members form the Raft group together; none of them joins a running one.
-      members.add(new ClusterRecord.Member("hsm" + (i + 1), ports.get(1 + 2 * i), ports.get(2 + 2 * i), false));
+      // The first members form the Raft group together; none of them joins a running one. Each is a front
+      // door too, on a port of its own that stays across restarts (clients keep a list of them).
+      members.add(new ClusterRecord.Member("hsm" + (i + 1), ports.get(1 + 3 * i), ports.get(2 + 3 * i), false,
+          ports.get(3 + 3 * i)));
     }
     // A name of its own: two local clusters never mistake each other's members for theirs.
     String name = "hsmbridge-" + HexFormat.of().formatHex(bytes(4));

@@ -31,8 +31,14 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
   /**
    * @param joining true from {@code hsm add} until the HSM was seen serving: it starts with
    *     {@code raft.join=true} (asks the running group to add it)
+   * @param clientPort the HSM host's own client endpoint (it is a front door too); 0 in records written
+   *     before hosts served clients: then a free port at each start
    */
-  record Member(String id, int hazelcastPort, int raftPort, boolean joining) {}
+  record Member(String id, int hazelcastPort, int raftPort, boolean joining, int clientPort) {
+    Member(String id, int hazelcastPort, int raftPort, boolean joining) {
+      this(id, hazelcastPort, raftPort, joining, 0);
+    }
+  }
   // hazelcastPort / bridgeHazelcastPort: the membership port (cluster.memberPort). Named when Hazelcast
   // carried the membership; kept, because cluster records on disk use these names.
 
@@ -76,7 +82,8 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
       }
       String k = "hsm." + hsmId + ".";
       members.add(new Member(hsmId, f.port(k + "hazelcastPort", 1), f.port(k + "raftPort", 1),
-          Boolean.parseBoolean(p.getProperty(k + "joining", "false").strip())));
+          Boolean.parseBoolean(p.getProperty(k + "joining", "false").strip()),
+          p.getProperty(k + "clientPort") == null ? 0 : f.port(k + "clientPort", 1)));
     }
     ClusterRecord rec = new ClusterRecord(f.string("cluster.name"), f.port("bridge.tcpPort", 0),
         f.integer("bridge.durability", 1, 9), Boolean.parseBoolean(f.string("cluster.established")),
@@ -98,6 +105,9 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
     for (Member m : hsms) {
       b.append("hsm.").append(m.id()).append(".hazelcastPort=").append(m.hazelcastPort()).append('\n')
           .append("hsm.").append(m.id()).append(".raftPort=").append(m.raftPort()).append('\n');
+      if (m.clientPort() != 0) {
+        b.append("hsm.").append(m.id()).append(".clientPort=").append(m.clientPort()).append('\n');
+      }
       if (m.joining()) {
         b.append("hsm.").append(m.id()).append(".joining=true\n");
       }
@@ -127,6 +137,9 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
     for (Member m : hsms) {
       s.add(m.hazelcastPort());
       s.add(m.raftPort());
+      if (m.clientPort() != 0) {
+        s.add(m.clientPort());
+      }
     }
     return s;
   }
@@ -137,9 +150,9 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
   }
 
   /** Adds the HSM {@link #nextHsmId()} (joining) and moves the counter on. */
-  ClusterRecord withNewHsm(int hazelcastPort, int raftPort) {
+  ClusterRecord withNewHsm(int hazelcastPort, int raftPort, int clientPort) {
     List<Member> m = new ArrayList<>(hsms);
-    m.add(new Member(nextHsmId(), hazelcastPort, raftPort, true));
+    m.add(new Member(nextHsmId(), hazelcastPort, raftPort, true, clientPort));
     return new ClusterRecord(name, tcpPort, durability, established, nextHsm + 1, bridgeHazelcastPort, m);
   }
 
@@ -151,7 +164,8 @@ record ClusterRecord(String name, int tcpPort, int durability, boolean establish
   /** The HSM was seen serving: from now on it starts as an ordinary member of the Raft group. */
   ClusterRecord joined(String id) {
     List<Member> m = hsms.stream()
-        .map(x -> x.id().equals(id) ? new Member(x.id(), x.hazelcastPort(), x.raftPort(), false) : x).toList();
+        .map(x -> x.id().equals(id) ? new Member(x.id(), x.hazelcastPort(), x.raftPort(), false, x.clientPort()) : x)
+        .toList();
     return new ClusterRecord(name, tcpPort, durability, established, nextHsm, bridgeHazelcastPort, m);
   }
 

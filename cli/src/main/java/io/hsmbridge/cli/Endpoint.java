@@ -15,7 +15,8 @@ import java.util.Optional;
  * Where a node's TCP bridge listens, as the node writes it to {@code endpoint.json} when ready:
  * {@code {"role":"bridge","host":..,"port":..,"pid":..}} from a cluster's bridge, the same without
  * {@code role} (and with {@code hsmId}) from a standalone node. An agent's file,
- * {@code {"role":"agent","hsmId":..,"pid":..}}, is no client endpoint; only its pid is read
+ * {@code {"role":"agent","hsmId":..,"pid":..}}, is a client endpoint only when the HSM host is a front door
+ * too ({@code frontDoor.enabled}: then it has host, port and tls); else only its pid is read
  * ({@link #readPid}).
  *
  * <p>{@code "tls":true} in the file says the endpoint runs TLS; the client then pins {@code ca}, the
@@ -101,7 +102,7 @@ record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path
    */
   static Optional<Endpoint> read(Path file) {
     JsonObject o = readJson(file).orElse(null);
-    if (o == null || "agent".equals(o.getValue("role"))) {
+    if (o == null) {
       return Optional.empty();
     }
     Object host = o.getValue("host");

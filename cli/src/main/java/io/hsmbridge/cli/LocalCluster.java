@@ -194,8 +194,8 @@ final class LocalCluster {
     if (Files.exists(home.hsm(id).dir())) {
       throw new CliException(home.hsm(id).dir() + " already exists but is no member of the cluster; move it away first");
     }
-    List<Integer> ports = PortPicker.pick(2, rec.ports());
-    ClusterRecord added = rec.withNewHsm(ports.get(0), ports.get(1));
+    List<Integer> ports = PortPicker.pick(3, rec.ports());
+    ClusterRecord added = rec.withNewHsm(ports.get(0), ports.get(1), ports.get(2));
     ClusterLayout.write(home, added, library);
     LocalNode.Spawned s = node(id).spawn();
     Ready ready = awaitServing(List.of(s), List.of(id));

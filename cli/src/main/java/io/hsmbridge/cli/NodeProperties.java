@@ -28,12 +28,29 @@ final class NodeProperties {
         .append("raft.port=").append(m.raftPort()).append('\n')
         .append("raft.dir=").append(d.raftDir()).append('\n')
         .append("raft.peers=").append(raftPeers(rec)).append('\n')
-        .append("raft.join=").append(m.joining()).append('\n');
+        .append("raft.join=").append(m.joining()).append('\n')
+        .append(frontDoor(home, rec, m.clientPort()));
     if (!rec.established() && m.id().equals(Home.FIRST_HSM)) {
       // Only the first HSM of a new cluster creates the cluster key; every other one fetches it.
       b.append("cluster.createKey=true\n");
     }
     return b.toString();
+  }
+
+  /**
+   * Every HSM host is a front door too (issue #11): its own client endpoint (TLS, its cluster certificate,
+   * its fixed client port, also in its endpoint.json) and routing, so that losing the bridge does not stop clients
+   * that know the hosts' endpoints (the CLI and {@code FailoverSender}). The bridge runs the periodic
+   * consistency check; the hosts' front doors run it on demand only.
+   */
+  static String frontDoor(Home home, ClusterRecord rec, int clientPort) {
+    return "frontDoor.enabled=true\n"
+        + "bridge.tcp.host=" + HOST + "\n"
+        + "bridge.tcp.port=" + clientPort + "\n"
+        + "bridge.tls=true\n"
+        + "bridge.tls.clientCa=" + home.clientCaDir().resolve("ca.pem") + "\n"
+        + "cluster.durability=" + rec.durability() + "\n"
+        + "cluster.antiEntropySeconds=0\n";
   }
 
   /** The bridge: the cluster's client endpoint; it holds no token. */

@@ -33,8 +33,8 @@ class ClusterLayoutTest {
     assertFalse(rec.established());
     assertTrue(rec.hsms().stream().noneMatch(ClusterRecord.Member::joining));
     List<Integer> ports = new ArrayList<>(List.of(rec.bridgeHazelcastPort()));
-    rec.hsms().forEach(m -> ports.addAll(List.of(m.hazelcastPort(), m.raftPort())));
-    assertEquals(7, new HashSet<>(ports).size(), "every port distinct: " + ports);
+    rec.hsms().forEach(m -> ports.addAll(List.of(m.hazelcastPort(), m.raftPort(), m.clientPort())));
+    assertEquals(10, new HashSet<>(ports).size(), "every port distinct: " + ports);
     assertTrue(ports.stream().allMatch(p -> p >= PortPicker.FIRST && p <= PortPicker.LAST), ports::toString);
     assertTrue(rec.name().matches("hsmbridge-[0-9a-f]{8}"), rec.name());
     assertFalse(rec.name().equals(ClusterLayout.newRecord(1, 0, 1).name()), "each cluster its own name");
@@ -85,6 +85,13 @@ class ClusterLayoutTest {
           + "raft.dir=" + d + "/" + id + "/raft\n"
           + "raft.peers=" + peers + "\n"
           + "raft.join=false\n"
+          + "frontDoor.enabled=true\n"
+          + "bridge.tcp.host=127.0.0.1\n"
+          + "bridge.tcp.port=" + m.clientPort() + "\n"
+          + "bridge.tls=true\n"
+          + "bridge.tls.clientCa=" + d + "/cluster/ca/clients/ca.pem\n"
+          + "cluster.durability=" + rec.durability() + "\n"
+          + "cluster.antiEntropySeconds=0\n"
           + (id.equals("hsm1") ? "cluster.createKey=true\n" : ""),
           Files.readString(h.hsm(id).nodeProperties()), id);
       NodeDir n = h.hsm(id);
@@ -197,7 +204,7 @@ class ClusterLayoutTest {
     Home h = new Home(tmp);
     ClusterRecord rec = ClusterLayout.newRecord(2, 7701, 2).asEstablished();
     ClusterLayout.write(h, rec, LIB);
-    ClusterRecord added = rec.withNewHsm(29998, 29999);
+    ClusterRecord added = rec.withNewHsm(29998, 29999, 29997);
     ClusterLayout.write(h, added, LIB);
 
     String peers = "raft.peers=hsm1@127.0.0.1:" + rec.hsms().get(0).raftPort() + ",hsm2@127.0.0.1:"
@@ -205,8 +212,9 @@ class ClusterLayoutTest {
     String hsm3 = Files.readString(h.hsm("hsm3").nodeProperties());
     assertTrue(hsm3.contains("\nraft.port=29999\n" + "raft.dir=" + h.hsm("hsm3").raftDir() + "\n" + peers
         + "raft.join=true\n"), hsm3);
-    assertTrue(hsm3.endsWith("raft.join=true\n"), "no cluster.createKey: it fetches the key from a member");
+    assertTrue(hsm3.contains("raft.join=true\n") && !hsm3.contains("cluster.createKey"), "no cluster.createKey: it fetches the key from a member");
     assertTrue(hsm3.contains("cluster.memberPort=29998\n"));
+    assertTrue(hsm3.contains("bridge.tcp.port=29997\n"), "its own client port");
     String hsm1 = Files.readString(h.hsm("hsm1").nodeProperties());
     assertTrue(hsm1.contains("\n" + peers + "raft.join=false\n"), hsm1);
     assertTrue(Files.readString(h.bridge().nodeProperties()).contains(",127.0.0.1:29998,127.0.0.1:"

@@ -13,7 +13,7 @@ class ClusterRecordTest {
 
   private static ClusterRecord sample() {
     return new ClusterRecord("hsmbridge-0a1b2c3d", 7701, 2, true, 5, 20001, List.of(
-        new ClusterRecord.Member("hsm1", 20002, 20003, false),
+        new ClusterRecord.Member("hsm1", 20002, 20003, false, 20006),
         new ClusterRecord.Member("hsm4", 20004, 20005, true)));
   }
 
@@ -30,6 +30,7 @@ class ClusterRecordTest {
         + "hsm.members=hsm1,hsm4\n"
         + "hsm.hsm1.hazelcastPort=20002\n"
         + "hsm.hsm1.raftPort=20003\n"
+        + "hsm.hsm1.clientPort=20006\n"
         + "hsm.hsm4.hazelcastPort=20004\n"
         + "hsm.hsm4.raftPort=20005\n"
         + "hsm.hsm4.joining=true\n", r.format());
@@ -39,14 +40,18 @@ class ClusterRecordTest {
   @Test
   void changesAreNewRecords() {
     ClusterRecord r = sample();
-    ClusterRecord added = r.withNewHsm(20006, 20007);
+    ClusterRecord added = r.withNewHsm(20007, 20008, 20009);
     assertEquals(List.of("hsm1", "hsm4", "hsm5"), added.hsmIds());
     assertTrue(added.member("hsm5").orElseThrow().joining());
     assertEquals("hsm6", added.nextHsmId());
     assertEquals(List.of("hsm1", "hsm5"), added.without("hsm4").hsmIds());
     assertEquals("hsm6", added.without("hsm5").nextHsmId(), "a removed id is not given again");
     assertTrue(!added.joined("hsm4").member("hsm4").orElseThrow().joining());
-    assertEquals(java.util.Set.of(7701, 20001, 20002, 20003, 20004, 20005), r.ports());
+    assertEquals(java.util.Set.of(7701, 20001, 20002, 20003, 20004, 20005, 20006), r.ports());
+    assertEquals(20009, added.member("hsm5").orElseThrow().clientPort());
+    assertEquals(20009, added.joined("hsm5").member("hsm5").orElseThrow().clientPort(), "kept when it joined");
+    assertEquals(0, ClusterRecord.parse(r.format().replace("hsm.hsm1.clientPort=20006\n", ""), FILE)
+        .member("hsm1").orElseThrow().clientPort(), "a record of before: a free port at each start");
   }
 
   @Test

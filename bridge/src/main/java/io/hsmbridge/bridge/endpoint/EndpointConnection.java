@@ -54,7 +54,7 @@ final class EndpointConnection {
     this.log = log;
     this.onClose = onClose;
     this.decoder = new FrameDecoder(settings.maxFrameBytes(), this::onFrame);
-    this.delivery = new DeliveryOptions().setSendTimeout(settings.requestTimeoutMs());
+    this.delivery = new DeliveryOptions().setSendTimeout(settings.requestTimeoutMs()).setLocalOnly(true);
   }
 
   void start() {

@@ -102,7 +102,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
         registry.onHeartbeat((JsonObject) m.body(), System.nanoTime());
       }
     }));
-    MessageConsumer<Object> requests = vertx.eventBus().consumer(Addresses.BRIDGE_REQUEST, this::handle);
+    // Local: the client endpoint of this process sends here. Every front door (the bridge, each HSM host
+    // with frontDoor.enabled) has its own; a request never travels to another front door's.
+    MessageConsumer<Object> requests = vertx.eventBus().localConsumer(Addresses.BRIDGE_REQUEST, this::handle);
     consumers.add(requests);
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
     if (!settings.antiEntropy().isZero()) {
