@@ -45,18 +45,13 @@ class FrontDoorsTest {
 
   @BeforeAll
   static void up() throws IOException {
-    home = Files.createTempDirectory("hsmbridge-frontdoors");
-    CliRun up = CliRun.run(home, "up", "--hsms", "3", "--port", "0");
-    assertEquals(0, up.code, up.toString());
-    logins = TestLogins.activate(home, Files.createTempDirectory("hsmbridge-frontdoors-logins"));
+    logins = TestLogins.upAndActivate("frontdoors");
+    home = logins.home();
   }
 
   @AfterAll
   static void down() throws IOException {
-    CliRun down = CliRun.run(home, "down");
-    System.out.println("=== FrontDoorsTest report ===\n" + REPORT + "down: exit " + down.code);
-    Files.createDirectories(Path.of("target"));
-    Files.writeString(Path.of("target", "front-doors.txt"), REPORT.toString());
+    logins.down("FrontDoorsTest", REPORT, "front-doors.txt");
   }
 
   @Test

@@ -48,18 +48,13 @@ class OutcomeTest {
 
   @BeforeAll
   static void up() throws IOException {
-    home = Files.createTempDirectory("hsmbridge-outcome");
-    CliRun up = CliRun.run(home, "up", "--hsms", "3", "--port", "0");
-    assertEquals(0, up.code, up.toString());
-    logins = TestLogins.activate(home, Files.createTempDirectory("hsmbridge-outcome-logins"));
+    logins = TestLogins.upAndActivate("outcome");
+    home = logins.home();
   }
 
   @AfterAll
   static void down() throws IOException {
-    CliRun down = CliRun.run(home, "down");
-    System.out.println("=== OutcomeTest report ===\n" + REPORT + "down: exit " + down.code);
-    Files.createDirectories(Path.of("target"));
-    Files.writeString(Path.of("target", "outcomes.txt"), REPORT.toString());
+    logins.down("OutcomeTest", REPORT, "outcomes.txt");
   }
 
   @Test

@@ -35,16 +35,13 @@ class SessionsTest {
 
   @BeforeAll
   static void up() throws IOException {
-    home = Files.createTempDirectory("hsmbridge-sessions");
-    CliRun up = CliRun.run(home, "up", "--hsms", "3", "--port", "0");
-    assertEquals(0, up.code, up.toString());
-    logins = TestLogins.activate(home, Files.createTempDirectory("hsmbridge-sessions-logins"));
+    logins = TestLogins.upAndActivate("sessions");
+    home = logins.home();
   }
 
   @AfterAll
   static void down() throws IOException {
-    CliRun down = CliRun.run(home, "down");
-    System.out.println("=== SessionsTest report ===\n" + REPORT + "down: exit " + down.code);
+    logins.down("SessionsTest", REPORT, null);
   }
 
   @Test

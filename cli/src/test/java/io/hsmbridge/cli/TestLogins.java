@@ -29,6 +29,28 @@ final class TestLogins {
     this.dir = dir;
   }
 
+  /** A new local cluster of 3 HSMs ({@code up --hsms 3}) in a temp home, activated as {@link #activate} does. */
+  static TestLogins upAndActivate(String name) throws IOException {
+    Path home = Files.createTempDirectory("hsmbridge-" + name);
+    CliRun up = CliRun.run(home, "up", "--hsms", "3", "--port", "0");
+    assertEquals(0, up.code, up.toString());
+    return activate(home, Files.createTempDirectory("hsmbridge-" + name + "-logins"));
+  }
+
+  /** Stops the cluster and prints {@code report} under the test's name; keeps it in target/{@code file} unless null. */
+  void down(String test, CharSequence report, String file) throws IOException {
+    CliRun down = CliRun.run(home, "down");
+    System.out.println("=== " + test + " report ===\n" + report + "down: exit " + down.code);
+    if (file != null) {
+      Files.createDirectories(Path.of("target"));
+      Files.writeString(Path.of("target", file), report.toString());
+    }
+  }
+
+  Path home() {
+    return home;
+  }
+
   /** Activates the cluster of {@code home}, logs in its admin, creates the crypto user alice and logs her in. */
   static TestLogins activate(Path home, Path dir) {
     TestLogins t = new TestLogins(home, dir);
