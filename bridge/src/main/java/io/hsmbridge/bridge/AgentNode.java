@@ -57,6 +57,13 @@ public final class AgentNode {
   private io.hsmbridge.agent.audit.AuditLog.AnchorStore auditAnchor;
   private boolean stopped;
 
+  /** {@code host:port} of this host's client endpoint when it is a front door, else null. */
+  private volatile String frontDoor;
+
+  private static String hostPort(String host, int port) {
+    return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+  }
+
   private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
     this.config = config;
     this.hsm = hsm;
@@ -137,6 +144,7 @@ public final class AgentNode {
       // This HSM host is a front door too: clients reach the cluster through it as through the bridge.
       try {
         written = BridgeNode.serveClients(vertx, config);
+        frontDoor = hostPort(written.getString("host"), written.getInteger("port"));
       } catch (Exception e) {
         Throwable cause = e.getCause() != null ? e.getCause() : e;
         throw new HsmException(ErrorCode.INTERNAL, "cannot serve clients on " + config.tcpHost() + ":"
@@ -228,6 +236,10 @@ public final class AgentNode {
         .put("capacity", a == null ? 1 : a.workerThreads())
         .put("token", hsm.label())
         .put("pid", ProcessHandle.current().pid());
+    String door = frontDoor;
+    if (door != null) {
+      hb.put("frontDoor", door); // where clients reach this host's front door (cluster.status lists them)
+    }
     io.hsmbridge.agent.audit.AuditWriter w = audit;
     if (w != null && w.startProblem() != null) {
       // Shown by `status` until the operator has dealt with it (audit verify names the same problem).

@@ -59,9 +59,11 @@ class FrontDoorsTest {
     ClientTls tls = ClientTls.pinning(home.resolve("bridge").resolve("tls").resolve("ca.pem"));
     String session = logins.cuToken();
     List<FailoverSender.Endpoint> endpoints = new ArrayList<>();
+    FailoverSender.Endpoint bridgeOnly = null;
     for (String node : List.of("hsm1", "hsm2", "hsm3", "bridge")) {
       JsonObject ep = endpointFile(node);
       endpoints.add(new FailoverSender.Endpoint(ep.getString("host"), ep.getInteger("port")));
+      bridgeOnly = endpoints.get(endpoints.size() - 1);
       try (BridgeClient c = BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), java.time.Duration.ofSeconds(30), tls)) {
         assertEquals("alice", c.request(new JsonObject().put("op", "auth.whoami").put("session", session)).getString("user"),
             node + " serves a session made at another front door");
@@ -86,6 +88,11 @@ class FrontDoorsTest {
     Thread creator = loop("creator", endpoints, tls, session, running, errors, createMicros, (hsm, i) -> {
       created.add(hsm.generateKey(i % 2 == 0 ? KeySpec.AES_256 : KeySpec.EC_P256, "fd-" + i, null, false).keyId());
     });
+    // A client given the bridge alone: it learns the hosts' front doors from it, and goes there when the bridge dies.
+    List<Long> describeMicros = Collections.synchronizedList(new ArrayList<>());
+    Thread learner = loop("learner", List.of(bridgeOnly), tls, session, running, errors, describeMicros, (hsm, i) -> {
+      hsm.describe(ecKey);
+    });
     List<String> faults = new ArrayList<>();
     try {
       Thread.sleep(3_000);
@@ -106,12 +113,15 @@ class FrontDoorsTest {
       running.set(false);
       signer.join(120_000);
       creator.join(120_000);
+      learner.join(120_000);
     }
     REPORT.append(String.join("; ", faults)).append('\n');
     REPORT.append("signatures: ").append(describe(signMicros)).append("; creations: ").append(describe(createMicros))
+        .append("; reads by the client given the bridge alone: ").append(describe(describeMicros))
         .append("; errors surfaced to the application: ").append(errors.size()).append("; logins during the run: 0\n");
     assertTrue(errors.isEmpty(), "errors surfaced to the application: " + errors);
     assertTrue(signMicros.size() > 50 && createMicros.size() > 10, "the loops ran: " + signMicros.size() + " / " + createMicros.size());
+    assertTrue(describeMicros.size() > 50, "the learner ran: " + describeMicros.size());
 
     // Every acknowledged key on every HSM (pinned reads; an HSM just restarted may still be catching up).
     try (Hsm hsm = Hsm.connect(endpoints, tls)) {

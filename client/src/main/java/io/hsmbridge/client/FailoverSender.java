@@ -11,6 +11,7 @@ import java.util.logging.Logger;
 /**
  * A {@link RequestSender} over one connection at a time to one of several endpoints: it connects on first
  * use, and after a lost connection it connects again, to the same endpoint or the next one that answers.
+ * At each connection it learns the cluster's other front doors ({@code cluster.status}, "frontDoors").
  * It never sends a request twice by itself ({@link RetryingSender} decides that); it tells apart what it
  * knows about a failed request:
  * <ul>
@@ -42,6 +43,9 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
   /** In the message of a failure to reach any endpoint: the request did not leave this process. */
   static final String NOTHING_SENT = "nothing was sent";
 
+  /** Most endpoints kept (given and learnt). */
+  static final int MAX_ENDPOINTS = 32;
+
   private final List<Endpoint> endpoints;
   private final Duration requestTimeout;
   private final ClientTls tls;
@@ -61,7 +65,7 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
     if (endpoints.isEmpty()) {
       throw new IllegalArgumentException("at least one endpoint");
     }
-    this.endpoints = List.copyOf(endpoints);
+    this.endpoints = new java.util.concurrent.CopyOnWriteArrayList<>(endpoints);
     this.requestTimeout = Objects.requireNonNull(requestTimeout, "requestTimeout");
     this.tls = tls;
     this.current = connected;
@@ -99,6 +103,7 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
         current = tls == null ? BridgeClient.connect(e.host(), e.port(), requestTimeout)
             : BridgeClient.connect(e.host(), e.port(), requestTimeout, tls);
         next = (next + i) % endpoints.size();
+        learnFrontDoors(current);
         if (!failures.isEmpty() || endpoints.size() > 1) {
           LOG.fine(() -> "connected to hsmbridge at " + e);
         }
@@ -109,6 +114,51 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
     }
     throw new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "no endpoint answered (" + NOTHING_SENT + "): "
         + String.join("; ", failures));
+  }
+
+  /**
+   * Adds the front doors the cluster names ({@code cluster.status}: every serving HSM host that serves
+   * clients) to the endpoints, so that a client given one endpoint can go elsewhere when it is lost. Each is
+   * still reached over the same TLS, pinning the same CA. Best effort: a front door that does not say is
+   * fine.
+   */
+  private void learnFrontDoors(BridgeClient client) {
+    try {
+      JsonObject status = client.request(new JsonObject().put("op", "cluster.status"));
+      if (status.getValue("frontDoors") instanceof io.vertx.core.json.JsonArray doors) {
+        for (Object d : doors) {
+          Endpoint e = d instanceof String s ? parse(s) : null;
+          if (e != null && !endpoints.contains(e) && endpoints.size() < MAX_ENDPOINTS) {
+            endpoints.add(e);
+            LOG.fine(() -> "learnt the front door " + e);
+          }
+        }
+      }
+    } catch (RuntimeException e) { // HsmBridgeException included
+      LOG.fine(() -> "the cluster did not name its front doors: " + e.getMessage());
+    }
+  }
+
+  /** {@code host:port} (IPv6 as {@code [addr]:port}), or null when it is not one. */
+  static Endpoint parse(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    if (colon <= 0 || colon == hostPort.length() - 1) {
+      return null;
+    }
+    String host = hostPort.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    try {
+      return new Endpoint(host, Integer.parseInt(hostPort.substring(colon + 1)));
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
+  /** The endpoints this sender knows now: those given, then those learnt. */
+  public List<Endpoint> endpoints() {
+    return List.copyOf(endpoints);
   }
 
   private synchronized void forget(BridgeClient client) {

@@ -77,8 +77,8 @@ public final class Hsm implements AutoCloseable {
    * plaintext, loopback only), with failover and retries: a lost connection is made again to the next
    * endpoint that answers, and a request without a definite answer (timeout, lost in flight, no HSM now)
    * is sent again with the same {@code requestId} when that cannot do it twice ({@link RetryingSender}).
-   * Sessions live in the front door the client logged in through: a session does not survive that front
-   * door's restart yet.
+   * It learns the cluster's other front doors from the first it reaches. Sessions are cluster state: the
+   * session is served by every front door and survives their restarts.
    */
   public static Hsm connect(List<FailoverSender.Endpoint> endpoints, ClientTls tls) {
     FailoverSender failover = new FailoverSender(endpoints, BridgeClient.DEFAULT_TIMEOUT, tls);

@@ -387,7 +387,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     long now = System.nanoTime();
     JsonArray hsms = new JsonArray();
     registry.all().forEach(v -> hsms.add(v.toJson(now)));
+    // Where clients can go when the front door they use is lost: every serving HSM host that serves clients.
+    JsonArray frontDoors = new JsonArray();
+    registry.serving().stream().map(v -> v.frontDoor).filter(java.util.Objects::nonNull).distinct().forEach(frontDoors::add);
     return new JsonObject()
+        .put("frontDoors", frontDoors)
         .put("durability", settings.durability())
         .put("required", required())
         .put("members", registry.members())

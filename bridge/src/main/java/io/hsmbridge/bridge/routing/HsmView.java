@@ -45,6 +45,9 @@ final class HsmView {
     this.address = io.hsmbridge.protocol.Addresses.agent(hsmId);
   }
 
+  /** {@code host:port} of the client endpoint of this HSM's host, when it is a front door too; else null. */
+  volatile String frontDoor;
+
   void heartbeat(JsonObject hb, long now) {
     lastHeartbeatNanos = now;
     alive = true;
@@ -71,6 +74,8 @@ final class HsmView {
     refusedEntries = hb.getLong("refusedEntries", 0L);
     lastRefusal = hb.getString("lastRefusal");
     token = hb.getString("token", token);
+    String door = hb.getString("frontDoor");
+    frontDoor = door != null && door.length() <= 300 && door.matches("[A-Za-z0-9.:\\[\\]_-]+:[0-9]{1,5}") ? door : null;
     pid = hb.getLong("pid", pid);
     leader = hb.getBoolean("leader", false);
     JsonArray p = hb.getJsonArray("peers");
@@ -128,6 +133,7 @@ final class HsmView {
         .put("heartbeatAgeMs", lastHeartbeatNanos == 0 ? null : (now - lastHeartbeatNanos) / 1_000_000)
         .put("token", token)
         .put("pid", pid)
-        .put("leader", leader);
+        .put("leader", leader)
+        .put("frontDoor", frontDoor);
   }
 }
