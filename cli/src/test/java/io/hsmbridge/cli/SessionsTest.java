@@ -90,6 +90,37 @@ class SessionsTest {
     assertServed(admin);
     REPORT.append("forged CO token refused (cluster.check, user.list); deleted user's session refused; logged-out"
         + " session refused at once and after a bridge restart\n");
+
+    // A new password ends the user's other sessions everywhere; the session that changed it goes on.
+    String password = Files.readString(logins.passwordFile("alice")).strip();
+    String first = login("alice", password);
+    String second = login("alice", password);
+    String newPassword = password + " (changed)";
+    try (BridgeClient c = connect()) {
+      c.request(new JsonObject().put("op", "user.changePassword").put("name", "alice").put("password", newPassword)
+          .put("session", first));
+    }
+    assertServed(first);
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(second, "key.list"), "the other session ended");
+    restartBridgeAfterSigkill();
+    assertServed(first);
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(second, "auth.whoami"), "also at a front door that never saw it");
+    // An admin's reset ends every session of the user.
+    try (BridgeClient c = connect()) {
+      c.request(new JsonObject().put("op", "user.changePassword").put("name", "alice").put("password", password)
+          .put("session", admin));
+    }
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(first, "key.list"), "an admin's reset ends them all");
+    assertServed(login("alice", password));
+    REPORT.append("password change: the changing session goes on, the user's other session refused (also after a"
+        + " bridge restart); an admin's reset ends every session of the user\n");
+  }
+
+  private static String login(String user, String password) {
+    try (BridgeClient c = connect()) {
+      return c.request(new JsonObject().put("op", "auth.login").put("user", user).put("password", password))
+          .getString("session");
+    }
   }
 
   // ----- helpers -----

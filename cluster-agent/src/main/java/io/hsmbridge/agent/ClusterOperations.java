@@ -369,6 +369,11 @@ public final class ClusterOperations implements RequestHandler {
     if (hsm.settings().get(Settings.revokedSession(s.sessionId()), 0) != 0) {
       throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "the session was logged out: log in again");
     }
+    if (s.issuedAt() < hsm.settings().get(Settings.sessionsNotBefore(p.user()), 0)
+        && s.issuedAt() != hsm.settings().get(Settings.sessionKept(p.user()), -1)) {
+      throw new HsmException(ErrorCode.NOT_AUTHENTICATED, "the password of " + p.user()
+          + " changed after this session began: log in again");
+    }
     boolean exists = p.role() == io.hsmbridge.protocol.Role.PRECO
         ? hsm.users().list().isEmpty()
         : hsm.users().get(p.user()).map(u -> u.role().equals(p.role().name()) && !u.locked()).orElse(false);

@@ -36,6 +36,24 @@ public final class Settings {
     return REVOKED_SESSION_PREFIX + sessionId;
   }
 
+  /**
+   * When {@code user}'s password last changed (the change's log timestamp): its sessions issued before are
+   * refused, except the one that made the change ({@link #sessionKept}).
+   */
+  public static String sessionsNotBefore(String user) {
+    return "session.notbefore." + user.toLowerCase(Locale.ROOT);
+  }
+
+  /** The issue time of the session that changed {@code user}'s password last: it goes on. */
+  public static String sessionKept(String user) {
+    return "session.kept." + user.toLowerCase(Locale.ROOT);
+  }
+
+  /** Every setting that belongs to a user (removed with it). */
+  static List<String> ofUser(String user) {
+    return List.of(mfa(user), sessionsNotBefore(user), sessionKept(user));
+  }
+
   /** Every setting that belongs to a key (removed with it). */
   static List<String> ofKey(String keyId) {
     return List.of(keyManagementQuorum(keyId), keyUsageQuorum(keyId));

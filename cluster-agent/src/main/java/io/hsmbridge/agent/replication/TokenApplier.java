@@ -170,13 +170,13 @@ public final class TokenApplier implements Applier {
     if (authorization != null && entry.seal() == null && EntryAuthorization.isProofKeyBootstrap(entry)) {
       // Unsealed, so anyone could have sent it: a blob that does not unwrap is refused, not retried until the peer stops.
       try {
-        applyMutation(m);
+        applyMutation(m, entry);
       } catch (RuntimeException e) {
         audit.record(user, role, op, target(m), "REFUSED@" + index + ": the session-proof key does not unwrap");
         throw new RefusedEntryException("the session-proof key does not unwrap under this HSM's cluster key");
       }
     } else {
-      applyMutation(m);
+      applyMutation(m, entry);
     }
     advanceClock(sealed, entry);
     audit.record(user, role, op, target(m), "OK@" + index);
@@ -235,7 +235,7 @@ public final class TokenApplier implements Applier {
     }
   }
 
-  private void applyMutation(Mutation mutation) {
+  private void applyMutation(Mutation mutation, Entry entry) {
     if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
       // After the key: a crash in between leaves an ACL without key, which the re-apply removes.
@@ -260,6 +260,14 @@ public final class TokenApplier implements Applier {
       // The login bookkeeping (failed count, lock) is the log's own: a record read before a lock (a password
       // change in flight) must not unlock the user; unlocks are UNLOCK_USER entries.
       UserRecord stored = token.users().get(p.user().name()).orElse(null);
+      if (stored != null && !stored.passwordHash().equals(p.user().passwordHash()) && entry.actor() != null) {
+        // A new password ends the user's sessions of before, cluster-wide; the one that made the change
+        // goes on (an admin's reset keeps only the admin's). Recorded before the record: a crash in between
+        // re-applies both.
+        token.settings().put(Settings.sessionsNotBefore(p.user().name()), entry.timestamp());
+        token.settings().put(Settings.sessionKept(p.user().name()),
+            entry.actor().user().equals(p.user().name()) ? entry.actor().issuedAt() : -1);
+      }
       token.users().put(stored == null ? p.user()
           : p.user().withFailedLogins(stored.failedLogins()).withLocked(stored.locked()));
     } else if (mutation instanceof Mutation.Activate a) {
@@ -275,7 +283,9 @@ public final class TokenApplier implements Applier {
       }
     } else if (mutation instanceof Mutation.DeleteUser d) {
       token.users().delete(d.name());
-      token.settings().delete(Settings.mfa(d.name()));
+      for (String setting : Settings.ofUser(d.name())) {
+        token.settings().delete(setting);
+      }
       logins.userDeleted(d.name());
       // After the user: a user later created with the same name must not inherit the old one's shares.
       for (KeyAcl acl : token.keyAcls().list()) {
