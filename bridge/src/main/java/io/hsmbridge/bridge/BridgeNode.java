@@ -57,7 +57,9 @@ public final class BridgeNode {
     EndpointSettings endpoint = config.endpoint().withPort(port);
     int plainPort = endpoint.loopbackPlaintextPort() == 0 ? NodeMain.Node.freePort("127.0.0.1")
         : endpoint.loopbackPlaintextPort();
-    vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs()))
+    // On an HSM host, its own HSM serves first (the request stays in the process).
+    String localHsm = config.role() == NodeRole.AGENT ? config.agent().hsmId() : null;
+    vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs(), localHsm))
         .compose(id -> TcpBridge.start(vertx, endpoint))
         .compose(e -> plainPort < 0 ? io.vertx.core.Future.succeededFuture()
             : TcpBridge.start(vertx, endpoint.loopbackPlaintext(plainPort)))

@@ -69,6 +69,28 @@ class FrontDoorsTest {
             node + " serves a session made at another front door");
       }
     }
+    // On an idle cluster, a host's front door serves from its own HSM (the request stays in its process).
+    String ecProbe;
+    try (Hsm setup = Hsm.connect(endpoints, tls)) {
+      setup.useSession(session);
+      ecProbe = setup.generateKey(KeySpec.EC_P256, "fd-probe", null, false).keyId();
+      for (String h : HOSTS) { // on every HSM before it is used (durability waits for 2 of 3)
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!keysOn(setup, h).contains(ecProbe) && System.nanoTime() < deadline) {
+          Thread.sleep(100);
+        }
+      }
+    }
+    for (String host : HOSTS) {
+      JsonObject ep = endpointFile(host);
+      try (BridgeClient c = BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), java.time.Duration.ofSeconds(30), tls)) {
+        for (int i = 0; i < 5; i++) {
+          JsonObject reply = c.request(new JsonObject().put("op", "sign").put("keyId", ecProbe).put("alg", "ECDSA_SHA256")
+              .put("message", java.util.Base64.getEncoder().encodeToString(new byte[] {1})).put("session", session));
+          assertEquals(host, reply.getString("servedBy"), "a request through " + host + "'s front door");
+        }
+      }
+    }
     REPORT.append("front doors: ").append(endpoints).append(" (hsm1..3 are the HSM hosts); each answered alice's"
         + " session, made through the bridge\n");
 

@@ -57,9 +57,21 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   private FrontDoor frontDoor;
   private AgentCalls agentCalls;
 
+  /** The HSM of this process when the front door runs on an HSM host, else null (the bridge). */
+  private final String localHsmId;
+
   public ClusterBridgeVerticle(RoutingSettings settings, long agentTimeoutMs) {
+    this(settings, agentTimeoutMs, null);
+  }
+
+  /**
+   * @param localHsmId the HSM of this process (a front door on an HSM host), or null: its requests go to
+   *     the local HSM unless that one is not serving, behind, or the most loaded of those that could take it
+   */
+  public ClusterBridgeVerticle(RoutingSettings settings, long agentTimeoutMs, String localHsmId) {
     this.settings = settings;
     this.agentTimeoutMs = agentTimeoutMs;
+    this.localHsmId = localHsmId;
   }
 
   /** One client request and the HSMs it has been tried on. */
@@ -223,9 +235,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       // An operator's (or a test's) explicit choice: that HSM or nothing, no failover.
       target = req.tried.isEmpty() ? registry.choose(v -> v.hsmId.equals(pinned)) : null;
     } else {
-      target = req.op.isMutation()
-          ? registry.chooseLeastQueued(v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq)
-          : registry.choose(v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq);
+      java.util.function.Predicate<HsmView> eligible = v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq;
+      target = req.op.isMutation() ? registry.chooseLeastQueued(eligible, localHsmId) : registry.choose(eligible, localHsmId);
       if (target == null && minSeq > 0) {
         target = registry.choose(v -> !req.tried.contains(v.hsmId));
       }

@@ -106,6 +106,40 @@ final class HsmRegistry {
     return choose(eligible, v -> (v.inFlight.size() + 1.0) / v.capacity);
   }
 
+  /** {@link #choose(Predicate)}, preferring {@code localId} (see {@link #preferLocal}). */
+  HsmView choose(Predicate<HsmView> eligible, String localId) {
+    return preferLocal(localId, eligible, HsmView::expectedWaitMicros);
+  }
+
+  /** {@link #chooseLeastQueued(Predicate)}, preferring {@code localId} (see {@link #preferLocal}). */
+  HsmView chooseLeastQueued(Predicate<HsmView> eligible, String localId) {
+    return preferLocal(localId, eligible, v -> (v.inFlight.size() + 1.0) / v.capacity);
+  }
+
+  /**
+   * The HSM of this front door's own host when it can take the request and is not the most loaded of
+   * those that can (the request then never leaves the process); else the cheapest by {@code cost}.
+   */
+  private HsmView preferLocal(String localId, Predicate<HsmView> eligible, java.util.function.ToDoubleFunction<HsmView> cost) {
+    HsmView local = localId == null ? null : hsms.get(localId);
+    if (local != null && local.serving() && eligible.test(local)) {
+      double mine = cost.applyAsDouble(local);
+      // Local unless every other HSM that could take the request is cheaper (local the most loaded).
+      boolean allOthersCheaper = true;
+      for (HsmView v : hsms.values()) {
+        if (v != local && v.serving() && eligible.test(v) && cost.applyAsDouble(v) >= mine) {
+          allOthersCheaper = false;
+          break;
+        }
+      }
+      boolean anyOther = hsms.values().stream().anyMatch(v -> v != local && v.serving() && eligible.test(v));
+      if (!anyOther || !allOthersCheaper) {
+        return local;
+      }
+    }
+    return choose(eligible, cost);
+  }
+
   private HsmView choose(Predicate<HsmView> eligible, java.util.function.ToDoubleFunction<HsmView> cost) {
     List<HsmView> views = List.copyOf(hsms.values());
     if (views.isEmpty()) {
