@@ -193,12 +193,18 @@ final class ContainerKitCommand extends CliCommand {
      * one named volume per node, TLS files mounted read-only, PINs as file secrets, the bridge's port on
      * the host's loopback only. Paths are relative to the kit directory.
      */
+    /** The host port of an HSM host's front door: the bridge's port + the HSM's number. */
+    int frontDoorPort(String hsmId) {
+      return port + Integer.parseInt(hsmId.substring("hsm".length()));
+    }
+
     String compose() {
       StringBuilder b = new StringBuilder()
           .append("# hsmbridge cluster ").append(cluster).append(": ").append(hsms)
           .append(" HSM containers (agent + SoftHSM2 token each) and the bridge.\n")
           .append("# Written by 'hsmbridge containers kit'; see softhsm-docker/README.md. PINs are file secrets,\n")
-          .append("# never environment variables; the bridge is published on the host's loopback only.\n")
+          .append("# never environment variables; the bridge and each HSM host's front door are published on the host's\n")
+          .append("# loopback only.\n")
           .append("name: ").append(cluster).append('\n')
           .append("services:\n");
       for (String h : hsmIds()) {
@@ -207,11 +213,15 @@ final class ContainerKitCommand extends CliCommand {
         b.append("    environment:\n")
             .append("      HSMBRIDGE_ROLE: agent\n")
             .append("      HSMBRIDGE_HSM_ID: ").append(h).append('\n')
-            .append("      HSMBRIDGE_HOST: ").append(h).append('\n');
+            .append("      HSMBRIDGE_HOST: ").append(h).append('\n')
+            .append("      HSMBRIDGE_DURABILITY: \"").append(durability).append("\"\n");
         if (h.equals(Home.FIRST_HSM)) {
           b.append("      # only the first HSM of a new cluster creates the cluster key (a no-op once its token holds it)\n")
               .append("      HSMBRIDGE_CREATE_KEY: \"true\"\n");
         }
+        // Each HSM host is a front door too: its client endpoint on the host's loopback, the bridge's port + N.
+        b.append("    ports:\n")
+            .append("      - \"127.0.0.1:").append(frontDoorPort(h)).append(':').append(BRIDGE_PORT).append("\"\n");
         b.append("    secrets:\n")
             .append("      - source: ").append(h).append("-user-pin\n")
             .append("        target: hsmbridge-user-pin\n")
@@ -297,9 +307,9 @@ final class ContainerKitCommand extends CliCommand {
         NodeLayout.privateDir(tls);
         // The containers mount these files under fixed names; ClusterCa names them after the member.
         ClusterCa.MemberKind kind = node.equals(BRIDGE) ? ClusterCa.MemberKind.FRONT_DOOR : ClusterCa.MemberKind.AGENT;
-        // The bridge's certificate also serves the client endpoint, which the host reaches on its published
-        // port at 127.0.0.1: its SANs must name what clients dial.
-        List<String> hosts = node.equals(BRIDGE) ? List.of(node, "localhost", "127.0.0.1") : List.of(node, "localhost");
+        // Every node's certificate also serves its client endpoint (the bridge's, and each HSM host's front
+        // door), which the host reaches on a published port at 127.0.0.1: its SANs must name what clients dial.
+        List<String> hosts = List.of(node, "localhost", "127.0.0.1");
         ClusterCa.MemberFiles f = ca.issueMember(node, kind, hosts, tls);
         Files.move(f.certificate(), tls.resolve("cert.pem"));
         Files.move(f.key(), tls.resolve("key.pem"));

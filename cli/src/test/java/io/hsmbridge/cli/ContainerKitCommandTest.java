@@ -102,7 +102,7 @@ class ContainerKitCommandTest {
   }
 
   @Test
-  void composeFileHasEveryServiceItsSecretsAndTheBridgeOnLoopbackOnly() throws Exception {
+  void composeFileHasEveryServiceItsSecretsAndItsFrontDoorsOnLoopbackOnly() throws Exception {
     Path dir = tmp.resolve("kit");
     CliRun r = kit("--hsms", "4", "--dir", dir.toString(), "--name", "c4", "--durability", "3", "--port", "17701");
     assertEquals(0, r.code, r::toString);
@@ -132,7 +132,9 @@ class ContainerKitCommandTest {
         assertTrue(body.contains("      - source: " + name + "-user-pin\n        target: hsmbridge-user-pin\n"), body);
         assertTrue(body.contains("      - source: " + name + "-so-pin\n        target: hsmbridge-so-pin\n"), body);
         assertEquals(name.equals("hsm1"), body.contains("HSMBRIDGE_CREATE_KEY: \"true\""), name + ": " + body);
-        assertFalse(body.contains("ports:"), "only the bridge publishes a port: " + body);
+        int n = Integer.parseInt(name.substring(3));
+        assertTrue(body.contains("      - \"127.0.0.1:" + (17701 + n) + ":7701\"\n"), "its own front door: " + body);
+        assertTrue(body.contains("      HSMBRIDGE_DURABILITY: \"3\"\n"), body);
       }
     }
     // Only loopback is ever published.
@@ -142,7 +144,7 @@ class ContainerKitCommandTest {
       assertEquals("127.0.0.1", published.group(1));
       count++;
     }
-    assertEquals(1, count);
+    assertEquals(5, count, "the bridge and each HSM host's front door");
 
     String volumes = between(yaml, "\nvolumes:\n", "\nsecrets:");
     for (String n : services.keySet()) {

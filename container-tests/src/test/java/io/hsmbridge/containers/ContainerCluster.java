@@ -286,6 +286,11 @@ final class ContainerCluster implements AutoCloseable {
         .withEnv("HSMBRIDGE_RAFT_PEERS", String.join(",", HSMS.stream().map(h -> h + "@" + h + ":7800").toList()))
         .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/user-pin")), "/run/secrets/hsmbridge-user-pin")
         .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/so-pin")), "/run/secrets/hsmbridge-so-pin")
+        .withEnv("HSMBRIDGE_DURABILITY", "2")
+        // Each HSM host is a front door too: its client endpoint, published on the host's loopback only.
+        .withExposedPorts(BRIDGE_PORT)
+        .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
+            new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(BRIDGE_PORT))))
         .waitingFor(new ReadyLine("agent", hsm, START_TIMEOUT));
     if (hsm.equals("hsm1")) {
       c.withEnv("HSMBRIDGE_CREATE_KEY", "true");
@@ -417,11 +422,31 @@ final class ContainerCluster implements AutoCloseable {
 
   /** The host port the bridge's 7701 is published on, read again each time (a restart may change it). */
   int bridgePort() {
-    Ports.Binding[] b = inspect(BRIDGE).getNetworkSettings().getPorts().getBindings().get(ExposedPort.tcp(BRIDGE_PORT));
+    return publishedPort(BRIDGE);
+  }
+
+  /** The host port a node's client endpoint (7701: the bridge's, or an HSM host's front door) is published on. */
+  int publishedPort(String node) {
+    Ports.Binding[] b = inspect(node).getNetworkSettings().getPorts().getBindings().get(ExposedPort.tcp(BRIDGE_PORT));
     if (b == null || b.length == 0) {
-      throw new IllegalStateException("the bridge's port " + BRIDGE_PORT + " is not published");
+      throw new IllegalStateException(node + "'s port " + BRIDGE_PORT + " is not published");
     }
     return Integer.parseInt(b[0].getHostPortSpec());
+  }
+
+  /** Every front door as the host reaches it: the bridge, then each HSM host. */
+  List<io.hsmbridge.client.FailoverSender.Endpoint> frontDoors() {
+    List<io.hsmbridge.client.FailoverSender.Endpoint> eps = new ArrayList<>();
+    eps.add(new io.hsmbridge.client.FailoverSender.Endpoint(loopback(), bridgePort()));
+    for (String h : HSMS) {
+      eps.add(new io.hsmbridge.client.FailoverSender.Endpoint(loopback(), publishedPort(h)));
+    }
+    return eps;
+  }
+
+  /** TLS pinning the kit's CA, as every client of the container cluster. */
+  io.hsmbridge.client.ClientTls clientTls() {
+    return io.hsmbridge.client.ClientTls.pinning(kit.resolve("ca").resolve("ca.pem"));
   }
 
   /** Testcontainers' host, which must be this machine's loopback (TESTCONTAINERS_HOST_OVERRIDE=localhost). */

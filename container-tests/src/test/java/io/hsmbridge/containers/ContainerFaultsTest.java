@@ -422,6 +422,30 @@ class ContainerFaultsTest {
       t.start();
       clients.add(t);
     }
+    // A third client knows every front door (the bridge and each HSM host's): the bridge's restart costs it
+    // nothing (issue #11: no process whose loss stops the service).
+    List<String> failoverErrors = new CopyOnWriteArrayList<>();
+    LongAdder failoverOk = new LongAdder();
+    List<Long> failoverMicros = new CopyOnWriteArrayList<>();
+    String session = cluster.userSession();
+    Thread failover = new Thread(() -> {
+      try (io.hsmbridge.client.Hsm hsm = io.hsmbridge.client.Hsm.connect(cluster.frontDoors(), cluster.clientTls())) {
+        hsm.useSession(session);
+        while (!stop.get() && System.nanoTime() < deadline) {
+          long t0 = System.nanoTime();
+          try {
+            hsm.sign(ecKey, "ECDSA_SHA256", new byte[] {1, 2, 3});
+            failoverOk.increment();
+            failoverMicros.add((System.nanoTime() - t0) / 1000);
+          } catch (HsmBridgeException e) {
+            failoverErrors.add(e.getMessage());
+          }
+        }
+      }
+    }, "front-door-failover");
+    failover.setDaemon(true);
+    failover.start();
+    clients.add(failover);
     long stopMs;
     long readyMs;
     int portAfter;
@@ -464,6 +488,11 @@ class ContainerFaultsTest {
       assertTrue(ok.getOrDefault(name, 0L) >= 10, name + " served after the restart: " + ok);
     }
     assertEquals(2L, logins.sum(), "each client logged in once, at the start");
+    long longestMs = failoverMicros.stream().mapToLong(Long::longValue).max().orElse(0) / 1000;
+    Report.note("    a client that knows every front door: " + failoverOk.sum() + " signatures, errors "
+        + failoverErrors.size() + ", longest stall " + longestMs + " ms (the bridge's restart did not reach it)");
+    assertTrue(failoverErrors.isEmpty(), "the client with every front door: " + failoverErrors);
+    assertTrue(failoverOk.sum() > 10, "it signed: " + failoverOk.sum());
   }
 
   /** The error code a request with {@code session} gets now (null when it is accepted). */
