@@ -69,6 +69,11 @@ public final class FrontDoor {
     sessions.adopt(s);
   }
 
+  /** An agent refused {@code s}: its token is refused here for a while without asking again. */
+  public void refused(Sessions.Session s) {
+    sessions.refused(s);
+  }
+
   /** What an agent needs to verify {@code s}: its principal as every request forwards it. */
   public static JsonObject principalOf(Sessions.Session s) {
     return Principal.toJson(s.user, s.role, s.proof);

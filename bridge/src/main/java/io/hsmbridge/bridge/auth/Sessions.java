@@ -55,6 +55,18 @@ public final class Sessions {
   public static final String TOKEN_PREFIX = "hsb1.";
   /** A longer token is not one of ours (user, role and proof take about 300 characters). */
   static final int MAX_TOKEN_CHARS = 2_048;
+  /**
+   * Tokens an agent refused lately are refused here without asking again (a client repeating a forged or
+   * logged-out token must not make the front door query an agent for every request); bounded, for a minute.
+   */
+  static final int MAX_REFUSED = 10_000;
+  static final long REFUSED_TTL_MS = 60_000;
+  private final Map<String, Long> refusedUntil = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+      return size() > MAX_REFUSED;
+    }
+  };
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final Map<String, Session> byToken = new HashMap<>();
@@ -103,7 +115,7 @@ public final class Sessions {
    */
   public Session unverified(Object token) {
     if (!(token instanceof String t) || !t.startsWith(TOKEN_PREFIX) || t.length() > MAX_TOKEN_CHARS
-        || byToken.containsKey(t)) {
+        || byToken.containsKey(t) || recentlyRefused(t)) {
       return null;
     }
     try {
@@ -122,6 +134,23 @@ public final class Sessions {
     } catch (RuntimeException e) {
       return null; // not base64, not JSON, a field of the wrong type: not a token of ours
     }
+  }
+
+  /** An agent refused the session of {@code s}: its token is refused here for {@link #REFUSED_TTL_MS}. */
+  public void refused(Session s) {
+    refusedUntil.put(s.token, clock.getAsLong() + REFUSED_TTL_MS);
+  }
+
+  private boolean recentlyRefused(String token) {
+    Long until = refusedUntil.get(token);
+    if (until == null) {
+      return false;
+    }
+    if (until <= clock.getAsLong()) {
+      refusedUntil.remove(token);
+      return false;
+    }
+    return true;
   }
 
   /** Holds a session read by {@link #unverified} once an agent verified its proof. */

@@ -169,7 +169,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     agentCalls.ask(checker, check).onComplete(ar -> {
       if (ar.succeeded()) {
         frontDoor.adopt(unverified);
-      } else if (!(ar.cause() instanceof ReplyException r && r.failureType() == io.vertx.core.eventbus.ReplyFailure.RECIPIENT_FAILURE)) {
+      } else if (ar.cause() instanceof ReplyException r && r.failureType() == io.vertx.core.eventbus.ReplyFailure.RECIPIENT_FAILURE) {
+        frontDoor.refused(unverified); // the agent said no: not asked again for this token for a while
+      } else {
         Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, "cannot check the session with HSM " + checker.hsmId
             + ": " + ar.cause().getMessage());
         return;

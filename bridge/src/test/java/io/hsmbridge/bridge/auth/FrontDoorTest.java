@@ -88,6 +88,13 @@ class FrontDoorTest {
     assertEquals("alice", other.admit(Op.AUTH_WHOAMI, whoami).session().user);
     assertNull(other.unverified(token), "held now: nothing more to verify");
 
+    // A token an agent refused is not sent for verification again for a minute.
+    FrontDoor third = new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(60), now::get);
+    third.refused(third.unverified(token));
+    assertNull(third.unverified(token), "refused lately: not asked again");
+    now.addAndGet(Sessions.REFUSED_TTL_MS);
+    assertEquals("alice", third.unverified(token).user, "asked again after a minute");
+
     assertNull(door.unverified("hsb1.not-base64-json"));
     assertNull(door.unverified("hsb1." + "A".repeat(Sessions.MAX_TOKEN_CHARS)));
     assertNull(door.unverified(42));
