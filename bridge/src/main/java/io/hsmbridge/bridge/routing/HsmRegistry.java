@@ -103,7 +103,12 @@ final class HsmRegistry {
    * every creation went to the HSM that was fastest at signing: measured by bench --cluster).
    */
   HsmView chooseLeastQueued(Predicate<HsmView> eligible) {
-    return choose(eligible, v -> (v.inFlight.size() + 1.0) / v.capacity);
+    return choose(eligible, HsmRegistry::queue);
+  }
+
+  /** Requests in flight per worker, this one counted. */
+  private static double queue(HsmView v) {
+    return (v.inFlight.size() + 1.0) / v.capacity;
   }
 
   /** {@link #choose(Predicate)}, preferring {@code localId} (see {@link #preferLocal}). */
@@ -113,27 +118,32 @@ final class HsmRegistry {
 
   /** {@link #chooseLeastQueued(Predicate)}, preferring {@code localId} (see {@link #preferLocal}). */
   HsmView chooseLeastQueued(Predicate<HsmView> eligible, String localId) {
-    return preferLocal(localId, eligible, v -> (v.inFlight.size() + 1.0) / v.capacity);
+    return preferLocal(localId, eligible, HsmRegistry::queue);
   }
 
   /**
    * The HSM of this front door's own host when it can take the request and is not the most loaded of
-   * those that can (the request then never leaves the process); else the cheapest by {@code cost}.
+   * those that can (the request then never leaves the process); else the cheapest by {@code cost}. Load is
+   * the queue: requests in flight per worker (a service-time estimate would send idle requests elsewhere
+   * because another HSM once answered a little faster).
    */
   private HsmView preferLocal(String localId, Predicate<HsmView> eligible, java.util.function.ToDoubleFunction<HsmView> cost) {
     HsmView local = localId == null ? null : hsms.get(localId);
     if (local != null && local.serving() && eligible.test(local)) {
-      double mine = cost.applyAsDouble(local);
-      // Local unless every other HSM that could take the request is cheaper (local the most loaded).
-      boolean allOthersCheaper = true;
+      double mine = queue(local);
+      // Local unless every other HSM that could take the request has a shorter queue (local the most loaded).
+      boolean allOthersShorter = true;
+      boolean anyOther = false;
       for (HsmView v : hsms.values()) {
-        if (v != local && v.serving() && eligible.test(v) && cost.applyAsDouble(v) >= mine) {
-          allOthersCheaper = false;
-          break;
+        if (v != local && v.serving() && eligible.test(v)) {
+          anyOther = true;
+          if (queue(v) >= mine) {
+            allOthersShorter = false;
+            break;
+          }
         }
       }
-      boolean anyOther = hsms.values().stream().anyMatch(v -> v != local && v.serving() && eligible.test(v));
-      if (!anyOther || !allOthersCheaper) {
+      if (!anyOther || !allOthersShorter) {
         return local;
       }
     }
