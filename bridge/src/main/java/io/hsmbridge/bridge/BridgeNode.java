@@ -53,17 +53,14 @@ public final class BridgeNode {
    * @return what endpoint.json says of the endpoint: host, port, tls (and a loopback plaintext port)
    */
   static JsonObject serveClients(Vertx vertx, NodeConfig config) throws Exception {
-    int port = config.tcpPort() == 0 ? NodeMain.Node.freePort(config.tcpHost()) : config.tcpPort();
-    EndpointSettings endpoint = config.endpoint().withPort(port);
-    int plainPort = endpoint.loopbackPlaintextPort() == 0 ? NodeMain.Node.freePort("127.0.0.1")
-        : endpoint.loopbackPlaintextPort();
     // On an HSM host, its own HSM serves first (the request stays in the process).
     String localHsm = config.role() == NodeRole.AGENT ? config.agent().hsmId() : null;
     vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs(), localHsm))
-        .compose(id -> TcpBridge.start(vertx, endpoint))
-        .compose(e -> plainPort < 0 ? io.vertx.core.Future.succeededFuture()
-            : TcpBridge.start(vertx, endpoint.loopbackPlaintext(plainPort)))
         .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    int port = listen(vertx, config.tcpHost(), config.tcpPort(), config.endpoint()::withPort);
+    EndpointSettings endpoint = config.endpoint().withPort(port);
+    int plainPort = endpoint.loopbackPlaintextPort() < 0 ? -1
+        : listen(vertx, "127.0.0.1", endpoint.loopbackPlaintextPort(), endpoint::loopbackPlaintext);
     JsonObject written = new JsonObject().put("host", config.tcpHost()).put("port", port)
         .put("tls", endpoint.tlsEnabled());
     if (plainPort >= 0) {
@@ -74,6 +71,31 @@ public final class BridgeNode {
     LOG.info("hsmbridge front door serving clients on " + config.tcpHost() + ":" + port
         + NodeMain.Node.describe(endpoint) + ", durability " + config.routing().durability());
     return written;
+  }
+
+  /**
+   * Starts an endpoint on {@code port}, or on a free port when it is 0: a port found free can be taken by
+   * another socket before the endpoint binds it (an outbound connection's ephemeral port: seen once while
+   * the members of a starting cluster dialled each other), so a free port is looked for again, 5 times.
+   *
+   * @return the port it listens on
+   */
+  private static int listen(Vertx vertx, String host, int port,
+      java.util.function.IntFunction<EndpointSettings> settingsFor) throws Exception {
+    for (int attempt = 1; ; attempt++) {
+      int p = port == 0 ? NodeMain.Node.freePort(host) : port;
+      try {
+        TcpBridge.start(vertx, settingsFor.apply(p)).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        return p;
+      } catch (java.util.concurrent.ExecutionException e) {
+        boolean taken = e.getCause() instanceof java.net.BindException
+            || String.valueOf(e.getCause().getMessage()).contains("Address already in use");
+        if (port != 0 || !taken || attempt >= 5) {
+          throw e;
+        }
+        LOG.info("port " + p + " was taken before the endpoint bound it; trying another");
+      }
+    }
   }
 
   public int port() {
