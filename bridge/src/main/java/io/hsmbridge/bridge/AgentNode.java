@@ -60,10 +60,6 @@ public final class AgentNode {
   /** {@code host:port} of this host's client endpoint when it is a front door, else null. */
   private volatile String frontDoor;
 
-  private static String hostPort(String host, int port) {
-    return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
-  }
-
   private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
     this.config = config;
     this.hsm = hsm;
@@ -144,7 +140,7 @@ public final class AgentNode {
       // This HSM host is a front door too: clients reach the cluster through it as through the bridge.
       try {
         written = BridgeNode.serveClients(vertx, config);
-        frontDoor = hostPort(written.getString("host"), written.getInteger("port"));
+        frontDoor = io.hsmbridge.bridge.cluster.ClusterConfig.hostPort(written.getString("host"), written.getInteger("port"));
       } catch (Exception e) {
         Throwable cause = e.getCause() != null ? e.getCause() : e;
         throw new HsmException(ErrorCode.INTERNAL, "cannot serve clients on " + config.tcpHost() + ":"

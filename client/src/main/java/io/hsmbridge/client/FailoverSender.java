@@ -156,11 +156,6 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
     }
   }
 
-  /** The endpoints this sender knows now: those given, then those learnt. */
-  public List<Endpoint> endpoints() {
-    return List.copyOf(endpoints);
-  }
-
   private synchronized void forget(BridgeClient client) {
     if (current == client) {
       current = null;

@@ -105,7 +105,6 @@ public final class CertifiedClusterManager implements ClusterManager {
   private final Map<InetSocketAddress, OutboundLink> dialledTargets = new ConcurrentHashMap<>();
   private final Set<InboundLink> inbound = ConcurrentHashMap.newKeySet();
   private final ConcurrentLinkedDeque<InboundLink> handshaking = new ConcurrentLinkedDeque<>();
-  private final AtomicInteger linkCount = new AtomicInteger();
   private final List<PendingWrite> pending = new ArrayList<>();
   private final java.util.concurrent.atomic.AtomicLong lastRefusalLog =
       new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - TimeUnit.DAYS.toNanos(1));
@@ -127,7 +126,7 @@ public final class CertifiedClusterManager implements ClusterManager {
     this.cluster = Objects.requireNonNull(cluster, "cluster");
     this.host = Objects.requireNonNull(host, "host");
     this.port = port;
-    this.self = (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    this.self = ClusterConfig.hostPort(host, port);
     this.seeds = List.copyOf(seeds);
     this.tls = Objects.requireNonNull(tls, "tls");
     this.published = new MemberState(cluster, nodeId, self, 0, null, Map.of(), this.seeds);
@@ -192,7 +191,7 @@ public final class CertifiedClusterManager implements ClusterManager {
         }
         continue;
       }
-      if (linkCount.get() >= MAX_LINKS) {
+      if (inbound.size() >= MAX_LINKS) {
         LOG.warning("membership: " + MAX_LINKS + " links open; refused " + socket.getRemoteSocketAddress());
         closeQuietly(socket);
         continue;
@@ -205,7 +204,6 @@ public final class CertifiedClusterManager implements ClusterManager {
           oldest.close();
         }
       }
-      linkCount.incrementAndGet();
       inbound.add(link);
       daemon("membership-in").newThread(link).start();
     }
@@ -233,9 +231,7 @@ public final class CertifiedClusterManager implements ClusterManager {
 
   void linkClosed(InboundLink link) {
     handshaking.remove(link);
-    if (inbound.remove(link)) {
-      linkCount.decrementAndGet();
-    }
+    inbound.remove(link);
     onEvents(() -> drop(link));
   }
 

@@ -136,7 +136,7 @@ public record ClusterConfig(boolean enabled, String name, String host, int membe
         if (host.isEmpty() || !host.matches("[A-Za-z0-9.:_-]+")) {
           throw invalid("cluster.members entry '" + m + "' has an invalid host");
         }
-        String member = (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        String member = hostPort(host, port);
         if (!out.contains(member)) {
           out.add(member);
         }
@@ -146,6 +146,11 @@ public record ClusterConfig(boolean enabled, String name, String host, int membe
       out.add(self);
     }
     return out;
+  }
+
+  /** {@code host:port}, an IPv6 address in brackets: how members and endpoints are written. */
+  public static String hostPort(String host, int port) {
+    return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
   }
 
   private static Path file(Properties p, String key) {

@@ -49,10 +49,6 @@ final class InboundLink implements Runnable {
     this.nodeId = id;
   }
 
-  String remote() {
-    return remote;
-  }
-
   @Override
   public void run() {
     try {

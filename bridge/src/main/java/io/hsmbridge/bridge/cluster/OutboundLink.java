@@ -36,10 +36,6 @@ final class OutboundLink implements Runnable {
     this.address = address;
   }
 
-  String address() {
-    return address;
-  }
-
   /** Connected and handshaken: acknowledgements from it are awaited by writes. */
   boolean established() {
     SSLSocket s = socket;

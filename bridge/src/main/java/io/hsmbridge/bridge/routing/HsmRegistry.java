@@ -97,15 +97,6 @@ final class HsmRegistry {
     return choose(eligible, HsmView::expectedWaitMicros);
   }
 
-  /**
-   * The serving HSM with the fewest requests in flight per worker. For mutations: their round trip is the
-   * cluster's commit, not this HSM's speed, so the crypto service-time estimate must not decide (with it,
-   * every creation went to the HSM that was fastest at signing: measured by bench --cluster).
-   */
-  HsmView chooseLeastQueued(Predicate<HsmView> eligible) {
-    return choose(eligible, HsmRegistry::queue);
-  }
-
   /** Requests in flight per worker, this one counted. */
   private static double queue(HsmView v) {
     return (v.inFlight.size() + 1.0) / v.capacity;
@@ -116,7 +107,12 @@ final class HsmRegistry {
     return preferLocal(localId, eligible, HsmView::expectedWaitMicros);
   }
 
-  /** {@link #chooseLeastQueued(Predicate)}, preferring {@code localId} (see {@link #preferLocal}). */
+  /**
+   * The serving HSM with the fewest requests in flight per worker, preferring {@code localId} (see
+   * {@link #preferLocal}). For mutations: their round trip is the cluster's commit, not this HSM's speed, so
+   * the crypto service-time estimate must not decide (with it, every creation went to the HSM that was
+   * fastest at signing: measured by bench --cluster).
+   */
   HsmView chooseLeastQueued(Predicate<HsmView> eligible, String localId) {
     return preferLocal(localId, eligible, HsmRegistry::queue);
   }
@@ -130,20 +126,10 @@ final class HsmRegistry {
   private HsmView preferLocal(String localId, Predicate<HsmView> eligible, java.util.function.ToDoubleFunction<HsmView> cost) {
     HsmView local = localId == null ? null : hsms.get(localId);
     if (local != null && local.serving() && eligible.test(local)) {
-      double mine = queue(local);
       // Local unless every other HSM that could take the request has a shorter queue (local the most loaded).
-      boolean allOthersShorter = true;
-      boolean anyOther = false;
-      for (HsmView v : hsms.values()) {
-        if (v != local && v.serving() && eligible.test(v)) {
-          anyOther = true;
-          if (queue(v) >= mine) {
-            allOthersShorter = false;
-            break;
-          }
-        }
-      }
-      if (!anyOther || !allOthersShorter) {
+      double busiestOther = hsms.values().stream().filter(v -> v != local && v.serving() && eligible.test(v))
+          .mapToDouble(HsmRegistry::queue).max().orElse(Double.POSITIVE_INFINITY);
+      if (busiestOther >= queue(local)) {
         return local;
       }
     }

@@ -122,10 +122,7 @@ class MembershipAttackTest {
 
   @Test
   void clientCertificateOfTheClusterCaIsRefused() throws Exception {
-    ClusterCa.MemberFiles client = ca.issueMember("mallory", ClusterCa.MemberKind.CLIENT, List.of("127.0.0.1"),
-        tmp.resolve("mallory"));
-    assertHandshakeRefused(tlsContext(ClusterCa.readCertificate(client.certificate(), "cert"),
-        ClusterCa.readPrivateKey(client.key(), "key")));
+    assertHandshakeRefused(issuedTls("mallory", ClusterCa.MemberKind.CLIENT));
     assertUnchanged(routes(a, SERVICE).get(0).nodeId());
   }
 
@@ -166,10 +163,7 @@ class MembershipAttackTest {
   void aMemberCertificateCannotSpeakForAnotherMembersNode() throws Exception {
     String owner = routes(a, SERVICE).get(0).nodeId();
     String bNode = ((VertxInternal) b).clusterManager().getNodeId();
-    ClusterCa.MemberFiles mallory = ca.issueMember("mallory", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
-        tmp.resolve("mallory"));
-    SSLContext tls = tlsContext(ClusterCa.readCertificate(mallory.certificate(), "cert"),
-        ClusterCa.readPrivateKey(mallory.key(), "key"));
+    SSLContext tls = issuedTls("mallory", ClusterCa.MemberKind.AGENT);
     try (SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA)) {
       s.setSoTimeout(10_000);
       s.startHandshake();
@@ -184,10 +178,7 @@ class MembershipAttackTest {
 
   @Test
   void aMemberThatDiesLeavesAtOnceAndOneThatComesBackIsReasserted() throws Exception {
-    ClusterCa.MemberFiles ghostFiles = ca.issueMember("ghost", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
-        tmp.resolve("ghost"));
-    SSLContext tls = tlsContext(ClusterCa.readCertificate(ghostFiles.certificate(), "cert"),
-        ClusterCa.readPrivateKey(ghostFiles.key(), "key"));
+    SSLContext tls = issuedTls("ghost", ClusterCa.MemberKind.AGENT);
     MemberState ghost = new MemberState(CLUSTER, "ghost-node", "127.0.0.1:9", 1, null,
         Map.of("ghost.svc", List.of(new RegistrationInfo("ghost-node", 7, false))), List.of());
 
@@ -214,10 +205,7 @@ class MembershipAttackTest {
 
   @Test
   void aLyingLengthFromAMemberClosesOnlyItsOwnLink() throws Exception {
-    ClusterCa.MemberFiles liar = ca.issueMember("liar", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
-        tmp.resolve("liar"));
-    SSLContext tls = tlsContext(ClusterCa.readCertificate(liar.certificate(), "cert"),
-        ClusterCa.readPrivateKey(liar.key(), "key"));
+    SSLContext tls = issuedTls("liar", ClusterCa.MemberKind.AGENT);
     try (SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA)) {
       s.setSoTimeout(10_000);
       s.startHandshake();
@@ -279,6 +267,12 @@ class MembershipAttackTest {
     } catch (IOException expected) {
       // reset or TLS alert: closed
     }
+  }
+
+  /** A TLS client with a certificate of {@code kind} issued by the members' own CA (a real one, stolen or not). */
+  private SSLContext issuedTls(String name, ClusterCa.MemberKind kind) throws Exception {
+    ClusterCa.MemberFiles f = ca.issueMember(name, kind, List.of("127.0.0.1"), tmp.resolve(name));
+    return tlsContext(ClusterCa.readCertificate(f.certificate(), "cert"), ClusterCa.readPrivateKey(f.key(), "key"));
   }
 
   private SSLContext tlsContext(X509Certificate cert, java.security.PrivateKey key) throws Exception {
