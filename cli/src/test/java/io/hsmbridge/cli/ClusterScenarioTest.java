@@ -61,7 +61,8 @@ import org.junit.jupiter.api.Timeout;
  * through the CLI code in a temporary home, clients on the bridge's endpoint, agents SIGKILLed by pid and
  * restarted with {@code up}. One cluster is shared by the scenarios, in this order: never-extractable
  * keys refused (f), key creation while agents are killed (a), crypto load while an agent is killed (b),
- * a key deleted behind the cluster's back (e), a minority refusing creations (d), a fourth HSM (c).
+ * a key deleted behind the cluster's back (e), a minority refusing creations (d), a fourth HSM (c), audit
+ * logs (g), an HSM frozen by SIGSTOP during cluster.check (h).
  *
  * <p>Every scenario appends its figures to a report printed at the end (and written to
  * {@code target/cluster-scenarios.txt}); the nodes' logs are copied to {@code target/cluster-scenario-logs/}.
@@ -1021,6 +1022,44 @@ class ClusterScenarioTest {
     assertTrue(h2.getString("problem").contains("removed"), h2.encode());
     assertTrue(report.getJsonObject("hsms").getJsonObject("hsm1").getBoolean("intact"));
     note("(g) audit: intact after kills on 4 HSMs; an edited entry (hsm3 line 2) and a removed one (hsm2 line 3) found");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // (h) an HSM that stops answering (SIGSTOP) does not hang cluster.check
+
+  @Test
+  @Order(8)
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void h_clusterCheckAnswersInTimeWhileAnHsmIsFrozen() throws Exception {
+    List<String> all = List.copyOf(hsmStatus().keySet());
+    String frozen = all.get(RANDOM.nextInt(all.size()));
+    long pid = readJson(home.resolve(frozen).resolve("endpoint.json")).map(o -> o.getLong("pid"))
+        .orElseThrow(() -> new AssertionError(frozen + " has no endpoint.json"));
+    JsonObject report;
+    long took;
+    signal("STOP", pid);
+    try {
+      // Asked at once, while the bridge still counts the frozen HSM as serving: its digest never comes.
+      // Before the check had its own bounds it waited the agent timeout (60 s) and the client gave up at 30 s.
+      long t0 = System.nanoTime();
+      report = request(new JsonObject().put("op", "cluster.check"));
+      took = ms(t0);
+    } finally {
+      signal("CONT", pid);
+    }
+    assertFalse(report.getJsonObject("digests").containsKey(frozen), "a frozen HSM's digest: " + report.encode());
+    assertTrue(report.getJsonArray("skipped").encode().contains("\"" + frozen + "\""), "the frozen HSM is named"
+        + " among the skipped: " + report.encode());
+    assertTrue(took < 25_000, "cluster.check took " + took + " ms");
+    awaitAllServing(all, Duration.ofSeconds(60));
+    awaitConsistent(all, Duration.ofSeconds(30));
+    note("(h) " + frozen + " frozen (SIGSTOP): cluster.check answered in " + took + " ms without it (skipped "
+        + report.getJsonArray("skipped").encode() + "); after SIGCONT every HSM serves and agrees");
+  }
+
+  private static void signal(String name, long pid) throws Exception {
+    Process p = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).redirectErrorStream(true).start();
+    assertTrue(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0, "kill -" + name + " " + pid);
   }
 
   private static long ms(long startNanos) {

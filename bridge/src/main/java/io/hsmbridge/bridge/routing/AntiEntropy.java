@@ -26,16 +26,27 @@ final class AntiEntropy {
   /** Rounds of digests asked for at most, until every serving HSM answers at the same applied index. */
   static final int MAX_ROUNDS = 10;
   static final long ROUND_PAUSE_MS = 150;
+  /**
+   * Bounds that keep a whole check (rounds, then repairs) under a client's 30 s request timeout. A check
+   * that asked an agent killed mid-request would otherwise wait the agent timeout (60 s) per round, and
+   * every cluster.check in the meantime joins it (seen in CI: the periodic check started during a kill).
+   * A digest is a token rescan of tens of milliseconds; an HSM that takes longer is reported as skipped.
+   */
+  static final long DIGEST_TIMEOUT_MS = 5_000;
+  static final long ROUNDS_BUDGET_MS = 10_000;
+  static final long REPAIR_TIMEOUT_MS = 10_000;
 
   private final Vertx vertx;
   private final HsmRegistry registry;
-  private final AgentCalls agents;
+  private final AgentCalls digestCalls;
+  private final AgentCalls repairCalls;
   private Future<JsonObject> running;
 
   AntiEntropy(Vertx vertx, HsmRegistry registry, long timeoutMs) {
     this.vertx = vertx;
     this.registry = registry;
-    this.agents = new AgentCalls(vertx, timeoutMs);
+    this.digestCalls = new AgentCalls(vertx, Math.min(timeoutMs, DIGEST_TIMEOUT_MS));
+    this.repairCalls = new AgentCalls(vertx, Math.min(timeoutMs, REPAIR_TIMEOUT_MS));
   }
 
   /** Runs one check (or joins the one running) and returns its report. */
@@ -53,22 +64,23 @@ final class AntiEntropy {
    * reported as skipped ("behind"), never as inconsistent.
    */
   private Future<JsonObject> check() {
-    return round(1, null).compose(best -> compare(best.hsms(), best.replies()));
+    long roundsUntil = System.nanoTime() + ROUNDS_BUDGET_MS * 1_000_000;
+    return round(1, null, roundsUntil).compose(best -> compare(best.hsms(), best.replies()));
   }
 
   private record Round(List<HsmView> hsms, List<Future<JsonObject>> replies, int atTop) {}
 
-  private Future<Round> round(int n, Round best) {
+  private Future<Round> round(int n, Round best, long until) {
     List<HsmView> hsms = registry.serving();
-    List<Future<JsonObject>> digests = agents.askEach(hsms, Op.AGENT_DIGEST);
+    List<Future<JsonObject>> digests = digestCalls.askEach(hsms, Op.AGENT_DIGEST);
     return Future.join(digests).transform(ignored -> {
       Round r = new Round(hsms, digests, atTop(digests));
       Round better = best == null || r.atTop() >= best.atTop() ? r : best;
-      if (better.atTop() == hsms.size() || n >= MAX_ROUNDS) {
+      if (better.atTop() == hsms.size() || n >= MAX_ROUNDS || System.nanoTime() > until) {
         return Future.succeededFuture(better);
       }
       io.vertx.core.Promise<Round> next = io.vertx.core.Promise.promise();
-      vertx.setTimer(ROUND_PAUSE_MS, t -> round(n + 1, better).onComplete(next));
+      vertx.setTimer(ROUND_PAUSE_MS, t -> round(n + 1, better, until).onComplete(next));
       return next.future();
     });
   }
@@ -90,6 +102,13 @@ final class AntiEntropy {
         stable.add(f.result());
       } else {
         skipped.add(new JsonObject().put("hsmId", hsms.get(i).hsmId).put("reason", "applied mutations during the scan"));
+      }
+    }
+    // An HSM the cluster knows but that is not serving (down, frozen, catching up) is named too: a check
+    // that leaves one out says so rather than looking complete.
+    for (HsmView v : registry.all()) {
+      if (hsms.stream().noneMatch(h -> h.hsmId.equals(v.hsmId))) {
+        skipped.add(new JsonObject().put("hsmId", v.hsmId).put("reason", "not serving (" + v.state() + ")"));
       }
     }
     long top = stable.stream().mapToLong(d -> d.getLong("applied")).max().orElse(0);
@@ -187,7 +206,7 @@ final class AntiEntropy {
   private Future<JsonObject> repair(String keyId, String holder, JsonArray missingOn) {
     JsonObject request = new JsonObject().put("op", Op.AGENT_REPAIR.wire()).put("keyId", keyId);
     HsmView v = registry.get(holder);
-    return agents.ask(v != null ? v : new HsmView(holder), request)
+    return repairCalls.ask(v != null ? v : new HsmView(holder), request)
         .map(reply -> new JsonObject().put("keyId", keyId).put("from", holder).put("to", missingOn)
             .put("seq", reply.getLong("seq")));
   }
