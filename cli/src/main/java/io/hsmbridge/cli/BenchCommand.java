@@ -1,6 +1,7 @@
 package io.hsmbridge.cli;
 
 import io.hsmbridge.cli.bench.BenchMain;
+import io.hsmbridge.cli.bench.BenchOp;
 import io.hsmbridge.cli.bench.ClusterBench;
 import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.Hsm;
@@ -23,37 +24,42 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code bench}: prepares a throwaway token in a fresh temporary directory and runs {@link BenchMain}
- * in a child JVM (SoftHSM2 reads SOFTHSM2_CONF once per process, so the token store has to be chosen
- * before the library loads). The child's standard output is the benchmark's output.
+ * {@code bench}: measures the path a deployment uses ({@link ClusterBench}). First the direct PKCS#11
+ * baseline of every op (and one token's own key generation) in a child JVM on a throwaway token of its
+ * own, then for each size N a throwaway cluster in its own temporary data directory (as {@code up --hsms N
+ * --port 0}: N agent processes, each a front door, and a bridge), activated with passwords that live only
+ * in this JVM ({@link ThrowawayUsers}), measured from this JVM (a client process of its own) over TLS as a
+ * crypto user, stopped as {@code down} does and deleted. The user's cluster is never touched. The default
+ * run is one HSM; {@code --cluster} runs 1, 2 and 3.
  *
- * <p>{@code bench --cluster} instead measures real clusters ({@link ClusterBench}): first the direct
- * RSA-2048 baseline in a child JVM on a token of its own, then for each size N a throwaway cluster in
- * its own temporary data directory (as {@code up --hsms N --port 0}: N agent processes and a bridge),
- * activated with passwords that live only in this JVM ({@link ThrowawayUsers}), measured from this JVM over
- * TCP as a crypto user, stopped as {@code down} does and deleted. The user's cluster is never touched.
+ * <p>{@code bench --in-process} runs the old in-process rows instead ({@link BenchMain}: agent and front
+ * door in one JVM with the client; no deployment uses that path). SoftHSM2 reads SOFTHSM2_CONF once per
+ * process, so the token store is chosen before the library loads: hence the child JVMs.
  */
 @Command(name = "bench",
     description = {"Measure RSA-2048 sign, ECDSA P-256 sign, AES-256-GCM 4 KiB encrypt and HMAC-SHA256 1 KiB"
-        + " directly through PKCS#11 and through agent + bridge, on the same fresh SoftHSM2 token.",
-        "With --cluster (only then): key-creation latency and RSA-2048 sign throughput through throwaway"
-            + " clusters of 1, 2 and 3 HSMs (real agent processes), beside the direct PKCS#11 baseline."})
+        + " through the path a deployment uses (a client process -> TLS -> the front door on an HSM host ->"
+        + " its token) on a throwaway 1-HSM cluster, beside direct PKCS#11 measured in the same run; and"
+        + " replicated key creation beside one token's own key generation.",
+        "--cluster: the same on throwaway clusters of 1, 2 and 3 HSMs.",
+        "--in-process: the old in-process rows (client, front door and agent in one JVM; no deployment runs that)."})
 final class BenchCommand extends CliCommand {
   static final String DEFAULT_CLUSTER_HSMS = "1,2,3";
+  static final String DEFAULT_HSMS = "1";
   static final String DEFAULT_CREATIONS = "AES_256:200,EC_P256:100,RSA_2048:20";
+  static final String DEFAULT_SINGLE_CREATIONS = "AES_256:50";
   private static final int MAX_CREATIONS = 10_000;
   /** Bound on the direct-baseline child beyond its own measuring time (start-up, key generation). */
-  private static final long CHILD_SLACK_SECONDS = 120;
+  private static final long CHILD_SLACK_SECONDS = 300;
 
-  @Option(names = "--csv", description = "Print op,threads,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us rows"
-      + " (with --cluster: " + ClusterBench.CSV_HEADER + "; progress then goes to stderr).")
+  @Option(names = "--csv", description = "Print " + ClusterBench.CSV_HEADER + " rows (progress then goes to stderr);"
+      + " with --in-process: op,threads,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us.")
   boolean csv;
 
-  @Option(names = "--seconds", paramLabel = "N",
-      description = "Measured seconds per cell (default 3; with --cluster 5).")
+  @Option(names = "--seconds", paramLabel = "N", description = "Measured seconds per cell (default 3).")
   Integer seconds;
 
-  @Option(names = "--warmup", paramLabel = "N", description = "Warm-up seconds per cell (default 2; with --cluster 1).")
+  @Option(names = "--warmup", paramLabel = "N", description = "Warm-up seconds per cell (default 1; --in-process 2).")
   Integer warmup;
 
   @Option(names = "--threads", defaultValue = "1,2,4,8", description = "Client thread counts (default ${DEFAULT-VALUE}).")
@@ -63,55 +69,70 @@ final class BenchCommand extends CliCommand {
       description = "Subset of ops: rsa2048_pkcs1_sha256_sign, ecdsa_p256_sha256_sign, aes256_gcm_encrypt_4k, hmac_sha256_1k.")
   String ops;
 
-  @Option(names = "--cluster", description = "Run only the cluster benchmark: throwaway clusters of --hsms sizes"
-      + " (not part of the default run: that one alone takes about 4 minutes).")
+  @Option(names = "--cluster", description = "Clusters of 1, 2 and 3 HSMs (about 15 minutes with every op).")
   boolean cluster;
 
+  @Option(names = "--in-process", description = "The old in-process rows instead (not a deployment's path).")
+  boolean inProcess;
+
   @Option(names = "--hsms", paramLabel = "LIST",
-      description = "With --cluster: cluster sizes to measure (default " + DEFAULT_CLUSTER_HSMS + ").")
+      description = "Cluster sizes to measure (default " + DEFAULT_HSMS + "; with --cluster " + DEFAULT_CLUSTER_HSMS + ").")
   String hsms;
 
+  @Option(names = "--via", paramLabel = "LIST", defaultValue = "host",
+      description = "How the client reaches the cluster: host (the front door in hsm1's agent process, TLS: what a"
+          + " deployment does), bridge (the standalone bridge, TLS), bridge_plain (its plaintext loopback"
+          + " listener). Default ${DEFAULT-VALUE}.")
+  String via;
+
   @Option(names = "--creations", paramLabel = "SPEC:N,...",
-      description = "With --cluster: sequential key creations measured per cluster size (default " + DEFAULT_CREATIONS + ").")
+      description = "Sequential key creations measured per cluster size (default " + DEFAULT_SINGLE_CREATIONS
+          + "; with --cluster " + DEFAULT_CREATIONS + "; 'none' for none).")
   String creations;
 
-  /** Set on the JVM that {@code --cluster} re-starts from a private copy of the jar (see {@link #relaunch}). */
+  /** Set on the JVM that the cluster bench re-starts from a private copy of the jar (see {@link #relaunch}). */
   @Option(names = "--from-copy", hidden = true)
   boolean fromCopy;
 
   @Override
   protected int execute() throws Exception {
-    int s = seconds != null ? seconds : (cluster ? 5 : 3);
-    int w = warmup != null ? warmup : (cluster ? 1 : 2);
+    int s = seconds != null ? seconds : 3;
+    int w = warmup != null ? warmup : (inProcess ? 2 : 1);
     if (s < 1 || s > 60 || w < 0 || w > 60) {
       throw usage("--seconds must be 1..60 and --warmup 0..60");
     }
     List<Integer> threadCounts = threadCounts();
-    if (!cluster && (hsms != null || creations != null)) {
-      throw usage("--hsms and --creations apply to the cluster benchmark: add --cluster");
-    }
-    if (cluster && ops != null) {
-      throw usage("--ops selects the single-node benchmark's ops; --cluster measures RSA-2048 sign and key creation");
-    }
     Path library = NodeLayout.findLibrary(cli().env());
-    if (cluster) {
-      ClusterBench.Settings settings = new ClusterBench.Settings(clusterSizes(), creationCounts(), threadCounts, w, s, csv);
-      return fromCopy ? runCluster(library, settings) : relaunch(settings);
+    if (inProcess) {
+      if (cluster || hsms != null || creations != null || !via.equals("host")) {
+        throw usage("--in-process runs one in-process node: --cluster, --hsms, --via and --creations do not apply");
+      }
+      List<String> args = new ArrayList<>(List.of(
+          "--seconds", Integer.toString(s), "--warmup", Integer.toString(w), "--threads", threads));
+      if (ops != null) {
+        args.add("--ops");
+        args.add(ops);
+      }
+      if (csv) {
+        args.add("--csv");
+      }
+      return runChild(library, args, null) == 0 ? ExitCodes.OK : ExitCodes.FAILURE;
     }
-    List<String> args = new ArrayList<>(List.of(
-        "--seconds", Integer.toString(s), "--warmup", Integer.toString(w), "--threads", threads));
-    if (ops != null) {
-      args.add("--ops");
-      args.add(ops);
+    List<BenchOp> opList;
+    List<ClusterBench.Link> links;
+    try {
+      opList = ops == null ? List.of(BenchOp.values()) : BenchOp.parseList(ops);
+      links = ClusterBench.Link.parseList(via);
+    } catch (IllegalArgumentException e) {
+      throw usage("--ops/--via: " + e.getMessage());
     }
-    if (csv) {
-      args.add("--csv");
-    }
-    return runChild(library, args, null) == 0 ? ExitCodes.OK : ExitCodes.FAILURE;
+    ClusterBench.Settings settings = new ClusterBench.Settings(clusterSizes(), opList, links, creationCounts(),
+        threadCounts, w, s, csv);
+    return fromCopy ? runCluster(library, settings) : relaunch(settings);
   }
 
   /**
-   * Runs {@code bench --cluster} in a child JVM started from a private copy of the jar. The run takes
+   * Runs the cluster bench in a child JVM started from a private copy of the jar. The run takes
    * minutes, and the ./hsmbridge script rebuilds cli/target/hsmbridge.jar whenever a source changed: a JVM
    * whose jar is replaced fails on the next class it loads (seen here: NoClassDefFoundError when the third
    * cluster started). The child's output is copied to this command's streams; Ctrl-C reaches the child
@@ -129,10 +150,13 @@ final class BenchCommand extends CliCommand {
       if (root().debug) {
         cmd.add("--debug");
       }
-      cmd.addAll(List.of("bench", "--cluster", "--from-copy", "--threads", threads,
+      cmd.addAll(List.of("bench", "--from-copy", "--threads", threads,
           "--seconds", Integer.toString(settings.seconds()), "--warmup", Integer.toString(settings.warmupSeconds()),
-          "--hsms", hsms == null ? DEFAULT_CLUSTER_HSMS : hsms,
-          "--creations", creations == null ? DEFAULT_CREATIONS : creations));
+          "--hsms", sizesArgument(), "--via", via, "--creations", creationsArgument()));
+      if (ops != null) {
+        cmd.add("--ops");
+        cmd.add(ops);
+      }
       if (csv) {
         cmd.add("--csv");
       }
@@ -189,20 +213,26 @@ final class BenchCommand extends CliCommand {
   private int runCluster(Path library, ClusterBench.Settings settings) throws Exception {
     PrintStream out = out();
     PrintStream progress = csv ? cli().err() : out;
-    progress.printf("measuring the direct PKCS#11 baseline (RSA-2048 sign at %s threads) on a throwaway token"
-        + " in a child JVM ...%n", threads);
+    List<String> opIds = settings.ops().stream().map(BenchOp::id).toList();
+    progress.printf("measuring the direct PKCS#11 baseline (%s at %s threads%s) on a throwaway token in a child"
+        + " JVM ...%n", String.join(", ", opIds), threads,
+        settings.creations().isEmpty() ? "" : "; key generation " + creationsArgument());
     progress.flush();
     List<String> lines = new ArrayList<>();
-    int code = runChild(library, List.of("--direct-only", "--ops", "rsa2048_pkcs1_sha256_sign",
+    List<String> args = new ArrayList<>(List.of("--direct-only", "--ops", String.join(",", opIds),
         "--seconds", Integer.toString(settings.seconds()), "--warmup", Integer.toString(settings.warmupSeconds()),
-        "--threads", threads), lines);
-    Map<Integer, ClusterBench.Direct> direct = ClusterBench.parseDirect(lines);
-    if (code != 0 || !direct.keySet().containsAll(settings.threads())) {
+        "--threads", threads));
+    if (!settings.creations().isEmpty()) {
+      args.add("--generate");
+      args.add(creationsArgument());
+    }
+    int code = runChild(library, args, lines);
+    ClusterBench.Baseline baseline = ClusterBench.Baseline.parse(lines);
+    if (code != 0 || !baseline.covers(settings)) {
       throw new CliException("the direct baseline did not complete (exit code " + code + "): "
           + String.join("; ", lines));
     }
-    new ClusterBench(settings, direct, ClusterBench.parseDirectDescription(lines),
-        n -> startCluster(n, library, progress), out, progress).run();
+    new ClusterBench(settings, baseline, n -> startCluster(n, library, progress), out, progress).run();
     return ExitCodes.OK;
   }
 
@@ -306,6 +336,8 @@ final class BenchCommand extends CliCommand {
       int plaintextPort = new io.vertx.core.json.JsonObject(Files.readString(home.bridge().endpointJson()))
           .getInteger("loopbackPlaintextPort");
       List<String> ids = rec.hsmIds();
+      int frontDoorPort = Endpoint.read(home.hsm(ids.get(0)).endpointJson()).filter(Endpoint::tls).map(Endpoint::port)
+          .orElseThrow(() -> new CliException(ids.get(0) + " serves no TLS client endpoint (front door)"));
       started = true;
       return new ClusterBench.Cluster() {
         @Override
@@ -316,6 +348,11 @@ final class BenchCommand extends CliCommand {
         @Override
         public int port() {
           return ready.bridge().port();
+        }
+
+        @Override
+        public int frontDoorPort() {
+          return frontDoorPort;
         }
 
         @Override
@@ -405,8 +442,16 @@ final class BenchCommand extends CliCommand {
     return out;
   }
 
+  private String sizesArgument() {
+    return hsms != null ? hsms : cluster ? DEFAULT_CLUSTER_HSMS : DEFAULT_HSMS;
+  }
+
+  private String creationsArgument() {
+    return creations != null ? creations : cluster ? DEFAULT_CREATIONS : DEFAULT_SINGLE_CREATIONS;
+  }
+
   private List<Integer> clusterSizes() {
-    String list = hsms == null ? DEFAULT_CLUSTER_HSMS : hsms;
+    String list = sizesArgument();
     if (!list.matches("\\d(,\\d)*")) {
       throw usage("--hsms must look like 1,2,3");
     }
@@ -422,8 +467,11 @@ final class BenchCommand extends CliCommand {
   }
 
   private Map<KeySpec, Integer> creationCounts() {
-    String list = creations == null ? DEFAULT_CREATIONS : creations;
+    String list = creationsArgument();
     Map<KeySpec, Integer> out = new LinkedHashMap<>();
+    if (list.equals("none")) {
+      return out;
+    }
     for (String item : list.split(",")) {
       String[] p = item.split(":");
       if (p.length != 2 || !p[1].strip().matches("\\d{1,5}")) {

@@ -8,6 +8,8 @@ import io.hsmbridge.pkcs11.DirectPkcs11;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.protocol.KeyUsage;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -26,9 +28,10 @@ import java.util.Map;
  * worker -> PKCS#11), and prints both with their ratio.
  *
  * <p>Arguments: {@code --config FILE [--csv] [--seconds N] [--warmup N] [--threads 1,2,4,8] [--ops a,b]
- * [--direct-only]}. With {@code --direct-only} no node starts: the token is opened directly and only the
- * direct baseline of the first op is measured, printed as {@code token,<description>} and one
- * {@code direct,<threads>,<ops/s>,<p50 us>,<p99 us>} line per thread count (for {@code bench --cluster}).
+ * [--direct-only [--generate SPEC:N,...]]}. With {@code --direct-only} no node starts: the token is opened
+ * directly and only the direct baseline is measured (for the cluster benchmark, which is the default
+ * {@code bench}), printed as {@code token,<description>}, one {@code direct,<op>,<threads>,<ops/s>,<p50 us>,<p99 us>}
+ * line per op and thread count, and one {@code generate,<spec>,<n>,<p50 us>,<mean us>} line per key spec.
  */
 public final class BenchMain {
   private BenchMain() {}
@@ -76,7 +79,7 @@ public final class BenchMain {
         for (int threads : o.threads) {
           Measurement.Result direct = Measurement.run(() -> direct(hsm, keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
-          Measurement.Result bus = AsyncBusMeasurement.run(node.vertx(), busRequest(keyId, op.alg, input), threads,
+          Measurement.Result bus = AsyncBusMeasurement.run(node.vertx(), () -> op.request(keyId, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
           Measurement.Result tcp = Measurement.run(() -> bridge(node.port(), keyId, op.alg, input), threads,
               o.warmup * 1000L, o.seconds * 1000L);
@@ -94,7 +97,11 @@ public final class BenchMain {
     System.exit(0);
   }
 
-  /** The direct baseline alone, on a token opened without a node (nothing else runs in this JVM). */
+  /**
+   * The direct baseline alone, on a token opened without a node (nothing else runs in this JVM): every op
+   * of {@code --ops} at every thread count, then sequential key generations of {@code --generate}, one
+   * {@link ClusterBench#directLine} or {@link ClusterBench#generateLine} each.
+   */
   private static void directOnly(Options o, PrintStream out) throws Exception {
     HsmToken hsm;
     try {
@@ -105,23 +112,45 @@ public final class BenchMain {
       return;
     }
     try {
-      BenchOp op = o.ops.get(0);
-      String keyId = hsm.keys().generate(op.spec, op.usage, "bench-direct-" + op.id, false).keyId();
-      byte[] input = new byte[op.inputBytes];
-      new SecureRandom().nextBytes(input);
-      out.printf(Locale.ROOT, "token,%s: one raw PKCS#11 call per op on a per-thread session, token '%s' of its own"
-          + " (%s %d.%d) in a child JVM%n", op.id, hsm.label(), hsm.library().description(),
+      out.printf(Locale.ROOT, "token,one raw PKCS#11 call per op on a per-thread session, token '%s' of its own"
+          + " (%s %d.%d) in a child JVM%n", hsm.label(), hsm.library().description(),
           hsm.library().versionMajor(), hsm.library().versionMinor());
-      for (int threads : o.threads) {
-        Measurement.Result r = Measurement.run(() -> direct(hsm, keyId, op.alg, input), threads, o.warmup * 1000L,
-            o.seconds * 1000L);
-        out.println(ClusterBench.directLine(threads, r));
+      for (BenchOp op : o.ops) {
+        String keyId = hsm.keys().generate(op.spec, op.usage, "bench-direct-" + op.id, false).keyId();
+        byte[] input = new byte[op.inputBytes];
+        new SecureRandom().nextBytes(input);
+        for (int threads : o.threads) {
+          Measurement.Result r = Measurement.run(() -> direct(hsm, keyId, op.alg, input), threads, o.warmup * 1000L,
+              o.seconds * 1000L);
+          out.println(ClusterBench.directLine(op, threads, r));
+          out.flush();
+        }
+        hsm.keys().delete(keyId);
+      }
+      for (Map.Entry<KeySpec, Integer> g : o.generate.entrySet()) {
+        out.println(ClusterBench.generateLine(generations(hsm, g.getKey(), g.getValue())));
         out.flush();
       }
-      hsm.keys().delete(keyId);
     } finally {
       hsm.close();
     }
+  }
+
+  /** One token's sequential key generations (what a replicated creation is compared with), keys deleted after. */
+  private static ClusterBench.DirectGeneration generations(HsmToken hsm, KeySpec spec, int count) {
+    org.HdrHistogram.Histogram h = new org.HdrHistogram.Histogram(3_600_000_000_000L, 3);
+    KeyUsage usage = spec.family() == KeySpec.Family.RSA || spec.family() == KeySpec.Family.EC
+        ? KeyUsage.SIGN_VERIFY : KeyUsage.ENCRYPT_DECRYPT;
+    long deadline = System.nanoTime() + ClusterBench.CREATION_TIME_CAP.toNanos();
+    List<String> made = new ArrayList<>();
+    for (int i = 0; i < count && System.nanoTime() - deadline < 0; i++) {
+      long t0 = System.nanoTime();
+      made.add(hsm.keys().generate(spec, usage, "bench-generate-" + i, false).keyId());
+      h.recordValue(System.nanoTime() - t0);
+    }
+    made.forEach(hsm.keys()::delete);
+    return new ClusterBench.DirectGeneration(spec, h.getTotalCount(), h.getValueAtPercentile(50) / 1000.0,
+        h.getMean() / 1000.0);
   }
 
   private static void row(PrintStream out, boolean csv, String op, int threads, Measurement.Result direct,
@@ -148,20 +177,6 @@ public final class BenchMain {
       @Override
       public void close() {
         d.close();
-      }
-    };
-  }
-
-  /** The request an in-cluster client sends for {@code alg} (a fresh body each time: the bus copies it). */
-  private static java.util.function.Supplier<io.vertx.core.json.JsonObject> busRequest(String keyId, Algorithm alg,
-      byte[] input) {
-    String b64 = java.util.Base64.getEncoder().encodeToString(input);
-    return () -> {
-      io.vertx.core.json.JsonObject body = new io.vertx.core.json.JsonObject().put("keyId", keyId).put("alg", alg.wireName());
-      switch (alg.kind()) {
-        case SIGNATURE: return body.put("op", "sign").put("message", b64);
-        case MAC: return body.put("op", "mac").put("message", b64);
-        default: return body.put("op", "encrypt").put("plaintext", b64);
       }
     };
   }
@@ -201,6 +216,8 @@ public final class BenchMain {
     List<Integer> threads = List.of(1, 2, 4, 8);
     List<BenchOp> ops = List.of(BenchOp.values());
     boolean directOnly;
+    /** With --direct-only: key spec to the number of sequential generations to time. */
+    Map<KeySpec, Integer> generate = new java.util.LinkedHashMap<>();
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -213,6 +230,7 @@ public final class BenchMain {
           case "--threads": o.threads = ints(args[++i]); break;
           case "--ops": o.ops = ops(args[++i]); break;
           case "--direct-only": o.directOnly = true; break;
+          case "--generate": o.generate = generate(args[++i]); break;
           default: throw new IllegalArgumentException("unknown bench argument " + args[i]);
         }
       }
@@ -230,21 +248,20 @@ public final class BenchMain {
       return out;
     }
 
-    private static List<BenchOp> ops(String csv) {
-      List<BenchOp> out = new ArrayList<>();
-      for (String s : csv.split(",")) {
-        BenchOp match = null;
-        for (BenchOp op : BenchOp.values()) {
-          if (op.id.equals(s.trim()) || op.name().equalsIgnoreCase(s.trim())) {
-            match = op;
-          }
+    /** {@code AES_256:50,EC_P256:20} (an empty string: none). */
+    private static Map<KeySpec, Integer> generate(String csv) {
+      Map<KeySpec, Integer> out = new java.util.LinkedHashMap<>();
+      for (String item : csv.split(",")) {
+        if (!item.isBlank()) {
+          String[] p = item.split(":");
+          out.put(KeySpec.parse(p[0].trim()), Integer.parseInt(p[1].trim()));
         }
-        if (match == null) {
-          throw new IllegalArgumentException("unknown op " + s);
-        }
-        out.add(match);
       }
       return out;
+    }
+
+    private static List<BenchOp> ops(String csv) {
+      return BenchOp.parseList(csv);
     }
   }
 }

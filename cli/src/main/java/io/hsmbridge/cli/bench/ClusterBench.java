@@ -1,7 +1,6 @@
 package io.hsmbridge.cli.bench;
 
 import io.hsmbridge.client.BridgeClient;
-import io.hsmbridge.protocol.Algorithm;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
 import io.hsmbridge.protocol.Op;
@@ -11,7 +10,6 @@ import java.io.PrintStream;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,45 +19,80 @@ import java.util.TreeMap;
 import org.HdrHistogram.Histogram;
 
 /**
- * The cluster part of {@code bench --cluster}: for each cluster size, a throwaway cluster (started by the
- * caller's {@link Launcher}: {@code up --hsms N --port 0} in a temporary data directory), then (sign rows
- * first, on a token that holds little more than the sign key, as the baseline's does)
+ * The benchmark of the path a deployment uses ({@code bench}, and {@code bench --cluster} for several
+ * sizes): for each cluster size, a throwaway cluster (started by the caller's {@link Launcher}: {@code up
+ * --hsms N --port 0} in a temporary data directory: N agent processes, each a front door with its own TLS
+ * client endpoint, and a standalone bridge), then
  * <ol>
- *   <li>key-creation latency: sequential {@code key.generate} requests from one TCP client; a creation is
- *       answered only once {@code required = min(durability, HSMs)} HSMs applied it (the bridge's rule),
- *       and every reply is checked for {@code appliedOn >= required};</li>
- *   <li>RSA-2048 PKCS#1 SHA-256 sign ops/s from N blocking TCP client threads (one {@link BridgeClient}
- *       connection each), with the share of the requests each HSM served ({@code servedBy} of each reply),
- *       beside the direct PKCS#11 baseline the caller measured in the same run.</li>
+ *   <li>crypto rows: each op of {@link Settings#ops} from N blocking TCP client threads (a connection each,
+ *       in this JVM: a client process of its own) over each {@link Link}, with the share of the requests
+ *       each HSM served ({@code servedBy} of each reply), beside the direct PKCS#11 baseline the caller
+ *       measured in the same run;</li>
+ *   <li>key-creation latency: sequential {@code key.generate} requests from one client; a creation is
+ *       answered only once {@code required = min(durability, HSMs)} HSMs applied it, and every reply is
+ *       checked for {@code appliedOn >= required}; beside one token's own sequential key generation.</li>
  * </ol>
- * The client runs in this JVM, on the same cores as the agents and the bridge. Every loop is bounded in
- * count and time.
+ * The client runs on the same cores as the agents and the bridge. Every loop is bounded in count and time.
  */
 public final class ClusterBench {
-  /** The sign row's name. */
-  public static final String SIGN_ROW = "rsa2048_pkcs1_sha256_sign@cluster";
-  /** The same row through the bridge's plaintext loopback listener: what TLS on the client endpoint costs. */
-  public static final String PLAIN_SIGN_ROW = "rsa2048_pkcs1_sha256_sign@cluster_plain";
-  /** The CSV header of {@code bench --cluster --csv}: one header for creation and sign rows. */
+  /** The CSV header of {@code bench --csv}: one header for creation and crypto rows. */
   public static final String CSV_HEADER =
-      "row,hsms,required,threads,n,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by";
+      "row,hsms,required,threads,n,direct_ops_per_s,hsmbridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by";
   /** AES creations per cluster before the measured ones (JIT, Raft and session warm-up), not recorded. */
   static final int CREATION_WARMUP = 5;
   /** A bound on the time one spec's creations may take; fewer are measured when it is reached. */
   static final Duration CREATION_TIME_CAP = Duration.ofSeconds(90);
   private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
-  private static final Algorithm SIGN_ALG = Algorithm.RSA_PKCS1_SHA256;
   static final long LINK_WARMUP_REQUESTS = 2000;
   static final Duration LINK_WARMUP_CAP = Duration.ofSeconds(90);
+
+  /** How the client reaches the cluster. */
+  public enum Link {
+    /** What a deployment does: TLS 1.3 to the front door in the first HSM's agent process. */
+    HOST("host", "TLS 1.3 to the front door in hsm1's agent process (the deployment's path)"),
+    /** TLS 1.3 to the standalone bridge process (a DMZ front door without a token): one hop more. */
+    BRIDGE("bridge", "TLS 1.3 to the standalone bridge process (no token), which forwards to an agent"),
+    /** The standalone bridge's plaintext loopback listener: what TLS on the client endpoint costs. */
+    BRIDGE_PLAIN("bridge_plain", "the standalone bridge's plaintext loopback listener");
+
+    final String id;
+    final String description;
+
+    Link(String id, String description) {
+      this.id = id;
+      this.description = description;
+    }
+
+    /** Parses {@code host,bridge}: each a link's id. */
+    public static List<Link> parseList(String csv) {
+      List<Link> out = new ArrayList<>();
+      for (String s : csv.split(",")) {
+        Link match = null;
+        for (Link l : values()) {
+          if (l.id.equals(s.trim())) {
+            match = l;
+          }
+        }
+        if (match == null || out.contains(match)) {
+          throw new IllegalArgumentException("links are host, bridge and bridge_plain, each once; got '" + csv + "'");
+        }
+        out.add(match);
+      }
+      return out;
+    }
+  }
 
   /** A running throwaway cluster; {@link #close} stops it and deletes its data directory. */
   public interface Cluster extends AutoCloseable {
     String host();
 
-    /** The bridge's client endpoint (TLS). */
+    /** The standalone bridge's client endpoint (TLS). */
     int port();
 
-    /** The TLS settings pinning the cluster CA, for {@link #port()}. */
+    /** The client endpoint (TLS) of the front door in the first HSM's agent process. */
+    int frontDoorPort();
+
+    /** The TLS settings pinning the cluster CA, for {@link #port()} and {@link #frontDoorPort()}. */
     io.hsmbridge.client.ClientTls tls();
 
     /** The bridge's plaintext listener on 127.0.0.1, for the comparison rows. */
@@ -89,47 +122,92 @@ public final class ClusterBench {
     Cluster start(int hsms) throws Exception;
   }
 
-  /** The direct PKCS#11 baseline at one thread count. */
-  public record Direct(int threads, double opsPerSecond, double p50Micros, double p99Micros) {}
+  /** The direct PKCS#11 baseline of one op at one thread count. */
+  public record Direct(BenchOp op, int threads, double opsPerSecond, double p50Micros, double p99Micros) {}
+
+  /** One token's own sequential key generations of one spec: what a replicated creation is compared with. */
+  public record DirectGeneration(KeySpec spec, long n, double p50Micros, double meanMicros) {}
+
+  /** Everything the direct child measured, parsed from its lines ({@link #parse}). */
+  public record Baseline(Map<BenchOp, Map<Integer, Direct>> crypto, Map<KeySpec, DirectGeneration> generation,
+      String description) {
+
+    Direct direct(BenchOp op, int threads) {
+      return crypto.getOrDefault(op, Map.of()).get(threads);
+    }
+
+    /** Whether every op at every thread count and every creation spec of {@code s} was measured. */
+    public boolean covers(Settings s) {
+      return s.ops().stream().allMatch(op -> crypto.containsKey(op) && crypto.get(op).keySet().containsAll(s.threads()))
+          && generation.keySet().containsAll(s.creations().keySet());
+    }
+
+    /** Parses the {@code token,} {@code direct,} and {@code generate,} lines of {@code BenchMain --direct-only}. */
+    public static Baseline parse(List<String> lines) {
+      Map<BenchOp, Map<Integer, Direct>> crypto = new java.util.EnumMap<>(BenchOp.class);
+      Map<KeySpec, DirectGeneration> generation = new LinkedHashMap<>();
+      String description = "(no description)";
+      for (String line : lines) {
+        String[] f = line.strip().split(",");
+        if (line.startsWith("token,")) {
+          description = line.substring("token,".length()).strip();
+        } else if (f.length == 6 && f[0].equals("direct")) {
+          BenchOp op = BenchOp.parseList(f[1]).get(0);
+          int t = Integer.parseInt(f[2]);
+          crypto.computeIfAbsent(op, x -> new TreeMap<>()).put(t, new Direct(op, t, Double.parseDouble(f[3]),
+              Double.parseDouble(f[4]), Double.parseDouble(f[5])));
+        } else if (f.length == 5 && f[0].equals("generate")) {
+          KeySpec spec = KeySpec.parse(f[1]);
+          generation.put(spec, new DirectGeneration(spec, Long.parseLong(f[2]), Double.parseDouble(f[3]),
+              Double.parseDouble(f[4])));
+        }
+      }
+      return new Baseline(crypto, generation, description);
+    }
+  }
 
   /** What to run. {@code creations}: key spec to measured count, in order. */
-  public record Settings(List<Integer> hsms, Map<KeySpec, Integer> creations, List<Integer> threads, int warmupSeconds,
-      int seconds, boolean csv) {
+  public record Settings(List<Integer> hsms, List<BenchOp> ops, List<Link> links, Map<KeySpec, Integer> creations,
+      List<Integer> threads, int warmupSeconds, int seconds, boolean csv) {
     public Settings {
       hsms = List.copyOf(hsms);
+      ops = List.copyOf(ops);
+      links = List.copyOf(links);
       creations = Collections.unmodifiableMap(new LinkedHashMap<>(creations));
       threads = List.copyOf(threads);
     }
   }
 
-  /** One spec's creation latencies on one cluster size. */
+  /** One spec's creation latencies on one cluster size, beside one token's own generation. */
   record Creation(int hsms, int required, KeySpec spec, long n, double p50Micros, double p99Micros,
-      double maxMicros, double meanMicros, int minAppliedOn, Map<String, Long> servedBy) {}
+      double maxMicros, double meanMicros, int minAppliedOn, Map<String, Long> servedBy, DirectGeneration direct) {}
 
-  /** One sign row. */
-  record Sign(int hsms, int threads, boolean tls, Direct direct, Measurement.Result bridge, Map<String, Long> servedBy) {}
+  /** One crypto row. */
+  record Row(int hsms, BenchOp op, int threads, Link link, Direct direct, Measurement.Result result,
+      Map<String, Long> servedBy) {
+
+    String name() {
+      return op.id() + "@" + link.id;
+    }
+  }
 
   private final Settings settings;
-  private final Map<Integer, Direct> direct;
-  private final String directDescription;
+  private final Baseline baseline;
   private final Launcher launcher;
   private final PrintStream out;
   private final PrintStream progress;
   private final int cores = Runtime.getRuntime().availableProcessors();
   private final List<Creation> creations = new ArrayList<>();
-  private final List<Sign> signs = new ArrayList<>();
+  private final List<Row> rows = new ArrayList<>();
   private final SecureRandom random = new SecureRandom();
 
   /**
-   * @param direct the baseline by thread count (measured by the caller before any cluster ran)
-   * @param directDescription where the baseline ran (token and library), for the header
+   * @param baseline the direct measurements (made by the caller before any cluster ran)
    * @param progress where progress lines go (stderr in CSV mode)
    */
-  public ClusterBench(Settings settings, Map<Integer, Direct> direct, String directDescription, Launcher launcher,
-      PrintStream out, PrintStream progress) {
+  public ClusterBench(Settings settings, Baseline baseline, Launcher launcher, PrintStream out, PrintStream progress) {
     this.settings = settings;
-    this.direct = Map.copyOf(direct);
-    this.directDescription = directDescription;
+    this.baseline = baseline;
     this.launcher = launcher;
     this.out = out;
     this.progress = progress;
@@ -143,9 +221,9 @@ public final class ClusterBench {
       progress.flush();
       long t0 = System.nanoTime();
       try (Cluster cluster = launcher.start(hsms)) {
-        progress.printf(Locale.ROOT, "  up in %.1f s at %s:%d: %s, durability %d, a key change needs %d%n",
-            cluster.startSeconds(), cluster.host(), cluster.port(), String.join(", ", cluster.hsmIds()),
-            cluster.durability(), cluster.required());
+        progress.printf(Locale.ROOT, "  up in %.1f s: front door of hsm1 at %s:%d, bridge at %s:%d; %s, durability"
+            + " %d, a key change needs %d%n", cluster.startSeconds(), cluster.host(), cluster.frontDoorPort(),
+            cluster.host(), cluster.port(), String.join(", ", cluster.hsmIds()), cluster.durability(), cluster.required());
         progress.flush();
         measure(cluster);
         progress.print("  stopping it (down) and deleting its data dir ...");
@@ -161,80 +239,106 @@ public final class ClusterBench {
   }
 
   private void measure(Cluster cluster) throws Exception {
-    try (BridgeClient client = BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT, cluster.tls())) {
-      // Sign first: on a token that holds little more than the sign key, as the direct baseline's does.
-      String keyId = create(client, cluster, KeySpec.RSA_2048, "bench-sign").getString("keyId");
-      byte[] message = new byte[32];
-      random.nextBytes(message);
-      String b64 = Base64.getEncoder().encodeToString(message);
-      // Both links warmed first (the first row of a fresh cluster also pays for its JIT), then each thread
-      // count measured over TLS and in plaintext back to back, the order swapped from one count to the next.
-      for (boolean tls : new boolean[] {true, false}) {
+    Link first = settings.links().get(0);
+    try (BridgeClient client = connect(cluster, first)) {
+      Map<BenchOp, String> keys = new java.util.EnumMap<>(BenchOp.class);
+      for (BenchOp op : settings.ops()) {
+        keys.put(op, create(client, cluster, op.spec, op.usage, "bench-" + op.id()).getString("keyId"));
+      }
+      // Every link warmed first (the first row of a fresh cluster also pays for its JIT), then each thread
+      // count measured over every link back to back, the order rotated from one count to the next.
+      BenchOp warmOp = settings.ops().get(0);
+      byte[] warmInput = input(warmOp);
+      for (Link link : settings.links()) {
         if (settings.warmupSeconds() > 0) { // --warmup 0 (the tests' tiny runs) skips it
-          warmLink(cluster, tls, keyId, b64);
+          warmLink(cluster, link, warmOp, keys.get(warmOp), warmInput);
         }
       }
-      int row = 0;
-      for (int threads : settings.threads()) {
-        boolean tlsFirst = row++ % 2 == 0;
-        signRow(cluster, client, keyId, b64, threads, tlsFirst);
-        signRow(cluster, client, keyId, b64, threads, !tlsFirst);
-      }
-      long t0 = System.nanoTime();
-      for (int i = 0; i < CREATION_WARMUP; i++) {
-        create(client, cluster, KeySpec.AES_256, "bench-warmup-" + i);
-      }
-      for (Map.Entry<KeySpec, Integer> e : settings.creations().entrySet()) {
-        Creation c = creations(client, cluster, e.getKey(), e.getValue());
-        creations.add(c);
-        if (settings.csv()) {
-          csv(c);
+      int turn = 0;
+      for (BenchOp op : settings.ops()) {
+        byte[] input = input(op);
+        for (int threads : settings.threads()) {
+          List<Link> order = new ArrayList<>(settings.links());
+          Collections.rotate(order, turn++);
+          for (Link link : order) {
+            row(cluster, client, op, keys.get(op), input, threads, link);
+          }
         }
-        progress.printf(Locale.ROOT, "  %d %s creations: p50 %.1f ms, p99 %.1f ms%n", c.n(), c.spec(),
-            c.p50Micros() / 1000, c.p99Micros() / 1000);
+      }
+      if (!settings.creations().isEmpty()) {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < CREATION_WARMUP; i++) {
+          create(client, cluster, KeySpec.AES_256, null, "bench-warmup-" + i);
+        }
+        for (Map.Entry<KeySpec, Integer> e : settings.creations().entrySet()) {
+          Creation c = creations(client, cluster, e.getKey(), e.getValue());
+          creations.add(c);
+          if (settings.csv()) {
+            csv(c);
+          }
+          progress.printf(Locale.ROOT, "  %d %s creations: p50 %.1f ms, p99 %.1f ms%n", c.n(), c.spec(),
+              c.p50Micros() / 1000, c.p99Micros() / 1000);
+          progress.flush();
+        }
+        progress.printf(Locale.ROOT, "  key creations done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         progress.flush();
       }
-      progress.printf(Locale.ROOT, "  key creations done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
-      progress.flush();
+    }
+  }
+
+  private byte[] input(BenchOp op) {
+    byte[] b = new byte[op.inputBytes];
+    random.nextBytes(b);
+    return b;
+  }
+
+  private static BridgeClient connect(Cluster cluster, Link link) {
+    switch (link) {
+      case HOST:
+        return BridgeClient.connect(cluster.host(), cluster.frontDoorPort(), REQUEST_TIMEOUT, cluster.tls());
+      case BRIDGE:
+        return BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT, cluster.tls());
+      default:
+        return BridgeClient.connect("127.0.0.1", cluster.plaintextPort(), REQUEST_TIMEOUT);
     }
   }
 
   /**
-   * Warms one client link until it carried {@link #LINK_WARMUP_REQUESTS} signatures (at most
+   * Warms one client link until it carried {@link #LINK_WARMUP_REQUESTS} requests (at most
    * {@link #LINK_WARMUP_CAP}): the TLS path runs interpreted at first (measured in-process: 16 ms a round
    * trip for the first 200 requests, ~0.2 ms after 2,000), and a time-based warm-up of a few seconds at a
-   * few dozen signatures a second on a busy host ends long before the JIT has compiled it.
+   * few dozen requests a second on a busy host ends long before the JIT has compiled it.
    */
-  private void warmLink(Cluster cluster, boolean tls, String keyId, String b64) throws Exception {
+  private void warmLink(Cluster cluster, Link link, BenchOp op, String keyId, byte[] input) throws Exception {
     long deadline = System.nanoTime() + LINK_WARMUP_CAP.toNanos();
     long done = 0;
     while (done < LINK_WARMUP_REQUESTS && System.nanoTime() - deadline < 0) {
-      done += Measurement.run(() -> new SignWorker(cluster, tls, keyId, b64), 4, 0, 5000L).count();
+      done += Measurement.run(() -> new OpWorker(cluster, link, op, keyId, input), 4, 0, 5000L).count();
     }
-    progress.printf(Locale.ROOT, "  warmed the %s link with %d signatures%n", tls ? "TLS" : "plaintext", done);
+    progress.printf(Locale.ROOT, "  warmed the %s link with %d requests%n", link.id, done);
     progress.flush();
   }
 
-  private void signRow(Cluster cluster, BridgeClient client, String keyId, String b64, int threads, boolean tls)
+  private void row(Cluster cluster, BridgeClient client, BenchOp op, String keyId, byte[] input, int threads, Link link)
       throws Exception {
-    List<SignWorker> workers = Collections.synchronizedList(new ArrayList<>());
+    List<OpWorker> workers = Collections.synchronizedList(new ArrayList<>());
     Measurement.Result r = Measurement.run(() -> {
-      SignWorker w = new SignWorker(cluster, tls, keyId, b64);
+      OpWorker w = new OpWorker(cluster, link, op, keyId, input);
       workers.add(w);
       return w;
     }, threads, settings.warmupSeconds() * 1000L, settings.seconds() * 1000L);
     Map<String, Long> served = zeros(cluster.hsmIds());
-    for (SignWorker w : workers) {
+    for (OpWorker w : workers) {
       w.served.forEach((k, v) -> served.merge(k, v, Long::sum));
     }
-    Sign s = new Sign(cluster.hsmIds().size(), threads, tls, direct.get(threads), r, served);
-    signs.add(s);
+    Row row = new Row(cluster.hsmIds().size(), op, threads, link, baseline.direct(op, threads), r, served);
+    rows.add(row);
     if (settings.csv()) {
-      csv(s, cluster.hsmIds());
+      csv(row, cluster.hsmIds());
     }
-    progress.printf(Locale.ROOT, "  sign at %d thread%s over %s: %.0f op/s (%s); the bridge's service-time estimate: %s%n",
-        threads, threads == 1 ? "" : "s", tls ? "TLS" : "plaintext", r.opsPerSecond(),
-        shares(served, cluster.hsmIds(), false), serviceEstimates(client));
+    progress.printf(Locale.ROOT, "  %s at %d thread%s over %s: %.0f op/s (%s); the service-time estimates: %s%n",
+        op.id(), threads, threads == 1 ? "" : "s", link.id, r.opsPerSecond(), shares(served, cluster.hsmIds(), false),
+        serviceEstimates(client));
     progress.flush();
   }
 
@@ -247,7 +351,7 @@ public final class ClusterBench {
     String tag = spec.name().toLowerCase(Locale.ROOT);
     while (n < count && System.nanoTime() - deadline < 0) {
       long t0 = System.nanoTime();
-      JsonObject reply = create(client, cluster, spec, "bench-" + tag + "-" + n);
+      JsonObject reply = create(client, cluster, spec, null, "bench-" + tag + "-" + n);
       long t1 = System.nanoTime();
       h.recordValue(t1 - t0);
       n++;
@@ -259,11 +363,12 @@ public final class ClusterBench {
           CREATION_TIME_CAP.toSeconds());
     }
     return new Creation(cluster.hsmIds().size(), cluster.required(), spec, n, h.getValueAtPercentile(50) / 1000.0,
-        h.getValueAtPercentile(99) / 1000.0, h.getMaxValue() / 1000.0, h.getMean() / 1000.0, minApplied, served);
+        h.getValueAtPercentile(99) / 1000.0, h.getMaxValue() / 1000.0, h.getMean() / 1000.0, minApplied, served,
+        baseline.generation().get(spec));
   }
 
   /**
-   * The bridge's per-HSM mean service time (its routing input, from {@code cluster.status}), e.g.
+   * The front door's per-HSM mean service time (its routing input, from {@code cluster.status}), e.g.
    * {@code hsm1 520 us, hsm2 610 us}: shows why the requests were spread as they were.
    */
   private static String serviceEstimates(BridgeClient client) {
@@ -284,12 +389,18 @@ public final class ClusterBench {
     return m;
   }
 
-  /** Creates a key through the bridge and checks that the reply says it reached {@code required} HSMs. */
-  private static JsonObject create(BridgeClient client, Cluster cluster, KeySpec spec, String label) {
+  /**
+   * Creates a key and checks that the reply says it reached {@code required} HSMs.
+   *
+   * @param usage null: signing for RSA and EC, the spec's default otherwise
+   */
+  private static JsonObject create(BridgeClient client, Cluster cluster, KeySpec spec, KeyUsage usage, String label) {
     int required = cluster.required();
     JsonObject req = new JsonObject().put("op", Op.KEY_GENERATE.wire()).put("spec", spec.name()).put("label", label)
         .put("exportable", false).put("session", cluster.session());
-    if (spec.family() == KeySpec.Family.RSA || spec.family() == KeySpec.Family.EC) {
+    if (usage != null) {
+      req.put("usage", usage.name());
+    } else if (spec.family() == KeySpec.Family.RSA || spec.family() == KeySpec.Family.EC) {
       req.put("usage", KeyUsage.SIGN_VERIFY.name());
     }
     JsonObject reply = client.request(req);
@@ -301,29 +412,29 @@ public final class ClusterBench {
     return reply;
   }
 
-  /** One client thread's connection for the sign rows; counts which HSM served each measured request. */
-  private static final class SignWorker implements Measurement.Worker {
+  /** One client thread's connection for a crypto row; counts which HSM served each measured request. */
+  private static final class OpWorker implements Measurement.Worker {
     private final BridgeClient client;
+    private final BenchOp op;
     private final String keyId;
-    private final String message;
+    private final byte[] input;
     private final String session;
     private final Map<String, Long> served = new TreeMap<>();
     private String last;
 
-    SignWorker(Cluster cluster, boolean tls, String keyId, String message) {
-      this.client = tls ? BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT, cluster.tls())
-          : BridgeClient.connect("127.0.0.1", cluster.plaintextPort(), REQUEST_TIMEOUT);
+    OpWorker(Cluster cluster, Link link, BenchOp op, String keyId, byte[] input) {
+      this.client = connect(cluster, link);
+      this.op = op;
       this.keyId = keyId;
-      this.message = message;
+      this.input = input;
       this.session = cluster.session();
     }
 
     @Override
     public void runOnce() {
-      JsonObject reply = client.request(new JsonObject().put("op", Op.SIGN.wire()).put("keyId", keyId)
-          .put("alg", SIGN_ALG.wireName()).put("message", message).put("session", session));
-      if (reply.getString("signature") == null) {
-        throw new IllegalStateException("sign reply without a signature: " + reply.encode());
+      JsonObject reply = client.request(op.request(keyId, input).put("session", session));
+      if (reply.getString(op.resultField()) == null) {
+        throw new IllegalStateException(op.id() + " reply without a " + op.resultField() + ": " + reply.encode());
       }
       last = reply.getString("servedBy");
     }
@@ -345,71 +456,81 @@ public final class ClusterBench {
       out.flush();
     }
     PrintStream p = settings.csv() ? progress : out;
-    p.printf(Locale.ROOT, "hsmbridge bench --cluster: %d cores (Runtime.availableProcessors), Java %s; the agents,"
-        + " the bridge and this client all run on them%n", cores, System.getProperty("java.version"));
-    p.println("each cluster size: a throwaway data dir (up --hsms N --port 0), N agent JVMs + 1 bridge JVM,"
-        + " down and deleted after");
-    p.println("direct baseline (measured first, no cluster running): " + directDescription);
-    for (int t : settings.threads()) {
-      Direct d = direct.get(t);
-      if (d != null) {
-        p.printf(Locale.ROOT, "  direct RSA-2048 sign, %d thread%s: %.0f op/s, p50 %.0f us, p99 %.0f us%n", t,
-            t == 1 ? "" : "s", d.opsPerSecond(), d.p50Micros(), d.p99Micros());
+    p.printf(Locale.ROOT, "hsmbridge bench: %d cores (Runtime.availableProcessors), Java %s; the agents, the bridge"
+        + " and this client all run on them%n", cores, System.getProperty("java.version"));
+    p.println("each cluster size: a throwaway data dir (up --hsms N --port 0): N agent JVMs (each a front door with"
+        + " its TLS client endpoint, audit log on) + 1 standalone bridge JVM; down and deleted after");
+    p.println("links: " + String.join("; ", settings.links().stream().map(l -> l.id + " = " + l.description).toList()));
+    p.println("direct baseline (measured first, no cluster running): " + baseline.description());
+    for (BenchOp op : settings.ops()) {
+      for (int t : settings.threads()) {
+        Direct d = baseline.direct(op, t);
+        if (d != null) {
+          p.printf(Locale.ROOT, "  direct %s, %d thread%s: %.0f op/s, p50 %.0f us, p99 %.0f us%n", op.id(), t,
+              t == 1 ? "" : "s", d.opsPerSecond(), d.p50Micros(), d.p99Micros());
+        }
       }
     }
+    baseline.generation().values().forEach(g -> p.printf(Locale.ROOT,
+        "  direct %s generation, sequential: %d keys, p50 %.1f ms, mean %.1f ms%n", g.spec(), g.n(),
+        g.p50Micros() / 1000, g.meanMicros() / 1000));
     p.flush();
   }
 
   private void tables() {
-    out.println();
-    out.printf(Locale.ROOT, "key creation latency: one TCP client, sequential, %d AES warm-up creations per cluster;"
-        + " a creation returns once applied on 'need' HSMs = min(durability, HSMs)%n", CREATION_WARMUP);
-    out.printf(Locale.ROOT, "%4s %4s %-9s %5s %9s %9s %9s %9s  %s%n", "hsms", "need", "spec", "n", "p50 ms", "p99 ms",
-        "max ms", "mean ms", "generated by (share)");
-    for (Creation c : creations) {
-      out.printf(Locale.ROOT, "%4d %4d %-9s %5d %9.2f %9.2f %9.2f %9.2f  %s%n", c.hsms(), c.required(), c.spec(), c.n(),
-          c.p50Micros() / 1000, c.p99Micros() / 1000, c.maxMicros() / 1000, c.meanMicros() / 1000,
-          shares(c.servedBy(), List.of(), false));
+    if (!creations.isEmpty()) {
+      out.println();
+      out.printf(Locale.ROOT, "key creation latency: one TLS client, sequential, %d AES warm-up creations per cluster;"
+          + " a creation returns once applied on 'need' HSMs = min(durability, HSMs); 'x gen' = p50 over one token's"
+          + " own sequential generation p50 (direct, above)%n", CREATION_WARMUP);
+      out.printf(Locale.ROOT, "%4s %4s %-9s %5s %9s %9s %9s %9s %9s %6s  %s%n", "hsms", "need", "spec", "n", "p50 ms",
+          "p99 ms", "max ms", "mean ms", "gen p50", "x gen", "generated by (share)");
+      for (Creation c : creations) {
+        double gen = c.direct() == null ? Double.NaN : c.direct().p50Micros();
+        out.printf(Locale.ROOT, "%4d %4d %-9s %5d %9.2f %9.2f %9.2f %9.2f %9.2f %6.1f  %s%n", c.hsms(), c.required(),
+            c.spec(), c.n(), c.p50Micros() / 1000, c.p99Micros() / 1000, c.maxMicros() / 1000, c.meanMicros() / 1000,
+            gen / 1000, c.p50Micros() / gen, shares(c.servedBy(), List.of(), false));
+      }
     }
     out.println();
-    out.printf(Locale.ROOT, "RSA-2048 PKCS#1 SHA-256 sign, 32-byte message: 'thr' blocking TCP client threads (a"
-        + " BridgeClient connection each), %d s warm-up + %d s measured per row; direct = the baseline above;"
-        + " %d cores%n", settings.warmupSeconds(), settings.seconds(), cores);
-    out.println("client endpoint: 'tls' = TLS 1.3 pinning the cluster CA (the default), 'plain' = the bridge's"
-        + " plaintext loopback listener; both warmed first, then measured back to back per thread count (order"
-        + " swapped from one count to the next); every other hop (event bus) runs mutual TLS in both");
-    out.printf(Locale.ROOT, "%4s %4s %5s %12s %12s %6s %9s %9s  %s%n", "hsms", "thr", "link", "direct op/s",
-        "bridge op/s", "ratio", "p50 us", "p99 us", "served by (share of requests)");
-    for (Sign s : signs) {
-      double d = s.direct() == null ? Double.NaN : s.direct().opsPerSecond();
-      out.printf(Locale.ROOT, "%4d %4d %5s %12.0f %12.0f %6.2f %9.0f %9.0f  %s%n", s.hsms(), s.threads(),
-          s.tls() ? "tls" : "plain", d, s.bridge().opsPerSecond(), s.bridge().opsPerSecond() / d, s.bridge().p50Micros(),
-          s.bridge().p99Micros(), shares(s.servedBy(), List.of(), false));
+    out.printf(Locale.ROOT, "crypto: 'thr' blocking TCP client threads (a connection each), %d s warm-up + %d s measured"
+        + " per row; direct = the baseline above; 'added' = p50 minus direct p50; %d cores%n",
+        settings.warmupSeconds(), settings.seconds(), cores);
+    out.printf(Locale.ROOT, "%4s %-26s %4s %-12s %11s %11s %6s %8s %8s %8s  %s%n", "hsms", "op", "thr", "link",
+        "direct op/s", "path op/s", "ratio", "p50 us", "p99 us", "added", "served by (share of requests)");
+    for (Row r : rows) {
+      double d = r.direct() == null ? Double.NaN : r.direct().opsPerSecond();
+      double dp50 = r.direct() == null ? Double.NaN : r.direct().p50Micros();
+      out.printf(Locale.ROOT, "%4d %-26s %4d %-12s %11.0f %11.0f %6.2f %8.0f %8.0f %8.0f  %s%n", r.hsms(), r.op().id(),
+          r.threads(), r.link().id, d, r.result().opsPerSecond(), r.result().opsPerSecond() / d, r.result().p50Micros(),
+          r.result().p99Micros(), r.result().p50Micros() - dp50, shares(r.servedBy(), List.of(), false));
     }
-    for (Sign t : signs) {
-      for (Sign p : signs) {
-        if (t.tls() && !p.tls() && t.hsms() == p.hsms() && t.threads() == p.threads()) {
-          out.printf(Locale.ROOT, "TLS cost, %d HSM%s, %d thread%s: %.1f %% of plaintext throughput%n", t.hsms(),
-              t.hsms() == 1 ? "" : "s", t.threads(), t.threads() == 1 ? "" : "s",
-              100 * (1 - t.bridge().opsPerSecond() / p.bridge().opsPerSecond()));
+    for (Row t : rows) {
+      for (Row p : rows) {
+        if (t.link() == Link.BRIDGE && p.link() == Link.BRIDGE_PLAIN && t.op() == p.op() && t.hsms() == p.hsms()
+            && t.threads() == p.threads()) {
+          out.printf(Locale.ROOT, "TLS cost at the bridge, %s, %d HSM%s, %d thread%s: %.1f %% of plaintext throughput%n",
+              t.op().id(), t.hsms(), t.hsms() == 1 ? "" : "s", t.threads(), t.threads() == 1 ? "" : "s",
+              100 * (1 - t.result().opsPerSecond() / p.result().opsPerSecond()));
         }
       }
     }
   }
 
   private void csv(Creation c) {
-    out.printf(Locale.ROOT, "create_%s,%d,%d,1,%d,,,,%.0f,%.0f,%.0f,%d,%s%n", c.spec().name().toLowerCase(Locale.ROOT),
-        c.hsms(), c.required(), c.n(), c.p50Micros(), c.p99Micros(), c.maxMicros(), cores,
-        shares(c.servedBy(), List.of(), true));
+    double direct = c.direct() == null ? Double.NaN : 1e6 / c.direct().meanMicros();
+    double path = 1e6 / c.meanMicros();
+    out.printf(Locale.ROOT, "create_%s,%d,%d,1,%d,%.1f,%.1f,%.2f,%.0f,%.0f,%.0f,%d,%s%n",
+        c.spec().name().toLowerCase(Locale.ROOT), c.hsms(), c.required(), c.n(), direct, path, path / direct,
+        c.p50Micros(), c.p99Micros(), c.maxMicros(), cores, shares(c.servedBy(), List.of(), true));
     out.flush();
   }
 
-  private void csv(Sign s, List<String> hsmIds) {
-    double d = s.direct() == null ? Double.NaN : s.direct().opsPerSecond();
-    out.printf(Locale.ROOT, "%s,%d,,%d,%d,%.0f,%.0f,%.2f,%.0f,%.0f,,%d,%s%n", s.tls() ? SIGN_ROW : PLAIN_SIGN_ROW,
-        s.hsms(), s.threads(),
-        s.bridge().count(), d, s.bridge().opsPerSecond(), s.bridge().opsPerSecond() / d, s.bridge().p50Micros(),
-        s.bridge().p99Micros(), cores, shares(s.servedBy(), hsmIds, true));
+  private void csv(Row r, List<String> hsmIds) {
+    double d = r.direct() == null ? Double.NaN : r.direct().opsPerSecond();
+    out.printf(Locale.ROOT, "%s,%d,,%d,%d,%.0f,%.0f,%.2f,%.0f,%.0f,,%d,%s%n", r.name(), r.hsms(), r.threads(),
+        r.result().count(), d, r.result().opsPerSecond(), r.result().opsPerSecond() / d, r.result().p50Micros(),
+        r.result().p99Micros(), cores, shares(r.servedBy(), hsmIds, true));
     out.flush();
   }
 
@@ -441,31 +562,14 @@ public final class ClusterBench {
     return ha != hb ? (ha ? -1 : 1) : a.compareTo(b);
   }
 
-  /** The line {@code BenchMain --direct-only} prints for one thread count. */
-  static String directLine(int threads, Measurement.Result r) {
-    return String.format(Locale.ROOT, "direct,%d,%.1f,%.1f,%.1f", threads, r.opsPerSecond(), r.p50Micros(), r.p99Micros());
+  /** The line {@code BenchMain --direct-only} prints for one op at one thread count. */
+  static String directLine(BenchOp op, int threads, Measurement.Result r) {
+    return String.format(Locale.ROOT, "direct,%s,%d,%.1f,%.1f,%.1f", op.id(), threads, r.opsPerSecond(), r.p50Micros(),
+        r.p99Micros());
   }
 
-  /** Parses the {@code direct,...} lines of {@code BenchMain --direct-only}; other lines are ignored. */
-  public static Map<Integer, Direct> parseDirect(List<String> lines) {
-    Map<Integer, Direct> byThreads = new TreeMap<>();
-    for (String line : lines) {
-      String[] f = line.strip().split(",");
-      if (f.length == 5 && f[0].equals("direct")) {
-        int t = Integer.parseInt(f[1]);
-        byThreads.put(t, new Direct(t, Double.parseDouble(f[2]), Double.parseDouble(f[3]), Double.parseDouble(f[4])));
-      }
-    }
-    return byThreads;
-  }
-
-  /** The {@code token,...} line of {@code BenchMain --direct-only}: where the baseline ran. */
-  public static String parseDirectDescription(List<String> lines) {
-    for (String line : lines) {
-      if (line.startsWith("token,")) {
-        return line.substring("token,".length()).strip();
-      }
-    }
-    return "(no description)";
+  /** The line {@code BenchMain --direct-only} prints for one spec's sequential generations. */
+  static String generateLine(DirectGeneration g) {
+    return String.format(Locale.ROOT, "generate,%s,%d,%.1f,%.1f", g.spec().name(), g.n(), g.p50Micros(), g.meanMicros());
   }
 }

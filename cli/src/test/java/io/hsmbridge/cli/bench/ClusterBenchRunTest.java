@@ -17,9 +17,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code hsmbridge bench --cluster} end to end with tiny counts, as a user runs it: a CLI JVM that measures
- * the direct baseline in its own child JVM, then starts real throwaway clusters of 1 and 2 HSMs (agent and
- * bridge processes on SoftHSM2 tokens), measures them over TCP, stops them and deletes their directories.
+ * {@code hsmbridge bench} end to end with tiny counts, as a user runs it: a CLI JVM that measures the direct
+ * baseline (two ops, AES and EC generation) in its own child JVM, then starts real throwaway clusters of 1 and 2
+ * HSMs (agent and bridge processes on SoftHSM2 tokens), measures them over TCP through each link (a host's
+ * front door, the bridge over TLS and in plaintext), stops them and deletes their directories.
  * The CLI JVM gets this test's temporary directory as java.io.tmpdir, so the test can see that nothing is
  * left behind.
  */
@@ -40,7 +41,8 @@ class ClusterBenchRunTest {
     List<String> cmd = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
         "-Djava.io.tmpdir=" + childTmp, "-cp", System.getProperty("java.class.path"), "io.hsmbridge.cli.Main",
-        "--home", home.toString(), "bench", "--cluster", "--csv", "--hsms", "1,2",
+        "--home", home.toString(), "bench", "--csv", "--hsms", "1,2",
+        "--ops", "rsa2048_pkcs1_sha256_sign,hmac_sha256_1k", "--via", "host,bridge,bridge_plain",
         "--creations", "AES_256:3,EC_P256:2", "--threads", "1,2", "--seconds", "1", "--warmup", "0"));
     Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile())
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
@@ -52,14 +54,15 @@ class ClusterBenchRunTest {
     String out = Files.readString(stdout, StandardCharsets.UTF_8);
     String err = Files.readString(stderr, StandardCharsets.UTF_8);
     String why = "\n--- out:\n" + out + "--- err:\n" + err;
-    assertTrue(exited, "bench --cluster did not finish within " + LIMIT_SECONDS + " s" + why);
+    assertTrue(exited, "bench did not finish within " + LIMIT_SECONDS + " s" + why);
     assertEquals(0, p.exitValue(), why);
 
     List<String> lines = out.lines().toList();
     assertEquals(ClusterBench.CSV_HEADER, lines.get(0), why);
-    // row,hsms,required,threads,n,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by
+    // row,hsms,required,threads,n,direct_ops_per_s,hsmbridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by
     List<String[]> rows = lines.subList(1, lines.size()).stream().map(l -> l.split(",", -1)).toList();
-    assertEquals(12, rows.size(), why);
+    // Per size: 2 creation rows + 2 ops x 2 thread counts x 3 links.
+    assertEquals(2 * (2 + 2 * 2 * 3), rows.size(), why);
     int cores = Runtime.getRuntime().availableProcessors();
     for (int hsms = 1; hsms <= 2; hsms++) {
       for (String spec : List.of("aes_256", "ec_p256")) {
@@ -67,11 +70,14 @@ class ClusterBenchRunTest {
         assertEquals(Integer.toString(Math.min(2, hsms)), r[2], "required = min(durability 2, HSMs)" + why);
         assertEquals(spec.equals("aes_256") ? "3" : "2", r[4], why);
         assertTrue(Double.parseDouble(r[8]) > 0 && Double.parseDouble(r[9]) >= Double.parseDouble(r[8]), why);
+        assertTrue(Double.parseDouble(r[5]) > 0, "one token's own generation rate beside it" + why);
         assertEquals(Integer.toString(cores), r[11], why);
       }
       for (int threads = 1; threads <= 2; threads++) {
-       for (String signRow : List.of(ClusterBench.SIGN_ROW, ClusterBench.PLAIN_SIGN_ROW)) {
-        String[] r = row(rows, signRow, hsms, threads, why);
+       for (String cryptoRow : List.of("rsa2048_pkcs1_sha256_sign@host", "rsa2048_pkcs1_sha256_sign@bridge",
+           "rsa2048_pkcs1_sha256_sign@bridge_plain", "hmac_sha256_1k@host", "hmac_sha256_1k@bridge",
+           "hmac_sha256_1k@bridge_plain")) {
+        String[] r = row(rows, cryptoRow, hsms, threads, why);
         assertTrue(Double.parseDouble(r[5]) > 0, "direct baseline" + why);
         assertTrue(Double.parseDouble(r[6]) > 0, "bridge ops/s" + why);
         assertTrue(Long.parseLong(r[4]) > 0, why);
@@ -96,7 +102,7 @@ class ClusterBenchRunTest {
     assertTrue(ProcessHandle.allProcesses().noneMatch(ph -> commandLine(ph).contains(childTmp.toString())),
         "a bench node outlived the bench");
     try (Stream<Path> h = Files.list(home)) {
-      assertEquals(0, h.count(), "bench --cluster must not write to --home");
+      assertEquals(0, h.count(), "bench must not write to --home");
     }
   }
 
