@@ -92,9 +92,43 @@ public final class EntryProofs {
 
   /** Whether {@code a}'s session proof was made by a cluster token (says nothing about expiry). */
   public boolean validSession(Actor a) {
-    return a.role() != Actor.Role.AGENT && a.proof() != null && hasKey()
+    if (a.role() == Actor.Role.AGENT || a.proof() == null) {
+      return false;
+    }
+    VerifiedProof seen = VerifiedProof.of(a);
+    if (verified.containsKey(seen)) {
+      return true;
+    }
+    boolean valid = hasKey()
         && MessageDigest.isEqual(a.proof(), mac(sessionMessage(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt())));
+    if (valid) {
+      if (verified.size() >= MAX_VERIFIED) {
+        verified.clear(); // simpler than LRU: the sessions in use are verified again once each
+      }
+      verified.put(seen, Boolean.TRUE);
+    }
+    return valid;
   }
+
+  /**
+   * A session proof this token verified, field by field with the proof's bytes. Every request of a session
+   * carries the same proof, and checking it again is a token HMAC (measured: ~65-100 us of a request's
+   * ~700 us on the host path, more than the HMAC operation the client asked for). Only the MAC's verdict
+   * is remembered: expiry, logout, password change, lockout and deletion are checked on every request.
+   * The key is the exact tuple the MAC covers plus the proof, so a tuple never verified is always MACed.
+   */
+  private record VerifiedProof(Actor.Role role, String user, String sessionId, long issuedAt, long expiresAt,
+      java.nio.ByteBuffer proof) {
+    static VerifiedProof of(Actor a) {
+      return new VerifiedProof(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt(),
+          java.nio.ByteBuffer.wrap(a.proof().clone()));
+    }
+  }
+
+  /** Bound on remembered proofs (a session each); beyond it the memory is cleared and refilled. */
+  static final int MAX_VERIFIED = 10_000;
+  private final java.util.concurrent.ConcurrentHashMap<VerifiedProof, Boolean> verified =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   /** Whether the entry's seal was made by a cluster token over exactly this entry. */
   public boolean validSeal(Entry e) {

@@ -76,6 +76,41 @@ class EntryEnvelopeTest {
     assertFalse(admin.toString().contains(HexFormat.of().formatHex(admin.proof())));
   }
 
+  /**
+   * Verified session proofs are remembered (a token HMAC per request saved): a remembered proof stays
+   * valid, and nothing that differs from it in any covered field or in one bit of the proof passes, before
+   * or after the genuine one was remembered.
+   */
+  @Test
+  void aRememberedSessionProofAdmitsOnlyItsExactTuple() {
+    if (!proofs.hasKey()) {
+      new TokenApplier(token).apply(1, new Entry(Actor.agent("hsm-1", 1), 1, "hsm-1", null,
+          Mutation.InstallReplica.of(proofs.newKey())));
+    }
+    long now = System.currentTimeMillis();
+    Actor cu = proofs.issue(Actor.Role.CU, "carol", now);
+    byte[] flipped = cu.proof().clone();
+    flipped[5] ^= 0x40;
+    List<Actor> forged = List.of(
+        new Actor(cu.role(), cu.user(), cu.sessionId(), cu.issuedAt(), cu.expiresAt(), flipped),
+        new Actor(Actor.Role.CO, cu.user(), cu.sessionId(), cu.issuedAt(), cu.expiresAt(), cu.proof()),
+        new Actor(cu.role(), "mallory", cu.sessionId(), cu.issuedAt(), cu.expiresAt(), cu.proof()),
+        new Actor(cu.role(), cu.user(), cu.sessionId() + "x", cu.issuedAt(), cu.expiresAt(), cu.proof()),
+        new Actor(cu.role(), cu.user(), cu.sessionId(), cu.issuedAt() - 1, cu.expiresAt(), cu.proof()),
+        new Actor(cu.role(), cu.user(), cu.sessionId(), cu.issuedAt(), cu.expiresAt() + 3_600_000, cu.proof()));
+    for (Actor f : forged) {
+      assertFalse(proofs.validSession(f), "before: " + f);
+    }
+    assertTrue(proofs.validSession(cu));
+    // The caller's array changing afterwards does not change what was remembered.
+    byte[] callers = cu.proof();
+    Actor same = new Actor(cu.role(), cu.user(), cu.sessionId(), cu.issuedAt(), cu.expiresAt(), callers.clone());
+    assertTrue(proofs.validSession(same));
+    for (Actor f : forged) {
+      assertFalse(proofs.validSession(f), "after the genuine proof was remembered: " + f);
+    }
+  }
+
   @Test
   void theLogClockRestartsWithTheAppliedIndex() {
     HsmToken t = HsmToken.open(SoftHsmFixture.newToken("envelope-clock"));
