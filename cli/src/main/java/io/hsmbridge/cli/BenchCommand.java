@@ -279,75 +279,24 @@ final class BenchCommand extends CliCommand {
     }
   }
 
-  /**
-   * Starts a throwaway cluster as {@code up --hsms N --port 0} would, in a fresh temporary data directory;
-   * closing it stops it as {@code down} does and deletes the directory. A shutdown hook does the same when
-   * the bench is interrupted: the detached nodes must not outlive it.
-   */
-  /**
-   * Waits (at most 60 s) until a request through the bridge reaches an HSM: on a loaded host the bridge
-   * can report an HSM SERVING (heartbeats) a moment before it can route to it (measured: the first
-   * request failed NO_HSM_AVAILABLE "after 1 attempt(s)").
-   */
-  private static void awaitAnswering(Endpoint bridge) {
-    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
-    while (true) {
-      try (BridgeClient c = bridge.connect(java.time.Duration.ofSeconds(10))) {
-        c.request(new io.vertx.core.json.JsonObject().put("op", "health"));
-        return;
-      } catch (io.hsmbridge.client.HsmBridgeException e) {
-        if (System.nanoTime() - deadline > 0) {
-          throw e;
-        }
-        LocalNode.sleep(500);
-      }
-    }
-  }
-
+  /** A {@link ThrowawayCluster} as the cluster bench sees it, with the bridge's plaintext listener open. */
   private static ClusterBench.Cluster startCluster(int n, Path library, PrintStream progress) throws IOException {
-    Path dir = Files.createTempDirectory("hsmbridge-bench-cluster-");
-    Home home = new Home(dir);
-    LocalCluster local = new LocalCluster(home);
-    Thread hook = new Thread(() -> cleanUp(local, dir, progress), "hsmbridge-bench-cleanup");
-    Runtime.getRuntime().addShutdownHook(hook);
-    boolean started = false;
+    ThrowawayCluster c = ThrowawayCluster.start(n, library, progress, true);
     try {
-      ClusterRecord rec = ClusterLayout.newRecord(n, 0, ClusterCommands.DEFAULT_DURABILITY);
-      ClusterLayout.write(home, rec, library);
-      // The plaintext comparison rows go through a second listener of the bridge, on loopback only.
-      Files.writeString(home.bridge().nodeProperties(), "bridge.tcp.loopbackPlaintextPort=0\n",
-          java.nio.file.StandardOpenOption.APPEND);
-      long t0 = System.nanoTime();
-      List<LocalNode.Spawned> spawned = local.startMissing(rec);
-      LocalCluster.Ready ready;
-      try {
-        ready = local.awaitServing(spawned, rec.hsmIds());
-      } catch (NodeFailure f) {
-        ClusterCommands.printTail(progress, f);
-        throw f;
-      }
-      double startSeconds = (System.nanoTime() - t0) / 1e9;
-      awaitAnswering(ready.bridge());
-      String session;
-      try (Hsm hsm = Hsm.owning(ready.bridge().connect(BridgeClient.DEFAULT_TIMEOUT))) {
-        session = ThrowawayUsers.activate(hsm).cryptoUser().token();
-      }
-      io.hsmbridge.client.ClientTls tls = ready.bridge().clientTls();
-      int plaintextPort = new io.vertx.core.json.JsonObject(Files.readString(home.bridge().endpointJson()))
-          .getInteger("loopbackPlaintextPort");
-      List<String> ids = rec.hsmIds();
-      int frontDoorPort = Endpoint.read(home.hsm(ids.get(0)).endpointJson()).filter(Endpoint::tls).map(Endpoint::port)
-          .orElseThrow(() -> new CliException(ids.get(0) + " serves no TLS client endpoint (front door)"));
-      started = true;
+      Endpoint bridge = c.bridge();
+      int frontDoorPort = c.frontDoor(c.hsmIds().get(0)).port();
+      int plaintextPort = c.plaintextPort();
+      String session = c.logins().cryptoUser().token();
+      io.hsmbridge.client.ClientTls tls = bridge.clientTls();
       return new ClusterBench.Cluster() {
         @Override
         public String host() {
-          return ready.bridge().host();
+          return bridge.host();
         }
 
         @Override
         public int port() {
-          return ready.bridge().port();
+          return bridge.port();
         }
 
         @Override
@@ -367,22 +316,22 @@ final class BenchCommand extends CliCommand {
 
         @Override
         public List<String> hsmIds() {
-          return ids;
+          return c.hsmIds();
         }
 
         @Override
         public int durability() {
-          return ready.status().durability();
+          return c.status().durability();
         }
 
         @Override
         public int required() {
-          return ready.status().required();
+          return c.status().required();
         }
 
         @Override
         public double startSeconds() {
-          return startSeconds;
+          return c.startSeconds();
         }
 
         @Override
@@ -392,30 +341,12 @@ final class BenchCommand extends CliCommand {
 
         @Override
         public void close() {
-          cleanUp(local, dir, progress);
-          removeHook(hook);
+          c.close();
         }
       };
-    } finally {
-      if (!started) {
-        cleanUp(local, dir, progress);
-        removeHook(hook);
-      }
-    }
-  }
-
-  /** Stops every node of the throwaway cluster and deletes its directory; idempotent. */
-  private static synchronized void cleanUp(LocalCluster local, Path dir, PrintStream progress) {
-    try {
-      local.stop();
     } catch (IOException | RuntimeException e) {
-      progress.println("warning: could not stop the bench cluster in " + dir + ": " + e.getMessage());
-      return; // keep the directory: its node.pid files are how 'down --home' finds the nodes
-    }
-    try {
-      DemoCommand.deleteTree(dir);
-    } catch (IOException e) {
-      progress.println("warning: could not delete " + dir + ": " + e.getMessage());
+      c.close();
+      throw e;
     }
   }
 

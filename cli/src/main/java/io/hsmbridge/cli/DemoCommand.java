@@ -1,5 +1,6 @@
 package io.hsmbridge.cli;
 
+import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.Hsm;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -11,42 +12,36 @@ import java.nio.file.attribute.BasicFileAttributes;
 import picocli.CommandLine.Command;
 
 /**
- * {@code demo}: starts a throwaway node in a fresh temporary data directory (never the user's), runs
- * {@link DemoTour}, then stops the node and deletes the directory, whatever happened.
+ * {@code demo}: runs {@link DemoTour} on a throwaway one-HSM cluster ({@link ThrowawayCluster}: a fresh
+ * temporary data directory, never the user's), through the path a deployment uses: TLS to the front door
+ * in the HSM's agent process, as a logged-in crypto user. The cluster is stopped and its directory deleted
+ * whatever happened.
  */
 @Command(name = "demo",
-    description = "Self-check tour on a throwaway node in a fresh temp directory: every key spec, every"
-        + " operation, signatures checked with the JDK. Exit 0 only when every check passes.")
+    description = "Self-check tour on a throwaway one-HSM cluster in a fresh temp directory, through its front"
+        + " door over TLS as a crypto user: every key spec, every operation, signatures checked with the JDK."
+        + " Exit 0 only when every check passes.")
 final class DemoCommand extends CliCommand {
 
   @Override
   protected int execute() throws Exception {
     PrintStream out = out();
     Path library = NodeLayout.findLibrary(cli().env());
-    Path dir = Files.createTempDirectory("hsmbridge-demo-");
-    Home home = new Home(dir);
-    LocalNode node = new LocalNode(home.hsm(Home.FIRST_HSM));
-    // Ctrl-C skips 'finally' but runs shutdown hooks: the detached node must not outlive the demo.
-    Thread hook = new Thread(() -> cleanUp(node, dir, out), "hsmbridge-demo-cleanup");
-    Runtime.getRuntime().addShutdownHook(hook);
+    out.println("starting a throwaway one-HSM cluster in a temporary directory ...");
+    out.flush();
     DemoTour tour;
-    try {
-      out.println("starting a throwaway node in " + dir + " ...");
+    try (ThrowawayCluster cluster = ThrowawayCluster.start(1, library, out, false)) {
+      Endpoint ep = cluster.frontDoor(cluster.hsmIds().get(0));
+      out.printf(java.util.Locale.ROOT, "cluster up in %.1f s in %s; front door of %s at %s (TLS); logged in as"
+          + " crypto user '%s'%n", cluster.startSeconds(), cluster.dir(), ep.hsmId(), ep.hostPort(),
+          ThrowawayUsers.CRYPTO_USER);
       out.flush();
-      NodeLayout.prepareStandalone(home, 0, library);
-      Endpoint ep = node.start();
-      out.println("node up at " + ep.hostPort() + " (pid " + ep.pid() + ")");
-      try (Hsm hsm = Hsm.connect(ep.host(), ep.port())) {
+      try (Hsm hsm = Hsm.owning(ep.connect(BridgeClient.DEFAULT_TIMEOUT))) {
+        hsm.useSession(cluster.logins().cryptoUser().token());
         tour = new DemoTour(hsm, out);
         tour.run();
       }
-    } finally {
-      cleanUp(node, dir, out);
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException shuttingDown) {
-        // the hook runs anyway; cleanUp is idempotent
-      }
+      out.println("stopping the cluster and deleting its directory");
     }
     int total = tour.passed() + tour.failed();
     if (tour.failed() == 0) {
@@ -55,22 +50,6 @@ final class DemoCommand extends CliCommand {
     }
     out.println("demo: " + tour.failed() + " of " + total + " checks FAILED");
     return ExitCodes.FAILURE;
-  }
-
-  /** Stops the node and deletes the directory; safe to call twice and from a shutdown hook. */
-  private static synchronized void cleanUp(LocalNode node, Path dir, PrintStream out) {
-    try {
-      if (node.stop().isPresent()) {
-        out.println("node stopped");
-      }
-    } catch (IOException | RuntimeException e) {
-      out.println("FAIL stop the demo node: " + e.getMessage());
-    }
-    try {
-      deleteTree(dir);
-    } catch (IOException e) {
-      out.println("warning: could not delete " + dir + ": " + e.getMessage());
-    }
   }
 
   static void deleteTree(Path dir) throws IOException {

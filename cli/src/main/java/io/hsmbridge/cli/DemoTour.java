@@ -75,6 +75,10 @@ final class DemoTour {
       return h.getValue("hsmId") + ", token " + h.getValue("token");
     });
     for (KeySpec spec : KeySpec.values()) {
+      if (spec.family() == KeySpec.Family.EDWARDS) {
+        edwards(spec);
+        continue;
+      }
       String keyId = generate(spec, null);
       if (keyId == null) {
         continue;
@@ -94,7 +98,6 @@ final class DemoTour {
           signature(spec, keyId, pk, p384 ? "ECDSA_SHA384" : "ECDSA_SHA256",
               p384 ? "SHA384withECDSA" : "SHA256withECDSA", null);
         }
-        case EDWARDS -> signature(spec, keyId, publicKey(spec, keyId, "Ed25519"), "ED25519", "Ed25519", null);
         default -> check(spec + " has a demo", () -> {
           throw new Failure("no checks for family " + spec.family());
         });
@@ -114,6 +117,39 @@ final class DemoTour {
       return null;
     });
     deleteAll();
+  }
+
+  /**
+   * Ed25519: replicated like every key when the token can wrap it; SoftHSM2 cannot (CKR_KEY_NOT_WRAPPABLE),
+   * so the cluster refuses that with a typed error, and the key is made never-extractable instead: in a
+   * one-HSM cluster it lives on that HSM only.
+   */
+  private void edwards(KeySpec spec) {
+    String[] id = new String[1];
+    check("generate " + spec + " (replicated, or refused as not wrappable)", () -> {
+      try {
+        id[0] = hsm.generateKey(spec, "demo-" + spec.name().toLowerCase(), null, false).keyId();
+        keys.add(id[0]);
+        return id[0];
+      } catch (HsmBridgeException e) {
+        require(e.code() == ErrorCode.NOT_ALLOWED_BY_POLICY && e.getMessage().contains("cannot be replicated"),
+            "expected NOT_ALLOWED_BY_POLICY (cannot be replicated), got " + e.getMessage());
+        return "refused: this token cannot wrap it";
+      }
+    });
+    if (id[0] == null) {
+      check("generate " + spec + " never-extractable (lives on this HSM only)", () -> {
+        JsonObject k = hsm.send(new JsonObject().put("op", "key.generate").put("spec", spec.name())
+            .put("label", "demo-" + spec.name().toLowerCase() + "-local").put("extractable", false));
+        require(Boolean.FALSE.equals(k.getBoolean("replicated")), "expected replicated=false: " + k.encode());
+        id[0] = k.getString("keyId");
+        keys.add(id[0]);
+        return id[0];
+      });
+    }
+    if (id[0] != null) {
+      signature(spec, id[0], publicKey(spec, id[0], "Ed25519"), "ED25519", "Ed25519", null);
+    }
   }
 
   private String generate(KeySpec spec, KeyUsage usage) {

@@ -96,7 +96,7 @@ class ClusterBenchRunTest {
 
     // Every throwaway directory is gone, no node of it still runs, and the user's data dir is untouched.
     try (Stream<Path> left = Files.list(childTmp)) {
-      List<Path> bench = left.filter(f -> f.getFileName().toString().startsWith("hsmbridge-bench")).toList();
+      List<Path> bench = left.filter(f -> f.getFileName().toString().startsWith("hsmbridge-")).toList();
       assertEquals(List.of(), bench, why);
     }
     assertTrue(ProcessHandle.allProcesses().noneMatch(ph -> commandLine(ph).contains(childTmp.toString())),
