@@ -121,7 +121,7 @@ class ClusterScenarioTest {
       }
     } finally {
       killLeftovers();
-      keepLogs();
+      TestLogins.keepLogs(home, "cluster-scenario-logs");
       String text = "=== ClusterScenarioTest report ===\n" + REPORT;
       System.out.println(text);
       Files.createDirectories(Path.of("target"));
@@ -917,21 +917,6 @@ class ClusterScenarioTest {
   }
 
   /** Copies every node's log to target/cluster-scenario-logs/ (the temporary home is deleted). */
-  private static void keepLogs() {
-    Path target = Path.of("target", "cluster-scenario-logs");
-    try (Stream<Path> dirs = Files.list(home)) {
-      for (Path d : dirs.filter(Files::isDirectory).toList()) {
-        Path log = d.resolve("node.log");
-        if (Files.exists(log)) {
-          Files.createDirectories(target);
-          Files.copy(log, target.resolve(d.getFileName() + ".log"), StandardCopyOption.REPLACE_EXISTING);
-        }
-      }
-    } catch (IOException e) {
-      System.out.println("cannot keep the node logs: " + e);
-    }
-  }
-
   private static void deleteTree(Path dir) throws IOException {
     if (dir == null || !Files.exists(dir)) {
       return;

@@ -43,8 +43,21 @@ class FrontDoorsTest {
   private static TestLogins logins;
   private static final StringBuilder REPORT = new StringBuilder();
 
+  /** The client's reconnections and resends, printed with their time: what a long stall was made of. */
+  private static final java.util.logging.Logger CLIENT_LOG = java.util.logging.Logger.getLogger("io.hsmbridge.client");
+
   @BeforeAll
   static void up() throws IOException {
+    java.util.logging.ConsoleHandler fine = new java.util.logging.ConsoleHandler();
+    fine.setLevel(java.util.logging.Level.FINE);
+    fine.setFormatter(new java.util.logging.Formatter() {
+      @Override
+      public String format(java.util.logging.LogRecord r) {
+        return String.format("[client %tT.%<tL %s] %s%n", r.getMillis(), r.getLongThreadID(), r.getMessage());
+      }
+    });
+    CLIENT_LOG.setLevel(java.util.logging.Level.FINE);
+    CLIENT_LOG.addHandler(fine);
     logins = TestLogins.upAndActivate("frontdoors");
     home = logins.home();
   }
@@ -101,18 +114,20 @@ class FrontDoorsTest {
     }
     AtomicBoolean running = new AtomicBoolean(true);
     List<String> errors = Collections.synchronizedList(new ArrayList<>());
-    List<Long> signMicros = Collections.synchronizedList(new ArrayList<>());
-    List<Long> createMicros = Collections.synchronizedList(new ArrayList<>());
+    long runStart = System.nanoTime();
+    REPORT.append("the loops started at ").append(java.time.LocalTime.now()).append(" (+0 ms below)\n");
+    List<long[]> signMicros = Collections.synchronizedList(new ArrayList<>());
+    List<long[]> createMicros = Collections.synchronizedList(new ArrayList<>());
     Set<String> created = Collections.synchronizedSet(new HashSet<>());
-    Thread signer = loop("signer", endpoints, tls, session, running, errors, signMicros, (hsm, i) -> {
+    Thread signer = loop("signer", endpoints, tls, session, running, runStart, errors, signMicros, (hsm, i) -> {
       hsm.sign(ecKey, "ECDSA_SHA256", ("message " + i).getBytes(StandardCharsets.UTF_8));
     });
-    Thread creator = loop("creator", endpoints, tls, session, running, errors, createMicros, (hsm, i) -> {
+    Thread creator = loop("creator", endpoints, tls, session, running, runStart, errors, createMicros, (hsm, i) -> {
       created.add(hsm.generateKey(i % 2 == 0 ? KeySpec.AES_256 : KeySpec.EC_P256, "fd-" + i, null, false).keyId());
     });
     // A client given the bridge alone: it learns the hosts' front doors from it, and goes there when the bridge dies.
-    List<Long> describeMicros = Collections.synchronizedList(new ArrayList<>());
-    Thread learner = loop("learner", List.of(bridgeOnly), tls, session, running, errors, describeMicros, (hsm, i) -> {
+    List<long[]> describeMicros = Collections.synchronizedList(new ArrayList<>());
+    Thread learner = loop("learner", List.of(bridgeOnly), tls, session, running, runStart, errors, describeMicros, (hsm, i) -> {
       hsm.describe(ecKey);
     });
     List<String> faults = new ArrayList<>();
@@ -122,13 +137,16 @@ class FrontDoorsTest {
       for (String victim : List.of("hsm1", "hsm2", "hsm3", "bridge")) {
         long pid = endpointFile(victim).getLong("pid");
         ProcessHandle p = ProcessHandle.of(pid).orElseThrow();
+        long killedAt = msSince(runStart);
         p.destroyForcibly();
         p.onExit().get(30, TimeUnit.SECONDS);
         Thread.sleep(2_000);
         long t0 = System.nanoTime();
+        long upAt = msSince(runStart);
         CliRun up = CliRun.run(home, "up");
         assertEquals(0, up.code, up.toString());
-        faults.add(victim + " SIGKILLed, `up` took " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
+        faults.add(victim + " SIGKILLed at +" + killedAt + " ms, `up` from +" + upAt + " ms took "
+            + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
         Thread.sleep(3_000);
       }
     } finally {
@@ -170,7 +188,7 @@ class FrontDoorsTest {
   }
 
   private static Thread loop(String name, List<FailoverSender.Endpoint> endpoints, ClientTls tls, String session,
-      AtomicBoolean running, List<String> errors, List<Long> micros, Step step) {
+      AtomicBoolean running, long runStart, List<String> errors, List<long[]> micros, Step step) {
     Thread t = new Thread(() -> {
       try (Hsm hsm = Hsm.connect(endpoints, tls)) {
         hsm.useSession(session);
@@ -178,7 +196,7 @@ class FrontDoorsTest {
           long t0 = System.nanoTime();
           try {
             step.run(hsm, i);
-            micros.add((System.nanoTime() - t0) / 1_000);
+            micros.add(new long[] {(t0 - runStart) / 1_000_000, (System.nanoTime() - t0) / 1_000});
           } catch (HsmBridgeException e) {
             errors.add(name + " " + i + ": " + e.getMessage());
           }
@@ -189,16 +207,25 @@ class FrontDoorsTest {
     return t;
   }
 
-  private static String describe(List<Long> micros) {
-    List<Long> sorted = new ArrayList<>(micros);
-    Collections.sort(sorted);
-    if (sorted.isEmpty()) {
+  /** Count, p50, p99.9 and the three longest calls with when they started (ms since the loops began). */
+  private static String describe(List<long[]> calls) {
+    List<long[]> byDuration = new ArrayList<>(calls);
+    byDuration.sort(java.util.Comparator.comparingLong(c -> c[1]));
+    if (byDuration.isEmpty()) {
       return "none";
     }
-    long p50 = sorted.get(sorted.size() / 2);
-    long p999 = sorted.get(Math.min(sorted.size() - 1, (int) Math.ceil(sorted.size() * 0.999) - 1));
-    return sorted.size() + " ops, p50 " + p50 / 1000.0 + " ms, p99.9 " + p999 / 1000.0 + " ms, longest stall "
-        + sorted.get(sorted.size() - 1) / 1000.0 + " ms";
+    long p50 = byDuration.get(byDuration.size() / 2)[1];
+    long p999 = byDuration.get(Math.min(byDuration.size() - 1, (int) Math.ceil(byDuration.size() * 0.999) - 1))[1];
+    List<String> longest = new ArrayList<>();
+    for (int i = byDuration.size() - 1; i >= Math.max(0, byDuration.size() - 3); i--) {
+      longest.add(byDuration.get(i)[1] / 1000.0 + " ms from +" + byDuration.get(i)[0] + " ms");
+    }
+    return byDuration.size() + " ops, p50 " + p50 / 1000.0 + " ms, p99.9 " + p999 / 1000.0 + " ms, longest stalls "
+        + String.join(", ", longest);
+  }
+
+  private static long msSince(long startNanos) {
+    return (System.nanoTime() - startNanos) / 1_000_000;
   }
 
   private static Set<String> keysOn(Hsm hsm, String hsmId) {

@@ -41,9 +41,26 @@ final class TestLogins {
   void down(String test, CharSequence report, String file) throws IOException {
     CliRun down = CliRun.run(home, "down");
     System.out.println("=== " + test + " report ===\n" + report + "down: exit " + down.code);
+    keepLogs(home, test + "-logs");
     if (file != null) {
       Files.createDirectories(Path.of("target"));
       Files.writeString(Path.of("target", file), report.toString());
+    }
+  }
+
+  /** Copies every node's log of {@code home} to {@code target/<dirName>/<node>.log}, for post-mortems. */
+  static void keepLogs(Path home, String dirName) {
+    Path target = Path.of("target", dirName);
+    try (java.util.stream.Stream<Path> dirs = Files.list(home)) {
+      for (Path d : dirs.filter(Files::isDirectory).toList()) {
+        Path log = d.resolve("node.log");
+        if (Files.exists(log)) {
+          Files.createDirectories(target);
+          Files.copy(log, target.resolve(d.getFileName() + ".log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+    } catch (IOException e) {
+      System.out.println("cannot keep the node logs: " + e);
     }
   }
 
