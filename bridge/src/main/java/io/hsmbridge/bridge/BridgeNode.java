@@ -1,5 +1,9 @@
 package io.hsmbridge.bridge;
 
+import io.hsmbridge.agent.node.FrontDoorEndpoint;
+import io.hsmbridge.agent.node.FrontDoorStarter;
+import io.hsmbridge.agent.node.NodeProcess;
+import io.hsmbridge.agent.node.NodeRole;
 import io.hsmbridge.bridge.endpoint.EndpointSettings;
 import io.hsmbridge.bridge.routing.ClusterBridgeVerticle;
 import io.hsmbridge.pkcs11.HsmException;
@@ -29,13 +33,14 @@ public final class BridgeNode {
 
   public static BridgeNode start(NodeConfig config) {
     if (config.stateDir() != null) {
-      NodeMain.Node.deleteEndpoint(config.stateDir());
+      NodeProcess.deleteEndpoint(config.stateDir());
     }
-    Vertx vertx = NodeMain.Node.startVertx(config);
+    Vertx vertx = NodeProcess.startVertx(config.node());
     try {
-      JsonObject written = serveClients(vertx, config).put("role", "bridge").put("pid", ProcessHandle.current().pid());
-      BridgeNode node = new BridgeNode(config, vertx, written.getInteger("port"));
-      NodeMain.Node.writeEndpoint(config, written);
+      FrontDoorEndpoint endpoint = serveClients(vertx, config);
+      JsonObject written = endpoint.toJson().put("role", "bridge").put("pid", ProcessHandle.current().pid());
+      BridgeNode node = new BridgeNode(config, vertx, endpoint.port());
+      NodeProcess.writeEndpoint(config.stateDir(), written);
       return node;
     } catch (Exception e) {
       vertx.close();
@@ -46,13 +51,30 @@ public final class BridgeNode {
   }
 
   /**
+   * The front door of an HSM host ({@code node.role=agent} with {@code frontDoor.enabled}), for the
+   * cluster-agent module's {@code AgentNode} to start once its HSM serves ({@link #serveClients}). A
+   * failure is one HsmException naming where it could not listen.
+   */
+  static FrontDoorStarter frontDoorFor(NodeConfig config) {
+    return vertx -> {
+      try {
+        return serveClients(vertx, config);
+      } catch (Exception e) {
+        Throwable cause = e.getCause() != null ? e.getCause() : e;
+        throw new HsmException(ErrorCode.INTERNAL, "cannot serve clients on " + config.tcpHost() + ":"
+            + config.tcpPort() + ": " + cause.getMessage());
+      }
+    };
+  }
+
+  /**
    * Serves clients in this process: the front door ({@link ClusterBridgeVerticle}: sessions, routing,
    * durability) and its client endpoint, as a bridge does and as an HSM host with {@code frontDoor.enabled}
    * does. Blocks until both listen (at most 60 s).
    *
    * @return what endpoint.json says of the endpoint: host, port, tls (and a loopback plaintext port)
    */
-  static JsonObject serveClients(Vertx vertx, NodeConfig config) throws Exception {
+  static FrontDoorEndpoint serveClients(Vertx vertx, NodeConfig config) throws Exception {
     // On an HSM host, its own HSM serves first (the request stays in the process).
     String localHsm = config.role() == NodeRole.AGENT ? config.agent().hsmId() : null;
     vertx.deployVerticle(new ClusterBridgeVerticle(config.routing(), config.agentTimeoutMs(), localHsm))
@@ -61,10 +83,8 @@ public final class BridgeNode {
     EndpointSettings endpoint = config.endpoint().withPort(port);
     int plainPort = endpoint.loopbackPlaintextPort() < 0 ? -1
         : listen(vertx, "127.0.0.1", endpoint.loopbackPlaintextPort(), endpoint::loopbackPlaintext);
-    JsonObject written = new JsonObject().put("host", config.tcpHost()).put("port", port)
-        .put("tls", endpoint.tlsEnabled());
+    FrontDoorEndpoint written = new FrontDoorEndpoint(config.tcpHost(), port, endpoint.tlsEnabled(), plainPort);
     if (plainPort >= 0) {
-      written.put("loopbackPlaintextPort", plainPort);
       LOG.warning("a plaintext client endpoint also listens on 127.0.0.1:" + plainPort
           + " (bridge.tcp.loopbackPlaintextPort): anyone on this host can reach it without TLS");
     }
@@ -108,8 +128,8 @@ public final class BridgeNode {
     }
     stopped = true;
     if (config.stateDir() != null) {
-      NodeMain.Node.deleteEndpoint(config.stateDir());
+      NodeProcess.deleteEndpoint(config.stateDir());
     }
-    NodeMain.Node.closeVertx(vertx);
+    NodeProcess.closeVertx(vertx);
   }
 }

@@ -1,20 +1,17 @@
 package io.hsmbridge.bridge;
 
 import io.hsmbridge.agent.AgentVerticle;
-import io.hsmbridge.bridge.cluster.ClusterConfig;
-import io.hsmbridge.bridge.cluster.ClusterTransport;
+import io.hsmbridge.agent.node.AgentNode;
+import io.hsmbridge.agent.node.LogRotation;
+import io.hsmbridge.agent.node.NodeProcess;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
@@ -24,12 +21,14 @@ import java.util.logging.Logger;
  * directory so launchers know it is ready. SIGTERM stops it cleanly. A fatal start-up error is printed
  * as one line, {@code hsmbridge: <message>}, and the exit code is 2.
  *
+ * <p>It composes the processes by {@code node.role}: an agent process is the cluster-agent module's
+ * {@link AgentNode}, given this module's front door to start ({@link BridgeNode#frontDoorFor}) when
+ * {@code frontDoor.enabled}; a bridge process is {@link BridgeNode}; {@code all} is {@link Node}.
+ *
  * <p>Usage: {@code java -cp hsmbridge.jar io.hsmbridge.bridge.NodeMain --config node.properties}
  */
 public final class NodeMain {
   private static final Logger LOG = Logger.getLogger(NodeMain.class.getName());
-  /** The membership waits at most 5 s for the listed members and starts alone; this bounds the rest. */
-  private static final long CLUSTER_JOIN_TIMEOUT_S = 60;
 
   private NodeMain() {}
 
@@ -42,7 +41,7 @@ public final class NodeMain {
       Runnable stop;
       switch (loaded.role()) {
         case AGENT:
-          stop = AgentNode.start(loaded)::stop;
+          stop = AgentNode.start(loaded.node(), loaded.node().frontDoor() ? BridgeNode.frontDoorFor(loaded) : null)::stop;
           break;
         case BRIDGE:
           stop = BridgeNode.start(loaded)::stop;
@@ -92,12 +91,12 @@ public final class NodeMain {
     /** Starts everything and blocks until it is serving; throws HsmException on any failure. */
     public static Node start(NodeConfig config) {
       if (config.stateDir() != null) {
-        deleteEndpoint(config.stateDir());
+        NodeProcess.deleteEndpoint(config.stateDir());
       }
-      HsmToken hsm = openToken(config.agent().token());
+      HsmToken hsm = NodeProcess.openToken(config.agent().token());
       Vertx vertx;
       try {
-        vertx = startVertx(config);
+        vertx = NodeProcess.startVertx(config.node());
       } catch (RuntimeException e) {
         hsm.close();
         throw e;
@@ -126,36 +125,6 @@ public final class NodeMain {
       }
     }
 
-    /**
-     * A local Vert.x by default; with {@code cluster.enabled=true}, a clustered one (mutual-TLS membership,
-     * mutual-TLS event bus). The verticles are the same either way.
-     */
-    static Vertx startVertx(NodeConfig config) {
-      VertxOptions options = new VertxOptions().setEventLoopPoolSize(config.eventLoops());
-      if (!config.cluster().enabled()) {
-        return Vertx.vertx(options);
-      }
-      ClusterConfig cluster = config.cluster();
-      try {
-        Vertx vertx = ClusterTransport.start(cluster, options)
-            .toCompletionStage().toCompletableFuture().get(CLUSTER_JOIN_TIMEOUT_S, TimeUnit.SECONDS);
-        LOG.info("joined cluster '" + cluster.name() + "' as " + cluster.host() + ":" + cluster.memberPort()
-            + " (event bus TLS on " + cluster.host() + ", members " + String.join(",", cluster.members()) + ")");
-        return vertx;
-      } catch (java.util.concurrent.ExecutionException e) {
-        if (e.getCause() instanceof HsmException) {
-          throw (HsmException) e.getCause();
-        }
-        throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL, "cannot join the cluster: " + e.getCause());
-      } catch (java.util.concurrent.TimeoutException e) {
-        throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL,
-            "cannot join cluster '" + cluster.name() + "' within " + CLUSTER_JOIN_TIMEOUT_S + " s");
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new HsmException(io.hsmbridge.protocol.ErrorCode.INTERNAL, "interrupted while joining the cluster");
-      }
-    }
-
     public int port() {
       return port;
     }
@@ -174,14 +143,14 @@ public final class NodeMain {
       }
       stopped = true;
       if (config.stateDir() != null) {
-        deleteEndpoint(config.stateDir());
+        NodeProcess.deleteEndpoint(config.stateDir());
       }
-      closeVertx(vertx);
+      NodeProcess.closeVertx(vertx);
       hsm.close();
     }
 
     private void writeEndpoint() {
-      writeEndpoint(config, new JsonObject()
+      NodeProcess.writeEndpoint(config.stateDir(), new JsonObject()
           .put("role", "all")
           .put("host", config.tcpHost())
           .put("port", port)
@@ -195,50 +164,6 @@ public final class NodeMain {
       return (e.tlsEnabled() ? " (TLS 1.3" + (e.tls().requireClientCert() ? ", client certificates required" : "") + ")"
           : " (plaintext, loopback only)") + ", max frame " + e.maxFrameBytes() + " bytes, max connections "
           + e.maxConnections() + " (" + e.maxConnectionsPerAddress() + " per address)";
-    }
-
-    /** Writes {@code endpoint.json} atomically: launchers take its presence as "ready". */
-    static void writeEndpoint(NodeConfig config, JsonObject endpoint) {
-      if (config.stateDir() == null) {
-        return;
-      }
-      try {
-        Files.createDirectories(config.stateDir());
-        Path tmp = config.stateDir().resolve("endpoint.json.tmp");
-        Files.writeString(tmp, endpoint.encode() + "\n", StandardCharsets.UTF_8);
-        Files.move(tmp, config.stateDir().resolve("endpoint.json"), StandardCopyOption.ATOMIC_MOVE,
-            StandardCopyOption.REPLACE_EXISTING);
-      } catch (IOException e) {
-        throw new HsmException(io.hsmbridge.protocol.ErrorCode.CONFIG_INVALID,
-            "cannot write endpoint.json in " + config.stateDir() + ": " + e.getMessage());
-      }
-    }
-
-    /** Opens the token (integrity scan, profile probe, handle cache), saying what the scan quarantined. */
-    static HsmToken openToken(io.hsmbridge.pkcs11.TokenConfig token) {
-      HsmToken hsm = HsmToken.open(token);
-      if (!hsm.integrity().clean()) {
-        LOG.warning("integrity scan repaired " + hsm.integrity().broken().size() + " object(s); quarantined in "
-            + hsm.integrity().quarantine());
-      }
-      return hsm;
-    }
-
-    /** Closes Vert.x (leaving the cluster in order), bounded; a slow close is logged, not thrown. */
-    static void closeVertx(Vertx vertx) {
-      try {
-        vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        LOG.warning("vert.x did not close cleanly: " + e);
-      }
-    }
-
-    static void deleteEndpoint(Path stateDir) {
-      try {
-        Files.deleteIfExists(stateDir.resolve("endpoint.json"));
-      } catch (IOException e) {
-        LOG.warning("cannot delete stale endpoint.json: " + e.getMessage());
-      }
     }
 
     static int freePort(String host) throws IOException {

@@ -1,6 +1,6 @@
 package io.hsmbridge.cli;
 
-import io.hsmbridge.bridge.cluster.ClusterCa;
+import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.client.HsmBridgeException;
 import io.hsmbridge.pkcs11.HsmException;
 import java.io.IOException;

@@ -12,9 +12,9 @@ import java.nio.file.Path;
 record NodeDir(String name, Path dir) {
 
   /** What this node's cluster certificate lets it be: the bridge is a front door, every other node an HSM host. */
-  io.hsmbridge.bridge.cluster.ClusterCa.MemberKind memberKind() {
-    return name.equals(Home.BRIDGE) ? io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.FRONT_DOOR
-        : io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.AGENT;
+  io.hsmbridge.agent.membership.ClusterCa.MemberKind memberKind() {
+    return name.equals(Home.BRIDGE) ? io.hsmbridge.agent.membership.ClusterCa.MemberKind.FRONT_DOOR
+        : io.hsmbridge.agent.membership.ClusterCa.MemberKind.AGENT;
   }
 
   Path softhsmConf() {

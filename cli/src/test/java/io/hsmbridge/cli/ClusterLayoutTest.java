@@ -157,13 +157,13 @@ class ClusterLayoutTest {
     Files.delete(hsm2.tlsCert());
     Files.delete(hsm2.tlsKey());
     writeKindlessCertificate(h.caDir(), hsm2);
-    assertEquals(null, io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.of(read(hsm2.tlsCert())));
+    assertEquals(null, io.hsmbridge.agent.membership.ClusterCa.MemberKind.of(read(hsm2.tlsCert())));
 
     ClusterLayout.write(h, rec.asEstablished(), LIB);
-    assertEquals(io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.AGENT,
-        io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.of(read(hsm2.tlsCert())));
-    assertEquals(io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.FRONT_DOOR,
-        io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.of(read(h.bridge().tlsCert())));
+    assertEquals(io.hsmbridge.agent.membership.ClusterCa.MemberKind.AGENT,
+        io.hsmbridge.agent.membership.ClusterCa.MemberKind.of(read(hsm2.tlsCert())));
+    assertEquals(io.hsmbridge.agent.membership.ClusterCa.MemberKind.FRONT_DOOR,
+        io.hsmbridge.agent.membership.ClusterCa.MemberKind.of(read(h.bridge().tlsCert())));
     assertSignedByTheClusterCa(h, hsm2);
     assertEquals("rw-------", mode(hsm2.tlsKey()));
     assertEquals(hsm1Cert, Files.readString(h.hsm("hsm1").tlsCert()), "a certificate with its kind is kept");

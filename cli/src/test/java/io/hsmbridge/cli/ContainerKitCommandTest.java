@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.hsmbridge.bridge.cluster.ClusterConfig;
+import io.hsmbridge.agent.membership.ClusterConfig;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -72,9 +72,9 @@ class ContainerKitCommandTest {
       p.setProperty("cluster.tls.ca", tls.resolve("ca.pem").toString());
       assertTrue(ClusterConfig.from(p).enabled());
       // The Raft group takes agent certificates only: an HSM's TLS files must give it one, the bridge's must not.
-      assertEquals(!node.equals("bridge"), io.hsmbridge.bridge.cluster.RaftTrust.isAgent(cert), node);
+      assertEquals(!node.equals("bridge"), io.hsmbridge.agent.membership.RaftTrust.isAgent(cert), node);
       if (!node.equals("bridge")) {
-        assertNotNull(io.hsmbridge.bridge.cluster.RaftTrust.forAgent(ClusterConfig.from(p)), node);
+        assertNotNull(io.hsmbridge.agent.membership.RaftTrust.forAgent(ClusterConfig.from(p)), node);
       }
       assertEquals(Files.readString(dir.resolve("ca/ca.pem")), Files.readString(tls.resolve("ca.pem")));
 
@@ -223,7 +223,7 @@ class ContainerKitCommandTest {
 
   @Test
   void statusWithoutABridgeSaysSoWithExitCode3() {
-    Path ca = io.hsmbridge.bridge.cluster.ClusterCa.create(tmp.resolve("ca"), "status-test").certificateFile();
+    Path ca = io.hsmbridge.agent.membership.ClusterCa.create(tmp.resolve("ca"), "status-test").certificateFile();
     CliRun r = CliRun.run(tmp.resolve("home"), "containers", "status", "--endpoint", "127.0.0.1:1", "--ca", ca.toString());
     assertEquals(ExitCodes.NOT_RUNNING, r.code, r::toString);
     assertTrue(r.err.contains("no bridge answers at 127.0.0.1:1"), r::toString);

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.hsmbridge.bridge.cluster.ClusterCa;
+import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.ClientTls;
 import io.hsmbridge.client.Hsm;

@@ -1,7 +1,7 @@
 package io.hsmbridge.bridge.endpoint;
 
 import io.hsmbridge.agent.AgentConfig;
-import io.hsmbridge.bridge.cluster.ClusterConfig;
+import io.hsmbridge.agent.membership.ClusterConfig;
 import io.hsmbridge.pkcs11.HsmException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;

@@ -1,8 +1,8 @@
 package io.hsmbridge.bridge.endpoint;
 
 import io.hsmbridge.agent.AgentConfig;
+import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.agent.replication.MemberTrustManager;
-import io.hsmbridge.bridge.cluster.ClusterCa;
 import io.vertx.core.http.ClientAuth;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.PemKeyCertOptions;

@@ -3,7 +3,7 @@ package io.hsmbridge.bridge.endpoint;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.hsmbridge.bridge.cluster.ClusterCa;
+import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.ClientTls;
 import io.hsmbridge.client.HsmBridgeException;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.hsmbridge.bridge.cluster.ClusterConfig;
+import io.hsmbridge.agent.membership.ClusterConfig;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.ErrorCode;
 import java.util.Properties;
@@ -65,10 +65,10 @@ class EndpointSettingsTest {
    */
   @Test
   void mutualTlsTakesClientCertificatesOfAClientCaThatIsNotTheClusterCa(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
-    io.hsmbridge.bridge.cluster.ClusterCa ca = io.hsmbridge.bridge.cluster.ClusterCa.create(tmp.resolve("ca"), "t");
-    io.hsmbridge.bridge.cluster.ClusterCa.MemberFiles server = ca.issueMember("bridge",
-        io.hsmbridge.bridge.cluster.ClusterCa.MemberKind.FRONT_DOOR, java.util.List.of("127.0.0.1"), tmp.resolve("bridge"));
-    io.hsmbridge.bridge.cluster.ClusterCa clients = io.hsmbridge.bridge.cluster.ClusterCa.create(tmp.resolve("clients"), "t clients");
+    io.hsmbridge.agent.membership.ClusterCa ca = io.hsmbridge.agent.membership.ClusterCa.create(tmp.resolve("ca"), "t");
+    io.hsmbridge.agent.membership.ClusterCa.MemberFiles server = ca.issueMember("bridge",
+        io.hsmbridge.agent.membership.ClusterCa.MemberKind.FRONT_DOOR, java.util.List.of("127.0.0.1"), tmp.resolve("bridge"));
+    io.hsmbridge.agent.membership.ClusterCa clients = io.hsmbridge.agent.membership.ClusterCa.create(tmp.resolve("clients"), "t clients");
     String[] base = {"bridge.tls.cert", server.certificate().toString(), "bridge.tls.key", server.key().toString(),
         "bridge.tls.ca", server.ca().toString(), "bridge.tls.clientAuth", "required"};
     HsmException missing = invalid(props(base));

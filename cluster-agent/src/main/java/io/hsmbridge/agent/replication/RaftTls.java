@@ -18,8 +18,8 @@ import javax.net.ssl.X509KeyManager;
  * pair is used for every connection the peer makes or accepts (peer RPC, client and admin calls), so the
  * group speaks to nobody the trust manager refuses, in either direction.
  *
- * <p>Built by the node from its cluster certificate files (the bridge module knows the cluster CA and the
- * member kinds); this module only needs the two JSSE managers. Holds a private key: {@link #toString()}
+ * <p>Built by the node from its cluster certificate files ({@code io.hsmbridge.agent.membership.RaftTrust}
+ * knows the cluster CA and the member kinds); this package only needs the two JSSE managers. Holds a private key: {@link #toString()}
  * shows none of it.
  *
  * @param keyManager presents this peer's certificate chain (server side and client side)

@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge.cluster;
+package io.hsmbridge.agent.membership;
 
 import io.hsmbridge.agent.AgentConfig;
 import io.hsmbridge.pkcs11.HsmException;

@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge;
+package io.hsmbridge.agent.node;
 
 import io.hsmbridge.agent.AgentConfig;
 import java.util.Locale;

@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge;
+package io.hsmbridge.agent.node;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -22,7 +22,7 @@ import java.util.logging.Logger;
  *
  * <p>Off unless the system property {@code hsmbridge.log.file} names the file.
  */
-final class LogRotation {
+public final class LogRotation {
   static final long CHECK_MS = 2000;
   static final long DEFAULT_MAX_BYTES = 10L * 1024 * 1024;
   static final int DEFAULT_FILES = 5;
@@ -38,7 +38,7 @@ final class LogRotation {
   }
 
   /** Starts the check thread when {@code hsmbridge.log.file} is set; returns whether it did. */
-  static boolean installFromSystemProperties() {
+  public static boolean installFromSystemProperties() {
     String f = System.getProperty("hsmbridge.log.file");
     if (f == null || f.isBlank()) {
       return false;

@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge.cluster;
+package io.hsmbridge.agent.membership;
 
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;

@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge;
+package io.hsmbridge.agent.node;
 
 import io.hsmbridge.agent.Failures;
 import io.hsmbridge.pkcs11.HsmException;

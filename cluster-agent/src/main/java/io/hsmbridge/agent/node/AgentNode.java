@@ -1,16 +1,17 @@
-package io.hsmbridge.bridge;
+package io.hsmbridge.agent.node;
 
 import io.hsmbridge.agent.AgentVerticle;
 import io.hsmbridge.agent.ClusterOperations;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
+import io.hsmbridge.agent.membership.ClusterConfig;
+import io.hsmbridge.agent.membership.RaftTrust;
 import io.hsmbridge.agent.replication.Applier;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.replication.RefusedEntryException;
 import io.hsmbridge.agent.replication.TokenApplier;
-import io.hsmbridge.bridge.cluster.RaftTrust;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.protocol.Addresses;
@@ -37,6 +38,10 @@ import java.util.logging.Logger;
  *   <li>serve requests, and heartbeat (state, applied index, objects, load) so bridges can route.</li>
  * </ol>
  * Heartbeats start at step 1, so {@code hsmbridge status} shows an HSM that is still catching up.
+ *
+ * <p>With {@code frontDoor.enabled} the host serves clients too: once its HSM serves, it starts the front
+ * door it was given ({@link FrontDoorStarter}, from the process entry point in the bridge module: the
+ * front door's code and settings live there, and this module does not depend on it).
  */
 public final class AgentNode {
   private static final Logger LOG = Logger.getLogger(AgentNode.class.getName());
@@ -44,7 +49,9 @@ public final class AgentNode {
   private static final Duration LEADER_WAIT = Duration.ofSeconds(60);
   private static final int JOIN_ATTEMPTS = 3;
 
-  private final NodeConfig config;
+  private final NodeSettings config;
+  /** Starts this host's front door ({@code frontDoor.enabled}), else null. */
+  private final FrontDoorStarter frontDoorStarter;
   private final HsmToken hsm;
   private final Vertx vertx;
   private final AtomicReference<AgentState> state;
@@ -60,32 +67,44 @@ public final class AgentNode {
   /** {@code host:port} of this host's client endpoint when it is a front door, else null. */
   private volatile String frontDoor;
 
-  private AgentNode(NodeConfig config, HsmToken hsm, Vertx vertx, AtomicReference<AgentState> state) {
+  private AgentNode(NodeSettings config, FrontDoorStarter frontDoorStarter, HsmToken hsm, Vertx vertx,
+      AtomicReference<AgentState> state) {
     this.config = config;
+    this.frontDoorStarter = frontDoorStarter;
     this.hsm = hsm;
     this.vertx = vertx;
     this.state = state;
     this.address = Addresses.agentIncarnation(config.agent().hsmId(), java.util.UUID.randomUUID().toString());
   }
 
-  public static AgentNode start(NodeConfig config) {
+  /**
+   * Starts the agent process and blocks until it serves; throws HsmException on any failure.
+   *
+   * @param frontDoor starts this host's front door once its HSM serves; required when
+   *     {@code frontDoor.enabled} ({@link NodeSettings#frontDoor()}), else ignored (may be null)
+   */
+  public static AgentNode start(NodeSettings config, FrontDoorStarter frontDoor) {
+    if (config.frontDoor() && frontDoor == null) {
+      throw new IllegalArgumentException("frontDoor.enabled needs a front door to start");
+    }
     if (config.stateDir() != null) {
-      NodeMain.Node.deleteEndpoint(config.stateDir());
+      NodeProcess.deleteEndpoint(config.stateDir());
     }
     // An agent SIGKILLed while its token wrote an object leaves a 0-byte object file, and the integrity scan
     // refuses such a token unless told to quarantine it (integrity.repair). A standalone node leaves that to
     // its operator (the object may be a key's only copy); an HSM of a cluster quarantines it itself and
     // re-applies the whole mutation log (run()), which reinstalls whatever the cut-short write belonged to.
     // Without this, `hsmbridge up` could not restart an agent killed mid-write (ClusterScenarioTest).
-    HsmToken hsm = NodeMain.Node.openToken(config.agent().token().withRepair(true));
+    HsmToken hsm = NodeProcess.openToken(config.agent().token().withRepair(true));
     Vertx vertx;
     try {
-      vertx = NodeMain.Node.startVertx(config);
+      vertx = NodeProcess.startVertx(config);
     } catch (RuntimeException e) {
       hsm.close();
       throw e;
     }
-    AgentNode node = new AgentNode(config, hsm, vertx, new AtomicReference<>(AgentState.STARTING));
+    AgentNode node = new AgentNode(config, config.frontDoor() ? frontDoor : null, hsm, vertx,
+        new AtomicReference<>(AgentState.STARTING));
     try {
       node.run();
       return node;
@@ -136,18 +155,13 @@ public final class AgentNode {
     state.set(AgentState.SERVING);
     publishHeartbeat();
     JsonObject written = new JsonObject();
-    if (config.endpoint() != null) {
+    if (frontDoorStarter != null) {
       // This HSM host is a front door too: clients reach the cluster through it as through the bridge.
-      try {
-        written = BridgeNode.serveClients(vertx, config);
-        frontDoor = io.hsmbridge.bridge.cluster.ClusterConfig.hostPort(written.getString("host"), written.getInteger("port"));
-      } catch (Exception e) {
-        Throwable cause = e.getCause() != null ? e.getCause() : e;
-        throw new HsmException(ErrorCode.INTERNAL, "cannot serve clients on " + config.tcpHost() + ":"
-            + config.tcpPort() + ": " + cause.getMessage());
-      }
+      FrontDoorEndpoint endpoint = frontDoorStarter.start(vertx);
+      written = endpoint.toJson();
+      frontDoor = ClusterConfig.hostPort(endpoint.host(), endpoint.port());
     }
-    NodeMain.Node.writeEndpoint(config, written.put("role", "agent").put("hsmId", hsmId)
+    NodeProcess.writeEndpoint(config.stateDir(), written.put("role", "agent").put("hsmId", hsmId)
         .put("pid", ProcessHandle.current().pid()));
     LOG.info("hsmbridge agent " + hsmId + " serving token '" + hsm.label() + "' (applied " + applied.applied()
         + ", " + hsm.keys().count() + " keys)");
@@ -362,9 +376,9 @@ public final class AgentNode {
     stopped = true;
     state.set(AgentState.STOPPING);
     if (config.stateDir() != null) {
-      NodeMain.Node.deleteEndpoint(config.stateDir());
+      NodeProcess.deleteEndpoint(config.stateDir());
     }
-    NodeMain.Node.closeVertx(vertx);
+    NodeProcess.closeVertx(vertx);
     if (log != null) {
       log.close();
     }

@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge.cluster;
+package io.hsmbridge.agent.membership;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

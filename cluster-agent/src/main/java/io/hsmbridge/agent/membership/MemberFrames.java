@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge.cluster;
+package io.hsmbridge.agent.membership;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;

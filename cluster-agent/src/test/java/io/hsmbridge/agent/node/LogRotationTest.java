@@ -1,4 +1,4 @@
-package io.hsmbridge.bridge;
+package io.hsmbridge.agent.node;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
