@@ -15,11 +15,13 @@ import java.util.Properties;
  * @param requestBudget the total time a request may spend across its attempts
  * @param sessionIdle a login session ends after this long without a request ({@code auth.sessionIdleMinutes})
  * @param sessionMax a login session ends this long after the login at the latest ({@code auth.sessionMaxMinutes})
+ * @param hedgeAfter a request that may be sent twice and has no answer after this long also goes to another
+ *     HSM, the first answer wins ({@code cluster.hedgeAfterMs}; zero = never)
  */
 public record RoutingSettings(int durability, Duration deadAfter, Duration antiEntropy, Duration durabilityTimeout,
-    int attempts, Duration requestBudget, Duration sessionIdle, Duration sessionMax) {
+    int attempts, Duration requestBudget, Duration sessionIdle, Duration sessionMax, Duration hedgeAfter) {
 
-  static RoutingSettings from(Properties p) {
+  public static RoutingSettings from(Properties p) {
     int durability = AgentConfig.integer(p, "cluster.durability", 2);
     if (durability < 1 || durability > 16) {
       throw AgentConfig.invalid("cluster.durability must be 1..16");
@@ -29,9 +31,12 @@ public record RoutingSettings(int durability, Duration deadAfter, Duration antiE
     int durabilityMs = AgentConfig.integer(p, "cluster.durabilityTimeoutMs", 10_000);
     int attempts = AgentConfig.integer(p, "cluster.retryAttempts", 3);
     int budgetMs = AgentConfig.integer(p, "cluster.requestBudgetMs", 25_000);
-    if (deadMs < 200 || antiEntropyS < 0 || durabilityMs < 100 || attempts < 1 || attempts > 10 || budgetMs < 1000) {
+    int hedgeMs = AgentConfig.integer(p, "cluster.hedgeAfterMs", 1_500);
+    if (deadMs < 200 || antiEntropyS < 0 || durabilityMs < 100 || attempts < 1 || attempts > 10 || budgetMs < 1000
+        || (hedgeMs != 0 && hedgeMs < 100)) {
       throw AgentConfig.invalid("cluster.deadAfterMs >= 200, cluster.antiEntropySeconds >= 0, "
-          + "cluster.durabilityTimeoutMs >= 100, cluster.retryAttempts 1..10, cluster.requestBudgetMs >= 1000");
+          + "cluster.durabilityTimeoutMs >= 100, cluster.retryAttempts 1..10, cluster.requestBudgetMs >= 1000, "
+          + "cluster.hedgeAfterMs 0 (never) or >= 100");
     }
     int idleMin = AgentConfig.integer(p, "auth.sessionIdleMinutes", 15);
     int maxMin = AgentConfig.integer(p, "auth.sessionMaxMinutes", 8 * 60);
@@ -40,6 +45,6 @@ public record RoutingSettings(int durability, Duration deadAfter, Duration antiE
     }
     return new RoutingSettings(durability, Duration.ofMillis(deadMs), Duration.ofSeconds(antiEntropyS),
         Duration.ofMillis(durabilityMs), attempts, Duration.ofMillis(budgetMs), Duration.ofMinutes(idleMin),
-        Duration.ofMinutes(maxMin));
+        Duration.ofMinutes(maxMin), Duration.ofMillis(hedgeMs));
   }
 }

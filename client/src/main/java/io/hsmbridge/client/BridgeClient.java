@@ -161,6 +161,11 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
       s.setTcpNoDelay(true);
       s.setKeepAlive(true);
       s.connect(new InetSocketAddress(host, port), (int) DEFAULT_CONNECT_TIMEOUT.toMillis());
+      if (s.getLocalPort() == s.getPort() && s.getLocalAddress().equals(s.getInetAddress())) {
+        // Connected to itself (TCP simultaneous open on loopback): nobody listens on that port, and this
+        // socket would hold it from the front door about to bind it again after a restart.
+        throw new IOException("nobody listens there (the socket connected to itself)");
+      }
     } catch (IOException e) {
       closeQuietly(s);
       throw new HsmBridgeException(

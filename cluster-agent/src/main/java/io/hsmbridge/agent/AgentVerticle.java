@@ -16,6 +16,7 @@ import io.vertx.core.json.JsonObject;
  * {@code ReplyException} failure code and a one-line, secret-free message.
  */
 public final class AgentVerticle extends VerticleBase {
+  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(AgentVerticle.class.getName());
   private final String hsmId;
   private final HsmToken hsm;
   private final RequestHandler handler;
@@ -80,13 +81,17 @@ public final class AgentVerticle extends VerticleBase {
     }
     // Requests are independent and run in parallel, one per worker. The reply is sent from the
     // worker thread itself, saving a hop back through the event loop on every request.
+    long received = System.nanoTime();
     Runnable task = () -> {
+      long started = System.nanoTime();
+      RequestTrace.begin();
       try {
         message.reply(handler.execute(body));
       } catch (Throwable e) {
         Failures.reply(message, e);
       } finally {
         outstanding.decrementAndGet();
+        logIfSlow(body, received, started);
       }
     };
     outstanding.incrementAndGet();
@@ -99,6 +104,19 @@ public final class AgentVerticle extends VerticleBase {
     } catch (java.util.concurrent.RejectedExecutionException e) {
       outstanding.decrementAndGet();
       Failures.reply(message, ErrorCode.TOKEN_UNAVAILABLE, "agent is stopping");
+    }
+  }
+
+  /** A request this agent took this long to answer is logged: queued (waiting for a thread) and executed. */
+  static final long SLOW_REQUEST_MS = 1_000;
+
+  private void logIfSlow(JsonObject body, long received, long started) {
+    long done = System.nanoTime();
+    if (done - received >= SLOW_REQUEST_MS * 1_000_000) {
+      Object op = body.getValue("op");
+      LOG.warning(hsmId + ": slow request: " + (op instanceof String o && o.length() <= 40 ? o : "?") + " queued "
+          + (started - received) / 1_000_000 + " ms, executed in " + (done - started) / 1_000_000 + " ms"
+          + RequestTrace.phases());
     }
   }
 

@@ -107,6 +107,7 @@ public final class ClusterOperations implements RequestHandler {
     }
     if (p != null) {
       checkSession(p);
+      RequestTrace.mark("session checked");
     }
     if (op == Op.AUTH_LOGOUT) {
       return logout(p);
@@ -200,6 +201,7 @@ public final class ClusterOperations implements RequestHandler {
       return access.describe(Operations.key(existing), p).put("seq", applied.applied());
     }
     ReplicaBlob blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
+    RequestTrace.mark("generated and wrapped");
     long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(keyId, p.user())));
     return access.describe(Operations.key(hsm.keys().describe(keyId)), p).put("seq", seq);
   }
@@ -408,14 +410,25 @@ public final class ClusterOperations implements RequestHandler {
    * leader refused before logging it is KEY_AVAILABILITY; an entry this HSM refused at apply (and so did
    * every other) is ACCESS_DENIED.
    */
+  /** A commit that takes this long is logged (the Raft log's side of a slow request). */
+  static final long SLOW_COMMIT_MS = 1_000;
+
   private long commit(Principal by, Mutation m) {
     long now = System.currentTimeMillis();
     Actor actor = by != null ? by.session() : Actor.agent(hsmId, now);
     // Unsealed only before the session-proof key exists: then only that key's own installation passes.
     Entry entry = proofs.hasKey() ? proofs.seal(actor, now, hsmId, m) : new Entry(actor, now, hsmId, null, m);
     long seq;
+    long submitted = System.nanoTime();
     try {
       seq = log.submit(entry).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      RequestTrace.mark("committed");
+      long ms = (System.nanoTime() - submitted) / 1_000_000;
+      if (ms >= SLOW_COMMIT_MS) {
+        // A slow request's front door logs "sent to <hsm>, +N ms answered"; this says the time went to the log.
+        LOG.warning(hsmId + ": slow commit: a " + m.getClass().getSimpleName() + " took " + ms + " ms to commit as"
+            + " sequence " + seq + " (leader " + log.leaderId().orElse("unknown") + ")");
+      }
     } catch (TimeoutException e) {
       throw new HsmException(ErrorCode.OUTCOME_UNKNOWN, "the cluster's mutation log did not confirm the change"
           + " within " + commitTimeout.toSeconds() + " s (a majority of its " + log.peers().size()
@@ -439,6 +452,7 @@ public final class ClusterOperations implements RequestHandler {
         throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "mutation " + seq + " is committed but not yet applied on "
             + hsmId + (log.failure() != null ? " (this HSM stopped applying: " + log.failure().getMessage() + ")" : ""));
       }
+      RequestTrace.mark("applied here");
       String refused = log.refusal(seq);
       if (refused != null) {
         throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: the cluster refused the change: " + refused);

@@ -49,10 +49,33 @@ final class AntiEntropy {
     this.repairCalls = new AgentCalls(vertx, Math.min(timeoutMs, REPAIR_TIMEOUT_MS));
   }
 
-  /** Runs one check (or joins the one running) and returns its report. */
+  /**
+   * Rounds of the periodic check. Each digest holds its HSM's applier for the length of a token rescan
+   * (measured: 1.0-1.8 s on an agent seconds after its restart), so ten rounds in a row stalled that HSM's
+   * applies for ~10 s, and with another HSM down every creation waited for it (FrontDoorsTest: 15 s).
+   */
+  static final int BACKGROUND_ROUNDS = 2;
+
+  /** Runs one check as an operator asked for it (or joins the one running) and returns its report. */
   Future<JsonObject> run() {
+    return run(MAX_ROUNDS);
+  }
+
+  /**
+   * The periodic check: fewer rounds, and none while an HSM has just started serving (its applier is
+   * catching up and must not be held); empty when skipped.
+   */
+  Future<java.util.Optional<JsonObject>> runInBackground() {
+    long now = System.nanoTime();
+    if (running == null && registry.all().stream().anyMatch(v -> v.warmingUp(now))) {
+      return Future.succeededFuture(java.util.Optional.empty());
+    }
+    return run(BACKGROUND_ROUNDS).map(java.util.Optional::of);
+  }
+
+  private Future<JsonObject> run(int rounds) {
     if (running == null) {
-      running = check().onComplete(ar -> running = null);
+      running = check(rounds).onComplete(ar -> running = null);
     }
     return running;
   }
@@ -63,24 +86,24 @@ final class AntiEntropy {
    * and the round where the most HSMs answered at one index is compared; HSMs at another index are
    * reported as skipped ("behind"), never as inconsistent.
    */
-  private Future<JsonObject> check() {
+  private Future<JsonObject> check(int maxRounds) {
     long roundsUntil = System.nanoTime() + ROUNDS_BUDGET_MS * 1_000_000;
-    return round(1, null, roundsUntil).compose(best -> compare(best.hsms(), best.replies()));
+    return round(1, maxRounds, null, roundsUntil).compose(best -> compare(best.hsms(), best.replies()));
   }
 
   private record Round(List<HsmView> hsms, List<Future<JsonObject>> replies, int atTop) {}
 
-  private Future<Round> round(int n, Round best, long until) {
+  private Future<Round> round(int n, int maxRounds, Round best, long until) {
     List<HsmView> hsms = registry.serving();
     List<Future<JsonObject>> digests = digestCalls.askEach(hsms, Op.AGENT_DIGEST);
     return Future.join(digests).transform(ignored -> {
       Round r = new Round(hsms, digests, atTop(digests));
       Round better = best == null || r.atTop() >= best.atTop() ? r : best;
-      if (better.atTop() == hsms.size() || n >= MAX_ROUNDS || System.nanoTime() > until) {
+      if (better.atTop() == hsms.size() || n >= maxRounds || System.nanoTime() > until) {
         return Future.succeededFuture(better);
       }
       io.vertx.core.Promise<Round> next = io.vertx.core.Promise.promise();
-      vertx.setTimer(ROUND_PAUSE_MS, t -> round(n + 1, better, until).onComplete(next));
+      vertx.setTimer(ROUND_PAUSE_MS, t -> round(n + 1, maxRounds, better, until).onComplete(next));
       return next.future();
     });
   }

@@ -75,6 +75,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   }
 
   /** One client request and the HSMs it has been tried on. */
+  /** A request that takes this long in the front door is logged with its trace (see Request#finished). */
+  static final long SLOW_REQUEST_MS = 2_000;
+
   private final class Request {
     final Message<Object> message;
     final JsonObject body;
@@ -83,6 +86,31 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     final Set<String> tried = new HashSet<>();
     final FrontDoor.Admitted admitted;
     boolean hadTransportFailure;
+    final long startNanos = System.nanoTime();
+    /** Attempts sent and not yet answered (two while a hedge runs, see #hedge). */
+    int outstanding;
+    /** The client has its answer: later answers of other attempts are dropped. */
+    boolean answered;
+    boolean hedged;
+    /** What happened to the request, for the slow-request log line: HSM ids, sequences, error codes only. */
+    private final StringBuilder trace = new StringBuilder();
+
+    void mark(String event) {
+      trace.append(", +").append((System.nanoTime() - startNanos) / 1_000_000).append(" ms ").append(event);
+    }
+
+    /**
+     * Logs a request that took {@link #SLOW_REQUEST_MS} or more, with what happened to it: where a stall
+     * came from (an HSM that died with it, a commit, the durability wait) is otherwise invisible.
+     */
+    void finished(String outcome) {
+      long ms = (System.nanoTime() - startNanos) / 1_000_000;
+      if (ms >= SLOW_REQUEST_MS) {
+        Object requestId = body.getValue("requestId");
+        LOG.warning("slow request: " + op.wire() + (requestId instanceof String r && r.length() <= 64 ? " " + r : "")
+            + " took " + ms + " ms, " + outcome + trace);
+      }
+    }
 
     Request(Message<Object> message, JsonObject body, Op op, FrontDoor.Admitted admitted) {
       this.message = message;
@@ -120,9 +148,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     consumers.add(requests);
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
     if (!settings.antiEntropy().isZero()) {
-      vertx.setPeriodic(settings.antiEntropy().toMillis(), t -> antiEntropy.run().onSuccess(report -> {
-        if (!report.getBoolean("consistent")) {
-          LOG.warning("anti-entropy: HSMs differ: " + report.encode());
+      vertx.setPeriodic(settings.antiEntropy().toMillis(), t -> antiEntropy.runInBackground().onSuccess(report -> {
+        if (report.isPresent() && !report.get().getBoolean("consistent")) {
+          LOG.warning("anti-entropy: HSMs differ: " + report.get().encode());
         }
       }));
     }
@@ -238,22 +266,77 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       target = req.tried.isEmpty() ? registry.choose(v -> v.hsmId.equals(pinned)) : null;
     } else {
       java.util.function.Predicate<HsmView> eligible = v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq;
-      target = req.op.isMutation() ? registry.chooseLeastQueued(eligible, localHsmId) : registry.choose(eligible, localHsmId);
+      if (req.op.isMutation()) {
+        // An HSM that has just started serving is left out of mutations while another can take them.
+        long now = System.nanoTime();
+        target = registry.chooseLeastQueued(eligible.and(v -> !v.warmingUp(now)), localHsmId);
+        if (target == null) {
+          target = registry.chooseLeastQueued(eligible, localHsmId);
+        }
+      } else {
+        target = registry.choose(eligible, localHsmId);
+      }
       if (target == null && minSeq > 0) {
         target = registry.choose(v -> !req.tried.contains(v.hsmId));
       }
     }
     if (target == null && pinned != null && req.tried.isEmpty()) {
+      req.finished("refused: " + pinned + " is not serving");
       Failures.reply(req.message, ErrorCode.NO_HSM_AVAILABLE, "HSM '" + pinned + "' is not serving");
       return;
     }
     if (target == null) {
+      req.finished("refused: no HSM to send it to");
       Failures.reply(req.message, ErrorCode.NO_HSM_AVAILABLE, req.tried.isEmpty()
           ? "no HSM is serving requests (" + registry.all().size() + " known)"
           : "no other HSM is serving requests after " + req.tried.size() + " attempt(s)");
       return;
     }
+    send(req, target);
+    if (hedgeable(req)) {
+      vertx.setTimer(settings.hedgeAfter().toMillis(), t -> hedge(req));
+    }
+  }
+
+  /**
+   * Whether a request may also be sent to a second HSM when the first is slow: what may be sent twice
+   * anyway (reads, crypto, and the creations, deletes and relabels that carry a requestId), not logins
+   * (each is a password check the lockout counts), not a request pinned to one HSM.
+   */
+  private boolean hedgeable(Request req) {
+    return !settings.hedgeAfter().isZero() && req.op.isRetrySafe() && req.op != Op.AUTH_LOGIN
+        && req.op != Op.AUTH_LOGOUT && req.body.getValue("onHsm") == null;
+  }
+
+  /**
+   * A request still unanswered after {@code cluster.hedgeAfterMs} goes to one more HSM as well; the first
+   * answer wins. Measured (FrontDoorsTest): an HSM that had just restarted took 7.7 s to apply its own
+   * creation, already committed by the others, while its front door waited for it; another HSM holds the
+   * committed key and answers the same requestId at once (the key id derives from it: no second key).
+   */
+  private void hedge(Request req) {
+    if (req.answered || req.hedged || req.outstanding == 0) {
+      return;
+    }
+    long minSeq = req.minSeq();
+    long now = System.nanoTime();
+    java.util.function.Predicate<HsmView> eligible = v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq;
+    HsmView other = registry.choose(eligible.and(v -> !v.warmingUp(now)), localHsmId);
+    if (other == null) {
+      other = registry.choose(eligible, localHsmId);
+    }
+    if (other == null) {
+      return;
+    }
+    req.hedged = true;
+    req.mark("no answer yet: hedged");
+    send(req, other);
+  }
+
+  private void send(Request req, HsmView target) {
     req.tried.add(target.hsmId);
+    req.mark("sent to " + target.hsmId);
+    req.outstanding++;
     Attempt attempt = new Attempt(target);
     target.inFlight.add(attempt);
     long leftMs = Math.max(1, (req.deadlineNanos - System.nanoTime()) / 1_000_000);
@@ -269,17 +352,27 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     HsmView hsm = target;
     attempt.outcome.future().onComplete(ar -> {
       hsm.inFlight.remove(attempt);
+      req.outstanding--;
+      req.mark(hsm.hsmId + (ar.succeeded() ? " answered" : " failed (" + failureName(ar.cause()) + ")"));
+      if (ar.succeeded() && !req.op.isMutation()) {
+        // A mutation's round trip is the cluster's Raft commit (and an RSA generation can take a second),
+        // not this HSM's speed: counted, it made the HSM that served creations look slow to crypto.
+        hsm.recordServiceTime((System.nanoTime() - attempt.startNanos) / 1000);
+      }
+      if (req.answered) {
+        return; // another attempt answered the client first
+      }
+      if (ar.failed() && req.outstanding > 0) {
+        return; // the hedge (or the first attempt) may still answer; its own failure decides
+      }
       if (ar.succeeded()) {
-        if (!req.op.isMutation()) {
-          // A mutation's round trip is the cluster's Raft commit (and an RSA generation can take a second),
-          // not this HSM's speed: counted, it made the HSM that served creations look slow to crypto.
-          hsm.recordServiceTime((System.nanoTime() - attempt.startNanos) / 1000);
-        }
+        req.answered = true;
         JsonObject reply = ar.result().put("servedBy", hsm.hsmId);
         try {
           succeeded(req, frontDoor.succeeded(req.op, req.admitted, reply));
         } catch (RuntimeException e) {
           LOG.log(java.util.logging.Level.WARNING, "could not complete " + req.op.wire(), e);
+          req.finished("failed: INTERNAL");
           Failures.reply(req.message, ErrorCode.INTERNAL, "could not complete " + req.op.wire());
         }
       } else {
@@ -291,10 +384,12 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   private void succeeded(Request req, JsonObject reply) {
     Long seq = req.op.isMutation() ? reply.getLong("seq") : null;
     if (seq == null) {
+      req.finished("answered");
       req.message.reply(reply);
       return;
     }
     int needed = required();
+    req.mark("committed as sequence " + seq + ", waiting until " + needed + " HSMs applied it");
     Promise<Integer> applied = Promise.promise();
     // Bounded by what is left of the request's budget too: the TCP event-bus bridge in front gives up on
     // its own after 30 s (Vert.x's default send timeout), and a creation retried after an HSM died had
@@ -311,6 +406,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       if (req.op.isUserModel()) {
         userSeq = Math.max(userSeq, seq);
       }
+      req.finished(ar.succeeded() ? "applied on " + ar.result() + " HSMs" : "KEY_AVAILABILITY: applied on "
+          + registry.appliedCount(seq) + " of " + needed + " in time");
       if (ar.succeeded()) {
         req.message.reply(reply.put("appliedOn", ar.result()));
       } else {
@@ -329,6 +426,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     if (code == ErrorCode.UNKNOWN_KEY) {
       if (req.op == Op.KEY_DELETE && req.hadTransportFailure) {
         // An earlier attempt's HSM died after deleting: the delete is done.
+        req.finished("deleted by an earlier attempt");
         req.message.reply(new JsonObject().put("keyId", req.body.getString("keyId")).put("deleted", true));
         return;
       }
@@ -347,7 +445,21 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       return;
     }
     frontDoor.failed(req.admitted, code);
+    req.finished("failed (" + failureName(cause) + ")");
     relay(req.message, cause);
+  }
+
+  /** An error's code or kind for the trace: never its message (which may quote request fields). */
+  private static String failureName(Throwable cause) {
+    if (cause instanceof HsmDied) {
+      return "its HSM died";
+    }
+    if (cause instanceof ReplyException r) {
+      ErrorCode code = r.failureType() == io.vertx.core.eventbus.ReplyFailure.RECIPIENT_FAILURE
+          ? ErrorCode.fromCode(r.failureCode()) : null;
+      return code != null ? code.name() : r.failureType().name();
+    }
+    return cause.getClass().getSimpleName();
   }
 
   private static void relay(Message<Object> message, Throwable cause) {

@@ -101,6 +101,13 @@ final class OutboundLink implements Runnable {
   private void connectAndTalk(InetSocketAddress target) throws IOException {
     SSLSocket s = (SSLSocket) manager.tls().getSocketFactory().createSocket();
     s.connect(target, CertifiedClusterManager.CONNECT_MS);
+    if (s.getLocalPort() == s.getPort() && s.getLocalAddress().equals(s.getInetAddress())) {
+      // TCP "simultaneous open" with itself: dialling a port nobody listens on yet from the same port (the
+      // kernel may pick it as the ephemeral port on loopback) connects the socket to itself, and holds the
+      // port the member is about to bind (seen: ClusterTransportTest, "Address already in use").
+      s.close();
+      throw new IOException("connected to itself on port " + target.getPort() + " (nobody listens there yet)");
+    }
     s.setSoTimeout(CertifiedClusterManager.SILENCE_MS);
     s.setTcpNoDelay(true);
     s.setEnabledProtocols(CertifiedClusterManager.TLS_PROTOCOLS);

@@ -384,6 +384,16 @@ public final class MutationLog implements AutoCloseable {
     return stateMachine.lastRefusal();
   }
 
+  /** The leader this peer knows of, if any (for log lines). */
+  public java.util.Optional<String> leaderId() {
+    try {
+      org.apache.ratis.protocol.RaftPeerId id = server.getDivision(group.getGroupId()).getInfo().getLeaderId();
+      return java.util.Optional.ofNullable(id).map(org.apache.ratis.protocol.RaftPeerId::toString);
+    } catch (IOException | RuntimeException e) {
+      return java.util.Optional.empty();
+    }
+  }
+
   /**
    * Whether this peer's Raft division is alive. False once its state machine failed to apply an entry
    * (Ratis then closes the division; the peer must be restarted to retry the entry).
