@@ -116,10 +116,15 @@ final class LocalCluster {
    * @throws NodeFailure naming the node that exited, or (timeout) the nodes not serving, with the tail
    *     of the log that shows why
    */
-  /** Every HSM just spawned serves as the new process (not the old one's last heartbeat). */
-  private static boolean servingAsSpawned(ClusterStatus status, List<LocalNode.Spawned> spawned) {
+  /**
+   * Every HSM just spawned serves as the new process (not the old one's last heartbeat) and has written its
+   * endpoint.json: an agent reports SERVING before its front door listens and the file is written (seen in
+   * CI: AuditTamperTest read hsm2's endpoint.json right after `up` returned, and it was not there yet).
+   */
+  private boolean servingAsSpawned(ClusterStatus status, List<LocalNode.Spawned> spawned) {
     return spawned.stream().filter(s -> !s.name().equals(Home.BRIDGE))
-        .allMatch(s -> status.isServingAs(s.name(), s.process().pid()));
+        .allMatch(s -> status.isServingAs(s.name(), s.process().pid())
+            && Endpoint.readPid(node(s.name()).dir().endpointJson()) == s.process().pid());
   }
 
   Ready awaitServing(List<LocalNode.Spawned> spawned, Collection<String> mustServe) {
