@@ -3,8 +3,6 @@ package io.hsmbridge.cli;
 import io.hsmbridge.cli.bench.BenchMain;
 import io.hsmbridge.cli.bench.BenchOp;
 import io.hsmbridge.cli.bench.ClusterBench;
-import io.hsmbridge.client.BridgeClient;
-import io.hsmbridge.client.Hsm;
 import io.hsmbridge.protocol.KeySpec;
 import java.io.BufferedReader;
 import java.io.File;
@@ -16,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -48,7 +45,6 @@ final class BenchCommand extends CliCommand {
   static final String DEFAULT_HSMS = "1";
   static final String DEFAULT_CREATIONS = "AES_256:200,EC_P256:100,RSA_2048:20";
   static final String DEFAULT_SINGLE_CREATIONS = "AES_256:50";
-  private static final int MAX_CREATIONS = 10_000;
   /** Bound on the direct-baseline child beyond its own measuring time (start-up, key generation). */
   private static final long CHILD_SLACK_SECONDS = 300;
 
@@ -174,7 +170,7 @@ final class BenchCommand extends CliCommand {
       return code;
     } finally {
       if (hook != null) {
-        removeHook(hook);
+        ThrowawayCluster.removeHook(hook);
       }
       if (child != null && child.isAlive()) {
         stopChild(child);
@@ -350,14 +346,6 @@ final class BenchCommand extends CliCommand {
     }
   }
 
-  private static void removeHook(Thread hook) {
-    try {
-      Runtime.getRuntime().removeShutdownHook(hook);
-    } catch (IllegalStateException shuttingDown) {
-      // the hook runs anyway; cleanUp is idempotent
-    }
-  }
-
   private List<Integer> threadCounts() {
     if (!threads.matches("\\d{1,2}(,\\d{1,2})*")) {
       throw usage("--threads must look like 1,2,4,8");
@@ -398,33 +386,11 @@ final class BenchCommand extends CliCommand {
   }
 
   private Map<KeySpec, Integer> creationCounts() {
-    String list = creationsArgument();
-    Map<KeySpec, Integer> out = new LinkedHashMap<>();
-    if (list.equals("none")) {
-      return out;
+    try {
+      return ClusterBench.parseCreations(creationsArgument());
+    } catch (IllegalArgumentException e) {
+      throw usage("--creations: " + e.getMessage());
     }
-    for (String item : list.split(",")) {
-      String[] p = item.split(":");
-      if (p.length != 2 || !p[1].strip().matches("\\d{1,5}")) {
-        throw usage("--creations must look like " + DEFAULT_CREATIONS);
-      }
-      KeySpec spec;
-      try {
-        spec = KeySpec.parse(p[0]);
-      } catch (IllegalArgumentException e) {
-        throw usage("--creations: " + e.getMessage());
-      }
-      if (spec.family() == KeySpec.Family.EDWARDS) {
-        throw usage("--creations: " + spec + " keys cannot be replicated (see docs/cluster.md)");
-      }
-      int n = Integer.parseInt(p[1].strip());
-      if (n < 1 || n > MAX_CREATIONS) {
-        throw usage("--creations: each count must be 1.." + MAX_CREATIONS);
-      }
-      if (out.put(spec, n) != null) {
-        throw usage("--creations names " + spec + " twice");
-      }
-    }
-    return out;
   }
+
 }

@@ -32,9 +32,10 @@ final class ThrowawayCluster implements AutoCloseable {
   private final ThrowawayUsers.Logins logins;
   private final Home home;
 
-  private ThrowawayCluster(LocalCluster local, Path dir, PrintStream progress, Thread hook, ClusterRecord rec,
-      LocalCluster.Ready ready, double startSeconds, ThrowawayUsers.Logins logins) {
+  private ThrowawayCluster(LocalCluster local, Home home, Path dir, PrintStream progress, Thread hook,
+      ClusterRecord rec, LocalCluster.Ready ready, double startSeconds, ThrowawayUsers.Logins logins) {
     this.local = local;
+    this.home = home;
     this.dir = dir;
     this.progress = progress;
     this.hook = hook;
@@ -42,7 +43,6 @@ final class ThrowawayCluster implements AutoCloseable {
     this.ready = ready;
     this.startSeconds = startSeconds;
     this.logins = logins;
-    this.home = new Home(dir);
   }
 
   /**
@@ -80,7 +80,7 @@ final class ThrowawayCluster implements AutoCloseable {
       try (Hsm hsm = Hsm.owning(ready.bridge().connect(BridgeClient.DEFAULT_TIMEOUT))) {
         logins = ThrowawayUsers.activate(hsm);
       }
-      ThrowawayCluster c = new ThrowawayCluster(local, dir, progress, hook, rec, ready, startSeconds, logins);
+      ThrowawayCluster c = new ThrowawayCluster(local, home, dir, progress, hook, rec, ready, startSeconds, logins);
       started = true;
       return c;
     } finally {
@@ -171,7 +171,8 @@ final class ThrowawayCluster implements AutoCloseable {
     }
   }
 
-  private static void removeHook(Thread hook) {
+  /** Removes a shutdown hook that has not run; when the JVM is already shutting down it runs anyway. */
+  static void removeHook(Thread hook) {
     try {
       Runtime.getRuntime().removeShutdownHook(hook);
     } catch (IllegalStateException shuttingDown) {

@@ -402,6 +402,9 @@ public final class ClusterOperations implements RequestHandler {
     }
   }
 
+  /** A commit that takes this long is logged (the Raft log's side of a slow request). */
+  static final long SLOW_COMMIT_MS = 1_000;
+
   /**
    * Commits a mutation through the log for {@code by} (null: this agent on its own) and waits until it is
    * applied here (also what user, ACL and setting changes use). A commit not seen in time (no majority
@@ -410,9 +413,6 @@ public final class ClusterOperations implements RequestHandler {
    * leader refused before logging it is KEY_AVAILABILITY; an entry this HSM refused at apply (and so did
    * every other) is ACCESS_DENIED.
    */
-  /** A commit that takes this long is logged (the Raft log's side of a slow request). */
-  static final long SLOW_COMMIT_MS = 1_000;
-
   private long commit(Principal by, Mutation m) {
     long now = System.currentTimeMillis();
     Actor actor = by != null ? by.session() : Actor.agent(hsmId, now);

@@ -74,10 +74,10 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     this.localHsmId = localHsmId;
   }
 
-  /** One client request and the HSMs it has been tried on. */
   /** A request that takes this long in the front door is logged with its trace (see Request#finished). */
   static final long SLOW_REQUEST_MS = 2_000;
 
+  /** One client request and the HSMs it has been tried on. */
   private final class Request {
     final Message<Object> message;
     final JsonObject body;
@@ -265,17 +265,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       // An operator's (or a test's) explicit choice: that HSM or nothing, no failover.
       target = req.tried.isEmpty() ? registry.choose(v -> v.hsmId.equals(pinned)) : null;
     } else {
-      java.util.function.Predicate<HsmView> eligible = v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq;
-      if (req.op.isMutation()) {
-        // An HSM that has just started serving is left out of mutations while another can take them.
-        long now = System.nanoTime();
-        target = registry.chooseLeastQueued(eligible.and(v -> !v.warmingUp(now)), localHsmId);
-        if (target == null) {
-          target = registry.chooseLeastQueued(eligible, localHsmId);
-        }
-      } else {
-        target = registry.choose(eligible, localHsmId);
-      }
+      target = choose(req, v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq);
       if (target == null && minSeq > 0) {
         target = registry.choose(v -> !req.tried.contains(v.hsmId));
       }
@@ -319,18 +309,27 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       return;
     }
     long minSeq = req.minSeq();
-    long now = System.nanoTime();
-    java.util.function.Predicate<HsmView> eligible = v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq;
-    HsmView other = registry.choose(eligible.and(v -> !v.warmingUp(now)), localHsmId);
-    if (other == null) {
-      other = registry.choose(eligible, localHsmId);
-    }
+    HsmView other = choose(req, v -> !req.tried.contains(v.hsmId) && v.applied >= minSeq);
     if (other == null) {
       return;
     }
     req.hedged = true;
     req.mark("no answer yet: hedged");
     send(req, other);
+  }
+
+  /**
+   * The HSM for {@code req} among those {@code eligible}, preferring this host's own: crypto and reads by
+   * expected wait; mutations by queue, leaving out an HSM that has just started serving while another can
+   * take them (see {@link HsmView#WARM_UP_NANOS}).
+   */
+  private HsmView choose(Request req, java.util.function.Predicate<HsmView> eligible) {
+    if (!req.op.isMutation()) {
+      return registry.choose(eligible, localHsmId);
+    }
+    long now = System.nanoTime();
+    HsmView warm = registry.chooseLeastQueued(eligible.and(v -> !v.warmingUp(now)), localHsmId);
+    return warm != null ? warm : registry.chooseLeastQueued(eligible, localHsmId);
   }
 
   private void send(Request req, HsmView target) {

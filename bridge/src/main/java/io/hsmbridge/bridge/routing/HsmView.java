@@ -60,11 +60,10 @@ final class HsmView {
     if (!hb.containsKey("state")) {
       return; // a progress notice (applied only), sent after each applied mutation
     }
-    String previous = agentState;
     agentState = hb.getString("state");
     if (!"SERVING".equals(agentState)) {
       servingSinceNanos = 0;
-    } else if (!"SERVING".equals(previous) || servingSinceNanos == 0) {
+    } else if (servingSinceNanos == 0) {
       servingSinceNanos = now;
     }
     String announced = hb.getString("address");

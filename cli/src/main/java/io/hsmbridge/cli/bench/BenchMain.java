@@ -139,8 +139,7 @@ public final class BenchMain {
   /** One token's sequential key generations (what a replicated creation is compared with), keys deleted after. */
   private static ClusterBench.DirectGeneration generations(HsmToken hsm, KeySpec spec, int count) {
     org.HdrHistogram.Histogram h = new org.HdrHistogram.Histogram(3_600_000_000_000L, 3);
-    KeyUsage usage = spec.family() == KeySpec.Family.RSA || spec.family() == KeySpec.Family.EC
-        ? KeyUsage.SIGN_VERIFY : KeyUsage.ENCRYPT_DECRYPT;
+    KeyUsage usage = KeyUsage.defaultFor(spec); // what a creation through the cluster gets
     long deadline = System.nanoTime() + ClusterBench.CREATION_TIME_CAP.toNanos();
     List<String> made = new ArrayList<>();
     for (int i = 0; i < count && System.nanoTime() - deadline < 0; i++) {
@@ -228,9 +227,9 @@ public final class BenchMain {
           case "--seconds": o.seconds = Integer.parseInt(args[++i]); break;
           case "--warmup": o.warmup = Integer.parseInt(args[++i]); break;
           case "--threads": o.threads = ints(args[++i]); break;
-          case "--ops": o.ops = ops(args[++i]); break;
+          case "--ops": o.ops = BenchOp.parseList(args[++i]); break;
           case "--direct-only": o.directOnly = true; break;
-          case "--generate": o.generate = generate(args[++i]); break;
+          case "--generate": o.generate = ClusterBench.parseCreations(args[++i]); break;
           default: throw new IllegalArgumentException("unknown bench argument " + args[i]);
         }
       }
@@ -246,22 +245,6 @@ public final class BenchMain {
         out.add(Integer.parseInt(s.trim()));
       }
       return out;
-    }
-
-    /** {@code AES_256:50,EC_P256:20} (an empty string: none). */
-    private static Map<KeySpec, Integer> generate(String csv) {
-      Map<KeySpec, Integer> out = new java.util.LinkedHashMap<>();
-      for (String item : csv.split(",")) {
-        if (!item.isBlank()) {
-          String[] p = item.split(":");
-          out.put(KeySpec.parse(p[0].trim()), Integer.parseInt(p[1].trim()));
-        }
-      }
-      return out;
-    }
-
-    private static List<BenchOp> ops(String csv) {
-      return BenchOp.parseList(csv);
     }
   }
 }

@@ -392,17 +392,13 @@ public final class ClusterBench {
   /**
    * Creates a key and checks that the reply says it reached {@code required} HSMs.
    *
-   * @param usage null: signing for RSA and EC, the spec's default otherwise
+   * @param usage null: the spec's default ({@link KeyUsage#defaultFor}: encryption for AES, signing otherwise)
    */
   private static JsonObject create(BridgeClient client, Cluster cluster, KeySpec spec, KeyUsage usage, String label) {
     int required = cluster.required();
     JsonObject req = new JsonObject().put("op", Op.KEY_GENERATE.wire()).put("spec", spec.name()).put("label", label)
         .put("exportable", false).put("session", cluster.session());
-    if (usage != null) {
-      req.put("usage", usage.name());
-    } else if (spec.family() == KeySpec.Family.RSA || spec.family() == KeySpec.Family.EC) {
-      req.put("usage", KeyUsage.SIGN_VERIFY.name());
-    }
+    req.put("usage", (usage != null ? usage : KeyUsage.defaultFor(spec)).name());
     JsonObject reply = client.request(req);
     Integer applied = reply.getInteger("appliedOn");
     if (reply.getString("keyId") == null || applied == null || applied < required) {
@@ -560,6 +556,41 @@ public final class ClusterBench {
       return Long.compare(Long.parseLong(a.substring(3)), Long.parseLong(b.substring(3)));
     }
     return ha != hb ? (ha ? -1 : 1) : a.compareTo(b);
+  }
+
+  /** The most sequential creations one spec may ask for. */
+  static final int MAX_CREATIONS = 10_000;
+
+  /**
+   * Parses what {@code bench --creations} takes (and the baseline child's {@code --generate}): {@code
+   * SPEC:N,...} in order, or {@code none}.
+   *
+   * @throws IllegalArgumentException saying what is wrong: the form, a spec, one that cannot be replicated,
+   *     a count outside 1..{@value #MAX_CREATIONS}, a spec named twice
+   */
+  public static Map<KeySpec, Integer> parseCreations(String list) {
+    Map<KeySpec, Integer> out = new LinkedHashMap<>();
+    if (list.equals("none")) {
+      return out;
+    }
+    for (String item : list.split(",")) {
+      String[] p = item.split(":");
+      if (p.length != 2 || !p[1].strip().matches("\\d{1,5}")) {
+        throw new IllegalArgumentException("must look like AES_256:200,EC_P256:100,RSA_2048:20 (or none)");
+      }
+      KeySpec spec = KeySpec.parse(p[0]);
+      if (spec.family() == KeySpec.Family.EDWARDS) {
+        throw new IllegalArgumentException(spec + " keys cannot be replicated (see docs/cluster.md)");
+      }
+      int n = Integer.parseInt(p[1].strip());
+      if (n < 1 || n > MAX_CREATIONS) {
+        throw new IllegalArgumentException("each count must be 1.." + MAX_CREATIONS);
+      }
+      if (out.put(spec, n) != null) {
+        throw new IllegalArgumentException(spec + " is named twice");
+      }
+    }
+    return out;
   }
 
   /** The line {@code BenchMain --direct-only} prints for one op at one thread count. */

@@ -49,6 +49,19 @@ class ClusterBenchTest {
         List.of(ClusterBench.Link.HOST), Map.of(KeySpec.EC_P256, 3), List.of(1), 0, 1, true)));
   }
 
+  /** One parser for bench --creations and the baseline child's --generate: the same specs, in order. */
+  @Test
+  void creationsParseInOrderAndRefuseWhatCannotBeMeasured() {
+    assertEquals(List.of(KeySpec.EC_P256, KeySpec.AES_256),
+        List.copyOf(ClusterBench.parseCreations("EC_P256:3, AES_256:50").keySet()));
+    assertEquals(50, ClusterBench.parseCreations("AES_256:50").get(KeySpec.AES_256));
+    assertTrue(ClusterBench.parseCreations("none").isEmpty());
+    for (String bad : List.of("AES_256", "AES_256:x", "AES_256:0", "AES_256:10001", "AES_256:1,AES_256:2", "ED25519:5",
+        "NOPE:3", "")) {
+      assertThrows(IllegalArgumentException.class, () -> ClusterBench.parseCreations(bad), bad);
+    }
+  }
+
   @Test
   void opsAndLinksParseByIdAndRefuseUnknownOrRepeatedOnes() {
     assertEquals(List.of(BenchOp.HMAC_SHA256_1K, BenchOp.RSA2048_SIGN), BenchOp.parseList("hmac_sha256_1k, RSA2048_SIGN"));
