@@ -35,8 +35,8 @@ import org.junit.jupiter.api.Timeout;
  * Issue #11, "No ambiguous outcomes", on a real 3-HSM cluster ({@code hsmbridge up --hsms 3}). A change
  * whose answer is lost after the cluster got it (the sender below forwards the request, then drops the
  * reply: what a connection lost in flight does) is sent again with the same requestId and yields one
- * answer and one effect; a change that cannot be repeated safely is not repeated and says its outcome is
- * unknown; the CLI's {@code --request-id} makes a re-run of a script the same creation; and
+ * answer and one effect: creations and deletes by their nature, user changes and shares through the
+ * cluster's outcome records, also when two hosts get the same request at once; the CLI's {@code --request-id} makes a re-run of a script the same creation; and
  * {@code cluster check} compares the HSMs at one applied index, so a plain creation load never makes it
  * report "inconsistent".
  */
@@ -94,20 +94,95 @@ class OutcomeTest {
   }
 
   @Test
-  void aChangeThatCannotBeRepeatedIsNotRepeatedAndSaysItsOutcomeIsUnknown() {
+  void aUserCreationAndAShareWhoseRepliesAreLostAreSentAgainAndAppliedOnce() {
     DropsFirstReply dropper = new DropsFirstReply(Op.USER_CREATE);
     try (Hsm hsm = retrying(dropper)) {
       hsm.useSession(logins.coToken());
-      HsmBridgeException e = assertThrows(HsmBridgeException.class,
-          () -> hsm.createUser("outcome-user", io.hsmbridge.protocol.Role.CU, "password of outcome-user".toCharArray()));
-      assertEquals(ErrorCode.OUTCOME_UNKNOWN, e.code());
-      assertEquals(1, dropper.sent.size(), "a user creation is sent once");
-      assertTrue(e.getMessage().contains(dropper.sent.get(0)), "the message names the requestId: " + e.getMessage());
-      // It did happen (the reply was what got lost): the user exists.
-      assertTrue(hsm.listUsers().users().stream().anyMatch(u -> u.name().equals("outcome-user")));
-      REPORT.append("user creation, reply lost: sent once, OUTCOME_UNKNOWN naming requestId ")
-          .append(dropper.sent.get(0)).append("\n");
+      // Before the outcome records, the second attempt failed: "user outcome-user already exists".
+      hsm.createUser("outcome-user", io.hsmbridge.protocol.Role.CU, "password of outcome-user".toCharArray());
+      assertEquals(2, dropper.sent.size(), "the user creation was sent again: " + dropper.sent);
+      assertEquals(dropper.sent.get(0), dropper.sent.get(1), "with the same requestId");
+      assertEquals(true, dropper.replies.get(1).getBoolean("repeated"), "answered from the outcome record: "
+          + dropper.replies.get(1));
+      assertEquals(1, hsm.listUsers().users().stream().filter(u -> u.name().equals("outcome-user")).count());
     }
+    String keyId;
+    try (Hsm hsm = retrying(new DropsFirstReply(null))) {
+      hsm.useSession(logins.cuToken());
+      keyId = hsm.generateKey(KeySpec.AES_256, "outcome-share", null, false).keyId();
+    }
+    DropsFirstReply shares = new DropsFirstReply(Op.KEY_SHARE);
+    try (Hsm hsm = retrying(shares)) {
+      hsm.useSession(logins.cuToken());
+      KeyInfo shared = hsm.shareKey(keyId, "outcome-user");
+      assertEquals(2, shares.sent.size(), "the share was sent again: " + shares.sent);
+      assertEquals(true, shares.replies.get(1).getBoolean("repeated"), shares.replies.get(1).encode());
+      assertEquals(List.of("outcome-user"), shared.sharedWith(), "the answer describes the key as shared");
+    }
+    REPORT.append("user creation and key share, replies lost: each sent twice with one requestId, applied once,"
+        + " the second answered from the outcome record\n");
+  }
+
+  @Test
+  void oneRequestIdSentToTwoHostsAtOnceChangesOnceAndBothHearDone() throws Exception {
+    String requestId = "twice-" + System.nanoTime();
+    JsonObject body = new JsonObject().put("op", Op.USER_CREATE.wire()).put("name", "outcome-twice")
+        .put("role", "CU").put("password", "password of outcome-twice").put("requestId", requestId);
+    List<JsonObject> answers = Collections.synchronizedList(new ArrayList<>());
+    List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+    List<Thread> senders = new ArrayList<>();
+    for (String host : List.of("hsm1", "hsm2")) {
+      senders.add(new Thread(() -> {
+        FailoverSender toHost = hostSender(host);
+        try (Hsm hsm = Hsm.owning(new RetryingSender(toHost, Duration.ofSeconds(60)), toHost)) {
+          hsm.useSession(logins.coToken());
+          answers.add(hsm.send(body));
+        } catch (Throwable t) {
+          errors.add(t);
+        }
+      }, "send-to-" + host));
+    }
+    senders.forEach(Thread::start);
+    for (Thread t : senders) {
+      t.join(120_000);
+    }
+    assertEquals(List.of(), errors, "both attempts answer done (before: one said the user already exists)");
+    assertEquals(2, answers.size());
+    for (JsonObject a : answers) {
+      assertEquals("outcome-twice", a.getString("name"), a.encode());
+      assertEquals(requestId, a.getString("requestId"), a.encode());
+    }
+    FailoverSender toHsm3 = hostSender("hsm3");
+    try (Hsm hsm = Hsm.owning(new RetryingSender(toHsm3, Duration.ofSeconds(60)), toHsm3)) {
+      hsm.useSession(logins.coToken());
+      // A third time, later, through the third host: the outcome record answers (before: "already exists").
+      JsonObject third = hsm.send(body);
+      assertEquals(true, third.getBoolean("repeated"), third.encode());
+      assertEquals(1, hsm.listUsers().users().stream().filter(u -> u.name().equals("outcome-twice")).count());
+    }
+    REPORT.append("one user.create sent to hsm1 and hsm2 at once: both answered done (repeated: ")
+        .append(answers.stream().map(a -> String.valueOf(a.getBoolean("repeated", false))).toList())
+        .append("), one user; a third time via hsm3: repeated\n");
+  }
+
+  @Test
+  void anotherUsersRequestIdIsNotTheirOutcome() {
+    String requestId = "shared-id-" + System.nanoTime();
+    try (Hsm co = retrying(new DropsFirstReply(null))) {
+      co.useSession(logins.coToken());
+      co.send(new JsonObject().put("op", Op.USER_CREATE.wire()).put("name", "outcome-other").put("role", "CU")
+          .put("password", "password of outcome-other").put("requestId", requestId));
+    }
+    try (Hsm cu = retrying(new DropsFirstReply(null))) {
+      cu.useSession(logins.cuToken());
+      String keyId = cu.generateKey(KeySpec.AES_256, "outcome-other-key", null, false).keyId();
+      // The crypto user sends its share with the admin's requestId: a different user, so a different request.
+      JsonObject reply = cu.send(new JsonObject().put("op", Op.KEY_SHARE.wire()).put("keyId", keyId)
+          .put("user", "outcome-other").put("requestId", requestId));
+      assertEquals(false, reply.getBoolean("repeated", false), reply.encode());
+      assertEquals(List.of("outcome-other"), KeyInfo.fromJson(reply).sharedWith(), "the share was made");
+    }
+    REPORT.append("a crypto user's key.share with the admin's requestId: applied as its own request\n");
   }
 
   @Test
@@ -183,6 +258,18 @@ class OutcomeTest {
     return Hsm.owning(new RetryingSender(inner, Duration.ofSeconds(60)), failover);
   }
 
+  /** A sender to one host's own front door (its agent's client endpoint), no failover. */
+  private static FailoverSender hostSender(String hsmId) {
+    JsonObject ep;
+    try {
+      ep = new JsonObject(Files.readString(home.resolve(hsmId).resolve("endpoint.json")));
+    } catch (IOException e) {
+      throw new AssertionError("no endpoint of " + hsmId, e);
+    }
+    return new FailoverSender(List.of(new FailoverSender.Endpoint(ep.getString("host"), ep.getInteger("port"))),
+        Duration.ofSeconds(30), ClientTls.pinning(home.resolve("bridge").resolve("tls").resolve("ca.pem")));
+  }
+
   private static FailoverSender failover() {
     JsonObject ep;
     try {
@@ -232,6 +319,7 @@ class OutcomeTest {
   private static final class DropsFirstReply implements RequestSender {
     private final Op op;
     final List<String> sent = Collections.synchronizedList(new ArrayList<>());
+    final List<JsonObject> replies = Collections.synchronizedList(new ArrayList<>());
     private RequestSender next;
 
     DropsFirstReply(Op op) {
@@ -250,6 +338,9 @@ class OutcomeTest {
         sent.add(body.getString("requestId"));
       }
       JsonObject reply = next.request(body);
+      if (watched) {
+        replies.add(reply);
+      }
       if (watched && sent.size() == 1) {
         throw new HsmBridgeException(ErrorCode.OUTCOME_UNKNOWN, "test: the reply of " + op.wire()
             + " was lost in flight; requestId " + body.getString("requestId"));

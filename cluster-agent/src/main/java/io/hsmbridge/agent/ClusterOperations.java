@@ -10,6 +10,7 @@ import io.hsmbridge.agent.replication.Settings;
 import io.hsmbridge.agent.replication.TokenApplier;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
+import io.hsmbridge.agent.users.Committer;
 import io.hsmbridge.agent.users.KeyAccess;
 import io.hsmbridge.agent.users.Principal;
 import io.hsmbridge.agent.users.UserOperations;
@@ -118,8 +119,41 @@ public final class ClusterOperations implements RequestHandler {
       }
       return new JsonObject().put("valid", true).put("user", p.user()).put("role", p.role().name());
     }
+    String once = p != null && RequestOutcomes.recorded(op) ? r.optionalString("requestId") : null;
+    if (once == null) {
+      return execute(op, r, p, body, this::commit);
+    }
+    // Sent before (a lost answer, a retry on another host): answered as the first attempt was, unchanged.
+    String outcome = Settings.outcome(p.user(), once);
+    if (hsm.settings().get(outcome, 0) != 0) {
+      return withRequestId(repeated(op, r, p), r);
+    }
+    try {
+      return execute(op, r, p, body, (by, m) -> commit(by, new Mutation.Once(once, m)));
+    } catch (HsmException e) {
+      // The first attempt's entry may have been applied here between the look above and this request's own
+      // checks ("user exists"): then that is this request's outcome, not the error.
+      if (hsm.settings().get(outcome, 0) != 0) {
+        return withRequestId(repeated(op, r, p), r);
+      }
+      throw e;
+    }
+  }
+
+  private JsonObject repeated(Op op, RequestReader r, Principal p) {
+    if (op == Op.KEY_SHARE || op == Op.KEY_UNSHARE) {
+      String keyId = r.keyId("keyId");
+      KeyInfo key = find(keyId);
+      JsonObject reply = key == null ? new JsonObject().put("keyId", keyId) : access.describe(Operations.key(key), p);
+      return reply.put("seq", applied.applied()).put("repeated", true);
+    }
+    return RequestOutcomes.repeatedReply(op, r, p, applied.applied());
+  }
+
+  /** @param change commits this request's change (wrapped for at-most-once when the op records its outcome) */
+  private JsonObject execute(Op op, RequestReader r, Principal p, JsonObject body, Committer change) {
     if (UserOperations.handles(op)) {
-      return withRequestId(users.execute(op, r, p), r);
+      return withRequestId(users.execute(op, r, p, change), r);
     }
     if (p != null) {
       access.check(op, r, p);
@@ -141,11 +175,11 @@ public final class ClusterOperations implements RequestHandler {
         return access.describe(local.execute(body), p);
       case KEY_SHARE:
       case KEY_UNSHARE: {
-        long seq = access.share(op, r, m -> commit(p, m));
+        long seq = access.share(op, r, m -> change.commit(p, m));
         return withRequestId(access.describe(Operations.key(hsm.keys().describe(r.keyId("keyId"))), p).put("seq", seq), r);
       }
       case KEY_SET_QUORUM:
-        return withRequestId(access.setQuorum(r, m -> commit(p, m)), r);
+        return withRequestId(access.setQuorum(r, m -> commit(p, m), m -> change.commit(p, m)), r);
       case AGENT_DIGEST:
         return digest();
       case AGENT_REPAIR:
@@ -192,18 +226,29 @@ public final class ClusterOperations implements RequestHandler {
       return access.describe(Operations.key(k), p).put("replicated", false);
     }
     String keyId = KeyIds.fromRequestId(r.string("requestId"));
-    KeyInfo existing = find(keyId);
-    if (existing != null) {
-      // A retry of this creation; a request id that another user's creation used first is not a way in.
-      if (!hsm.keyAcls().get(keyId).map(a -> a.owner().equals(p.user())).orElse(false)) {
-        throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: this requestId already created another user's key");
-      }
-      return access.describe(Operations.key(existing), p).put("seq", applied.applied());
+    JsonObject retried = retriedCreation(keyId, p);
+    if (retried != null) {
+      return retried;
     }
     ReplicaBlob blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
     RequestTrace.mark("generated and wrapped");
     long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(keyId, p.user())));
     return access.describe(Operations.key(hsm.keys().describe(keyId)), p).put("seq", seq);
+  }
+
+  /**
+   * The answer to a creation or import sent again: the key its request id names, when it exists (the
+   * first attempt's), else null. A request id that another user's creation used first is not a way in.
+   */
+  private JsonObject retriedCreation(String keyId, Principal p) {
+    KeyInfo existing = find(keyId);
+    if (existing == null) {
+      return null;
+    }
+    if (!hsm.keyAcls().get(keyId).map(a -> a.owner().equals(p.user())).orElse(false)) {
+      throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: this requestId already created another user's key");
+    }
+    return access.describe(Operations.key(existing), p).put("seq", applied.applied());
   }
 
   private JsonObject delete(RequestReader r, Principal p) {
@@ -224,7 +269,9 @@ public final class ClusterOperations implements RequestHandler {
   /**
    * Import: the user's blob is unwrapped here (under the user's wrapping key, which this HSM holds like
    * every other), then re-wrapped under the cluster key for the others. If the log refuses, the local
-   * copy is deleted again. Not deduplicated by request id: the caller retries, not the bridge.
+   * copy is deleted again. The replicated key's id derives from the request id, as a creation's does: an
+   * import sent again returns the key the first attempt made. (An exportable import, one-HSM clusters
+   * only, keeps the token's own id and is not deduplicated.)
    */
   private JsonObject importWrapped(RequestReader r, Principal p) {
     KeySpec spec = r.spec();
@@ -243,10 +290,15 @@ public final class ClusterOperations implements RequestHandler {
       commit(p, new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
       return access.describe(Operations.key(k), p).put("replicated", false);
     }
+    String keyId = KeyIds.fromRequestId(r.string("requestId"));
+    JsonObject retried = retriedCreation(keyId, p);
+    if (retried != null) {
+      return retried;
+    }
     // The local copy goes before the commit: the log entry installs the key WITH its owner on every HSM,
     // this one included (an HSM that already held the key would keep it without an owner). The copy lives
     // between two entries' applications (atOneIndex), so no digest ever sees it.
-    ReplicaBlob blob = applier.atOneIndex(() -> {
+    ReplicaBlob local = applier.atOneIndex(() -> {
       KeyInfo k = hsm.keys().importWrapped(wrappingKeyId, alg, wrapped, spec, usage, label, false);
       try {
         return hsm.clusterKeys().wrapForReplication(k.keyId());
@@ -254,6 +306,8 @@ public final class ClusterOperations implements RequestHandler {
         hsm.keys().delete(k.keyId());
       }
     });
+    // The id is metadata beside the wrapped key: every HSM installs it under the request's id.
+    ReplicaBlob blob = new ReplicaBlob(keyId, local.label(), local.spec(), local.usage(), local.wrapped(), local.ecPoint());
     long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(blob.keyId(), p.user())));
     return access.describe(Operations.key(hsm.keys().describe(blob.keyId())), p).put("seq", seq);
   }

@@ -90,13 +90,21 @@ public enum Op {
 
   /**
    * True when sending the same request again (a mutation: with the same {@code requestId}) cannot do it
-   * twice: every read, a key creation (its key id derives from the request id: a retry returns the key
-   * the first attempt made), a delete (a retry that finds the key gone reports it deleted) and a relabel.
-   * Other mutations (user changes, shares, imports, quorum settings) are not repeated by the bridge or the
-   * client: an ambiguous failure of one is reported as such.
+   * twice: every read; a key creation or import (the key id derives from the request id: a retry returns
+   * the key the first attempt made); a delete (a retry that finds the key gone reports it deleted); a
+   * relabel; and the user, share and quorum changes, which the cluster applies at most once per user and
+   * request id and answers again from its outcome record (docs/replication.md, "Request outcomes"). Not:
+   * activation (the PRECO session that sent it ends with it: a retry says the cluster is activated),
+   * removing an HSM, and the members' own requests.
    */
   public boolean isRetrySafe() {
-    return !mutation || this == KEY_GENERATE || this == KEY_DELETE || this == KEY_SET_LABEL;
+    switch (this) {
+      case CLUSTER_ACTIVATE:
+      case CLUSTER_REMOVE_HSM:
+        return false;
+      default:
+        return !mutation || !isInternal();
+    }
   }
 
   /** True for operations only the cluster's own members send to each other. */

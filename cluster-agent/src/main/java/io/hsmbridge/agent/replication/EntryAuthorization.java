@@ -71,6 +71,9 @@ final class EntryAuthorization {
       return;
     }
     checkSession(a, e.timestamp());
+    if (m instanceof Mutation.Once once) {
+      m = once.inner(); // the actor must be allowed the change itself; the outcome record comes with it
+    }
     // A switch expression: a new kind does not compile until it has a rule here (fail closed).
     boolean checked = switch (m.kind()) {
       case ACTIVATE -> require(a.role() == Actor.Role.PRECO, a, m);
@@ -99,6 +102,7 @@ final class EntryAuthorization {
       case UNLOCK_USER -> require(a.role() == Actor.Role.CO, a, m);
       case INSTALL_REPLICA, RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME ->
           throw refused(m.kind() + " is made only by an agent on its own");
+      case ONCE -> throw refused("a Once entry cannot hold another");
     };
     assert checked;
   }
@@ -109,7 +113,7 @@ final class EntryAuthorization {
     }
     boolean allowed = switch (e.mutation().kind()) {
       case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> true;
-      case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL -> false;
+      case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL, ONCE -> false;
     };
     if (!allowed) {
       throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");

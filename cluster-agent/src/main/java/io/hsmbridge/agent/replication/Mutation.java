@@ -35,7 +35,8 @@ import java.util.Objects;
  */
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
-    Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser {
+    Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser,
+    Mutation.Once {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
@@ -54,7 +55,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14);
+    UNLOCK_USER(14), ONCE(15);
 
     final byte tag;
 
@@ -242,6 +243,33 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  /**
+   * A user's change that must happen at most once per request id, however often the request is sent
+   * (issue #11 "no ambiguous outcomes"): applied only if the log holds no outcome of the same user's
+   * request id yet ({@link Settings#outcome}), which the same entry then records on every HSM. A client
+   * that lost the answer sends the request again and gets "done", never a second change or an error
+   * made by its own first attempt ("user exists"). The inner mutation is never another {@code Once}.
+   */
+  record Once(String requestId, Mutation inner) implements Mutation {
+    /** As the front door allows (RequestValidator): 1 to 64 characters. */
+    public static final int MAX_REQUEST_ID = 64;
+
+    public Once {
+      Objects.requireNonNull(inner, "inner");
+      if (requestId == null || requestId.isEmpty() || requestId.length() > MAX_REQUEST_ID) {
+        throw new IllegalArgumentException("a requestId is 1 to " + MAX_REQUEST_ID + " characters");
+      }
+      if (inner instanceof Once) {
+        throw new IllegalArgumentException("a Once entry cannot hold another");
+      }
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.ONCE;
+    }
+  }
+
   /** Sets a named cluster setting (a quorum value, a user's MFA switch) on every HSM. */
   record PutSetting(String name, long value) implements Mutation {
     public PutSetting {
@@ -411,6 +439,9 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       writeReplica(out, o.replica());
       writeString(out, o.acl().owner());
       writeShares(out, o.acl());
+    } else if (m instanceof Once o) {
+      writeString(out, o.requestId());
+      writeBody(o.inner(), out);
     }
   }
 
@@ -498,6 +529,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
           InstallReplica r = readReplica(in);
           yield new InstallOwnedReplica(r, new KeyAcl(r.keyId(), readString(in), readShares(in)));
         }
+        case ONCE -> readOnce(in);
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");
@@ -507,6 +539,20 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       // A field the record refuses; the message never holds a password hash (see UserRecord).
       throw new IllegalArgumentException("invalid field in mutation entry: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * A {@link Once}: its request id, then the inner mutation, whose kind is checked before it is read, so
+   * that an entry of nested ONCE kinds fails at once instead of recursing as deep as its bytes allow.
+   */
+  private static Once readOnce(DataInputStream in) throws IOException {
+    String requestId = readString(in);
+    in.mark(1);
+    if (in.readByte() == Kind.ONCE.tag) {
+      throw new IllegalArgumentException("a Once entry cannot hold another");
+    }
+    in.reset();
+    return new Once(requestId, readBody(in));
   }
 
   private static void writeUser(DataOutputStream out, UserRecord u) throws IOException {

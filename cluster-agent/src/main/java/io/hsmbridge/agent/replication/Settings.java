@@ -49,6 +49,29 @@ public final class Settings {
     return "session.kept." + user.toLowerCase(Locale.ROOT);
   }
 
+  /** Prefix of the settings that record a request's outcome ({@link Mutation.Once}). */
+  public static final String OUTCOME_PREFIX = "outcome.";
+
+  /** How long the log remembers a request's outcome: far longer than any client retries a request. */
+  public static final java.time.Duration OUTCOME_KEPT = java.time.Duration.ofHours(24);
+
+  /**
+   * The setting that says {@code user}'s request {@code requestId} was applied (value: the applying
+   * entry's timestamp). Bound to the user, so that one user's request id never answers another's
+   * request; hashed, so that a request id of any characters makes a valid setting name.
+   */
+  public static String outcome(String user, String requestId) {
+    try {
+      java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+      sha.update(user.toLowerCase(Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      sha.update((byte) 0);
+      byte[] h = sha.digest(requestId.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return OUTCOME_PREFIX + java.util.HexFormat.of().formatHex(h, 0, 16);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+    }
+  }
+
   /** Every setting that belongs to a user (removed with it). */
   static List<String> ofUser(String user) {
     return List.of(mfa(user), sessionsNotBefore(user), sessionKept(user));

@@ -152,7 +152,7 @@ public final class TokenApplier implements Applier {
     Actor a = entry.actor();
     String user = a == null ? "-" : a.user();
     String role = a == null ? "-" : a.role().name();
-    String op = "log." + m.kind();
+    String op = "log." + (m instanceof Mutation.Once o ? o.inner().kind() : m.kind());
     // The log's clock follows every entry a cluster HSM sealed, applied or refused: whether an entry is
     // refused may depend on the token's state (an ACTIVATE replayed over a token that already has users),
     // and the clock must be the same function of the log on every HSM, also on one that re-applies the
@@ -191,7 +191,9 @@ public final class TokenApplier implements Applier {
 
   /** The key id, user name or setting name an entry touches (for the audit; never a secret). */
   static String target(Mutation m) {
-    if (m instanceof Mutation.InstallReplica r) {
+    if (m instanceof Mutation.Once o) {
+      return target(o.inner());
+    } else if (m instanceof Mutation.InstallReplica r) {
       return r.keyId();
     } else if (m instanceof Mutation.InstallOwnedReplica o) {
       return o.acl().keyId();
@@ -235,8 +237,35 @@ public final class TokenApplier implements Applier {
     }
   }
 
+  /**
+   * A request's change at most once: applied, and its outcome recorded, unless an earlier entry of the
+   * same user's request id was applied already (then this entry changes nothing). The record comes after
+   * the change: a crash in between re-applies both, and every inner mutation is idempotent at apply.
+   */
+  private void applyOnce(Mutation.Once once, Entry entry) {
+    String outcome = Settings.outcome(entry.actor() == null ? "-" : entry.actor().user(), once.requestId());
+    if (token.settings().get(outcome, 0) != 0) {
+      return;
+    }
+    applyMutation(once.inner(), entry);
+    token.settings().put(outcome, Math.max(1, entry.timestamp()));
+    pruneOutcomes();
+  }
+
+  /** Drops the outcomes older than {@link Settings#OUTCOME_KEPT} by the log's clock (the same on every HSM). */
+  private void pruneOutcomes() {
+    long before = logClock - Settings.OUTCOME_KEPT.toMillis();
+    for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().list()) {
+      if (s.name().startsWith(Settings.OUTCOME_PREFIX) && s.value() < before) {
+        token.settings().delete(s.name());
+      }
+    }
+  }
+
   private void applyMutation(Mutation mutation, Entry entry) {
-    if (mutation instanceof Mutation.DeleteKey d) {
+    if (mutation instanceof Mutation.Once o) {
+      applyOnce(o, entry);
+    } else if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
       // After the key: a crash in between leaves an ACL without key, which the re-apply removes.
       if (KeyAcl.isKeyId(d.keyId())) {

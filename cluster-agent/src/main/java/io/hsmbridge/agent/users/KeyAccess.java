@@ -135,13 +135,17 @@ public final class KeyAccess {
     return commit.applyAsLong(new Mutation.PutAcl(acl.withoutShare(user)));
   }
 
-  /** key.setQuorum (after {@link #check}): usage first, then management, each idempotent on retry. */
-  public JsonObject setQuorum(RequestReader r, ToLongFunction<Mutation> commit) {
+  /**
+   * key.setQuorum (after {@link #check}): usage first, then management, each idempotent on retry.
+   *
+   * @param commitLast commits the last of the two: the one that records the request's outcome
+   */
+  public JsonObject setQuorum(RequestReader r, ToLongFunction<Mutation> commit, ToLongFunction<Mutation> commitLast) {
     String keyId = r.keyId("keyId");
     int management = UserOperations.quorumValue(r, "management");
     int usage = UserOperations.quorumValue(r, "usage");
     commit.applyAsLong(new Mutation.PutSetting(Settings.keyUsageQuorum(keyId), usage));
-    long seq = commit.applyAsLong(new Mutation.PutSetting(Settings.keyManagementQuorum(keyId), management));
+    long seq = commitLast.applyAsLong(new Mutation.PutSetting(Settings.keyManagementQuorum(keyId), management));
     return new JsonObject().put("keyId", keyId).put("management", management).put("usage", usage).put("seq", seq);
   }
 

@@ -71,29 +71,33 @@ public final class UserOperations {
     }
   }
 
-  public JsonObject execute(Op op, RequestReader r, Principal p) {
+  /**
+   * @param change commits this request's change (the caller makes it happen at most once per request
+   *     id: {@code Mutation.Once}); login bookkeeping goes through the constructor's committer
+   */
+  public JsonObject execute(Op op, RequestReader r, Principal p, Committer change) {
     if (op == Op.AUTH_LOGIN) {
       return login(r);
     }
     switch (op) {
       case CLUSTER_ACTIVATE:
-        return activate(r, p);
+        return activate(r, p, change);
       case USER_CREATE:
-        return create(r, p);
+        return create(r, p, change);
       case USER_DELETE:
-        return delete(r, p);
+        return delete(r, p, change);
       case USER_LIST:
         return list();
       case USER_CHANGE_PASSWORD:
-        return changePassword(r, p);
+        return changePassword(r, p, change);
       case USER_UNLOCK:
-        return unlock(r, p);
+        return unlock(r, p, change);
       case USER_REGISTER_KEY:
-        return registerKey(r, p);
+        return registerKey(r, p, change);
       case USER_SET_MFA:
-        return setMfa(r, p);
+        return setMfa(r, p, change);
       case QUORUM_SET:
-        return setQuorum(r, p);
+        return setQuorum(r, p, change);
       default:
         throw new HsmException(ErrorCode.UNKNOWN_OPERATION, "unknown operation " + op.wire());
     }
@@ -235,12 +239,12 @@ public final class UserOperations {
 
   // --- activation and admin services --------------------------------------------------------------
 
-  private JsonObject activate(RequestReader r, Principal p) {
+  private JsonObject activate(RequestReader r, Principal p, Committer change) {
     if (p == null || p.role() != Role.PRECO || !hsm.users().list().isEmpty()) {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: the cluster is already activated");
     }
     String hash = hashNewPassword(r);
-    long seq = commit.commit(p, new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
+    long seq = change.commit(p, new Mutation.Activate(new UserRecord(PRECO_USER, Role.CO.name(), hash, 0, false, null)));
     UserRecord admin = hsm.users().get(PRECO_USER).orElse(null);
     if (admin == null || !hash.equals(admin.passwordHash())) {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: another activation of this cluster came first");
@@ -248,7 +252,7 @@ public final class UserOperations {
     return new JsonObject().put("user", PRECO_USER).put("role", Role.CO.name()).put("activated", true).put("seq", seq);
   }
 
-  private JsonObject create(RequestReader r, Principal p) {
+  private JsonObject create(RequestReader r, Principal p, Committer change) {
     String name = userName(r, "name");
     Role role;
     try {
@@ -261,11 +265,11 @@ public final class UserOperations {
     }
     String hash = hashNewPassword(r);
     adminQuorum(r, p, "user.create");
-    long seq = commit.commit(p, new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
+    long seq = change.commit(p, new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
     return new JsonObject().put("name", name).put("role", role.name()).put("seq", seq);
   }
 
-  private JsonObject delete(RequestReader r, Principal p) {
+  private JsonObject delete(RequestReader r, Principal p, Committer change) {
     String name = existingUser(r, "name").name();
     if (p.is(name)) {
       throw new HsmException(ErrorCode.ACCESS_DENIED, "access denied: an admin cannot delete itself");
@@ -276,7 +280,7 @@ public final class UserOperations {
           + " key(s); the owner must delete them first (keys are never handed to another user silently)");
     }
     adminQuorum(r, p, "user.delete");
-    long seq = commit.commit(p, new Mutation.DeleteUser(name));
+    long seq = change.commit(p, new Mutation.DeleteUser(name));
     return new JsonObject().put("name", name).put("deleted", true).put("seq", seq);
   }
 
@@ -290,7 +294,7 @@ public final class UserOperations {
     return new JsonObject().put("users", users).put("adminQuorum", hsm.settings().get(Settings.ADMIN_QUORUM, 1));
   }
 
-  private JsonObject changePassword(RequestReader r, Principal p) {
+  private JsonObject changePassword(RequestReader r, Principal p, Committer change) {
     UserRecord u = existingUser(r, "name");
     if (!p.is(u.name())) {
       if (p.role() != Role.CO) {
@@ -301,37 +305,37 @@ public final class UserOperations {
     if (!p.is(u.name())) {
       adminQuorum(r, p, "user.changePassword");
     }
-    long seq = commit.commit(p, new Mutation.PutUser(u.withPasswordHash(hash)));
+    long seq = change.commit(p, new Mutation.PutUser(u.withPasswordHash(hash)));
     return new JsonObject().put("name", u.name()).put("changed", true).put("seq", seq);
   }
 
-  private JsonObject unlock(RequestReader r, Principal p) {
+  private JsonObject unlock(RequestReader r, Principal p, Committer change) {
     UserRecord u = existingUser(r, "name");
-    long seq = commit.commit(p, new Mutation.UnlockUser(u.name()));
+    long seq = change.commit(p, new Mutation.UnlockUser(u.name()));
     return new JsonObject().put("name", u.name()).put("unlocked", true).put("seq", seq);
   }
 
-  private JsonObject registerKey(RequestReader r, Principal p) {
+  private JsonObject registerKey(RequestReader r, Principal p, Committer change) {
     UserRecord u = hsm.users().get(p.user()).orElseThrow(() -> new HsmException(ErrorCode.ACCESS_DENIED,
         "access denied: user " + p.user() + " no longer exists"));
     byte[] spki = r.bytes("spki", UserRecord.MAX_SPKI_BYTES);
     ApprovalKeys.parse(spki);
-    long seq = commit.commit(p, new Mutation.PutUser(u.withApprovalKey(spki)));
+    long seq = change.commit(p, new Mutation.PutUser(u.withApprovalKey(spki)));
     return new JsonObject().put("name", u.name()).put("registered", true).put("seq", seq);
   }
 
-  private JsonObject setMfa(RequestReader r, Principal p) {
+  private JsonObject setMfa(RequestReader r, Principal p, Committer change) {
     UserRecord u = hsm.users().get(p.user()).orElseThrow(() -> new HsmException(ErrorCode.ACCESS_DENIED,
         "access denied: user " + p.user() + " no longer exists"));
     boolean enabled = r.bool("enabled", true);
     if (enabled && u.approvalKeySpki() == null) {
       throw HsmException.badParam("register an approval key first (hsmbridge user register-key): MFA signs with it");
     }
-    long seq = commit.commit(p, new Mutation.PutSetting(Settings.mfa(u.name()), enabled ? 1 : 0));
+    long seq = change.commit(p, new Mutation.PutSetting(Settings.mfa(u.name()), enabled ? 1 : 0));
     return new JsonObject().put("name", u.name()).put("mfa", enabled).put("seq", seq);
   }
 
-  private JsonObject setQuorum(RequestReader r, Principal p) {
+  private JsonObject setQuorum(RequestReader r, Principal p, Committer change) {
     String service = r.string("service");
     if (!"admin".equals(service)) {
       throw HsmException.badParam("service must be 'admin' (key quorums are set with key.setQuorum)");
@@ -344,7 +348,7 @@ public final class UserOperations {
           + " admins with a registered approval key; there are " + approvers);
     }
     adminQuorum(r, p, "quorum.set");
-    long seq = commit.commit(p, new Mutation.PutSetting(Settings.ADMIN_QUORUM, value));
+    long seq = change.commit(p, new Mutation.PutSetting(Settings.ADMIN_QUORUM, value));
     return new JsonObject().put("service", service).put("value", value).put("seq", seq);
   }
 

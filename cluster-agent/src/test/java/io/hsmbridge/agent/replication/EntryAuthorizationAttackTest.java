@@ -111,6 +111,21 @@ class EntryAuthorizationAttackTest {
       await("bob's new password everywhere", 30_000, () -> !t.users().get("bob").orElseThrow().passwordHash().equals(bobsOldHash));
     }
 
+    // positive: a user creation sent twice with one requestId (its answer lost), to two HSMs: applied once
+    JsonObject createErin = new JsonObject().put("op", "user.create").put("name", "Erin").put("role", "CU")
+        .put("password", CU_PASSWORD).put("requestId", "create-erin-1");
+    JsonObject first = call(0, admin, createErin);
+    assertNull(first.getValue("repeated"), first.encode());
+    JsonObject again = call(1, admin, createErin);
+    assertEquals(true, again.getBoolean("repeated"), again.encode());
+    assertEquals("erin", again.getString("name"));
+    assertEquals("CU", again.getString("role"));
+    String outcome = Settings.outcome("admin", "create-erin-1");
+    for (HsmToken t : tokens) {
+      await("erin's outcome recorded everywhere", 30_000, () -> t.settings().get(outcome, 0) != 0);
+      assertTrue(t.users().get("erin").isPresent(), t.label());
+    }
+
     List<UserRecord> usersBefore = tokens.get(0).users().list();
     KeyAcl aclBefore = tokens.get(0).keyAcls().get(keyId).orElseThrow();
     assertEquals(new KeyAcl(keyId, "alice", Set.of("carol")), aclBefore);
@@ -201,6 +216,12 @@ class EntryAuthorizationAttackTest {
     attacks.add(proofs.seal(bobActor, now, "hsm-1", bobTakesOver)); // bob replaces alice's password hash
     attacks.add(proofs.seal(adminActor, now, "hsm-2", new Mutation.DeleteUser("admin"))); // an admin deleting itself
     attacks.add(proofs.seal(adminActor, now, "hsm-3", new Mutation.PutUser(aliceRecord.withApprovalKey(new byte[] {1}))));
+    // the same changes inside an at-most-once wrapper: the wrapper changes nothing about who may do what
+    attacks.add(proofs.seal(aliceActor, now, "hsm-2", new Mutation.Once("alice-mints", mintCo)));
+    attacks.add(proofs.seal(bobActor, now, "hsm-3", new Mutation.Once("bob-takes", bobTakes)));
+    attacks.add(proofs.seal(Actor.agent("hsm-1", now), now, "hsm-1", new Mutation.Once("agent-once", bobShares)));
+    // bob forges an outcome record, to make the admin's next change with that requestId a no-op
+    attacks.add(proofs.seal(bobActor, now, "hsm-2", new Mutation.PutSetting(Settings.outcome("admin", "next-change"), now)));
     // bob logs alice out (a CU ends its own session only)
     attacks.add(proofs.seal(bobActor, now, "hsm-1", new Mutation.PutSetting(Settings.revokedSession(aliceActor.sessionId()),
         aliceActor.expiresAt())));
@@ -238,6 +259,8 @@ class EntryAuthorizationAttackTest {
     assertTrue(reasons.contains("an admin cannot delete itself"), reasons);
     assertTrue(reasons.contains("only a user registers its own approval key"), reasons);
     assertTrue(reasons.contains("bob (CU) may end its own session only"), reasons);
+    assertTrue(reasons.contains("ONCE needs a user's principal, not an agent's"), reasons);
+    assertTrue(reasons.contains("setting " + Settings.outcome("admin", "next-change") + " cannot be set by bob"), reasons);
 
     // --- a compromised front door forging the principal of a request to an agent ---
     JsonObject forgedCo = new JsonObject().put("user", "admin").put("role", "CO");
@@ -264,6 +287,8 @@ class EntryAuthorizationAttackTest {
       assertEquals(List.of(aclBefore), t.keyAcls().rescan(), t.label());
       assertEquals("alice's", t.keys().describe(keyId).label(), t.label());
       assertEquals(1, t.settings().get(Settings.ADMIN_QUORUM, 1), t.label());
+      assertEquals(List.of(outcome), t.settings().rescan().stream().map(io.hsmbridge.pkcs11.ClusterSettings.Setting::name)
+          .filter(n -> n.startsWith(Settings.OUTCOME_PREFIX)).toList(), "only erin's outcome on " + t.label());
     }
     // and the cluster still serves a legitimate change after the attacks
     call(2, admin, new JsonObject().put("op", "user.create").put("name", "dave").put("role", "CU").put("password", CU_PASSWORD));

@@ -90,4 +90,23 @@ class MutationTest {
     huge[2] = 0x7f;
     assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(huge));
   }
+
+  @Test
+  void onceRoundTripsAndRefusesNestingWithoutRecursing() {
+    Mutation.Once once = new Mutation.Once("req-1", new Mutation.DeleteKey("00000000000000000000000000000001"));
+    Mutation back = Mutation.fromBytes(once.toBytes());
+    assertEquals(once, back);
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.Once("", once.inner()));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.Once("x".repeat(65), once.inner()));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.Once("a", once));
+    // 100,000 nested ONCE kinds, hand-made: refused at the first nesting, not by a stack overflow
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    bytes.write(Mutation.LEGACY_FORMAT_VERSION);
+    for (int i = 0; i < 100_000; i++) {
+      bytes.write(15);
+      bytes.writeBytes(new byte[] {0, 0, 0, 1, 'r'});
+    }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(bytes.toByteArray()));
+    assertTrue(e.getMessage().contains("cannot hold another"), e.getMessage());
+  }
 }
