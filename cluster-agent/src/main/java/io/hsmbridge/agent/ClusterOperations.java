@@ -12,6 +12,7 @@ import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.agent.users.Committer;
 import io.hsmbridge.agent.users.KeyAccess;
+import io.hsmbridge.agent.users.OneTimeCredentials;
 import io.hsmbridge.agent.users.Principal;
 import io.hsmbridge.agent.users.UserOperations;
 import io.hsmbridge.agent.users.UsersDigest;
@@ -80,17 +81,21 @@ public final class ClusterOperations implements RequestHandler {
     this.commitTimeout = commitTimeout;
     this.proofs = new EntryProofs(hsm);
     this.applier = applier;
+    OneTimeCredentials credentials = new OneTimeCredentials(proofs, this::ensureProofKey, this::commit,
+        System::currentTimeMillis);
     this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession,
-        applier.logins());
-    this.access = new KeyAccess(hsm, System::currentTimeMillis);
+        applier.logins(), credentials);
+    this.access = new KeyAccess(hsm, credentials);
   }
 
   @Override
   public boolean waitsOnCluster(JsonObject body) {
     Object op = body.getValue("op");
     Op parsed = op instanceof String ? Op.fromWire((String) op) : null;
-    // A login may commit its outcome (the cluster-wide failed-login count).
-    return parsed != null && (parsed.isMutation() || parsed == Op.AUTH_LOGIN || parsed == Op.AUTH_LOGOUT);
+    // A login may commit its outcome (the cluster-wide failed-login count); a quorum token is used up
+    // through the log; a challenge or token may first install the session-proof key.
+    return parsed != null && (parsed.isMutation() || parsed == Op.AUTH_LOGIN || parsed == Op.AUTH_LOGOUT
+        || parsed == Op.AUTH_CHALLENGE || parsed == Op.QUORUM_TOKEN || body.getValue("quorum") != null);
   }
 
   @Override

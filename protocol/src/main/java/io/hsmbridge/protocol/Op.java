@@ -34,9 +34,8 @@ public enum Op {
   /** PRECO only: sets the first admin's password; afterwards the PRECO login no longer exists. */
   CLUSTER_ACTIVATE("cluster.activate", true),
 
-  // Users, sessions and quorum (docs/users.md). auth.login and user.* run on an agent (the users live in
-  // the tokens); auth.challenge/logout/whoami and quorum.token are answered by the bridge (sessions and
-  // quorum tokens live there).
+  // Users, sessions and quorum (docs/users.md). Everything but auth.whoami runs on an agent: the users,
+  // sessions, MFA challenges and quorum tokens are cluster state, checked inside the tokens.
   AUTH_LOGIN("auth.login", false),
   AUTH_CHALLENGE("auth.challenge", false),
   AUTH_LOGOUT("auth.logout", false),
@@ -113,9 +112,9 @@ public enum Op {
   }
 
   /**
-   * True for operations the bridge answers itself: cluster administration, MFA challenges, who-am-I and
-   * quorum tokens (which live in the bridge). Everything else is forwarded to an HSM's agent, logout too
-   * (it is recorded in the cluster's log: sessions are cluster state).
+   * True for operations the front door answers itself: cluster administration and who-am-I. Everything
+   * else is forwarded to an HSM's agent: logout (recorded in the cluster's log: sessions are cluster
+   * state), and MFA challenges and quorum tokens too (any HSM recomputes them: cluster state as well).
    */
   public boolean answeredByBridge() {
     switch (this) {
@@ -123,9 +122,7 @@ public enum Op {
       case CLUSTER_CHECK:
       case CLUSTER_REMOVE_HSM:
       case CLUSTER_AUDIT_VERIFY:
-      case AUTH_CHALLENGE:
       case AUTH_WHOAMI:
-      case QUORUM_TOKEN:
         return true;
       default:
         return false;

@@ -292,11 +292,12 @@ public final class ClusterBridgeVerticle extends VerticleBase {
    * Whether a request may also be sent to a second HSM when the first is slow: what may be sent twice
    * anyway (reads, crypto, and the creations, deletes and relabels that carry a requestId), not logins
    * (each is a password check the lockout counts), not user, share or quorum changes (safe to repeat, but
-   * rare and never worth two log entries), not a request pinned to one HSM.
+   * rare and never worth two log entries), not a request with a quorum token (it serves once: the second
+   * attempt would be refused), not a request pinned to one HSM.
    */
   private boolean hedgeable(Request req) {
     return !settings.hedgeAfter().isZero() && req.op.isRetrySafe() && !(req.op.isMutation() && req.op.isUserModel())
-        && req.op != Op.AUTH_LOGIN
+        && req.op != Op.AUTH_LOGIN && req.body.getValue("quorum") == null
         && req.op != Op.AUTH_LOGOUT && req.body.getValue("onHsm") == null;
   }
 
@@ -445,7 +446,6 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       dispatch(req);
       return;
     }
-    frontDoor.failed(req.admitted, code);
     req.finished("failed (" + failureName(cause) + ")");
     relay(req.message, cause);
   }

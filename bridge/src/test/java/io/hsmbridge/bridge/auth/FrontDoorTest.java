@@ -1,14 +1,11 @@
 package io.hsmbridge.bridge.auth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.hsmbridge.agent.users.RequestHash;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Op;
@@ -19,9 +16,9 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
- * The bridge's front door with a controlled clock: session expiry (idle and absolute), what a client
- * may not smuggle in (principal, quorum document, MFA challenge), role checks, and one-time tokens that
- * serve their owner once and expire.
+ * The front door with a controlled clock: session expiry (idle and absolute), what a client may not
+ * smuggle in (principal; the quorum document and MFA challenge fields of earlier builds), role checks.
+ * Quorum tokens and MFA challenges are the agents' now (cluster-agent {@code OneTimeCredentialsTest}).
  */
 class FrontDoorTest {
   private final AtomicLong now = new AtomicLong(1_000_000);
@@ -138,92 +135,5 @@ class FrontDoorTest {
     door.succeeded(Op.USER_DELETE, d, new JsonObject().put("deleted", true));
     assertEquals(ErrorCode.NOT_AUTHENTICATED,
         refusal(() -> door.admit(Op.KEY_LIST, new JsonObject().put("op", "key.list").put("session", dave))));
-  }
-
-  @Test
-  void aQuorumDocumentHidesSecretsAndItsFingerprintCannotBeGuessedOffline() {
-    String admin = login("admin", Role.CO);
-    JsonObject create = new JsonObject().put("op", "user.create").put("name", "dave").put("role", "CU")
-        .put("password", "dave-secret-password");
-    JsonObject t = door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
-        new JsonObject().put("op", "quorum.token").put("operation", create).put("session", admin)));
-    JsonObject doc = new JsonObject(t.getString("document"));
-    assertEquals("(hidden)", doc.getJsonObject("operation").getString("password"));
-    assertEquals("dave", doc.getJsonObject("operation").getString("name"));
-    assertFalse(t.encode().contains("dave-secret-password"));
-    // An approver who guesses the password cannot confirm it: without the nonce no hash matches.
-    assertNotEquals(RequestHash.of(create, new byte[32]), doc.getString("requestHash"));
-  }
-
-  @Test
-  void aQuorumTokenServesItsRequesterOnceBeforeItExpires() {
-    String admin = login("admin", Role.CO);
-    String admin2 = login("admin2", Role.CO);
-    JsonObject operation = new JsonObject().put("op", "user.delete").put("name", "dave");
-    JsonObject t = door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
-        new JsonObject().put("op", "quorum.token").put("operation", operation).put("ttlSeconds", 60).put("session", admin)));
-    JsonObject doc = new JsonObject(t.getString("document"));
-    assertEquals("admin", doc.getString("requester"));
-    assertEquals(operation, doc.getJsonObject("operation"));
-    assertEquals(now.get() + 60_000, t.getLong("expiresAt"));
-
-    JsonObject withToken = operation.copy().put("quorum", new JsonObject().put("tokenId", t.getString("tokenId")));
-    assertEquals(ErrorCode.QUORUM_NOT_MET,
-        refusal(() -> door.admit(Op.USER_DELETE, withToken.copy().put("session", admin2))), "another user's token");
-    FrontDoor.Admitted a = door.admit(Op.USER_DELETE, withToken.copy().put("session", admin));
-    assertEquals(t.getString("document"), a.body().getString("quorumDocument"));
-    byte[] nonce = java.util.Base64.getDecoder().decode(a.body().getString("quorumNonce"));
-    assertEquals(RequestHash.of(operation, nonce), doc.getString("requestHash"), "the fingerprint is keyed by the nonce");
-    assertFalse(t.toString().contains(a.body().getString("quorumNonce")), "the nonce never goes to the client");
-    door.succeeded(Op.USER_DELETE, a, new JsonObject());
-    assertEquals(ErrorCode.QUORUM_NOT_MET,
-        refusal(() -> door.admit(Op.USER_DELETE, withToken.copy().put("session", admin))), "used up");
-
-    JsonObject t2 = door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
-        new JsonObject().put("op", "quorum.token").put("operation", operation).put("ttlSeconds", 1).put("session", admin)));
-    now.addAndGet(1000);
-    assertEquals(ErrorCode.QUORUM_NOT_MET, refusal(() -> door.admit(Op.USER_DELETE, operation.copy().put("session", admin)
-        .put("quorum", new JsonObject().put("tokenId", t2.getString("tokenId"))))), "expired");
-
-    assertEquals(ErrorCode.INVALID_PARAMETER, refusal(() -> door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
-        new JsonObject().put("op", "quorum.token").put("operation", new JsonObject().put("op", "key.list")).put("session", admin)))));
-    assertEquals(ErrorCode.ACCESS_DENIED, refusal(() -> door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
-        new JsonObject().put("op", "quorum.token").put("operation", new JsonObject().put("op", "sign")).put("session", admin)))),
-        "a token only for what the requester's role may do");
-  }
-
-  @Test
-  void anMfaChallengeIsForOneUserAndServesOnce() {
-    JsonObject c = door.answer(Op.AUTH_CHALLENGE, door.admit(Op.AUTH_CHALLENGE,
-        new JsonObject().put("op", "auth.challenge").put("user", "admin")));
-    JsonObject mfa = new JsonObject().put("challengeId", c.getString("challengeId")).put("signature", "AA==");
-    JsonObject forBob = door.admit(Op.AUTH_LOGIN, new JsonObject().put("op", "auth.login").put("user", "bob").put("mfa", mfa)).body();
-    assertNull(forBob.getValue("mfaChallenge"), "another user's challenge is not attached");
-    JsonObject first = door.admit(Op.AUTH_LOGIN, new JsonObject().put("op", "auth.login").put("user", "admin").put("mfa", mfa)).body();
-    assertEquals(c.getString("challenge"), first.getString("mfaChallenge"));
-    JsonObject again = door.admit(Op.AUTH_LOGIN, new JsonObject().put("op", "auth.login").put("user", "admin").put("mfa", mfa)).body();
-    assertFalse(again.containsKey("mfaChallenge"), "a challenge serves once");
-    assertNotNull(c.getLong("expiresAt"));
-  }
-
-  @Test
-  void aQuorumTokenIsTakenAtAdmissionAndGivenBackOnlyWhenTheApprovalsWereRefused() {
-    String admin = login("Admin", Role.CO);
-    JsonObject operation = new JsonObject().put("op", "user.delete").put("name", "dave");
-    JsonObject t = door.answer(Op.QUORUM_TOKEN, door.admit(Op.QUORUM_TOKEN,
-        new JsonObject().put("op", "quorum.token").put("operation", operation).put("session", admin)));
-    JsonObject withToken = operation.copy().put("quorum", new JsonObject().put("tokenId", t.getString("tokenId")))
-        .put("session", admin);
-    // Six presentations at once (before any agent answered): the first is let in, the others are refused.
-    FrontDoor.Admitted first = door.admit(Op.USER_DELETE, withToken.copy());
-    for (int i = 0; i < 5; i++) {
-      assertEquals(ErrorCode.QUORUM_NOT_MET, refusal(() -> door.admit(Op.USER_DELETE, withToken.copy())), "in use");
-    }
-    // The agent refused the approvals: nothing ran, the token is back for its owner.
-    door.failed(first, ErrorCode.QUORUM_NOT_MET);
-    FrontDoor.Admitted second = door.admit(Op.USER_DELETE, withToken.copy());
-    // Any other failure (here: no majority) uses it up.
-    door.failed(second, ErrorCode.KEY_AVAILABILITY);
-    assertEquals(ErrorCode.QUORUM_NOT_MET, refusal(() -> door.admit(Op.USER_DELETE, withToken.copy())), "used up");
   }
 }

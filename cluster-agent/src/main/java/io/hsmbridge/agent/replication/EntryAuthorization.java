@@ -103,6 +103,13 @@ final class EntryAuthorization {
       case INSTALL_REPLICA, RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME ->
           throw refused(m.kind() + " is made only by an agent on its own");
       case ONCE -> throw refused("a Once entry cannot hold another");
+      case CONSUME -> {
+        // A user uses up its own credentials only (an agent uses an MFA challenge up at login: checkAgent).
+        if (!((Mutation.Consume) m).user().equals(a.user())) {
+          throw refused(a.user() + " may use up its own one-time credentials only");
+        }
+        yield true;
+      }
     };
     assert checked;
   }
@@ -112,7 +119,7 @@ final class EntryAuthorization {
       throw refused("an agent's own entry is submitted by that agent");
     }
     boolean allowed = switch (e.mutation().kind()) {
-      case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA -> true;
+      case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA, CONSUME -> true;
       case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL, ONCE -> false;
     };
     if (!allowed) {

@@ -135,6 +135,28 @@ public final class EntryProofs {
     return e.actor() != null && e.seal() != null && hasKey() && MessageDigest.isEqual(e.seal(), mac(sealMessage(e)));
   }
 
+  /**
+   * The key of a quorum token's operation fingerprint ({@code RequestHash}): any cluster HSM recomputes it
+   * from the token's id and its requester, so no front door or agent has to keep a token between its
+   * issue and its use, and a restart of any process loses none.
+   */
+  public byte[] quorumNonce(String tokenId, String requester) {
+    return mac(message(out -> {
+      out.writeUTF("hsmbridge.quorum-nonce.v1");
+      out.writeUTF(tokenId);
+      out.writeUTF(requester);
+    }));
+  }
+
+  /** The bytes a user with MFA signs to log in with challenge {@code challengeId}: recomputed by any cluster HSM. */
+  public byte[] mfaChallenge(String challengeId, String user) {
+    return mac(message(out -> {
+      out.writeUTF("hsmbridge.mfa-challenge.v1");
+      out.writeUTF(challengeId);
+      out.writeUTF(user);
+    }));
+  }
+
   /** Whether a session proof's validity window holds {@code at} (with {@link #SKEW} before its issue). */
   public static boolean current(Actor a, long at) {
     return a.expiresAt() - a.issuedAt() <= SESSION_TTL.toMillis() && at >= a.issuedAt() - SKEW.toMillis()

@@ -36,7 +36,7 @@ import java.util.Objects;
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser,
-    Mutation.Once {
+    Mutation.Once, Mutation.Consume {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
@@ -55,7 +55,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14), ONCE(15);
+    UNLOCK_USER(14), ONCE(15), CONSUME(16);
 
     final byte tag;
 
@@ -270,6 +270,32 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  /**
+   * A one-time credential of {@code user} is used: a quorum token, an MFA challenge. Refused at apply when
+   * the log holds its use already ({@link Settings#consumed}), so of two requests presenting one token,
+   * through any front doors, exactly the first in log order goes on. Recorded until {@code expiresAt}
+   * (epoch millis; the credential is refused for its age after that), then pruned.
+   */
+  record Consume(String user, String id, long expiresAt) implements Mutation {
+    /** Longest id of a one-time credential (a quorum token id or an MFA challenge id). */
+    public static final int MAX_ID = 128;
+
+    public Consume {
+      UserRecord.checkName(user);
+      if (id == null || id.isEmpty() || id.length() > MAX_ID) {
+        throw new IllegalArgumentException("a one-time credential id is 1 to " + MAX_ID + " characters");
+      }
+      if (expiresAt <= 0) {
+        throw new IllegalArgumentException("a one-time credential is recorded with its expiry");
+      }
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.CONSUME;
+    }
+  }
+
   /** Sets a named cluster setting (a quorum value, a user's MFA switch) on every HSM. */
   record PutSetting(String name, long value) implements Mutation {
     public PutSetting {
@@ -442,6 +468,10 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     } else if (m instanceof Once o) {
       writeString(out, o.requestId());
       writeBody(o.inner(), out);
+    } else if (m instanceof Consume c) {
+      writeString(out, c.user());
+      writeString(out, c.id());
+      out.writeLong(c.expiresAt());
     }
   }
 
@@ -530,6 +560,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
           yield new InstallOwnedReplica(r, new KeyAcl(r.keyId(), readString(in), readShares(in)));
         }
         case ONCE -> readOnce(in);
+        case CONSUME -> new Consume(readString(in), readString(in), in.readLong());
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");

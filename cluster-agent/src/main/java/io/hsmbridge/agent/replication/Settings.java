@@ -61,12 +61,25 @@ public final class Settings {
    * request; hashed, so that a request id of any characters makes a valid setting name.
    */
   public static String outcome(String user, String requestId) {
+    return OUTCOME_PREFIX + userBound(user, requestId);
+  }
+
+  /** Prefix of the settings that record a used one-time credential ({@link Mutation.Consume}). */
+  public static final String CONSUMED_PREFIX = "consumed.";
+
+  /** The setting that says {@code user}'s one-time credential {@code id} was used (value: its expiry). */
+  public static String consumed(String user, String id) {
+    return CONSUMED_PREFIX + userBound(user, id);
+  }
+
+  /** 16 bytes of SHA-256(user \0 id) in hex: a setting name for any id, bound to one user. */
+  private static String userBound(String user, String id) {
     try {
       java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
       sha.update(user.toLowerCase(Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.UTF_8));
       sha.update((byte) 0);
-      byte[] h = sha.digest(requestId.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-      return OUTCOME_PREFIX + java.util.HexFormat.of().formatHex(h, 0, 16);
+      byte[] h = sha.digest(id.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return java.util.HexFormat.of().formatHex(h, 0, 16);
     } catch (java.security.NoSuchAlgorithmException e) {
       throw new IllegalStateException("SHA-256 is missing from this JVM", e);
     }

@@ -176,7 +176,14 @@ public final class TokenApplier implements Applier {
         throw new RefusedEntryException("the session-proof key does not unwrap under this HSM's cluster key");
       }
     } else {
-      applyMutation(m, entry);
+      try {
+        applyMutation(m, entry);
+      } catch (RefusedEntryException e) {
+        // Refused by the state it meets (a one-time credential used already): the same on every HSM.
+        audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
+        advanceClock(sealed, entry);
+        throw e;
+      }
     }
     advanceClock(sealed, entry);
     audit.record(user, role, op, target(m), "OK@" + index);
@@ -193,6 +200,8 @@ public final class TokenApplier implements Applier {
   static String target(Mutation m) {
     if (m instanceof Mutation.Once o) {
       return target(o.inner());
+    } else if (m instanceof Mutation.Consume c) {
+      return c.user();
     } else if (m instanceof Mutation.InstallReplica r) {
       return r.keyId();
     } else if (m instanceof Mutation.InstallOwnedReplica o) {
@@ -230,11 +239,29 @@ public final class TokenApplier implements Applier {
    * age anyway. Measured against the log's clock, so that every HSM drops the same ones at the same entry.
    */
   private void pruneRevokedSessions() {
+    prune(Settings.REVOKED_SESSION_PREFIX, logClock - EntryAuthorization.CLOCK_STEP.toMillis());
+  }
+
+  /** Deletes the settings named {@code prefix}... whose value (a time, epoch millis) is before {@code before}. */
+  private void prune(String prefix, long before) {
     for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().list()) {
-      if (s.name().startsWith(Settings.REVOKED_SESSION_PREFIX) && s.value() < logClock - EntryAuthorization.CLOCK_STEP.toMillis()) {
+      if (s.name().startsWith(prefix) && s.value() < before) {
         token.settings().delete(s.name());
       }
     }
+  }
+
+  /**
+   * A one-time credential used: refused when the log holds its use already, else recorded until it
+   * expires. A crash after the record re-applies the entry as refused on this HSM: the state is the same.
+   */
+  private void consume(Mutation.Consume c) {
+    String used = Settings.consumed(c.user(), c.id());
+    if (token.settings().get(used, 0) != 0) {
+      throw new RefusedEntryException("this one-time credential was used already");
+    }
+    token.settings().put(used, c.expiresAt());
+    prune(Settings.CONSUMED_PREFIX, logClock - EntryAuthorization.CLOCK_STEP.toMillis());
   }
 
   /**
@@ -249,22 +276,16 @@ public final class TokenApplier implements Applier {
     }
     applyMutation(once.inner(), entry);
     token.settings().put(outcome, Math.max(1, entry.timestamp()));
-    pruneOutcomes();
+    // Older than OUTCOME_KEPT by the log's clock (the same on every HSM): no client retries that long.
+    prune(Settings.OUTCOME_PREFIX, logClock - Settings.OUTCOME_KEPT.toMillis());
   }
 
-  /** Drops the outcomes older than {@link Settings#OUTCOME_KEPT} by the log's clock (the same on every HSM). */
-  private void pruneOutcomes() {
-    long before = logClock - Settings.OUTCOME_KEPT.toMillis();
-    for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().list()) {
-      if (s.name().startsWith(Settings.OUTCOME_PREFIX) && s.value() < before) {
-        token.settings().delete(s.name());
-      }
-    }
-  }
 
   private void applyMutation(Mutation mutation, Entry entry) {
     if (mutation instanceof Mutation.Once o) {
       applyOnce(o, entry);
+    } else if (mutation instanceof Mutation.Consume c) {
+      consume(c);
     } else if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
       // After the key: a crash in between leaves an ACL without key, which the re-apply removes.

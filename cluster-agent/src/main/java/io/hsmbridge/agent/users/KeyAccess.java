@@ -13,7 +13,6 @@ import io.hsmbridge.protocol.Role;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Optional;
-import java.util.function.LongSupplier;
 import java.util.function.ToLongFunction;
 
 /**
@@ -24,11 +23,11 @@ import java.util.function.ToLongFunction;
  */
 public final class KeyAccess {
   private final HsmToken hsm;
-  private final LongSupplier clock;
+  private final OneTimeCredentials credentials;
 
-  public KeyAccess(HsmToken hsm, LongSupplier clock) {
+  public KeyAccess(HsmToken hsm, OneTimeCredentials credentials) {
     this.hsm = hsm;
-    this.clock = clock;
+    this.credentials = credentials;
   }
 
   /** Operations only a key's owner may run (and that the key's management quorum protects). */
@@ -76,10 +75,10 @@ public final class KeyAccess {
       }
       if (isManagement(op)) {
         QuorumCheck.require(body, p, hsm.settings().get(Settings.keyManagementQuorum(keyId), 1), Role.CU,
-            "key " + keyId + " management", hsm.users(), clock.getAsLong());
+            "key " + keyId + " management", hsm.users(), credentials);
       } else if (isUsage(op)) {
         QuorumCheck.require(body, p, hsm.settings().get(Settings.keyUsageQuorum(keyId), 1), Role.CU,
-            "key " + keyId + " usage", hsm.users(), clock.getAsLong());
+            "key " + keyId + " usage", hsm.users(), credentials);
       }
     }
     if (body.getValue("wrappingKeyId") != null) {

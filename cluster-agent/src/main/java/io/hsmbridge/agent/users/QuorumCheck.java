@@ -21,9 +21,9 @@ import java.util.Set;
  * signatures over the token document — from at least M distinct users of the approving role, each
  * checked against the approval key registered in this HSM's user records.
  *
- * <p>The bridge issues the token document, keeps it with the token's fingerprint key and puts both in
- * the forwarded request ({@code quorumDocument}, {@code quorumNonce}) when the requester presents the
- * token's id, and lets a token serve once.
+ * <p>The token's document is not kept anywhere: {@link OneTimeCredentials} recomputes it for the request
+ * that presents the token (any HSM can), the approvals must sign exactly it, and only then is the token
+ * used up through the log, once cluster-wide.
  * Everything that makes the approvals count is checked here, against the users stored in the HSM.
  */
 public final class QuorumCheck {
@@ -39,33 +39,17 @@ public final class QuorumCheck {
    * @throws HsmException QUORUM_NOT_MET naming what is missing or wrong
    */
   public static void require(JsonObject body, Principal requester, long required, Role approverRole, String service,
-      UserRecords users, long nowMillis) {
+      UserRecords users, OneTimeCredentials credentials) {
     if (required <= 1) {
       return;
     }
     Object q = body.getValue("quorum");
-    String document = body.getValue("quorumDocument") instanceof String s ? s : null;
-    if (!(q instanceof JsonObject) || document == null) {
+    if (!(q instanceof JsonObject)) {
       throw notMet(service + " need " + required + " approvals (quorum): request a quorum token for this operation,"
           + " have it signed by " + required + " " + approverRole + " users, then send it with the approvals");
     }
-    JsonObject doc;
-    try {
-      doc = new JsonObject(document);
-    } catch (RuntimeException e) {
-      throw notMet("the quorum token document is malformed");
-    }
-    if (!requester.is(doc.getString("requester", ""))) {
-      throw notMet("the quorum token was issued to another user");
-    }
-    byte[] nonce = body.getValue("quorumNonce") instanceof String n ? decode(n) : new byte[0];
-    if (nonce.length < 16 || !RequestHash.of(body, nonce).equals(doc.getString("requestHash"))) {
-      throw notMet("the quorum token was issued for another operation (op or fields differ)");
-    }
-    Long expires = doc.getLong("expiresAt");
-    if (expires == null || expires <= nowMillis) {
-      throw notMet("the quorum token has expired; request a new one");
-    }
+    OneTimeCredentials.Presented token = credentials.presented(body, requester);
+    String document = token.document();
     Object a = ((JsonObject) q).getValue("approvals");
     if (!(a instanceof JsonArray approvals) || approvals.size() > MAX_APPROVALS) {
       throw notMet("approvals must be an array of at most " + MAX_APPROVALS + " {user, signature}");
@@ -101,8 +85,11 @@ public final class QuorumCheck {
     }
     if (valid < required) {
       throw notMet(service + " need " + required + " valid approvals, got " + valid
-          + (problems.isEmpty() ? "" : ": " + String.join("; ", problems)));
+          + (problems.isEmpty() ? "" : ": " + String.join("; ", problems))
+          + (valid == 0 && !approvals.isEmpty() ? " (approvals sign the token's document: a token issued for another"
+              + " operation, other fields or another requester has another one)" : ""));
     }
+    credentials.useUp(requester, token);
   }
 
   private static byte[] decode(String b64) {

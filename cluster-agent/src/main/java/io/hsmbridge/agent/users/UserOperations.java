@@ -35,6 +35,7 @@ public final class UserOperations {
   private final LongSupplier clock;
   private final SessionIssuer sessions;
   private final LoginLedger logins;
+  private final OneTimeCredentials credentials;
   private volatile String dummyHash;
   private static final java.security.SecureRandom ATTEMPT_IDS = new java.security.SecureRandom();
 
@@ -44,7 +45,9 @@ public final class UserOperations {
    * @param sessions issues the session proof a successful login returns (see {@link Principal})
    * @param logins the login bookkeeping of this HSM's applier (where an attempt's result is learnt)
    */
-  public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions, LoginLedger logins) {
+  public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions, LoginLedger logins,
+      OneTimeCredentials credentials) {
+    this.credentials = credentials;
     this.hsm = hsm;
     this.commit = commit;
     this.clock = clock;
@@ -56,6 +59,8 @@ public final class UserOperations {
   public static boolean handles(Op op) {
     switch (op) {
       case AUTH_LOGIN:
+      case AUTH_CHALLENGE:
+      case QUORUM_TOKEN:
       case CLUSTER_ACTIVATE:
       case USER_CREATE:
       case USER_DELETE:
@@ -78,6 +83,12 @@ public final class UserOperations {
   public JsonObject execute(Op op, RequestReader r, Principal p, Committer change) {
     if (op == Op.AUTH_LOGIN) {
       return login(r);
+    }
+    if (op == Op.AUTH_CHALLENGE) {
+      return credentials.challenge(userName(r, "user"));
+    }
+    if (op == Op.QUORUM_TOKEN) {
+      return credentials.quorumToken(r.body(), p);
     }
     switch (op) {
       case CLUSTER_ACTIVATE:
@@ -190,25 +201,16 @@ public final class UserOperations {
   }
 
   /**
-   * A user with MFA on must sign the bridge's one-time challenge ({@code mfaChallenge}, put there by the
-   * bridge) with the registered key ({@code mfa.signature}). Checked only after the password matched,
-   * and a missing signature counts as a failed login, so MFA never tells whether a password was right.
+   * A user with MFA on must sign a live challenge of its own ({@code auth.challenge}, from any front door)
+   * with the registered key ({@code mfa: {challengeId, signature}}); the challenge is used up through the
+   * log. Checked only after the password matched, and a missing signature counts as a failed login, so MFA
+   * never tells whether a password was right.
    */
   private boolean mfaPassed(RequestReader r, UserRecord u) {
     if (hsm.settings().get(Settings.mfa(u.name()), 0) == 0) {
       return true;
     }
-    Object challenge = r.body().getValue("mfaChallenge");
-    Object mfa = r.body().getValue("mfa");
-    Object sig = mfa instanceof JsonObject m ? m.getValue("signature") : null;
-    if (!(challenge instanceof String c) || !(sig instanceof String s) || u.approvalKeySpki() == null) {
-      return false;
-    }
-    try {
-      return ApprovalKeys.verify(u.approvalKeySpki(), Base64.getDecoder().decode(c), Base64.getDecoder().decode(s));
-    } catch (IllegalArgumentException e) {
-      return false;
-    }
+    return credentials.mfaAnswered(r.body().getValue("mfa"), u);
   }
 
   private static char[] loginPassword(RequestReader r) {
@@ -260,11 +262,12 @@ public final class UserOperations {
     } catch (IllegalArgumentException e) {
       throw HsmException.badParam(e.getMessage());
     }
+    // The quorum first: a token whose approvals count is used up by any end (here: "already exists").
+    adminQuorum(r, p, "user.create");
     if (hsm.users().get(name).isPresent()) {
       throw HsmException.badParam("user " + name + " already exists (user names compare case-insensitively)");
     }
     String hash = hashNewPassword(r);
-    adminQuorum(r, p, "user.create");
     long seq = change.commit(p, new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
     return new JsonObject().put("name", name).put("role", role.name()).put("seq", seq);
   }
@@ -363,7 +366,7 @@ public final class UserOperations {
 
   private void adminQuorum(RequestReader r, Principal p, String what) {
     QuorumCheck.require(r.body(), p, hsm.settings().get(Settings.ADMIN_QUORUM, 1), Role.CO,
-        "admin services (" + what + ")", hsm.users(), clock.getAsLong());
+        "admin services (" + what + ")", hsm.users(), credentials);
   }
 
   private UserRecord existingUser(RequestReader r, String field) {

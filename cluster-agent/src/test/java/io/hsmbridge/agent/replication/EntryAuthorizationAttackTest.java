@@ -4,14 +4,11 @@ import static io.hsmbridge.agent.replication.TestCluster.await;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.hsmbridge.agent.ClusterOperations;
-import io.hsmbridge.agent.cluster.AgentState;
-import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.users.PasswordHash;
 import io.hsmbridge.agent.users.Principal;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.KeyAcl;
-import io.hsmbridge.pkcs11.SoftHsmFixture;
 import io.hsmbridge.pkcs11.UserRecord;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Role;
@@ -28,7 +25,6 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -297,49 +293,24 @@ class EntryAuthorizationAttackTest {
     }
   }
 
-  // --- the cluster and a hand-played front door ---
+  // --- the cluster and a hand-played front door (TestAgents) ---
 
-  private final List<AppliedWatch> watches = new ArrayList<>();
+  private TestAgents env;
 
   private void startCluster() {
-    for (int i = 1; i <= 3; i++) {
-      tokens.add(HsmToken.open(SoftHsmFixture.newToken("principal-" + i)));
-    }
-    tokens.get(0).clusterKeys().createClusterKey();
-    for (int i = 1; i < 3; i++) {
-      byte[] transport = tokens.get(i).clusterKeys().createTransportKey();
-      tokens.get(i).clusterKeys().installClusterKey(tokens.get(0).clusterKeys().wrapClusterKeyFor(transport));
-    }
-    List<Applier> appliers = new ArrayList<>();
-    for (int i = 0; i < 3; i++) {
-      List<String> lines = Collections.synchronizedList(new ArrayList<>());
-      audits.add(lines);
-      AppliedWatch w = new AppliedWatch(0);
-      watches.add(w);
-      appliers.add(new TokenApplier(tokens.get(i), w::advance,
-          (user, role, op, target, result) -> lines.add(user + " " + role + " " + op + " " + target + " " + result)));
-    }
-    cluster = new TestCluster(dir, appliers).startAll();
-    cluster.leader();
-    Supplier<AgentState> serving = () -> AgentState.SERVING;
-    for (int i = 0; i < 3; i++) {
-      agents.add(new ClusterOperations(cluster.peers.get(i).id(), tokens.get(i), cluster.logs[i], watches.get(i),
-          serving, Duration.ofSeconds(20), (TokenApplier) appliers.get(i)));
-    }
+    env = TestAgents.start(dir, "principal");
+    tokens.addAll(env.tokens);
+    audits.addAll(env.audits);
+    agents.addAll(env.agents);
+    cluster = env.cluster;
   }
 
-  /** auth.login on one agent; the reply with the session proof the front door keeps. */
   private JsonObject login(int hsm, String user, String password) {
-    JsonObject reply = agents.get(hsm).execute(new JsonObject().put("op", "auth.login").put("user", user).put("password", password));
-    assertNotNull(reply.getJsonObject(Principal.PROOF), "a login returns a session proof");
-    return reply;
+    return env.login(hsm, user, password);
   }
 
-  /** A request as the front door forwards it: with the session's principal and proof. */
   private JsonObject call(int hsm, JsonObject session, JsonObject request) {
-    JsonObject body = request.copy().put(Principal.FIELD, Principal.toJson(session.getString("user"),
-        Role.valueOf(session.getString("role")), session.getJsonObject(Principal.PROOF)));
-    return agents.get(hsm).execute(body);
+    return env.call(hsm, session, request);
   }
 
   private static Actor actor(JsonObject login, String user, Role role) {
