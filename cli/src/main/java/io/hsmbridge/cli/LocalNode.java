@@ -121,6 +121,11 @@ final class LocalNode {
     // A JVM out of memory is in an unknown state (measured on the old endpoint: a hang that ignored
     // SIGTERM): exit at once, and let 'up' or the operator's supervisor start it again.
     cmd.add("-XX:+ExitOnOutOfMemoryError");
+    // For profiling a node as it runs (e.g. -XX:StartFlightRecording=...): options of the operator's, not a secret.
+    String extra = System.getenv("HSMBRIDGE_NODE_JVM_OPTS");
+    if (extra != null && !extra.isBlank()) {
+      cmd.addAll(List.of(extra.trim().split("\\s+")));
+    }
     // node.log is bounded: the node copies and truncates it past the cap (LogRotation), keeping 5 copies.
     cmd.add("-Dhsmbridge.log.file=" + dir.nodeLog());
     cmd.add("-Dhsmbridge.log.maxBytes=" + LOG_MAX_BYTES);
