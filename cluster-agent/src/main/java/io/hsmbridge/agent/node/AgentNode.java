@@ -160,6 +160,9 @@ public final class AgentNode {
       FrontDoorEndpoint endpoint = frontDoorStarter.start(vertx);
       written = endpoint.toJson();
       frontDoor = ClusterConfig.hostPort(endpoint.host(), endpoint.port());
+      // The front door learns the HSMs from heartbeats, and it missed the one above: without this one its
+      // first requests (for up to a heartbeat period after endpoint.json says it serves) found no HSM.
+      publishHeartbeat();
     }
     NodeProcess.writeEndpoint(config.stateDir(), written.put("role", "agent").put("hsmId", hsmId)
         .put("pid", ProcessHandle.current().pid()));
