@@ -199,6 +199,30 @@ final class TestNodes {
   }
 
   /**
+   * {@link #objectFiles} once it stopped changing (the same count for 3 samples 250 ms apart, longer than
+   * the audit anchor's 200 ms interval; at most 15 s): an agent of a cluster replaces bookkeeping records
+   * in its token after it answered (the audit anchor: create, then destroy), so an instant's count can be
+   * one more than at rest.
+   */
+  static long objectFilesAtRest(Path tokenDir) {
+    long deadline = System.nanoTime() + 15_000_000_000L;
+    long last = objectFiles(tokenDir);
+    int same = 1;
+    while (same < 3 && System.nanoTime() - deadline < 0) {
+      try {
+        Thread.sleep(250);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted");
+      }
+      long now = objectFiles(tokenDir);
+      same = now == last ? same + 1 : 1;
+      last = now;
+    }
+    return last;
+  }
+
+  /**
    * A bare connection to the client endpoint speaking raw frames over TLS 1.3 (pinning the cluster CA):
    * nothing of the client SDK.
    */
