@@ -87,6 +87,13 @@ class MainTest {
     assertTrue(line.endsWith("(see 'hsmbridge key generate --help')"), line);
   }
 
+  /** One request path (issue #11 item 5): bench measures a cluster, there is no in-process variant left. */
+  @Test
+  void benchHasNoInProcessPath() {
+    String line = oneError(CliRun.run(home, "bench", "--in-process"), ExitCodes.USAGE);
+    assertTrue(line.contains("--in-process"), line);
+  }
+
   @Test
   void unknownCommandListsTheCommands() {
     String line = oneError(CliRun.run(home, "frobnicate"), ExitCodes.USAGE);
