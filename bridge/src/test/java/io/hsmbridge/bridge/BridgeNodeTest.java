@@ -199,7 +199,7 @@ class BridgeNodeTest {
   }
 
   @Test
-  void ecdsaSignaturesVerifiedByTheJdkAndEd25519Refused() throws Exception {
+  void ecdsaAndNeverExtractableEd25519SignaturesVerifiedByTheJdk() throws Exception {
     Object[][] cases = {
         {KeySpec.EC_P256, "ECDSA_SHA256", "SHA256withECDSA", 256},
         {KeySpec.EC_P384, "ECDSA_SHA384", "SHA384withECDSA", 384},
@@ -232,6 +232,20 @@ class BridgeNodeTest {
         () -> hsm.generateKey(KeySpec.ED25519, "ed", null, false), "Ed25519");
     assertTrue(ed.getMessage().contains("ED25519"), ed.getMessage());
     assertTrue(hsm.listKeys("ed").isEmpty());
+    // Never extractable, it is not replicated: a one-HSM cluster makes it, and it lives on this HSM only.
+    JsonObject made = hsm.send(op("key.generate").put("spec", "ED25519").put("label", "ed local")
+        .put("extractable", false));
+    assertEquals(Boolean.FALSE, made.getBoolean("replicated"), made.encode());
+    KeyInfo local = KeyInfo.fromJson(made);
+    assertEquals("EDWARDS", local.family());
+    PublicKey edPub = KeyFactory.getInstance("Ed25519").generatePublic(new X509EncodedKeySpec(hsm.publicKey(local.keyId())));
+    byte[] edSig = hsm.sign(local.keyId(), "ED25519", MSG);
+    assertEquals(64, edSig.length);
+    Signature ev = Signature.getInstance("Ed25519");
+    ev.initVerify(edPub);
+    ev.update(MSG);
+    assertTrue(ev.verify(edSig), "Ed25519 verified by the JDK");
+    assertTrue(hsm.verify(local.keyId(), "ED25519", MSG, edSig));
   }
 
   @Test
