@@ -14,8 +14,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 /**
- * A bridge process ({@code node.role=bridge}): joins the cluster, routes client requests to the HSMs'
- * agents ({@link ClusterBridgeVerticle}) and opens the TCP event-bus bridge for clients. Holds no token.
+ * The cluster front door's process side. A bridge process ({@code node.role=bridge}) joins the cluster,
+ * routes client requests to the HSMs' agents ({@link ClusterBridgeVerticle}) and opens the client
+ * endpoint; it holds no token. An HSM host's front door ({@link #frontDoorFor}) is the same code, started
+ * by its agent process.
  */
 public final class BridgeNode {
   private static final Logger LOG = Logger.getLogger(BridgeNode.class.getName());
@@ -89,7 +91,7 @@ public final class BridgeNode {
           + " (bridge.tcp.loopbackPlaintextPort): anyone on this host can reach it without TLS");
     }
     LOG.info("hsmbridge front door serving clients on " + config.tcpHost() + ":" + port
-        + NodeMain.Node.describe(endpoint) + ", durability " + config.routing().durability());
+        + describe(endpoint) + ", durability " + config.routing().durability());
     return written;
   }
 
@@ -103,7 +105,7 @@ public final class BridgeNode {
   private static int listen(Vertx vertx, String host, int port,
       java.util.function.IntFunction<EndpointSettings> settingsFor) throws Exception {
     for (int attempt = 1; ; attempt++) {
-      int p = port == 0 ? NodeMain.Node.freePort(host) : port;
+      int p = port == 0 ? freePort(host) : port;
       try {
         TcpBridge.start(vertx, settingsFor.apply(p)).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         return p;
@@ -115,6 +117,19 @@ public final class BridgeNode {
         }
         LOG.info("port " + p + " was taken before the endpoint bound it; trying another");
       }
+    }
+  }
+
+  /** How the client endpoint runs, for the start-up line: TLS or not, and its limits. */
+  private static String describe(EndpointSettings e) {
+    return (e.tlsEnabled() ? " (TLS 1.3" + (e.tls().requireClientCert() ? ", client certificates required" : "") + ")"
+        : " (plaintext, loopback only)") + ", max frame " + e.maxFrameBytes() + " bytes, max connections "
+        + e.maxConnections() + " (" + e.maxConnectionsPerAddress() + " per address)";
+  }
+
+  private static int freePort(String host) throws java.io.IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(host))) {
+      return s.getLocalPort();
     }
   }
 

@@ -1,27 +1,43 @@
 package io.hsmbridge.bridge;
 
+import io.hsmbridge.agent.membership.ClusterCa;
+import io.hsmbridge.client.ClientTls;
+import io.hsmbridge.client.Hsm;
 import io.hsmbridge.pkcs11.IntegrityScan;
-
 import io.hsmbridge.pkcs11.SoftHsmFixture;
+import io.hsmbridge.protocol.Role;
 import io.vertx.core.json.JsonObject;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.SecureRandom;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.Base64;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Stream;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
 
-/** Shared helpers of the bridge tests: node properties files, SoftHSM2 token files, raw TCP frames. */
+/**
+ * Shared helpers of the bridge tests: a one-HSM cluster's node properties and PKI, its activation,
+ * SoftHSM2 token files, raw frames over the client endpoint's TLS.
+ */
 final class TestNodes {
   private TestNodes() {}
 
@@ -34,8 +50,23 @@ final class TestNodes {
     }
   }
 
-  /** The properties of a node serving {@code label}, TCP port 0, endpoint.json in {@code stateDir}. */
-  static Map<String, String> nodeProperties(String hsmId, String label, Path userPin, Path soPin, Path stateDir) {
+  /**
+   * The properties of an HSM host serving {@code label} as a one-HSM cluster, as {@code ./hsmbridge up
+   * --hsms 1} writes them: cluster membership and the Raft group of this one HSM (mutual TLS under a
+   * cluster CA in {@code pki}, made once), the cluster key created here, and its front door (client endpoint
+   * on a free port, TLS with its cluster certificate). {@code node.role} and {@code frontDoor.enabled} are
+   * left to their defaults: an HSM host with its front door. endpoint.json, the audit log and the Raft log
+   * go to {@code stateDir} (created here).
+   * Call it once per node and reuse the map across restarts: the Raft log records this HSM's port.
+   */
+  static Map<String, String> nodeProperties(String hsmId, String label, Path userPin, Path soPin, Path stateDir,
+      Pki pki) {
+    ClusterCa.MemberFiles tls = pki.member(hsmId);
+    try {
+      Files.createDirectories(stateDir); // as up does: the audit log and the Raft log live there
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
     Map<String, String> p = new LinkedHashMap<>();
     p.put("hsm.id", hsmId);
     p.put("pkcs11.library", SoftHsmFixture.library().toString());
@@ -43,11 +74,90 @@ final class TestNodes {
     p.put("pin.user.file", userPin.toString());
     p.put("pin.so.file", soPin.toString());
     p.put("token.initialize", "true");
+    p.put("state.dir", stateDir.toString());
+    p.put("cluster.enabled", "true");
+    p.put("cluster.name", pki.clusterName());
+    p.put("cluster.host", "127.0.0.1");
+    int memberPort = freePort();
+    p.put("cluster.memberPort", String.valueOf(memberPort));
+    p.put("cluster.members", "127.0.0.1:" + memberPort);
+    p.put("cluster.tls.cert", tls.certificate().toString());
+    p.put("cluster.tls.key", tls.key().toString());
+    p.put("cluster.tls.ca", tls.ca().toString());
+    p.put("raft.port", String.valueOf(freePort()));
+    p.put("cluster.createKey", "true"); // the first (and only) HSM; a token that holds the key keeps it
     p.put("bridge.tcp.host", "127.0.0.1");
     p.put("bridge.tcp.port", "0");
-    p.put("bridge.tls", "false"); // a standalone node on loopback: plaintext, explicitly
-    p.put("state.dir", stateDir.toString());
+    p.put("cluster.antiEntropySeconds", "0");
     return p;
+  }
+
+  /** A cluster CA and its members' certificates, in one directory of a test. */
+  record Pki(Path dir, String clusterName) {
+    static Pki in(Path dir) {
+      String name = "test-" + Long.toHexString(System.nanoTime());
+      ClusterCa.create(dir.resolve("ca"), name);
+      return new Pki(dir, name);
+    }
+
+    /** The certificate (kind agent, SANs 127.0.0.1 and localhost) of {@code hsmId}, issued on first use. */
+    ClusterCa.MemberFiles member(String hsmId) {
+      Path out = dir.resolve("members").resolve(hsmId);
+      Path cert = out.resolve(hsmId + ".pem");
+      if (Files.exists(cert)) {
+        return new ClusterCa.MemberFiles(cert, out.resolve(hsmId + "-key.pem"), out.resolve(ClusterCa.CA_CERT_FILE));
+      }
+      return ClusterCa.load(dir.resolve("ca")).issueMember(hsmId, ClusterCa.MemberKind.AGENT,
+          List.of("127.0.0.1", "localhost"), out);
+    }
+
+    /** What a client pins: the cluster CA. */
+    ClientTls clientTls() {
+      return ClientTls.pinning(dir.resolve("ca").resolve(ClusterCa.CA_CERT_FILE));
+    }
+  }
+
+  /** The endpoint.json a serving node wrote to {@code stateDir}. */
+  static JsonObject endpoint(Path stateDir) throws IOException {
+    return new JsonObject(Files.readString(stateDir.resolve("endpoint.json"), StandardCharsets.UTF_8));
+  }
+
+  /** A crypto user's name and password (the test's own: it logs in again after a restart). */
+  record CryptoUser(String name, char[] password) {
+    @Override
+    public String toString() {
+      return "CryptoUser[" + name + "]"; // never the password
+    }
+  }
+
+  /**
+   * Activates the new cluster behind {@code hsm} as an operator does (PRECO login with the default
+   * password, {@code cluster.activate}, a CU created by the admin) and leaves {@code hsm} logged in as
+   * that crypto user, who runs the keys and the crypto of the tests.
+   */
+  static CryptoUser activate(Hsm hsm) {
+    char[] admin = password();
+    hsm.login("admin", "password".toCharArray());
+    hsm.activate(admin);
+    hsm.login("admin", admin);
+    CryptoUser cu = new CryptoUser("tester", password());
+    hsm.createUser(cu.name(), Role.CU, cu.password());
+    hsm.login(cu.name(), cu.password());
+    return cu;
+  }
+
+  private static char[] password() {
+    byte[] b = new byte[24];
+    new SecureRandom().nextBytes(b);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(b).toCharArray();
+  }
+
+  static int freePort() {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   static Path writeProperties(Path file, Map<String, String> properties) {
@@ -88,18 +198,63 @@ final class TestNodes {
     }
   }
 
-  /** A bare TCP connection to the event-bus bridge speaking raw frames: nothing of the client SDK. */
+  /**
+   * {@link #objectFiles} once it stopped changing (the same count for 3 samples 250 ms apart, longer than
+   * the audit anchor's 200 ms interval; at most 15 s): an agent of a cluster replaces bookkeeping records
+   * in its token after it answered (the audit anchor: create, then destroy), so an instant's count can be
+   * one more than at rest.
+   */
+  static long objectFilesAtRest(Path tokenDir) {
+    long deadline = System.nanoTime() + 15_000_000_000L;
+    long last = objectFiles(tokenDir);
+    int same = 1;
+    while (same < 3 && System.nanoTime() - deadline < 0) {
+      try {
+        Thread.sleep(250);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted");
+      }
+      long now = objectFiles(tokenDir);
+      same = now == last ? same + 1 : 1;
+      last = now;
+    }
+    return last;
+  }
+
+  /**
+   * A bare connection to the client endpoint speaking raw frames over TLS 1.3 (pinning the cluster CA):
+   * nothing of the client SDK.
+   */
   static final class RawConnection implements AutoCloseable {
     private final Socket socket;
     private final OutputStream out;
     private final DataInputStream in;
 
-    RawConnection(int port) throws IOException {
-      socket = new Socket();
-      socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
-      socket.setSoTimeout(15_000);
+    RawConnection(int port, Path caPem) throws IOException {
+      SSLSocket tls = (SSLSocket) sslContext(caPem).getSocketFactory().createSocket();
+      tls.setEnabledProtocols(new String[] {"TLSv1.3"});
+      tls.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+      tls.setSoTimeout(15_000);
+      tls.startHandshake();
+      socket = tls;
       out = socket.getOutputStream();
       in = new DataInputStream(socket.getInputStream());
+    }
+
+    private static SSLContext sslContext(Path caPem) throws IOException {
+      try (var pem = Files.newInputStream(caPem)) {
+        KeyStore trust = KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        trust.setCertificateEntry("ca", (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(pem));
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(trust);
+        SSLContext ctx = SSLContext.getInstance("TLSv1.3");
+        ctx.init(null, tmf.getTrustManagers(), new SecureRandom());
+        return ctx;
+      } catch (java.security.GeneralSecurityException e) {
+        throw new IOException("cannot trust " + caPem + ": " + e.getMessage(), e);
+      }
     }
 
     void send(JsonObject frame) throws IOException {

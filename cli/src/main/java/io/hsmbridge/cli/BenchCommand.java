@@ -29,17 +29,17 @@ import picocli.CommandLine.Option;
  * crypto user, stopped as {@code down} does and deleted. The user's cluster is never touched. The default
  * run is one HSM; {@code --cluster} runs 1, 2 and 3.
  *
- * <p>{@code bench --in-process} runs the old in-process rows instead ({@link BenchMain}: agent and front
- * door in one JVM with the client; no deployment uses that path). SoftHSM2 reads SOFTHSM2_CONF once per
- * process, so the token store is chosen before the library loads: hence the child JVMs.
+ * <p>The direct baseline runs in a child JVM ({@link BenchMain}): SoftHSM2 reads SOFTHSM2_CONF once per
+ * process, so the token store is chosen before the library loads. There is no in-process variant: a
+ * one-HSM cluster is measured as it is deployed (the old {@code --in-process} rows, agent and a users-less
+ * front door in the client's JVM, went with {@code node.role=all}).
  */
 @Command(name = "bench",
     description = {"Measure RSA-2048 sign, ECDSA P-256 sign, AES-256-GCM 4 KiB encrypt and HMAC-SHA256 1 KiB"
         + " through the path a deployment uses (a client process -> TLS -> the front door on an HSM host ->"
         + " its token) on a throwaway 1-HSM cluster, beside direct PKCS#11 measured in the same run; and"
         + " replicated key creation beside one token's own key generation.",
-        "--cluster: the same on throwaway clusters of 1, 2 and 3 HSMs.",
-        "--in-process: the old in-process rows (client, front door and agent in one JVM; no deployment runs that)."})
+        "--cluster: the same on throwaway clusters of 1, 2 and 3 HSMs."})
 final class BenchCommand extends CliCommand {
   static final String DEFAULT_CLUSTER_HSMS = "1,2,3";
   static final String DEFAULT_HSMS = "1";
@@ -48,14 +48,13 @@ final class BenchCommand extends CliCommand {
   /** Bound on the direct-baseline child beyond its own measuring time (start-up, key generation). */
   private static final long CHILD_SLACK_SECONDS = 300;
 
-  @Option(names = "--csv", description = "Print " + ClusterBench.CSV_HEADER + " rows (progress then goes to stderr);"
-      + " with --in-process: op,threads,direct_ops_per_s,bridge_ops_per_s,ratio,p50_us,p99_us.")
+  @Option(names = "--csv", description = "Print " + ClusterBench.CSV_HEADER + " rows (progress then goes to stderr).")
   boolean csv;
 
   @Option(names = "--seconds", paramLabel = "N", description = "Measured seconds per cell (default 3).")
   Integer seconds;
 
-  @Option(names = "--warmup", paramLabel = "N", description = "Warm-up seconds per cell (default 1; --in-process 2).")
+  @Option(names = "--warmup", paramLabel = "N", description = "Warm-up seconds per cell (default 1).")
   Integer warmup;
 
   @Option(names = "--threads", defaultValue = "1,2,4,8", description = "Client thread counts (default ${DEFAULT-VALUE}).")
@@ -67,9 +66,6 @@ final class BenchCommand extends CliCommand {
 
   @Option(names = "--cluster", description = "Clusters of 1, 2 and 3 HSMs (about 15 minutes with every op).")
   boolean cluster;
-
-  @Option(names = "--in-process", description = "The old in-process rows instead (not a deployment's path).")
-  boolean inProcess;
 
   @Option(names = "--hsms", paramLabel = "LIST",
       description = "Cluster sizes to measure (default " + DEFAULT_HSMS + "; with --cluster " + DEFAULT_CLUSTER_HSMS + ").")
@@ -93,27 +89,12 @@ final class BenchCommand extends CliCommand {
   @Override
   protected int execute() throws Exception {
     int s = seconds != null ? seconds : 3;
-    int w = warmup != null ? warmup : (inProcess ? 2 : 1);
+    int w = warmup != null ? warmup : 1;
     if (s < 1 || s > 60 || w < 0 || w > 60) {
       throw usage("--seconds must be 1..60 and --warmup 0..60");
     }
     List<Integer> threadCounts = threadCounts();
     Path library = NodeLayout.findLibrary(cli().env());
-    if (inProcess) {
-      if (cluster || hsms != null || creations != null || !via.equals("host")) {
-        throw usage("--in-process runs one in-process node: --cluster, --hsms, --via and --creations do not apply");
-      }
-      List<String> args = new ArrayList<>(List.of(
-          "--seconds", Integer.toString(s), "--warmup", Integer.toString(w), "--threads", threads));
-      if (ops != null) {
-        args.add("--ops");
-        args.add(ops);
-      }
-      if (csv) {
-        args.add("--csv");
-      }
-      return runChild(library, args, null) == 0 ? ExitCodes.OK : ExitCodes.FAILURE;
-    }
     List<BenchOp> opList;
     List<ClusterBench.Link> links;
     try {
@@ -215,7 +196,7 @@ final class BenchCommand extends CliCommand {
         settings.creations().isEmpty() ? "" : "; key generation " + creationsArgument());
     progress.flush();
     List<String> lines = new ArrayList<>();
-    List<String> args = new ArrayList<>(List.of("--direct-only", "--ops", String.join(",", opIds),
+    List<String> args = new ArrayList<>(List.of("--ops", String.join(",", opIds),
         "--seconds", Integer.toString(settings.seconds()), "--warmup", Integer.toString(settings.warmupSeconds()),
         "--threads", threads));
     if (!settings.creations().isEmpty()) {
@@ -233,30 +214,28 @@ final class BenchCommand extends CliCommand {
   }
 
   /**
-   * Runs {@link BenchMain} in a child JVM on a token in a fresh temporary directory, deleted after.
+   * Runs {@link BenchMain} (the direct baseline) in a child JVM on a token in a fresh temporary directory,
+   * deleted after.
    *
-   * @param captured null: the child's output is this process's; else its lines are collected here
+   * @param captured where the child's output lines are collected
    * @return the child's exit code
    */
   private int runChild(Path library, List<String> args, List<String> captured) throws IOException, InterruptedException {
     Path dir = Files.createTempDirectory("hsmbridge-bench-");
     Process child = null;
     try {
-      NodeDir node = NodeLayout.prepareStandalone(new Home(dir), 0, library);
+      NodeDir node = NodeLayout.prepareDirectToken(new Home(dir), library);
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
           "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), BenchMain.class.getName(),
           "--config", node.nodeProperties().toString()));
       cmd.addAll(args);
       ProcessBuilder pb = new ProcessBuilder(cmd)
-          .redirectOutput(captured == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.PIPE)
+          .redirectOutput(ProcessBuilder.Redirect.PIPE)
           .redirectError(ProcessBuilder.Redirect.INHERIT)
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
       pb.environment().put("SOFTHSM2_CONF", node.softhsmConf().toString());
       child = pb.start();
-      if (captured == null) {
-        return child.waitFor();
-      }
       // The child is bounded in time (cells x (warm-up + seconds)); its output ends when it exits.
       try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
         for (String line = r.readLine(); line != null; line = r.readLine()) {

@@ -13,8 +13,8 @@ import java.util.Optional;
 
 /**
  * Where a node's TCP bridge listens, as the node writes it to {@code endpoint.json} when ready:
- * {@code {"role":"bridge","host":..,"port":..,"pid":..}} from a cluster's bridge, the same without
- * {@code role} (and with {@code hsmId}) from a standalone node. An agent's file,
+ * {@code {"role":"bridge","host":..,"port":..,"pid":..}} from a cluster's bridge (the single node of an
+ * earlier version wrote the same without {@code role}, with {@code hsmId}). An agent's file,
  * {@code {"role":"agent","hsmId":..,"pid":..}}, is a client endpoint only when the HSM host is a front door
  * too ({@code frontDoor.enabled}: then it has host, port and tls); else only its pid is read
  * ({@link #readPid}).
@@ -30,7 +30,7 @@ import java.util.Optional;
  */
 record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path ca, Path clientCert, Path clientKey) {
 
-  /** A plaintext endpoint (a standalone node on loopback). */
+  /** A plaintext endpoint (loopback only: {@code bridge.tls=false}). */
   Endpoint(String host, int port, long pid, String hsmId) {
     this(host, port, pid, hsmId, false, null, null, null);
   }
@@ -117,7 +117,7 @@ record Endpoint(String host, int port, long pid, String hsmId, boolean tls, Path
         hsmId instanceof String s ? s : null, tls, null, null, null));
   }
 
-  /** The {@code pid} of any node's endpoint file (agent, bridge or standalone); 0 when there is none. */
+  /** The {@code pid} of any node's endpoint file (agent or bridge); 0 when there is none. */
   static long readPid(Path file) {
     return readJson(file).map(o -> o.getValue("pid")).filter(p -> p instanceof Number)
         .map(p -> ((Number) p).longValue()).orElse(0L);

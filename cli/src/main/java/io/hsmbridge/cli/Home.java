@@ -22,7 +22,7 @@ import java.util.stream.Stream;
  */
 record Home(Path dir) {
   static final String BRIDGE = "bridge";
-  /** The one HSM of a standalone node (demo, bench) and the first HSM of a cluster. */
+  /** The first HSM of a cluster (the only one of a one-HSM cluster). */
   static final String FIRST_HSM = "hsm1";
   private static final Pattern HSM_ID = Pattern.compile("hsm[1-9][0-9]{0,5}");
 

@@ -21,8 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Starts, finds and stops the node process of one {@link NodeDir} (an agent, the bridge, or the
- * standalone node of demo and bench). The node runs detached (its own session when {@code setsid}
+ * Starts, finds and stops the node process of one {@link NodeDir} (an agent or the bridge). The node runs detached (its own session when {@code setsid}
  * exists) with output appended to {@code node.log} (which the node rotates past 10 MiB, keeping
  * {@code node.log.1..5}), runs with {@code -XX:+ExitOnOutOfMemoryError}, and writes {@code endpoint.json}
  * when it is ready. Nothing restarts a node that exited: {@code ./hsmbridge up} starts what is not running.
@@ -151,7 +150,8 @@ final class LocalNode {
   }
 
   /**
-   * Spawns the node and waits until it has written its client endpoint (a standalone node).
+   * Spawns the node and waits until it has written its {@code endpoint.json} (a cluster waits for all its
+   * members at once instead: {@link LocalCluster#awaitServing}).
    *
    * @throws CliException with the node's own one-line error when it exits before it is ready
    */

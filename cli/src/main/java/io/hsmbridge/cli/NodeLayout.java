@@ -19,8 +19,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Creates a node's files: SoftHSM2 config, token directory and PIN files, and a standalone node's
- * {@code node.properties}. Idempotent: PINs are created once and never rewritten or read here; the
+ * Creates a node's files: SoftHSM2 config, token directory and PIN files, and the token-only
+ * {@code node.properties} of the benchmark's direct baseline. Idempotent: PINs are created once and never rewritten or read here; the
  * config files are rewritten on every start so that the ports and the library path follow.
  */
 final class NodeLayout {
@@ -85,14 +85,14 @@ final class NodeLayout {
   }
 
   /**
-   * Creates or refreshes a standalone node (agent and bridge in one process, as {@code demo} and
-   * {@code bench} run) listening on {@code port} (0 = any free port) in {@code HOME/hsm1}.
+   * Creates or refreshes a token of its own in {@code HOME/hsm1} for {@code bench}'s direct PKCS#11
+   * baseline: its {@code node.properties} holds the token keys only (no node ever starts on it).
    */
-  static NodeDir prepareStandalone(Home home, int port, Path library) throws IOException {
+  static NodeDir prepareDirectToken(Home home, Path library) throws IOException {
     prepareHome(home);
     NodeDir node = home.hsm(Home.FIRST_HSM);
     prepareToken(node);
-    writeIfChanged(node.nodeProperties(), NodeProperties.standalone(node, port, library));
+    writeIfChanged(node.nodeProperties(), NodeProperties.directToken(node, library));
     return node;
   }
 

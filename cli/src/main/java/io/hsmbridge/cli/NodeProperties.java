@@ -69,14 +69,12 @@ final class NodeProperties {
         + "cluster.durability=" + rec.durability() + "\n";
   }
 
-  /** A standalone node (agent and bridge in one process, no cluster), as {@code demo} and {@code bench} run. */
-  static String standalone(NodeDir d, int port, Path library) {
-    return token(d, library)
-        + "bridge.tcp.host=" + HOST + "\n"
-        + "bridge.tcp.port=" + port + "\n"
-        // A standalone node has no cluster certificate; its endpoint is on loopback only.
-        + "bridge.tls=false\n"
-        + "state.dir=" + d.dir() + "\n";
+  /**
+   * The token keys alone, for {@code bench}'s direct PKCS#11 baseline (a process that opens the token, no
+   * node). Every node, a one-HSM cluster's too, is an {@link #agent} or the {@link #bridge}.
+   */
+  static String directToken(NodeDir d, Path library) {
+    return token(d, library);
   }
 
   /** {@code hsm1@127.0.0.1:PORT,...}: every HSM of the record, in id order. */

@@ -29,7 +29,16 @@ class LocalNodeTest {
 
   @BeforeEach
   void prepare() throws IOException {
-    dir = NodeLayout.prepareStandalone(new Home(tmp), 0, LIB);
+    dir = prepareNode(new Home(tmp));
+  }
+
+  /** An HSM's directory (token files) with the keys the fake nodes read: its id and state directory. */
+  private static NodeDir prepareNode(Home home) throws IOException {
+    NodeLayout.prepareHome(home);
+    NodeDir d = home.hsm(Home.FIRST_HSM);
+    NodeLayout.prepareToken(d);
+    Files.writeString(d.nodeProperties(), "hsm.id=" + d.name() + "\npkcs11.library=" + LIB + "\nstate.dir=" + d.dir() + "\n");
+    return d;
   }
 
   private LocalNode node(Class<?> main) {
@@ -94,7 +103,7 @@ class LocalNodeTest {
   void anotherMembersProcessIsNotThisOne() throws IOException {
     LocalNode n = node(FakeNodes.Ready.class);
     Endpoint ep = n.start();
-    NodeDir other = NodeLayout.prepareStandalone(new Home(tmp.resolve("other")), 0, LIB);
+    NodeDir other = prepareNode(new Home(tmp.resolve("other")));
     Files.writeString(other.nodePid(), ep.pid() + "\n"); // same main class, another node.properties
     LocalNode stranger = new LocalNode(other, FakeNodes.Ready.class.getName(), Duration.ofSeconds(30));
     assertTrue(stranger.runningPid().isEmpty());

@@ -87,6 +87,13 @@ class MainTest {
     assertTrue(line.endsWith("(see 'hsmbridge key generate --help')"), line);
   }
 
+  /** One request path (issue #11 item 5): bench measures a cluster, there is no in-process variant left. */
+  @Test
+  void benchHasNoInProcessPath() {
+    String line = oneError(CliRun.run(home, "bench", "--in-process"), ExitCodes.USAGE);
+    assertTrue(line.contains("--in-process"), line);
+  }
+
   @Test
   void unknownCommandListsTheCommands() {
     String line = oneError(CliRun.run(home, "frobnicate"), ExitCodes.USAGE);
@@ -199,7 +206,10 @@ class MainTest {
   @Test
   void upDoesNotTakeOverTheSingleNodeOfAnEarlierVersion() throws IOException {
     Map<String, String> env = Map.of(NodeLayout.LIBRARY_ENV, Files.writeString(home.resolve("lib.so"), "").toString());
-    NodeLayout.prepareStandalone(new Home(home), 7701, Path.of("/lib.so"));
+    // What the single node of an earlier version left: HOME/hsm1/node.properties without a cluster record.
+    NodeDir old = new Home(home).hsm(Home.FIRST_HSM);
+    NodeLayout.prepareToken(old);
+    Files.writeString(old.nodeProperties(), "hsm.id=hsm1\nbridge.tcp.port=7701\nbridge.tls=false\nstate.dir=" + old.dir() + "\n");
     assertEquals("hsmbridge: " + home + " holds the single node of an earlier hsmbridge version, whose keys would"
         + " not be replicated; move it away (or use --home) to create a cluster",
         oneError(CliRun.run(home, env, "up"), ExitCodes.FAILURE));

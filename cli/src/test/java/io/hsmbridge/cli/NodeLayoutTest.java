@@ -13,7 +13,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The standalone node's files (demo, bench) and the token files every agent gets. */
+/** The token files every agent gets, and the token-only properties of bench's direct baseline. */
 class NodeLayoutTest {
   @TempDir
   Path tmp;
@@ -23,10 +23,10 @@ class NodeLayoutTest {
   }
 
   @Test
-  void createsTheStandaloneLayout() throws IOException {
+  void createsTheDirectTokenLayout() throws IOException {
     Home h = new Home(tmp.resolve("home"));
     Path lib = Path.of("/usr/lib/softhsm/libsofthsm2.so");
-    NodeDir n = NodeLayout.prepareStandalone(h, 7701, lib);
+    NodeDir n = NodeLayout.prepareDirectToken(h, lib);
 
     String d = h.dir().toString();
     assertEquals(h.dir().resolve("hsm1"), n.dir());
@@ -37,11 +37,8 @@ class NodeLayoutTest {
         + "token.label=hsmbridge-hsm1\n"
         + "token.initialize=true\n"
         + "pin.user.file=" + d + "/hsm1/user.pin\n"
-        + "pin.so.file=" + d + "/hsm1/so.pin\n"
-        + "bridge.tcp.host=127.0.0.1\n"
-        + "bridge.tcp.port=7701\n"
-        + "bridge.tls=false\n"
-        + "state.dir=" + d + "/hsm1\n", Files.readString(n.nodeProperties()));
+        + "pin.so.file=" + d + "/hsm1/so.pin\n", Files.readString(n.nodeProperties()),
+        "the token keys only: no node starts on it, so no role, endpoint or state directory");
 
     assertEquals("rwx------", mode(h.dir()));
     assertEquals("rwx------", mode(n.dir()));
@@ -54,18 +51,18 @@ class NodeLayoutTest {
   }
 
   @Test
-  void pinsAreCreatedOnceAndThePortFollowsEachStart() throws IOException {
+  void pinsAreCreatedOnceAndTheLibraryFollowsEachPreparation() throws IOException {
     Home h = new Home(tmp);
     Path lib = Path.of("/lib.so");
-    NodeDir n = NodeLayout.prepareStandalone(h, 7701, lib);
+    NodeDir n = NodeLayout.prepareDirectToken(h, lib);
     String so = Files.readString(n.soPin());
     String user = Files.readString(n.userPin());
     Files.setPosixFilePermissions(n.userPin(), PosixFilePermissions.fromString("rw-r--r--"));
-    NodeLayout.prepareStandalone(h, 0, lib);
+    NodeLayout.prepareDirectToken(h, Path.of("/other/lib.so"));
     assertEquals(so, Files.readString(n.soPin()));
     assertEquals(user, Files.readString(n.userPin()));
     assertEquals("rw-------", mode(n.userPin()), "a loosened PIN file is tightened again");
-    assertTrue(Files.readString(n.nodeProperties()).contains("\nbridge.tcp.port=0\n"));
+    assertTrue(Files.readString(n.nodeProperties()).contains("\npkcs11.library=/other/lib.so\n"));
   }
 
   @Test

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The command line against REAL node processes on real SoftHSM2 tokens, as a new user would use it: a
  * cluster of two HSMs comes up, serves keys and crypto, grows to three, loses one, and goes down; and the
- * demo tour on its throwaway standalone node. One class, so the node JVMs start once per build.
+ * demo tour on its throwaway one-HSM cluster. One class, so the node JVMs start once per build.
  */
 class RealNodeCliTest {
   @TempDir

@@ -75,7 +75,7 @@ public record EndpointSettings(String host, int port, Tls tls, int maxFrameBytes
     }
   }
 
-  /** Plaintext settings with defaults, for a test or a standalone node on loopback. */
+  /** Plaintext settings with defaults, for a test (a node's plaintext endpoint is on loopback only). */
   public static EndpointSettings plaintext(String host, int port) {
     return new EndpointSettings(host, port, null, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_CONNECTIONS,
         DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_IDLE_TIMEOUT_MS,

@@ -468,7 +468,22 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, cause.getMessage() + " and no other HSM could take the request");
       return;
     }
-    io.hsmbridge.bridge.BridgeVerticle.relayFailure(message, cause);
+    if (cause instanceof ReplyException re) {
+      switch (re.failureType()) {
+        case RECIPIENT_FAILURE:
+          message.fail(re.failureCode(), re.getMessage()); // the agent's own typed failure
+          return;
+        case TIMEOUT:
+          Failures.reply(message, ErrorCode.TIMEOUT, "the HSM did not answer in time");
+          return;
+        case NO_HANDLERS:
+          Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, "no HSM is serving requests");
+          return;
+        default:
+          break;
+      }
+    }
+    Failures.reply(message, cause);
   }
 
   private Future<JsonObject> admin(Op op, FrontDoor.Admitted admitted) {

@@ -91,9 +91,9 @@ public final class AgentNode {
       NodeProcess.deleteEndpoint(config.stateDir());
     }
     // An agent SIGKILLed while its token wrote an object leaves a 0-byte object file, and the integrity scan
-    // refuses such a token unless told to quarantine it (integrity.repair). A standalone node leaves that to
-    // its operator (the object may be a key's only copy); an HSM of a cluster quarantines it itself and
-    // re-applies the whole mutation log (run()), which reinstalls whatever the cut-short write belonged to.
+    // refuses such a token unless told to quarantine it (integrity.repair). Every node is an HSM of a cluster
+    // (one of one too), whose keys are in the mutation log: it quarantines the file itself and re-applies the
+    // whole log (run()), which reinstalls whatever the cut-short write belonged to (NodeCrashTest).
     // Without this, `hsmbridge up` could not restart an agent killed mid-write (ClusterScenarioTest).
     HsmToken hsm = NodeProcess.openToken(config.agent().token().withRepair(true));
     Vertx vertx;
@@ -160,6 +160,9 @@ public final class AgentNode {
       FrontDoorEndpoint endpoint = frontDoorStarter.start(vertx);
       written = endpoint.toJson();
       frontDoor = ClusterConfig.hostPort(endpoint.host(), endpoint.port());
+      // The front door learns the HSMs from heartbeats, and it missed the one above: without this one its
+      // first requests (for up to a heartbeat period after endpoint.json says it serves) found no HSM.
+      publishHeartbeat();
     }
     NodeProcess.writeEndpoint(config.stateDir(), written.put("role", "agent").put("hsmId", hsmId)
         .put("pid", ProcessHandle.current().pid()));

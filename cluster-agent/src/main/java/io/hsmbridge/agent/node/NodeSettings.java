@@ -13,17 +13,17 @@ import java.util.Properties;
  * settings (client endpoint, routing, {@code bridge.*}) are read by the bridge module's {@code NodeConfig},
  * which wraps this record; both read the same file.
  *
- * @param role what this process runs ({@code node.role}: all, agent or bridge)
+ * @param role what this process runs ({@code node.role}: agent, the default, or bridge)
  * @param agent the agent part (its token); null for a bridge, which holds no token
  * @param stateDir where endpoint.json is written, or null
  * @param eventLoops Vert.x event-loop threads. Event-loop work here is light (framing, JSON, routing)
  *     while PKCS#11 runs on workers, so one loop avoids cross-thread hops on every request.
  * @param workerSpinMicros how long an idle token worker spins before parking (0 = never)
  * @param workerThreads threads making PKCS#11 calls (0 = one per core, capped by the session count)
- * @param cluster clustered event bus settings ({@code cluster.*}); disabled by default (local Vert.x)
+ * @param cluster clustered event bus settings ({@code cluster.*}); every role needs {@code cluster.enabled=true}
  * @param raft the agent's place in the mutation log (role agent only, else null)
  * @param frontDoor whether this process is a cluster front door: role bridge, or an agent with
- *     {@code frontDoor.enabled}
+ *     {@code frontDoor.enabled} (true unless set to false: an HSM host is a front door too)
  */
 public record NodeSettings(NodeRole role, AgentConfig agent, Path stateDir, int eventLoops, int workerSpinMicros,
     int workerThreads, ClusterConfig cluster, RaftSettings raft, boolean frontDoor) {
@@ -47,13 +47,16 @@ public record NodeSettings(NodeRole role, AgentConfig agent, Path stateDir, int 
     }
     Path stateDir = state == null ? null : Paths.get(state.trim());
     ClusterConfig cluster = ClusterConfig.from(p);
-    if (role != NodeRole.ALL && !cluster.enabled()) {
-      throw AgentConfig.invalid("node.role=" + role.name().toLowerCase(java.util.Locale.ROOT) + " needs cluster.enabled=true");
+    if (!cluster.enabled()) {
+      // Even one HSM runs as a cluster (of one): the same request path, users, sessions and Raft log.
+      throw AgentConfig.invalid("node.role=" + role.name().toLowerCase(java.util.Locale.ROOT)
+          + (p.getProperty("node.role") == null ? " (the default)" : "") + " needs cluster.enabled=true"
+          + " and the cluster.tls.* files; a one-HSM cluster too (./hsmbridge up --hsms 1 writes them)");
     }
     RaftSettings raft = role == NodeRole.AGENT ? RaftSettings.from(p, agent.hsmId(), stateDir) : null;
-    // An HSM host can be a front door too (frontDoor.enabled): its own client endpoint and routing, so that
-    // no single process stands between clients and the cluster (issue #11).
-    boolean frontDoor = role == NodeRole.BRIDGE || (role == NodeRole.AGENT && AgentConfig.bool(p, "frontDoor.enabled", false));
+    // An HSM host is a front door too unless told otherwise (frontDoor.enabled=false): its own client endpoint
+    // and routing, so that no single process stands between clients and the cluster (issue #11).
+    boolean frontDoor = role == NodeRole.BRIDGE || AgentConfig.bool(p, "frontDoor.enabled", true);
     return new NodeSettings(role, agent, stateDir, eventLoops, spin, workers, cluster, raft, frontDoor);
   }
 }
