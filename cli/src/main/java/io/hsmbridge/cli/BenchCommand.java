@@ -3,6 +3,7 @@ package io.hsmbridge.cli;
 import io.hsmbridge.cli.bench.BenchMain;
 import io.hsmbridge.cli.bench.BenchOp;
 import io.hsmbridge.cli.bench.ClusterBench;
+import io.hsmbridge.cli.bench.LinkFloor;
 import io.hsmbridge.protocol.KeySpec;
 import java.io.BufferedReader;
 import java.io.File;
@@ -209,6 +210,7 @@ final class BenchCommand extends CliCommand {
       throw new CliException("the direct baseline did not complete (exit code " + code + "): "
           + String.join("; ", lines));
     }
+    printFloor(progress);
     new ClusterBench(settings, baseline, n -> startCluster(n, library, progress), out, progress).run();
     return ExitCodes.OK;
   }
@@ -255,6 +257,18 @@ final class BenchCommand extends CliCommand {
   }
 
   /** A {@link ThrowawayCluster} as the cluster bench sees it, with the bridge's plaintext listener open. */
+  /**
+   * The least any process boundary adds here, measured in the same run ({@link LinkFloor}): a bare round
+   * trip between two JVMs on loopback, plain and TLS 1.3, to read the "added" column against.
+   */
+  private static void printFloor(PrintStream progress) throws IOException, InterruptedException {
+    progress.println("the floor of a process boundary on this machine (two JVMs, loopback, 1 KiB request, one at a time):");
+    for (boolean tls : new boolean[] {false, true}) {
+      progress.println("  " + LinkFloor.measure(tls, 2_000, 20_000));
+    }
+    progress.flush();
+  }
+
   private static ClusterBench.Cluster startCluster(int n, Path library, PrintStream progress) throws IOException {
     ThrowawayCluster c = ThrowawayCluster.start(n, library, progress, true);
     try {

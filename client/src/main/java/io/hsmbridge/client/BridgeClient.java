@@ -128,8 +128,8 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
   }
 
   /**
-   * Connects in plaintext: only for an endpoint on loopback that runs with {@code bridge.tls=false}
-   * (a standalone node; every endpoint reachable from other machines runs TLS).
+   * Connects in plaintext: only for an endpoint on loopback that runs with {@code bridge.tls=false} or a
+   * {@code bridge.tcp.loopbackPlaintextPort} (every endpoint reachable from other machines runs TLS).
    *
    * @param requestTimeout how long each request may take before it fails with TIMEOUT
    * @throws HsmBridgeException NO_HSM_AVAILABLE when the endpoint cannot be reached
