@@ -109,4 +109,22 @@ class MutationTest {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(bytes.toByteArray()));
     assertTrue(e.getMessage().contains("cannot hold another"), e.getMessage());
   }
+
+  @Test
+  void consumeRoundTripsAndEveryTruncationOfTheNewKindsIsRefused() {
+    Mutation.Consume consume = new Mutation.Consume("alice", "q1.abc.1.2", 2_000L);
+    assertEquals(consume, Mutation.fromBytes(consume.toBytes()));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.Consume("alice", "", 1L));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.Consume("alice", "x".repeat(129), 1L));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.Consume("alice", "id", 0L));
+    assertThrows(RuntimeException.class, () -> new Mutation.Consume("not a name!", "id", 1L));
+    for (Mutation m : java.util.List.of(consume, new Mutation.Once("req-2", new Mutation.SetLabel(ID, "label")))) {
+      byte[] bytes = m.toBytes();
+      for (int cut = 0; cut < bytes.length; cut++) {
+        int n = cut;
+        assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, n)), m + " cut at " + n);
+      }
+      assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length + 1)));
+    }
+  }
 }
