@@ -216,17 +216,14 @@ public final class ClusterOperations implements RequestHandler {
     boolean exportable = r.bool("exportable", false);
     boolean extractable = r.bool("extractable", true);
     int hsms = log.peers().size();
-    if (!extractable || exportable) {
-      // Neither can travel under the cluster key: a never-extractable key cannot be wrapped at all, and
-      // the cluster key's unwrap template would turn an exportable key non-exportable on the other HSMs.
+    if (!extractable) {
+      // A never-extractable key cannot be wrapped at all, so it cannot travel to another HSM (nor into a backup).
       if (hsms > 1) {
-        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, (exportable
-            ? "an exportable key cannot be replicated under the cluster key"
-            : "a never-extractable key (extractable=false) cannot be wrapped, so it cannot be replicated")
-            + " and this cluster has " + hsms + " HSMs; create it with the default policy (non-exportable,"
-            + " replicated), or in a one-HSM cluster where it lives on that HSM only");
+        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "a never-extractable key (extractable=false) cannot be"
+            + " wrapped, so it cannot be replicated and this cluster has " + hsms + " HSMs; create it with the default"
+            + " policy (non-exportable, replicated), or in a one-HSM cluster where it lives on that HSM only");
       }
-      KeyInfo k = hsm.keys().generate(spec, usage, label, exportable, !extractable);
+      KeyInfo k = hsm.keys().generate(spec, usage, label, false, true);
       commit(p, new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
       return access.describe(Operations.key(k), p).put("replicated", false);
     }
@@ -235,9 +232,17 @@ public final class ClusterOperations implements RequestHandler {
     if (retried != null) {
       return retried;
     }
-    ReplicaBlob blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
+    ReplicaBlob blob;
+    if (exportable) {
+      // Under the export key, not the cluster key, whose unwrap template would make the replicas non-exportable.
+      ensureExportKey();
+      blob = hsm.clusterKeys().generateExportableForReplication(spec, usage, label, keyId);
+    } else {
+      blob = hsm.clusterKeys().generateForReplication(spec, usage, label, keyId);
+    }
     RequestTrace.mark("generated and wrapped");
-    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(keyId, p.user())));
+    KeyAcl owner = KeyAcl.ownedBy(keyId, p.user());
+    long seq = commit(p, exportable ? Mutation.InstallOwnedReplica.exportable(blob, owner) : Mutation.InstallOwnedReplica.of(blob, owner));
     return access.describe(Operations.key(hsm.keys().describe(keyId)), p).put("seq", seq);
   }
 
@@ -275,25 +280,19 @@ public final class ClusterOperations implements RequestHandler {
    * Import: the user's blob is unwrapped here (under the user's wrapping key, which this HSM holds like
    * every other), then re-wrapped under the cluster key for the others. If the log refuses, the local
    * copy is deleted again. The replicated key's id derives from the request id, as a creation's does: an
-   * import sent again returns the key the first attempt made. (An exportable import, one-HSM clusters
-   * only, keeps the token's own id and is not deduplicated.)
+   * import sent again returns the key the first attempt made. An exportable key travels under the export
+   * key and stays exportable on every HSM.
    */
   private JsonObject importWrapped(RequestReader r, Principal p) {
     KeySpec spec = r.spec();
     boolean exportable = r.bool("exportable", false);
-    if (exportable && log.peers().size() > 1) {
-      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
-          "an exportable key cannot be replicated under the cluster key; import it non-exportable");
-    }
     String wrappingKeyId = r.keyId("wrappingKeyId");
     Algorithm alg = r.alg(Algorithm.Kind.KEY_WRAP);
     byte[] wrapped = r.bytes("wrapped", RequestReader.MAX_WRAPPED_BYTES);
     KeyUsage usage = r.usage(spec);
     String label = r.label("label");
     if (exportable) {
-      KeyInfo k = hsm.keys().importWrapped(wrappingKeyId, alg, wrapped, spec, usage, label, true);
-      commit(p, new Mutation.PutAcl(KeyAcl.ownedBy(k.keyId(), p.user())));
-      return access.describe(Operations.key(k), p).put("replicated", false);
+      ensureExportKey();
     }
     String keyId = KeyIds.fromRequestId(r.string("requestId"));
     JsonObject retried = retriedCreation(keyId, p);
@@ -304,7 +303,7 @@ public final class ClusterOperations implements RequestHandler {
     // this one included (an HSM that already held the key would keep it without an owner). The copy lives
     // between two entries' applications (atOneIndex), so no digest ever sees it.
     ReplicaBlob local = applier.atOneIndex(() -> {
-      KeyInfo k = hsm.keys().importWrapped(wrappingKeyId, alg, wrapped, spec, usage, label, false);
+      KeyInfo k = hsm.keys().importWrapped(wrappingKeyId, alg, wrapped, spec, usage, label, exportable);
       try {
         return hsm.clusterKeys().wrapForReplication(k.keyId());
       } finally {
@@ -313,7 +312,8 @@ public final class ClusterOperations implements RequestHandler {
     });
     // The id is metadata beside the wrapped key: every HSM installs it under the request's id.
     ReplicaBlob blob = new ReplicaBlob(keyId, local.label(), local.spec(), local.usage(), local.wrapped(), local.ecPoint());
-    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, KeyAcl.ownedBy(blob.keyId(), p.user())));
+    KeyAcl owner = KeyAcl.ownedBy(blob.keyId(), p.user());
+    long seq = commit(p, exportable ? Mutation.InstallOwnedReplica.exportable(blob, owner) : Mutation.InstallOwnedReplica.of(blob, owner));
     return access.describe(Operations.key(hsm.keys().describe(blob.keyId())), p).put("seq", seq);
   }
 
@@ -341,7 +341,13 @@ public final class ClusterOperations implements RequestHandler {
     // With its owner when it has one: a key restored without its ACL would be refused to its owner there.
     ReplicaBlob blob = hsm.clusterKeys().wrapForReplication(keyId);
     java.util.Optional<KeyAcl> acl = hsm.keyAcls().get(keyId);
-    long seq = commit(null, acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get()) : Mutation.InstallReplica.of(blob));
+    boolean exportable = hsm.keys().describe(keyId).exportable();
+    if (exportable && acl.isEmpty()) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + keyId + " is exportable and has no owner: not repaired");
+    }
+    Mutation m = exportable ? Mutation.InstallOwnedReplica.exportable(blob, acl.get())
+        : acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get()) : Mutation.InstallReplica.of(blob);
+    long seq = commit(null, m);
     return new JsonObject().put("keyId", keyId).put("seq", seq).put("by", hsmId);
   }
 
@@ -451,6 +457,18 @@ public final class ClusterOperations implements RequestHandler {
   private JsonObject issueSession(String user, io.hsmbridge.protocol.Role role) {
     ensureProofKey();
     return Principal.proofJson(proofs.issue(Actor.Role.valueOf(role.name()), user, System.currentTimeMillis()));
+  }
+
+  /**
+   * The cluster's export key, which exportable keys travel under: the first exportable creation or import
+   * of a cluster puts it into every HSM through the log (racing agents each submit one; every HSM installs
+   * the first in log order).
+   */
+  private synchronized void ensureExportKey() {
+    if (!hsm.clusterKeys().hasExportKey()) {
+      commit(null, Mutation.InstallReplica.of(hsm.clusterKeys().newExportKey()));
+      LOG.info(hsmId + ": the cluster's export key is installed");
+    }
   }
 
   private synchronized void ensureProofKey() {

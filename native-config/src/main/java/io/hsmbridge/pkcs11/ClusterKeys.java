@@ -34,13 +34,22 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * the blob back; the joiner calls {@link #installClusterKey(byte[])}. SO steps need the token's SO PIN.
  *
  * <p>Exportable user keys (CKA_WRAP_WITH_TRUSTED false) are not replicated by this key: its unwrap
- * template would turn them non-exportable. Thread-safe; every method blocks on the token.
+ * template would turn them non-exportable. They travel under the cluster's <b>export key</b> instead
+ * ({@link #EXPORT_KEY_ID}): an ordinary AES-256 wrapping key, itself replicated under the cluster key (so
+ * it is wrap-with-trusted and leaves a token only under the cluster key), whose own unwrap template forces
+ * what it unwraps to be sensitive. It cannot wrap a non-exportable key (it is not trusted), so it widens
+ * nothing: it moves keys that their owner may export anyway, with their attributes intact.
+ * Thread-safe; every method blocks on the token.
  */
 public final class ClusterKeys {
   static final byte[] CLUSTER_KEY_ID = "hsmbridge.cluster-key.v1".getBytes(StandardCharsets.US_ASCII);
   static final byte[] TRANSPORT_KEY_ID = "hsmbridge.transport-key.v1".getBytes(StandardCharsets.US_ASCII);
   static final byte[] PEER_TRANSPORT_ID = "hsmbridge.peer-transport.v1".getBytes(StandardCharsets.US_ASCII);
   private static final int TRANSPORT_RSA_BITS = 3072;
+
+  /** The export key's id: the ASCII bytes of "hsmbridgeexportk" in hex (a reserved id, as the session-proof key's). */
+  public static final String EXPORT_KEY_ID = "68736d6272696467656578706f72746b";
+  static final String EXPORT_KEY_LABEL = "hsmbridge export key";
 
   private final SessionPool pool;
   private final KeyManager keys;
@@ -145,7 +154,10 @@ public final class ClusterKeys {
     }
   }
 
-  /** Wraps a (non-exportable) user key under the cluster key, with the metadata to recreate it elsewhere. */
+  /**
+   * Wraps a user key, with the metadata to recreate it elsewhere: under the cluster key, or, for an
+   * exportable key, under the export key (install it with {@link #installExportableReplica}).
+   */
   public ReplicaBlob wrapForReplication(String keyId) {
     KeyEntry e = keys.entry(keyId);
     if (!e.info().extractable()) {
@@ -153,12 +165,9 @@ public final class ClusterKeys {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + e.info().keyId()
           + " is never extractable (CKA_EXTRACTABLE=false): a never-extractable key cannot be replicated to other HSMs");
     }
-    if (e.info().exportable()) {
-      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
-          "exportable keys are not replicated under the cluster key (its unwrap template forces wrap-with-trusted)");
-    }
+    boolean exportable = e.info().exportable();
     return pool.call("wrap key for replication", s -> {
-      long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+      long clusterKey = exportable ? exportKey(s) : findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
       byte[] wrapped = wrapUnderClusterKey(s, clusterKey, e.handle(), e.spec());
       byte[] point = hasPoint(e.spec()) ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
       return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
@@ -179,6 +188,51 @@ public final class ClusterKeys {
    *     this token holds no cluster key or cannot wrap keys of this spec (SoftHSM2 2.6.1: Ed25519)
    */
   public ReplicaBlob generateForReplication(KeySpec spec, KeyUsage usage, String label, String keyId) {
+    return generateForReplication(spec, usage, label, keyId, false);
+  }
+
+  /**
+   * {@link #generateForReplication(KeySpec, KeyUsage, String, String)} of an exportable key: made with
+   * the policy of an exportable token key (sensitive, extractable by any wrapping key) and wrapped under
+   * the export key, for {@link #installExportableReplica}.
+   *
+   * @throws HsmException NOT_ALLOWED_BY_POLICY when this token holds no export key yet
+   */
+  public ReplicaBlob generateExportableForReplication(KeySpec spec, KeyUsage usage, String label, String keyId) {
+    return generateForReplication(spec, usage, label, keyId, true);
+  }
+
+  /** Whether this token holds the cluster's export key (installed through the log). */
+  public boolean hasExportKey() {
+    try {
+      keys.describe(EXPORT_KEY_ID);
+      return true;
+    } catch (HsmException e) {
+      if (e.code() == ErrorCode.UNKNOWN_KEY) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * A new export key, generated inside this token and wrapped under the cluster key, for an
+   * INSTALL_REPLICA entry that puts it into every HSM; nothing is written to the token.
+   */
+  public ReplicaBlob newExportKey() {
+    return generateForReplication(KeySpec.AES_256, KeyUsage.WRAP_UNWRAP, EXPORT_KEY_LABEL, EXPORT_KEY_ID, false);
+  }
+
+  /** Recreates an exportable key from a blob wrapped under the export key (see {@link #generateExportableForReplication}). */
+  public KeyInfo installExportableReplica(ReplicaBlob blob) {
+    return keys.installReplica(blob, ClusterKeys::exportKey, true);
+  }
+
+  private static long exportKey(Session s) throws TokenException {
+    return findOrFail(s, CKO_SECRET_KEY, KeyCache.parseKeyId(EXPORT_KEY_ID), "this token holds no export key yet");
+  }
+
+  private ReplicaBlob generateForReplication(KeySpec spec, KeyUsage usage, String label, String keyId, boolean exportable) {
     byte[] id = KeyCache.parseKeyId(keyId);
     if (id == null) {
       throw HsmException.badParam("key id must be 32 hex characters");
@@ -187,10 +241,10 @@ public final class ClusterKeys {
       throw HsmException.badParam("spec, usage and label are required");
     }
     KeyManager.checkUsage(spec, usage);
-    KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, false, id).asSessionObjects();
+    KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, id).asSessionObjects();
     // Session objects never touch the token's object store, so this needs no object-write lock and runs in parallel.
     return pool.call("generate key for replication", s -> {
-      long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+      long clusterKey = exportable ? exportKey(s) : findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
       long key = KeyEntry.NONE;
       long pub = KeyEntry.NONE;
       try {
@@ -242,7 +296,7 @@ public final class ClusterKeys {
 
   /** Recreates a replicated key on this token, with the same id, label, spec, usage and policy. */
   public KeyInfo installReplica(ReplicaBlob blob) {
-    return keys.installReplica(blob, s -> findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key"));
+    return keys.installReplica(blob, s -> findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key"), false);
   }
 
   /** The cluster key: trusted, public (SoftHSM2 sets CKA_TRUSTED only on public objects), sensitive, wraps only with trusted keys. */

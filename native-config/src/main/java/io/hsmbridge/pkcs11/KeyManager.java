@@ -184,11 +184,13 @@ public final class KeyManager {
   }
 
   /**
-   * Recreates a key replicated from another HSM of the cluster: same id, label, spec, usage; sensitive,
-   * private and wrap-with-trusted, as the cluster key's unwrap template demands. Idempotent: a key this
-   * token already holds is returned as it is (a retried replication must not fail or duplicate).
+   * Recreates a key replicated from another HSM of the cluster: same id, label, spec, usage; sensitive and
+   * private; wrap-with-trusted (as the cluster key's unwrap template demands), or, with {@code exportable}
+   * (a blob wrapped under the cluster's export key), extractable by any wrapping key as the original was.
+   * Idempotent: a key this token already holds is returned as it is (a retried replication must not fail
+   * or duplicate).
    */
-  KeyInfo installReplica(ReplicaBlob b, HandleFinder clusterKey) {
+  KeyInfo installReplica(ReplicaBlob b, HandleFinder unwrappingKey, boolean exportable) {
     byte[] id = KeyCache.parseKeyId(b.keyId());
     if (id == null) {
       throw HsmException.badParam("replica key id must be 32 hex characters");
@@ -197,10 +199,10 @@ public final class KeyManager {
     if (existing != null) {
       return existing.info();
     }
-    KeyTemplates.Request r = new KeyTemplates.Request(b.spec(), b.usage(), b.label(), false, id);
+    KeyTemplates.Request r = new KeyTemplates.Request(b.spec(), b.usage(), b.label(), exportable, id);
     boolean secret = !b.spec().family().isAsymmetric();
     AttributeVector template = secret ? KeyTemplates.secret(r) : KeyTemplates.privateKey(r);
-    KeyEntry entry = unwrapAndRecord(Mechanisms.aesKeyWrapPad(), clusterKey, b.wrapped(), r, template, false, b.ecPoint());
+    KeyEntry entry = unwrapAndRecord(Mechanisms.aesKeyWrapPad(), unwrappingKey, b.wrapped(), r, template, false, b.ecPoint());
     cache.put(entry);
     return entry.info();
   }

@@ -86,10 +86,10 @@ final class EntryAuthorization {
         yield true;
       }
       case PUT_SETTING -> checkSetting(a, (Mutation.PutSetting) m);
-      case INSTALL_OWNED_REPLICA -> {
+      case INSTALL_OWNED_REPLICA, INSTALL_OWNED_EXPORTABLE -> {
         require(a.role() == Actor.Role.CU, a, m);
         KeyAcl acl = ((Mutation.InstallOwnedReplica) m).acl();
-        notProofKey(acl.keyId());
+        notReservedKey(acl.keyId());
         if (!acl.owner().equals(a.user()) || !acl.shares().isEmpty()) {
           throw refused("a crypto user creates keys owned by itself and shared with nobody");
         }
@@ -119,7 +119,8 @@ final class EntryAuthorization {
       throw refused("an agent's own entry is submitted by that agent");
     }
     boolean allowed = switch (e.mutation().kind()) {
-      case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA, CONSUME -> true;
+      case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA, INSTALL_OWNED_EXPORTABLE,
+          CONSUME -> true;
       case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL, ONCE -> false;
     };
     if (!allowed) {
@@ -232,7 +233,7 @@ final class EntryAuthorization {
 
   private boolean checkPutAcl(Actor a, KeyAcl n) {
     require(a.role() == Actor.Role.CU, a, "change a key's ACL");
-    notProofKey(n.keyId());
+    notReservedKey(n.keyId());
     Optional<KeyAcl> old = token.keyAcls().get(n.keyId());
     if (old.isPresent() && !old.get().owner().equals(a.user())) {
       throw refused(a.user() + " does not own key " + n.keyId());
@@ -258,7 +259,7 @@ final class EntryAuthorization {
     if (!KeyAcl.isKeyId(keyId)) {
       throw refused("a key id is 32 hex characters");
     }
-    notProofKey(keyId);
+    notReservedKey(keyId);
     Optional<KeyAcl> acl = token.keyAcls().get(keyId);
     if (acl.isPresent()) {
       if (!acl.get().owner().equals(a.user())) {
@@ -274,9 +275,12 @@ final class EntryAuthorization {
     return TokenApplier.holdsKey(token, keyId);
   }
 
-  private static void notProofKey(String keyId) {
+  private static void notReservedKey(String keyId) {
     if (EntryProofs.KEY_ID.equalsIgnoreCase(keyId)) {
       throw refused("the session-proof key is the cluster's own");
+    }
+    if (io.hsmbridge.pkcs11.ClusterKeys.EXPORT_KEY_ID.equalsIgnoreCase(keyId)) {
+      throw refused("the export key is the cluster's own");
     }
   }
 

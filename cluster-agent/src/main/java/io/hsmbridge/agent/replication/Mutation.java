@@ -55,7 +55,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14), ONCE(15), CONSUME(16);
+    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17);
 
     final byte tag;
 
@@ -218,8 +218,11 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
    * repaired by the re-apply); an HSM that already holds the key (an earlier creation with the same id
    * won, as for INSTALL_REPLICA) changes neither key nor ACL, so a colliding creation cannot take over
    * someone else's key.
+   *
+   * <p>{@code exportable}: the key was wrapped under the cluster's export key and is installed exportable,
+   * as it was made (kind {@link Kind#INSTALL_OWNED_EXPORTABLE}, same fields).
    */
-  record InstallOwnedReplica(InstallReplica replica, KeyAcl acl) implements Mutation {
+  record InstallOwnedReplica(InstallReplica replica, KeyAcl acl, boolean exportable) implements Mutation {
     public InstallOwnedReplica {
       Objects.requireNonNull(replica, "replica");
       Objects.requireNonNull(acl, "acl");
@@ -228,18 +231,28 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       }
     }
 
+    public InstallOwnedReplica(InstallReplica replica, KeyAcl acl) {
+      this(replica, acl, false);
+    }
+
     public static InstallOwnedReplica of(ReplicaBlob blob, KeyAcl acl) {
-      return new InstallOwnedReplica(InstallReplica.of(blob), acl);
+      return new InstallOwnedReplica(InstallReplica.of(blob), acl, false);
+    }
+
+    /** An exportable key's creation: its blob is wrapped under the export key. */
+    public static InstallOwnedReplica exportable(ReplicaBlob blob, KeyAcl acl) {
+      return new InstallOwnedReplica(InstallReplica.of(blob), acl, true);
     }
 
     @Override
     public Kind kind() {
-      return Kind.INSTALL_OWNED_REPLICA;
+      return exportable ? Kind.INSTALL_OWNED_EXPORTABLE : Kind.INSTALL_OWNED_REPLICA;
     }
 
     @Override
     public String toString() {
-      return "InstallOwnedReplica[" + replica + ", owner " + acl.owner() + ", " + acl.shares().size() + " shares]";
+      return "InstallOwnedReplica[" + replica + ", owner " + acl.owner() + ", " + acl.shares().size() + " shares"
+          + (exportable ? ", exportable" : "") + "]";
     }
   }
 
@@ -541,7 +554,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   /** Reads kind and fields, and refuses trailing bytes. */
   private static Mutation readBody(DataInputStream in) throws IOException {
     try {
-      Mutation m = switch (Kind.of(in.readByte())) {
+      Kind kind = Kind.of(in.readByte());
+      Mutation m = switch (kind) {
         case INSTALL_REPLICA -> readReplica(in);
         case DELETE_KEY -> new DeleteKey(readString(in));
         case SET_LABEL -> new SetLabel(readString(in), readString(in));
@@ -555,9 +569,10 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         case DELETE_USER -> new DeleteUser(readString(in));
         case PUT_ACL -> new PutAcl(new KeyAcl(readCanonicalKeyId(in), readString(in), readShares(in)));
         case DELETE_ACL -> new DeleteAcl(readCanonicalKeyId(in));
-        case INSTALL_OWNED_REPLICA -> {
+        case INSTALL_OWNED_REPLICA, INSTALL_OWNED_EXPORTABLE -> {
+          boolean exportable = kind == Kind.INSTALL_OWNED_EXPORTABLE;
           InstallReplica r = readReplica(in);
-          yield new InstallOwnedReplica(r, new KeyAcl(r.keyId(), readString(in), readShares(in)));
+          yield new InstallOwnedReplica(r, new KeyAcl(r.keyId(), readString(in), readShares(in)), exportable);
         }
         case ONCE -> readOnce(in);
         case CONSUME -> new Consume(readString(in), readString(in), in.readLong());

@@ -305,7 +305,11 @@ public final class TokenApplier implements Applier {
       if (!holdsKey(o.acl().keyId())) {
         token.keyAcls().put(o.acl());
       }
-      token.clusterKeys().installReplica(o.replica().toBlob());
+      if (o.exportable()) {
+        token.clusterKeys().installExportableReplica(o.replica().toBlob());
+      } else {
+        token.clusterKeys().installReplica(o.replica().toBlob());
+      }
     } else if (mutation instanceof Mutation.PutUser p) {
       // The login bookkeeping (failed count, lock) is the log's own: a record read before a lock (a password
       // change in flight) must not unlock the user; unlocks are UNLOCK_USER entries.
