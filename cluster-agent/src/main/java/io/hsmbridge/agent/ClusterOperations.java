@@ -66,6 +66,7 @@ public final class ClusterOperations implements RequestHandler {
   private final KeyAccess access;
   private final EntryProofs proofs;
   private final TokenApplier applier;
+  private final OneTimeCredentials credentials;
 
   /**
    * @param applier this HSM's applier: its login bookkeeping, and the state at one index for digests
@@ -81,7 +82,7 @@ public final class ClusterOperations implements RequestHandler {
     this.commitTimeout = commitTimeout;
     this.proofs = new EntryProofs(hsm);
     this.applier = applier;
-    OneTimeCredentials credentials = new OneTimeCredentials(proofs, this::ensureProofKey, this::commit,
+    this.credentials = new OneTimeCredentials(proofs, hsm.settings(), this::ensureProofKey, this::commit,
         System::currentTimeMillis);
     this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession,
         applier.logins(), credentials);
@@ -157,6 +158,9 @@ public final class ClusterOperations implements RequestHandler {
 
   /** @param change commits this request's change (wrapped for at-most-once when the op records its outcome) */
   private JsonObject execute(Op op, RequestReader r, Principal p, JsonObject body, Committer change) {
+    if (p != null) {
+      credentials.refuseUsed(body, p); // after the outcome record: a repeat of a done request is answered "done"
+    }
     if (UserOperations.handles(op)) {
       return withRequestId(users.execute(op, r, p, change), r);
     }

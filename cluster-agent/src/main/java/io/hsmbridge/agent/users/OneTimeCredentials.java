@@ -43,6 +43,7 @@ public final class OneTimeCredentials {
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final EntryProofs proofs;
+  private final io.hsmbridge.pkcs11.ClusterSettings settings;
   private final Runnable ensureProofKey;
   private final Committer commit;
   private final LongSupplier clock;
@@ -51,8 +52,10 @@ public final class OneTimeCredentials {
    * @param ensureProofKey puts the session-proof key into every HSM first if the cluster has none yet
    * @param commit commits a credential's use through the log (as its user, or as this agent for a login)
    */
-  public OneTimeCredentials(EntryProofs proofs, Runnable ensureProofKey, Committer commit, LongSupplier clock) {
+  public OneTimeCredentials(EntryProofs proofs, io.hsmbridge.pkcs11.ClusterSettings settings, Runnable ensureProofKey,
+      Committer commit, LongSupplier clock) {
     this.proofs = proofs;
+    this.settings = settings;
     this.ensureProofKey = ensureProofKey;
     this.commit = commit;
     this.clock = clock;
@@ -152,6 +155,22 @@ public final class OneTimeCredentials {
       throw notMet("the quorum token has expired; request a new one");
     }
     return new Presented(id, document(id, requester.user(), op, body, issuedAt, expiresAt), expiresAt);
+  }
+
+  /**
+   * Refuses a request that presents a quorum token this HSM knows to be used up, before anything else is
+   * checked (as a front door did when it held the tokens): a used token is the answer, not "user exists".
+   * The log's own refusal ({@link #useUp}) stays the rule; this only answers early.
+   *
+   * @throws HsmException QUORUM_NOT_MET
+   */
+  public void refuseUsed(JsonObject body, Principal requester) {
+    Object q = body.getValue("quorum");
+    if (q instanceof JsonObject j && j.getValue("tokenId") instanceof String id && !id.isEmpty()
+        && id.length() <= Mutation.Consume.MAX_ID
+        && settings.get(io.hsmbridge.agent.replication.Settings.consumed(requester.user(), id), 0) != 0) {
+      throw notMet("quorum token " + id + " was used already; request a new one");
+    }
   }
 
   /**

@@ -262,12 +262,11 @@ public final class UserOperations {
     } catch (IllegalArgumentException e) {
       throw HsmException.badParam(e.getMessage());
     }
-    // The quorum first: a token whose approvals count is used up by any end (here: "already exists").
-    adminQuorum(r, p, "user.create");
     if (hsm.users().get(name).isPresent()) {
       throw HsmException.badParam("user " + name + " already exists (user names compare case-insensitively)");
     }
     String hash = hashNewPassword(r);
+    adminQuorum(r, p, "user.create");
     long seq = change.commit(p, new Mutation.PutUser(new UserRecord(name, role.name(), hash, 0, false, null)));
     return new JsonObject().put("name", name).put("role", role.name()).put("seq", seq);
   }
