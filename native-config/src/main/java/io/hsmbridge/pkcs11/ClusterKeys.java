@@ -204,15 +204,7 @@ public final class ClusterKeys {
 
   /** Whether this token holds the cluster's export key (installed through the log). */
   public boolean hasExportKey() {
-    try {
-      keys.describe(EXPORT_KEY_ID);
-      return true;
-    } catch (HsmException e) {
-      if (e.code() == ErrorCode.UNKNOWN_KEY) {
-        return false;
-      }
-      throw e;
-    }
+    return keys.holds(EXPORT_KEY_ID);
   }
 
   /**

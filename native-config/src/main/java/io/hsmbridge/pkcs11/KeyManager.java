@@ -45,6 +45,19 @@ public final class KeyManager {
     return generate(spec, usage, label, exportable, false);
   }
 
+  /** Whether this token holds the key (any failure other than an unknown key is thrown). */
+  public boolean holds(String keyId) {
+    try {
+      describe(keyId);
+      return true;
+    } catch (HsmException e) {
+      if (e.code() == ErrorCode.UNKNOWN_KEY) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
   /**
    * Generates a token key.
    *

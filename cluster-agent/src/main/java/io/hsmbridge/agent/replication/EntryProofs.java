@@ -1,10 +1,8 @@
 package io.hsmbridge.agent.replication;
 
-import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.ReplicaBlob;
 import io.hsmbridge.protocol.Algorithm;
-import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
 import java.io.ByteArrayOutputStream;
@@ -50,16 +48,9 @@ public final class EntryProofs {
 
   /** Whether this token holds the session-proof key (installed through the log). */
   public boolean hasKey() {
-    try {
-      token.keys().describe(KEY_ID);
-      return true;
-    } catch (HsmException e) {
-      if (e.code() == ErrorCode.UNKNOWN_KEY) {
-        return false;
-      }
-      throw e;
-    }
+    return token.keys().holds(KEY_ID);
   }
+
 
   /**
    * A new session-proof key, generated inside this token and wrapped under the cluster key, for an

@@ -363,16 +363,9 @@ public final class TokenApplier implements Applier {
 
   /** Whether {@code token} holds the key (any other failure than an unknown key is thrown). */
   static boolean holdsKey(HsmToken token, String keyId) {
-    try {
-      token.keys().describe(keyId);
-      return true;
-    } catch (HsmException e) {
-      if (e.code() == ErrorCode.UNKNOWN_KEY) {
-        return false;
-      }
-      throw e;
-    }
+    return token.keys().holds(keyId);
   }
+
 
   /** A delete or relabel of a key this token does not hold: deleted earlier in the log, nothing to do. */
   private static void ignoringUnknownKey(Runnable work) {

@@ -62,11 +62,7 @@ class ExportableReplicationTest {
   @Timeout(300)
   void exportableKeysAreReplicatedExportableWithTheSameMaterial() {
     env = TestAgents.start(dir, "exportable");
-    JsonObject preco = env.login(0, "admin", "password");
-    env.call(1, preco, new JsonObject().put("op", "cluster.activate").put("password", ADMIN_PASSWORD));
-    JsonObject admin = env.login(2, "admin", ADMIN_PASSWORD);
-    env.call(0, admin, new JsonObject().put("op", "user.create").put("name", "alice").put("role", "CU").put("password", CU_PASSWORD));
-    JsonObject alice = env.login(1, "alice", CU_PASSWORD);
+    JsonObject alice = env.cryptoUser(env.activate(ADMIN_PASSWORD), "alice", CU_PASSWORD, 1);
 
     String kek = env.call(0, alice, generate("AES_256", "kek", "WRAP_UNWRAP", false, UUID.randomUUID().toString())).getString("keyId");
     String requestId = UUID.randomUUID().toString();

@@ -53,14 +53,9 @@ class OneTimeCredentialsTest {
   /** Activation, crypto users alice and bob with approval keys, alice's EC key with a usage quorum of 2. */
   private void setUp() throws Exception {
     env = TestAgents.start(dir, "once");
-    JsonObject preco = env.login(0, "admin", "password");
-    env.call(1, preco, new JsonObject().put("op", "cluster.activate").put("password", ADMIN_PASSWORD));
-    JsonObject admin = env.login(2, "admin", ADMIN_PASSWORD);
-    for (String name : List.of("alice", "bob")) {
-      env.call(0, admin, new JsonObject().put("op", "user.create").put("name", name).put("role", "CU").put("password", CU_PASSWORD));
-    }
-    alice = env.login(0, "alice", CU_PASSWORD);
-    bob = env.login(1, "bob", CU_PASSWORD);
+    JsonObject admin = env.activate(ADMIN_PASSWORD);
+    alice = env.cryptoUser(admin, "alice", CU_PASSWORD, 0);
+    bob = env.cryptoUser(admin, "bob", CU_PASSWORD, 1);
     KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
     g.initialize(2048);
     aliceKey = g.generateKeyPair();

@@ -69,6 +69,19 @@ final class TestAgents implements AutoCloseable {
         serving, Duration.ofSeconds(20), appliers.get(i));
   }
 
+  /** Activation (the PRECO logs in at HSM 1, activates through HSM 2), then the admin's login at HSM 3. */
+  JsonObject activate(String adminPassword) {
+    JsonObject preco = login(0, "admin", "password");
+    call(1, preco, new JsonObject().put("op", "cluster.activate").put("password", adminPassword));
+    return login(2, "admin", adminPassword);
+  }
+
+  /** A crypto user made by {@code admin}, logged in at HSM {@code hsm}. */
+  JsonObject cryptoUser(JsonObject admin, String name, String password, int hsm) {
+    call(0, admin, new JsonObject().put("op", "user.create").put("name", name).put("role", "CU").put("password", password));
+    return login(hsm, name, password);
+  }
+
   /** auth.login on one agent; the reply with the session proof the front door keeps. */
   JsonObject login(int hsm, String user, String password) {
     return login(hsm, new JsonObject().put("op", "auth.login").put("user", user).put("password", password));
