@@ -142,6 +142,19 @@ class NodeLifecycleTest {
   }
 
   @Test
+  void aStateDirThatIsNotADirectoryFailsWithConfigInvalid() throws Exception {
+    TestNodes.Token token = TestNodes.Token.fresh("nostate");
+    Path state = dir.resolve("state-nostate");
+    Map<String, String> props = TestNodes.nodeProperties("nostate", token.label(), token.userPin(), token.soPin(),
+        state, pki);
+    Files.delete(state);
+    Files.writeString(state, "a file where the state directory should be\n");
+    HsmException e = assertThrows(HsmException.class, () -> NodeMain.start(TestNodes.config(dir, props)));
+    assertEquals(ErrorCode.CONFIG_INVALID, e.code(), e.getMessage());
+    assertTrue(e.getMessage().contains("state.dir"), "names the setting: " + e.getMessage());
+  }
+
+  @Test
   void missingLibraryFailsWithTokenNotFound() {
     TestNodes.Token token = TestNodes.Token.fresh("nolib");
     Path state = dir.resolve("state");

@@ -196,10 +196,16 @@ public final class AgentNode {
    */
   private void openAudit() {
     auditAnchor = io.hsmbridge.agent.audit.AuditLog.AnchorStore.in(hsm.auditAnchor());
-    audit = new io.hsmbridge.agent.audit.AuditWriter(
-        io.hsmbridge.agent.audit.AuditLog.open(auditFile(), hsm.auditKey()::mac, java.time.Clock.systemUTC(), auditAnchor,
-            config.agent().hsmId()),
-        "hsmbridge-audit-" + config.agent().hsmId());
+    io.hsmbridge.agent.audit.AuditLog log;
+    try {
+      log = io.hsmbridge.agent.audit.AuditLog.open(auditFile(), hsm.auditKey()::mac, java.time.Clock.systemUTC(),
+          auditAnchor, config.agent().hsmId());
+    } catch (java.io.UncheckedIOException e) {
+      // e.g. a state.dir that does not exist: say which setting, not only which file
+      throw io.hsmbridge.agent.AgentConfig.invalid("cannot open the audit log " + auditFile() + " (state.dir, or"
+          + " the Raft directory without it, must be a writable directory): " + e.getCause());
+    }
+    audit = new io.hsmbridge.agent.audit.AuditWriter(log, "hsmbridge-audit-" + config.agent().hsmId());
   }
 
   private java.nio.file.Path auditFile() {
