@@ -220,6 +220,10 @@ public final class ClusterOperations implements RequestHandler {
     boolean exportable = r.bool("exportable", false);
     boolean extractable = r.bool("extractable", true);
     int hsms = log.peers().size();
+    if (!extractable && exportable) {
+      throw HsmException.badParam("exportable=true and extractable=false contradict each other: an exportable key"
+          + " is one its owner may wrap out of the HSM");
+    }
     if (!extractable) {
       // A never-extractable key cannot be wrapped at all, so it cannot travel to another HSM (nor into a backup).
       if (hsms > 1) {

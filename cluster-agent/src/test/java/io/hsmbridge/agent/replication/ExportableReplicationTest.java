@@ -112,5 +112,9 @@ class ExportableReplicationTest {
         generate("AES_256", "never", null, false, UUID.randomUUID().toString()).put("extractable", false)));
     assertEquals(ErrorCode.NOT_ALLOWED_BY_POLICY, never.code());
     assertTrue(never.getMessage().contains("never-extractable"), never.getMessage());
+    // Exportable and never-extractable at once is a contradiction, whatever the cluster's size.
+    HsmException both = assertThrows(HsmException.class, () -> env.call(0, alice,
+        generate("AES_256", "both", null, true, UUID.randomUUID().toString()).put("extractable", false)));
+    assertEquals(ErrorCode.INVALID_PARAMETER, both.code(), both.getMessage());
   }
 }
