@@ -256,12 +256,13 @@ public final class TokenApplier implements Applier {
    * expires. A crash after the record re-applies the entry as refused on this HSM: the state is the same.
    */
   private void consume(Mutation.Consume c) {
+    // Pruned first, at every CONSUME entry, refused or not: see applyOnce (a re-apply over later state).
+    prune(Settings.CONSUMED_PREFIX, logClock - EntryAuthorization.CLOCK_STEP.toMillis());
     String used = Settings.consumed(c.user(), c.id());
     if (token.settings().get(used, 0) != 0) {
       throw new RefusedEntryException("this one-time credential was used already");
     }
     token.settings().put(used, c.expiresAt());
-    prune(Settings.CONSUMED_PREFIX, logClock - EntryAuthorization.CLOCK_STEP.toMillis());
   }
 
   /**
@@ -270,14 +271,16 @@ public final class TokenApplier implements Applier {
    * the change: a crash in between re-applies both, and every inner mutation is idempotent at apply.
    */
   private void applyOnce(Mutation.Once once, Entry entry) {
+    // Pruned first, at every ONCE entry, applied or not: an HSM that re-applies the whole log over its later
+    // state (after an integrity repair) meets records already there, and must still prune what the others
+    // pruned at this entry. Older than OUTCOME_KEPT by the log's clock: no client retries that long.
+    prune(Settings.OUTCOME_PREFIX, logClock - Settings.OUTCOME_KEPT.toMillis());
     String outcome = Settings.outcome(entry.actor() == null ? "-" : entry.actor().user(), once.requestId());
     if (token.settings().get(outcome, 0) != 0) {
       return;
     }
     applyMutation(once.inner(), entry);
     token.settings().put(outcome, Math.max(1, entry.timestamp()));
-    // Older than OUTCOME_KEPT by the log's clock (the same on every HSM): no client retries that long.
-    prune(Settings.OUTCOME_PREFIX, logClock - Settings.OUTCOME_KEPT.toMillis());
   }
 
 
