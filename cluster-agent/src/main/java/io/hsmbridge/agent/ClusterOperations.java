@@ -250,7 +250,7 @@ public final class ClusterOperations implements RequestHandler {
     }
     RequestTrace.mark("generated and wrapped");
     KeyAcl owner = KeyAcl.ownedBy(keyId, p.user());
-    long seq = commit(p, exportable ? Mutation.InstallOwnedReplica.exportable(blob, owner) : Mutation.InstallOwnedReplica.of(blob, owner));
+    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, owner, exportable));
     return access.describe(Operations.key(hsm.keys().describe(keyId)), p).put("seq", seq);
   }
 
@@ -321,7 +321,7 @@ public final class ClusterOperations implements RequestHandler {
     // The id is metadata beside the wrapped key: every HSM installs it under the request's id.
     ReplicaBlob blob = new ReplicaBlob(keyId, local.label(), local.spec(), local.usage(), local.wrapped(), local.ecPoint());
     KeyAcl owner = KeyAcl.ownedBy(blob.keyId(), p.user());
-    long seq = commit(p, exportable ? Mutation.InstallOwnedReplica.exportable(blob, owner) : Mutation.InstallOwnedReplica.of(blob, owner));
+    long seq = commit(p, Mutation.InstallOwnedReplica.of(blob, owner, exportable));
     return access.describe(Operations.key(hsm.keys().describe(blob.keyId())), p).put("seq", seq);
   }
 
@@ -353,8 +353,7 @@ public final class ClusterOperations implements RequestHandler {
     if (exportable && acl.isEmpty()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + keyId + " is exportable and has no owner: not repaired");
     }
-    Mutation m = exportable ? Mutation.InstallOwnedReplica.exportable(blob, acl.get())
-        : acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get()) : Mutation.InstallReplica.of(blob);
+    Mutation m = acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get(), exportable) : Mutation.InstallReplica.of(blob);
     long seq = commit(null, m);
     return new JsonObject().put("keyId", keyId).put("seq", seq).put("by", hsmId);
   }

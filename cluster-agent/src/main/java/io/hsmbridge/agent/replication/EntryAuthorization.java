@@ -272,7 +272,7 @@ final class EntryAuthorization {
   }
 
   private boolean holdsKey(String keyId) {
-    return TokenApplier.holdsKey(token, keyId);
+    return token.keys().holds(keyId);
   }
 
   private static void notReservedKey(String keyId) {

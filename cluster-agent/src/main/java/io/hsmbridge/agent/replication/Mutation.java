@@ -239,9 +239,9 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       return new InstallOwnedReplica(InstallReplica.of(blob), acl, false);
     }
 
-    /** An exportable key's creation: its blob is wrapped under the export key. */
-    public static InstallOwnedReplica exportable(ReplicaBlob blob, KeyAcl acl) {
-      return new InstallOwnedReplica(InstallReplica.of(blob), acl, true);
+    /** @param exportable the blob is wrapped under the export key (an exportable key's creation) */
+    public static InstallOwnedReplica of(ReplicaBlob blob, KeyAcl acl, boolean exportable) {
+      return new InstallOwnedReplica(InstallReplica.of(blob), acl, exportable);
     }
 
     @Override

@@ -158,31 +158,27 @@ public final class TokenApplier implements Applier {
     // and the clock must be the same function of the log on every HSM, also on one that re-applies the
     // whole log over its later state (after an integrity repair).
     boolean sealed = authorization != null && entry.seal() != null && authorization.sealValid(entry);
-    if (authorization != null) {
-      try {
+    boolean bootstrap = authorization != null && entry.seal() == null && EntryAuthorization.isProofKeyBootstrap(entry);
+    try {
+      if (authorization != null) {
         authorization.check(entry, logClock);
-      } catch (RefusedEntryException e) {
-        audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
-        advanceClock(sealed, entry);
-        throw e;
       }
+      if (!bootstrap) {
+        // Also refused by the state it meets (a one-time credential used already): the same on every HSM.
+        applyMutation(m, entry);
+      }
+    } catch (RefusedEntryException e) {
+      audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
+      advanceClock(sealed, entry);
+      throw e;
     }
-    if (authorization != null && entry.seal() == null && EntryAuthorization.isProofKeyBootstrap(entry)) {
+    if (bootstrap) {
       // Unsealed, so anyone could have sent it: a blob that does not unwrap is refused, not retried until the peer stops.
       try {
         applyMutation(m, entry);
       } catch (RuntimeException e) {
         audit.record(user, role, op, target(m), "REFUSED@" + index + ": the session-proof key does not unwrap");
         throw new RefusedEntryException("the session-proof key does not unwrap under this HSM's cluster key");
-      }
-    } else {
-      try {
-        applyMutation(m, entry);
-      } catch (RefusedEntryException e) {
-        // Refused by the state it meets (a one-time credential used already): the same on every HSM.
-        audit.record(user, role, op, target(m), "REFUSED@" + index + ": " + e.getMessage());
-        advanceClock(sealed, entry);
-        throw e;
       }
     }
     advanceClock(sealed, entry);
@@ -283,7 +279,6 @@ public final class TokenApplier implements Applier {
     token.settings().put(outcome, Math.max(1, entry.timestamp()));
   }
 
-
   private void applyMutation(Mutation mutation, Entry entry) {
     if (mutation instanceof Mutation.Once o) {
       applyOnce(o, entry);
@@ -361,14 +356,8 @@ public final class TokenApplier implements Applier {
   }
 
   private boolean holdsKey(String keyId) {
-    return holdsKey(token, keyId);
-  }
-
-  /** Whether {@code token} holds the key (any other failure than an unknown key is thrown). */
-  static boolean holdsKey(HsmToken token, String keyId) {
     return token.keys().holds(keyId);
   }
-
 
   /** A delete or relabel of a key this token does not hold: deleted earlier in the log, nothing to do. */
   private static void ignoringUnknownKey(Runnable work) {

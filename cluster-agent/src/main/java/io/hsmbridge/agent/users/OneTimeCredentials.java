@@ -82,12 +82,12 @@ public final class OneTimeCredentials {
         || !(m.getValue("signature") instanceof String sig) || u.approvalKeySpki() == null) {
       return false;
     }
-    String[] parts = id.split("\\.", -1);
+    long[] times = times(id, "c1", 1);
     long now = clock.getAsLong();
-    Long expiresAt = parts.length == 3 && parts[0].equals("c1") && id.length() <= Mutation.Consume.MAX_ID ? millis(parts[2]) : null;
-    if (expiresAt == null || expiresAt <= now || expiresAt > now + CHALLENGE_TTL.toMillis() + SKEW_MILLIS) {
+    if (times == null || times[0] <= now || times[0] > now + CHALLENGE_TTL.toMillis() + SKEW_MILLIS) {
       return false;
     }
+    long expiresAt = times[0];
     byte[] signature;
     try {
       signature = Base64.getDecoder().decode(sig);
@@ -142,15 +142,14 @@ public final class OneTimeCredentials {
    */
   Presented presented(JsonObject body, Principal requester) {
     Op op = body.getValue("op") instanceof String w ? Op.fromWire(w) : null;
-    Object q = body.getValue("quorum");
-    String id = q instanceof JsonObject j && j.getValue("tokenId") instanceof String s ? s : null;
-    String[] parts = id == null ? new String[0] : id.split("\\.", -1);
-    Long issuedAt = parts.length == 4 && parts[0].equals("q1") && id.length() <= Mutation.Consume.MAX_ID ? millis(parts[2]) : null;
-    Long expiresAt = issuedAt == null ? null : millis(parts[3]);
+    String id = tokenIdOf(body);
+    long[] times = times(id, "q1", 2);
     long now = clock.getAsLong();
-    if (op == null || expiresAt == null || issuedAt > now + SKEW_MILLIS || expiresAt - issuedAt > MAX_QUORUM_TTL_SECONDS * 1000L) {
+    if (op == null || times == null || times[0] > now + SKEW_MILLIS || times[1] - times[0] > MAX_QUORUM_TTL_SECONDS * 1000L) {
       throw notMet("quorum token " + (id == null ? "missing: quorum.tokenId" : "id is not one this cluster issues"));
     }
+    long issuedAt = times[0];
+    long expiresAt = times[1];
     if (expiresAt <= now) {
       throw notMet("the quorum token has expired; request a new one");
     }
@@ -165,11 +164,10 @@ public final class OneTimeCredentials {
    * @throws HsmException QUORUM_NOT_MET
    */
   public void refuseUsed(JsonObject body, Principal requester) {
-    Object q = body.getValue("quorum");
-    if (q instanceof JsonObject j && j.getValue("tokenId") instanceof String id && !id.isEmpty()
-        && id.length() <= Mutation.Consume.MAX_ID
+    String id = tokenIdOf(body);
+    if (id != null && !id.isEmpty() && id.length() <= Mutation.Consume.MAX_ID
         && settings.get(io.hsmbridge.agent.replication.Settings.consumed(requester.user(), id), 0) != 0) {
-      throw notMet("quorum token " + id + " was used already; request a new one");
+      throw usedAlready(id);
     }
   }
 
@@ -184,7 +182,7 @@ public final class OneTimeCredentials {
       commit.commit(requester, new Mutation.Consume(requester.user(), t.tokenId(), t.expiresAt()));
     } catch (HsmException e) {
       if (e.code() == ErrorCode.ACCESS_DENIED) {
-        throw notMet("quorum token " + t.tokenId() + " was used already; request a new one");
+        throw usedAlready(t.tokenId());
       }
       throw e;
     }
@@ -216,6 +214,38 @@ public final class OneTimeCredentials {
       return s;
     }
     return v;
+  }
+
+  /** {@code body.quorum.tokenId}, or null. */
+  private static String tokenIdOf(JsonObject body) {
+    return body.getValue("quorum") instanceof JsonObject q && q.getValue("tokenId") instanceof String id ? id : null;
+  }
+
+  /**
+   * The {@code count} times (epoch millis) an id of ours carries after its prefix and random part
+   * ({@code <prefix>.<random>.<t1>[.<t2>]}), or null for any other string.
+   */
+  private static long[] times(String id, String prefix, int count) {
+    if (id == null || id.length() > Mutation.Consume.MAX_ID) {
+      return null;
+    }
+    String[] parts = id.split("\\.", -1);
+    if (parts.length != 2 + count || !parts[0].equals(prefix)) {
+      return null;
+    }
+    long[] times = new long[count];
+    for (int i = 0; i < count; i++) {
+      Long t = millis(parts[2 + i]);
+      if (t == null) {
+        return null;
+      }
+      times[i] = t;
+    }
+    return times;
+  }
+
+  private static HsmException usedAlready(String tokenId) {
+    return notMet("quorum token " + tokenId + " was used already; request a new one");
   }
 
   private static Long millis(String s) {
