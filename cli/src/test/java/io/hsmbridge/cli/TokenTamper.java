@@ -18,7 +18,9 @@ import java.util.List;
  * <p>Arguments: PKCS#11 library, token label, user PIN file, key id (CKA_ID, hex). Opens the token as
  * its User, prints {@code READY <keys>}, waits for a line {@code go} on stdin (so the caller can run its
  * check right after the deletion), destroys the key's objects (found by CKA_ID) and prints
- * {@code DELETED <gone> <keys left>}. A key id {@code user:<name>} deletes that user's record instead.
+ * {@code DELETED <gone> <keys left>}. A key id {@code user:<name>} deletes that user's record instead;
+ * {@code dump} prints the token's user model instead (the lines {@code UsersDigest} hashes, password
+ * hashes shortened), to explain a users-digest mismatch in a test's failure message.
  */
 public final class TokenTamper {
   private TokenTamper() {}
@@ -35,6 +37,21 @@ public final class TokenTamper {
       if (!"go".equals(line)) {
         System.out.println("ABORTED");
         System.exit(3);
+      }
+      if (keyId.equals("dump")) {
+        for (io.hsmbridge.pkcs11.UserRecord u : hsm.users().rescan()) {
+          System.out.println("user|" + u.name() + "|" + u.role() + "|" + Integer.toHexString(u.passwordHash().hashCode())
+              + "|" + u.failedLogins() + "|" + u.locked());
+        }
+        for (io.hsmbridge.pkcs11.KeyAcl a : hsm.keyAcls().rescan()) {
+          System.out.println("acl|" + a.keyId() + "|" + a.owner() + "|" + String.join(",", a.shares()));
+        }
+        for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : hsm.settings().rescan()) {
+          System.out.println("setting|" + s.name() + "|" + s.value());
+        }
+        System.out.println("applied|" + hsm.appliedIndex().read());
+        System.out.flush();
+        System.exit(0);
       }
       if (keyId.startsWith("user:")) { // a user record instead of a key (UsersScenarioTest)
         System.out.println("DELETED " + hsm.users().delete(keyId.substring(5)) + " " + hsm.users().rescan().size());

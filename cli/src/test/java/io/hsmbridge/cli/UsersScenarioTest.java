@@ -466,22 +466,17 @@ class UsersScenarioTest {
   @Order(8)
   void aUserRecordDeletedOnOneTokenBehindTheClustersBackIsReported() throws Exception {
     JsonObject before = request(as("admin", op("cluster.check")));
-    assertTrue(before.getBoolean("usersConsistent"), before.encodePrettily());
-    assertEquals(1, before.getJsonObject("usersDigests").getMap().values().stream().distinct().count());
-    Path hsm3 = home.resolve("hsm3");
-    java.util.Properties props = new java.util.Properties();
-    try (var in = Files.newInputStream(hsm3.resolve("node.properties"))) {
-      props.load(in);
+    if (!before.getBoolean("usersConsistent")) {
+      // Explain the mismatch: each token's user model, line by line.
+      StringBuilder dumps = new StringBuilder(before.encodePrettily());
+      for (String hsm : List.of("hsm1", "hsm2", "hsm3")) {
+        dumps.append("\n--- ").append(hsm).append('\n').append(tamper(hsm, "dump"));
+      }
+      fail(dumps.toString());
     }
-    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", System.getProperty("java.class.path"), TokenTamper.class.getName(), props.getProperty("pkcs11.library"),
-        props.getProperty("token.label"), props.getProperty("pin.user.file"), "user:dave").redirectErrorStream(true);
-    pb.environment().put("SOFTHSM2_CONF", hsm3.resolve("softhsm2.conf").toString());
-    Process child = pb.start();
-    child.getOutputStream().write("go\n".getBytes(StandardCharsets.UTF_8));
-    child.getOutputStream().flush();
-    String out = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(child.waitFor(60, TimeUnit.SECONDS) && out.contains("DELETED true"), out);
+    assertEquals(1, before.getJsonObject("usersDigests").getMap().values().stream().distinct().count());
+    String out = tamper("hsm3", "user:dave");
+    assertTrue(out.contains("DELETED true"), out);
     JsonObject after = request(as("admin", op("cluster.check")));
     assertFalse(after.getBoolean("usersConsistent"), after.encodePrettily());
     assertFalse(after.getBoolean("consistent"));
@@ -493,6 +488,25 @@ class UsersScenarioTest {
   }
 
   // ------------------------------------------------------------------------------------ helpers
+
+  /** Runs {@link TokenTamper} on {@code hsm}'s token, live beside its agent, and returns what it printed. */
+  private static String tamper(String hsm, String what) throws Exception {
+    Path dir = home.resolve(hsm);
+    java.util.Properties props = new java.util.Properties();
+    try (var in = Files.newInputStream(dir.resolve("node.properties"))) {
+      props.load(in);
+    }
+    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), TokenTamper.class.getName(), props.getProperty("pkcs11.library"),
+        props.getProperty("token.label"), props.getProperty("pin.user.file"), what).redirectErrorStream(true);
+    pb.environment().put("SOFTHSM2_CONF", dir.resolve("softhsm2.conf").toString());
+    Process child = pb.start();
+    child.getOutputStream().write("go\n".getBytes(StandardCharsets.UTF_8));
+    child.getOutputStream().flush();
+    String out = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(child.waitFor(60, TimeUnit.SECONDS), hsm + ": TokenTamper did not end");
+    return out;
+  }
 
   private static BridgeClient connect() {
     return LocalBridge.connect(home, Duration.ofSeconds(60));

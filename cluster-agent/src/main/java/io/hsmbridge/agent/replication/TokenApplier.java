@@ -66,9 +66,42 @@ public final class TokenApplier implements Applier {
     this.logins = new LoginLedger(token);
     this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
     this.lastApplied = token.appliedIndex().read();
+    if (authorize && lastApplied == 0) {
+      forgetLaterState();
+    }
     // At applied index 0 (a new token, or one whose index was reset to replay the whole log) the clock
     // starts again at 0, as it did when the log began: the stored value belongs to a later index.
     this.logClock = authorize && lastApplied > 0 ? token.settings().get(LOG_CLOCK, 0) : 0;
+  }
+
+  /**
+   * At applied index 0 the token's user model starts empty, as it did when the log began: users, key ACLs
+   * and settings on a token whose index was reset (an integrity repair re-applies the whole log) belong to
+   * a later index, and applying the log over them does not end where the first apply ended (a failed login
+   * would count twice, an ACTIVATE would meet users). They come only from the log, so the replay rebuilds
+   * them. Keys stay: installs and deletes converge over later state, and they are what must not be lost.
+   * Idempotent, so a crash part-way through it repeats it at the next start (the index is still 0).
+   */
+  private void forgetLaterState() {
+    int users = 0;
+    int acls = 0;
+    int settings = 0;
+    for (UserRecord u : token.users().list()) {
+      token.users().delete(u.name());
+      users++;
+    }
+    for (KeyAcl acl : token.keyAcls().list()) {
+      token.keyAcls().delete(acl.keyId());
+      acls++;
+    }
+    for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().list()) {
+      token.settings().delete(s.name());
+      settings++;
+    }
+    if (users + acls + settings > 0) {
+      LOG.log(System.Logger.Level.WARNING, "applied index 0 over a later user model: forgot " + users + " users, "
+          + acls + " key ACLs and " + settings + " settings; the log's replay rebuilds them");
+    }
   }
 
   /**
@@ -298,9 +331,11 @@ public final class TokenApplier implements Applier {
     } else if (mutation instanceof Mutation.InstallReplica r) {
       token.clusterKeys().installReplica(r.toBlob());
     } else if (mutation instanceof Mutation.InstallOwnedReplica o) {
-      // The ACL first, so the token never holds the new key without its owner; a key already here (an
-      // earlier creation with this id, or the re-apply after a crash) keeps its key and its ACL.
-      if (!holdsKey(o.acl().keyId())) {
+      // The ACL first, so the token never holds the new key without its owner. A key already here with its
+      // ACL (an earlier creation with this id, or the re-apply after a crash) keeps both: the ACL may hold
+      // later shares. A stale ACL without key is replaced; a key without ACL (a whole-log replay, see
+      // forgetLaterState) gets its owner back.
+      if (!holdsKey(o.acl().keyId()) || token.keyAcls().get(o.acl().keyId()).isEmpty()) {
         token.keyAcls().put(o.acl());
       }
       if (o.exportable()) {

@@ -139,8 +139,56 @@ class EntryEnvelopeTest {
       // A whole-log replay (applied index reset, as after an integrity repair) judges it as it was judged then.
       t.appliedIndex().write(0);
       TokenApplier replay = new TokenApplier(t);
-      replay.apply(1, log.get(0));
-      replay.apply(3, log.get(2));
+      for (int i = 0; i < 3; i++) {
+        replay.apply(i + 1, log.get(i));
+      }
+      assertTrue(t.users().get("alice").isPresent());
+    } finally {
+      t.close();
+    }
+  }
+  @Test
+  void aWholeLogReplayOverTheLaterStateEndsWhereTheFirstApplyEnded() {
+    HsmToken t = HsmToken.open(SoftHsmFixture.newToken("envelope-replay"));
+    try {
+      t.clusterKeys().createClusterKey();
+      EntryProofs p = new EntryProofs(t);
+      List<Entry> log = new ArrayList<>();
+      log.add(new Entry(Actor.agent("hsm-1", 1), 1, "hsm-1", null, Mutation.InstallReplica.of(p.newKey())));
+      TokenApplier first = new TokenApplier(t);
+      first.apply(1, log.get(0));
+      first.applied(1);
+      long now = System.currentTimeMillis();
+      Actor preco = p.issue(Actor.Role.PRECO, "admin", now);
+      Actor admin = p.issue(Actor.Role.CO, "admin", now);
+      Actor agent = Actor.agent("hsm-1", now);
+      log.add(p.seal(preco, now, "hsm-1", new Mutation.Activate(new UserRecord("admin", "CO", hash, 0, false, null))));
+      log.add(p.seal(admin, now + 1, "hsm-1", new Mutation.PutUser(new UserRecord("alice", "CU", hash, 0, false, null))));
+      // One failed login of alice: admitted, then its failure counted.
+      log.add(p.seal(agent, now + 2, "hsm-1", new Mutation.LoginAttempt("alice", "00000000000000a1", now + 2)));
+      log.add(p.seal(agent, now + 3, "hsm-1", new Mutation.LoginOutcome("alice", "00000000000000a1", false, now + 3)));
+      for (int i = 1; i < log.size(); i++) {
+        first.apply(i + 1, log.get(i));
+        first.applied(i + 1);
+      }
+      assertEquals(1, t.users().get("alice").orElseThrow().failedLogins());
+      String once = io.hsmbridge.agent.users.UsersDigest.of(t);
+
+      // An integrity repair resets the index: the replay meets the later state (alice's failure counted).
+      t.appliedIndex().write(0);
+      TokenApplier replay = new TokenApplier(t);
+      List<Integer> refused = new ArrayList<>();
+      for (int i = 0; i < log.size(); i++) {
+        try {
+          replay.apply(i + 1, log.get(i));
+        } catch (RefusedEntryException e) {
+          refused.add(i + 1); // as the state machine does: skipped (an ACTIVATE meeting users would be)
+        }
+        replay.applied(i + 1);
+      }
+      assertEquals(List.of(), refused, "every entry applies again as it did the first time");
+      assertEquals(1, t.users().get("alice").orElseThrow().failedLogins(), "the failure counted once, not twice");
+      assertEquals(once, io.hsmbridge.agent.users.UsersDigest.of(t), "the replay ends where the first apply ended");
     } finally {
       t.close();
     }
