@@ -107,7 +107,23 @@ public final class ClusterKeys {
    * imported key is destroyed whatever happens. Synchronized: the imported key has a fixed id, so two
    * joiners served at once got the cluster key wrapped to the other's key (seen at {@code up --hsms 3}).
    */
-  public synchronized byte[] wrapClusterKeyFor(byte[] joinerTransportSpki) {
+  public byte[] wrapClusterKeyFor(byte[] joinerTransportSpki) {
+    return wrapForJoiner(joinerTransportSpki).clusterKey();
+  }
+
+  /** What a joiner receives: the cluster key and (when this token holds one) the backup key, each wrapped to its transport key. */
+  public record JoinerKeys(byte[] clusterKey, byte[] backupKey) {
+    @Override
+    public String toString() {
+      return "JoinerKeys[wrapped" + (backupKey == null ? ", no backup key" : "") + "]";
+    }
+  }
+
+  /**
+   * {@link #wrapClusterKeyFor} and the backup key (PBK) with it, under one import of the joiner's
+   * transport key: the PBK travels exactly as the cluster key does (BackupKeys).
+   */
+  public synchronized JoinerKeys wrapForJoiner(byte[] joinerTransportSpki) {
     RSAPublicKey joiner = parseRsa(joinerTransportSpki);
     String hash = profile.oaepHashes().get(0);
     pool.callAsSecurityOfficer(soPin, "import joiner transport key", s -> {
@@ -121,7 +137,9 @@ public final class ClusterKeys {
       return pool.call("wrap cluster key", s -> {
         long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
         long peer = findOrFail(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID, "the joiner's transport key vanished");
-        return s.wrapKey(Mechanisms.oaep(hash), peer, clusterKey);
+        long backupKey = find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID);
+        return new JoinerKeys(s.wrapKey(Mechanisms.oaep(hash), peer, clusterKey),
+            backupKey == KeyEntry.NONE ? null : s.wrapKey(Mechanisms.oaep(hash), peer, backupKey));
       });
     } finally {
       pool.callAsSecurityOfficer(soPin, "remove joiner transport key", s -> {
@@ -134,11 +152,19 @@ public final class ClusterKeys {
 
   /** Joiner, step 2: the SO unwraps the cluster key with the transport key, as a trusted key; the transport pair is destroyed. */
   public void installClusterKey(byte[] wrappedClusterKey) {
+    installClusterKey(wrappedClusterKey, null);
+  }
+
+  /** {@link #installClusterKey(byte[])} and, when given, the backup key (PBK) wrapped beside it ({@link #wrapForJoiner}). */
+  public void installClusterKey(byte[] wrappedClusterKey, byte[] wrappedBackupKey) {
     requireNoClusterKey();
     String hash = profile.oaepHashes().get(0);
     try {
       pool.callAsSecurityOfficer(soPin, "install cluster key", s -> {
         long transport = findOrFail(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID, "no transport key: call createTransportKey first");
+        if (wrappedBackupKey != null && find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID) == KeyEntry.NONE) {
+          s.unwrapKey(Mechanisms.oaep(hash), transport, wrappedBackupKey, BackupKeys.pbkTemplate());
+        }
         s.unwrapKey(Mechanisms.oaep(hash), transport, wrappedClusterKey, clusterKeyTemplate());
         destroyAll(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID);
         destroyAll(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);

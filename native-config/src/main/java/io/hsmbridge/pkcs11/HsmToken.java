@@ -23,6 +23,7 @@ public final class HsmToken implements AutoCloseable {
   private final KeyManager keys;
   private final CryptoService crypto;
   private final ClusterKeys clusterKeys;
+  private final BackupKeys backupKeys;
   private final AppliedIndexRecord appliedIndex;
   private final AuditKey auditKey;
   private final AuditAnchorRecord auditAnchor;
@@ -45,6 +46,7 @@ public final class HsmToken implements AutoCloseable {
     this.keys = new KeyManager(pool, cache);
     this.crypto = new CryptoService(pool, keys, profile);
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
+    this.backupKeys = new BackupKeys(pool, keys, clusterKeys, soPin);
     this.appliedIndex = new AppliedIndexRecord(pool, keys);
     this.auditKey = new AuditKey(pool, keys);
     this.auditAnchor = new AuditAnchorRecord(keys);
@@ -96,6 +98,11 @@ public final class HsmToken implements AutoCloseable {
   /** The cluster key and replication of keys between HSMs (SO steps need the SO PIN in the config). */
   public ClusterKeys clusterKeys() {
     return clusterKeys;
+  }
+
+  /** The persistent backup key and the token's part of making and restoring backups (SO steps need the SO PIN). */
+  public BackupKeys backupKeys() {
+    return backupKeys;
   }
 
   /** The index of the last mutation-log entry applied to this token, stored in the token (replication). */

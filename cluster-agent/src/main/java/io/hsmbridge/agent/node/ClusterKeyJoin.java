@@ -48,7 +48,9 @@ final class ClusterKeyJoin {
     }
     if (createIfMissing) {
       hsm.clusterKeys().createClusterKey();
-      LOG.info(hsmId + " created the cluster key inside token '" + hsm.label() + "'");
+      // The backup key (PBK) is born beside the cluster key and travels with it to every joiner.
+      hsm.backupKeys().createBackupKey();
+      LOG.info(hsmId + " created the cluster key and the backup key inside token '" + hsm.label() + "'");
       return;
     }
     String spki = Base64.getEncoder().encodeToString(hsm.clusterKeys().createTransportKey());
@@ -59,7 +61,9 @@ final class ClusterKeyJoin {
         JsonObject reply = vertx.eventBus().<JsonObject>request(Addresses.CLUSTER_KEY, request,
                 new DeliveryOptions().setSendTimeout(20_000))
             .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).body();
-        hsm.clusterKeys().installClusterKey(Base64.getDecoder().decode(reply.getString("wrapped")));
+        String backupKey = reply.getString("wrappedBackupKey");
+        hsm.clusterKeys().installClusterKey(Base64.getDecoder().decode(reply.getString("wrapped")),
+            backupKey == null ? null : Base64.getDecoder().decode(backupKey));
         LOG.info(hsmId + " received the cluster key from " + reply.getString("from"));
         return;
       } catch (java.util.concurrent.ExecutionException e) {
@@ -91,9 +95,15 @@ final class ClusterKeyJoin {
       }
       vertx.<JsonObject>executeBlocking(() -> {
         byte[] spki = Base64.getDecoder().decode(body.getString("spki"));
-        byte[] wrapped = hsm.clusterKeys().wrapClusterKeyFor(spki);
-        LOG.info("wrapped the cluster key for joining HSM " + body.getString("hsmId"));
-        return new JsonObject().put("wrapped", Base64.getEncoder().encodeToString(wrapped)).put("from", hsm.label());
+        io.hsmbridge.pkcs11.ClusterKeys.JoinerKeys wrapped = hsm.clusterKeys().wrapForJoiner(spki);
+        LOG.info("wrapped the cluster key" + (wrapped.backupKey() == null ? "" : " and the backup key")
+            + " for joining HSM " + body.getString("hsmId"));
+        JsonObject reply = new JsonObject().put("wrapped", Base64.getEncoder().encodeToString(wrapped.clusterKey()))
+            .put("from", hsm.label());
+        if (wrapped.backupKey() != null) {
+          reply.put("wrappedBackupKey", Base64.getEncoder().encodeToString(wrapped.backupKey()));
+        }
+        return reply;
       }, false).onComplete(ar -> {
         if (ar.succeeded()) {
           message.reply(ar.result());

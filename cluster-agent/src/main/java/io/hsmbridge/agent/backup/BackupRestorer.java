@@ -1,0 +1,112 @@
+package io.hsmbridge.agent.backup;
+
+import io.hsmbridge.pkcs11.ClusterSettings;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.KeyAcl;
+import io.hsmbridge.pkcs11.KeyInfo;
+import io.hsmbridge.pkcs11.UserRecord;
+import io.hsmbridge.protocol.ErrorCode;
+import java.security.MessageDigest;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.IntConsumer;
+
+/**
+ * Restores a backup onto a token of the same cluster (one that holds the cluster's PBK). The whole file
+ * is checked first, inside the token: the EBK must unwrap under this token's PBK (a backup of another
+ * cluster does not), the manifest's GCM tag must cover the header and the wrapped EBK, and every key
+ * blob must have the digest the manifest gives it, in the manifest's order, with nothing after the last.
+ * Only then is anything of the backup written: keys, users, ACLs, settings, and last the applied index,
+ * so that the HSM resumes the log after the backup's index. Before that the token gains only the
+ * restore's own EBK, destroyed whatever happens.
+ *
+ * <p>The target holds no users and no keys but the backup's (a fresh token, or one a crash interrupted
+ * during an earlier restore of this backup: every write is idempotent, so running it again completes it).
+ */
+public final class BackupRestorer {
+  private BackupRestorer() {}
+
+  /** What a restore wrote. */
+  public record Restored(String backupId, long appliedIndex, int keys, int users, List<String> notBackedUp) {}
+
+  /**
+   * @param expectedCluster the cluster the backup must be of (its header, authenticated), or null for any
+   *     backup this token's PBK opens
+   * @param progress called with the number of keys installed so far
+   * @throws HsmException INVALID_PARAMETER for a malformed file; CRYPTO_FAILURE for one that does not
+   *     authenticate (altered, truncated, reordered, of another cluster); NOT_ALLOWED_BY_POLICY for a
+   *     target that holds users or other keys, or a backup of another cluster than expected
+   */
+  public static Restored restore(HsmToken hsm, byte[] bytes, String expectedCluster, IntConsumer progress) {
+    BackupFile file = BackupFile.parse(bytes);
+    if (expectedCluster != null && !expectedCluster.equals(file.cluster())) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "backup " + file.backupId() + " is of cluster '"
+          + file.cluster() + "', not of '" + expectedCluster + "'");
+    }
+    if (!hsm.users().rescan().isEmpty()) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "a backup is restored onto a token without users: this one has "
+          + hsm.users().list().size());
+    }
+    hsm.backupKeys().open(file.wrappedEbk());
+    try {
+      BackupManifest manifest = BackupManifest.parse(hsm.backupKeys().unseal(file.manifest(), file.aad()));
+      checkBlobs(file, manifest);
+      checkTargetKeys(hsm, manifest);
+      // Everything is authenticated: from here on the backup is written.
+      int installed = 0;
+      for (int i = 0; i < manifest.keys().size(); i++) {
+        BackupManifest.KeyMeta meta = manifest.keys().get(i);
+        hsm.backupKeys().install(meta.blob(file.keyBlobs().get(i)), meta.exportable());
+        progress.accept(++installed);
+      }
+      for (UserRecord u : manifest.users()) {
+        hsm.users().put(u);
+      }
+      for (KeyAcl acl : manifest.acls()) {
+        hsm.keyAcls().put(acl);
+      }
+      for (ClusterSettings.Setting s : manifest.settings()) {
+        hsm.settings().put(s.name(), s.value());
+      }
+      hsm.appliedIndex().write(file.appliedIndex());
+      return new Restored(file.backupId(), file.appliedIndex(), installed, manifest.users().size(), manifest.notBackedUp());
+    } finally {
+      hsm.backupKeys().end();
+    }
+  }
+
+  /** Each blob has the digest the manifest gives it, at its place: nothing altered, dropped, added or moved. */
+  private static void checkBlobs(BackupFile file, BackupManifest manifest) {
+    if (manifest.keys().size() != file.keyBlobs().size()) {
+      throw altered("it holds " + file.keyBlobs().size() + " key blobs, its manifest " + manifest.keys().size());
+    }
+    Set<String> ids = new HashSet<>();
+    for (int i = 0; i < manifest.keys().size(); i++) {
+      BackupManifest.KeyMeta meta = manifest.keys().get(i);
+      if (!MessageDigest.isEqual(meta.sha256(), BackupManifest.sha256(file.keyBlobs().get(i)))) {
+        throw altered("key blob " + i + " is not the one the manifest names there");
+      }
+      if (!ids.add(meta.keyId())) {
+        throw altered("key " + meta.keyId() + " appears twice");
+      }
+    }
+  }
+
+  /** The target may hold keys of this backup (an interrupted restore), none other. */
+  private static void checkTargetKeys(HsmToken hsm, BackupManifest manifest) {
+    Set<String> ours = new HashSet<>();
+    manifest.keys().forEach(k -> ours.add(k.keyId()));
+    for (KeyInfo k : hsm.keys().rescan()) {
+      if (!ours.contains(k.keyId())) {
+        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY,
+            "a backup is restored onto a token without other keys: this one holds key " + k.keyId());
+      }
+    }
+  }
+
+  private static HsmException altered(String why) {
+    return new HsmException(ErrorCode.CRYPTO_FAILURE, "the backup does not authenticate: " + why);
+  }
+}
