@@ -83,12 +83,20 @@ final class BenchCommand extends CliCommand {
           + "; with --cluster " + DEFAULT_CREATIONS + "; 'none' for none).")
   String creations;
 
+  @Option(names = "--backup-keys", paramLabel = "N,...",
+      description = "Instead: backup time, restore time and file size for N AES-256 keys each (e.g. 1000,5000), beside"
+          + " the token's own wrap and unwrap of one key times N, on throwaway tokens (docs/backups.md).")
+  String backupKeys;
+
   /** Set on the JVM that the cluster bench re-starts from a private copy of the jar (see {@link #relaunch}). */
   @Option(names = "--from-copy", hidden = true)
   boolean fromCopy;
 
   @Override
   protected int execute() throws Exception {
+    if (backupKeys != null) {
+      return backupBench();
+    }
     int s = seconds != null ? seconds : 3;
     int w = warmup != null ? warmup : 1;
     if (s < 1 || s > 60 || w < 0 || w > 60) {
@@ -223,13 +231,63 @@ final class BenchCommand extends CliCommand {
    * @return the child's exit code
    */
   private int runChild(Path library, List<String> args, List<String> captured) throws IOException, InterruptedException {
+    return runChild(library, BenchMain.class.getName(), args, captured);
+  }
+
+  /**
+   * {@code --backup-keys}: {@link io.hsmbridge.cli.bench.BackupBench} in a child JVM on throwaway tokens; prints
+   * each size's backup and restore beside the token's own wrap and unwrap cost, and the issue's goals.
+   */
+  private int backupBench() throws IOException, InterruptedException {
+    List<Integer> counts = new ArrayList<>();
+    try {
+      for (String n : backupKeys.split(",")) {
+        int k = Integer.parseInt(n.trim());
+        if (k < 1 || k > 100_000) {
+          throw new NumberFormatException();
+        }
+        counts.add(k);
+      }
+    } catch (NumberFormatException e) {
+      throw usage("--backup-keys must be key counts 1..100000, e.g. 1000,5000");
+    }
+    List<String> lines = new ArrayList<>();
+    int code = runChild(NodeLayout.findLibrary(cli().env()), io.hsmbridge.cli.bench.BackupBench.class.getName(),
+        List.of("--keys", counts.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(","))), lines);
+    if (code != 0) {
+      throw new CliException("the backup bench did not complete (exit code " + code + "): " + String.join("; ", lines));
+    }
+    PrintStream out = out();
+    out.println("backups of N AES-256 keys on SoftHSM2 (one token backs up, another of the cluster restores);"
+        + " token cost = one key's wrap (or unwrap) measured in the same run, times N");
+    out.printf(java.util.Locale.ROOT, "%8s %12s %12s %10s %12s %12s %10s %10s%n", "keys", "backup ms", "wrap x N ms",
+        "backup/x", "restore ms", "unwrap x N", "restore/x", "file KiB");
+    for (String line : lines) {
+      String[] f = line.split(",");
+      if (f.length != 7 || !f[0].equals("backup")) {
+        continue;
+      }
+      int n = Integer.parseInt(f[1]);
+      double backupMs = Double.parseDouble(f[2]);
+      double restoreMs = Double.parseDouble(f[4]);
+      double wrapMs = Double.parseDouble(f[5]) * n / 1000.0;
+      double unwrapMs = Double.parseDouble(f[6]) * n / 1000.0;
+      out.printf(java.util.Locale.ROOT, "%8d %12.0f %12.0f %10.2f %12.0f %12.0f %10.2f %10d%n", n, backupMs, wrapMs,
+          backupMs / wrapMs, restoreMs, unwrapMs, restoreMs / unwrapMs, Long.parseLong(f[3]) / 1024);
+    }
+    out.println("goals (issue #12): backup/x <= 1.5, restore/x <= 2.0");
+    return ExitCodes.OK;
+  }
+
+  private int runChild(Path library, String mainClass, List<String> args, List<String> captured)
+      throws IOException, InterruptedException {
     Path dir = Files.createTempDirectory("hsmbridge-bench-");
     Process child = null;
     try {
       NodeDir node = NodeLayout.prepareDirectToken(new Home(dir), library);
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
-          "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), BenchMain.class.getName(),
+          "-cp", LocalNode.classPathCopiedTo(dir.resolve("bench.jar")), mainClass,
           "--config", node.nodeProperties().toString()));
       cmd.addAll(args);
       ProcessBuilder pb = new ProcessBuilder(cmd)

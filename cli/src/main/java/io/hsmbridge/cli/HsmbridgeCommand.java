@@ -24,6 +24,7 @@ import picocli.CommandLine.Spec;
         HsmCommands.class,
         ClusterAdminCommands.class,
         AuditCommand.class,
+        BackupCommands.class,
         AuthCommands.Login.class,
         AuthCommands.Logout.class,
         AuthCommands.WhoAmI.class,

@@ -29,6 +29,8 @@ final class NodeProperties {
         .append("raft.dir=").append(d.raftDir()).append('\n')
         .append("raft.peers=").append(raftPeers(rec)).append('\n')
         .append("raft.join=").append(m.joining()).append('\n')
+        // One catalog for the local cluster (docs/backups.md): a joining HSM restores the newest backup from it.
+        .append("backup.dir=").append(home.dir().resolve("backups")).append('\n')
         .append(frontDoor(home, rec, m.clientPort()));
     if (!rec.established() && m.id().equals(Home.FIRST_HSM)) {
       // Only the first HSM of a new cluster creates the cluster key; every other one fetches it.

@@ -67,12 +67,22 @@ public final class ClusterOperations implements RequestHandler {
   private final EntryProofs proofs;
   private final TokenApplier applier;
   private final OneTimeCredentials credentials;
+  /** The backup.* requests (refused where this HSM has no backup.dir). */
+  private final io.hsmbridge.agent.backup.BackupOperations backups;
 
   /**
    * @param applier this HSM's applier: its login bookkeeping, and the state at one index for digests
    */
   public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
       Supplier<AgentState> state, Duration commitTimeout, TokenApplier applier) {
+    this(hsmId, hsm, log, applied, state, commitTimeout, applier,
+        new io.hsmbridge.agent.backup.BackupOperations(hsmId, "-", hsm, applier, null));
+  }
+
+  /** @param backups the backup.* requests (their catalog null when this HSM has no backup.dir) */
+  public ClusterOperations(String hsmId, HsmToken hsm, MutationLog log, AppliedWatch applied,
+      Supplier<AgentState> state, Duration commitTimeout, TokenApplier applier,
+      io.hsmbridge.agent.backup.BackupOperations backups) {
     this.hsmId = hsmId;
     this.hsm = hsm;
     this.local = new Operations(hsmId, hsm);
@@ -87,6 +97,7 @@ public final class ClusterOperations implements RequestHandler {
     this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession,
         applier.logins(), credentials);
     this.access = new KeyAccess(hsm, credentials);
+    this.backups = backups;
   }
 
   @Override
@@ -163,6 +174,9 @@ public final class ClusterOperations implements RequestHandler {
     }
     if (UserOperations.handles(op)) {
       return withRequestId(users.execute(op, r, p, change), r);
+    }
+    if (io.hsmbridge.agent.backup.BackupOperations.handles(op)) {
+      return withRequestId(backups.execute(op, r), r);
     }
     if (p != null) {
       access.check(op, r, p);

@@ -188,9 +188,8 @@ public final class BackupKeys {
       });
     } catch (HsmException e) {
       if (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER || e.code() == ErrorCode.CRYPTO_FAILURE) {
-        throw new HsmException(ErrorCode.CRYPTO_FAILURE,
-            "the backup's key does not unwrap under this cluster's backup key (a backup of another cluster, or an altered one)",
-            e.ckr(), e.serverDetail(), e);
+        throw authentication("the backup's key does not unwrap under this cluster's backup key (a backup of another cluster,"
+            + " or an altered one)", e);
       }
       throw e;
     } finally {
@@ -220,8 +219,7 @@ public final class BackupKeys {
       });
     } catch (HsmException e) {
       if (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER) {
-        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "the backup's manifest does not authenticate", e.ckr(),
-            e.serverDetail(), e);
+        throw authentication("the backup's manifest does not authenticate", e);
       }
       throw e;
     }
@@ -233,6 +231,15 @@ public final class BackupKeys {
       return clusterKeys.installExportableReplica(blob);
     }
     return keys.installReplica(blob, s -> findOrFail(s, EBK_ID, "no restore in progress"), false);
+  }
+
+  /**
+   * A backup that does not authenticate: CRYPTO_FAILURE, whose client message is always the generic one;
+   * the reason goes to {@link HsmException#serverDetail()} for the operator's log.
+   */
+  private static HsmException authentication(String reason, HsmException cause) {
+    return new HsmException(ErrorCode.CRYPTO_FAILURE, reason, cause.ckr(),
+        reason + (cause.serverDetail() == null ? "" : " (" + cause.serverDetail() + ")"), cause);
   }
 
   private void requireBackupKey() {

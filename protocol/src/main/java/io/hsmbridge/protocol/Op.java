@@ -53,6 +53,16 @@ public enum Op {
   KEY_UNSHARE("key.unshare", true),
   KEY_SET_QUORUM("key.setQuorum", true),
 
+  // Backups (docs/backups.md), CO only, answered by an HSM's agent: the chosen HSM (onHsm, else any)
+  // makes the backup of its own token; the catalog lives in backup.dir. None changes a token.
+  BACKUP_CREATE("backup.create", false),
+  BACKUP_LIST("backup.list", false),
+  BACKUP_DESCRIBE("backup.describe", false),
+  BACKUP_DELETE("backup.delete", false),
+  BACKUP_RESTORE_DELETED("backup.restoreDeleted", false),
+  BACKUP_SET_RETENTION("backup.setRetention", false),
+  BACKUP_SET_NEVER_EXPIRES("backup.setNeverExpires", false),
+
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),
   /** A front door asks whether a session it has not seen yet is valid (its principal and proof). */
@@ -100,6 +110,12 @@ public enum Op {
     switch (this) {
       case CLUSTER_ACTIVATE:
       case CLUSTER_REMOVE_HSM:
+      // Not token mutations, but not to be sent twice: a second backup, or a transition refused the second time.
+      case BACKUP_CREATE:
+      case BACKUP_DELETE:
+      case BACKUP_RESTORE_DELETED:
+      case BACKUP_SET_RETENTION:
+      case BACKUP_SET_NEVER_EXPIRES:
         return false;
       default:
         return !mutation || !isInternal();

@@ -148,6 +148,9 @@ public record BackupFile(byte[] headerBytes, JsonObject header, byte[] wrappedEb
           throw malformed("the header has no " + name);
         }
       }
+      if (!io.hsmbridge.agent.backup.store.BackupId.isValid(h.getString("backupId"))) {
+        throw malformed("the header's backupId is not a backup id");
+      }
       Integer keys = h.getInteger("keys");
       if (keys == null || keys < 0 || keys > MAX_KEYS || h.getLong("appliedIndex") == null || h.getLong("appliedIndex") < 0
           || h.getLong("createdAt") == null) {

@@ -28,6 +28,11 @@ import java.util.function.IntConsumer;
 public final class BackupRestorer {
   private BackupRestorer() {}
 
+  /** Why a restore was refused, for the operator's log: the detail of a CRYPTO_FAILURE, else the message. */
+  public static String reason(RuntimeException e) {
+    return e instanceof HsmException h && h.serverDetail() != null ? h.serverDetail() : e.getMessage();
+  }
+
   /** What a restore wrote. */
   public record Restored(String backupId, long appliedIndex, int keys, int users, List<String> notBackedUp) {}
 
@@ -107,6 +112,7 @@ public final class BackupRestorer {
   }
 
   private static HsmException altered(String why) {
-    return new HsmException(ErrorCode.CRYPTO_FAILURE, "the backup does not authenticate: " + why);
+    String reason = "the backup does not authenticate: " + why;
+    return new HsmException(ErrorCode.CRYPTO_FAILURE, reason, null, reason, null);
   }
 }

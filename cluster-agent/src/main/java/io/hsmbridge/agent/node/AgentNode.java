@@ -2,6 +2,9 @@ package io.hsmbridge.agent.node;
 
 import io.hsmbridge.agent.AgentVerticle;
 import io.hsmbridge.agent.ClusterOperations;
+import io.hsmbridge.agent.backup.BackupOperations;
+import io.hsmbridge.agent.backup.BackupSchedule;
+import io.hsmbridge.agent.backup.BackupScheduler;
 import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.membership.ClusterConfig;
@@ -19,6 +22,7 @@ import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Logger;
@@ -114,6 +118,48 @@ public final class AgentNode {
     }
   }
 
+  /** This HSM's place among {@code peers} in id order: its turn for a due backup (BackupSchedule). */
+  private static int rank(String hsmId, List<MutationLog.Peer> peers) {
+    return (int) peers.stream().map(MutationLog.Peer::id).filter(id -> id.compareTo(hsmId) < 0).count();
+  }
+
+  /** {@code backup.dir}, or null when this HSM keeps no backups. */
+  private java.nio.file.Path backupDir() {
+    String dir = config.agent().properties().getProperty("backup.dir");
+    return dir == null || dir.isBlank() ? null : java.nio.file.Path.of(dir.trim());
+  }
+
+  /**
+   * A new HSM joining the cluster (issue #12, "sync through backups"): when its token is fresh (no entry
+   * applied, no user) and the cluster's newest READY backup is in {@code backup.dir}, it restores that
+   * backup (authenticated inside the token under the PBK it just received with the cluster key) and then
+   * applies only the log entries after the backup's index, instead of the whole log. Any problem with the
+   * backup (none yet, unreadable, altered) falls back to the whole log: a backup only saves time here.
+   */
+  private void restoreNewestBackup(String hsmId) {
+    java.nio.file.Path dir = backupDir();
+    if (dir == null || hsm.appliedIndex().read() != 0 || !hsm.users().list().isEmpty()) {
+      return;
+    }
+    try {
+      io.hsmbridge.agent.backup.store.BackupCatalog catalog = io.hsmbridge.agent.backup.BackupOperations.catalogAt(dir);
+      var newest = catalog.newestReady(config.cluster().name());
+      if (newest.isEmpty()) {
+        LOG.info(hsmId + " found no backup of cluster " + config.cluster().name() + " in " + dir + ": it applies the whole log");
+        return;
+      }
+      long started = System.nanoTime();
+      var restored = io.hsmbridge.agent.backup.BackupRestorer.restore(hsm, catalog.backupFile(newest.get().backupId()),
+          config.cluster().name(), n -> { });
+      LOG.info(hsmId + " restored backup " + restored.backupId() + " (" + restored.keys() + " keys, " + restored.users()
+          + " users) in " + (System.nanoTime() - started) / 1_000_000 + " ms; it applies the log after index "
+          + restored.appliedIndex());
+    } catch (RuntimeException e) {
+      LOG.warning(hsmId + " could not restore the newest backup (" + io.hsmbridge.agent.backup.BackupRestorer.reason(e)
+          + "): it applies the whole log");
+    }
+  }
+
   private void run() {
     String hsmId = config.agent().hsmId();
     RaftSettings raft = config.raft();
@@ -130,6 +176,9 @@ public final class AgentNode {
       hsm.appliedIndex().write(0);
       LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
     }
+    if (raft.join()) {
+      restoreNewestBackup(hsmId);
+    }
     AppliedWatch applied = new AppliedWatch(0);
     // Before the log starts: every entry this HSM applies or refuses, replayed ones included, is audited.
     openAudit();
@@ -138,9 +187,24 @@ public final class AgentNode {
       vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
     }, audit::append);
     applied.advance(applier.lastApplied());
+    BackupOperations backups = new BackupOperations(hsmId, config.cluster().name(), hsm, applier,
+        BackupOperations.catalogAt(backupDir()));
+    BackupScheduler scheduler = new BackupScheduler(backups, hsm, config.cluster().name(),
+        BackupSchedule.interval(config.agent().properties()), rank(hsmId, raft.peers()), java.time.Clock.systemUTC());
+    io.hsmbridge.agent.audit.LogEventAudit logAudit = new io.hsmbridge.agent.audit.LogEventAudit(audit);
     log = MutationLog.start(hsmId, raft.peers(), MutationLog.groupIdFor(config.cluster().name()), raft.dir(),
-        new RetryingApplier(hsmId, applier), raftTls,
-        new io.hsmbridge.agent.audit.LogEventAudit(audit));
+        new RetryingApplier(hsmId, applier), raftTls, new io.hsmbridge.agent.replication.LogEvents() {
+          @Override
+          public void refused(long index, String kind, String reason) {
+            logAudit.refused(index, kind, reason);
+          }
+
+          @Override
+          public void configurationChanged(long index, List<String> peers, List<String> oldPeers) {
+            logAudit.configurationChanged(index, peers, oldPeers);
+            scheduler.membershipChanged(index); // an HSM added or removed: a lifecycle backup is due
+          }
+        });
     if (raft.join()) {
       joinGroup(raft.peers());
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());
@@ -149,11 +213,21 @@ public final class AgentNode {
     catchUp(applied);
 
     ClusterOperations operations = new ClusterOperations(hsmId, hsm, log, applied, state::get, raft.commitTimeout(),
-        applier);
+        applier, backups);
     agent = new AgentVerticle(hsmId, address, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
     state.set(AgentState.SERVING);
     publishHeartbeat();
+    if (backups.catalog() != null) {
+      vertx.setPeriodic(BackupScheduler.CHECK_EVERY.toMillis(), t -> {
+        if (state.get() == AgentState.SERVING) {
+          vertx.executeBlocking(() -> {
+            scheduler.tick();
+            return null;
+          }, false);
+        }
+      });
+    }
     JsonObject written = new JsonObject();
     if (frontDoorStarter != null) {
       // This HSM host is a front door too: clients reach the cluster through it as through the bridge.

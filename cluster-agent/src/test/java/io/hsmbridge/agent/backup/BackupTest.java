@@ -83,7 +83,7 @@ class BackupTest {
     source.keyAcls().put(KeyAcl.ownedBy(EC, "alice"));
     source.settings().put("quorum.admin", 2);
     source.appliedIndex().write(42);
-    backup = BackupMaker.make(source, new BackupMaker.Origin("backup-0001", "test-cluster", "hsm1", 1_700_000_000_000L), n -> { });
+    backup = BackupMaker.make(source, new BackupMaker.Origin("backup-aaaaaaaaaaaaaaaa", "test-cluster", "hsm1", 1_700_000_000_000L), n -> { });
   }
 
   @AfterAll
@@ -103,7 +103,7 @@ class BackupTest {
       assertFalse(text.contains(secretOrName), "the file shows " + secretOrName);
     }
     BackupFile file = BackupFile.parse(backup);
-    assertEquals("backup-0001", file.backupId());
+    assertEquals("backup-aaaaaaaaaaaaaaaa", file.backupId());
     assertEquals(42, file.appliedIndex());
     assertEquals(5, file.keyBlobs().size(), "aes, ec, rsa, the export key and the exportable key");
   }
@@ -138,7 +138,7 @@ class BackupTest {
     // Another cluster's backup: its EBK does not unwrap under this cluster's PBK.
     foreign.clusterKeys().installReplica(foreign.clusterKeys().generateForReplication(KeySpec.AES_256,
         KeyUsage.ENCRYPT_DECRYPT, "theirs", "00000000000000000000000000000f01"));
-    byte[] theirs = BackupMaker.make(foreign, new BackupMaker.Origin("backup-0001", "test-cluster", "hsm1", 1L), n -> { });
+    byte[] theirs = BackupMaker.make(foreign, new BackupMaker.Origin("backup-aaaaaaaaaaaaaaaa", "test-cluster", "hsm1", 1L), n -> { });
     HsmException e = assertThrows(HsmException.class, () -> BackupRestorer.restore(target, theirs, "test-cluster", n -> { }));
     assertEquals(ErrorCode.CRYPTO_FAILURE, e.code(), e.getMessage());
     assertEquals(before, state(target), "nothing of a refused backup reached the target");

@@ -1,0 +1,167 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.client.Hsm;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code backup ...}: the cluster's backups (docs/backups.md). Each is made inside one HSM, kept in
+ * {@code backup.dir} (by default HOME/backups), and restored by a joining HSM ({@code hsm add}) before it
+ * applies the log. CO only; every request is in the serving HSM's audit log.
+ */
+@Command(name = "backup", description = "The cluster's backups: made inside an HSM, kept in backup.dir (CO only).",
+    subcommands = {BackupCommands.Create.class, BackupCommands.ListBackups.class, BackupCommands.Describe.class,
+        BackupCommands.Delete.class, BackupCommands.RestoreDeleted.class, BackupCommands.SetRetention.class,
+        BackupCommands.SetNeverExpires.class})
+final class BackupCommands extends CliCommand {
+  /** Making a backup wraps every key inside the token: longer than a crypto request. */
+  static final int CREATE_TIMEOUT_SECONDS = 600;
+
+  @Override
+  protected int execute() {
+    throw usage("missing subcommand; one of: create, list, describe, delete, restore-deleted, set-retention, set-never-expires");
+  }
+
+  /** Sends one backup request and prints the reply's JSON. */
+  abstract static class BackupRequest extends ClientCommand {
+    abstract JsonObject body();
+
+    @Override
+    protected int run(Hsm hsm) {
+      out().println(hsm.send(body()).encodePrettily());
+      return ExitCodes.OK;
+    }
+
+    static JsonObject op(Op op) {
+      return new JsonObject().put("op", op.wire());
+    }
+  }
+
+  @Command(name = "create", description = "Make a backup now, inside one HSM (--hsm, else the least busy), at one"
+      + " applied index of the log; prints its record (state READY).")
+  static final class Create extends BackupRequest {
+    @Option(names = "--hsm", paramLabel = "ID", description = "The HSM that makes it (e.g. hsm2).")
+    String hsmId;
+
+    @Override
+    protected void validate() {
+      if (hsmId != null && !hsmId.matches("[A-Za-z0-9_-]{1,64}")) {
+        throw usage("--hsm must be an HSM id such as hsm1");
+      }
+      if (timeoutSeconds == 30) {
+        timeoutSeconds = CREATE_TIMEOUT_SECONDS;
+      }
+    }
+
+    @Override
+    JsonObject body() {
+      JsonObject b = op(Op.BACKUP_CREATE);
+      return hsmId == null ? b : b.put("onHsm", hsmId);
+    }
+  }
+
+  @Command(name = "list", description = "Every backup in backup.dir with its state, and the retention in days.")
+  static final class ListBackups extends ClientCommand {
+    @Option(names = "--json", description = "Print the reply as JSON instead of a table.")
+    boolean json;
+
+    @Override
+    protected int run(Hsm hsm) {
+      JsonObject reply = hsm.send(BackupRequest.op(Op.BACKUP_LIST));
+      if (json) {
+        out().println(reply.encodePrettily());
+        return ExitCodes.OK;
+      }
+      TextTable table = new TextTable("BACKUP", "STATE", "CREATED", "INDEX", "BYTES", "HSM", "NEVER EXPIRES");
+      for (Object o : reply.getJsonArray("backups", new JsonArray())) {
+        JsonObject b = (JsonObject) o;
+        if (b.getString("unreadable") != null) {
+          table.row(b.getString("backupId"), "UNREADABLE", "", "", "", "", b.getString("unreadable"));
+        } else {
+          table.row(b.getString("backupId"), b.getString("state"), String.valueOf(b.getValue("createdAt")),
+              String.valueOf(b.getValue("appliedIndex")), String.valueOf(b.getValue("sizeBytes")),
+              b.getString("sourceHsm"), String.valueOf(b.getValue("neverExpires")));
+        }
+      }
+      table.print(out(), "");
+      out().println("retention: " + reply.getValue("retentionDays") + " days");
+      return ExitCodes.OK;
+    }
+  }
+
+  /** A request about one backup, named by its id. */
+  abstract static class OneBackup extends BackupRequest {
+    @Parameters(index = "0", paramLabel = "BACKUP_ID", description = "The backup's id (backup-...).")
+    String backupId;
+
+    abstract Op op();
+
+    @Override
+    JsonObject body() {
+      return op(op()).put("backupId", backupId);
+    }
+  }
+
+  @Command(name = "describe", description = "One backup's record.")
+  static final class Describe extends OneBackup {
+    @Override
+    Op op() {
+      return Op.BACKUP_DESCRIBE;
+    }
+  }
+
+  @Command(name = "delete", description = "Put a backup into PENDING_DELETION: restore-deleted brings it back within 7 days.")
+  static final class Delete extends OneBackup {
+    @Override
+    Op op() {
+      return Op.BACKUP_DELETE;
+    }
+  }
+
+  @Command(name = "restore-deleted", description = "Bring a backup in PENDING_DELETION back to READY (within 7 days).")
+  static final class RestoreDeleted extends OneBackup {
+    @Override
+    Op op() {
+      return Op.BACKUP_RESTORE_DELETED;
+    }
+  }
+
+  @Command(name = "set-never-expires", description = "Keep a backup whatever the retention (--off: expire as the others).")
+  static final class SetNeverExpires extends OneBackup {
+    @Option(names = "--off", description = "Let retention delete it again.")
+    boolean off;
+
+    @Override
+    Op op() {
+      return Op.BACKUP_SET_NEVER_EXPIRES;
+    }
+
+    @Override
+    JsonObject body() {
+      return super.body().put("neverExpires", !off);
+    }
+  }
+
+  @Command(name = "set-retention", description = "How many days READY backups are kept (7..379, default 90); the newest"
+      + " READY backup is kept whatever its age.")
+  static final class SetRetention extends BackupRequest {
+    @Option(names = "--days", required = true, paramLabel = "N", description = "7..379.")
+    int days;
+
+    @Override
+    protected void validate() {
+      if (days < 7 || days > 379) {
+        throw usage("--days must be 7..379, got " + days);
+      }
+    }
+
+    @Override
+    JsonObject body() {
+      return op(Op.BACKUP_SET_RETENTION).put("days", days);
+    }
+  }
+}

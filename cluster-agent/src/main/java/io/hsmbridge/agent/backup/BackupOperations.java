@@ -1,0 +1,127 @@
+package io.hsmbridge.agent.backup;
+
+import io.hsmbridge.agent.RequestReader;
+import io.hsmbridge.agent.backup.store.BackupCatalog;
+import io.hsmbridge.agent.backup.store.BackupId;
+import io.hsmbridge.agent.backup.store.BackupRecord;
+import io.hsmbridge.agent.backup.store.BackupStore;
+import io.hsmbridge.agent.backup.store.DirectoryBackupStore;
+import io.hsmbridge.agent.replication.TokenApplier;
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.Op;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.logging.Logger;
+
+/**
+ * The {@code backup.*} requests on one HSM (CO only, audited as every request; docs/backups.md): this HSM
+ * makes a backup of its own token at one applied index, and the catalog in {@code backup.dir} keeps it.
+ * Without {@code backup.dir} every request says so (CONFIG_INVALID).
+ */
+public final class BackupOperations {
+  private static final Logger LOG = Logger.getLogger(BackupOperations.class.getName());
+
+  private final String hsmId;
+  private final String cluster;
+  private final HsmToken hsm;
+  private final TokenApplier applier;
+  /** Null when this HSM has no {@code backup.dir}. */
+  private final BackupCatalog catalog;
+
+  public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog) {
+    this.hsmId = hsmId;
+    this.cluster = cluster;
+    this.hsm = hsm;
+    this.applier = applier;
+    this.catalog = catalog;
+  }
+
+  /** The catalog of the directory store at {@code dir} (created 0700 when missing), or null for no directory. */
+  public static BackupCatalog catalogAt(Path dir) {
+    if (dir == null) {
+      return null;
+    }
+    BackupStore store = DirectoryBackupStore.open("local", dir);
+    return BackupCatalog.open(store, Clock.systemUTC(), BackupCatalog.Bounds.DEFAULTS);
+  }
+
+  /** The catalog, or null when this HSM has no {@code backup.dir}. */
+  public BackupCatalog catalog() {
+    return catalog;
+  }
+
+  public static boolean handles(Op op) {
+    return op.wire().startsWith("backup.");
+  }
+
+  public JsonObject execute(Op op, RequestReader r) {
+    if (catalog == null) {
+      throw new HsmException(ErrorCode.CONFIG_INVALID, "HSM " + hsmId + " keeps no backups: set backup.dir in its node.properties");
+    }
+    switch (op) {
+      case BACKUP_CREATE:
+        return create().toJson();
+      case BACKUP_LIST:
+        return list();
+      case BACKUP_DESCRIBE:
+        return catalog.describe(id(r)).toJson();
+      case BACKUP_DELETE:
+        return catalog.delete(id(r)).toJson();
+      case BACKUP_RESTORE_DELETED:
+        return catalog.restoreDeleted(id(r)).toJson();
+      case BACKUP_SET_NEVER_EXPIRES:
+        return catalog.setNeverExpires(id(r), r.bool("neverExpires", true)).toJson();
+      case BACKUP_SET_RETENTION: {
+        catalog.setRetention(r.integer("days"));
+        return new JsonObject().put("retentionDays", catalog.retentionDays());
+      }
+      default:
+        throw new HsmException(ErrorCode.UNKNOWN_OPERATION, op.wire() + " is not a backup operation");
+    }
+  }
+
+  /**
+   * A backup of this HSM's token, made while no entry is applied (so it is the state at exactly one
+   * applied index; this HSM's applies wait for it and catch up after). A failure leaves the backup FAILED.
+   */
+  public BackupRecord create() {
+    BackupRecord[] begun = new BackupRecord[1];
+    try {
+      byte[] file = applier.atOneIndex(() -> {
+        begun[0] = catalog.begin(cluster, hsmId, hsm.appliedIndex().read());
+        return BackupMaker.make(hsm, new BackupMaker.Origin(begun[0].backupId().value(), cluster, hsmId,
+            begun[0].createdAt().toEpochMilli()), n -> { });
+      });
+      BackupRecord ready = catalog.complete(begun[0].backupId(), file);
+      LOG.info(hsmId + " made backup " + ready.backupId().value() + " at applied index " + ready.appliedIndex() + " ("
+          + file.length + " bytes)");
+      return ready;
+    } catch (RuntimeException e) {
+      if (begun[0] != null) {
+        try {
+          catalog.fail(begun[0].backupId());
+        } catch (RuntimeException f) {
+          e.addSuppressed(f);
+        }
+      }
+      throw e;
+    }
+  }
+
+  private JsonObject list() {
+    JsonArray backups = new JsonArray();
+    for (BackupStore.Entry e : catalog.list()) {
+      backups.add(e.isReadable() ? e.record().toJson()
+          : new JsonObject().put("backupId", e.id().value()).put("unreadable", e.problem()));
+    }
+    return new JsonObject().put("backups", backups).put("retentionDays", catalog.retentionDays());
+  }
+
+  private static BackupId id(RequestReader r) {
+    return BackupId.of(r.string("backupId"));
+  }
+}
