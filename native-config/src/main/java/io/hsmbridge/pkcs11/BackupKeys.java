@@ -44,6 +44,7 @@ public final class BackupKeys {
   private final KeyManager keys;
   private final ClusterKeys clusterKeys;
   private final PinSource soPin;
+  private final CachedHandle ebk = new CachedHandle(CKO_SECRET_KEY, EBK_ID, "no backup or restore in progress");
 
   BackupKeys(SessionPool pool, KeyManager keys, ClusterKeys clusterKeys, PinSource soPin) {
     this.pool = pool;
@@ -93,6 +94,7 @@ public final class BackupKeys {
    */
   public synchronized byte[] begin() {
     requireBackupKey();
+    ebk.clear();
     pool.callAsSecurityOfficer(soPin, "create ephemeral backup key", s -> {
       destroyAll(s, EBK_ID);
       s.generateKey(new Mechanism(CKM_AES_KEY_GEN), new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES)
@@ -103,7 +105,7 @@ public final class BackupKeys {
     });
     keys.reload();
     return pool.call("wrap ephemeral backup key", s ->
-        s.wrapKey(Mechanisms.aesKeyWrapPad(), pbk(s), findOrFail(s, EBK_ID, "the ephemeral backup key vanished")));
+        s.wrapKey(Mechanisms.aesKeyWrapPad(), pbk(s), ebk.get(s)));
   }
 
   /**
@@ -121,7 +123,7 @@ public final class BackupKeys {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + keyId + " is never extractable: it cannot be backed up");
     }
     return pool.call("wrap key for backup", s -> {
-      byte[] wrapped = s.wrapKey(Mechanisms.aesKeyWrapPad(), findOrFail(s, EBK_ID, "no backup in progress"), e.handle());
+      byte[] wrapped = s.wrapKey(Mechanisms.aesKeyWrapPad(), ebk.get(s), e.handle());
       byte[] point = e.spec().family() == io.hsmbridge.protocol.KeySpec.Family.EC
           || e.spec().family() == io.hsmbridge.protocol.KeySpec.Family.EDWARDS
           ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
@@ -135,14 +137,14 @@ public final class BackupKeys {
    */
   public Sealed seal(byte[] manifest, byte[] aad) {
     return pool.call("seal backup manifest", s -> {
-      long ebk = findOrFail(s, EBK_ID, "no backup in progress");
+      long ebkHandle = ebk.get(s);
       long mk = s.generateKey(new Mechanism(CKM_AES_KEY_GEN), new AttributeVector().class_(CKO_SECRET_KEY)
           .keyType(CKK_AES).token(false).private_(true).sensitive(true).extractable(true).wrapWithTrusted(false)
           .encrypt(true).decrypt(false).wrap(false).unwrap(false).sign(false).verify(false).derive(false).valueLen(32));
       try {
         byte[] iv = s.generateRandom(GCM_IV_BYTES);
         byte[] ciphertext = s.encryptSingle(Mechanisms.gcm(iv, aad), mk, manifest);
-        return new Sealed(s.wrapKey(Mechanisms.aesKeyWrapPad(), ebk, mk), iv, ciphertext);
+        return new Sealed(s.wrapKey(Mechanisms.aesKeyWrapPad(), ebkHandle, mk), iv, ciphertext);
       } finally {
         s.destroyObject(mk);
       }
@@ -159,6 +161,7 @@ public final class BackupKeys {
 
   /** Ends a backup or a restore: the SO destroys the EBK. Safe to call when none exists. */
   public synchronized void end() {
+    ebk.clear();
     pool.callAsSecurityOfficer(soPin, "destroy ephemeral backup key", s -> {
       destroyAll(s, EBK_ID);
       return null;
@@ -178,6 +181,7 @@ public final class BackupKeys {
   public synchronized void open(byte[] wrappedEbk) {
     requireBackupKey();
     try {
+      ebk.clear();
       pool.callAsSecurityOfficer(soPin, "unwrap ephemeral backup key", s -> {
         destroyAll(s, EBK_ID);
         s.unwrapKey(Mechanisms.aesKeyWrapPad(), pbk(s), wrappedEbk, new AttributeVector().class_(CKO_SECRET_KEY)
@@ -206,8 +210,8 @@ public final class BackupKeys {
   public byte[] unseal(Sealed sealed, byte[] aad) {
     try {
       return pool.call("open backup manifest", s -> {
-        long ebk = findOrFail(s, EBK_ID, "no restore in progress");
-        long mk = s.unwrapKey(Mechanisms.aesKeyWrapPad(), ebk, sealed.wrappedKey(), new AttributeVector()
+        long ebkHandle = ebk.get(s);
+        long mk = s.unwrapKey(Mechanisms.aesKeyWrapPad(), ebkHandle, sealed.wrappedKey(), new AttributeVector()
             .class_(CKO_SECRET_KEY).keyType(CKK_AES).token(false).private_(true).sensitive(true).extractable(false)
             .wrapWithTrusted(true).encrypt(false).decrypt(true).wrap(false).unwrap(false).sign(false).verify(false)
             .derive(false));
@@ -230,7 +234,7 @@ public final class BackupKeys {
     if (exportable) {
       return clusterKeys.installExportableReplica(blob);
     }
-    return keys.installReplica(blob, s -> findOrFail(s, EBK_ID, "no restore in progress"), false);
+    return keys.installReplica(blob, ebk::get, false);
   }
 
   /**

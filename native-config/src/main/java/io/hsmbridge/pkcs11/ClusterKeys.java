@@ -55,6 +55,10 @@ public final class ClusterKeys {
   private final KeyManager keys;
   private final PinSource soPin;
   private final VendorProfile profile;
+  private final CachedHandle clusterKeyHandle =
+      new CachedHandle(CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+  private final CachedHandle exportKeyHandle =
+      new CachedHandle(CKO_SECRET_KEY, KeyCache.parseKeyId(EXPORT_KEY_ID), "this token holds no export key yet");
 
   ClusterKeys(SessionPool pool, KeyManager keys, PinSource soPin, VendorProfile profile) {
     this.pool = pool;
@@ -135,7 +139,7 @@ public final class ClusterKeys {
     });
     try {
       return pool.call("wrap cluster key", s -> {
-        long clusterKey = findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+        long clusterKey = clusterKey(s);
         long peer = findOrFail(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID, "the joiner's transport key vanished");
         long backupKey = find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID);
         return new JoinerKeys(s.wrapKey(Mechanisms.oaep(hash), peer, clusterKey),
@@ -193,7 +197,7 @@ public final class ClusterKeys {
     }
     boolean exportable = e.info().exportable();
     return pool.call("wrap key for replication", s -> {
-      long clusterKey = exportable ? exportKey(s) : findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+      long clusterKey = exportable ? exportKey(s) : clusterKey(s);
       byte[] wrapped = wrapUnderClusterKey(s, clusterKey, e.handle(), e.spec());
       byte[] point = hasPoint(e.spec()) ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
       return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
@@ -243,11 +247,11 @@ public final class ClusterKeys {
 
   /** Recreates an exportable key from a blob wrapped under the export key (see {@link #generateExportableForReplication}). */
   public KeyInfo installExportableReplica(ReplicaBlob blob) {
-    return keys.installReplica(blob, ClusterKeys::exportKey, true);
+    return keys.installReplica(blob, this::exportKey, true);
   }
 
-  private static long exportKey(Session s) throws TokenException {
-    return findOrFail(s, CKO_SECRET_KEY, KeyCache.parseKeyId(EXPORT_KEY_ID), "this token holds no export key yet");
+  private long exportKey(Session s) throws TokenException {
+    return exportKeyHandle.get(s);
   }
 
   private ReplicaBlob generateForReplication(KeySpec spec, KeyUsage usage, String label, String keyId, boolean exportable) {
@@ -262,7 +266,7 @@ public final class ClusterKeys {
     KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, id).asSessionObjects();
     // Session objects never touch the token's object store, so this needs no object-write lock and runs in parallel.
     return pool.call("generate key for replication", s -> {
-      long clusterKey = exportable ? exportKey(s) : findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+      long clusterKey = exportable ? exportKey(s) : clusterKey(s);
       long key = KeyEntry.NONE;
       long pub = KeyEntry.NONE;
       try {
@@ -314,7 +318,12 @@ public final class ClusterKeys {
 
   /** Recreates a replicated key on this token, with the same id, label, spec, usage and policy. */
   public KeyInfo installReplica(ReplicaBlob blob) {
-    return keys.installReplica(blob, s -> findOrFail(s, CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key"), false);
+    return keys.installReplica(blob, this::clusterKey, false);
+  }
+
+  /** The cluster key's handle, looked up once and then only checked ({@link CachedHandle}). */
+  private long clusterKey(Session s) throws TokenException {
+    return clusterKeyHandle.get(s);
   }
 
   /** The cluster key: trusted, public (SoftHSM2 sets CKA_TRUSTED only on public objects), sensitive, wraps only with trusted keys. */
