@@ -154,19 +154,9 @@ class BackupScenarioTest {
     System.out.println("[backup scenario] " + line);
   }
 
+  /** The last lines of every node's log, for a failure message. */
   private String logs() {
-    StringBuilder b = new StringBuilder();
-    try (Stream<Path> dirs = Files.list(home)) {
-      for (Path d : dirs.filter(Files::isDirectory).sorted().toList()) {
-        Path log = d.resolve("node.log");
-        if (Files.exists(log)) {
-          List<String> lines = Files.readAllLines(log);
-          b.append("\n--- ").append(log).append('\n').append(String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size())));
-        }
-      }
-    } catch (IOException e) {
-      b.append("\n(cannot read the logs: ").append(e.getMessage()).append(')');
-    }
-    return b.toString();
+    return TestLogins.logTails(home);
   }
+
 }

@@ -85,6 +85,7 @@ class ClusterLayoutTest {
           + "raft.dir=" + d + "/" + id + "/raft\n"
           + "raft.peers=" + peers + "\n"
           + "raft.join=false\n"
+          + "backup.dir=" + d + "/backups\n"
           + "frontDoor.enabled=true\n"
           + "bridge.tcp.host=127.0.0.1\n"
           + "bridge.tcp.port=" + m.clientPort() + "\n"

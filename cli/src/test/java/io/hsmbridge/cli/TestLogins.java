@@ -68,6 +68,24 @@ final class TestLogins {
     return home;
   }
 
+  /** The last 30 lines of every node's log of {@code home}, for a failure message. */
+  static String logTails(Path home) {
+    StringBuilder b = new StringBuilder();
+    try (java.util.stream.Stream<Path> dirs = Files.list(home)) {
+      for (Path d : dirs.filter(Files::isDirectory).sorted().toList()) {
+        Path log = d.resolve("node.log");
+        if (Files.exists(log)) {
+          java.util.List<String> lines = Files.readAllLines(log);
+          b.append("\n--- ").append(log).append('\n')
+              .append(String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size())));
+        }
+      }
+    } catch (IOException e) {
+      b.append("\n(cannot read the logs: ").append(e.getMessage()).append(')');
+    }
+    return b.toString();
+  }
+
   /** Activates the cluster of {@code home}, logs in its admin, creates the crypto user alice and logs her in. */
   static TestLogins activate(Path home, Path dir) {
     TestLogins t = new TestLogins(home, dir);

@@ -193,6 +193,14 @@ class UsersScenarioTest {
         return op(op.wire());
       case CLUSTER_REMOVE_HSM:
         return op(op.wire()).put("hsmId", "no-such-hsm");
+      case BACKUP_CREATE: case BACKUP_LIST:
+        return op(op.wire());
+      case BACKUP_DESCRIBE: case BACKUP_DELETE: case BACKUP_RESTORE_DELETED:
+        return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa"); // no such backup: UNKNOWN_KEY for a CO
+      case BACKUP_SET_NEVER_EXPIRES:
+        return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa").put("neverExpires", true);
+      case BACKUP_SET_RETENTION:
+        return op(op.wire()).put("days", 90);
       case AUTH_LOGIN:
         return login("carol", PW);
       case AUTH_CHALLENGE:
