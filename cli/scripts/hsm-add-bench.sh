@@ -1,0 +1,29 @@
+#!/bin/bash
+# docs/benchmarks.md, "hsm add from a backup". Measures `hsm add` on a 1-HSM cluster holding N keys: with the newest backup (restore, then the later entries) and without one (the whole log). Usage: cli/scripts/hsm-add-bench.sh N (needs bc; the local cluster it starts lives in /tmp/hadd-N)
+set -e
+HERE=$(cd "$(dirname "$0")" && pwd)
+N=$1
+H=/tmp/hadd-$N; S=/tmp/hadd-$N-s
+cd "$HERE/../.."
+export HSMBRIDGE_NO_BUILD=1
+./hsmbridge --home $H down >/dev/null 2>&1 || true
+rm -rf $H $S; mkdir -p $S; chmod 700 $S
+for u in admin alice; do printf 'password of %s for tests\n' $u > $S/$u.password; chmod 600 $S/$u.password; done
+./hsmbridge --home $H up --hsms 1 --port 0 | tail -1
+# No scheduled backups on hsm1: the measurement decides which backup exists.
+./hsmbridge --home $H down >/dev/null; echo "backup.interval=off" >> $H/hsm1/node.properties
+./hsmbridge --home $H up | tail -1
+./hsmbridge --home $H cluster activate --password-file $S/admin.password | head -1
+HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H login --user admin --password-file $S/admin.password
+HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H user create alice --role CU --password-file $S/alice.password
+HSMBRIDGE_SESSION_FILE=$S/alice.session ./hsmbridge --home $H login --user alice --password-file $S/alice.password
+java -cp cli/target/hsmbridge.jar "$HERE/MakeKeys.java" $H $S/alice.session $N
+HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H backup create | grep -E '"(backupId|appliedIndex|sizeBytes)"'
+# A few entries after the backup, as a live cluster has.
+java -cp cli/target/hsmbridge.jar "$HERE/MakeKeys.java" $H $S/alice.session 10
+s=$(date +%s.%N); ./hsmbridge --home $H hsm add | tail -1; e=$(date +%s.%N)
+echo "hsm add WITH backup ($N keys): $(echo "$e - $s" | bc) s"; grep -h "restored backup\|could not restore\|no backup" $H/hsm2/node.log | sed 's/^.*AgentNode: //'
+mkdir -p $H/backups-aside; mv $H/backups/*.hbk $H/backups-aside/ 2>/dev/null || true
+s=$(date +%s.%N); ./hsmbridge --home $H hsm add | tail -1; e=$(date +%s.%N)
+echo "hsm add WITHOUT backup ($N keys, whole log): $(echo "$e - $s" | bc) s"; grep -h "restored backup\|could not restore\|no backup" $H/hsm3/node.log | sed 's/^.*AgentNode: //'
+./hsmbridge --home $H down >/dev/null
