@@ -86,6 +86,8 @@ class ExportableReplicationTest {
 
     // An exportable EC key: signed on one HSM, verified on another (its public point travels too).
     String ec = env.call(0, alice, generate("EC_P256", "exportable ec", null, true, UUID.randomUUID().toString())).getString("keyId");
+    // The creation is acknowledged when committed; each HSM applies it in its own time, so wait on both used below.
+    awaitOn(env.tokens.get(1), ec);
     awaitOn(env.tokens.get(2), ec);
     String message = Base64.getEncoder().encodeToString("made anywhere".getBytes(StandardCharsets.UTF_8));
     String sig = env.call(1, alice, new JsonObject().put("op", "sign").put("keyId", ec).put("alg", "ECDSA_SHA256")
