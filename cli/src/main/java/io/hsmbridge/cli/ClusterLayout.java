@@ -39,6 +39,23 @@ final class ClusterLayout {
     return new ClusterRecord(name, tcpPort, durability, false, hsms + 1, ports.get(0), members);
   }
 
+  /** The operator's own agent settings (docs/configuration.md): HOME/agent.properties, appended to every agent's. */
+  static final String AGENT_OVERRIDES = "agent.properties";
+
+  /**
+   * HOME/agent.properties when present, after a comment line: settings an operator adds to every HSM's
+   * node.properties (e.g. backup.interval, raft.compaction.entries). Java properties take the last value of
+   * a key, so these override the derived ones.
+   */
+  static String agentOverrides(Home home) throws IOException {
+    Path overrides = home.dir().resolve(AGENT_OVERRIDES);
+    if (!Files.isRegularFile(overrides)) {
+      return "";
+    }
+    String text = Files.readString(overrides);
+    return "# from " + overrides + "\n" + text + (text.endsWith("\n") ? "" : "\n");
+  }
+
   /**
    * Writes the record and everything derived from it: the CA when missing, every member's directory,
    * token files and certificate when missing, every node.properties.
@@ -51,7 +68,7 @@ final class ClusterLayout {
       NodeDir d = home.hsm(m.id());
       NodeLayout.prepareToken(d);
       NodeLayout.privateDir(d.raftDir());
-      NodeLayout.writeIfChanged(d.nodeProperties(), NodeProperties.agent(home, rec, m, library));
+      NodeLayout.writeIfChanged(d.nodeProperties(), NodeProperties.agent(home, rec, m, library) + agentOverrides(home));
       nodes.add(d);
     }
     NodeDir bridge = home.bridge();

@@ -19,7 +19,8 @@ import java.util.List;
  * <pre>
  *   "HSMBKUP1"                         8 bytes
  *   u16 n, header                      JSON, UTF-8 (format, backupId, cluster, sourceHsm, createdAt,
- *                                      appliedIndex, keys = how many key blobs follow the manifest)
+ *                                      appliedIndex, keys = how many key blobs follow the manifest;
+ *                                      appliedTerm = the Raft term of the entry at appliedIndex, optional)
  *   u32 n, wrapped EBK                 under the cluster's PBK (AES key wrap with padding)
  *   u32 n, wrapped manifest key        under the EBK
  *   u32 n, GCM nonce
@@ -46,6 +47,11 @@ public record BackupFile(byte[] headerBytes, JsonObject header, byte[] wrappedEb
 
   public String cluster() {
     return header.getString("cluster");
+  }
+
+  /** The Raft term of the entry at {@link #appliedIndex()}, or -1 when the file does not say (older files). */
+  public long appliedTerm() {
+    return header.getLong("appliedTerm", -1L);
   }
 
   public long appliedIndex() {
@@ -155,6 +161,9 @@ public record BackupFile(byte[] headerBytes, JsonObject header, byte[] wrappedEb
       if (keys == null || keys < 0 || keys > MAX_KEYS || h.getLong("appliedIndex") == null || h.getLong("appliedIndex") < 0
           || h.getLong("createdAt") == null) {
         throw malformed("the header's keys, appliedIndex or createdAt is missing or out of range");
+      }
+      if (h.containsKey("appliedTerm") && (h.getLong("appliedTerm") == null || h.getLong("appliedTerm") < 0)) {
+        throw malformed("the header's appliedTerm is out of range");
       }
     } catch (ClassCastException e) {
       throw malformed("a header field has the wrong type");

@@ -22,8 +22,16 @@ import java.util.function.IntConsumer;
 public final class BackupMaker {
   private BackupMaker() {}
 
-  /** Who and what a backup says it is: the header's fields. */
-  public record Origin(String backupId, String cluster, String sourceHsm, long createdAt) {}
+  /**
+   * Who and what a backup says it is: the header's fields. {@code appliedTerm} is the Raft term of the
+   * entry at the token's applied index (-1 when unknown): a backup with it can stand for the log up to
+   * that entry (a snapshot, docs/replication.md "Compaction").
+   */
+  public record Origin(String backupId, String cluster, String sourceHsm, long createdAt, long appliedTerm) {
+    public Origin(String backupId, String cluster, String sourceHsm, long createdAt) {
+      this(backupId, cluster, sourceHsm, createdAt, -1);
+    }
+  }
 
   /**
    * @param progress called with the number of keys wrapped so far (for a progress bar)
@@ -55,6 +63,9 @@ public final class BackupMaker {
       JsonObject header = new JsonObject().put("format", BackupFile.FORMAT).put("backupId", origin.backupId())
           .put("cluster", origin.cluster()).put("sourceHsm", origin.sourceHsm()).put("createdAt", origin.createdAt())
           .put("appliedIndex", applied).put("keys", blobs.size());
+      if (origin.appliedTerm() >= 0) {
+        header.put("appliedTerm", origin.appliedTerm());
+      }
       byte[] headerBytes = header.encode().getBytes(StandardCharsets.UTF_8);
       io.hsmbridge.pkcs11.BackupKeys.Sealed sealed = hsm.backupKeys().seal(manifest.toBytes(), BackupFile.aad(headerBytes, wrappedEbk));
       BackupFile file = new BackupFile(headerBytes, header, wrappedEbk, sealed, blobs);

@@ -32,7 +32,20 @@ public final class BackupOperations {
   /** Null when this HSM has no {@code backup.dir}. */
   private final BackupCatalog catalog;
 
+  /** The Raft term of the log entry at an index, or -1 when unknown. */
+  private final java.util.function.LongUnaryOperator termAt;
+
   public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog) {
+    this(hsmId, cluster, hsm, applier, catalog, index -> -1);
+  }
+
+  /**
+   * @param termAt the Raft term of the log entry at an index (-1 when unknown): recorded in each backup, so
+   *     that it can stand for the log up to that entry (log compaction)
+   */
+  public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog,
+      java.util.function.LongUnaryOperator termAt) {
+    this.termAt = termAt;
     this.hsmId = hsmId;
     this.cluster = cluster;
     this.hsm = hsm;
@@ -92,9 +105,10 @@ public final class BackupOperations {
     BackupRecord[] begun = new BackupRecord[1];
     try {
       byte[] file = applier.atOneIndex(() -> {
-        begun[0] = catalog.begin(cluster, hsmId, hsm.appliedIndex().read());
+        long index = hsm.appliedIndex().read();
+        begun[0] = catalog.begin(cluster, hsmId, index);
         return BackupMaker.make(hsm, new BackupMaker.Origin(begun[0].backupId().value(), cluster, hsmId,
-            begun[0].createdAt().toEpochMilli()), n -> { });
+            begun[0].createdAt().toEpochMilli(), termOf(index)), n -> { });
       });
       BackupRecord ready = catalog.complete(begun[0].backupId(), file);
       LOG.info(hsmId + " made backup " + ready.backupId().value() + " at applied index " + ready.appliedIndex() + " ("
@@ -109,6 +123,15 @@ public final class BackupOperations {
         }
       }
       throw e;
+    }
+  }
+
+  private long termOf(long index) {
+    try {
+      return index == 0 ? -1 : termAt.applyAsLong(index);
+    } catch (RuntimeException e) {
+      LOG.warning(hsmId + " cannot read the term of log entry " + index + " for the backup: " + e.getMessage());
+      return -1;
     }
   }
 

@@ -8,7 +8,10 @@ import io.hsmbridge.pkcs11.KeyInfo;
 import io.hsmbridge.pkcs11.UserRecord;
 import io.hsmbridge.protocol.ErrorCode;
 import java.security.MessageDigest;
+import io.hsmbridge.agent.replication.TokenApplier;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.List;
 import java.util.Set;
 import java.util.function.IntConsumer;
@@ -34,7 +37,7 @@ public final class BackupRestorer {
   }
 
   /** What a restore wrote. */
-  public record Restored(String backupId, long appliedIndex, int keys, int users, List<String> notBackedUp) {}
+  public record Restored(String backupId, long appliedIndex, long appliedTerm, int keys, int users, List<String> notBackedUp) {}
 
   /**
    * @param expectedCluster the cluster the backup must be of (its header, authenticated), or null for any
@@ -45,41 +48,109 @@ public final class BackupRestorer {
    *     target that holds users or other keys, or a backup of another cluster than expected
    */
   public static Restored restore(HsmToken hsm, byte[] bytes, String expectedCluster, IntConsumer progress) {
-    BackupFile file = BackupFile.parse(bytes);
-    if (expectedCluster != null && !expectedCluster.equals(file.cluster())) {
-      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "backup " + file.backupId() + " is of cluster '"
-          + file.cluster() + "', not of '" + expectedCluster + "'");
-    }
+    BackupFile file = parse(bytes, expectedCluster);
     if (!hsm.users().rescan().isEmpty()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "a backup is restored onto a token without users: this one has "
           + hsm.users().list().size());
     }
     hsm.backupKeys().open(file.wrappedEbk());
     try {
-      BackupManifest manifest = BackupManifest.parse(hsm.backupKeys().unseal(file.manifest(), file.aad()));
-      checkBlobs(file, manifest);
+      BackupManifest manifest = authenticate(hsm, file);
       checkTargetKeys(hsm, manifest);
-      // Everything is authenticated: from here on the backup is written.
-      int installed = 0;
-      for (int i = 0; i < manifest.keys().size(); i++) {
-        BackupManifest.KeyMeta meta = manifest.keys().get(i);
-        hsm.backupKeys().install(meta.blob(file.keyBlobs().get(i)), meta.exportable());
-        progress.accept(++installed);
-      }
-      for (UserRecord u : manifest.users()) {
-        hsm.users().put(u);
-      }
-      for (KeyAcl acl : manifest.acls()) {
-        hsm.keyAcls().put(acl);
-      }
-      for (ClusterSettings.Setting s : manifest.settings()) {
-        hsm.settings().put(s.name(), s.value());
-      }
-      hsm.appliedIndex().write(file.appliedIndex());
-      return new Restored(file.backupId(), file.appliedIndex(), installed, manifest.users().size(), manifest.notBackedUp());
+      return write(hsm, file, manifest, progress);
     } finally {
       hsm.backupKeys().end();
     }
+  }
+
+  /**
+   * Restores a backup over a token of the same cluster that is behind it (a peer whose next log entries
+   * were purged, or whose token was reset): after the same checks as {@link #restore}, the token's user
+   * model is replaced by the backup's, its keys that the backup does not hold (deleted before the backup)
+   * are destroyed (never-extractable ones, which no backup holds, stay), the backup's keys it lacks are installed and relabelled ones take the backup's label;
+   * the applied index is written last. A crash part-way leaves the old index, and the restore is repeated.
+   *
+   * @throws HsmException as {@link #restore}; NOT_ALLOWED_BY_POLICY for a backup behind the token
+   */
+  public static Restored restoreOver(HsmToken hsm, byte[] bytes, String expectedCluster) {
+    BackupFile file = parse(bytes, expectedCluster);
+    long tokenAt = hsm.appliedIndex().read();
+    if (file.appliedIndex() < tokenAt) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "backup " + file.backupId() + " is at log index "
+          + file.appliedIndex() + ", behind this token (" + tokenAt + ")");
+    }
+    hsm.backupKeys().open(file.wrappedEbk());
+    try {
+      BackupManifest manifest = authenticate(hsm, file);
+      // Everything is authenticated: from here on the token is brought to the backup's state.
+      TokenApplier.forgetUserModel(hsm);
+      Map<String, BackupManifest.KeyMeta> ours = new HashMap<>();
+      manifest.keys().forEach(k -> ours.put(k.keyId(), k));
+      for (KeyInfo k : hsm.keys().rescan()) {
+        BackupManifest.KeyMeta meta = ours.get(k.keyId());
+        if (meta == null && !manifest.notBackedUp().contains(k.keyId())) {
+          hsm.keys().delete(k.keyId());
+        } else if (meta != null && !meta.label().equals(k.label())) {
+          hsm.keys().setLabel(k.keyId(), meta.label());
+        }
+      }
+      return write(hsm, file, manifest, n -> { });
+    } finally {
+      hsm.backupKeys().end();
+    }
+  }
+
+  /**
+   * Checks a backup inside the token as a restore does, writing nothing: its header (index, term) can be
+   * believed afterwards.
+   */
+  public static BackupFile authenticated(HsmToken hsm, byte[] bytes, String expectedCluster) {
+    BackupFile file = parse(bytes, expectedCluster);
+    hsm.backupKeys().open(file.wrappedEbk());
+    try {
+      authenticate(hsm, file);
+      return file;
+    } finally {
+      hsm.backupKeys().end();
+    }
+  }
+
+  private static BackupFile parse(byte[] bytes, String expectedCluster) {
+    BackupFile file = BackupFile.parse(bytes);
+    if (expectedCluster != null && !expectedCluster.equals(file.cluster())) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "backup " + file.backupId() + " is of cluster '"
+          + file.cluster() + "', not of '" + expectedCluster + "'");
+    }
+    return file;
+  }
+
+  /** With the backup's EBK open: the manifest, after its tag and every blob's digest were checked. */
+  private static BackupManifest authenticate(HsmToken hsm, BackupFile file) {
+    BackupManifest manifest = BackupManifest.parse(hsm.backupKeys().unseal(file.manifest(), file.aad()));
+    checkBlobs(file, manifest);
+    return manifest;
+  }
+
+  /** Writes an authenticated backup: keys (present ones are kept), users, ACLs, settings, the index last. */
+  private static Restored write(HsmToken hsm, BackupFile file, BackupManifest manifest, IntConsumer progress) {
+    int installed = 0;
+    for (int i = 0; i < manifest.keys().size(); i++) {
+      BackupManifest.KeyMeta meta = manifest.keys().get(i);
+      hsm.backupKeys().install(meta.blob(file.keyBlobs().get(i)), meta.exportable());
+      progress.accept(++installed);
+    }
+    for (UserRecord u : manifest.users()) {
+      hsm.users().put(u);
+    }
+    for (KeyAcl acl : manifest.acls()) {
+      hsm.keyAcls().put(acl);
+    }
+    for (ClusterSettings.Setting s : manifest.settings()) {
+      hsm.settings().put(s.name(), s.value());
+    }
+    hsm.appliedIndex().write(file.appliedIndex());
+    return new Restored(file.backupId(), file.appliedIndex(), file.appliedTerm(), installed, manifest.users().size(),
+        manifest.notBackedUp());
   }
 
   /** Each blob has the digest the manifest gives it, at its place: nothing altered, dropped, added or moved. */

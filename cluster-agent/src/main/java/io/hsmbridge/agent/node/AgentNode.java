@@ -3,6 +3,11 @@ package io.hsmbridge.agent.node;
 import io.hsmbridge.agent.AgentVerticle;
 import io.hsmbridge.agent.ClusterOperations;
 import io.hsmbridge.agent.backup.BackupOperations;
+import io.hsmbridge.agent.backup.BackupRestorer;
+import io.hsmbridge.agent.backup.BackupSnapshots;
+import io.hsmbridge.agent.backup.store.BackupCatalog;
+import io.hsmbridge.agent.replication.Compaction;
+import io.hsmbridge.agent.replication.Snapshots;
 import io.hsmbridge.agent.backup.BackupSchedule;
 import io.hsmbridge.agent.backup.BackupScheduler;
 import io.hsmbridge.agent.cluster.AgentState;
@@ -136,28 +141,41 @@ public final class AgentNode {
    * applies only the log entries after the backup's index, instead of the whole log. Any problem with the
    * backup (none yet, unreadable, altered) falls back to the whole log: a backup only saves time here.
    */
-  private void restoreNewestBackup(String hsmId) {
-    java.nio.file.Path dir = backupDir();
-    if (dir == null || hsm.appliedIndex().read() != 0 || !hsm.users().list().isEmpty()) {
+  private void restoreNewestBackup(String hsmId, BackupCatalog catalog, java.nio.file.Path raftDir) {
+    if (catalog == null || hsm.appliedIndex().read() != 0 || !hsm.users().list().isEmpty()) {
       return;
     }
     try {
-      io.hsmbridge.agent.backup.store.BackupCatalog catalog = io.hsmbridge.agent.backup.BackupOperations.catalogAt(dir);
       var newest = catalog.newestReady(config.cluster().name());
       if (newest.isEmpty()) {
-        LOG.info(hsmId + " found no backup of cluster " + config.cluster().name() + " in " + dir + ": it applies the whole log");
+        LOG.info(hsmId + " found no backup of cluster " + config.cluster().name() + " in " + backupDir() + ": it applies the whole log");
         return;
       }
       long started = System.nanoTime();
-      var restored = io.hsmbridge.agent.backup.BackupRestorer.restore(hsm, catalog.backupFile(newest.get().backupId()),
-          config.cluster().name(), n -> { });
+      var restored = BackupRestorer.restore(hsm, catalog.backupFile(newest.get().backupId()), config.cluster().name(), n -> { });
       LOG.info(hsmId + " restored backup " + restored.backupId() + " (" + restored.keys() + " keys, " + restored.users()
           + " users) in " + (System.nanoTime() - started) / 1_000_000 + " ms; it applies the log after index "
           + restored.appliedIndex());
+      if (restored.appliedTerm() >= 0) {
+        // Its Raft log starts after the backup: the entries before it need not exist anywhere any more.
+        MutationLog.recordSnapshot(raftDir, restored.appliedTerm(), restored.appliedIndex());
+      }
     } catch (RuntimeException e) {
-      LOG.warning(hsmId + " could not restore the newest backup (" + io.hsmbridge.agent.backup.BackupRestorer.reason(e)
-          + "): it applies the whole log");
+      LOG.warning(hsmId + " could not restore the newest backup (" + BackupRestorer.reason(e) + "): it applies the whole log");
     }
+  }
+
+  /**
+   * A backup is being restored over the token (it fell behind the purged log): it serves nothing until the
+   * restore ends, then catches up as after a start.
+   */
+  private void restoring(boolean now) {
+    if (now) {
+      state.compareAndSet(AgentState.SERVING, AgentState.CATCHING_UP);
+    } else if (agent != null) {
+      state.compareAndSet(AgentState.CATCHING_UP, AgentState.SERVING);
+    }
+    publishHeartbeat();
   }
 
   private void run() {
@@ -176,8 +194,9 @@ public final class AgentNode {
       hsm.appliedIndex().write(0);
       LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
     }
+    BackupCatalog catalog = BackupOperations.catalogAt(backupDir());
     if (raft.join()) {
-      restoreNewestBackup(hsmId);
+      restoreNewestBackup(hsmId, catalog, raft.dir());
     }
     AppliedWatch applied = new AppliedWatch(0);
     // Before the log starts: every entry this HSM applies or refuses, replayed ones included, is audited.
@@ -187,8 +206,15 @@ public final class AgentNode {
       vertx.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", hsmId).put("applied", index));
     }, audit::append);
     applied.advance(applier.lastApplied());
-    BackupOperations backups = new BackupOperations(hsmId, config.cluster().name(), hsm, applier,
-        BackupOperations.catalogAt(backupDir()));
+    BackupOperations backups = new BackupOperations(hsmId, config.cluster().name(), hsm, applier, catalog,
+        index -> log == null ? -1 : log.termAt(index));
+    Compaction compaction;
+    try {
+      compaction = Compaction.from(config.agent().properties(), catalog == null ? Snapshots.NONE
+          : new BackupSnapshots(hsmId, config.cluster().name(), hsm, applier, catalog, this::restoring));
+    } catch (IllegalArgumentException e) {
+      throw io.hsmbridge.agent.AgentConfig.invalid(e.getMessage());
+    }
     BackupScheduler scheduler = new BackupScheduler(backups, hsm, config.cluster().name(),
         BackupSchedule.interval(config.agent().properties()), rank(hsmId, raft.peers()), java.time.Clock.systemUTC());
     io.hsmbridge.agent.audit.LogEventAudit logAudit = new io.hsmbridge.agent.audit.LogEventAudit(audit);
@@ -204,7 +230,7 @@ public final class AgentNode {
             logAudit.configurationChanged(index, peers, oldPeers);
             scheduler.membershipChanged(index); // an HSM added or removed: a lifecycle backup is due
           }
-        });
+        }, compaction);
     if (raft.join()) {
       joinGroup(raft.peers());
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());

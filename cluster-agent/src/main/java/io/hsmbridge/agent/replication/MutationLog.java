@@ -58,6 +58,8 @@ public final class MutationLog implements AutoCloseable {
   static final TimeDuration ELECTION_TIMEOUT_MIN = TimeDuration.valueOf(500, TimeUnit.MILLISECONDS);
   static final TimeDuration ELECTION_TIMEOUT_MAX = TimeDuration.valueOf(1000, TimeUnit.MILLISECONDS);
   static final TimeDuration REQUEST_TIMEOUT = TimeDuration.valueOf(3, TimeUnit.SECONDS);
+  /** The claimed snapshot's file in the data directory (see TokenStateMachine). */
+  static final String SNAPSHOT_CLAIM = "raft-snapshot";
   static final TimeDuration RETRY_SLEEP = TimeDuration.valueOf(100, TimeUnit.MILLISECONDS);
 
   /** One HSM of the group: its id and the address of its Raft endpoint. */
@@ -146,6 +148,16 @@ public final class MutationLog implements AutoCloseable {
    */
   public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier,
       RaftTls tls, LogEvents events) {
+    return start(selfId, peers, groupId, dataDir, applier, tls, events, Compaction.OFF);
+  }
+
+  /**
+   * {@link #start(String, List, UUID, Path, Applier, RaftTls, LogEvents)} with log compaction through
+   * backups ({@link Compaction}; docs/replication.md): the claimed snapshot is kept in
+   * {@code dataDir/raft-snapshot}.
+   */
+  public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier,
+      RaftTls tls, LogEvents events, Compaction compaction) {
     Objects.requireNonNull(tls, "tls: the mutation log never runs without mutual TLS");
     Peer self = peers.stream().filter(p -> p.id().equals(selfId)).findFirst()
         .orElseThrow(() -> new IllegalArgumentException("peer " + selfId + " is not in the group " + peers));
@@ -168,10 +180,12 @@ public final class MutationLog implements AutoCloseable {
     RaftServerConfigKeys.Rpc.setTimeoutMin(props, ELECTION_TIMEOUT_MIN);
     RaftServerConfigKeys.Rpc.setTimeoutMax(props, ELECTION_TIMEOUT_MAX);
     RaftClientConfigKeys.Rpc.setRequestTimeout(props, REQUEST_TIMEOUT);
+    compact(props, compaction);
 
     Parameters parameters = tlsParameters(tls);
 
-    TokenStateMachine sm = new TokenStateMachine(applier, events);
+    TokenStateMachine sm = new TokenStateMachine(applier, events, compaction.snapshots(),
+        compaction.enabled() ? dataDir.resolve(SNAPSHOT_CLAIM) : null);
     RaftServer server = null;
     try {
       server = RaftServer.newBuilder()
@@ -197,6 +211,54 @@ public final class MutationLog implements AutoCloseable {
     } catch (RuntimeException e) {
       closeQuietly(server);
       throw e;
+    }
+  }
+
+  /**
+   * Snapshots are backups (TokenStateMachine): Raft asks for one every {@code everyEntries} applied
+   * entries, and purges closed segments up to it and to what every peer committed (never further: a peer
+   * that is down keeps the entries it lacks, until a backup covers them). A peer behind the purged part
+   * gets a notification and restores a backup itself; the leader never streams snapshot files (there are
+   * none).
+   */
+  private static void compact(RaftProperties props, Compaction compaction) {
+    org.apache.ratis.util.SizeInBytes segment = org.apache.ratis.util.SizeInBytes.valueOf(compaction.segmentBytes());
+    RaftServerConfigKeys.Log.setSegmentSizeMax(props, segment);
+    RaftServerConfigKeys.Log.setPreallocatedSize(props,
+        org.apache.ratis.util.SizeInBytes.valueOf(Math.min(compaction.segmentBytes(), 4L * 1024 * 1024)));
+    RaftServerConfigKeys.Log.Appender.setInstallSnapshotEnabled(props, false);
+    if (compaction.enabled()) {
+      RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(props, true);
+      RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(props, compaction.everyEntries());
+      RaftServerConfigKeys.Log.setPurgeGap(props, 1);
+      RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(props, false);
+    }
+  }
+
+  /**
+   * Before the peer starts over a fresh log directory: its token was restored from a backup at
+   * {@code term}/{@code index}, so its log begins after that entry (the earlier ones may be purged).
+   */
+  public static void recordSnapshot(Path dataDir, long term, long index) {
+    new SnapshotClaim(dataDir.resolve(SNAPSHOT_CLAIM)).write(new Snapshots.Point(term, index));
+  }
+
+  /** The index of the first entry this peer's log still holds (above 0 once compaction purged some). */
+  public long firstIndex() {
+    try {
+      return server.getDivision(group.getGroupId()).getRaftLog().getStartIndex();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The term of the entry at {@code index} in this peer's log, or -1 when the log no longer holds it. */
+  public long termAt(long index) {
+    try {
+      org.apache.ratis.server.protocol.TermIndex ti = server.getDivision(group.getGroupId()).getRaftLog().getTermIndex(index);
+      return ti == null ? -1 : ti.getTerm();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 

@@ -83,24 +83,49 @@ public final class TokenApplier implements Applier {
    * Idempotent, so a crash part-way through it repeats it at the next start (the index is still 0).
    */
   private void forgetLaterState() {
-    int users = 0;
-    int acls = 0;
-    int settings = 0;
-    for (UserRecord u : token.users().list()) {
+    int forgotten = forgetUserModel(token);
+    if (forgotten > 0) {
+      LOG.log(System.Logger.Level.WARNING, "applied index 0 over a later user model: forgot " + forgotten
+          + " users, key ACLs and settings; the log's replay rebuilds them");
+    }
+  }
+
+  /**
+   * Deletes the token's users, key ACLs and settings (the state only the log makes), keys aside: before a
+   * whole-log replay, or before a backup's user model replaces this one. Idempotent.
+   *
+   * @return how many records it deleted
+   */
+  public static int forgetUserModel(HsmToken token) {
+    int n = 0;
+    for (UserRecord u : token.users().rescan()) {
       token.users().delete(u.name());
-      users++;
+      n++;
     }
-    for (KeyAcl acl : token.keyAcls().list()) {
+    for (KeyAcl acl : token.keyAcls().rescan()) {
       token.keyAcls().delete(acl.keyId());
-      acls++;
+      n++;
     }
-    for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().list()) {
+    for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().rescan()) {
       token.settings().delete(s.name());
-      settings++;
+      n++;
     }
-    if (users + acls + settings > 0) {
-      LOG.log(System.Logger.Level.WARNING, "applied index 0 over a later user model: forgot " + users + " users, "
-          + acls + " key ACLs and " + settings + " settings; the log's replay rebuilds them");
+    return n;
+  }
+
+  /**
+   * Runs {@code restore} (a backup written over the token) while no entry is applied, then takes the
+   * token's index and log clock as they now are: the next entry applied is the one after the backup.
+   */
+  public <T> T replaceState(java.util.function.Supplier<T> restore) {
+    stepLock.lock();
+    try {
+      T result = restore.get();
+      lastApplied = token.appliedIndex().read();
+      logClock = lastApplied > 0 ? token.settings().get(LOG_CLOCK, 0) : 0;
+      return result;
+    } finally {
+      stepLock.unlock();
     }
   }
 

@@ -8,11 +8,17 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import org.apache.ratis.proto.RaftProtos;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.proto.RaftProtos.RaftConfigurationProto;
 import org.apache.ratis.proto.RaftProtos.RaftPeerProto;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientRequest;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.protocol.TermIndex;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.statemachine.SnapshotInfo;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
@@ -35,8 +41,17 @@ import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
  * error, an HSM that died mid-call) is never skipped: it stops this peer (Ratis closes a server whose
  * state machine updater fails), and the entry is retried when the peer is started again.
  *
- * <p>Ratis replays the log from its start when a peer restarts (there are no snapshots yet): entries at
+ * <p>Ratis replays the log from its start (or from the claimed snapshot) when a peer restarts: entries at
  * or below the applier's {@link Applier#lastApplied()} are skipped, so re-applying is a no-op.
+ *
+ * <p><b>Snapshots are backups</b> (docs/replication.md, "Compaction"). The token itself holds the state,
+ * so a snapshot here is only a claim: "my token includes the state at the index of backup B", made when
+ * Raft asks ({@link #takeSnapshot}) and a newer backup at or before the applied index is in the store.
+ * Raft then purges the log up to it (and up to what every peer committed). A peer whose next entry was
+ * purged is told so by the leader ({@link #notifyInstallSnapshotFromLeader}) and restores the newest
+ * backup over its token, then applies the entries after it. The claim is kept in a file
+ * ({@link SnapshotClaim}); a token found below its claim at start (wiped, or reset by an integrity
+ * repair) is restored from a backup before the log starts.
  */
 public final class TokenStateMachine extends BaseStateMachine {
   private static final System.Logger LOG = System.getLogger(TokenStateMachine.class.getName());
@@ -71,14 +86,170 @@ public final class TokenStateMachine extends BaseStateMachine {
   };
   /** The membership last seen applied (also from replayed entries), to report only real changes. */
   private String lastConfiguration;
+  private final Snapshots snapshots;
+  private final SnapshotClaim claim;
+  /** The snapshot claimed (see the class comment), or null. */
+  private volatile TermIndex snapshot;
+  /** Restores run here: off Ratis's threads, one at a time. */
+  private final java.util.concurrent.ExecutorService installer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "snapshot-install");
+    t.setDaemon(true);
+    return t;
+  });
 
   public TokenStateMachine(Applier applier) {
     this(applier, LogEvents.NONE);
   }
 
   public TokenStateMachine(Applier applier, LogEvents events) {
+    this(applier, events, Snapshots.NONE, null);
+  }
+
+  /**
+   * @param snapshots where backups come from ({@link Snapshots#NONE}: no snapshot is ever claimed)
+   * @param claimFile where the claimed snapshot is kept across restarts (null: nowhere, for tests)
+   */
+  public TokenStateMachine(Applier applier, LogEvents events, Snapshots snapshots, java.nio.file.Path claimFile) {
     this.applier = applier;
     this.events = events;
+    this.snapshots = snapshots;
+    this.claim = new SnapshotClaim(claimFile);
+  }
+
+  /**
+   * Before Raft opens the log: reads the claimed snapshot, and when the token is below it (its entries
+   * may be purged from the log), restores a backup at or after it first. Without one the peer does not
+   * start: the error says what is missing.
+   */
+  @Override
+  public void initialize(RaftServer server, RaftGroupId groupId, RaftStorage storage) throws IOException {
+    getLifeCycle().startAndTransition(() -> {
+      super.initialize(server, groupId, storage);
+      Snapshots.Point claimed = claim.read();
+      if (claimed != null && applier.lastApplied() < claimed.index()) {
+        long tokenAt = applier.lastApplied();
+        LOG.log(System.Logger.Level.WARNING, getId() + ": the token is at index " + tokenAt + ", below the snapshot at "
+            + claimed.index() + " this HSM claimed (the log before it may be purged): restoring a backup first");
+        Snapshots.Point restored = snapshots.restoreAtLeast(claimed.index());
+        if (restored == null) {
+          throw new IOException("this HSM's token is at log index " + tokenAt + " but its log may be purged up to "
+              + claimed.index() + ", and the backup store holds no backup of this cluster at or after that index:"
+              + " put the newest backup back into backup.dir, or remove this HSM and add it again (hsm remove, hsm add)");
+        }
+        claimed = restored;
+        claim.write(restored);
+      }
+      if (claimed != null) {
+        snapshot = TermIndex.valueOf(claimed.term(), claimed.index());
+        updateLastAppliedTermIndex(snapshot);
+      }
+    });
+  }
+
+  @Override
+  public SnapshotInfo getLatestSnapshot() {
+    TermIndex s = snapshot;
+    return s == null ? null : new ClaimedSnapshot(s);
+  }
+
+  /** A snapshot without files: the state is in the token, its transferable form is a backup in the store. */
+  private record ClaimedSnapshot(TermIndex termIndex) implements SnapshotInfo {
+    @Override
+    public TermIndex getTermIndex() {
+      return termIndex;
+    }
+
+    @Override
+    public List<org.apache.ratis.server.storage.FileInfo> getFiles() {
+      return List.of();
+    }
+  }
+
+  /**
+   * Raft asks every {@code raft.compaction.entries} applied entries: claims the newest backup at or before
+   * the applied index when it is newer than the current claim (its term read from this log), so that Raft
+   * may purge up to it. Returns the claimed index (unchanged when there is no newer backup).
+   */
+  @Override
+  public long takeSnapshot() {
+    TermIndex current = snapshot;
+    long claimed = current == null ? -1 : current.getIndex();
+    TermIndex last = getLastAppliedTermIndex();
+    long bound = Math.min(last == null ? -1 : last.getIndex(), applier.lastApplied());
+    long newest = snapshots.newestAtOrBefore(bound);
+    if (newest <= claimed) {
+      return claimed;
+    }
+    TermIndex inLog = termIndexInLog(newest);
+    if (inLog == null) {
+      return claimed;
+    }
+    claim.write(new Snapshots.Point(inLog.getTerm(), inLog.getIndex()));
+    snapshot = inLog;
+    LOG.log(System.Logger.Level.INFO, getId() + ": the log may be purged up to index " + newest
+        + ", the newest backup this HSM's token includes");
+    return newest;
+  }
+
+  private TermIndex termIndexInLog(long index) {
+    try {
+      return getServer().get().getDivision(getGroupId()).getRaftLog().getTermIndex(index);
+    } catch (IOException | RuntimeException | InterruptedException | java.util.concurrent.ExecutionException e) {
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
+      LOG.log(System.Logger.Level.WARNING, getId() + ": cannot read the term of log entry " + index + ": " + e);
+      return null;
+    }
+  }
+
+  /**
+   * The leader purged the entries this peer needs next: restore the newest backup at or after the one
+   * before the leader's first entry, then Raft sends the entries after it. Completes with null (Raft
+   * tells the leader SNAPSHOT_UNAVAILABLE and asks again later) when the store holds none.
+   */
+  @Override
+  public CompletableFuture<TermIndex> notifyInstallSnapshotFromLeader(RaftProtos.RoleInfoProto roleInfo,
+      TermIndex firstTermIndexInLog) {
+    long needed = Math.max(0, firstTermIndexInLog.getIndex() - 1);
+    return CompletableFuture.supplyAsync(() -> {
+      LOG.log(System.Logger.Level.WARNING, getId() + ": the leader's log starts at " + firstTermIndexInLog.getIndex()
+          + ", after this HSM's next entry (" + (applier.lastApplied() + 1) + "): restoring a backup at or after " + needed);
+      Snapshots.Point restored = snapshots.restoreAtLeast(needed);
+      if (restored == null) {
+        LOG.log(System.Logger.Level.ERROR, getId() + ": the backup store holds no backup of this cluster at or after index "
+            + needed + ": this HSM cannot catch up until one is made (hsmbridge backup create)");
+        return null;
+      }
+      claim.write(restored);
+      TermIndex ti = TermIndex.valueOf(restored.term(), restored.index());
+      snapshot = ti;
+      return ti;
+    }, installer);
+  }
+
+  @Override
+  public void pause() {
+    getLifeCycle().transition(org.apache.ratis.util.LifeCycle.State.PAUSING);
+    getLifeCycle().transition(org.apache.ratis.util.LifeCycle.State.PAUSED);
+  }
+
+  /** After a restored backup: applying resumes after its index. */
+  @Override
+  public void reinitialize() {
+    TermIndex s = snapshot;
+    if (s != null) {
+      updateLastAppliedTermIndex(s);
+    }
+    if (getLifeCycleState() == org.apache.ratis.util.LifeCycle.State.PAUSED) {
+      getLifeCycle().transition(org.apache.ratis.util.LifeCycle.State.STARTING);
+      getLifeCycle().transition(org.apache.ratis.util.LifeCycle.State.RUNNING);
+    }
+  }
+
+  @Override
+  public void close() {
+    installer.shutdownNow();
   }
 
   /**

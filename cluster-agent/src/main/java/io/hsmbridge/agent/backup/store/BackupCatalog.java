@@ -208,6 +208,12 @@ public final class BackupCatalog {
     return readyRecords().stream().filter(r -> r.clusterName().equals(clusterName)).max(NEWEST_LAST);
   }
 
+  /** Every READY backup of {@code clusterName}, highest applied index first (what log compaction uses). */
+  public List<BackupRecord> ready(String clusterName) {
+    return readyRecords().stream().filter(r -> r.clusterName().equals(clusterName))
+        .sorted(Comparator.comparingLong(BackupRecord::appliedIndex).reversed()).toList();
+  }
+
   private static final Comparator<BackupRecord> NEWEST_LAST =
       Comparator.comparing(BackupRecord::createdAt).thenComparing(r -> r.backupId().value());
 
