@@ -178,6 +178,57 @@ class BackupTest {
     assertEquals(after, state(target));
   }
 
+  /**
+   * Log compaction's catch-up: a token of the cluster that is behind a newer backup is brought to exactly
+   * its state (a key deleted since is destroyed, a relabelled one relabelled, a new one installed, the user
+   * model replaced); an altered file or an older backup changes nothing.
+   */
+  @Test
+  @Order(4)
+  void restoredOverATokenThatIsBehindItTheTokenEndsInTheBackupsState() {
+    String aes2 = "000000000000000000000000000000a2";
+    ClusterKeys ck = source.clusterKeys();
+    ck.installReplica(ck.generateForReplication(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "aes2", aes2));
+    source.keys().delete(RSA);
+    source.keys().setLabel(AES, "aes renamed");
+    source.users().put(new UserRecord("bob", "CU", hash, 0, false, null));
+    source.users().delete("alice");
+    source.keyAcls().delete(EC);
+    source.settings().put("quorum.admin", 3);
+    source.appliedIndex().write(50);
+    byte[] newer = BackupMaker.make(source, new BackupMaker.Origin("backup-bbbbbbbbbbbbbbbb", "test-cluster", "hsm1",
+        1_700_000_100_000L, 7), n -> { });
+    assertEquals(7, BackupFile.parse(newer).appliedTerm());
+
+    String before = state(target);
+    Random random = new Random(4);
+    for (int i = 0; i < 10; i++) {
+      byte[] flipped = newer.clone();
+      int bit = random.nextInt(flipped.length * 8);
+      flipped[bit / 8] ^= (byte) (1 << (bit % 8));
+      assertThrows(HsmException.class, () -> BackupRestorer.restoreOver(target, flipped, "test-cluster"), "bit " + bit);
+      assertEquals(before, state(target), "bit " + bit + " changed the target");
+    }
+
+    BackupRestorer.Restored r = BackupRestorer.restoreOver(target, newer, "test-cluster");
+    assertEquals(50, r.appliedIndex());
+    assertEquals(7, r.appliedTerm());
+    assertEquals(50, target.appliedIndex().read());
+    assertEquals(UsersDigest.of(source), UsersDigest.of(target), "users, ACLs and settings as on the source");
+    assertEquals(keys(source), keys(target), "the same keys with the same labels");
+    CryptoService.Encrypted sealed = source.crypto().encrypt(aes2, Algorithm.AES_GCM, MSG, null);
+    assertArrayEquals(MSG, target.crypto().decrypt(aes2, Algorithm.AES_GCM, sealed.ciphertext(), sealed.iv(), null));
+
+    String after = state(target);
+    HsmException older = assertThrows(HsmException.class, () -> BackupRestorer.restoreOver(target, backup, "test-cluster"));
+    assertEquals(ErrorCode.NOT_ALLOWED_BY_POLICY, older.code(), older.getMessage());
+    assertEquals(after, state(target), "an older backup changed nothing");
+  }
+
+  private static String keys(HsmToken t) {
+    return t.keys().rescan().stream().map(k -> k.keyId() + "=" + k.label()).sorted().toList().toString();
+  }
+
   private static String refused(byte[] file, String what) {
     HsmException e = assertThrows(HsmException.class, () -> BackupRestorer.restore(target, file, "test-cluster", n -> { }), what);
     return e.code().name();
