@@ -127,26 +127,40 @@ public final class ClusterKeys {
    * {@link #wrapClusterKeyFor} and the backup key (PBK) with it, under one import of the joiner's
    * transport key: the PBK travels exactly as the cluster key does (BackupKeys).
    */
-  public synchronized JoinerKeys wrapForJoiner(byte[] joinerTransportSpki) {
-    RSAPublicKey joiner = parseRsa(joinerTransportSpki);
-    String hash = profile.oaepHashes().get(0);
-    pool.callAsSecurityOfficer(soPin, "import joiner transport key", s -> {
+  public JoinerKeys wrapForJoiner(byte[] joinerTransportSpki) {
+    return underTrustedPeerKey(joinerTransportSpki, "joiner transport key", (s, peer, oaep) -> {
+      long backupKey = find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID);
+      return new JoinerKeys(s.wrapKey(oaep, peer, clusterKey(s)),
+          backupKey == KeyEntry.NONE ? null : s.wrapKey(oaep, peer, backupKey));
+    });
+  }
+
+  /** Wraps with RSA-OAEP under a peer's public key that the SO imported as trusted for the call. */
+  interface PeerWrap<T> {
+    T wrap(Session s, long peerKey, Mechanism oaep) throws TokenException;
+  }
+
+  /**
+   * The SO imports {@code spki} (an RSA public key) as a trusted wrapping key (only a trusted key may wrap
+   * the cluster key, the PBK or anything else created wrap-with-trusted), the User runs {@code wrap} with
+   * it, and the imported key is destroyed whatever happens. Synchronized: the imported key has a fixed id,
+   * so two peers served at once got the cluster key wrapped to the other's key (seen at {@code up --hsms 3}).
+   */
+  synchronized <T> T underTrustedPeerKey(byte[] spki, String what, PeerWrap<T> wrap) {
+    RSAPublicKey peer = parseRsa(spki, what);
+    Mechanism oaep = Mechanisms.oaep(profile.oaepHashes().get(0));
+    pool.callAsSecurityOfficer(soPin, "import " + what, s -> {
       destroyAll(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID);
       s.createObject(new AttributeVector().class_(CKO_PUBLIC_KEY).keyType(CKK_RSA).token(true).private_(false)
-          .trusted(true).id(PEER_TRANSPORT_ID).label("hsmbridge joiner transport key").wrap(true).encrypt(false)
-          .verify(false).modulus(joiner.getModulus()).publicExponent(joiner.getPublicExponent()));
+          .trusted(true).id(PEER_TRANSPORT_ID).label("hsmbridge " + what).wrap(true).encrypt(false)
+          .verify(false).modulus(peer.getModulus()).publicExponent(peer.getPublicExponent()));
       return null;
     });
     try {
-      return pool.call("wrap cluster key", s -> {
-        long clusterKey = clusterKey(s);
-        long peer = findOrFail(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID, "the joiner's transport key vanished");
-        long backupKey = find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID);
-        return new JoinerKeys(s.wrapKey(Mechanisms.oaep(hash), peer, clusterKey),
-            backupKey == KeyEntry.NONE ? null : s.wrapKey(Mechanisms.oaep(hash), peer, backupKey));
-      });
+      return pool.call("wrap under the " + what, s ->
+          wrap.wrap(s, findOrFail(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID, "the " + what + " vanished"), oaep));
     } finally {
-      pool.callAsSecurityOfficer(soPin, "remove joiner transport key", s -> {
+      pool.callAsSecurityOfficer(soPin, "remove " + what, s -> {
         destroyAll(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID);
         return null;
       });
@@ -339,17 +353,22 @@ public final class ClusterKeys {
     return new AttributeVector().sensitive(true).private_(true).wrapWithTrusted(true);
   }
 
+  /** The OAEP hash this token's profile wraps with (the first it lists). */
+  String oaepHash() {
+    return profile.oaepHashes().get(0);
+  }
+
   private void requireNoClusterKey() {
     if (hasClusterKey()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a cluster key");
     }
   }
 
-  private static RSAPublicKey parseRsa(byte[] spki) {
+  private static RSAPublicKey parseRsa(byte[] spki, String what) {
     try {
       return (RSAPublicKey) KeyFactory.getInstance("RSA").generatePublic(new X509EncodedKeySpec(spki));
     } catch (Exception e) {
-      throw HsmException.badParam("the joiner's transport key is not an RSA SubjectPublicKeyInfo");
+      throw HsmException.badParam("the " + what + " is not an RSA SubjectPublicKeyInfo");
     }
   }
 
@@ -366,7 +385,7 @@ public final class ClusterKeys {
     return h;
   }
 
-  private static void destroyAll(Session s, long cls, byte[] id) throws TokenException {
+  static void destroyAll(Session s, long cls, byte[] id) throws TokenException {
     for (long h : s.findAllObjectsSingle(new AttributeVector().class_(cls).id(id))) {
       s.destroyObject(h);
     }

@@ -24,6 +24,7 @@ public final class HsmToken implements AutoCloseable {
   private final CryptoService crypto;
   private final ClusterKeys clusterKeys;
   private final BackupKeys backupKeys;
+  private final RecoveryKeys recoveryKeys;
   private final AppliedIndexRecord appliedIndex;
   private final AuditKey auditKey;
   private final AuditAnchorRecord auditAnchor;
@@ -47,6 +48,7 @@ public final class HsmToken implements AutoCloseable {
     this.crypto = new CryptoService(pool, keys, profile);
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
     this.backupKeys = new BackupKeys(pool, keys, clusterKeys, soPin);
+    this.recoveryKeys = new RecoveryKeys(pool, clusterKeys, keys, soPin);
     this.appliedIndex = new AppliedIndexRecord(pool, keys);
     this.auditKey = new AuditKey(pool, keys);
     this.auditAnchor = new AuditAnchorRecord(keys);
@@ -101,6 +103,11 @@ public final class HsmToken implements AutoCloseable {
   }
 
   /** The persistent backup key and the token's part of making and restoring backups (SO steps need the SO PIN). */
+  /** Disaster recovery of the backup key: escrow, the recovery token's side, installation in a fresh HSM. */
+  public RecoveryKeys recoveryKeys() {
+    return recoveryKeys;
+  }
+
   public BackupKeys backupKeys() {
     return backupKeys;
   }

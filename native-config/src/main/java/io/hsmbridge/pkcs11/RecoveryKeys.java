@@ -1,0 +1,140 @@
+package io.hsmbridge.pkcs11;
+
+import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
+
+import io.hsmbridge.protocol.ErrorCode;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import org.xipki.pkcs11.wrapper.AttributeVector;
+import org.xipki.pkcs11.wrapper.KeyPairTemplate;
+import org.xipki.pkcs11.wrapper.Mechanism;
+import org.xipki.pkcs11.wrapper.PKCS11KeyPair;
+
+/**
+ * Disaster recovery of the backup key (PBK; docs/disaster-recovery.md), in three roles, each on a token:
+ *
+ * <ol>
+ *   <li><b>Recovery token</b> (kept offline by the customer: a smart card, a vendor HSM, a SoftHSM2 token
+ *       in tests): {@link #createRecoveryKey} makes an RSA key pair whose private half never leaves it.</li>
+ *   <li><b>A cluster HSM</b>: {@link #escrow} wraps the PBK under the recovery public key, imported as a
+ *       trusted key for the call (the PBK is wrap-with-trusted). The result is safe to store anywhere.</li>
+ *   <li><b>After the disaster</b>, a fresh HSM makes a transport key pair
+ *       ({@link ClusterKeys#createTransportKey}); the recovery token unwraps the escrowed PBK into a
+ *       session object and wraps it again under that transport key ({@link #transfer}); the fresh HSM's
+ *       SO unwraps it as its trusted PBK ({@link #installBackupKey}). The PBK is never plaintext outside
+ *       a token, and the recovery token keeps no copy.</li>
+ * </ol>
+ */
+public final class RecoveryKeys {
+  static final byte[] RECOVERY_KEY_ID = "hsmbridge.recovery-key.v1".getBytes(StandardCharsets.US_ASCII);
+  private static final int RECOVERY_RSA_BITS = 3072;
+
+  private final SessionPool pool;
+  private final ClusterKeys clusterKeys;
+  private final KeyManager keys;
+  private final PinSource soPin;
+
+  RecoveryKeys(SessionPool pool, ClusterKeys clusterKeys, KeyManager keys, PinSource soPin) {
+    this.pool = pool;
+    this.clusterKeys = clusterKeys;
+    this.keys = keys;
+    this.soPin = soPin;
+  }
+
+  /** Recovery token: makes its recovery key pair (once); returns the public half as SubjectPublicKeyInfo. */
+  public byte[] createRecoveryKey() {
+    return pool.call("create recovery key", s -> {
+      if (ClusterKeys.find(s, CKO_PRIVATE_KEY, RECOVERY_KEY_ID) != KeyEntry.NONE) {
+        throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a recovery key");
+      }
+      AttributeVector pub = new AttributeVector().token(true).private_(false).id(RECOVERY_KEY_ID)
+          .label("hsmbridge recovery key").encrypt(false).wrap(true).verify(false).modulusBits(RECOVERY_RSA_BITS)
+          .publicExponent(BigInteger.valueOf(65537));
+      AttributeVector priv = new AttributeVector().token(true).private_(true).id(RECOVERY_KEY_ID)
+          .label("hsmbridge recovery key").sensitive(true).extractable(false).decrypt(false).sign(false)
+          .unwrap(true).derive(false);
+      PKCS11KeyPair pair = s.generateKeyPair(new Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN), new KeyPairTemplate(priv, pub));
+      AttributeVector a = s.getAttrValues(pair.getPublicKey(), CKA_MODULUS, CKA_PUBLIC_EXPONENT);
+      return PublicKeys.rsa(a.modulus(), a.publicExponent());
+    });
+  }
+
+  /** Recovery token: its recovery public key (SubjectPublicKeyInfo). */
+  public byte[] recoveryKey() {
+    return pool.call("read recovery key", s -> {
+      long pub = ClusterKeys.findOrFail(s, CKO_PUBLIC_KEY, RECOVERY_KEY_ID, "this token holds no recovery key");
+      AttributeVector a = s.getAttrValues(pub, CKA_MODULUS, CKA_PUBLIC_EXPONENT);
+      return PublicKeys.rsa(a.modulus(), a.publicExponent());
+    });
+  }
+
+  /**
+   * Cluster HSM: the PBK wrapped (RSA-OAEP) under {@code recoverySpki}.
+   *
+   * @throws HsmException NOT_ALLOWED_BY_POLICY when this token holds no PBK; INVALID_PARAMETER for a key
+   *     that is not RSA
+   */
+  public byte[] escrow(byte[] recoverySpki) {
+    return clusterKeys.underTrustedPeerKey(recoverySpki, "recovery key", (s, peer, oaep) ->
+        s.wrapKey(oaep, peer, ClusterKeys.findOrFail(s, CKO_SECRET_KEY, BackupKeys.PBK_ID, "this token holds no backup key (PBK)")));
+  }
+
+  /**
+   * Recovery token: unwraps the escrowed PBK into a session object (never a token object), wraps it under
+   * the fresh HSM's transport key (imported as trusted by this token's SO), and destroys the copy.
+   *
+   * @throws HsmException CRYPTO_FAILURE when the escrow does not unwrap under this token's recovery key
+   */
+  public byte[] transfer(byte[] escrowedBackupKey, byte[] targetTransportSpki) {
+    try {
+      return clusterKeys.underTrustedPeerKey(targetTransportSpki, "new HSM's transport key", (s, peer, oaep) -> {
+        long recovery = ClusterKeys.findOrFail(s, CKO_PRIVATE_KEY, RECOVERY_KEY_ID, "this token holds no recovery key");
+        long pbk = s.unwrapKey(oaep, recovery, escrowedBackupKey, new AttributeVector().class_(CKO_SECRET_KEY)
+            .keyType(CKK_AES).token(false).private_(true).sensitive(true).extractable(true).wrapWithTrusted(true)
+            .wrap(false).unwrap(false).encrypt(false).decrypt(false).sign(false).verify(false).derive(false));
+        try {
+          return s.wrapKey(oaep, peer, pbk);
+        } finally {
+          s.destroyObject(pbk);
+        }
+      });
+    } catch (HsmException e) {
+      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
+        String reason = "the escrowed backup key does not unwrap under this recovery key";
+        throw new HsmException(ErrorCode.CRYPTO_FAILURE, reason, e.ckr(), reason + " (" + e.serverDetail() + ")", e);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Fresh HSM, after {@link ClusterKeys#createTransportKey}: the SO unwraps the PBK that
+   * {@link #transfer} wrapped to its transport key, as its trusted PBK; the transport pair is destroyed.
+   *
+   * @throws HsmException NOT_ALLOWED_BY_POLICY when this token already holds a PBK or has no transport key;
+   *     CRYPTO_FAILURE when the blob does not unwrap
+   */
+  public void installBackupKey(byte[] wrappedBackupKey) {
+    Mechanism oaep = Mechanisms.oaep(clusterKeys.oaepHash());
+    try {
+      pool.callAsSecurityOfficer(soPin, "install recovered backup key", s -> {
+        if (ClusterKeys.find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID) != KeyEntry.NONE) {
+          throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a backup key");
+        }
+        long transport = ClusterKeys.findOrFail(s, CKO_PRIVATE_KEY, ClusterKeys.TRANSPORT_KEY_ID,
+            "no transport key: make one first (ClusterKeys.createTransportKey)");
+        s.unwrapKey(oaep, transport, wrappedBackupKey, BackupKeys.pbkTemplate());
+        ClusterKeys.destroyAll(s, CKO_PRIVATE_KEY, ClusterKeys.TRANSPORT_KEY_ID);
+        ClusterKeys.destroyAll(s, CKO_PUBLIC_KEY, ClusterKeys.TRANSPORT_KEY_ID);
+        return null;
+      });
+    } catch (HsmException e) {
+      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
+        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "the recovered backup key does not unwrap", e.ckr(), e.serverDetail(), e);
+      }
+      throw e;
+    } finally {
+      keys.reload();
+    }
+  }
+}
