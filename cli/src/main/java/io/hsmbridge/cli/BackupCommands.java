@@ -16,14 +16,15 @@ import picocli.CommandLine.Parameters;
 @Command(name = "backup", description = "The cluster's backups: made inside an HSM, kept in backup.dir (CO only).",
     subcommands = {BackupCommands.Create.class, BackupCommands.ListBackups.class, BackupCommands.Describe.class,
         BackupCommands.Delete.class, BackupCommands.RestoreDeleted.class, BackupCommands.SetRetention.class,
-        BackupCommands.SetNeverExpires.class})
+        BackupCommands.SetNeverExpires.class, BackupCommands.Escrow.class})
 final class BackupCommands extends CliCommand {
   /** Making a backup wraps every key inside the token: longer than a crypto request. */
   static final int CREATE_TIMEOUT_SECONDS = 600;
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: create, list, describe, delete, restore-deleted, set-retention, set-never-expires");
+    throw usage("missing subcommand; one of: create, list, describe, delete, restore-deleted, set-retention, set-never-expires,"
+        + " escrow");
   }
 
   /** Sends one backup request and prints the reply's JSON. */
@@ -162,6 +163,48 @@ final class BackupCommands extends CliCommand {
     @Override
     JsonObject body() {
       return op(Op.BACKUP_SET_RETENTION).put("days", days);
+    }
+  }
+
+  @Command(name = "escrow", description = "Disaster recovery: the cluster's backup key (PBK), wrapped inside an HSM under"
+      + " a recovery token's public key (from 'recovery init'), written to FILE. CO only, under the admin quorum."
+      + " Keep the file and the offline recovery token apart: together they open every backup.")
+  static final class Escrow extends ClientCommand {
+    @Option(names = "--recovery-key", required = true, paramLabel = "PEM", description = "The recovery token's public key.")
+    java.nio.file.Path recoveryKey;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "Where to write the escrow (not overwritten).")
+    java.nio.file.Path outFile;
+
+    @picocli.CommandLine.Mixin
+    QuorumOptions quorum;
+
+    private byte[] spki;
+
+    @Override
+    protected void validate() {
+      try {
+        spki = io.hsmbridge.cli.recovery.Pem.readPublicKey(java.nio.file.Files.readString(recoveryKey));
+      } catch (java.io.IOException | IllegalArgumentException e) {
+        throw usage("--recovery-key " + recoveryKey + ": " + e.getMessage());
+      }
+      if (java.nio.file.Files.exists(outFile)) {
+        throw usage("--out " + outFile + " exists: an escrow is never overwritten");
+      }
+    }
+
+    @Override
+    protected int run(Hsm hsm) throws Exception {
+      JsonObject reply = hsm.send(new JsonObject().put("op", Op.BACKUP_ESCROW.wire())
+          .put("recoveryKey", java.util.Base64.getEncoder().encodeToString(spki)));
+      RecoveryCeremony.Escrow escrow = new RecoveryCeremony.Escrow(reply.getString("cluster"),
+          reply.getString("escrowedBackupKey"), reply.getString("recoveryKeySha256"));
+      java.nio.file.Files.writeString(outFile, escrow.toJson().put("hsm", reply.getString("hsm"))
+          .put("createdAt", java.time.Instant.now().toString()).encodePrettily() + "\n",
+          java.nio.file.StandardOpenOption.CREATE_NEW);
+      out().println("escrowed the backup key of cluster " + escrow.cluster() + " to recovery key "
+          + escrow.recoveryKeySha256() + " (made by " + reply.getString("hsm") + "): " + outFile);
+      return ExitCodes.OK;
     }
   }
 }

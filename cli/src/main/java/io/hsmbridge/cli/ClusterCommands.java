@@ -37,8 +37,22 @@ final class ClusterCommands {
             + "; fewer while fewer are healthy).")
     Integer durability;
 
+    @Option(names = "--from-backup", paramLabel = "FILE",
+        description = "A new cluster that holds exactly this backup's keys, users, ACLs and quorum settings (also of a"
+            + " cluster whose HSMs are all lost); needs --escrow and --recovery-dir (docs/disaster-recovery.md).")
+    Path fromBackup;
+
+    @Option(names = "--escrow", paramLabel = "FILE", description = "With --from-backup: the escrow of the backup's cluster.")
+    Path escrow;
+
+    @Option(names = "--recovery-dir", paramLabel = "DIR", description = "With --from-backup: the recovery token the escrow is for.")
+    Path recoveryDir;
+
     @Override
     protected int execute() throws Exception {
+      if ((fromBackup == null) != (escrow == null) || (fromBackup == null) != (recoveryDir == null)) {
+        throw usage("--from-backup, --escrow and --recovery-dir go together");
+      }
       if (hsms != null && (hsms < 1 || hsms > LocalCluster.MAX_HSMS)) {
         throw usage("--hsms must be 1.." + LocalCluster.MAX_HSMS + ", got " + hsms);
       }
@@ -53,6 +67,9 @@ final class ClusterCommands {
       NodeLayout.prepareHome(home);
       try (HomeLock lock = HomeLock.acquire(home)) {
         LocalCluster cluster = new LocalCluster(home);
+        if (fromBackup != null) {
+          return upFromBackup(cluster, library);
+        }
         ClusterRecord rec = record(cluster);
         ClusterLayout.write(home, rec, library);
         List<LocalNode.Spawned> spawned = cluster.startMissing(rec);
@@ -76,6 +93,49 @@ final class ClusterCommands {
         }
         printUp(ready, cluster.running(), settled, names.isEmpty());
       }
+      return ExitCodes.OK;
+    }
+
+    /**
+     * A new cluster from a backup (docs/disaster-recovery.md): its first HSM gets the old cluster's PBK from
+     * the recovery token, a new cluster key and the backup; once it serves (and has made a backup of the new
+     * cluster), each further HSM joins as {@code hsm add} does.
+     */
+    private int upFromBackup(LocalCluster cluster, Path library) throws Exception {
+      if (cluster.record().isPresent() || !cluster.running().isEmpty()) {
+        throw new CliException(home().dir() + " already holds a cluster: restore into a new data dir (--home)");
+      }
+      int n = hsms == null ? DEFAULT_HSMS : hsms;
+      ClusterRecord rec = ClusterLayout.newRecord(1, port == null ? DEFAULT_PORT : port,
+          durability == null ? DEFAULT_DURABILITY : durability).asEstablished();
+      ClusterLayout.write(home(), rec, library);
+      long started = System.nanoTime();
+      RecoveryCeremony.restoreOnto(home().hsm(Home.FIRST_HSM), fromBackup, escrow, recoveryDir, out());
+      out().println("starting " + Home.FIRST_HSM + " on the restored token ...");
+      out().flush();
+      List<LocalNode.Spawned> spawned = cluster.startMissing(rec);
+      LocalCluster.Ready ready;
+      try {
+        ready = cluster.awaitServing(spawned, rec.hsmIds());
+      } catch (NodeFailure f) {
+        printTail(out(), f);
+        throw f;
+      }
+      ClusterRecord settled = rec.joined(Home.FIRST_HSM);
+      ClusterLayout.write(home(), settled, library);
+      for (int i = 1; i < n; i++) {
+        ClusterRecord now = ClusterRecord.load(home().clusterProperties());
+        out().println("adding " + now.nextHsmId() + " (it restores the new cluster's first backup) ...");
+        out().flush();
+        try {
+          ready = cluster.add(now, library).ready();
+        } catch (NodeFailure f) {
+          printTail(out(), f);
+          throw f;
+        }
+      }
+      out().println("restored into a new cluster in " + (System.nanoTime() - started) / 1_000_000 + " ms");
+      printUp(ready, cluster.running(), ClusterRecord.load(home().clusterProperties()), false);
       return ExitCodes.OK;
     }
 

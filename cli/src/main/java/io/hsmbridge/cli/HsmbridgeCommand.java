@@ -25,6 +25,7 @@ import picocli.CommandLine.Spec;
         ClusterAdminCommands.class,
         AuditCommand.class,
         BackupCommands.class,
+        RecoveryCommands.class,
         AuthCommands.Login.class,
         AuthCommands.Logout.class,
         AuthCommands.WhoAmI.class,

@@ -29,6 +29,11 @@ final class TestLogins {
     this.dir = dir;
   }
 
+  /** The users of a cluster already activated (e.g. restored from a backup): nobody logged in yet. */
+  static TestLogins of(Path home, Path dir) {
+    return new TestLogins(home, dir);
+  }
+
   /** A new local cluster of 3 HSMs ({@code up --hsms 3}) in a temp home, activated as {@link #activate} does. */
   static TestLogins upAndActivate(String name) throws IOException {
     Path home = Files.createTempDirectory("hsmbridge-" + name);

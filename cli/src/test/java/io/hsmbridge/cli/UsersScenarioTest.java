@@ -184,6 +184,19 @@ class UsersScenarioTest {
     return true;
   }
 
+  /** An RSA public key (SubjectPublicKeyInfo, base64) to escrow the backup key to: the JDK's, for the access matrix. */
+  private static final String RECOVERY_KEY = recoveryKey();
+
+  private static String recoveryKey() {
+    try {
+      java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("RSA");
+      g.initialize(2048);
+      return java.util.Base64.getEncoder().encodeToString(g.generateKeyPair().getPublic().getEncoded());
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** A well-formed request for {@code op}; destructive ones aim at objects made for the purpose. */
   private static JsonObject bodyFor(Op op, String actor) {
     switch (op) {
@@ -201,6 +214,8 @@ class UsersScenarioTest {
         return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa").put("neverExpires", true);
       case BACKUP_SET_RETENTION:
         return op(op.wire()).put("days", 90);
+      case BACKUP_ESCROW:
+        return op(op.wire()).put("recoveryKey", RECOVERY_KEY);
       case AUTH_LOGIN:
         return login("carol", PW);
       case AUTH_CHALLENGE:

@@ -176,6 +176,10 @@ public final class ClusterOperations implements RequestHandler {
       return withRequestId(users.execute(op, r, p, change), r);
     }
     if (io.hsmbridge.agent.backup.BackupOperations.handles(op)) {
+      if (op == Op.BACKUP_ESCROW) {
+        // The escrow lets whoever holds the recovery token open every backup: as much as any admin service.
+        users.requireAdminQuorum(r, p, op.wire());
+      }
       return withRequestId(backups.execute(op, r), r);
     }
     if (p != null) {

@@ -59,6 +59,11 @@ public final class RecoveryKeys {
     });
   }
 
+  /** Recovery token: whether it holds its recovery key pair. */
+  public boolean hasRecoveryKey() {
+    return pool.call("find recovery key", s -> ClusterKeys.find(s, CKO_PUBLIC_KEY, RECOVERY_KEY_ID) != KeyEntry.NONE);
+  }
+
   /** Recovery token: its recovery public key (SubjectPublicKeyInfo). */
   public byte[] recoveryKey() {
     return pool.call("read recovery key", s -> {

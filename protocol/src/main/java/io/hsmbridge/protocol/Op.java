@@ -62,6 +62,8 @@ public enum Op {
   BACKUP_RESTORE_DELETED("backup.restoreDeleted", false),
   BACKUP_SET_RETENTION("backup.setRetention", false),
   BACKUP_SET_NEVER_EXPIRES("backup.setNeverExpires", false),
+  /** The PBK wrapped under a recovery token's public key (disaster recovery; CO under the admin quorum). */
+  BACKUP_ESCROW("backup.escrow", false),
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),

@@ -72,6 +72,9 @@ public final class BackupOperations {
   }
 
   public JsonObject execute(Op op, RequestReader r) {
+    if (op == Op.BACKUP_ESCROW) {
+      return escrow(r); // the PBK, not the catalog: any HSM of the cluster can
+    }
     if (catalog == null) {
       throw new HsmException(ErrorCode.CONFIG_INVALID, "HSM " + hsmId + " keeps no backups: set backup.dir in its node.properties");
     }
@@ -123,6 +126,35 @@ public final class BackupOperations {
         }
       }
       throw e;
+    }
+  }
+
+  /**
+   * The PBK wrapped under the recovery token's public key ({@code recoveryKey}, an RSA SubjectPublicKeyInfo,
+   * base64), by this HSM's SO (docs/disaster-recovery.md). The caller passed the admin quorum.
+   */
+  private JsonObject escrow(RequestReader r) {
+    byte[] spki;
+    try {
+      spki = java.util.Base64.getDecoder().decode(r.string("recoveryKey"));
+    } catch (IllegalArgumentException e) {
+      throw HsmException.badParam("recoveryKey must be base64 (an RSA SubjectPublicKeyInfo)");
+    }
+    if (spki.length > 4096) {
+      throw HsmException.badParam("recoveryKey is longer than any RSA public key this accepts");
+    }
+    byte[] escrowed = hsm.recoveryKeys().escrow(spki);
+    LOG.info(hsmId + " escrowed the backup key to recovery key " + fingerprint(spki));
+    return new JsonObject().put("cluster", cluster).put("hsm", hsmId).put("escrowedBackupKey",
+        java.util.Base64.getEncoder().encodeToString(escrowed)).put("recoveryKeySha256", fingerprint(spki));
+  }
+
+  /** SHA-256 of a public key, hex: what an operator compares with the recovery token's. */
+  public static String fingerprint(byte[] spki) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(spki));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
     }
   }
 

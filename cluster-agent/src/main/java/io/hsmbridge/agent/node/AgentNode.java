@@ -64,6 +64,8 @@ public final class AgentNode {
   private final HsmToken hsm;
   private final Vertx vertx;
   private final AtomicReference<AgentState> state;
+  /** When the backup schedule is first looked at after serving. */
+  private static final java.time.Duration FIRST_BACKUP_CHECK = java.time.Duration.ofSeconds(3);
   private volatile MutationLog log;
   private volatile AgentVerticle agent;
   /** This run's own event-bus address (see Addresses.agentIncarnation), announced in every heartbeat. */
@@ -245,7 +247,9 @@ public final class AgentNode {
     state.set(AgentState.SERVING);
     publishHeartbeat();
     if (backups.catalog() != null) {
-      vertx.setPeriodic(BackupScheduler.CHECK_EVERY.toMillis(), t -> {
+      // The first look soon after serving: a cluster restored from a backup, or just grown, has no backup
+      // of its own yet, and HSMs joining it wait for one (the log before it is not there).
+      vertx.setPeriodic(FIRST_BACKUP_CHECK.toMillis(), BackupScheduler.CHECK_EVERY.toMillis(), t -> {
         if (state.get() == AgentState.SERVING) {
           vertx.executeBlocking(() -> {
             scheduler.tick();

@@ -185,7 +185,7 @@ public final class MutationLog implements AutoCloseable {
     Parameters parameters = tlsParameters(tls);
 
     TokenStateMachine sm = new TokenStateMachine(applier, events, compaction.snapshots(),
-        compaction.enabled() ? dataDir.resolve(SNAPSHOT_CLAIM) : null);
+        dataDir.resolve(SNAPSHOT_CLAIM));
     RaftServer server = null;
     try {
       server = RaftServer.newBuilder()
@@ -252,11 +252,18 @@ public final class MutationLog implements AutoCloseable {
     }
   }
 
-  /** The term of the entry at {@code index} in this peer's log, or -1 when the log no longer holds it. */
+  /**
+   * The term of the entry at {@code index} in this peer's log (or of its claimed snapshot, when that is at
+   * {@code index}: the log after a purge, or a log started from a backup, does not hold it), else -1.
+   */
   public long termAt(long index) {
     try {
       org.apache.ratis.server.protocol.TermIndex ti = server.getDivision(group.getGroupId()).getRaftLog().getTermIndex(index);
-      return ti == null ? -1 : ti.getTerm();
+      if (ti == null) {
+        org.apache.ratis.statemachine.SnapshotInfo s = stateMachine.getLatestSnapshot();
+        return s != null && s.getIndex() == index ? s.getTerm() : -1;
+      }
+      return ti.getTerm();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -90,6 +90,9 @@ public final class TokenStateMachine extends BaseStateMachine {
   private final SnapshotClaim claim;
   /** The snapshot claimed (see the class comment), or null. */
   private volatile TermIndex snapshot;
+  /** How long after a catch-up found no backup the store is looked at again. */
+  private static final long INSTALL_RETRY_NANOS = 5_000_000_000L;
+  private volatile long lastUnavailable = System.nanoTime() - INSTALL_RETRY_NANOS;
   /** Restores run here: off Ratis's threads, one at a time. */
   private final java.util.concurrent.ExecutorService installer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "snapshot-install");
@@ -212,13 +215,21 @@ public final class TokenStateMachine extends BaseStateMachine {
   public CompletableFuture<TermIndex> notifyInstallSnapshotFromLeader(RaftProtos.RoleInfoProto roleInfo,
       TermIndex firstTermIndexInLog) {
     long needed = Math.max(0, firstTermIndexInLog.getIndex() - 1);
+    long now = System.nanoTime();
+    if (now - lastUnavailable < INSTALL_RETRY_NANOS) {
+      // The leader asks again at once after "unavailable": look at the store again only every few seconds.
+      return CompletableFuture.completedFuture(null);
+    }
     return CompletableFuture.supplyAsync(() -> {
-      LOG.log(System.Logger.Level.WARNING, getId() + ": the leader's log starts at " + firstTermIndexInLog.getIndex()
-          + ", after this HSM's next entry (" + (applier.lastApplied() + 1) + "): restoring a backup at or after " + needed);
+      LOG.log(System.Logger.Level.WARNING, getId() + ": the leader's log starts at entry " + firstTermIndexInLog.getIndex()
+          + " and this HSM's log lacks entries before it (its token is at " + applier.lastApplied()
+          + "): catching up from a backup at or after " + needed);
       Snapshots.Point restored = snapshots.restoreAtLeast(needed);
       if (restored == null) {
+        lastUnavailable = System.nanoTime();
         LOG.log(System.Logger.Level.ERROR, getId() + ": the backup store holds no backup of this cluster at or after index "
-            + needed + ": this HSM cannot catch up until one is made (hsmbridge backup create)");
+            + needed + ": this HSM cannot catch up until one is made (hsmbridge backup create); asking again in "
+            + INSTALL_RETRY_NANOS / 1_000_000_000 + " s");
         return null;
       }
       claim.write(restored);

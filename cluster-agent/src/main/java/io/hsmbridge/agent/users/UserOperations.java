@@ -363,6 +363,11 @@ public final class UserOperations {
     return v;
   }
 
+  /** The admin quorum's approvals for {@code what} (CO), as user.create and quorum.set need them. */
+  public void requireAdminQuorum(RequestReader r, Principal p, String what) {
+    adminQuorum(r, p, what);
+  }
+
   private void adminQuorum(RequestReader r, Principal p, String what) {
     QuorumCheck.require(r.body(), p, hsm.settings().get(Settings.ADMIN_QUORUM, 1), Role.CO,
         "admin services (" + what + ")", hsm.users(), credentials);

@@ -1,0 +1,150 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.agent.backup.BackupOperations;
+import io.hsmbridge.cli.recovery.Pem;
+import io.hsmbridge.cli.recovery.RecoveryMain;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The command-line side of disaster recovery (docs/disaster-recovery.md): the recovery token's directory,
+ * the escrow file, and the steps that give a fresh HSM the old cluster's PBK and restore a backup onto
+ * it. Each token step runs in a child JVM ({@link RecoveryMain}) with that token's SOFTHSM2_CONF; only
+ * public keys and wrapped blobs pass between the steps, through a private temporary directory.
+ */
+final class RecoveryCeremony {
+  /** The escrow file's format tag. */
+  static final String ESCROW_FORMAT = "hsmbridge-escrow-1";
+  private static final long STEP_TIMEOUT_SECONDS = 900;
+
+  private RecoveryCeremony() {}
+
+  /** The recovery token's directory: a SoftHSM2 token of its own (or a node.properties naming another token). */
+  static NodeDir recoveryDir(Path dir) {
+    return new NodeDir("recovery", dir.toAbsolutePath().normalize());
+  }
+
+  /**
+   * Makes the recovery token in {@code dir} (when its node.properties is missing: a SoftHSM2 token with
+   * PIN files of its own) and its key pair (once); writes {@code dir/recovery-key.pem}.
+   *
+   * @return the recovery key's SHA-256 fingerprint
+   */
+  static String init(Path dir, Path library, PrintStream out) throws IOException {
+    NodeDir node = recoveryDir(dir);
+    if (!Files.exists(node.nodeProperties())) {
+      NodeLayout.prepareToken(node);
+      NodeLayout.writeIfChanged(node.nodeProperties(), NodeProperties.directToken(node, library));
+    }
+    Path pem = node.dir().resolve("recovery-key.pem");
+    step(node, out, "recovery-key", "--out", pem.toString());
+    return BackupOperations.fingerprint(Pem.readPublicKey(Files.readString(pem)));
+  }
+
+  /** An escrow file as {@code backup escrow} writes it. */
+  record Escrow(String cluster, String escrowedBackupKey, String recoveryKeySha256) {
+    static Escrow read(Path file) throws IOException {
+      JsonObject j;
+      try {
+        j = new JsonObject(Files.readString(file));
+      } catch (DecodeException e) {
+        throw new CliException(file + " is not an escrow file (not JSON)");
+      }
+      if (!ESCROW_FORMAT.equals(j.getValue("format")) || !(j.getValue("escrowedBackupKey") instanceof String)
+          || !(j.getValue("recoveryKeySha256") instanceof String)) {
+        throw new CliException(file + " is not an escrow file of this version (format " + ESCROW_FORMAT + ")");
+      }
+      return new Escrow(j.getString("cluster"), j.getString("escrowedBackupKey"), j.getString("recoveryKeySha256"));
+    }
+
+    JsonObject toJson() {
+      return new JsonObject().put("format", ESCROW_FORMAT).put("cluster", cluster)
+          .put("escrowedBackupKey", escrowedBackupKey).put("recoveryKeySha256", recoveryKeySha256);
+    }
+  }
+
+  /**
+   * Gives the fresh token of {@code hsm} the PBK through the recovery token, a new cluster key, and the
+   * backup's keys, users, ACLs and settings; its log will start after the backup's index.
+   */
+  static void restoreOnto(NodeDir hsm, Path backup, Path escrowFile, Path recoveryDir, PrintStream out) throws IOException {
+    Escrow escrow = Escrow.read(escrowFile);
+    NodeDir recovery = recoveryDir(recoveryDir);
+    if (!Files.exists(recovery.nodeProperties())) {
+      throw new CliException("no recovery token in " + recovery.dir() + " (made by ./hsmbridge recovery init --dir DIR)");
+    }
+    if (!Files.isRegularFile(backup)) {
+      throw new CliException("no backup file at " + backup);
+    }
+    Path work = Files.createTempDirectory("hsmbridge-recovery-");
+    try {
+      Path pem = work.resolve("recovery-key.pem");
+      step(recovery, out, "recovery-key", "--out", pem.toString());
+      String fingerprint = BackupOperations.fingerprint(Pem.readPublicKey(Files.readString(pem)));
+      if (!fingerprint.equals(escrow.recoveryKeySha256())) {
+        throw new CliException("the escrow file was made for recovery key " + escrow.recoveryKeySha256()
+            + ", not for the one in " + recovery.dir() + " (" + fingerprint + ")");
+      }
+      Path escrowed = Files.writeString(work.resolve("escrowed.b64"), escrow.escrowedBackupKey());
+      Path spki = work.resolve("transport.spki");
+      Path wrapped = work.resolve("backup-key.wrapped");
+      out.println("the recovery token hands the backup key of cluster " + escrow.cluster() + " to " + hsm.name() + " ...");
+      step(hsm, out, "transport-key", "--config", hsm.nodeProperties().toString(), "--out", spki.toString());
+      step(recovery, out, "transfer", "--escrow", escrowed.toString(), "--spki", spki.toString(), "--out", wrapped.toString());
+      out.println("restoring " + backup + " onto " + hsm.name() + " ...");
+      step(hsm, out, "restore", "--config", hsm.nodeProperties().toString(), "--wrapped", wrapped.toString(),
+          "--backup", backup.toAbsolutePath().toString(), "--raft-dir", hsm.raftDir().toString());
+    } finally {
+      DemoCommand.deleteTree(work);
+    }
+  }
+
+  /** Runs one {@link RecoveryMain} step with {@code node}'s token; its output lines go to {@code out}. */
+  private static void step(NodeDir node, PrintStream out, String name, String... args) throws IOException {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx512m", "-cp", System.getProperty("java.class.path"), RecoveryMain.class.getName(), name));
+    if (!List.of(args).contains("--config")) {
+      cmd.addAll(List.of("--config", node.nodeProperties().toString()));
+    }
+    cmd.addAll(List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+    pb.environment().put("SOFTHSM2_CONF", node.softhsmConf().toString());
+    Process p = pb.start();
+    List<String> lines = new ArrayList<>();
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line = r.readLine(); line != null; line = r.readLine()) {
+        if (line.startsWith("hsmbridge: ")) {
+          lines.add(line);
+        } else if (!line.startsWith("SLF4J") && !line.contains("WARNING")) {
+          out.println("  " + line);
+        }
+      }
+    }
+    try {
+      if (!p.waitFor(STEP_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+        throw new CliException("the recovery step '" + name + "' did not end within " + STEP_TIMEOUT_SECONDS + " s");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      p.destroyForcibly();
+      throw new CliException("interrupted during the recovery step '" + name + "'");
+    }
+    if (p.exitValue() != 0) {
+      throw new CliException("the recovery step '" + name + "' on " + node.dir() + " failed: "
+          + (lines.isEmpty() ? "exit " + p.exitValue() : String.join("; ", lines).replace("hsmbridge: ", "")));
+    }
+  }
+}
