@@ -16,7 +16,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "backup", description = "The cluster's backups: made inside an HSM, kept in backup.dir (CO only).",
     subcommands = {BackupCommands.Create.class, BackupCommands.ListBackups.class, BackupCommands.Describe.class,
         BackupCommands.Delete.class, BackupCommands.RestoreDeleted.class, BackupCommands.SetRetention.class,
-        BackupCommands.SetNeverExpires.class, BackupCommands.Escrow.class})
+        BackupCommands.SetNeverExpires.class, BackupCommands.CopyToRegion.class, BackupCommands.Escrow.class})
 final class BackupCommands extends CliCommand {
   /** Making a backup wraps every key inside the token: longer than a crypto request. */
   static final int CREATE_TIMEOUT_SECONDS = 600;
@@ -24,7 +24,7 @@ final class BackupCommands extends CliCommand {
   @Override
   protected int execute() {
     throw usage("missing subcommand; one of: create, list, describe, delete, restore-deleted, set-retention, set-never-expires,"
-        + " escrow");
+        + " copy-to-region, escrow");
   }
 
   /** Sends one backup request and prints the reply's JSON. */
@@ -128,6 +128,24 @@ final class BackupCommands extends CliCommand {
     @Override
     Op op() {
       return Op.BACKUP_RESTORE_DELETED;
+    }
+  }
+
+  @Command(name = "copy-to-region", description = "Copy a READY backup into another store of the HSMs'"
+      + " (backup.store.<name>=<directory> in node.properties, e.g. in HOME/agent.properties); prints the copy's record,"
+      + " which names its source store, backup and cluster.")
+  static final class CopyToRegion extends OneBackup {
+    @Option(names = "--to", required = true, paramLabel = "STORE", description = "The store's name.")
+    String to;
+
+    @Override
+    Op op() {
+      return Op.BACKUP_COPY_TO_REGION;
+    }
+
+    @Override
+    JsonObject body() {
+      return super.body().put("to", to);
     }
   }
 

@@ -20,9 +20,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Disaster recovery from the command line (issue #12 items 7 and 8, docs/disaster-recovery.md), on real
- * node processes and real SoftHSM2 tokens: a CO escrows the backup key to an offline recovery token and a
- * backup is made; then every HSM, every token and every Raft log is destroyed. {@code up --from-backup}
+ * Disaster recovery from the command line (issue #12 items 5, 7 and 8, docs/disaster-recovery.md), on real
+ * node processes and real SoftHSM2 tokens: a CO escrows the backup key to an offline recovery token, a
+ * backup is made and copied to another store ({@code copy-to-region}); then every HSM, every token, every
+ * Raft log and the cluster's own backup directory are destroyed. {@code up --from-backup}
  * builds a new cluster of two HSMs from the backup file, the escrow and the recovery token: the old users
  * log in with their old passwords, a ciphertext made before the backup decrypts, a signature made after
  * the restore verifies with the old public key, and the added HSM serves the keys too. An escrow for
@@ -49,6 +50,8 @@ class DisasterRecoveryScenarioTest {
   @Test
   void everyHsmLostTheBackupTheEscrowAndTheRecoveryTokenBringTheClusterBack() throws Exception {
     oldHome = Files.createDirectories(work.resolve("old"));
+    Path drStore = work.resolve("dr-store"); // another region: it outlives the old cluster's machines
+    Files.writeString(oldHome.resolve("agent.properties"), "backup.store.dr=" + drStore + "\n");
     CliRun up = CliRun.run(oldHome, "up", "--hsms", "2", "--port", "0");
     assertEquals(0, up.code, up.toString());
     TestLogins logins = TestLogins.activate(oldHome, Files.createDirectories(work.resolve("old-sessions")));
@@ -79,8 +82,18 @@ class DisasterRecoveryScenarioTest {
     assertEquals(0, escrowed.code, escrowed + logs(oldHome));
     CliRun created = CliRun.run(oldHome, logins.co(), "backup", "create");
     assertEquals(0, created.code, created + logs(oldHome));
-    String backupId = new JsonObject(created.out.trim()).getString("backupId");
-    Path offsite = Files.copy(oldHome.resolve("backups").resolve(backupId + ".hbk"), work.resolve("offsite.hbk"));
+    String sourceId = new JsonObject(created.out.trim()).getString("backupId");
+    CliRun copied = CliRun.run(oldHome, logins.co(), "backup", "copy-to-region", sourceId, "--to", "dr");
+    assertEquals(0, copied.code, copied + logs(oldHome));
+    JsonObject copy = new JsonObject(copied.out.trim());
+    assertEquals("READY", copy.getString("state"), copy.encode());
+    assertEquals("local", copy.getString("sourceStore"), copy.encode());
+    assertEquals(sourceId, copy.getString("sourceBackupId"), copy.encode());
+    assertNotNull(copy.getString("sourceCluster"), copy.encode());
+    String backupId = copy.getString("backupId");
+    assertNotEquals(sourceId, backupId);
+    Path offsite = drStore.resolve(backupId + ".hbk");
+    assertTrue(Files.isRegularFile(offsite), offsite.toString());
 
     // The disaster: every process, token, Raft log and backup directory of the old cluster is gone.
     assertEquals(0, CliRun.run(oldHome, "down").code);
@@ -103,7 +116,7 @@ class DisasterRecoveryScenarioTest {
         "--recovery-dir", recovery.toString(), "--hsms", "2", "--port", "0");
     long ms = (System.nanoTime() - t0) / 1_000_000;
     assertEquals(0, restored.code, restored + logs(newHome));
-    assertTrue(restored.out.contains("restored backup " + backupId), restored.out);
+    assertTrue(restored.out.contains("restored backup " + sourceId), restored.out); // the copy's file is the source's
 
     TestLogins again = TestLogins.of(newHome, Files.createDirectories(work.resolve("new-sessions")));
     again.login(TestLogins.ADMIN); // old passwords
@@ -125,8 +138,8 @@ class DisasterRecoveryScenarioTest {
     }
     CliRun check = CliRun.run(newHome, again.co(), "cluster", "check");
     assertEquals(0, check.code, check + logs(newHome));
-    System.out.println("[disaster recovery] backup " + backupId + " (" + Files.size(offsite) + " bytes) restored into a"
-        + " new cluster of 2 HSMs in " + ms + " ms by up --from-backup; old passwords, old ciphertext and old public key"
+    System.out.println("[disaster recovery] backup " + sourceId + " (" + Files.size(offsite) + " bytes) restored into a"
+        + " new cluster of 2 HSMs from its copy " + backupId + " in store dr in " + ms + " ms by up --from-backup; old passwords, old ciphertext and old public key"
         + " work on both HSMs; cluster check consistent");
   }
 

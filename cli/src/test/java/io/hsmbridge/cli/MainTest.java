@@ -97,7 +97,7 @@ class MainTest {
   @Test
   void unknownCommandListsTheCommands() {
     String line = oneError(CliRun.run(home, "frobnicate"), ExitCodes.USAGE);
-    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, audit, backup, login, logout,"
+    assertTrue(line.startsWith("hsmbridge: unknown command 'frobnicate'; one of: up, down, status, hsm, cluster, audit, backup, recovery, login, logout,"
         + " whoami, user, quorum, key"), line);
   }
 

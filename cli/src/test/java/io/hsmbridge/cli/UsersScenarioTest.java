@@ -214,6 +214,8 @@ class UsersScenarioTest {
         return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa").put("neverExpires", true);
       case BACKUP_SET_RETENTION:
         return op(op.wire()).put("days", 90);
+      case BACKUP_COPY_TO_REGION:
+        return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa").put("to", "nowhere");
       case BACKUP_ESCROW:
         return op(op.wire()).put("recoveryKey", RECOVERY_KEY);
       case AUTH_LOGIN:

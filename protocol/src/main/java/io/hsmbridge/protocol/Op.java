@@ -64,6 +64,8 @@ public enum Op {
   BACKUP_SET_NEVER_EXPIRES("backup.setNeverExpires", false),
   /** The PBK wrapped under a recovery token's public key (disaster recovery; CO under the admin quorum). */
   BACKUP_ESCROW("backup.escrow", false),
+  /** A READY backup copied into another configured store ({@code backup.store.<name>}), which records its source. */
+  BACKUP_COPY_TO_REGION("backup.copyToRegion", false),
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),
@@ -118,6 +120,7 @@ public enum Op {
       case BACKUP_RESTORE_DELETED:
       case BACKUP_SET_RETENTION:
       case BACKUP_SET_NEVER_EXPIRES:
+      case BACKUP_COPY_TO_REGION:
         return false;
       default:
         return !mutation || !isInternal();

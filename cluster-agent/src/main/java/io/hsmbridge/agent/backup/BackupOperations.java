@@ -32,6 +32,27 @@ public final class BackupOperations {
   /** Null when this HSM has no {@code backup.dir}. */
   private final BackupCatalog catalog;
 
+  private final java.util.Map<String, Path> otherStores;
+
+  /**
+   * The other backup stores of node.properties: {@code backup.store.<name>=<directory>} (a name of letters,
+   * digits, '.', '-' or '_'; not "local", the name of {@code backup.dir}).
+   */
+  public static java.util.Map<String, Path> otherStores(java.util.Properties p) {
+    java.util.Map<String, Path> stores = new java.util.TreeMap<>();
+    for (String key : p.stringPropertyNames()) {
+      if (key.startsWith("backup.store.")) {
+        String name = key.substring("backup.store.".length());
+        if (!name.matches("[A-Za-z0-9_.-]{1,64}") || name.equals("local")) {
+          throw io.hsmbridge.agent.AgentConfig.invalid(key + ": a store name is 1..64 letters, digits, '.', '-' or '_',"
+              + " and not 'local'");
+        }
+        stores.put(name, Path.of(p.getProperty(key).trim()));
+      }
+    }
+    return stores;
+  }
+
   /** The Raft term of the log entry at an index, or -1 when unknown. */
   private final java.util.function.LongUnaryOperator termAt;
 
@@ -45,6 +66,13 @@ public final class BackupOperations {
    */
   public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog,
       java.util.function.LongUnaryOperator termAt) {
+    this(hsmId, cluster, hsm, applier, catalog, termAt, java.util.Map.of());
+  }
+
+  /** @param otherStores the stores {@code backup copy-to-region} may copy into, by name ({@link #otherStores}) */
+  public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog,
+      java.util.function.LongUnaryOperator termAt, java.util.Map<String, Path> otherStores) {
+    this.otherStores = java.util.Map.copyOf(otherStores);
     this.termAt = termAt;
     this.hsmId = hsmId;
     this.cluster = cluster;
@@ -91,6 +119,8 @@ public final class BackupOperations {
         return catalog.restoreDeleted(id(r)).toJson();
       case BACKUP_SET_NEVER_EXPIRES:
         return catalog.setNeverExpires(id(r), r.bool("neverExpires", true)).toJson();
+      case BACKUP_COPY_TO_REGION:
+        return copyTo(id(r), r.string("to")).toJson();
       case BACKUP_SET_RETENTION: {
         catalog.setRetention(r.integer("days"));
         return new JsonObject().put("retentionDays", catalog.retentionDays());
@@ -147,6 +177,19 @@ public final class BackupOperations {
     LOG.info(hsmId + " escrowed the backup key to recovery key " + fingerprint(spki));
     return new JsonObject().put("cluster", cluster).put("hsm", hsmId).put("escrowedBackupKey",
         java.util.Base64.getEncoder().encodeToString(escrowed)).put("recoveryKeySha256", fingerprint(spki));
+  }
+
+  /** {@code backup copy-to-region}: the copy's record in the other store (new id; source store, id, cluster). */
+  private BackupRecord copyTo(BackupId id, String to) {
+    Path dir = otherStores.get(to);
+    if (dir == null) {
+      throw HsmException.badParam("no backup store named '" + to + "' on HSM " + hsmId + " (configured: "
+          + (otherStores.isEmpty() ? "none; add backup.store.<name>=<directory> to node.properties" : otherStores.keySet()) + ")");
+    }
+    BackupCatalog target = BackupCatalog.open(DirectoryBackupStore.open(to, dir), Clock.systemUTC(), BackupCatalog.Bounds.DEFAULTS);
+    BackupRecord copy = catalog.copyTo(id, target);
+    LOG.info(hsmId + " copied backup " + id.value() + " to store " + to + " as " + copy.backupId().value());
+    return copy;
   }
 
   /** SHA-256 of a public key, hex: what an operator compares with the recovery token's. */

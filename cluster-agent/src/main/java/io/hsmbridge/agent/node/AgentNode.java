@@ -197,6 +197,11 @@ public final class AgentNode {
       LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
     }
     BackupCatalog catalog = BackupOperations.catalogAt(backupDir());
+    if (catalog != null) {
+      for (var id : catalog.failInterruptedBy(hsmId)) {
+        LOG.warning(hsmId + " stopped while making backup " + id.value() + ": it is FAILED now");
+      }
+    }
     if (raft.join()) {
       restoreNewestBackup(hsmId, catalog, raft.dir());
     }
@@ -209,7 +214,7 @@ public final class AgentNode {
     }, audit::append);
     applied.advance(applier.lastApplied());
     BackupOperations backups = new BackupOperations(hsmId, config.cluster().name(), hsm, applier, catalog,
-        index -> log == null ? -1 : log.termAt(index));
+        index -> log == null ? -1 : log.termAt(index), BackupOperations.otherStores(config.agent().properties()));
     Compaction compaction;
     try {
       compaction = Compaction.from(config.agent().properties(), catalog == null ? Snapshots.NONE

@@ -278,6 +278,28 @@ public final class BackupCatalog {
     }
   }
 
+  /**
+   * At the start of {@code sourceHsm}'s agent: the backups it was making when it stopped (killed mid-way)
+   * become FAILED at once, their partial files removed; nothing else can be making them. Returns them.
+   */
+  public List<BackupId> failInterruptedBy(String sourceHsm) {
+    List<BackupId> failed = new ArrayList<>();
+    List<String> problems = new ArrayList<>();
+    synchronized (lock) {
+      for (BackupStore.Entry e : store.list()) {
+        if (e.isReadable() && e.record().state() == BackupState.CREATE_IN_PROGRESS && sourceHsm.equals(e.record().sourceHsm())) {
+          guarded(e.id(), problems, () -> {
+            store.replaceRecord(e.record().withState(BackupState.FAILED, clock.instant()));
+            store.deleteFile(e.id());
+            failed.add(e.id());
+          });
+        }
+      }
+    }
+    problems.forEach(LOG::warning);
+    return failed;
+  }
+
   /** CREATE_IN_PROGRESS records older than the bound become FAILED (their maker was killed); returns them. */
   public List<BackupId> failStaleCreations() {
     List<BackupId> failed = new ArrayList<>();

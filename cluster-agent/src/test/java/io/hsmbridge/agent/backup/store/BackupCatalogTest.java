@@ -200,6 +200,18 @@ class BackupCatalogTest {
   }
 
   @Test
+  void anHsmThatRestartsFailsTheBackupsItWasMakingAndNoOtherHsms() {
+    BackupId mine = catalog.begin("prod", "hsm1", 3).backupId();
+    BackupId theirs = catalog.begin("prod", "hsm2", 3).backupId();
+    BackupRecord done = ready("done");
+    assertEquals(List.of(mine), catalog.failInterruptedBy("hsm1"));
+    assertEquals(BackupState.FAILED, catalog.describe(mine).state());
+    assertEquals(BackupState.CREATE_IN_PROGRESS, catalog.describe(theirs).state());
+    assertEquals(BackupState.READY, catalog.describe(done.backupId()).state());
+    assertEquals(List.of(), catalog.failInterruptedBy("hsm1"), "once");
+  }
+
+  @Test
   void theStaleBoundIsAConstructorParameter() {
     BackupCatalog quick = new BackupCatalog(store, clock, Duration.ofMinutes(5));
     BackupId id = quick.begin("prod", "hsm1", 1).backupId();
