@@ -327,12 +327,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
    * take them (see {@link HsmView#WARM_UP_NANOS}).
    */
   private HsmView choose(Request req, java.util.function.Predicate<HsmView> eligible) {
-    if (!req.op.isMutation()) {
-      return registry.choose(eligible, localHsmId);
-    }
-    long now = System.nanoTime();
-    HsmView warm = registry.chooseLeastQueued(eligible.and(v -> !v.warmingUp(now)), localHsmId);
-    return warm != null ? warm : registry.chooseLeastQueued(eligible, localHsmId);
+    return registry.chooseFor(req.op.isMutation(), eligible, localHsmId, System.nanoTime());
   }
 
   private void send(Request req, HsmView target) {

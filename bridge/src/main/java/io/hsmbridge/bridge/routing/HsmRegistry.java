@@ -154,6 +154,22 @@ final class HsmRegistry {
 
   private int rotation;
 
+  /**
+   * The HSM for a request among those {@code eligible}, preferring {@code localHsmId}: crypto and reads by
+   * expected wait; mutations by queue, leaving out an HSM that has just started serving
+   * ({@link HsmView#WARM_UP_NANOS}). Either way an HSM making a backup is left out while another can take
+   * the request: the backup holds its applies for its length and keeps its token busy (issue #12 item 3).
+   */
+  HsmView chooseFor(boolean mutation, java.util.function.Predicate<HsmView> eligible, String localHsmId, long now) {
+    java.util.function.Predicate<HsmView> notBackingUp = eligible.and(v -> !v.backingUp);
+    if (!mutation) {
+      HsmView free = choose(notBackingUp, localHsmId);
+      return free != null ? free : choose(eligible, localHsmId);
+    }
+    HsmView warm = chooseLeastQueued(notBackingUp.and(v -> !v.warmingUp(now)), localHsmId);
+    return warm != null ? warm : chooseLeastQueued(eligible, localHsmId);
+  }
+
   /** Completes with the count once {@code needed} serving HSMs have applied {@code seq}. */
   void awaitApplied(long seq, int needed, Promise<Integer> done) {
     waiters.add(new DurabilityWaiter(seq, needed, done));

@@ -21,6 +21,8 @@ final class HsmView {
   long applied;
   int objects;
   int capacity = 1;
+  /** Making a backup (from its heartbeat): routed around while another HSM can serve. */
+  volatile boolean backingUp;
   int agentOutstanding;
   String lastError;
   /** Committed log entries the HSM skipped as refused since its start, and the last one (see TokenStateMachine). */
@@ -79,6 +81,7 @@ final class HsmView {
     capacity = Math.max(1, hb.getInteger("capacity", capacity));
     agentOutstanding = hb.getInteger("outstanding", 0);
     lastError = hb.getString("lastError");
+    backingUp = hb.getBoolean("backingUp", false);
     refusedEntries = hb.getLong("refusedEntries", 0L);
     lastRefusal = hb.getString("lastRefusal");
     token = hb.getString("token", token);

@@ -52,6 +52,24 @@ class WarmUpAndHedgeSettingsTest {
   }
 
   @Test
+  void anHsmMakingABackupGetsNothingWhileAnotherCanServeAndEverythingWhenAlone() {
+    HsmRegistry registry = new HsmRegistry(Duration.ofSeconds(2));
+    long now = System.nanoTime();
+    long warm = now - HsmView.WARM_UP_NANOS - 1;
+    registry.onHeartbeat(heartbeat("SERVING", "hsmbridge.v1.agent.hsm2.run1").put("backingUp", true), warm);
+    registry.onHeartbeat(new JsonObject().put("hsmId", "hsm3").put("state", "SERVING").put("applied", 5L)
+        .put("address", "hsmbridge.v1.agent.hsm3.run1"), warm);
+    for (int i = 0; i < 10; i++) {
+      assertEquals("hsm3", registry.chooseFor(false, v -> true, "hsm2", now).hsmId, "crypto goes around the backup");
+      assertEquals("hsm3", registry.chooseFor(true, v -> true, "hsm2", now).hsmId, "mutations too");
+    }
+    assertEquals("hsm2", registry.chooseFor(false, v -> v.hsmId.equals("hsm2"), null, now).hsmId,
+        "alone, the HSM making a backup still serves");
+    registry.onHeartbeat(heartbeat("SERVING", "hsmbridge.v1.agent.hsm2.run1"), warm + 1);
+    assertEquals("hsm2", registry.chooseFor(false, v -> true, "hsm2", now).hsmId, "its backup done, local again");
+  }
+
+  @Test
   void hedgeAfterDefaultsTo1500MsZeroTurnsItOffAndTinyValuesAreRefused() {
     assertEquals(Duration.ofMillis(1500), RoutingSettings.from(new Properties()).hedgeAfter());
     Properties off = new Properties();

@@ -33,6 +33,14 @@ public final class BackupOperations {
   private final BackupCatalog catalog;
 
   private final java.util.Map<String, Path> otherStores;
+  /** Told true when this HSM begins a backup and false when it ends (its heartbeat says so: routing). */
+  private final java.util.function.Consumer<Boolean> busy;
+  private final java.util.concurrent.atomic.AtomicInteger making = new java.util.concurrent.atomic.AtomicInteger();
+
+  /** Whether this HSM is making a backup now. */
+  public boolean inProgress() {
+    return making.get() > 0;
+  }
 
   /**
    * The other backup stores of node.properties: {@code backup.store.<name>=<directory>} (a name of letters,
@@ -66,12 +74,14 @@ public final class BackupOperations {
    */
   public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog,
       java.util.function.LongUnaryOperator termAt) {
-    this(hsmId, cluster, hsm, applier, catalog, termAt, java.util.Map.of());
+    this(hsmId, cluster, hsm, applier, catalog, termAt, java.util.Map.of(), busy -> { });
   }
 
   /** @param otherStores the stores {@code backup copy-to-region} may copy into, by name ({@link #otherStores}) */
   public BackupOperations(String hsmId, String cluster, HsmToken hsm, TokenApplier applier, BackupCatalog catalog,
-      java.util.function.LongUnaryOperator termAt, java.util.Map<String, Path> otherStores) {
+      java.util.function.LongUnaryOperator termAt, java.util.Map<String, Path> otherStores,
+      java.util.function.Consumer<Boolean> busy) {
+    this.busy = busy;
     this.otherStores = java.util.Map.copyOf(otherStores);
     this.termAt = termAt;
     this.hsmId = hsmId;
@@ -135,6 +145,25 @@ public final class BackupOperations {
    * applied index; this HSM's applies wait for it and catch up after). A failure leaves the backup FAILED.
    */
   public BackupRecord create() {
+    making.incrementAndGet();
+    tell(true);
+    try {
+      return createNow();
+    } finally {
+      making.decrementAndGet();
+      tell(false);
+    }
+  }
+
+  private void tell(boolean now) {
+    try {
+      busy.accept(now);
+    } catch (RuntimeException e) {
+      LOG.warning(hsmId + " could not announce the backup: " + e.getMessage());
+    }
+  }
+
+  private BackupRecord createNow() {
     BackupRecord[] begun = new BackupRecord[1];
     try {
       byte[] file = applier.atOneIndex(() -> {

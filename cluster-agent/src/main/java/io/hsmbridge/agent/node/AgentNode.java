@@ -67,6 +67,7 @@ public final class AgentNode {
   /** When the backup schedule is first looked at after serving. */
   private static final java.time.Duration FIRST_BACKUP_CHECK = java.time.Duration.ofSeconds(3);
   private volatile MutationLog log;
+  private volatile BackupOperations backups;
   private volatile AgentVerticle agent;
   /** This run's own event-bus address (see Addresses.agentIncarnation), announced in every heartbeat. */
   private final String address;
@@ -214,7 +215,9 @@ public final class AgentNode {
     }, audit::append);
     applied.advance(applier.lastApplied());
     BackupOperations backups = new BackupOperations(hsmId, config.cluster().name(), hsm, applier, catalog,
-        index -> log == null ? -1 : log.termAt(index), BackupOperations.otherStores(config.agent().properties()));
+        index -> log == null ? -1 : log.termAt(index), BackupOperations.otherStores(config.agent().properties()),
+        busy -> publishHeartbeat());
+    this.backups = backups;
     Compaction compaction;
     try {
       compaction = Compaction.from(config.agent().properties(), catalog == null ? Snapshots.NONE
@@ -364,6 +367,10 @@ public final class AgentNode {
         .put("capacity", a == null ? 1 : a.workerThreads())
         .put("token", hsm.label())
         .put("pid", ProcessHandle.current().pid());
+    BackupOperations b = backups;
+    if (b != null && b.inProgress()) {
+      hb.put("backingUp", true);
+    }
     String door = frontDoor;
     if (door != null) {
       hb.put("frontDoor", door); // where clients reach this host's front door (cluster.status lists them)
