@@ -77,13 +77,7 @@ final class ClusterCommands {
         out().println(names.isEmpty() ? "hsmbridge is already running; checking it ..."
             : "starting " + String.join(", ", names) + " (data dir " + home.dir() + ") ...");
         out().flush();
-        LocalCluster.Ready ready;
-        try {
-          ready = cluster.awaitServing(spawned, rec.hsmIds());
-        } catch (NodeFailure f) {
-          printTail(out(), f);
-          throw f;
-        }
+        LocalCluster.Ready ready = awaitServing(cluster, spawned, rec);
         ClusterRecord settled = rec.asEstablished();
         for (String id : rec.hsmIds()) {
           settled = settled.joined(id); // seen serving: a restart no longer asks to join
@@ -113,14 +107,7 @@ final class ClusterCommands {
       RecoveryCeremony.restoreOnto(home().hsm(Home.FIRST_HSM), fromBackup, escrow, recoveryDir, out());
       out().println("starting " + Home.FIRST_HSM + " on the restored token ...");
       out().flush();
-      List<LocalNode.Spawned> spawned = cluster.startMissing(rec);
-      LocalCluster.Ready ready;
-      try {
-        ready = cluster.awaitServing(spawned, rec.hsmIds());
-      } catch (NodeFailure f) {
-        printTail(out(), f);
-        throw f;
-      }
+      LocalCluster.Ready ready = awaitServing(cluster, cluster.startMissing(rec), rec);
       ClusterRecord settled = rec.joined(Home.FIRST_HSM);
       ClusterLayout.write(home(), settled, library);
       for (int i = 1; i < n; i++) {
@@ -137,6 +124,16 @@ final class ClusterCommands {
       out().println("restored into a new cluster in " + (System.nanoTime() - started) / 1_000_000 + " ms");
       printUp(ready, cluster.running(), ClusterRecord.load(home().clusterProperties()), false);
       return ExitCodes.OK;
+    }
+
+    /** Waits until every HSM of {@code rec} serves; a node that fails shows its log's tail. */
+    private LocalCluster.Ready awaitServing(LocalCluster cluster, List<LocalNode.Spawned> spawned, ClusterRecord rec) {
+      try {
+        return cluster.awaitServing(spawned, rec.hsmIds());
+      } catch (NodeFailure f) {
+        printTail(out(), f);
+        throw f;
+      }
     }
 
     /** The existing cluster with this command's options, or a new one. */

@@ -91,15 +91,8 @@ public final class ClusterKeys {
     byte[] spki = pool.callAsSecurityOfficer(soPin, "create transport key", s -> {
       destroyAll(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID);
       destroyAll(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);
-      AttributeVector pub = new AttributeVector().token(true).private_(false).id(TRANSPORT_KEY_ID)
-          .label("hsmbridge transport key").encrypt(false).wrap(true).verify(false).modulusBits(TRANSPORT_RSA_BITS)
-          .publicExponent(BigInteger.valueOf(65537));
-      AttributeVector priv = new AttributeVector().token(true).private_(false).id(TRANSPORT_KEY_ID)
-          .label("hsmbridge transport key").sensitive(true).extractable(false).decrypt(false).sign(false)
-          .unwrap(true).derive(false);
-      PKCS11KeyPair pair = s.generateKeyPair(new Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN), new KeyPairTemplate(priv, pub));
-      AttributeVector a = s.getAttrValues(pair.getPublicKey(), CKA_MODULUS, CKA_PUBLIC_EXPONENT);
-      return PublicKeys.rsa(a.modulus(), a.publicExponent());
+      // Public objects: the SO uses the private half later.
+      return unwrappingPair(s, TRANSPORT_KEY_ID, "hsmbridge transport key", false);
     });
     keys.reload();
     return spki;
@@ -351,6 +344,22 @@ public final class ClusterKeys {
   /** What the cluster key forces on everything it unwraps; every replica template repeats it. */
   static AttributeVector replicaUnwrapTemplate() {
     return new AttributeVector().sensitive(true).private_(true).wrapWithTrusted(true);
+  }
+
+  /**
+   * Makes an RSA-3072 pair that only wraps (public half) and unwraps (private half: sensitive, never
+   * extractable, no decrypt or sign); returns the public half as SubjectPublicKeyInfo.
+   *
+   * @param privateObject whether the pair needs the User's login (else the SO can use it)
+   */
+  static byte[] unwrappingPair(Session s, byte[] id, String label, boolean privateObject) throws TokenException {
+    AttributeVector pub = new AttributeVector().token(true).private_(false).id(id).label(label).encrypt(false)
+        .wrap(true).verify(false).modulusBits(TRANSPORT_RSA_BITS).publicExponent(BigInteger.valueOf(65537));
+    AttributeVector priv = new AttributeVector().token(true).private_(privateObject).id(id).label(label)
+        .sensitive(true).extractable(false).decrypt(false).sign(false).unwrap(true).derive(false);
+    PKCS11KeyPair pair = s.generateKeyPair(new Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN), new KeyPairTemplate(priv, pub));
+    AttributeVector a = s.getAttrValues(pair.getPublicKey(), CKA_MODULUS, CKA_PUBLIC_EXPONENT);
+    return PublicKeys.rsa(a.modulus(), a.publicExponent());
   }
 
   /** The OAEP hash this token's profile wraps with (the first it lists). */

@@ -3,19 +3,16 @@ package io.hsmbridge.pkcs11;
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
 
 import io.hsmbridge.protocol.ErrorCode;
-import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import org.xipki.pkcs11.wrapper.AttributeVector;
-import org.xipki.pkcs11.wrapper.KeyPairTemplate;
 import org.xipki.pkcs11.wrapper.Mechanism;
-import org.xipki.pkcs11.wrapper.PKCS11KeyPair;
 
 /**
  * Disaster recovery of the backup key (PBK; docs/disaster-recovery.md), in three roles, each on a token:
  *
  * <ol>
  *   <li><b>Recovery token</b> (kept offline by the customer: a smart card, a vendor HSM, a SoftHSM2 token
- *       in tests): {@link #createRecoveryKey} makes an RSA key pair whose private half never leaves it.</li>
+ *       in tests): {@link #createRecoveryKey} makes an RSA-3072 key pair whose private half never leaves it.</li>
  *   <li><b>A cluster HSM</b>: {@link #escrow} wraps the PBK under the recovery public key, imported as a
  *       trusted key for the call (the PBK is wrap-with-trusted). The result is safe to store anywhere.</li>
  *   <li><b>After the disaster</b>, a fresh HSM makes a transport key pair
@@ -27,7 +24,6 @@ import org.xipki.pkcs11.wrapper.PKCS11KeyPair;
  */
 public final class RecoveryKeys {
   static final byte[] RECOVERY_KEY_ID = "hsmbridge.recovery-key.v1".getBytes(StandardCharsets.US_ASCII);
-  private static final int RECOVERY_RSA_BITS = 3072;
 
   private final SessionPool pool;
   private final ClusterKeys clusterKeys;
@@ -47,15 +43,7 @@ public final class RecoveryKeys {
       if (ClusterKeys.find(s, CKO_PRIVATE_KEY, RECOVERY_KEY_ID) != KeyEntry.NONE) {
         throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a recovery key");
       }
-      AttributeVector pub = new AttributeVector().token(true).private_(false).id(RECOVERY_KEY_ID)
-          .label("hsmbridge recovery key").encrypt(false).wrap(true).verify(false).modulusBits(RECOVERY_RSA_BITS)
-          .publicExponent(BigInteger.valueOf(65537));
-      AttributeVector priv = new AttributeVector().token(true).private_(true).id(RECOVERY_KEY_ID)
-          .label("hsmbridge recovery key").sensitive(true).extractable(false).decrypt(false).sign(false)
-          .unwrap(true).derive(false);
-      PKCS11KeyPair pair = s.generateKeyPair(new Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN), new KeyPairTemplate(priv, pub));
-      AttributeVector a = s.getAttrValues(pair.getPublicKey(), CKA_MODULUS, CKA_PUBLIC_EXPONENT);
-      return PublicKeys.rsa(a.modulus(), a.publicExponent());
+      return ClusterKeys.unwrappingPair(s, RECOVERY_KEY_ID, "hsmbridge recovery key", true);
     });
   }
 
