@@ -122,13 +122,7 @@ public final class BackupKeys {
     if (!e.info().extractable()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + keyId + " is never extractable: it cannot be backed up");
     }
-    return pool.call("wrap key for backup", s -> {
-      byte[] wrapped = s.wrapKey(Mechanisms.aesKeyWrapPad(), ebk.get(s), e.handle());
-      byte[] point = e.spec().family() == io.hsmbridge.protocol.KeySpec.Family.EC
-          || e.spec().family() == io.hsmbridge.protocol.KeySpec.Family.EDWARDS
-          ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
-      return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
-    });
+    return pool.call("wrap key for backup", s -> ClusterKeys.replicaBlob(s, e, ebk.get(s)));
   }
 
   /**

@@ -205,10 +205,15 @@ public final class ClusterKeys {
     boolean exportable = e.info().exportable();
     return pool.call("wrap key for replication", s -> {
       long clusterKey = exportable ? exportKey(s) : clusterKey(s);
-      byte[] wrapped = wrapUnderClusterKey(s, clusterKey, e.handle(), e.spec());
-      byte[] point = hasPoint(e.spec()) ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
-      return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
+      return replicaBlob(s, e, clusterKey);
     });
+  }
+
+  /** {@code e} wrapped (AES key wrap with padding) under {@code wrappingKey}, with its metadata and EC point. */
+  static ReplicaBlob replicaBlob(Session s, KeyEntry e, long wrappingKey) throws TokenException {
+    byte[] wrapped = wrapUnderClusterKey(s, wrappingKey, e.handle(), e.spec());
+    byte[] point = hasPoint(e.spec()) ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;
+    return new ReplicaBlob(e.info().keyId(), e.info().label(), e.spec(), e.info().usage(), wrapped, point);
   }
 
   /**
