@@ -12,20 +12,27 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.xipki.pkcs11.wrapper.AttributeVector;
 
-/** The applied index lives in one private data object of the token and is never mistaken for a key. */
+/**
+ * The applied index lives in two private data objects of the token (slots written in turn, in place) and
+ * is never mistaken for a key; records of older builds are read and taken over.
+ */
 class AppliedIndexRecordTest {
   private static AttributeVector records() {
-    return new AttributeVector().class_(CKO_DATA).token(true).application(AppliedIndexRecord.NAME).label(AppliedIndexRecord.NAME);
+    return new AttributeVector().class_(CKO_DATA).token(true).application(AppliedIndexRecord.NAME);
   }
 
   private static long[] recordHandles(TokenInspector inspector) {
     return inspector.call(s -> s.findAllObjectsSingle(records()));
   }
 
-  /** A record made beside the HsmToken, as a crash between create and destroy (or another writer) would leave it. */
-  private static void plant(TokenInspector inspector, long index, boolean modifiable) {
-    inspector.call(s -> s.createObject(records().private_(true).modifiable(modifiable)
+  /** A record of an older build (index in CKA_VALUE), as a crash between create and destroy would leave it. */
+  private static long plant(TokenInspector inspector, long index, boolean modifiable) {
+    return inspector.call(s -> s.createObject(records().label(AppliedIndexRecord.NAME).private_(true).modifiable(modifiable)
         .value(ByteBuffer.allocate(8).putLong(index).array())));
+  }
+
+  private static String label(TokenInspector inspector, long h) {
+    return inspector.call(s -> s.getAttrValues(h, CKA_LABEL).label());
   }
 
   @Test
@@ -44,35 +51,65 @@ class AppliedIndexRecordTest {
       assertEquals(5, hsm.appliedIndex().read());
       long[] first = recordHandles(inspector);
       assertEquals(1, first.length);
-      assertEquals(objects + 1, inspector.objectCount());
       boolean priv = inspector.call(s -> s.getAttrValues(first[0], CKA_PRIVATE).private_());
       assertTrue(priv, "the record is a private object");
 
       long big = (1L << 40) + 3;
       hsm.appliedIndex().write(big);
       assertEquals(big, hsm.appliedIndex().read());
-      long[] second = recordHandles(inspector);
-      assertEquals(1, second.length, "still exactly one record");
-      byte[] stored = inspector.call(s -> s.getAttrValues(second[0], CKA_VALUE).value());
-      assertArrayEquals(ByteBuffer.allocate(8).putLong(big).array(), stored, "8 bytes big-endian");
-      // Why the record is replaced rather than updated (measured): SoftHSM2 2.6.1 refuses CKA_VALUE of a
-      // data object in C_SetAttributeValue although the record is CKA_MODIFIABLE (CKA_LABEL it would take).
+      long[] slots = recordHandles(inspector);
+      assertEquals(2, slots.length, "the second slot");
+      assertEquals(objects + 2, inspector.objectCount());
+      hsm.appliedIndex().write(big + 1);
+      hsm.appliedIndex().write(big + 2);
+      assertEquals(big + 2, hsm.appliedIndex().read());
+      long[] still = recordHandles(inspector);
+      java.util.Arrays.sort(slots);
+      java.util.Arrays.sort(still);
+      assertArrayEquals(slots, still, "written in place: the same two objects");
+      List<String> labels = List.of(label(inspector, still[0]), label(inspector, still[1]));
+      assertTrue(labels.contains(AppliedIndexRecord.NAME + "=" + (big + 2)) && labels.contains(AppliedIndexRecord.NAME + "=" + (big + 1)),
+          "the newest index and the one before: " + labels);
+      // Why labels (measured): SoftHSM2 2.6.1 refuses CKA_VALUE of a data object in C_SetAttributeValue
+      // although the record is CKA_MODIFIABLE; CKA_LABEL it takes.
       HsmException refused = assertThrows(HsmException.class, () -> inspector.call(s -> {
-        s.setAttributeValues(second[0], new AttributeVector().value(new byte[8]));
+        s.setAttributeValues(still[0], new AttributeVector().value(new byte[8]));
         return null;
       }));
       assertEquals(CKR_ATTRIBUTE_READ_ONLY, refused.ckr(), refused.serverDetail());
-      assertEquals(big, hsm.appliedIndex().read());
 
-      assertEquals(keys.size(), hsm.keys().count(), "the record is not a key");
+      assertEquals(keys.size(), hsm.keys().count(), "the records are not keys");
       assertEquals(keys, hsm.keys().rescan(), "nor after a rescan of the token");
-      assertEquals(objects + 1, inspector.objectCount());
     }
     try (HsmToken again = HsmToken.open(config)) {
-      assertEquals((1L << 40) + 3, again.appliedIndex().read(), "survives closing and reopening the token");
+      assertEquals((1L << 40) + 5, again.appliedIndex().read(), "survives closing and reopening the token");
       assertEquals(keys, again.keys().list());
-      again.appliedIndex().write((1L << 40) + 4);
-      assertEquals((1L << 40) + 4, again.appliedIndex().read());
+      again.appliedIndex().write((1L << 40) + 6);
+      assertEquals((1L << 40) + 6, again.appliedIndex().read());
+    }
+  }
+
+  @Test
+  void aSpoiledSlotReadsAsTheOtherAndALowerWriteResetsBoth() {
+    TokenConfig config = SoftHsmFixture.newToken("applied-slots");
+    try (HsmToken hsm = HsmToken.open(config); TokenInspector inspector = new TokenInspector(config)) {
+      hsm.appliedIndex().write(5);
+      hsm.appliedIndex().write(6);
+      hsm.appliedIndex().write(7); // slots: 7 and 6
+      long[] slots = recordHandles(inspector);
+      long newest = label(inspector, slots[0]).endsWith("=7") ? slots[0] : slots[1];
+      inspector.call(s -> {
+        s.setAttributeValues(newest, new AttributeVector().label("torn"));
+        return null;
+      });
+      assertEquals(6, hsm.appliedIndex().read(), "a write cut short spoils one slot; the other holds the index before");
+      hsm.appliedIndex().write(7);
+      assertEquals(7, hsm.appliedIndex().read());
+      hsm.appliedIndex().write(0); // a reset, to re-apply the whole log
+      assertEquals(0, hsm.appliedIndex().read(), "both slots reset");
+      hsm.appliedIndex().write(1);
+      assertEquals(1, hsm.appliedIndex().read());
+      assertEquals(2, recordHandles(inspector).length);
     }
   }
 
@@ -80,27 +117,33 @@ class AppliedIndexRecordTest {
   void aRecordTheTokenWillNotUpdateInPlaceIsReplacedAndNeverMissing() {
     TokenConfig config = SoftHsmFixture.newToken("applied-ro");
     try (HsmToken hsm = HsmToken.open(config); TokenInspector inspector = new TokenInspector(config)) {
-      plant(inspector, 7, false);
+      long planted = plant(inspector, 7, false);
       assertEquals(7, hsm.appliedIndex().read());
-      long[] before = recordHandles(inspector);
-      hsm.appliedIndex().write(8);
+      hsm.appliedIndex().write(8); // a second slot beside the old record
       assertEquals(8, hsm.appliedIndex().read());
+      hsm.appliedIndex().write(9); // the old record is next, and refuses: replaced by a new object
+      assertEquals(9, hsm.appliedIndex().read());
       long[] after = recordHandles(inspector);
-      assertEquals(1, after.length, "the old record is gone");
-      assertNotEquals(before[0], after[0], "a new object replaced the read-only one");
+      assertEquals(1, after.length, "the old records are gone");
+      assertNotEquals(planted, after[0], "a new object replaced the read-only one");
+      hsm.appliedIndex().write(10);
+      assertEquals(10, hsm.appliedIndex().read());
     }
   }
 
   @Test
-  void twoRecordsLeftByACrashReadAsTheHigherAndTheNextWriteLeavesOne() {
+  void recordsOfAnOlderBuildReadAsTheHigherAndBecomeSlots() {
     TokenConfig config = SoftHsmFixture.newToken("applied-two");
     try (HsmToken hsm = HsmToken.open(config); TokenInspector inspector = new TokenInspector(config)) {
       plant(inspector, 3, true);
       plant(inspector, 9, true);
+      plant(inspector, 5, true);
       assertEquals(9, hsm.appliedIndex().read());
       hsm.appliedIndex().write(10);
       assertEquals(10, hsm.appliedIndex().read());
-      assertEquals(1, recordHandles(inspector).length);
+      assertEquals(2, recordHandles(inspector).length, "the two highest kept, one of them now holds 10");
+      hsm.appliedIndex().write(11);
+      assertEquals(11, hsm.appliedIndex().read());
     }
   }
 
@@ -109,12 +152,13 @@ class AppliedIndexRecordTest {
     TokenConfig config = SoftHsmFixture.newToken("applied-so");
     try (HsmToken hsm = HsmToken.open(config); TokenInspector inspector = new TokenInspector(config)) {
       hsm.appliedIndex().write(1);
-      hsm.clusterKeys().createClusterKey(); // SO work logs the User out: the cached record handle dies
       hsm.appliedIndex().write(2);
-      assertEquals(2, hsm.appliedIndex().read());
-      assertEquals(1, recordHandles(inspector).length);
+      hsm.clusterKeys().createClusterKey(); // SO work logs the User out: the cached record handles die
+      hsm.appliedIndex().write(3);
+      assertEquals(3, hsm.appliedIndex().read());
+      assertEquals(2, recordHandles(inspector).length);
       assertHsm(ErrorCode.INVALID_PARAMETER, () -> hsm.appliedIndex().write(-1));
-      assertEquals(2, hsm.appliedIndex().read());
+      assertEquals(3, hsm.appliedIndex().read());
     }
   }
 }
