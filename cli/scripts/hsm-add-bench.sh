@@ -9,10 +9,11 @@ export HSMBRIDGE_NO_BUILD=1
 ./hsmbridge --home $H down >/dev/null 2>&1 || true
 rm -rf $H $S; mkdir -p $S; chmod 700 $S
 for u in admin alice; do printf 'password of %s for tests\n' $u > $S/$u.password; chmod 600 $S/$u.password; done
+mkdir -p $H
+# No scheduled backups: the measurement decides which backup exists; no log compaction: the whole log stays
+# for the measurement without the backup (HOME/agent.properties reaches every agent's node.properties).
+printf 'backup.interval=off\nraft.compaction.entries=off\n' > $H/agent.properties
 ./hsmbridge --home $H up --hsms 1 --port 0 | tail -1
-# No scheduled backups on hsm1: the measurement decides which backup exists.
-./hsmbridge --home $H down >/dev/null; echo "backup.interval=off" >> $H/hsm1/node.properties
-./hsmbridge --home $H up | tail -1
 ./hsmbridge --home $H cluster activate --password-file $S/admin.password | head -1
 HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H login --user admin --password-file $S/admin.password
 HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H user create alice --role CU --password-file $S/alice.password

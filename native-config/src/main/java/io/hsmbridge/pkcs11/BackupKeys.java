@@ -103,7 +103,6 @@ public final class BackupKeys {
           .decrypt(false).sign(false).verify(false).derive(false).valueLen(32));
       return null;
     });
-    keys.reload();
     return pool.call("wrap ephemeral backup key", s ->
         s.wrapKey(Mechanisms.aesKeyWrapPad(), pbk(s), ebk.get(s)));
   }
@@ -122,7 +121,7 @@ public final class BackupKeys {
     if (!e.info().extractable()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + keyId + " is never extractable: it cannot be backed up");
     }
-    return pool.call("wrap key for backup", s -> ClusterKeys.replicaBlob(s, e, ebk.get(s)));
+    return pool.call("wrap key for backup", s -> ClusterKeys.replicaBlob(s, keys.live(keyId), ebk.get(s)));
   }
 
   /**
@@ -160,7 +159,6 @@ public final class BackupKeys {
       destroyAll(s, EBK_ID);
       return null;
     });
-    keys.reload();
   }
 
   // ------------------------------------------------------------------------------- restoring a backup
@@ -190,8 +188,6 @@ public final class BackupKeys {
             + " or an altered one)", e);
       }
       throw e;
-    } finally {
-      keys.reload();
     }
   }
 

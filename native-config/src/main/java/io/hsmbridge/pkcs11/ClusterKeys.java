@@ -205,11 +205,14 @@ public final class ClusterKeys {
     boolean exportable = e.info().exportable();
     return pool.call("wrap key for replication", s -> {
       long clusterKey = exportable ? exportKey(s) : clusterKey(s);
-      return replicaBlob(s, e, clusterKey);
+      return replicaBlob(s, keys.live(keyId), clusterKey);
     });
   }
 
-  /** {@code e} wrapped (AES key wrap with padding) under {@code wrappingKey}, with its metadata and EC point. */
+  /**
+   * {@code e} wrapped (AES key wrap with padding) under {@code wrappingKey}, with its metadata and EC point;
+   * {@code e} read inside the same session work ({@link KeyManager#live}).
+   */
   static ReplicaBlob replicaBlob(Session s, KeyEntry e, long wrappingKey) throws TokenException {
     byte[] wrapped = wrapUnderClusterKey(s, wrappingKey, e.handle(), e.spec());
     byte[] point = hasPoint(e.spec()) ? s.getAttrValues(e.publicHandle(), CKA_EC_POINT).ecPoint() : null;

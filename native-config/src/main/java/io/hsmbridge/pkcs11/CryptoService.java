@@ -47,12 +47,12 @@ public final class CryptoService {
       case AES_GCM:
         return pool.call("encrypt", s -> {
           byte[] iv = s.generateRandom(Mechanisms.GCM_IV_BYTES);
-          return new Encrypted(encryptAll(s, Mechanisms.gcm(iv, aad), key.handle(), plaintext), iv);
+          return new Encrypted(encryptAll(s, Mechanisms.gcm(iv, aad), live(key), plaintext), iv);
         });
       case AES_CBC_PAD:
         return pool.call("encrypt", s -> {
           byte[] iv = s.generateRandom(Mechanisms.CBC_IV_BYTES);
-          return new Encrypted(encryptAll(s, Mechanisms.cbcPad(iv), key.handle(), plaintext), iv);
+          return new Encrypted(encryptAll(s, Mechanisms.cbcPad(iv), live(key), plaintext), iv);
         });
       default:
         Mechanism oaep = oaep(alg);
@@ -92,7 +92,7 @@ public final class CryptoService {
         mechanism = oaep(alg);
     }
     try {
-      return pool.call("decrypt", s -> s.decryptSingle(mechanism, key.handle(), ciphertext));
+      return pool.call("decrypt", s -> s.decryptSingle(mechanism, live(key), ciphertext));
     } catch (HsmException e) {
       // Whatever went wrong with the data itself, say only "failed": no padding or tag oracle.
       if (e.code() == ErrorCode.INVALID_PARAMETER || e.code() == ErrorCode.INTERNAL) {
@@ -109,10 +109,10 @@ public final class CryptoService {
     requireNonEmptyEdDsa(alg, message);
     if (key.spec().family() == KeySpec.Family.EC) {
       byte[] digest = hash(alg.hash(), message);
-      byte[] raw = pool.call("sign", s -> s.signSingle(mechanism, key.handle(), digest));
+      byte[] raw = pool.call("sign", s -> s.signSingle(mechanism, live(key), digest));
       return profile.ecdsaRawSignature() ? EcdsaSignatures.rawToDer(raw) : raw;
     }
-    return pool.call("sign", s -> signAll(s, mechanism, key.handle(), message));
+    return pool.call("sign", s -> signAll(s, mechanism, live(key), message));
   }
 
   public boolean verify(String keyId, Algorithm alg, byte[] message, byte[] signature) {
@@ -131,17 +131,17 @@ public final class CryptoService {
         }
       }
     }
-    return verifyOn(pub, mechanism, data, sig);
+    return verifyOn(() -> pub, mechanism, data, sig);
   }
 
   public byte[] mac(String keyId, Algorithm alg, byte[] message) {
     KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.MAC);
-    return pool.call("mac", s -> signAll(s, Mechanisms.hmac(alg), key.handle(), message));
+    return pool.call("mac", s -> signAll(s, Mechanisms.hmac(alg), live(key), message));
   }
 
   public boolean verifyMac(String keyId, Algorithm alg, byte[] message, byte[] mac) {
     KeyEntry key = keyFor(keyId, alg, Algorithm.Kind.MAC);
-    return verifyOn(key.handle(), Mechanisms.hmac(alg), message, mac);
+    return verifyOn(() -> live(key), Mechanisms.hmac(alg), message, mac);
   }
 
   public byte[] digest(Algorithm alg, byte[] message) {
@@ -164,11 +164,11 @@ public final class CryptoService {
     return pool.call("random", s -> s.generateRandom(length));
   }
 
-  private boolean verifyOn(long handle, Mechanism mechanism, byte[] data, byte[] signature) {
+  private boolean verifyOn(java.util.function.LongSupplier handle, Mechanism mechanism, byte[] data, byte[] signature) {
     if (signature.length == 0) {
       return false;
     }
-    return pool.call("verify", s -> verifyOrFalse(s, handle, mechanism, data, signature));
+    return pool.call("verify", s -> verifyOrFalse(s, handle.getAsLong(), mechanism, data, signature));
   }
 
   private static boolean verifyOrFalse(Session s, long handle, Mechanism m, byte[] data, byte[] sig)
@@ -209,6 +209,17 @@ public final class CryptoService {
     if (alg == Algorithm.ED25519 && message.length == 0) {
       throw HsmException.badParam("ED25519 cannot sign or verify an empty message on this token");
     }
+  }
+
+  /**
+   * The key's handle as the cache holds it NOW: call it inside the session work. SO work (a backup's EBK)
+   * logs the User out, which on SoftHSM2 kills every handle to a private object; it holds every session
+   * meanwhile, and the pool re-reads the key cache before it lets work in again. So a handle read while
+   * holding a session stays valid until the session is returned, and one read before borrowing it may
+   * not (seen: a key creation's HMAC failed with CKR_OBJECT_HANDLE_INVALID right after a backup's SO step).
+   */
+  private long live(KeyEntry key) {
+    return keys.entry(key.info().keyId()).handle();
   }
 
   private KeyEntry keyFor(String keyId, Algorithm alg, Algorithm.Kind kind) {

@@ -104,8 +104,9 @@ final class KeyCache {
         }
       }
     }
-    byId.clear();
+    // Entries replaced, then the gone ones removed: a concurrent reader never finds an existing key missing.
     byId.putAll(fresh);
+    byId.keySet().retainAll(fresh.keySet());
   }
 
   /** The template of the spec record for a secret key (see the class comment). */

@@ -36,6 +36,11 @@ public final class KeyManager {
   private final java.util.concurrent.locks.ReentrantLock objectWrites = new java.util.concurrent.locks.ReentrantLock();
 
   KeyManager(SessionPool pool, KeyCache cache) {
+    // Not under objectWrites: a writer waiting for a session may hold it, and no writer runs meanwhile.
+    pool.afterSecurityOfficer(s -> {
+      cache.reload(s);
+      return null;
+    });
     this.pool = pool;
     this.cache = cache;
   }
@@ -101,9 +106,19 @@ public final class KeyManager {
     return cache.get(keyId);
   }
 
+  /**
+   * A key's entry as the cache holds it now, for use inside session work: SO work kills handles to private
+   * objects, and the pool re-reads the cache before it lets session work in again (SessionPool), so an
+   * entry read while holding a session is valid until the session is returned; one read before may not be.
+   */
+  KeyEntry live(String keyId) {
+    return cache.get(keyId);
+  }
+
   public void delete(String keyId) {
-    KeyEntry e = cache.get(keyId);
+    KeyEntry known = cache.get(keyId);
     writeObjects("delete key", s -> {
+      KeyEntry e = live(keyId);
       if (e.publicHandle() != KeyEntry.NONE) {
         s.destroyObject(e.publicHandle());
       }
@@ -115,15 +130,16 @@ public final class KeyManager {
       }
       return null;
     });
-    cache.remove(e.info().keyId());
+    cache.remove(known.info().keyId());
   }
 
   public KeyInfo setLabel(String keyId, String label) {
     KeyEntry e = cache.get(keyId);
     writeObjects("set label", s -> {
-      s.setAttributeValues(e.handle(), new AttributeVector().label(label));
-      if (e.publicHandle() != KeyEntry.NONE) {
-        s.setAttributeValues(e.publicHandle(), new AttributeVector().label(label));
+      KeyEntry now = live(keyId);
+      s.setAttributeValues(now.handle(), new AttributeVector().label(label));
+      if (now.publicHandle() != KeyEntry.NONE) {
+        s.setAttributeValues(now.publicHandle(), new AttributeVector().label(label));
       }
       return null;
     });
@@ -156,8 +172,8 @@ public final class KeyManager {
     if (!target.info().exportable()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "key " + keyId + " is not exportable");
     }
-    long wrapHandle = alg == Algorithm.RSA_OAEP_WRAP ? wrapping.publicOrFail() : wrapping.handle();
-    return pool.call("wrap key", s -> s.wrapKey(wrapMechanism(alg), wrapHandle, target.handle()));
+    return pool.call("wrap key", s -> s.wrapKey(wrapMechanism(alg),
+        alg == Algorithm.RSA_OAEP_WRAP ? wrapping.publicOrFail() : live(wrappingKeyId).handle(), live(keyId).handle()));
   }
 
   /**
@@ -178,7 +194,7 @@ public final class KeyManager {
     AttributeVector template = spec.family() == KeySpec.Family.RSA ? KeyTemplates.privateKey(r) : KeyTemplates.secret(r);
     KeyEntry entry;
     try {
-      entry = unwrapAndRecord(wrapMechanism(alg), sess -> wrapping.handle(), wrapped, r, template, true, null);
+      entry = unwrapAndRecord(wrapMechanism(alg), sess -> live(wrappingKeyId).handle(), wrapped, r, template, true, null);
     } catch (HsmException e) {
       // A blob the token cannot unwrap (SoftHSM2 often says only CKR_GENERAL_ERROR): one opaque answer.
       if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {

@@ -136,6 +136,18 @@ public final class SessionPool implements AutoCloseable {
     }
   }
 
+  /** Run after each piece of SO work, on the User's session, before any other work may borrow one. */
+  private volatile SessionWork<?> afterSecurityOfficer;
+
+  /**
+   * Registers what re-resolves cached handles to private objects after SO work (SoftHSM2 invalidates them
+   * when the User is logged out): {@link #callAsSecurityOfficer} runs it before it lets other work in.
+   * It must not borrow a session (it gets one) nor take a lock that work waiting for a session holds.
+   */
+  void afterSecurityOfficer(SessionWork<?> refresh) {
+    this.afterSecurityOfficer = refresh;
+  }
+
   private static void pauseBriefly() {
     try {
       Thread.sleep(2);
@@ -184,6 +196,13 @@ public final class SessionPool implements AutoCloseable {
         } finally {
           try {
             login(s);
+            // Still holding every session: no User work ran with the handles the logout killed, and none
+            // runs before they are found again (seen: a key creation's HMAC failed with
+            // CKR_OBJECT_HANDLE_INVALID right after a backup's SO step).
+            SessionWork<?> refresh = afterSecurityOfficer;
+            if (refresh != null) {
+              refresh.apply(s);
+            }
           } catch (TokenException e) {
             throw Ckr.wrap(e, "login to token after SO work");
           }
