@@ -95,7 +95,7 @@ public final class ClusterOperations implements RequestHandler {
     this.credentials = new OneTimeCredentials(proofs, hsm.settings(), this::ensureProofKey, this::commit,
         System::currentTimeMillis);
     this.users = new UserOperations(hsm, this::commit, System::currentTimeMillis, this::issueSession,
-        applier.logins(), credentials);
+        applier.logins(), credentials, this::catchUp);
     this.access = new KeyAccess(hsm, credentials);
     this.backups = backups;
   }

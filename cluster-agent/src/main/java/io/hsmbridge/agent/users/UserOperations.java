@@ -36,6 +36,7 @@ public final class UserOperations {
   private final SessionIssuer sessions;
   private final LoginLedger logins;
   private final OneTimeCredentials credentials;
+  private final Runnable catchUp;
   private volatile String dummyHash;
   private static final java.security.SecureRandom ATTEMPT_IDS = new java.security.SecureRandom();
 
@@ -47,6 +48,16 @@ public final class UserOperations {
    */
   public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions, LoginLedger logins,
       OneTimeCredentials credentials) {
+    this(hsm, commit, clock, sessions, logins, credentials, () -> { });
+  }
+
+  /**
+   * @param catchUp waits (bounded) until this HSM has applied what the log's leader had applied: a login
+   *     for a user this HSM does not know yet (created through another HSM a moment ago) looks again after it
+   */
+  public UserOperations(HsmToken hsm, Committer commit, LongSupplier clock, SessionIssuer sessions, LoginLedger logins,
+      OneTimeCredentials credentials, Runnable catchUp) {
+    this.catchUp = catchUp;
     this.credentials = credentials;
     this.hsm = hsm;
     this.commit = commit;
@@ -131,6 +142,11 @@ public final class UserOperations {
         throw loginFailed();
       }
       String name = UserRecord.checkName(raw);
+      if (hsm.users().get(name).isEmpty()) {
+        // A commit needs a majority, not this HSM: a user (or the activation) made through another HSM a
+        // moment ago may not be applied here yet (seen: create, then log in at once elsewhere: LOGIN_FAILED).
+        catchUp.run();
+      }
       if (hsm.users().list().isEmpty()) {
         // Not activated: only the PRECO exists, with the published default password.
         if (PRECO_USER.equals(name) && Arrays.equals(password, PRECO_PASSWORD)) {
