@@ -182,13 +182,21 @@ public final class ClusterKeys {
         return null;
       });
     } catch (HsmException e) {
-      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
-        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "cluster key unwrap failed", e.ckr(), e.serverDetail(), e);
-      }
-      throw e;
+      throw unwrapFailure(e, "cluster key unwrap failed");
     } finally {
       keys.reload();
     }
+  }
+
+  /**
+   * A blob the token could not unwrap (SoftHSM2 often says only CKR_GENERAL_ERROR or a template error):
+   * CRYPTO_FAILURE with {@code reason}; any other failure as it is.
+   */
+  static HsmException unwrapFailure(HsmException e, String reason) {
+    if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
+      return new HsmException(ErrorCode.CRYPTO_FAILURE, reason, e.ckr(), reason + " (" + e.serverDetail() + ")", e);
+    }
+    return e;
   }
 
   /**

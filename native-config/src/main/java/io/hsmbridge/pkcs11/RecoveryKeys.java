@@ -92,11 +92,7 @@ public final class RecoveryKeys {
         }
       });
     } catch (HsmException e) {
-      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
-        String reason = "the escrowed backup key does not unwrap under this recovery key";
-        throw new HsmException(ErrorCode.CRYPTO_FAILURE, reason, e.ckr(), reason + " (" + e.serverDetail() + ")", e);
-      }
-      throw e;
+      throw ClusterKeys.unwrapFailure(e, "the escrowed backup key does not unwrap under this recovery key");
     }
   }
 
@@ -122,10 +118,7 @@ public final class RecoveryKeys {
         return null;
       });
     } catch (HsmException e) {
-      if (e.ckr() != null && (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER)) {
-        throw new HsmException(ErrorCode.CRYPTO_FAILURE, "the recovered backup key does not unwrap", e.ckr(), e.serverDetail(), e);
-      }
-      throw e;
+      throw ClusterKeys.unwrapFailure(e, "the recovered backup key does not unwrap");
     } finally {
       keys.reload();
     }
