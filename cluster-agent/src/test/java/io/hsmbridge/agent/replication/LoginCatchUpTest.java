@@ -55,7 +55,7 @@ class LoginCatchUpTest {
     holder.start();
     held.await();
     try {
-      env.call(creator, admin, new JsonObject().put("op", "user.create").put("name", "alice").put("role", "CU")
+      env.callWithoutWaiting(creator, admin, new JsonObject().put("op", "user.create").put("name", "alice").put("role", "CU")
           .put("password", CU_PASSWORD));
       assertTrue(env.tokens.get(slow).users().get("alice").isEmpty(), "the held HSM has not applied the creation yet");
       new Thread(() -> {

@@ -1,6 +1,7 @@
 package io.hsmbridge.agent.replication;
 
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.hsmbridge.agent.ClusterOperations;
 import io.hsmbridge.agent.cluster.AgentState;
@@ -94,8 +95,30 @@ final class TestAgents implements AutoCloseable {
     return reply;
   }
 
-  /** A request as the front door forwards it: with the session's principal and proof. */
+  /**
+   * A request as the front door forwards it: with the session's principal and proof. A change's reply
+   * comes once every HSM applied it, as a front door's durability wait and routing by sequence make sure
+   * for the next request (without it, a request at another HSM could meet the state before the change:
+   * seen, a setMfa refused "register an approval key first" right after the key was registered elsewhere).
+   */
   JsonObject call(int hsm, JsonObject session, JsonObject request) {
+    JsonObject reply = callWithoutWaiting(hsm, session, request);
+    Object seq = reply.getValue("seq");
+    if (seq instanceof Number n) {
+      for (AppliedWatch w : watches) {
+        try {
+          assertTrue(w.await(n.longValue(), Duration.ofSeconds(30)), "sequence " + n + " applied on every HSM");
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new AssertionError(e);
+        }
+      }
+    }
+    return reply;
+  }
+
+  /** {@link #call} answered as soon as the HSM called has applied the change (a majority committed it). */
+  JsonObject callWithoutWaiting(int hsm, JsonObject session, JsonObject request) {
     JsonObject body = request.copy().put(Principal.FIELD, Principal.toJson(session.getString("user"),
         Role.valueOf(session.getString("role")), session.getJsonObject(Principal.PROOF)));
     return agents.get(hsm).execute(body);
