@@ -71,11 +71,12 @@ class LogCompactionScenarioTest {
     try (BridgeClient client = LocalBridge.connect(home, Duration.ofSeconds(60))) {
       keys.addAll(generate(client, logins, "log-lost", 10));
     }
+    long logFrom = logLength("hsm3");
     restart();
-    String hsm3 = Files.readString(home.resolve("hsm3").resolve("node.log"));
-    assertTrue(hsm3.contains("hsm3 already holds the state of backup"), hsm3);
+    // `up` answers once hsm3 serves; the leader's notice that its log starts after the purge may come later.
+    String path = awaitLog("hsm3", logFrom, "hsm3 already holds the state of backup", "hsm3 restored backup");
     assertServes("hsm3", logins, keys);
-    note("hsm3 without its log: claimed the backup its token includes, caught up, serves " + keys.size() + " keys");
+    note("hsm3 without its log: '" + path + "', caught up, serves " + keys.size() + " keys");
 
     // hsm3 loses its token, not its log: the log before the backup is gone, so it restores the backup first.
     kill("hsm3");
@@ -84,9 +85,9 @@ class LogCompactionScenarioTest {
     try (BridgeClient client = LocalBridge.connect(home, Duration.ofSeconds(60))) {
       keys.addAll(generate(client, logins, "token-lost", 10));
     }
+    logFrom = logLength("hsm3");
     restart();
-    hsm3 = Files.readString(home.resolve("hsm3").resolve("node.log"));
-    assertTrue(hsm3.contains("hsm3 restored backup"), hsm3);
+    awaitLog("hsm3", logFrom, "hsm3 restored backup");
     assertServes("hsm3", logins, keys);
     CliRun check = CliRun.run(home, co, "cluster", "check");
     assertEquals(0, check.code, check + logs());
@@ -138,6 +139,30 @@ class LogCompactionScenarioTest {
             .put("plaintext", Base64.getEncoder().encodeToString("m".getBytes())));
         assertEquals(hsm, enc.getString("servedBy"), enc.encode());
       }
+    }
+  }
+
+  private long logLength(String hsm) throws IOException {
+    Path log = home.resolve(hsm).resolve("node.log");
+    return Files.exists(log) ? Files.readString(log).length() : 0;
+  }
+
+  /** Waits up to 60 s until {@code hsm}'s node.log, from character {@code from} on, holds one of {@code lines}. */
+  private String awaitLog(String hsm, long from, String... lines) throws IOException {
+    Path log = home.resolve(hsm).resolve("node.log");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      String whole = Files.readString(log);
+      String text = whole.substring((int) Math.min(from, whole.length()));
+      for (String line : lines) {
+        if (text.contains(line)) {
+          return line;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        fail(hsm + "'s log lacks " + List.of(lines) + " after 60 s:\n" + text);
+      }
+      sleep(500);
     }
   }
 
