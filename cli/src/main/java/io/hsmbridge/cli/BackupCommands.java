@@ -16,7 +16,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "backup", description = "The cluster's backups: made inside an HSM, kept in backup.dir (CO only).",
     subcommands = {BackupCommands.Create.class, BackupCommands.ListBackups.class, BackupCommands.Describe.class,
         BackupCommands.Delete.class, BackupCommands.RestoreDeleted.class, BackupCommands.SetRetention.class,
-        BackupCommands.SetNeverExpires.class, BackupCommands.CopyToRegion.class, BackupCommands.Escrow.class})
+        BackupCommands.SetNeverExpires.class, BackupCommands.CopyToRegion.class, BackupCommands.Escrow.class,
+        BackupCommands.Restore.class})
 final class BackupCommands extends CliCommand {
   /** Making a backup wraps every key inside the token: longer than a crypto request. */
   static final int CREATE_TIMEOUT_SECONDS = 600;
@@ -24,7 +25,7 @@ final class BackupCommands extends CliCommand {
   @Override
   protected int execute() {
     throw usage("missing subcommand; one of: create, list, describe, delete, restore-deleted, set-retention, set-never-expires,"
-        + " copy-to-region, escrow");
+        + " copy-to-region, escrow, restore");
   }
 
   /** Sends one backup request and prints the reply's JSON. */
@@ -62,6 +63,61 @@ final class BackupCommands extends CliCommand {
     JsonObject body() {
       JsonObject b = op(Op.BACKUP_CREATE);
       return hsmId == null ? b : b.put("onHsm", hsmId);
+    }
+
+    /** Sends the request and, until it answers, shows the making HSM's progress from its heartbeats. */
+    @Override
+    protected int run(Hsm hsm) {
+      java.util.concurrent.CompletableFuture<JsonObject> made =
+          java.util.concurrent.CompletableFuture.supplyAsync(() -> hsm.send(body()));
+      ProgressBar bar = null;
+      try {
+        while (true) {
+          try {
+            out().println(made.get(PROGRESS_POLL_MS, java.util.concurrent.TimeUnit.MILLISECONDS).encodePrettily());
+            return ExitCodes.OK;
+          } catch (java.util.concurrent.TimeoutException stillMaking) {
+            JsonObject progress = progressOf(hsm);
+            if (progress != null) {
+              if (bar == null) {
+                bar = new ProgressBar(cli().err(), cli().terminal() != null,
+                    "making " + progress.getString("backupId") + " on " + progress.getString("hsmId") + ": keys");
+              }
+              bar.update(progress.getInteger("wrapped"), progress.getInteger("keys"));
+            }
+          } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+              throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CliException("interrupted while the backup was being made");
+          }
+        }
+      } finally {
+        if (bar != null) {
+          bar.finish();
+        }
+      }
+    }
+
+    static final long PROGRESS_POLL_MS = 500;
+
+    /** The progress a backing-up HSM announces (cluster status), with its id; null when none does (yet). */
+    private static JsonObject progressOf(Hsm hsm) {
+      try {
+        for (Object o : hsm.send(op(Op.CLUSTER_STATUS)).getJsonArray("hsms", new JsonArray())) {
+          JsonObject view = (JsonObject) o;
+          JsonObject p = view.getJsonObject("backup");
+          if (p != null) {
+            return p.copy().put("hsmId", view.getString("hsmId"));
+          }
+        }
+      } catch (RuntimeException e) {
+        // Progress is a courtesy: the backup's own answer decides the outcome.
+      }
+      return null;
     }
   }
 
@@ -223,6 +279,54 @@ final class BackupCommands extends CliCommand {
       out().println("escrowed the backup key of cluster " + escrow.cluster() + " to recovery key "
           + escrow.recoveryKeySha256() + " (made by " + reply.getString("hsm") + "): " + outFile);
       return ExitCodes.OK;
+    }
+  }
+
+  /**
+   * {@code backup restore FILE|ID}: a new local cluster in HOME that holds exactly the backup's keys, users,
+   * ACLs and quorum settings, as CloudHSM creates a cluster from a backup. It runs {@code up --from-backup}
+   * (docs/disaster-recovery.md): the PBK comes from the escrow through the recovery token. Run it with a new
+   * {@code --home}; the old cluster, if any is left, is not touched.
+   */
+  @Command(name = "restore", description = "Restore a backup into a new cluster in HOME (the same as 'up --from-backup'):"
+      + " a backup file, or a backup id in --store; needs --escrow and --recovery-dir (docs/disaster-recovery.md).")
+  static final class Restore extends CliCommand {
+    @Parameters(index = "0", paramLabel = "FILE|ID", description = "A backup file (.hbk), or a backup id in --store.")
+    String backup;
+
+    @Option(names = "--store", paramLabel = "DIR", description = "The store that holds the backup id (a backup.dir or a"
+        + " copy-to-region store).")
+    java.nio.file.Path store;
+
+    @Option(names = "--escrow", required = true, paramLabel = "FILE", description = "The escrow of the backup's cluster"
+        + " (backup escrow).")
+    java.nio.file.Path escrow;
+
+    @Option(names = "--recovery-dir", required = true, paramLabel = "DIR", description = "The recovery token the escrow is for.")
+    java.nio.file.Path recoveryDir;
+
+    @Option(names = "--hsms", paramLabel = "N", description = "HSMs of the new cluster (default: "
+        + ClusterCommands.DEFAULT_HSMS + ").")
+    Integer hsms;
+
+    @Option(names = "--port", paramLabel = "N", description = "TCP bridge port on 127.0.0.1 (default: "
+        + ClusterCommands.DEFAULT_PORT + "; 0 = any free port).")
+    Integer port;
+
+    @Override
+    protected int execute() {
+      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--home", home().dir().toString(), "up",
+          "--from-backup", backup, "--escrow", escrow.toString(), "--recovery-dir", recoveryDir.toString()));
+      if (store != null) {
+        args.addAll(java.util.List.of("--store", store.toString()));
+      }
+      if (hsms != null) {
+        args.addAll(java.util.List.of("--hsms", hsms.toString()));
+      }
+      if (port != null) {
+        args.addAll(java.util.List.of("--port", port.toString()));
+      }
+      return Main.run(args.toArray(String[]::new), cli());
     }
   }
 }

@@ -2,6 +2,7 @@ package io.hsmbridge.cli;
 
 import io.hsmbridge.client.HsmBridgeException;
 import java.io.PrintStream;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,10 +38,16 @@ final class ClusterCommands {
             + "; fewer while fewer are healthy).")
     Integer durability;
 
-    @Option(names = "--from-backup", paramLabel = "FILE",
+    @Option(names = "--from-backup", paramLabel = "FILE|ID",
         description = "A new cluster that holds exactly this backup's keys, users, ACLs and quorum settings (also of a"
-            + " cluster whose HSMs are all lost); needs --escrow and --recovery-dir (docs/disaster-recovery.md).")
-    Path fromBackup;
+            + " cluster whose HSMs are all lost): a backup file, or a backup id in --store; needs --escrow and"
+            + " --recovery-dir (docs/disaster-recovery.md). The same as 'backup restore'.")
+    String fromBackup;
+
+    @Option(names = "--store", paramLabel = "DIR",
+        description = "With --from-backup ID: the backup store that holds it (an old cluster's backup.dir, or a"
+            + " copy-to-region store).")
+    Path store;
 
     @Option(names = "--escrow", paramLabel = "FILE", description = "With --from-backup: the escrow of the backup's cluster.")
     Path escrow;
@@ -52,6 +59,9 @@ final class ClusterCommands {
     protected int execute() throws Exception {
       if ((fromBackup == null) != (escrow == null) || (fromBackup == null) != (recoveryDir == null)) {
         throw usage("--from-backup, --escrow and --recovery-dir go together");
+      }
+      if (store != null && fromBackup == null) {
+        throw usage("--store goes with --from-backup ID");
       }
       if (hsms != null && (hsms < 1 || hsms > LocalCluster.MAX_HSMS)) {
         throw usage("--hsms must be 1.." + LocalCluster.MAX_HSMS + ", got " + hsms);
@@ -99,12 +109,27 @@ final class ClusterCommands {
       if (cluster.record().isPresent() || !cluster.running().isEmpty()) {
         throw new CliException(home().dir() + " already holds a cluster: restore into a new data dir (--home)");
       }
+      Path backup = BackupSource.resolve(fromBackup, store);
       int n = hsms == null ? DEFAULT_HSMS : hsms;
       ClusterRecord rec = ClusterLayout.newRecord(1, port == null ? DEFAULT_PORT : port,
           durability == null ? DEFAULT_DURABILITY : durability).asEstablished();
+      java.util.Set<Path> before = entries(home().dir());
       ClusterLayout.write(home(), rec, library);
       long started = System.nanoTime();
-      RecoveryCeremony.restoreOnto(home().hsm(Home.FIRST_HSM), fromBackup, escrow, recoveryDir, out());
+      ProgressBar progress = new ProgressBar(cli().err(), cli().terminal() != null, "restoring onto " + Home.FIRST_HSM + ": keys");
+      try {
+        RecoveryCeremony.restoreOnto(home().hsm(Home.FIRST_HSM), backup, escrow, recoveryDir, out(), progress);
+      } catch (IOException | RuntimeException e) {
+        // Nothing started yet: leave HOME as it was, so that the restore can simply be run again.
+        for (Path p : entries(home().dir())) {
+          if (!before.contains(p)) {
+            DemoCommand.deleteTree(p);
+          }
+        }
+        throw e;
+      } finally {
+        progress.finish();
+      }
       out().println("starting " + Home.FIRST_HSM + " on the restored token ...");
       out().flush();
       LocalCluster.Ready ready = awaitServing(cluster, cluster.startMissing(rec), rec);
@@ -124,6 +149,12 @@ final class ClusterCommands {
       out().println("restored into a new cluster in " + (System.nanoTime() - started) / 1_000_000 + " ms");
       printUp(ready, cluster.running(), ClusterRecord.load(home().clusterProperties()), false);
       return ExitCodes.OK;
+    }
+
+    private static java.util.Set<Path> entries(Path dir) throws IOException {
+      try (java.util.stream.Stream<Path> list = Files.list(dir)) {
+        return list.collect(java.util.stream.Collectors.toSet());
+      }
     }
 
     /** Waits until every HSM of {@code rec} serves; a node that fails shows its log's tail. */

@@ -52,6 +52,13 @@ final class RecoveryCeremony {
     return BackupOperations.fingerprint(Pem.readPublicKey(Files.readString(pem)));
   }
 
+  private static void showProgress(ProgressBar progress, String line) {
+    String[] n = line.substring(RecoveryMain.PROGRESS.length()).split(" ");
+    if (progress != null && n.length == 2 && n[0].matches("[0-9]{1,9}") && n[1].matches("[0-9]{1,9}")) {
+      progress.update(Long.parseLong(n[0]), Long.parseLong(n[1]));
+    }
+  }
+
   /** An escrow file as {@code backup escrow} writes it. */
   record Escrow(String cluster, String escrowedBackupKey, String recoveryKeySha256) {
     static Escrow read(Path file) throws IOException {
@@ -78,7 +85,8 @@ final class RecoveryCeremony {
    * Gives the fresh token of {@code hsm} the PBK through the recovery token, a new cluster key, and the
    * backup's keys, users, ACLs and settings; its log will start after the backup's index.
    */
-  static void restoreOnto(NodeDir hsm, Path backup, Path escrowFile, Path recoveryDir, PrintStream out) throws IOException {
+  static void restoreOnto(NodeDir hsm, Path backup, Path escrowFile, Path recoveryDir, PrintStream out,
+      ProgressBar progress) throws IOException {
     Escrow escrow = Escrow.read(escrowFile);
     NodeDir recovery = recoveryDir(recoveryDir);
     if (!Files.exists(recovery.nodeProperties())) {
@@ -103,7 +111,7 @@ final class RecoveryCeremony {
       step(hsm, out, "transport-key", "--config", hsm.nodeProperties().toString(), "--out", spki.toString());
       step(recovery, out, "transfer", "--escrow", escrowed.toString(), "--spki", spki.toString(), "--out", wrapped.toString());
       out.println("restoring " + backup + " onto " + hsm.name() + " ...");
-      step(hsm, out, "restore", "--config", hsm.nodeProperties().toString(), "--wrapped", wrapped.toString(),
+      stepWithProgress(hsm, out, progress, "restore", "--config", hsm.nodeProperties().toString(), "--wrapped", wrapped.toString(),
           "--backup", backup.toAbsolutePath().toString(), "--raft-dir", hsm.raftDir().toString());
     } finally {
       DemoCommand.deleteTree(work);
@@ -112,6 +120,12 @@ final class RecoveryCeremony {
 
   /** Runs one {@link RecoveryMain} step with {@code node}'s token; its output lines go to {@code out}. */
   private static void step(NodeDir node, PrintStream out, String name, String... args) throws IOException {
+    stepWithProgress(node, out, null, name, args);
+  }
+
+  /** A step whose "progress N M" lines (RecoveryMain.PROGRESS) go to {@code progress} instead of {@code out}. */
+  private static void stepWithProgress(NodeDir node, PrintStream out, ProgressBar progress, String name, String... args)
+      throws IOException {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-Xmx512m", "-cp", System.getProperty("java.class.path"), RecoveryMain.class.getName(), name));
     if (!List.of(args).contains("--config")) {
@@ -127,6 +141,8 @@ final class RecoveryCeremony {
       for (String line = r.readLine(); line != null; line = r.readLine()) {
         if (line.startsWith("hsmbridge: ")) {
           lines.add(line);
+        } else if (line.startsWith(RecoveryMain.PROGRESS)) {
+          showProgress(progress, line);
         } else if (!line.startsWith("SLF4J") && !line.contains("WARNING")) {
           out.println("  " + line);
         }

@@ -109,14 +109,26 @@ class DisasterRecoveryScenarioTest {
     assertNotEquals(0, wrong.code, wrong.toString());
     assertTrue(wrong.err.contains("the escrow file was made for recovery key"), wrong.toString());
     assertFalse(Files.exists(wrongHome.resolve("hsm1").resolve("endpoint.json")), "nothing started");
+    assertFalse(Files.exists(wrongHome.resolve("cluster.properties")), "nothing left half-made: the restore can be run again");
+    assertFalse(Files.exists(wrongHome.resolve("hsm1")), "nothing left half-made: the restore can be run again");
 
+    // A backup id the store does not hold is refused before anything starts.
+    CliRun unknown = CliRun.run(wrongHome, "backup", "restore", "backup-aaaaaaaaaaaaaaaa", "--store", drStore.toString(),
+        "--escrow", escrow.toString(), "--recovery-dir", recovery.toString(), "--hsms", "1", "--port", "0");
+    assertNotEquals(0, unknown.code, unknown.toString());
+    assertTrue(unknown.err.contains("holds no backup backup-aaaaaaaaaaaaaaaa"), unknown.toString());
+
+    // By its id in the offsite store, as an operator reads it from `backup list` there.
     newHome = Files.createDirectories(work.resolve("new"));
     long t0 = System.nanoTime();
-    CliRun restored = CliRun.run(newHome, "up", "--from-backup", offsite.toString(), "--escrow", escrow.toString(),
-        "--recovery-dir", recovery.toString(), "--hsms", "2", "--port", "0");
+    CliRun restored = CliRun.run(newHome, "backup", "restore", backupId, "--store", drStore.toString(), "--escrow",
+        escrow.toString(), "--recovery-dir", recovery.toString(), "--hsms", "2", "--port", "0");
     long ms = (System.nanoTime() - t0) / 1_000_000;
     assertEquals(0, restored.code, restored + logs(newHome));
     assertTrue(restored.out.contains("restored backup " + sourceId), restored.out); // the copy's file is the source's
+    // Progress lines (no terminal here): at least the last one, all keys of the file restored.
+    int keys = io.hsmbridge.agent.backup.BackupFile.parse(Files.readAllBytes(offsite)).header().getInteger("keys");
+    assertTrue(restored.err.contains("restoring onto hsm1: keys " + keys + " of " + keys + " (100 %)"), restored.err);
 
     TestLogins again = TestLogins.of(newHome, Files.createDirectories(work.resolve("new-sessions")));
     again.login(TestLogins.ADMIN); // old passwords

@@ -33,6 +33,7 @@ import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -346,19 +347,24 @@ public final class ClusterOperations implements RequestHandler {
   /**
    * The digest of this HSM's keys and users at exactly one applied index (taken between two entries, never
    * in the middle of one: {@link TokenApplier#atOneIndex}), so that HSMs at the same index compare equal
-   * while the cluster keeps changing.
+   * while the cluster keeps changing. The token is read in full first, while entries keep being applied
+   * (about 2 ms a key on SoftHSM2: 10 s at 5,000 keys, which would hold every commit were this HSM the Raft
+   * leader); with applies held, only what changed since is read again.
    */
   private JsonObject digest() {
+    Map<String, KeyInfo> scannedKeys = hsm.keys().scanToken();
+    UsersDigest.Scan scannedRecords = UsersDigest.scan(hsm);
     return applier.atOneIndex(() -> {
       long at = applier.lastApplied();
-      List<KeyInfo> keys = hsm.keys().rescan();
+      List<KeyInfo> keys = hsm.keys().settle(scannedKeys);
+      UsersDigest.Settled records = scannedRecords.settle();
       JsonArray list = new JsonArray();
       for (KeyInfo k : keys) {
         list.add(new JsonObject().put("keyId", k.keyId()).put("spec", k.spec().name()).put("usage", k.usage().name())
             .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
       }
       return new JsonObject().put("hsmId", hsmId).put("applied", at).put("appliedAfter", at)
-          .put("digest", KeyDigest.of(keys)).put("keys", list).put("usersDigest", UsersDigest.of(hsm));
+          .put("digest", KeyDigest.of(keys)).put("keys", list).put("usersDigest", UsersDigest.of(records));
     });
   }
 

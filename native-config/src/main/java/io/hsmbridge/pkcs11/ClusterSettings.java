@@ -92,4 +92,14 @@ public final class ClusterSettings {
   public java.util.List<Setting> rescan() {
     return store.rescan();
   }
+
+  /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
+  public java.util.Map<String, Setting> scanToken() {
+    return store.scanToken();
+  }
+
+  /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
+  public java.util.List<Setting> settle(java.util.Map<String, Setting> scanned) {
+    return store.settle(scanned);
+  }
 }

@@ -161,6 +161,58 @@ final class DataRecordStore<T> {
     return list();
   }
 
+  /**
+   * Every readable record on the token now, by name, read in one session without any lock (see
+   * {@link KeyManager#scanToken}): records written or removed meanwhile may be missing or stale, and
+   * {@link #settle} corrects them.
+   */
+  Map<String, T> scanToken() {
+    return keys.readObjects("scan " + application + " records", s -> {
+      Map<String, T> out = new HashMap<>();
+      load(s).forEach((name, e) -> {
+        if (e.value() != null) {
+          out.put(name, e.value());
+        }
+      });
+      return out;
+    });
+  }
+
+  /**
+   * The records on the token at this moment, sorted by name, from a {@link #scanToken} taken a while ago:
+   * only the names where that scan and the cache disagree are read again. Disagreements that remain (a
+   * change behind this process's back) replace the cache's entry, as {@link #rescan} would.
+   */
+  List<T> settle(Map<String, T> scanned) {
+    keys.writeObjects("settle " + application + " records", s -> {
+      ConcurrentSkipListMap<String, Entry<T>> c = loaded(s);
+      java.util.Set<String> names = new java.util.HashSet<>(scanned.keySet());
+      names.addAll(c.keySet());
+      for (String name : names) {
+        Entry<T> cached = c.get(name);
+        T seen = scanned.get(name);
+        if (cached != null && cached.value() != null && seen != null && sameRecord(cached.value(), seen)) {
+          continue;
+        }
+        long[] objects = s.findAllObjectsSingle(search(name));
+        // By its canonical label first (one indexed search); labels written before names were canonical need the full pass.
+        Entry<T> onToken = found(s, name, objects.length > 0 ? objects : objectsOf(s, name));
+        if (onToken == null) {
+          c.remove(name);
+        } else {
+          c.put(name, onToken);
+        }
+      }
+      return null;
+    });
+    return list();
+  }
+
+  /** Equal fields (compared encoded, so array fields compare by content). */
+  private boolean sameRecord(T a, T b) {
+    return Arrays.equals(encode(a, 0), encode(b, 0));
+  }
+
   private <R> R write(String what, SessionPool.SessionWork<R> work) {
     try {
       return keys.writeObjects(what, work);
@@ -233,7 +285,7 @@ final class DataRecordStore<T> {
     Map<String, List<Long>> byName = new HashMap<>();
     Map<String, String> labelOf = new HashMap<>();
     for (long h : s.findAllObjectsSingle(all())) {
-      String label = s.getAttrValues(h, CKA_LABEL).label();
+      String label = labelIfPresent(s, h);
       if (label != null) {
         String name = codec.nameOfLabel(label);
         String other = labelOf.putIfAbsent(name, label);
@@ -267,9 +319,29 @@ final class DataRecordStore<T> {
     return newest == null ? new Entry<>(null, 0, handles) : new Entry<>(newest.value(), newest.generation(), handles);
   }
 
+  /** An object's label; null when it has none or was destroyed since the search (an unlocked scan). */
+  private static String labelIfPresent(Session s, long h) throws TokenException {
+    try {
+      return s.getAttrValues(h, CKA_LABEL).label();
+    } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
+      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
+        return null;
+      }
+      throw e;
+    }
+  }
+
   /** The record in object {@code h} if it decodes and carries {@code label} as its name, else null (logged). */
   private Stored<T> decode(Session s, long h, String label) throws TokenException {
-    byte[] raw = s.getAttrValues(h, CKA_VALUE).value();
+    byte[] raw;
+    try {
+      raw = s.getAttrValues(h, CKA_VALUE).value();
+    } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
+      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
+        return null; // destroyed since the search (an unlocked scan)
+      }
+      throw e;
+    }
     try {
       Stored<T> st = decode(raw, codec);
       if (!codec.nameOf(st.value()).equals(codec.nameOfLabel(label))) {

@@ -93,4 +93,14 @@ public final class KeyAcls {
   public List<KeyAcl> rescan() {
     return store.rescan();
   }
+
+  /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
+  public java.util.Map<String, KeyAcl> scanToken() {
+    return store.scanToken();
+  }
+
+  /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
+  public java.util.List<KeyAcl> settle(java.util.Map<String, KeyAcl> scanned) {
+    return store.settle(scanned);
+  }
 }

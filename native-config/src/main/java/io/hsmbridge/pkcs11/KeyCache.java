@@ -87,10 +87,22 @@ final class KeyCache {
 
   /** Replaces the cache with what the token holds now. */
   void reload(Session session) throws TokenException {
+    Map<String, KeyEntry> fresh = scan(session);
+    // Entries replaced, then the gone ones removed: a concurrent reader never finds an existing key missing.
+    byId.putAll(fresh);
+    byId.keySet().retainAll(fresh.keySet());
+  }
+
+  /**
+   * What the token holds now, by key id, without touching the cache. Safe beside concurrent writers: an
+   * object destroyed between the search and its reading is left out (a caller that needs the state at one
+   * moment re-reads the keys that differ from the cache: {@link KeyManager#settle}).
+   */
+  Map<String, KeyEntry> scan(Session session) throws TokenException {
     Map<String, KeySpec> recorded = readSpecRecords(session);
     Map<String, Long> publics = new HashMap<>();
     for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true))) {
-      byte[] id = session.getAttrValues(h, CKA_ID).id();
+      byte[] id = idOf(session, h);
       if (id != null && id.length == ID_BYTES) {
         publics.put(keyId(id), h);
       }
@@ -98,15 +110,71 @@ final class KeyCache {
     Map<String, KeyEntry> fresh = new HashMap<>();
     for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
       for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true))) {
-        KeyEntry entry = read(session, h, publics, recorded);
+        KeyEntry entry = readIfPresent(session, h, publics, recorded);
         if (entry != null) {
           fresh.put(entry.info().keyId(), entry);
         }
       }
     }
-    // Entries replaced, then the gone ones removed: a concurrent reader never finds an existing key missing.
-    byId.putAll(fresh);
-    byId.keySet().retainAll(fresh.keySet());
+    return fresh;
+  }
+
+  /** One key as the token holds it now (null when the token has no such user key). */
+  KeyEntry readOne(Session session, String keyId) throws TokenException {
+    byte[] id = parseKeyId(keyId);
+    if (id == null) {
+      return null;
+    }
+    Map<String, Long> publics = new HashMap<>();
+    for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true).id(id))) {
+      publics.put(keyId(id), h);
+    }
+    Map<String, KeySpec> recorded = new HashMap<>();
+    for (long h : session.findAllObjectsSingle(specRecordsOf(keyId(id)))) {
+      AttributeVector a = session.getAttrValues(h, CKA_VALUE);
+      try {
+        recorded.put(keyId(id), KeySpec.valueOf(new String(a.value(), java.nio.charset.StandardCharsets.US_ASCII)));
+      } catch (RuntimeException e) {
+        LOG.warning("ignoring an unreadable key spec record for " + keyId(id));
+      }
+    }
+    for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
+      for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true).id(id))) {
+        KeyEntry entry = read(session, h, publics, recorded);
+        if (entry != null) {
+          return entry;
+        }
+      }
+    }
+    return null;
+  }
+
+  private static byte[] idOf(Session session, long handle) throws TokenException {
+    try {
+      return session.getAttrValues(handle, CKA_ID).id();
+    } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
+      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
+        return null; // destroyed since the search
+      }
+      throw e;
+    }
+  }
+
+  private static KeyEntry readIfPresent(Session session, long handle, Map<String, Long> publics,
+      Map<String, KeySpec> recorded) throws TokenException {
+    try {
+      return read(session, handle, publics, recorded);
+    } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
+      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
+        return null; // destroyed since the search
+      }
+      throw e;
+    }
+  }
+
+  /** The cached entries by key id, copied: what this process believes the token holds. */
+  Map<String, KeyEntry> snapshot() {
+    return new HashMap<>(byId);
   }
 
   /** The template of the spec record for a secret key (see the class comment). */

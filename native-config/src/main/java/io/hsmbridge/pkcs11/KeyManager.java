@@ -7,6 +7,8 @@ import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
 import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import org.xipki.pkcs11.wrapper.AttributeVector;
@@ -371,6 +373,11 @@ public final class KeyManager {
     return id;
   }
 
+  /** Runs {@code work} in a session without the write lock: reads that tolerate concurrent writers. */
+  <T> T readObjects(String what, SessionPool.SessionWork<T> work) {
+    return pool.call(what, work);
+  }
+
   /** Runs {@code work} under the token-object write lock (see {@link #objectWrites}); other classes of this package use it too. */
   <T> T writeObjects(String what, SessionPool.SessionWork<T> work) {
     objectWrites.lock();
@@ -384,13 +391,59 @@ public final class KeyManager {
   /**
    * Re-reads the token's objects into the key cache and returns the keys, sorted as {@link #list()}: keys
    * deleted or added behind this process's back (another process on the same token, an operator's
-   * pkcs11-tool, a restore) become visible. For anti-entropy ({@link KeyDigest}). Runs under the
-   * object-write lock, so a key this process creates meanwhile is not lost from the cache by the swap.
-   * Costs one C_FindObjects pass over the token: not for the request path.
+   * pkcs11-tool, a restore) become visible. Runs under the object-write lock, so a key this process creates
+   * meanwhile is not lost from the cache by the swap. Costs one C_FindObjects pass over the token and a
+   * read of every object (about 2 ms a key on SoftHSM2): not for the request path, and not while holding
+   * the applier (see {@link #scanToken} and {@link #settle} for that).
    */
   public List<KeyInfo> rescan() {
     reload();
     return list();
+  }
+
+  /**
+   * The token's keys as it holds them now, read in one session without any lock: the slow half of a
+   * digest at one applied index, done while the applier keeps applying. Keys created, changed or destroyed
+   * meanwhile may be missing or stale here; {@link #settle} corrects them.
+   */
+  public Map<String, KeyInfo> scanToken() {
+    Map<String, KeyEntry> scanned = readObjects("scan keys", cache::scan);
+    Map<String, KeyInfo> out = new java.util.HashMap<>();
+    scanned.forEach((id, e) -> out.put(id, e.info()));
+    return out;
+  }
+
+  /**
+   * The token's keys at this moment, from a {@link #scanToken} taken a while ago: every key where that scan
+   * and the cache disagree is read again from the token, so the cost is one token read per key changed
+   * since the scan. Called with applies held, it gives the token's keys at one applied index. Disagreements
+   * that remain (a key changed behind this process's back) are written into the cache, as {@link #rescan}
+   * does, so that drift becomes visible to the request path and to repair.
+   */
+  public List<KeyInfo> settle(Map<String, KeyInfo> scanned) {
+    return writeObjects("settle keys", s -> {
+      Map<String, KeyEntry> cached = cache.snapshot();
+      java.util.Set<String> ids = new java.util.HashSet<>(scanned.keySet());
+      ids.addAll(cached.keySet());
+      List<KeyInfo> out = new ArrayList<>();
+      for (String id : ids) {
+        KeyEntry inCache = cached.get(id);
+        KeyInfo inScan = scanned.get(id);
+        if (inCache != null && inCache.info().equals(inScan)) {
+          out.add(inScan);
+          continue;
+        }
+        KeyEntry onToken = cache.readOne(s, id);
+        if (onToken == null) {
+          cache.remove(id);
+        } else {
+          cache.put(onToken);
+          out.add(onToken.info());
+        }
+      }
+      out.sort(Comparator.comparing(KeyInfo::label).thenComparing(KeyInfo::keyId));
+      return out;
+    });
   }
 
   /** Rescans the token (start-up, or after something changed behind our back). */

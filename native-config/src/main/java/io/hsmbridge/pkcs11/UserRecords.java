@@ -91,4 +91,14 @@ public final class UserRecords {
   public List<UserRecord> rescan() {
     return store.rescan();
   }
+
+  /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
+  public java.util.Map<String, UserRecord> scanToken() {
+    return store.scanToken();
+  }
+
+  /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
+  public java.util.List<UserRecord> settle(java.util.Map<String, UserRecord> scanned) {
+    return store.settle(scanned);
+  }
 }

@@ -23,6 +23,8 @@ final class HsmView {
   int capacity = 1;
   /** Making a backup (from its heartbeat): routed around while another HSM can serve. */
   volatile boolean backingUp;
+  /** The backup this HSM is making and how far it got ({backupId, wrapped, keys}), or null. */
+  volatile JsonObject backup;
   int agentOutstanding;
   String lastError;
   /** Committed log entries the HSM skipped as refused since its start, and the last one (see TokenStateMachine). */
@@ -82,6 +84,7 @@ final class HsmView {
     agentOutstanding = hb.getInteger("outstanding", 0);
     lastError = hb.getString("lastError");
     backingUp = hb.getBoolean("backingUp", false);
+    backup = backupProgress(hb.getValue("backup"));
     refusedEntries = hb.getLong("refusedEntries", 0L);
     lastRefusal = hb.getString("lastRefusal");
     token = hb.getString("token", token);
@@ -158,6 +161,25 @@ final class HsmView {
         .put("token", token)
         .put("pid", pid)
         .put("leader", leader)
-        .put("frontDoor", frontDoor);
+        .put("frontDoor", frontDoor)
+        .put("backup", backup);
+  }
+
+  /**
+   * A heartbeat's backup progress, kept only in its documented shape (it reaches an operator's terminal
+   * through {@code cluster status} and {@code backup create}'s progress bar); anything else is dropped.
+   */
+  static JsonObject backupProgress(Object value) {
+    if (!(value instanceof JsonObject p) || p.size() != 3) {
+      return null;
+    }
+    Object id = p.getValue("backupId");
+    Object wrapped = p.getValue("wrapped");
+    Object keys = p.getValue("keys");
+    if (!(id instanceof String s) || !s.matches("backup-[a-z2-7]{11,16}") || !(wrapped instanceof Integer w)
+        || !(keys instanceof Integer k) || w < 0 || k < 0 || w > k) {
+      return null;
+    }
+    return new JsonObject().put("backupId", s).put("wrapped", w).put("keys", k);
   }
 }

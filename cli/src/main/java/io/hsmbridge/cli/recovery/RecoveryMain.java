@@ -1,6 +1,7 @@
 package io.hsmbridge.cli.recovery;
 
 import io.hsmbridge.agent.AgentConfig;
+import io.hsmbridge.agent.backup.BackupFile;
 import io.hsmbridge.agent.backup.BackupRestorer;
 import io.hsmbridge.agent.replication.MutationLog;
 import io.hsmbridge.pkcs11.HsmException;
@@ -66,6 +67,9 @@ public final class RecoveryMain {
     }
   }
 
+  /** A line "progress N M": N of M keys restored. */
+  public static final String PROGRESS = "progress ";
+
   private static void restore(HsmToken token, Map<String, String> o) throws java.io.IOException {
     if (token.clusterKeys().hasClusterKey() || !token.users().rescan().isEmpty()) {
       throw new IllegalStateException("the new HSM's token is not fresh: it holds a cluster key or users");
@@ -74,9 +78,11 @@ public final class RecoveryMain {
     token.clusterKeys().createClusterKey(); // the new cluster's own; the backup's keys come under its EBK
     byte[] backup = Files.readAllBytes(Path.of(need(o, "backup")));
     long started = System.nanoTime();
+    int keys = BackupFile.parse(backup).header().getInteger("keys", 0);
+    int step = Math.max(1, keys / 100);
     BackupRestorer.Restored r = BackupRestorer.restore(token, backup, null, n -> {
-      if (n % 500 == 0) {
-        System.out.println("restored " + n + " keys ...");
+      if (n % step == 0 || n == keys) {
+        System.out.println(PROGRESS + n + " " + keys); // the parent draws it (RecoveryCeremony)
         System.out.flush();
       }
     });

@@ -37,6 +37,28 @@ public final class BackupOperations {
   private final java.util.function.Consumer<Boolean> busy;
   private final java.util.concurrent.atomic.AtomicInteger making = new java.util.concurrent.atomic.AtomicInteger();
 
+  /** The backup being made and how far it got (keys wrapped of all), for heartbeats; null when none. */
+  private volatile Progress progress;
+  /** Tests: called on the making thread after each key is wrapped. */
+  private volatile java.util.function.IntConsumer keyWrapped = n -> { };
+  private volatile long lastAnnounced;
+
+  /** How far the backup being made got: {@code wrapped} of {@code keys} keys. */
+  public record Progress(String backupId, int wrapped, int keys) {
+    public JsonObject toJson() {
+      return new JsonObject().put("backupId", backupId).put("wrapped", wrapped).put("keys", keys);
+    }
+  }
+
+  /** The backup this HSM is making now and how far it got, or null. */
+  public Progress progress() {
+    return progress;
+  }
+
+  void onKeyWrapped(java.util.function.IntConsumer hook) {
+    this.keyWrapped = hook;
+  }
+
   /** Whether this HSM is making a backup now. */
   public boolean inProgress() {
     return making.get() > 0;
@@ -141,18 +163,43 @@ public final class BackupOperations {
   }
 
   /**
-   * A backup of this HSM's token, made while no entry is applied (so it is the state at exactly one
-   * applied index; this HSM's applies wait for it and catch up after). A failure leaves the backup FAILED.
+   * A backup of this HSM's token at one applied index. The applier is held only while the metadata is
+   * settled (BackupMaker.readAt), not while keys are wrapped: on a Raft leader a held applier holds every
+   * commit. A key deleted before its wrap makes that attempt FAILED and the next one start again; the last
+   * attempt holds the applier throughout, so a backup always ends. A failure leaves the backup FAILED.
    */
   public BackupRecord create() {
     making.incrementAndGet();
     tell(true);
     try {
-      return createNow();
+      for (int attempt = 1; ; attempt++) {
+        try {
+          return createNow(attempt == ATTEMPTS);
+        } catch (BackupMaker.KeyGone e) {
+          if (attempt == ATTEMPTS) {
+            throw e.tokenError();
+          }
+          LOG.info(hsmId + ": " + e.getMessage() + "; making the backup again");
+        }
+      }
     } finally {
       making.decrementAndGet();
       tell(false);
     }
+  }
+
+  /** Attempts of {@link #create} before the one that holds the applier throughout. */
+  static final int ATTEMPTS = 3;
+
+  /** Progress after each wrapped key; announced (a heartbeat) at most twice a second. */
+  private void wrapped(String backupId, int n, int keys) {
+    progress = new Progress(backupId, n, keys);
+    long now = System.nanoTime();
+    if (now - lastAnnounced > 500_000_000L) {
+      lastAnnounced = now;
+      tell(true);
+    }
+    keyWrapped.accept(n);
   }
 
   private void tell(boolean now) {
@@ -163,15 +210,26 @@ public final class BackupOperations {
     }
   }
 
-  private BackupRecord createNow() {
+  private BackupRecord createNow(boolean holdApplier) {
     BackupRecord[] begun = new BackupRecord[1];
+    java.util.function.Supplier<byte[]> make = () -> {
+      BackupMaker.State state = holdApplier ? BackupMaker.readAt(hsm, java.util.function.Supplier::get)
+          : BackupMaker.readAt(hsm, applier::atOneIndex);
+      begun[0] = catalog.begin(cluster, hsmId, state.appliedIndex());
+      String id = begun[0].backupId().value();
+      int keys = state.keys().size();
+      progress = new Progress(id, 0, keys);
+      tell(true);
+      return BackupMaker.make(hsm, new BackupMaker.Origin(id, cluster, hsmId, begun[0].createdAt().toEpochMilli(),
+          termOf(state.appliedIndex())), state, n -> wrapped(id, n, keys));
+    };
     try {
-      byte[] file = applier.atOneIndex(() -> {
-        long index = hsm.appliedIndex().read();
-        begun[0] = catalog.begin(cluster, hsmId, index);
-        return BackupMaker.make(hsm, new BackupMaker.Origin(begun[0].backupId().value(), cluster, hsmId,
-            begun[0].createdAt().toEpochMilli(), termOf(index)), n -> { });
-      });
+      byte[] file;
+      try {
+        file = holdApplier ? applier.atOneIndex(make) : make.get();
+      } finally {
+        progress = null;
+      }
       BackupRecord ready = catalog.complete(begun[0].backupId(), file);
       LOG.info(hsmId + " made backup " + ready.backupId().value() + " at applied index " + ready.appliedIndex() + " ("
           + file.length + " bytes)");

@@ -158,7 +158,8 @@ public final class AgentNode {
       var restored = BackupRestorer.restore(hsm, catalog.backupFile(newest.get().backupId()), config.cluster().name(), n -> { });
       LOG.info(hsmId + " restored backup " + restored.backupId() + " (" + restored.keys() + " keys, " + restored.users()
           + " users) in " + (System.nanoTime() - started) / 1_000_000 + " ms; it applies the log after index "
-          + restored.appliedIndex());
+          + restored.appliedIndex() + (restored.appliedTerm() >= 0 ? " (term " + restored.appliedTerm() + ")"
+          : " (the backup does not say its entry's term: the log before it must still exist)"));
       if (restored.appliedTerm() >= 0) {
         // Its Raft log starts after the backup: the entries before it need not exist anywhere any more.
         MutationLog.recordSnapshot(raftDir, restored.appliedTerm(), restored.appliedIndex());
@@ -370,6 +371,10 @@ public final class AgentNode {
     BackupOperations b = backups;
     if (b != null && b.inProgress()) {
       hb.put("backingUp", true);
+      BackupOperations.Progress p = b.progress();
+      if (p != null) {
+        hb.put("backup", p.toJson()); // `backup create` shows it as a progress bar (cluster status)
+      }
     }
     String door = frontDoor;
     if (door != null) {

@@ -54,6 +54,23 @@ import org.apache.ratis.util.TimeDuration;
  * docs/replication.md.
  */
 public final class MutationLog implements AutoCloseable {
+  /**
+   * Ratis logs through SLF4J, which slf4j-jdk14 sends to java.util.logging and so to node.log. Its INFO is a
+   * line per election, segment and configuration step: warnings only, unless {@code -Dhsmbridge.ratis.log=INFO}
+   * (or FINE) asks for more while a problem is being looked into. A static reference keeps the level set.
+   */
+  private static final java.util.logging.Logger RATIS_LOG = ratisLog();
+
+  private static java.util.logging.Logger ratisLog() {
+    java.util.logging.Logger l = java.util.logging.Logger.getLogger("org.apache.ratis");
+    try {
+      l.setLevel(java.util.logging.Level.parse(System.getProperty("hsmbridge.ratis.log", "WARNING")));
+    } catch (IllegalArgumentException e) {
+      l.setLevel(java.util.logging.Level.WARNING);
+    }
+    return l;
+  }
+
   /** Election timeouts: above Ratis's 150-300 ms default so a busy 2-core host does not churn leaders. */
   static final TimeDuration ELECTION_TIMEOUT_MIN = TimeDuration.valueOf(500, TimeUnit.MILLISECONDS);
   static final TimeDuration ELECTION_TIMEOUT_MAX = TimeDuration.valueOf(1000, TimeUnit.MILLISECONDS);

@@ -19,7 +19,29 @@ import java.util.HexFormat;
 public final class UsersDigest {
   private UsersDigest() {}
 
+  /** The records as the token holds them, read now (use {@link #of(Scan)} to read at one applied index). */
   public static String of(HsmToken hsm) {
+    return of(scan(hsm).settle());
+  }
+
+  /** The slow half, read without locks while the applier runs; {@link Scan#settle} then gives one index's records. */
+  public static Scan scan(HsmToken hsm) {
+    return new Scan(hsm, hsm.users().scanToken(), hsm.keyAcls().scanToken(), hsm.settings().scanToken());
+  }
+
+  /** Records scanned a while ago; {@link #settle} re-reads those changed since (cheap: call it with applies held). */
+  public record Scan(HsmToken hsm, java.util.Map<String, UserRecord> users, java.util.Map<String, KeyAcl> acls,
+      java.util.Map<String, ClusterSettings.Setting> settings) {
+    public Settled settle() {
+      return new Settled(hsm.users().settle(users), hsm.keyAcls().settle(acls), hsm.settings().settle(settings));
+    }
+  }
+
+  /** The user model's records at one moment. */
+  public record Settled(java.util.List<UserRecord> users, java.util.List<KeyAcl> acls,
+      java.util.List<ClusterSettings.Setting> settings) {}
+
+  public static String of(Settled records) {
     MessageDigest sha;
     try {
       sha = MessageDigest.getInstance("SHA-256");
@@ -27,14 +49,14 @@ public final class UsersDigest {
       throw new IllegalStateException("every JDK has SHA-256", e);
     }
     Base64.Encoder b64 = Base64.getEncoder();
-    for (UserRecord u : hsm.users().rescan()) {
+    for (UserRecord u : records.users()) {
       line(sha, "user|" + u.name() + "|" + u.role() + "|" + u.passwordHash() + "|" + u.failedLogins() + "|" + u.locked()
           + "|" + (u.approvalKeySpki() == null ? "-" : b64.encodeToString(u.approvalKeySpki())));
     }
-    for (KeyAcl a : hsm.keyAcls().rescan()) {
+    for (KeyAcl a : records.acls()) {
       line(sha, "acl|" + a.keyId() + "|" + a.owner() + "|" + String.join(",", a.shares()));
     }
-    for (ClusterSettings.Setting s : hsm.settings().rescan()) {
+    for (ClusterSettings.Setting s : records.settings()) {
       line(sha, "setting|" + s.name() + "|" + s.value());
     }
     return HexFormat.of().formatHex(sha.digest());
