@@ -37,6 +37,8 @@ final class ContainerKitCommand extends CliCommand {
   static final int RAFT_PORT = 7800;
   static final int BRIDGE_PORT = 7701;
   static final int MAX_HSMS = 16;
+  /** Where every HSM container mounts the cluster's shared backup store (the image's entrypoint: backup.dir). */
+  static final String BACKUP_DIR = "/var/lib/hsmbridge-backups";
 
   private static final int PIN_LENGTH = 24;
   private static final char[] PIN_ALPHABET =
@@ -246,6 +248,7 @@ final class ContainerKitCommand extends CliCommand {
       for (String n : nodes()) {
         b.append("  ").append(n).append("-data: {}\n");
       }
+      b.append("  backups: {}\n");
       b.append("secrets:\n");
       for (String h : hsmIds()) {
         for (String kind : List.of("user", "so")) {
@@ -263,8 +266,12 @@ final class ContainerKitCommand extends CliCommand {
           .append("    env_file: cluster.env\n")
           .append("    volumes:\n")
           .append("      - ").append(node).append("-data:/var/lib/hsmbridge\n")
-          .append("      - ./").append(node).append("/tls:/etc/hsmbridge/tls:ro\n")
-          .append("    restart: unless-stopped\n")
+          .append("      - ./").append(node).append("/tls:/etc/hsmbridge/tls:ro\n");
+      if (!node.equals(BRIDGE)) {
+        // One backup store for every HSM (docs/backups.md): a joining or lagging HSM restores what another made.
+        b.append("      - backups:").append(BACKUP_DIR).append('\n');
+      }
+      b.append("    restart: unless-stopped\n")
           .append("    stop_grace_period: 30s\n");
     }
   }

@@ -122,6 +122,8 @@ class ContainerKitCommandTest {
       assertTrue(body.contains("      - " + name + "-data:/var/lib/hsmbridge\n"), body);
       assertTrue(body.contains("      - ./" + name + "/tls:/etc/hsmbridge/tls:ro\n"), body);
       assertFalse(body.contains("PIN:"), "no PIN in the environment: " + body);
+      // One backup store shared by the HSMs (docs/backups.md); the bridge holds no token and makes no backup.
+      assertEquals(!name.equals("bridge"), body.contains("      - backups:/var/lib/hsmbridge-backups\n"), body);
       if (name.equals("bridge")) {
         assertTrue(body.contains("      HSMBRIDGE_ROLE: bridge\n"), body);
         assertTrue(body.contains("      HSMBRIDGE_DURABILITY: \"3\"\n"), body);
@@ -151,6 +153,7 @@ class ContainerKitCommandTest {
     for (String n : services.keySet()) {
       assertTrue(volumes.contains("  " + n + "-data: {}"), volumes);
     }
+    assertTrue(volumes.contains("  backups: {}"), volumes);
     String secrets = yaml.substring(yaml.indexOf("\nsecrets:\n"));
     for (int i = 1; i <= 4; i++) {
       for (String kind : List.of("user", "so")) {

@@ -33,7 +33,6 @@ import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -349,10 +348,10 @@ public final class ClusterOperations implements RequestHandler {
    * in the middle of one: {@link TokenApplier#atOneIndex}), so that HSMs at the same index compare equal
    * while the cluster keeps changing. The token is read in full first, while entries keep being applied
    * (about 2 ms a key on SoftHSM2: 10 s at 5,000 keys, which would hold every commit were this HSM the Raft
-   * leader); with applies held, only what changed since is read again.
+   * leader); with applies held, the scan is settled against the caches in memory (KeyManager.settle).
    */
   private JsonObject digest() {
-    Map<String, KeyInfo> scannedKeys = hsm.keys().scanToken();
+    io.hsmbridge.pkcs11.KeyManager.TokenScan scannedKeys = hsm.keys().scanToken();
     UsersDigest.Scan scannedRecords = UsersDigest.scan(hsm);
     return applier.atOneIndex(() -> {
       long at = applier.lastApplied();

@@ -279,6 +279,18 @@ final class ContainerCluster implements AutoCloseable {
     }
   }
 
+  /** Where every HSM container mounts the shared backup store (the image's entrypoint makes it backup.dir). */
+  static final String BACKUP_DIR = "/var/lib/hsmbridge-backups";
+
+  /** The host directory behind {@link #BACKUP_DIR}: one for every HSM of this cluster. */
+  Path backups() {
+    try {
+      return Files.createDirectories(kit.resolve("backups"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   private GenericContainer<?> agent(String hsm) {
     GenericContainer<?> c = node(hsm)
         .withEnv("HSMBRIDGE_ROLE", "agent")
@@ -287,6 +299,8 @@ final class ContainerCluster implements AutoCloseable {
         .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/user-pin")), "/run/secrets/hsmbridge-user-pin")
         .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/so-pin")), "/run/secrets/hsmbridge-so-pin")
         .withEnv("HSMBRIDGE_DURABILITY", "2")
+        // The backup store every HSM shares (the kit's compose file mounts one volume instead).
+        .withFileSystemBind(backups().toString(), BACKUP_DIR, org.testcontainers.containers.BindMode.READ_WRITE)
         // Each HSM host is a front door too: its client endpoint, published on the host's loopback only.
         .withExposedPorts(BRIDGE_PORT)
         .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
@@ -391,7 +405,8 @@ final class ContainerCluster implements AutoCloseable {
   /** Cluster administration (but the public status) runs as the admin; keys and crypto as the crypto user. */
   JsonObject withSession(JsonObject body) {
     String op = body.getString("op", "");
-    boolean admin = op.startsWith("cluster.") && !op.equals("cluster.status") || op.startsWith("user.");
+    boolean admin = op.startsWith("cluster.") && !op.equals("cluster.status") || op.startsWith("user.")
+        || op.startsWith("backup.");
     return body.put("session", admin ? adminSession : userSession);
   }
 

@@ -130,6 +130,31 @@ class ContainerClusterTest {
         + check.getLong("applied") + "; " + checks + " cross-HSM crypto checks in " + ms(c0) + " ms");
   }
 
+  /**
+   * Backups in containers (docs/backups.md): every HSM container mounts one shared store, so a backup one
+   * HSM makes is there for the others (a joining or lagging HSM restores it, and the Raft log can be
+   * compacted up to it). Made on hsm2, it is READY, and hsm1 and hsm3 see its file and list it.
+   */
+  @Test
+  @Order(3)
+  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  void aBackupMadeInOneHsmContainerIsInTheStoreEveryHsmShares() {
+    long t0 = System.nanoTime();
+    JsonObject made = cluster.request(on("hsm2", new JsonObject().put("op", "backup.create")));
+    assertEquals("READY", made.getString("state"), made.encodePrettily());
+    assertEquals("hsm2", made.getString("sourceHsm"), made.encodePrettily());
+    String id = made.getString("backupId");
+    for (String hsm : HSMS) {
+      Container.ExecResult r = cluster.exec(hsm, "test", "-s", ContainerCluster.BACKUP_DIR + "/" + id + ".hbk");
+      assertEquals(0, r.getExitCode(), hsm + " does not see " + id + ".hbk in the shared store");
+    }
+    JsonObject listed = cluster.request(on("hsm3", new JsonObject().put("op", "backup.list")));
+    assertTrue(listed.getJsonArray("backups").stream().map(JsonObject.class::cast)
+        .anyMatch(b -> id.equals(b.getString("backupId")) && "READY".equals(b.getString("state"))), listed.encodePrettily());
+    Report.note("(i) backup " + id + " made on hsm2 in " + ms(t0) + " ms (" + made.getLong("sizeBytes") + " bytes, index "
+        + made.getLong("appliedIndex") + "); its file is in the store all three HSM containers share; hsm3 lists it READY");
+  }
+
   /** Object files in each HSM container's token directory, counted inside the container. */
   private static Map<String, Integer> tokenObjects() {
     Map<String, Integer> m = new TreeMap<>();

@@ -79,7 +79,7 @@ public final class ClusterKeys {
       s.generateKey(new Mechanism(CKM_AES_KEY_GEN), clusterKeyTemplate().valueLen(32));
       return null;
     });
-    keys.reload();
+    // The key cache is read again after every piece of SO work (SessionPool.afterSecurityOfficer).
   }
 
   /**
@@ -94,7 +94,6 @@ public final class ClusterKeys {
       // Public objects: the SO uses the private half later.
       return unwrappingPair(s, TRANSPORT_KEY_ID, "hsmbridge transport key", false);
     });
-    keys.reload();
     return spki;
   }
 
@@ -157,7 +156,6 @@ public final class ClusterKeys {
         destroyAll(s, CKO_PUBLIC_KEY, PEER_TRANSPORT_ID);
         return null;
       });
-      keys.reload();
     }
   }
 
@@ -183,8 +181,6 @@ public final class ClusterKeys {
       });
     } catch (HsmException e) {
       throw unwrapFailure(e, "cluster key unwrap failed");
-    } finally {
-      keys.reload();
     }
   }
 

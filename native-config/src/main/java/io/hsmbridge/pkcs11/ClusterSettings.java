@@ -94,12 +94,21 @@ public final class ClusterSettings {
   }
 
   /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
-  public java.util.Map<String, Setting> scanToken() {
-    return store.scanToken();
+  public RecordScan scanToken() {
+    return new RecordScan(store.scanToken());
+  }
+
+  /** An unlocked read of these records; give it to {@link #settle}. */
+  public static final class RecordScan {
+    final DataRecordStore.RecordScan<Setting> scan;
+
+    RecordScan(DataRecordStore.RecordScan<Setting> scan) {
+      this.scan = scan;
+    }
   }
 
   /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
-  public java.util.List<Setting> settle(java.util.Map<String, Setting> scanned) {
-    return store.settle(scanned);
+  public java.util.List<Setting> settle(RecordScan scanned) {
+    return store.settle(scanned.scan);
   }
 }

@@ -89,6 +89,10 @@ final class DataRecordStore<T> {
   private final Codec<T> codec;
   /** Name -> entry, sorted by name; null until loaded (or after a failed write). */
   private volatile ConcurrentSkipListMap<String, Entry<T>> cache;
+  /** Change numbers, as in KeyCache: per name for put and delete, and one for a whole (re)load. */
+  private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+  private final Map<String, Long> changedAt = new java.util.concurrent.ConcurrentHashMap<>();
+  private volatile long loadedAt;
 
   DataRecordStore(String application, KeyManager keys, Codec<T> codec) {
     this.application = application;
@@ -132,6 +136,7 @@ final class DataRecordStore<T> {
         }
       }
       c.put(name, new Entry<>(value, generation + 1, left.stream().mapToLong(Long::longValue).toArray()));
+      changedAt.put(name, changes.incrementAndGet());
       return null;
     });
   }
@@ -148,6 +153,7 @@ final class DataRecordStore<T> {
         s.destroyObject(h);
       }
       c.remove(name);
+      changedAt.put(name, changes.incrementAndGet());
       return known.value() != null;
     });
   }
@@ -156,60 +162,68 @@ final class DataRecordStore<T> {
   List<T> rescan() {
     keys.writeObjects("read " + application + " records", s -> {
       cache = load(s);
+      loadedAt = changes.incrementAndGet();
       return null;
     });
     return list();
   }
 
   /**
-   * Every readable record on the token now, by name, read in one session without any lock (see
-   * {@link KeyManager#scanToken}): records written or removed meanwhile may be missing or stale, and
-   * {@link #settle} corrects them.
+   * Every record on the token now, by name, read in one session without any lock (see
+   * {@link KeyManager#scanToken}), with the store's change number before it began.
    */
-  Map<String, T> scanToken() {
-    return keys.readObjects("scan " + application + " records", s -> {
-      Map<String, T> out = new HashMap<>();
-      load(s).forEach((name, e) -> {
-        if (e.value() != null) {
-          out.put(name, e.value());
-        }
-      });
-      return out;
-    });
+  RecordScan<T> scanToken() {
+    long mark = changes.get();
+    return new RecordScan<>(mark, keys.readObjects("scan " + application + " records", this::load));
+  }
+
+  /** A scan of the records (name to what the token holds) and the change number before it. */
+  static final class RecordScan<T> {
+    final long mark;
+    final Map<String, Entry<T>> entries;
+
+    RecordScan(long mark, Map<String, Entry<T>> entries) {
+      this.mark = mark;
+      this.entries = entries;
+    }
   }
 
   /**
-   * The records on the token at this moment, sorted by name, from a {@link #scanToken} taken a while ago:
-   * only the names where that scan and the cache disagree are read again. Disagreements that remain (a
-   * change behind this process's back) replace the cache's entry, as {@link #rescan} would.
+   * The records on the token at this moment, sorted by name, from an earlier {@link #scanToken}, reading
+   * nothing from the token: as {@link KeyManager#settle}, the cache is right for the names this process
+   * changed since the scan began, the scan for the others; where they disagree about a name nobody here
+   * changed, the token changed behind our back and the cache takes the scan's view.
    */
-  List<T> settle(Map<String, T> scanned) {
-    keys.writeObjects("settle " + application + " records", s -> {
-      ConcurrentSkipListMap<String, Entry<T>> c = loaded(s);
-      java.util.Set<String> names = new java.util.HashSet<>(scanned.keySet());
+  List<T> settle(RecordScan<T> scan) {
+    keys.objectWritesLocked(() -> {
+      ConcurrentSkipListMap<String, Entry<T>> c = cache;
+      if (c == null || loadedAt > scan.mark) {
+        return; // read from the token since the scan began: the cache is what the token holds
+      }
+      java.util.Set<String> names = new java.util.HashSet<>(scan.entries.keySet());
       names.addAll(c.keySet());
       for (String name : names) {
-        Entry<T> cached = c.get(name);
-        T seen = scanned.get(name);
-        if (cached != null && cached.value() != null && seen != null && sameRecord(cached.value(), seen)) {
+        Long at = changedAt.get(name);
+        if (at != null && at > scan.mark) {
           continue;
         }
-        long[] objects = s.findAllObjectsSingle(search(name));
-        // By its canonical label first (one indexed search); labels written before names were canonical need the full pass.
-        Entry<T> onToken = found(s, name, objects.length > 0 ? objects : objectsOf(s, name));
+        Entry<T> inCache = c.get(name);
+        Entry<T> onToken = scan.entries.get(name);
         if (onToken == null) {
           c.remove(name);
-        } else {
+        } else if (inCache == null || !sameRecord(inCache.value(), onToken.value())) {
           c.put(name, onToken);
         }
       }
-      return null;
     });
     return list();
   }
 
-  /** Equal fields (compared encoded, so array fields compare by content). */
+  /** Equal fields (compared encoded, so array fields compare by content); null only equals null. */
   private boolean sameRecord(T a, T b) {
+    if (a == null || b == null) {
+      return a == b;
+    }
     return Arrays.equals(encode(a, 0), encode(b, 0));
   }
 
@@ -237,6 +251,7 @@ final class DataRecordStore<T> {
     if (c == null) {
       c = load(s);
       cache = c;
+      loadedAt = changes.incrementAndGet();
     }
     return c;
   }

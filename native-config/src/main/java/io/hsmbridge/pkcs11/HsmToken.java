@@ -48,7 +48,7 @@ public final class HsmToken implements AutoCloseable {
     this.crypto = new CryptoService(pool, keys, profile);
     this.clusterKeys = new ClusterKeys(pool, keys, soPin, profile);
     this.backupKeys = new BackupKeys(pool, keys, clusterKeys, soPin);
-    this.recoveryKeys = new RecoveryKeys(pool, clusterKeys, keys, soPin);
+    this.recoveryKeys = new RecoveryKeys(pool, clusterKeys, soPin);
     this.appliedIndex = new AppliedIndexRecord(pool, keys);
     this.auditKey = new AuditKey(pool, keys);
     this.auditAnchor = new AuditAnchorRecord(keys);

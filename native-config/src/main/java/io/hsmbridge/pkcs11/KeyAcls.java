@@ -95,12 +95,21 @@ public final class KeyAcls {
   }
 
   /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
-  public java.util.Map<String, KeyAcl> scanToken() {
-    return store.scanToken();
+  public RecordScan scanToken() {
+    return new RecordScan(store.scanToken());
+  }
+
+  /** An unlocked read of these records; give it to {@link #settle}. */
+  public static final class RecordScan {
+    final DataRecordStore.RecordScan<KeyAcl> scan;
+
+    RecordScan(DataRecordStore.RecordScan<KeyAcl> scan) {
+      this.scan = scan;
+    }
   }
 
   /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
-  public java.util.List<KeyAcl> settle(java.util.Map<String, KeyAcl> scanned) {
-    return store.settle(scanned);
+  public java.util.List<KeyAcl> settle(RecordScan scanned) {
+    return store.settle(scanned.scan);
   }
 }

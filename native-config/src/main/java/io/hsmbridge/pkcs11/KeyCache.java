@@ -36,6 +36,14 @@ final class KeyCache {
   private static final HexFormat HEX = HexFormat.of();
 
   private final Map<String, KeyEntry> byId = new ConcurrentHashMap<>();
+  /**
+   * Change numbers, for reading the token at one applied index without holding the applier for a scan
+   * (KeyManager.settle): every put and remove takes the next number and records it for its key id; a
+   * reload, which replaces everything with what the token holds, takes one for all keys.
+   */
+  private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+  private final Map<String, Long> changedAt = new ConcurrentHashMap<>();
+  private volatile long reloadedAt;
 
   static String keyId(byte[] id) {
     return HEX.formatHex(id);
@@ -68,10 +76,26 @@ final class KeyCache {
 
   void put(KeyEntry entry) {
     byId.put(entry.info().keyId(), entry);
+    changedAt.put(entry.info().keyId(), changes.incrementAndGet());
   }
 
   void remove(String keyId) {
     byId.remove(keyId);
+    changedAt.put(keyId, changes.incrementAndGet());
+  }
+
+  /** The number of the latest change: a later {@link #changedSince} tells which keys changed after it. */
+  long mark() {
+    return changes.get();
+  }
+
+  /** Whether this process changed the key (or re-read the whole token) after {@code mark}. */
+  boolean changedSince(String keyId, long mark) {
+    if (reloadedAt > mark) {
+      return true;
+    }
+    Long at = changedAt.get(keyId);
+    return at != null && at > mark;
   }
 
   int size() {
@@ -91,6 +115,8 @@ final class KeyCache {
     // Entries replaced, then the gone ones removed: a concurrent reader never finds an existing key missing.
     byId.putAll(fresh);
     byId.keySet().retainAll(fresh.keySet());
+    reloadedAt = changes.incrementAndGet();
+    changedAt.clear(); // reloadedAt covers every key up to here
   }
 
   /**
@@ -117,36 +143,6 @@ final class KeyCache {
       }
     }
     return fresh;
-  }
-
-  /** One key as the token holds it now (null when the token has no such user key). */
-  KeyEntry readOne(Session session, String keyId) throws TokenException {
-    byte[] id = parseKeyId(keyId);
-    if (id == null) {
-      return null;
-    }
-    Map<String, Long> publics = new HashMap<>();
-    for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true).id(id))) {
-      publics.put(keyId(id), h);
-    }
-    Map<String, KeySpec> recorded = new HashMap<>();
-    for (long h : session.findAllObjectsSingle(specRecordsOf(keyId(id)))) {
-      AttributeVector a = session.getAttrValues(h, CKA_VALUE);
-      try {
-        recorded.put(keyId(id), KeySpec.valueOf(new String(a.value(), java.nio.charset.StandardCharsets.US_ASCII)));
-      } catch (RuntimeException e) {
-        LOG.warning("ignoring an unreadable key spec record for " + keyId(id));
-      }
-    }
-    for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
-      for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true).id(id))) {
-        KeyEntry entry = read(session, h, publics, recorded);
-        if (entry != null) {
-          return entry;
-        }
-      }
-    }
-    return null;
   }
 
   private static byte[] idOf(Session session, long handle) throws TokenException {

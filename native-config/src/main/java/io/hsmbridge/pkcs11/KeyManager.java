@@ -373,6 +373,16 @@ public final class KeyManager {
     return id;
   }
 
+  /** Runs {@code work} under the token-object write lock, without a session. */
+  void objectWritesLocked(Runnable work) {
+    objectWrites.lock();
+    try {
+      work.run();
+    } finally {
+      objectWrites.unlock();
+    }
+  }
+
   /** Runs {@code work} in a session without the write lock: reads that tolerate concurrent writers. */
   <T> T readObjects(String what, SessionPool.SessionWork<T> work) {
     return pool.call(what, work);
@@ -402,48 +412,71 @@ public final class KeyManager {
   }
 
   /**
-   * The token's keys as it holds them now, read in one session without any lock: the slow half of a
-   * digest at one applied index, done while the applier keeps applying. Keys created, changed or destroyed
-   * meanwhile may be missing or stale here; {@link #settle} corrects them.
+   * The token's keys as it holds them now, read in one session without any lock: the slow half of reading
+   * the token at one applied index (a digest, a backup), done while entries keep being applied. Keys this
+   * process changes meanwhile may be missing or stale in it; {@link #settle} tells them apart.
    */
-  public Map<String, KeyInfo> scanToken() {
-    Map<String, KeyEntry> scanned = readObjects("scan keys", cache::scan);
-    Map<String, KeyInfo> out = new java.util.HashMap<>();
-    scanned.forEach((id, e) -> out.put(id, e.info()));
-    return out;
+  public TokenScan scanToken() {
+    long mark = cache.mark(); // before the scan: every change from here on is seen as one
+    return new TokenScan(mark, readObjects("scan keys", cache::scan));
+  }
+
+  /** A scan of the token's keys, and the cache's change number before it began. */
+  public static final class TokenScan {
+    final long mark;
+    final Map<String, KeyEntry> entries;
+
+    TokenScan(long mark, Map<String, KeyEntry> entries) {
+      this.mark = mark;
+      this.entries = entries;
+    }
+
+    public int size() {
+      return entries.size();
+    }
   }
 
   /**
-   * The token's keys at this moment, from a {@link #scanToken} taken a while ago: every key where that scan
-   * and the cache disagree is read again from the token, so the cost is one token read per key changed
-   * since the scan. Called with applies held, it gives the token's keys at one applied index. Disagreements
-   * that remain (a key changed behind this process's back) are written into the cache, as {@link #rescan}
-   * does, so that drift becomes visible to the request path and to repair.
+   * The token's keys at this moment, from a {@link #scanToken} taken a while ago, reading nothing from the
+   * token: for a key this process changed since the scan began (an entry applied meanwhile) the cache is
+   * right, for any other key the scan is (it read the token while nothing of ours changed the key). So,
+   * called with applies held, it gives the token's keys at one applied index in memory time. Where the
+   * scan and the cache disagree about a key nobody here changed, the token changed behind this process's
+   * back: the cache takes the scan's view, as {@link #rescan} would, so that the drift reaches the digest,
+   * the request path and repair. A change behind our back during the scan itself is seen by the next one.
    */
-  public List<KeyInfo> settle(Map<String, KeyInfo> scanned) {
-    return writeObjects("settle keys", s -> {
+  public List<KeyInfo> settle(TokenScan scan) {
+    objectWrites.lock(); // no write of ours between the cache's snapshot and the corrections below
+    try {
       Map<String, KeyEntry> cached = cache.snapshot();
-      java.util.Set<String> ids = new java.util.HashSet<>(scanned.keySet());
+      java.util.Set<String> ids = new java.util.HashSet<>(scan.entries.keySet());
       ids.addAll(cached.keySet());
       List<KeyInfo> out = new ArrayList<>();
       for (String id : ids) {
         KeyEntry inCache = cached.get(id);
-        KeyInfo inScan = scanned.get(id);
-        if (inCache != null && inCache.info().equals(inScan)) {
-          out.add(inScan);
+        KeyEntry onToken = scan.entries.get(id);
+        if (cache.changedSince(id, scan.mark)) {
+          if (inCache != null) {
+            out.add(inCache.info());
+          }
           continue;
         }
-        KeyEntry onToken = cache.readOne(s, id);
         if (onToken == null) {
-          cache.remove(id);
+          if (inCache != null) {
+            cache.remove(id); // gone from the token behind our back
+          }
         } else {
-          cache.put(onToken);
+          if (inCache == null || !inCache.info().equals(onToken.info())) {
+            cache.put(onToken); // added or changed behind our back
+          }
           out.add(onToken.info());
         }
       }
       out.sort(Comparator.comparing(KeyInfo::label).thenComparing(KeyInfo::keyId));
       return out;
-    });
+    } finally {
+      objectWrites.unlock();
+    }
   }
 
   /** Rescans the token (start-up, or after something changed behind our back). */

@@ -27,13 +27,12 @@ public final class RecoveryKeys {
 
   private final SessionPool pool;
   private final ClusterKeys clusterKeys;
-  private final KeyManager keys;
   private final PinSource soPin;
 
-  RecoveryKeys(SessionPool pool, ClusterKeys clusterKeys, KeyManager keys, PinSource soPin) {
+  /** The key cache needs no refresh here: the pool reads it again after every piece of SO work. */
+  RecoveryKeys(SessionPool pool, ClusterKeys clusterKeys, PinSource soPin) {
     this.pool = pool;
     this.clusterKeys = clusterKeys;
-    this.keys = keys;
     this.soPin = soPin;
   }
 
@@ -119,8 +118,6 @@ public final class RecoveryKeys {
       });
     } catch (HsmException e) {
       throw ClusterKeys.unwrapFailure(e, "the recovered backup key does not unwrap");
-    } finally {
-      keys.reload();
     }
   }
 }

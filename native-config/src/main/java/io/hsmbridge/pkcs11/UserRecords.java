@@ -93,12 +93,21 @@ public final class UserRecords {
   }
 
   /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
-  public java.util.Map<String, UserRecord> scanToken() {
-    return store.scanToken();
+  public RecordScan scanToken() {
+    return new RecordScan(store.scanToken());
+  }
+
+  /** An unlocked read of these records; give it to {@link #settle}. */
+  public static final class RecordScan {
+    final DataRecordStore.RecordScan<UserRecord> scan;
+
+    RecordScan(DataRecordStore.RecordScan<UserRecord> scan) {
+      this.scan = scan;
+    }
   }
 
   /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
-  public java.util.List<UserRecord> settle(java.util.Map<String, UserRecord> scanned) {
-    return store.settle(scanned);
+  public java.util.List<UserRecord> settle(RecordScan scanned) {
+    return store.settle(scanned.scan);
   }
 }

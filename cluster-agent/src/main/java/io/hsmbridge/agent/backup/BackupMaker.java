@@ -44,11 +44,11 @@ public final class BackupMaker {
 
   /**
    * Reads the state for a backup: the token in full first, without locks, then, inside {@code atOneIndex}
-   * (the applier's "between two entries"), only what changed since. So a backup holds the applier for
-   * the few keys changed during the scan, not for the whole token.
+   * (the applier's "between two entries"), settles it against the caches in memory. So a backup holds the
+   * applier for a walk over the caches, not for a read of the whole token.
    */
   public static State readAt(HsmToken hsm, java.util.function.Function<java.util.function.Supplier<State>, State> atOneIndex) {
-    java.util.Map<String, KeyInfo> keys = hsm.keys().scanToken();
+    io.hsmbridge.pkcs11.KeyManager.TokenScan keys = hsm.keys().scanToken();
     UsersDigest.Scan records = UsersDigest.scan(hsm);
     return atOneIndex.apply(() -> new State(hsm.appliedIndex().read(), hsm.keys().settle(keys), records.settle()));
   }

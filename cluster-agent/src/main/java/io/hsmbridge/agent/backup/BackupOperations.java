@@ -261,9 +261,10 @@ public final class BackupOperations {
       throw HsmException.badParam("recoveryKey is longer than any RSA public key this accepts");
     }
     byte[] escrowed = hsm.recoveryKeys().escrow(spki);
-    LOG.info(hsmId + " escrowed the backup key to recovery key " + fingerprint(spki));
+    String recoveryKey = fingerprint(spki);
+    LOG.info(hsmId + " escrowed the backup key to recovery key " + recoveryKey);
     return new JsonObject().put("cluster", cluster).put("hsm", hsmId).put("escrowedBackupKey",
-        java.util.Base64.getEncoder().encodeToString(escrowed)).put("recoveryKeySha256", fingerprint(spki));
+        java.util.Base64.getEncoder().encodeToString(escrowed)).put("recoveryKeySha256", recoveryKey);
   }
 
   /** {@code backup copy-to-region}: the copy's record in the other store (new id; source store, id, cluster). */

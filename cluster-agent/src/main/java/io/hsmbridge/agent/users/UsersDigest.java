@@ -30,8 +30,8 @@ public final class UsersDigest {
   }
 
   /** Records scanned a while ago; {@link #settle} re-reads those changed since (cheap: call it with applies held). */
-  public record Scan(HsmToken hsm, java.util.Map<String, UserRecord> users, java.util.Map<String, KeyAcl> acls,
-      java.util.Map<String, ClusterSettings.Setting> settings) {
+  public record Scan(HsmToken hsm, io.hsmbridge.pkcs11.UserRecords.RecordScan users,
+      io.hsmbridge.pkcs11.KeyAcls.RecordScan acls, ClusterSettings.RecordScan settings) {
     public Settled settle() {
       return new Settled(hsm.users().settle(users), hsm.keyAcls().settle(acls), hsm.settings().settle(settings));
     }
