@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 /**
  * {@code containers kit}: everything a cluster of hsmbridge containers needs that must not be in an
@@ -27,7 +28,7 @@ import picocli.CommandLine.Option;
  * Secrets are created 0600 in 0700 directories and never printed.
  */
 @Command(name = "containers", description = "Files for running the cluster in containers (softhsm-docker/).",
-    subcommands = {ContainerKitCommand.Kit.class, ContainerKitCommand.Status.class})
+    subcommands = {ContainerKitCommand.Kit.class, ContainerKitCommand.Status.class, ContainerKitCommand.Restore.class})
 final class ContainerKitCommand extends CliCommand {
   /** The image softhsm-docker/build makes. */
   static final String DEFAULT_IMAGE = "localhost/hsmbridge:dev";
@@ -47,7 +48,77 @@ final class ContainerKitCommand extends CliCommand {
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: kit, status");
+    throw usage("missing subcommand; one of: kit, status, restore");
+  }
+
+  /**
+   * {@code containers restore}: a new cluster of containers from a backup (docs/disaster-recovery.md). On this
+   * host, before the kit's first start, hsm1's token is made with the kit's PINs and given the backup as
+   * {@code backup restore} does (the PBK from the escrow through the recovery token, a new cluster key, the
+   * backup authenticated inside the token, its Raft log starting after the backup). The token and Raft
+   * directories land in {@code KIT/restore/hsm1}, for hsm1's volume ({@code softhsm-docker/cluster up
+   * --restored} copies them in); the other HSMs then join one by one and restore the new cluster's first backup.
+   */
+  @Command(name = "restore", description = {
+      "Restore a backup onto hsm1 of a new kit, before its first start: hsm1's token and Raft directory go to"
+          + " KIT/restore/hsm1 (softhsm-docker/cluster up --restored starts the cluster from them).",
+      "Needs the escrow and the recovery token (docs/disaster-recovery.md)."})
+  static final class Restore extends CliCommand {
+    @Parameters(index = "0", paramLabel = "FILE|ID", description = "A backup file (.hbk), or a backup id in --store.")
+    String backup;
+
+    @Option(names = "--kit", required = true, paramLabel = "DIR", description = "A kit from 'containers kit' whose"
+        + " cluster has never started.")
+    Path kit;
+
+    @Option(names = "--store", paramLabel = "DIR", description = "The store that holds the backup id.")
+    Path store;
+
+    @Option(names = "--escrow", required = true, paramLabel = "FILE", description = "The escrow of the backup's cluster.")
+    Path escrow;
+
+    @Option(names = "--recovery-dir", required = true, paramLabel = "DIR", description = "The recovery token the escrow is for.")
+    Path recoveryDir;
+
+    @Override
+    protected int execute() throws Exception {
+      Path hsm1Secrets = kit.resolve(Home.FIRST_HSM).resolve("secrets");
+      if (!Files.isRegularFile(kit.resolve("compose.yaml")) || !Files.isRegularFile(hsm1Secrets.resolve("so-pin"))) {
+        throw new CliException(kit + " is no kit of 'hsmbridge containers kit'");
+      }
+      NodeDir hsm1 = new NodeDir(Home.FIRST_HSM, kit.resolve("restore").resolve(Home.FIRST_HSM));
+      if (Files.exists(hsm1.dir())) {
+        throw new CliException(hsm1.dir() + " exists: this kit was restored already (make a new kit to restore again)");
+      }
+      Path file = BackupSource.resolve(backup, store);
+      Path library = NodeLayout.findLibrary(cli().env());
+      ProgressBar progress = new ProgressBar(cli().err(), cli().terminal() != null, "restoring onto hsm1: keys");
+      try {
+        NodeLayout.privateDir(hsm1.dir());
+        NodeLayout.privateDir(hsm1.tokensDir());
+        NodeLayout.privateDir(hsm1.raftDir());
+        // The container's token: its label and the PINs the kit gives hsm1's container (softhsm-docker/README.md).
+        for (String[] pin : new String[][] {{"so-pin", hsm1.soPin().toString()}, {"user-pin", hsm1.userPin().toString()}}) {
+          Files.copy(hsm1Secrets.resolve(pin[0]), Path.of(pin[1]));
+          Files.setPosixFilePermissions(Path.of(pin[1]), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        }
+        NodeLayout.writeIfChanged(hsm1.softhsmConf(), NodeLayout.softhsmConf(hsm1));
+        NodeLayout.writeIfChanged(hsm1.nodeProperties(), NodeProperties.directToken(hsm1, library));
+        RecoveryCeremony.restoreOnto(hsm1, file, escrow, recoveryDir, out(), progress);
+      } catch (IOException | RuntimeException e) {
+        DemoCommand.deleteTree(hsm1.dir()); // nothing half-made: the restore can be run again
+        throw e;
+      } finally {
+        progress.finish();
+      }
+      // Only what the container needs: the PINs come from the kit's secrets, the rest is the container's own.
+      for (Path p : List.of(hsm1.soPin(), hsm1.userPin(), hsm1.softhsmConf(), hsm1.nodeProperties())) {
+        Files.deleteIfExists(p);
+      }
+      out().println("hsm1's token and Raft directory are in " + hsm1.dir() + " (tokens/, raft/)");
+      out().println("start the cluster from them: softhsm-docker/cluster up --dir " + kit + " --restored");
+      return ExitCodes.OK;
+    }
   }
 
   @Command(name = "kit", description = {

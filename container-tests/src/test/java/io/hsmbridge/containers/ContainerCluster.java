@@ -88,8 +88,10 @@ final class ContainerCluster implements AutoCloseable {
   private final Map<String, GenericContainer<?>> nodes = new LinkedHashMap<>();
   /** Each HSM's address on the network, to give it back the same one on reconnect. */
   private final Map<String, String> addresses = new TreeMap<>();
-  private final String adminPassword = "admin password " + HexFormat.of().formatHex(randomBytes(6));
-  private final String userPassword = "alice password " + HexFormat.of().formatHex(randomBytes(6));
+  private final String adminPassword;
+  private final String userPassword;
+  /** Null for a new cluster; else the backup this cluster is restored from (docs/disaster-recovery.md). */
+  private final FromBackup fromBackup;
   private Network network;
   private String networkId;
   private volatile String adminSession;
@@ -98,7 +100,12 @@ final class ContainerCluster implements AutoCloseable {
   private long activationSeq;
   private boolean closed;
 
-  private ContainerCluster() {
+  private ContainerCluster(FromBackup fromBackup) {
+    this.fromBackup = fromBackup;
+    this.adminPassword = fromBackup != null ? fromBackup.adminPassword()
+        : "admin password " + HexFormat.of().formatHex(randomBytes(6));
+    this.userPassword = fromBackup != null ? fromBackup.userPassword()
+        : "alice password " + HexFormat.of().formatHex(randomBytes(6));
     repo = findRepo();
     try {
       docker = DockerClientFactory.instance().client();
@@ -114,9 +121,22 @@ final class ContainerCluster implements AutoCloseable {
     }
   }
 
+  /**
+   * A cluster of containers restored from a backup, as {@code softhsm-docker/cluster up --restored} starts
+   * one: {@code hsmbridge containers restore} gives hsm1's token the backup on the host; hsm1 starts alone
+   * (a Raft group of one) with the bridge, makes the new cluster's first backup, and hsm2 and hsm3 then join
+   * one by one, each restoring that backup. The users are the backup's: they log in with these passwords.
+   */
+  record FromBackup(Path backupFile, Path escrow, Path recoveryDir, String adminPassword, String userPassword) {}
+
   /** Builds the image if needed, starts hsm1..hsm3 and the bridge, activates the cluster and logs in. */
   static ContainerCluster start() {
-    ContainerCluster c = new ContainerCluster();
+    return start(null);
+  }
+
+  /** As {@link #start()}, or, with {@code fromBackup}, a cluster restored from it (no activation). */
+  static ContainerCluster start(FromBackup fromBackup) {
+    ContainerCluster c = new ContainerCluster(fromBackup);
     try {
       c.boot();
       return c;
@@ -133,6 +153,10 @@ final class ContainerCluster implements AutoCloseable {
     String image = ensureImage(engine, jar);
     long imageMs = ms(t0);
     writeKit(jar);
+    if (fromBackup != null) {
+      runCli(jar, "containers", "restore", "--kit", kit.toString(), fromBackup.backupFile().toString(), "--escrow",
+          fromBackup.escrow().toString(), "--recovery-dir", fromBackup.recoveryDir().toString());
+    }
     network = Network.builder()
         .createNetworkCmdModifier(cmd -> cmd.withName(NAME_PREFIX + run).withLabels(Map.of(LABEL, run)))
         .build();
@@ -142,6 +166,10 @@ final class ContainerCluster implements AutoCloseable {
     }
     nodes.put(BRIDGE, bridge());
     long s0 = System.nanoTime();
+    if (fromBackup != null) {
+      bootRestored(t0, s0);
+      return;
+    }
     // All at once: an agent waits for its Raft peers, and hsm1 creates the cluster key the others fetch.
     // The first container that fails ends the wait (the others would wait out their timeout).
     ExecutorService pool = Executors.newFixedThreadPool(nodes.size(), r -> {
@@ -178,6 +206,57 @@ final class ContainerCluster implements AutoCloseable {
         + NAME_PREFIX + run + "; containers started and ready in " + seconds(startMs) + "; HSM addresses " + addresses
         + "; bridge on 127.0.0.1:" + bridgePort() + "; activated (sequence " + activationSeq + "), admin and crypto"
         + " user logged in in " + seconds(ms(a0)) + "; fixture " + seconds(ms(t0)));
+  }
+
+  /**
+   * hsm1 (on the restored token) and the bridge first; once hsm1 serves and its first backup of the new cluster
+   * is READY in the shared store, hsm2 and then hsm3 join, each restoring it before it applies the log.
+   */
+  private void bootRestored(long t0, long s0) {
+    startAll(List.of("hsm1", BRIDGE));
+    control = connect();
+    awaitServing(List.of("hsm1"), Duration.ofSeconds(120));
+    await("the new cluster's first backup in the shared store", Duration.ofSeconds(120), 500, this::backupFiles,
+        files -> !files.isEmpty());
+    for (String hsm : List.of("hsm2", "hsm3")) {
+      startAll(List.of(hsm));
+      awaitServing(HSMS.subList(0, HSMS.indexOf(hsm) + 1), Duration.ofSeconds(120));
+    }
+    for (String hsm : HSMS) {
+      addresses.put(hsm, inspect(hsm).getNetworkSettings().getNetworks().values().iterator().next().getIpAddress());
+    }
+    adminSession = login(ADMIN, adminPassword);
+    userSession = login(CRYPTO_USER, userPassword);
+    Report.note("restored cluster " + clusterName + ": hsm1 from " + fromBackup.backupFile().getFileName()
+        + ", hsm2 and hsm3 joined from the new cluster's first backup; ready in " + seconds(ms(s0)) + "; fixture "
+        + seconds(ms(t0)));
+  }
+
+  private java.util.List<Path> backupFiles() {
+    try (Stream<Path> files = Files.list(backups())) {
+      return files.filter(f -> f.getFileName().toString().endsWith(".hbk")).toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Starts these nodes at once and waits until each is ready; the first that fails ends the wait. */
+  private void startAll(List<String> names) {
+    ExecutorService pool = Executors.newFixedThreadPool(names.size(), r -> {
+      Thread t = new Thread(r, "container-start");
+      t.setDaemon(true);
+      return t;
+    });
+    try {
+      List<CompletableFuture<Void>> starts = names.stream().map(nodes::get)
+          .map(c -> CompletableFuture.runAsync(c::start, pool)).toList();
+      CompletableFuture.allOf(starts.toArray(CompletableFuture[]::new)).get(START_TIMEOUT.toSeconds() + 30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+      throw new IllegalStateException(names + " did not get ready: " + cause + tails(), cause);
+    } finally {
+      pool.shutdown();
+    }
   }
 
   // ------------------------------------------------------------------------------------------ image
@@ -262,17 +341,24 @@ final class ContainerCluster implements AutoCloseable {
    * kit} (run from the shaded jar, as an operator would) into {@link #kit}, which must be empty.
    */
   private void writeKit(Path jar) {
+    runCli(jar, "containers", "kit", "--hsms", String.valueOf(HSMS.size()), "--dir", kit.toString(), "--name", clusterName);
+  }
+
+  /** Runs the hsmbridge command line from the shaded jar, as an operator would; its output when it fails. */
+  static String runCli(Path jar, String... args) {
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-    ProcessBuilder pb = new ProcessBuilder(java.toString(), "-jar", jar.toString(), "containers", "kit", "--hsms",
-        String.valueOf(HSMS.size()), "--dir", kit.toString(), "--name", clusterName).redirectErrorStream(true);
+    List<String> cmd = new ArrayList<>(List.of(java.toString(), "-jar", jar.toString()));
+    cmd.addAll(List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     try {
       Process p = pb.start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-        throw new IllegalStateException("hsmbridge containers kit failed: " + out);
+      if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        throw new IllegalStateException("hsmbridge " + String.join(" ", args) + " failed: " + out);
       }
+      return out;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot run hsmbridge containers kit", e);
+      throw new UncheckedIOException("cannot run hsmbridge " + args[0], e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
@@ -292,13 +378,17 @@ final class ContainerCluster implements AutoCloseable {
   }
 
   private GenericContainer<?> agent(String hsm) {
+    // Restored: hsm1 starts as a group of one, and each later HSM joins the ones before it.
+    List<String> peers = fromBackup == null ? HSMS : HSMS.subList(0, HSMS.indexOf(hsm) + 1);
     GenericContainer<?> c = node(hsm)
         .withEnv("HSMBRIDGE_ROLE", "agent")
         .withEnv("HSMBRIDGE_HSM_ID", hsm)
-        .withEnv("HSMBRIDGE_RAFT_PEERS", String.join(",", HSMS.stream().map(h -> h + "@" + h + ":7800").toList()))
+        .withEnv("HSMBRIDGE_RAFT_PEERS", String.join(",", peers.stream().map(h -> h + "@" + h + ":7800").toList()))
         .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/user-pin")), "/run/secrets/hsmbridge-user-pin")
         .withCopyToContainer(secret(kit.resolve(hsm).resolve("secrets/so-pin")), "/run/secrets/hsmbridge-so-pin")
         .withEnv("HSMBRIDGE_DURABILITY", "2")
+        // More of the agents' own logging while a problem is looked into, e.g. -Dhsmbridge.ratis.log=INFO.
+        .withEnv("HSMBRIDGE_JAVA_OPTS", ("-Xmx384m " + System.getenv().getOrDefault("HSMBRIDGE_CT_AGENT_OPTS", "")).trim())
         // The backup store every HSM shares (the kit's compose file mounts one volume instead).
         .withFileSystemBind(backups().toString(), BACKUP_DIR, org.testcontainers.containers.BindMode.READ_WRITE)
         // Each HSM host is a front door too: its client endpoint, published on the host's loopback only.
@@ -306,7 +396,16 @@ final class ContainerCluster implements AutoCloseable {
         .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
             new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(BRIDGE_PORT))))
         .waitingFor(new ReadyLine("agent", hsm, START_TIMEOUT));
-    if (hsm.equals("hsm1")) {
+    if (fromBackup != null && hsm.equals("hsm1")) {
+      // The token and Raft directory `containers restore` made on the host, in the volume before the first start.
+      Path restored = kit.resolve("restore").resolve(hsm);
+      c.withCopyFileToContainer(org.testcontainers.utility.MountableFile.forHostPath(restored.resolve("tokens"), 0700),
+          "/var/lib/hsmbridge/tokens");
+      c.withCopyFileToContainer(org.testcontainers.utility.MountableFile.forHostPath(restored.resolve("raft"), 0700),
+          "/var/lib/hsmbridge/raft");
+    } else if (fromBackup != null) {
+      c.withEnv("HSMBRIDGE_RAFT_JOIN", "true");
+    } else if (hsm.equals("hsm1")) {
       c.withEnv("HSMBRIDGE_CREATE_KEY", "true");
     }
     return c;
@@ -412,6 +511,19 @@ final class ContainerCluster implements AutoCloseable {
 
   String userSession() {
     return userSession;
+  }
+
+  String adminPassword() {
+    return adminPassword;
+  }
+
+  String userPassword() {
+    return userPassword;
+  }
+
+  /** The shaded jar the image holds, for running the command line on the host. */
+  Path jar() {
+    return repo.resolve("cli/target/hsmbridge.jar");
   }
 
   // ------------------------------------------------------------------------------------------ the bridge

@@ -241,7 +241,7 @@ public final class AgentNode {
             logAudit.configurationChanged(index, peers, oldPeers);
             scheduler.membershipChanged(index); // an HSM added or removed: a lifecycle backup is due
           }
-        }, compaction);
+        }, compaction, raft.join());
     if (raft.join()) {
       joinGroup(raft.peers());
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());

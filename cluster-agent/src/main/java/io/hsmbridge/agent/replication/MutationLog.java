@@ -175,6 +175,19 @@ public final class MutationLog implements AutoCloseable {
    */
   public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier,
       RaftTls tls, LogEvents events, Compaction compaction) {
+    return start(selfId, peers, groupId, dataDir, applier, tls, events, compaction, false);
+  }
+
+  /**
+   * As above; {@code joining}: this HSM is being added to a running group ({@link #setPeers} follows). Its
+   * peer then starts over a new storage directory with an empty group, so that it waits for the leader
+   * ("initializing", no election timer) until the leader's configuration holds it. Started with itself in the group it ran for election when
+   * the leader had not reached it within an election timeout (0.5-1 s: the join request first went to the
+   * joiner itself), got SHUTDOWN from the leader, whose configuration did not hold it yet, and closed for
+   * good: the join then timed out (seen in a container restore every time, locally now and then).
+   */
+  public static MutationLog start(String selfId, List<Peer> peers, UUID groupId, Path dataDir, Applier applier,
+      RaftTls tls, LogEvents events, Compaction compaction, boolean joining) {
     Objects.requireNonNull(tls, "tls: the mutation log never runs without mutual TLS");
     Peer self = peers.stream().filter(p -> p.id().equals(selfId)).findFirst()
         .orElseThrow(() -> new IllegalArgumentException("peer " + selfId + " is not in the group " + peers));
@@ -182,6 +195,11 @@ public final class MutationLog implements AutoCloseable {
       throw new IllegalArgumentException("duplicate peer ids in " + peers);
     }
     RaftGroup group = RaftGroup.valueOf(RaftGroupId.valueOf(groupId), peers.stream().map(Peer::toRaft).toList());
+    List<Peer> others = peers.stream().filter(p -> !p.id().equals(selfId)).toList();
+    boolean waitForLeader = joining && !others.isEmpty();
+    // An empty group: Ratis refuses a server that is not in the peers it is given, and starts one with none as
+    // "initializing", which waits for the leader's first request.
+    RaftGroup startGroup = waitForLeader ? RaftGroup.valueOf(group.getGroupId()) : group;
 
     RaftProperties props = new RaftProperties();
     RaftConfigKeys.Rpc.setType(props, SupportedRpcType.GRPC);
@@ -207,20 +225,23 @@ public final class MutationLog implements AutoCloseable {
     try {
       server = RaftServer.newBuilder()
           .setServerId(RaftPeerId.valueOf(selfId))
-          .setGroup(group)
+          .setGroup(startGroup)
           .setStateMachine(sm)
           .setProperties(props)
           .setParameters(parameters)
           .setOption(RaftStorage.StartupOption.RECOVER)
           .build();
       server.start();
-      RaftClient client = RaftClient.newBuilder()
+      RaftClient.Builder clientBuilder = RaftClient.newBuilder()
           .setProperties(props)
           .setParameters(parameters)
           .setRaftGroup(group)
           .setClientId(ClientId.randomId())
-          .setRetryPolicy(RetryPolicies.retryForeverWithSleep(RETRY_SLEEP))
-          .build();
+          .setRetryPolicy(RetryPolicies.retryForeverWithSleep(RETRY_SLEEP));
+      if (waitForLeader) {
+        clientBuilder.setLeaderId(RaftPeerId.valueOf(others.get(0).id())); // a member, never the joiner itself
+      }
+      RaftClient client = clientBuilder.build();
       return new MutationLog(self, group, props, parameters, sm, server, client);
     } catch (IOException e) {
       closeQuietly(server);
@@ -422,13 +443,24 @@ public final class MutationLog implements AutoCloseable {
     return BoundedCall.run(properties, parameters, currentGroup(), timeout, submitters, call);
   }
 
-  /** The group with its current membership (for a new client to find the leader), or the starting one. */
+  /**
+   * The group with its current membership (for a new client to find the leader), or the configured one while
+   * this peer knows none (a joiner waiting for the leader); this peer last, so that a client tries the others
+   * first (a joiner's own server cannot answer for the group).
+   */
   private RaftGroup currentGroup() {
+    Collection<RaftPeer> peers;
     try {
-      return RaftGroup.valueOf(group.getGroupId(), server.getDivision(group.getGroupId()).getRaftConf().getCurrentPeers());
+      peers = server.getDivision(group.getGroupId()).getRaftConf().getCurrentPeers();
     } catch (IOException e) {
-      return group;
+      peers = List.of();
     }
+    if (peers.isEmpty()) {
+      peers = group.getPeers();
+    }
+    List<RaftPeer> ordered = new java.util.ArrayList<>(peers);
+    ordered.sort(Comparator.comparing((RaftPeer p) -> p.getId().toString().equals(self.id())));
+    return RaftGroup.valueOf(group.getGroupId(), ordered);
   }
 
   /**

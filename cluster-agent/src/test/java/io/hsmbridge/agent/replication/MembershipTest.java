@@ -54,6 +54,45 @@ class MembershipTest {
     return fail("no follower among the original peers");
   }
 
+  /**
+   * The race a restored cluster met every time in containers (hsm1 alone, then hsm2 joining): a joiner that
+   * started with itself in the group ran for election before the leader reached it, the leader answered
+   * SHUTDOWN (its configuration did not hold the joiner yet), and the joiner's peer closed for good; the join
+   * timed out. Started as joining, it waits for the leader however long the join request takes to come.
+   */
+  @Test
+  @Timeout(120)
+  void aSecondPeerJoiningAGroupOfOneLateStillJoins() throws Exception {
+    RecordingApplier first = new RecordingApplier();
+    RecordingApplier second = new RecordingApplier();
+    MutationLog joiner = null;
+    try (TestCluster c = new TestCluster(dir, List.of(first)).startAll()) {
+      for (int i = 0; i < 5; i++) {
+        commit(c.logs[0], i);
+      }
+      // A restarted leader writes its configuration again in its new term, after these entries: a candidate
+      // behind that entry and unknown to the leader is what the leader tells to shut down.
+      c.stop(0);
+      c.start(0);
+      await("the peer leads again", 30_000, () -> c.logs[0].isLeader());
+      MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-2", TestCluster.freePort());
+      List<MutationLog.Peer> two = new ArrayList<>(c.peers);
+      two.add(newPeer);
+      joiner = MutationLog.start(newPeer.id(), two, c.groupId, dir.resolve("hsm-2"), second, c.pki.agentTls("hsm-2"),
+          LogEvents.NONE, Compaction.OFF, true);
+      Thread.sleep(3_000); // three to six election timeouts
+      joiner.setPeers(two, CHANGE_TIMEOUT);
+      await("the joiner applied every earlier entry", 30_000, () -> second.count() >= 5);
+      assertEquals(sorted(two), joiner.peers());
+      commit(joiner, 5); // and it takes part: a commit needs both peers now
+      await("both applied the new entry", 30_000, () -> first.count() >= 6 && second.count() >= 6);
+    } finally {
+      if (joiner != null) {
+        joiner.close();
+      }
+    }
+  }
+
   @Test
   @Timeout(120)
   void aFourthPeerJoinsARunningGroupGetsTheWholeLogAndAPeerCanBeRemoved() throws Exception {
@@ -67,12 +106,15 @@ class MembershipTest {
       List<MutationLog.Peer> three = sorted(c.peers);
       assertEquals(three, c.logs[0].peers());
 
-      // The joiner starts over an empty directory with the target membership, then asks for it.
+      // The joiner starts over an empty directory with the target membership, then asks for it. It waits a few
+      // election timeouts first (an agent restoring a backup, a slow host): a joiner that started with itself in
+      // the group ran for election meanwhile, was told SHUTDOWN by members that did not know it yet, and closed.
       MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-4", TestCluster.freePort());
       List<MutationLog.Peer> four = new ArrayList<>(c.peers);
       four.add(newPeer);
       joiner = MutationLog.start(newPeer.id(), four, c.groupId, dir.resolve("hsm-4"), fourth, c.pki.agentTls("hsm-4"),
-          LogEvents.NONE);
+          LogEvents.NONE, Compaction.OFF, true);
+      Thread.sleep(3_000);
       joiner.setPeers(four, CHANGE_TIMEOUT);
       await("the new peer applied every earlier entry", 30_000, () -> fourth.count() >= 20);
       assertEquals(mutations(0, 20), fourth.mutations().subList(0, 20), "every previous entry, in order");
