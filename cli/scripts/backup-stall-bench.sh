@@ -8,17 +8,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 N=$1
 H=/tmp/bstall-$N; S=/tmp/bstall-$N-s
 cd "$HERE/../.."
-export HSMBRIDGE_NO_BUILD=1
-./hsmbridge --home $H down >/dev/null 2>&1 || true
-rm -rf $H $S; mkdir -p $S; chmod 700 $S
-for u in admin alice; do printf 'password of %s for tests\n' $u > $S/$u.password; chmod 600 $S/$u.password; done
-mkdir -p $H
-printf 'backup.interval=off\n' > $H/agent.properties
-./hsmbridge --home $H up --hsms 1 --port 0 | tail -1
-./hsmbridge --home $H cluster activate --password-file $S/admin.password | head -1
-HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H login --user admin --password-file $S/admin.password
-HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H user create alice --role CU --password-file $S/alice.password
-HSMBRIDGE_SESSION_FILE=$S/alice.session ./hsmbridge --home $H login --user alice --password-file $S/alice.password
+. "$HERE/bench-lib.sh"
+AGENT_PROPERTIES='backup.interval=off\n'
+bench_cluster_up
 java -cp cli/target/hsmbridge.jar "$HERE/MakeKeys.java" $H $S/alice.session $N
 echo "--- quiet (no backup, no check)"
 java -cp cli/target/hsmbridge.jar "$HERE/CreationProbe.java" $H $S/alice.session 20

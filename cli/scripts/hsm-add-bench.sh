@@ -5,19 +5,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 N=$1
 H=/tmp/hadd-$N; S=/tmp/hadd-$N-s
 cd "$HERE/../.."
-export HSMBRIDGE_NO_BUILD=1
-./hsmbridge --home $H down >/dev/null 2>&1 || true
-rm -rf $H $S; mkdir -p $S; chmod 700 $S
-for u in admin alice; do printf 'password of %s for tests\n' $u > $S/$u.password; chmod 600 $S/$u.password; done
-mkdir -p $H
+. "$HERE/bench-lib.sh"
 # No scheduled backups: the measurement decides which backup exists; no log compaction: the whole log stays
 # for the measurement without the backup (HOME/agent.properties reaches every agent's node.properties).
-printf 'backup.interval=off\nraft.compaction.entries=off\n' > $H/agent.properties
-./hsmbridge --home $H up --hsms 1 --port 0 | tail -1
-./hsmbridge --home $H cluster activate --password-file $S/admin.password | head -1
-HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H login --user admin --password-file $S/admin.password
-HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H user create alice --role CU --password-file $S/alice.password
-HSMBRIDGE_SESSION_FILE=$S/alice.session ./hsmbridge --home $H login --user alice --password-file $S/alice.password
+AGENT_PROPERTIES='backup.interval=off\nraft.compaction.entries=off\n'
+bench_cluster_up
 java -cp cli/target/hsmbridge.jar "$HERE/MakeKeys.java" $H $S/alice.session $N
 HSMBRIDGE_SESSION_FILE=$S/admin.session ./hsmbridge --home $H backup create | grep -E '"(backupId|appliedIndex|sizeBytes)"'
 # A few entries after the backup, as a live cluster has.

@@ -115,9 +115,33 @@ final class ContainerKitCommand extends CliCommand {
       for (Path p : List.of(hsm1.soPin(), hsm1.userPin(), hsm1.softhsmConf(), hsm1.nodeProperties())) {
         Files.deleteIfExists(p);
       }
+      Files.writeString(kit.resolve("compose.yaml"), restoredLayout(Files.readString(kit.resolve("compose.yaml"))));
       out().println("hsm1's token and Raft directory are in " + hsm1.dir() + " (tokens/, raft/)");
       out().println("start the cluster from them: softhsm-docker/cluster up --dir " + kit + " --restored");
       return ExitCodes.OK;
+    }
+
+    /**
+     * The kit's compose file for a restored cluster: hsm1 a Raft group of one (it holds the restored token, and
+     * creates no cluster key), each later HSM joining the ones before it (HSMBRIDGE_RAFT_JOIN; a restarted
+     * member does not ask again). docs/containers.md, "Backups and restoring a cluster of containers".
+     */
+    static String restoredLayout(String compose) {
+      java.util.regex.Matcher ids = java.util.regex.Pattern.compile("\n      HSMBRIDGE_HSM_ID: (hsm[0-9]+)\n").matcher(compose);
+      List<String> hsms = new ArrayList<>();
+      while (ids.find()) {
+        hsms.add(ids.group(1));
+      }
+      String out = compose.replace("      # only the first HSM of a new cluster creates the cluster key (a no-op once its token holds it)\n", "")
+          .replace("      HSMBRIDGE_CREATE_KEY: \"true\"\n", "");
+      List<String> peers = new ArrayList<>();
+      for (String h : hsms) {
+        peers.add(h + "@" + h + ":" + RAFT_PORT);
+        String restored = "      HSMBRIDGE_RAFT_PEERS: " + String.join(",", peers) + "\n"
+            + (peers.size() > 1 ? "      HSMBRIDGE_RAFT_JOIN: \"true\"\n" : "");
+        out = out.replace("\n      HSMBRIDGE_HSM_ID: " + h + "\n", "\n      HSMBRIDGE_HSM_ID: " + h + "\n" + restored);
+      }
+      return out;
     }
   }
 

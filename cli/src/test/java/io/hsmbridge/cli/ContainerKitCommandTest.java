@@ -238,6 +238,23 @@ class ContainerKitCommandTest {
     }
   }
 
+  /** A kit restored from a backup starts hsm1 as a group of one, and each later HSM joins the ones before it. */
+  @Test
+  void aRestoredKitsComposeFileStartsHsm1AloneAndTheOthersJoin() throws Exception {
+    Path dir = tmp.resolve("restored-kit");
+    assertEquals(0, kit("--hsms", "3", "--dir", dir.toString(), "--name", "r3").code);
+    String yaml = ContainerKitCommand.Restore.restoredLayout(Files.readString(dir.resolve("compose.yaml")));
+    Map<String, String> services = sections(between(yaml, "services:\n", "\nnetworks:"));
+    assertFalse(yaml.contains("HSMBRIDGE_CREATE_KEY"), "the restored token holds the cluster key: " + yaml);
+    assertTrue(services.get("hsm1").contains("      HSMBRIDGE_RAFT_PEERS: hsm1@hsm1:7800\n"), services.get("hsm1"));
+    assertFalse(services.get("hsm1").contains("HSMBRIDGE_RAFT_JOIN"), services.get("hsm1"));
+    assertTrue(services.get("hsm2").contains("      HSMBRIDGE_RAFT_PEERS: hsm1@hsm1:7800,hsm2@hsm2:7800\n"
+        + "      HSMBRIDGE_RAFT_JOIN: \"true\"\n"), services.get("hsm2"));
+    assertTrue(services.get("hsm3").contains("      HSMBRIDGE_RAFT_PEERS: hsm1@hsm1:7800,hsm2@hsm2:7800,hsm3@hsm3:7800\n"
+        + "      HSMBRIDGE_RAFT_JOIN: \"true\"\n"), services.get("hsm3"));
+    assertFalse(services.get("bridge").contains("HSMBRIDGE_RAFT"), services.get("bridge"));
+  }
+
   private static String between(String text, String start, String end) {
     int a = text.indexOf(start);
     int b = text.indexOf(end, a + start.length());

@@ -94,21 +94,12 @@ public final class ClusterSettings {
   }
 
   /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
-  public RecordScan scanToken() {
-    return new RecordScan(store.scanToken());
-  }
-
-  /** An unlocked read of these records; give it to {@link #settle}. */
-  public static final class RecordScan {
-    final DataRecordStore.RecordScan<Setting> scan;
-
-    RecordScan(DataRecordStore.RecordScan<Setting> scan) {
-      this.scan = scan;
-    }
+  public RecordScan<Setting> scanToken() {
+    return store.scanToken();
   }
 
   /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
-  public java.util.List<Setting> settle(RecordScan scanned) {
-    return store.settle(scanned.scan);
+  public java.util.List<Setting> settle(RecordScan<Setting> scanned) {
+    return store.settle(scanned);
   }
 }

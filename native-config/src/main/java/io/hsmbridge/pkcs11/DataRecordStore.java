@@ -82,7 +82,7 @@ final class DataRecordStore<T> {
    * What the token holds for one name: the newest readable value (null when every object of the name is
    * unreadable), its generation (0 when none) and the handles of all objects of the name.
    */
-  private record Entry<T>(T value, long generation, long[] handles) {}
+  record Entry<T>(T value, long generation, long[] handles) {}
 
   private final String application;
   private final KeyManager keys;
@@ -174,17 +174,12 @@ final class DataRecordStore<T> {
    */
   RecordScan<T> scanToken() {
     long mark = changes.get();
-    return new RecordScan<>(mark, keys.readObjects("scan " + application + " records", this::load));
-  }
-
-  /** A scan of the records (name to what the token holds) and the change number before it. */
-  static final class RecordScan<T> {
-    final long mark;
-    final Map<String, Entry<T>> entries;
-
-    RecordScan(long mark, Map<String, Entry<T>> entries) {
-      this.mark = mark;
-      this.entries = entries;
+    ScanGaps gaps = new ScanGaps();
+    try {
+      Map<String, Entry<T>> entries = keys.readObjects("scan " + application + " records", s -> load(s, gaps));
+      return new RecordScan<>(mark, entries, !gaps.any());
+    } catch (HsmException e) {
+      return new RecordScan<>(mark, Map.of(), false);
     }
   }
 
@@ -197,11 +192,12 @@ final class DataRecordStore<T> {
   List<T> settle(RecordScan<T> scan) {
     keys.objectWritesLocked(() -> {
       ConcurrentSkipListMap<String, Entry<T>> c = cache;
-      if (c == null || loadedAt > scan.mark) {
-        return; // read from the token since the scan began: the cache is what the token holds
+      if (c == null || loadedAt > scan.mark || !scan.complete) {
+        return; // read from the token since the scan began (the cache is what the token holds), or an incomplete scan
       }
       java.util.Set<String> names = new java.util.HashSet<>(scan.entries.keySet());
       names.addAll(c.keySet());
+      List<String> drifted = new ArrayList<>();
       for (String name : names) {
         Long at = changedAt.get(name);
         if (at != null && at > scan.mark) {
@@ -209,12 +205,30 @@ final class DataRecordStore<T> {
         }
         Entry<T> inCache = c.get(name);
         Entry<T> onToken = scan.entries.get(name);
-        if (onToken == null) {
-          c.remove(name);
-        } else if (inCache == null || !sameRecord(inCache.value(), onToken.value())) {
-          c.put(name, onToken);
+        boolean same = inCache == null ? onToken == null
+            : onToken != null && sameRecord(inCache.value(), onToken.value());
+        if (!same) {
+          drifted.add(name);
         }
       }
+      if (drifted.isEmpty()) {
+        return;
+      }
+      // Changed behind our back, or only a scan that met the token mid-write: the token itself says which.
+      write("confirm " + application + " record drift", s -> {
+        for (String name : drifted) {
+          long[] objects = s.findAllObjectsSingle(search(name));
+          Entry<T> now = found(s, name, objects.length > 0 ? objects : objectsOf(s, name));
+          if (now == null) {
+            c.remove(name);
+          } else {
+            c.put(name, now);
+          }
+        }
+        return null;
+      });
+      LOG.warning("the token's " + application + " records changed behind this process's back: " + drifted.size()
+          + " read again");
     });
     return list();
   }
@@ -297,10 +311,15 @@ final class DataRecordStore<T> {
   }
 
   private ConcurrentSkipListMap<String, Entry<T>> load(Session s) throws TokenException {
+    return load(s, null);
+  }
+
+  /** Every record; with {@code gaps} (an unlocked scan) objects that cannot be read are noted and skipped. */
+  private ConcurrentSkipListMap<String, Entry<T>> load(Session s, ScanGaps gaps) throws TokenException {
     Map<String, List<Long>> byName = new HashMap<>();
     Map<String, String> labelOf = new HashMap<>();
     for (long h : s.findAllObjectsSingle(all())) {
-      String label = labelIfPresent(s, h);
+      String label = labelIfPresent(s, h, gaps);
       if (label != null) {
         String name = codec.nameOfLabel(label);
         String other = labelOf.putIfAbsent(name, label);
@@ -314,19 +333,23 @@ final class DataRecordStore<T> {
     }
     ConcurrentSkipListMap<String, Entry<T>> out = new ConcurrentSkipListMap<>();
     for (Map.Entry<String, List<Long>> e : byName.entrySet()) {
-      out.put(e.getKey(), found(s, e.getKey(), e.getValue().stream().mapToLong(Long::longValue).toArray()));
+      out.put(e.getKey(), found(s, e.getKey(), e.getValue().stream().mapToLong(Long::longValue).toArray(), gaps));
     }
     return out;
   }
 
   /** The entry made of the objects {@code handles} of {@code name}; null when there are none. */
   private Entry<T> found(Session s, String name, long[] handles) throws TokenException {
+    return found(s, name, handles, null);
+  }
+
+  private Entry<T> found(Session s, String name, long[] handles, ScanGaps gaps) throws TokenException {
     if (handles.length == 0) {
       return null;
     }
     Stored<T> newest = null;
     for (long h : handles) {
-      Stored<T> st = decode(s, h, name);
+      Stored<T> st = decode(s, h, name, gaps);
       if (st != null && st.newerThan(newest)) {
         newest = st;
       }
@@ -334,28 +357,24 @@ final class DataRecordStore<T> {
     return newest == null ? new Entry<>(null, 0, handles) : new Entry<>(newest.value(), newest.generation(), handles);
   }
 
-  /** An object's label; null when it has none or was destroyed since the search (an unlocked scan). */
-  private static String labelIfPresent(Session s, long h) throws TokenException {
+  /** An object's label; null when it has none, or (with {@code gaps}) when it cannot be read now. */
+  private static String labelIfPresent(Session s, long h, ScanGaps gaps) throws TokenException {
     try {
       return s.getAttrValues(h, CKA_LABEL).label();
     } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
-      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
-        return null;
-      }
-      throw e;
+      ScanGaps.note(gaps, e);
+      return null;
     }
   }
 
   /** The record in object {@code h} if it decodes and carries {@code label} as its name, else null (logged). */
-  private Stored<T> decode(Session s, long h, String label) throws TokenException {
+  private Stored<T> decode(Session s, long h, String label, ScanGaps gaps) throws TokenException {
     byte[] raw;
     try {
       raw = s.getAttrValues(h, CKA_VALUE).value();
     } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
-      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
-        return null; // destroyed since the search (an unlocked scan)
-      }
-      throw e;
+      ScanGaps.note(gaps, e);
+      return null;
     }
     try {
       Stored<T> st = decode(raw, codec);

@@ -95,21 +95,12 @@ public final class KeyAcls {
   }
 
   /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
-  public RecordScan scanToken() {
-    return new RecordScan(store.scanToken());
-  }
-
-  /** An unlocked read of these records; give it to {@link #settle}. */
-  public static final class RecordScan {
-    final DataRecordStore.RecordScan<KeyAcl> scan;
-
-    RecordScan(DataRecordStore.RecordScan<KeyAcl> scan) {
-      this.scan = scan;
-    }
+  public RecordScan<KeyAcl> scanToken() {
+    return store.scanToken();
   }
 
   /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
-  public java.util.List<KeyAcl> settle(RecordScan scanned) {
-    return store.settle(scanned.scan);
+  public java.util.List<KeyAcl> settle(RecordScan<KeyAcl> scanned) {
+    return store.settle(scanned);
   }
 }

@@ -119,16 +119,20 @@ final class KeyCache {
     changedAt.clear(); // reloadedAt covers every key up to here
   }
 
-  /**
-   * What the token holds now, by key id, without touching the cache. Safe beside concurrent writers: an
-   * object destroyed between the search and its reading is left out (a caller that needs the state at one
-   * moment re-reads the keys that differ from the cache: {@link KeyManager#settle}).
-   */
+  /** What the token holds now, by key id, without touching the cache; any unreadable object fails it. */
   Map<String, KeyEntry> scan(Session session) throws TokenException {
+    return scan(session, null);
+  }
+
+  /**
+   * As {@link #scan(Session)}, beside concurrent writers when {@code gaps} is given: an object that cannot be
+   * read (destroyed since the search, or invalid for an instant) is left out and noted in {@code gaps}.
+   */
+  Map<String, KeyEntry> scan(Session session, ScanGaps gaps) throws TokenException {
     Map<String, KeySpec> recorded = readSpecRecords(session);
     Map<String, Long> publics = new HashMap<>();
     for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true))) {
-      byte[] id = idOf(session, h);
+      byte[] id = idOf(session, h, gaps);
       if (id != null && id.length == ID_BYTES) {
         publics.put(keyId(id), h);
       }
@@ -136,7 +140,7 @@ final class KeyCache {
     Map<String, KeyEntry> fresh = new HashMap<>();
     for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
       for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true))) {
-        KeyEntry entry = readIfPresent(session, h, publics, recorded);
+        KeyEntry entry = readIfPresent(session, h, publics, recorded, gaps);
         if (entry != null) {
           fresh.put(entry.info().keyId(), entry);
         }
@@ -145,26 +149,52 @@ final class KeyCache {
     return fresh;
   }
 
-  private static byte[] idOf(Session session, long handle) throws TokenException {
+  /** One key as the token holds it now (null when the token has no such user key): confirms a drift. */
+  KeyEntry readOne(Session session, String keyId) throws TokenException {
+    byte[] id = parseKeyId(keyId);
+    if (id == null) {
+      return null;
+    }
+    Map<String, Long> publics = new HashMap<>();
+    for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true).id(id))) {
+      publics.put(keyId(id), h);
+    }
+    Map<String, KeySpec> recorded = new HashMap<>();
+    for (long h : session.findAllObjectsSingle(specRecordsOf(keyId(id)))) {
+      try {
+        recorded.put(keyId(id), KeySpec.valueOf(new String(session.getAttrValues(h, CKA_VALUE).value(),
+            java.nio.charset.StandardCharsets.US_ASCII)));
+      } catch (RuntimeException e) {
+        LOG.warning("ignoring an unreadable key spec record for " + keyId(id));
+      }
+    }
+    for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
+      for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true).id(id))) {
+        KeyEntry entry = read(session, h, publics, recorded);
+        if (entry != null) {
+          return entry;
+        }
+      }
+    }
+    return null;
+  }
+
+  private static byte[] idOf(Session session, long handle, ScanGaps gaps) throws TokenException {
     try {
       return session.getAttrValues(handle, CKA_ID).id();
     } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
-      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
-        return null; // destroyed since the search
-      }
-      throw e;
+      ScanGaps.note(gaps, e);
+      return null;
     }
   }
 
   private static KeyEntry readIfPresent(Session session, long handle, Map<String, Long> publics,
-      Map<String, KeySpec> recorded) throws TokenException {
+      Map<String, KeySpec> recorded, ScanGaps gaps) throws TokenException {
     try {
       return read(session, handle, publics, recorded);
     } catch (org.xipki.pkcs11.wrapper.PKCS11Exception e) {
-      if (e.getErrorCode() == CKR_OBJECT_HANDLE_INVALID) {
-        return null; // destroyed since the search
-      }
-      throw e;
+      ScanGaps.note(gaps, e);
+      return null;
     }
   }
 

@@ -25,6 +25,7 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * <p>Thread-safe; every method blocks on the token.
  */
 public final class KeyManager {
+  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(KeyManager.class.getName());
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final SessionPool pool;
@@ -418,17 +419,28 @@ public final class KeyManager {
    */
   public TokenScan scanToken() {
     long mark = cache.mark(); // before the scan: every change from here on is seen as one
-    return new TokenScan(mark, readObjects("scan keys", cache::scan));
+    ScanGaps gaps = new ScanGaps();
+    try {
+      Map<String, KeyEntry> entries = readObjects("scan keys", s -> cache.scan(s, gaps));
+      return new TokenScan(mark, entries, !gaps.any());
+    } catch (HsmException e) {
+      return new TokenScan(mark, Map.of(), false); // nothing to correct the cache with: it stands as it is
+    }
   }
 
-  /** A scan of the token's keys, and the cache's change number before it began. */
+  /**
+   * A scan of the token's keys, and the cache's change number before it began; incomplete when an object
+   * could not be read (ScanGaps): then it corrects nothing.
+   */
   public static final class TokenScan {
     final long mark;
     final Map<String, KeyEntry> entries;
+    final boolean complete;
 
-    TokenScan(long mark, Map<String, KeyEntry> entries) {
+    TokenScan(long mark, Map<String, KeyEntry> entries, boolean complete) {
       this.mark = mark;
       this.entries = entries;
+      this.complete = complete;
     }
 
     public int size() {
@@ -437,13 +449,14 @@ public final class KeyManager {
   }
 
   /**
-   * The token's keys at this moment, from a {@link #scanToken} taken a while ago, reading nothing from the
-   * token: for a key this process changed since the scan began (an entry applied meanwhile) the cache is
-   * right, for any other key the scan is (it read the token while nothing of ours changed the key). So,
-   * called with applies held, it gives the token's keys at one applied index in memory time. Where the
-   * scan and the cache disagree about a key nobody here changed, the token changed behind this process's
-   * back: the cache takes the scan's view, as {@link #rescan} would, so that the drift reaches the digest,
-   * the request path and repair. A change behind our back during the scan itself is seen by the next one.
+   * The token's keys at this moment, from a {@link #scanToken} taken a while ago: for a key this process
+   * changed since the scan began (an entry applied meanwhile) the cache is right, for any other key the scan
+   * is (it read the token while nothing of ours changed the key). So, called with applies held, it gives the
+   * token's keys at one applied index in memory time. Where a complete scan and the cache disagree about a
+   * key nobody here changed, the token may have changed behind this process's back: that key alone is read
+   * again, and the cache takes the token's view, as {@link #rescan} would, so that the drift reaches the
+   * digest, the request path and repair. A change behind our back during the scan itself is seen by the
+   * next one.
    */
   public List<KeyInfo> settle(TokenScan scan) {
     objectWrites.lock(); // no write of ours between the cache's snapshot and the corrections below
@@ -451,29 +464,31 @@ public final class KeyManager {
       Map<String, KeyEntry> cached = cache.snapshot();
       java.util.Set<String> ids = new java.util.HashSet<>(scan.entries.keySet());
       ids.addAll(cached.keySet());
-      List<KeyInfo> out = new ArrayList<>();
+      List<String> drifted = new ArrayList<>();
       for (String id : ids) {
         KeyEntry inCache = cached.get(id);
         KeyEntry onToken = scan.entries.get(id);
-        if (cache.changedSince(id, scan.mark)) {
-          if (inCache != null) {
-            out.add(inCache.info());
-          }
-          continue;
-        }
-        if (onToken == null) {
-          if (inCache != null) {
-            cache.remove(id); // gone from the token behind our back
-          }
-        } else {
-          if (inCache == null || !inCache.info().equals(onToken.info())) {
-            cache.put(onToken); // added or changed behind our back
-          }
-          out.add(onToken.info());
+        boolean same = inCache == null ? onToken == null : onToken != null && inCache.info().equals(onToken.info());
+        if (scan.complete && !same && !cache.changedSince(id, scan.mark)) {
+          drifted.add(id);
         }
       }
-      out.sort(Comparator.comparing(KeyInfo::label).thenComparing(KeyInfo::keyId));
-      return out;
+      if (!drifted.isEmpty()) {
+        // Changed behind our back, or only a scan that met the token mid-write: the token itself says which.
+        pool.call("confirm key drift", s -> {
+          for (String id : drifted) {
+            KeyEntry now = cache.readOne(s, id);
+            if (now == null) {
+              cache.remove(id);
+            } else {
+              cache.put(now);
+            }
+          }
+          return null;
+        });
+        LOG.warning("the token's keys changed behind this process's back: " + drifted.size() + " key(s) read again");
+      }
+      return cache.list();
     } finally {
       objectWrites.unlock();
     }

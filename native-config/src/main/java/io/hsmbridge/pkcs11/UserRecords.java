@@ -93,21 +93,12 @@ public final class UserRecords {
   }
 
   /** The slow half of reading these records at one applied index, without locks: see {@link KeyManager#scanToken}. */
-  public RecordScan scanToken() {
-    return new RecordScan(store.scanToken());
-  }
-
-  /** An unlocked read of these records; give it to {@link #settle}. */
-  public static final class RecordScan {
-    final DataRecordStore.RecordScan<UserRecord> scan;
-
-    RecordScan(DataRecordStore.RecordScan<UserRecord> scan) {
-      this.scan = scan;
-    }
+  public RecordScan<UserRecord> scanToken() {
+    return store.scanToken();
   }
 
   /** The records now, from an earlier {@link #scanToken}: see {@link KeyManager#settle}. */
-  public java.util.List<UserRecord> settle(RecordScan scanned) {
-    return store.settle(scanned.scan);
+  public java.util.List<UserRecord> settle(RecordScan<UserRecord> scanned) {
+    return store.settle(scanned);
   }
 }

@@ -242,7 +242,11 @@ public final class AgentNode {
             scheduler.membershipChanged(index); // an HSM added or removed: a lifecycle backup is due
           }
         }, compaction, raft.join());
-    if (raft.join()) {
+    if (raft.join() && log.peers().stream().anyMatch(p -> p.id().equals(hsmId))) {
+      // Restarted after it joined (raft.join still set, as in a container's environment): asking again for
+      // exactly raft.peers would drop any HSM added since.
+      LOG.info(hsmId + " is a member of the mutation log group already " + log.peers() + ": it does not ask to join again");
+    } else if (raft.join()) {
       joinGroup(raft.peers());
       LOG.info(hsmId + " joined the mutation log group " + raft.peers());
     }

@@ -3,6 +3,7 @@ package io.hsmbridge.agent.users;
 import io.hsmbridge.pkcs11.ClusterSettings;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.KeyAcl;
+import io.hsmbridge.pkcs11.RecordScan;
 import io.hsmbridge.pkcs11.UserRecord;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -30,8 +31,8 @@ public final class UsersDigest {
   }
 
   /** Records scanned a while ago; {@link #settle} re-reads those changed since (cheap: call it with applies held). */
-  public record Scan(HsmToken hsm, io.hsmbridge.pkcs11.UserRecords.RecordScan users,
-      io.hsmbridge.pkcs11.KeyAcls.RecordScan acls, ClusterSettings.RecordScan settings) {
+  public record Scan(HsmToken hsm, RecordScan<UserRecord> users, RecordScan<KeyAcl> acls,
+      RecordScan<ClusterSettings.Setting> settings) {
     public Settled settle() {
       return new Settled(hsm.users().settle(users), hsm.keyAcls().settle(acls), hsm.settings().settle(settings));
     }
