@@ -18,7 +18,7 @@ import java.util.function.IntConsumer;
  * EBK wrapped under the PBK; every key wrapped (non-exportable ones under the EBK, exportable ones under
  * the export key, which is itself backed up under the EBK and restored first); the users, ACLs and
  * settings sealed in the manifest. The file is the state at exactly one applied index: metadata and
- * records are read there ({@link #readAt}, which holds the applier only for what changed during a scan),
+ * records are read there ({@link #readAt}, which holds the applier only to settle a scan in memory),
  * and the keys' material, which never changes, is wrapped after, while entries keep being applied.
  */
 public final class BackupMaker {
@@ -113,7 +113,7 @@ public final class BackupMaker {
     try {
       return hsm.backupKeys().wrapKey(keyId);
     } catch (HsmException e) {
-      if (hsm.keys().list().stream().noneMatch(k -> k.keyId().equals(keyId))) {
+      if (!hsm.keys().holds(keyId)) {
         throw new KeyGone(keyId, e);
       }
       throw e;

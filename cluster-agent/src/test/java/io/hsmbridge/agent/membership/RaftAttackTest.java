@@ -78,12 +78,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class RaftAttackTest {
   private static final String CLUSTER = "attack-test";
-  private static final java.util.logging.Logger RATIS_JUL = java.util.logging.Logger.getLogger("org.apache.ratis");
-
-  static {
-    RATIS_JUL.setLevel(java.util.logging.Level.WARNING);
-  }
-
   @TempDir
   Path dir;
   private ClusterCa ca;

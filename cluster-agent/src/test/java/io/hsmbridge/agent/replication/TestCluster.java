@@ -14,13 +14,6 @@ import java.util.function.BooleanSupplier;
 
 /** N in-JVM Ratis peers on loopback, each with its own free port, storage directory and applier. */
 final class TestCluster implements AutoCloseable {
-  /** Ratis's shaded Netty logs every connection at INFO through java.util.logging (no SLF4J provider here). */
-  private static final java.util.logging.Logger RATIS_JUL = java.util.logging.Logger.getLogger("org.apache.ratis");
-
-  static {
-    RATIS_JUL.setLevel(java.util.logging.Level.WARNING);
-  }
-
   final List<MutationLog.Peer> peers = new ArrayList<>();
   final List<Applier> appliers;
   final MutationLog[] logs;
