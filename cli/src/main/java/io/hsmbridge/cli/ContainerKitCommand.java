@@ -115,8 +115,12 @@ final class ContainerKitCommand extends CliCommand {
       for (Path p : List.of(hsm1.soPin(), hsm1.userPin(), hsm1.softhsmConf(), hsm1.nodeProperties())) {
         Files.deleteIfExists(p);
       }
+      // The audit log the restore began, where the container's agent keeps it (state.dir=/var/lib/hsmbridge/state):
+      // the token's audit anchor already counts its line, so the container must find it there.
+      NodeLayout.privateDir(hsm1.dir().resolve("state"));
+      Files.move(hsm1.auditLog(), hsm1.dir().resolve("state").resolve("audit.log"));
       Files.writeString(kit.resolve("compose.yaml"), restoredLayout(Files.readString(kit.resolve("compose.yaml"))));
-      out().println("hsm1's token and Raft directory are in " + hsm1.dir() + " (tokens/, raft/)");
+      out().println("hsm1's token, Raft directory and audit log are in " + hsm1.dir() + " (tokens/, raft/, state/)");
       out().println("start the cluster from them: softhsm-docker/cluster up --dir " + kit + " --restored");
       return ExitCodes.OK;
     }

@@ -49,6 +49,11 @@ record NodeDir(String name, Path dir) {
     return dir.resolve("endpoint.json");
   }
 
+  /** The HSM's hash-chained audit log: state.dir is the node's directory (NodeProperties). */
+  Path auditLog() {
+    return dir.resolve("audit.log");
+  }
+
   Path raftDir() {
     return dir.resolve("raft");
   }

@@ -112,7 +112,9 @@ final class RecoveryCeremony {
       step(recovery, out, "transfer", "--escrow", escrowed.toString(), "--spki", spki.toString(), "--out", wrapped.toString());
       out.println("restoring " + backup + " onto " + hsm.name() + " ...");
       stepWithProgress(hsm, out, progress, "restore", "--config", hsm.nodeProperties().toString(), "--wrapped", wrapped.toString(),
-          "--backup", backup.toAbsolutePath().toString(), "--raft-dir", hsm.raftDir().toString());
+          "--backup", backup.toAbsolutePath().toString(), "--raft-dir", hsm.raftDir().toString(),
+          "--audit-log", hsm.auditLog().toString(), "--escrow-cluster", String.valueOf(escrow.cluster()),
+          "--recovery-key", fingerprint);
     } finally {
       DemoCommand.deleteTree(work);
     }

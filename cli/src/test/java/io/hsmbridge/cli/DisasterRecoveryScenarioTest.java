@@ -150,6 +150,17 @@ class DisasterRecoveryScenarioTest {
     }
     CliRun check = CliRun.run(newHome, again.co(), "cluster", "check");
     assertEquals(0, check.code, check + logs(newHome));
+    // The restore is the first line of the new hsm1's audit log, chained and anchored like every later one.
+    CliRun exported = CliRun.run(newHome, "audit", "export", "--hsm", "hsm1");
+    assertEquals(0, exported.code, exported.toString());
+    JsonObject first = new JsonObject(exported.out.lines().findFirst().orElseThrow());
+    assertEquals(1L, first.getLong("seq"), first.encode());
+    assertEquals("backup.restore", first.getString("op"), first.encode());
+    assertTrue(first.getString("result").startsWith("OK backup " + sourceId + " of cluster "), first.encode());
+    assertTrue(first.getString("result").contains("recovery key " + new JsonObject(Files.readString(escrow))
+        .getString("recoveryKeySha256")), first.encode());
+    CliRun verified = CliRun.run(newHome, again.co(), "audit", "verify");
+    assertEquals(0, verified.code, verified + logs(newHome));
     System.out.println("[disaster recovery] backup " + sourceId + " (" + Files.size(offsite) + " bytes) restored into a"
         + " new cluster of 2 HSMs from its copy " + backupId + " in store dr in " + ms + " ms by up --from-backup; old passwords, old ciphertext and old public key"
         + " work on both HSMs; cluster check consistent");

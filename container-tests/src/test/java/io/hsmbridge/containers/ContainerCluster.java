@@ -397,12 +397,15 @@ final class ContainerCluster implements AutoCloseable {
             new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(BRIDGE_PORT))))
         .waitingFor(new ReadyLine("agent", hsm, START_TIMEOUT));
     if (fromBackup != null && hsm.equals("hsm1")) {
-      // The token and Raft directory `containers restore` made on the host, in the volume before the first start.
+      // The token, Raft directory and audit log `containers restore` made on the host, in the volume before the first start.
       Path restored = kit.resolve("restore").resolve(hsm);
       c.withCopyFileToContainer(org.testcontainers.utility.MountableFile.forHostPath(restored.resolve("tokens"), 0700),
           "/var/lib/hsmbridge/tokens");
       c.withCopyFileToContainer(org.testcontainers.utility.MountableFile.forHostPath(restored.resolve("raft"), 0700),
           "/var/lib/hsmbridge/raft");
+      // The audit log the restore began (its first line; the token's audit anchor counts it).
+      c.withCopyFileToContainer(org.testcontainers.utility.MountableFile.forHostPath(restored.resolve("state"), 0700),
+          "/var/lib/hsmbridge/state");
     } else if (fromBackup != null) {
       c.withEnv("HSMBRIDGE_RAFT_JOIN", "true");
     } else if (hsm.equals("hsm1")) {

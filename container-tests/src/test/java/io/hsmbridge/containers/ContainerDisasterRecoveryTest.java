@@ -5,6 +5,7 @@ import static io.hsmbridge.containers.Keys.b64;
 import static io.hsmbridge.containers.Keys.on;
 import static io.hsmbridge.containers.Report.ms;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vertx.core.json.JsonObject;
@@ -79,6 +80,10 @@ class ContainerDisasterRecoveryTest {
       JsonObject status = restored.request(new JsonObject().put("op", "cluster.status"));
       assertEquals(3, status.getInteger("healthy"), status.encodePrettily());
       assertEquals(3, status.getInteger("members"), status.encodePrettily());
+      // hsm1's audit log starts with the restore, and its agent found the file agreeing with the token's anchor.
+      String firstLine = restored.exec("hsm1", "head", "-n", "1", "/var/lib/hsmbridge/state/audit.log").getStdout();
+      assertTrue(firstLine.contains("\"op\":\"backup.restore\"") && firstLine.contains(made.getString("backupId")), firstLine);
+      assertFalse(status.encode().contains("audit log:"), status.encodePrettily());
       Report.note("(iv) a new cluster of 3 HSM containers restored from backup " + made.getString("backupId") + " ("
           + made.getLong("sizeBytes") + " bytes) in " + restoreMs + " ms: the old users log in with their old passwords,"
           + " all 3 HSMs decrypt the old ciphertext and sign under the old EC public key; whole test " + ms(t0) + " ms");

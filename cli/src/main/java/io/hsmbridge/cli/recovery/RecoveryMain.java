@@ -1,6 +1,7 @@
 package io.hsmbridge.cli.recovery;
 
 import io.hsmbridge.agent.AgentConfig;
+import io.hsmbridge.agent.audit.RestoreAudit;
 import io.hsmbridge.agent.backup.BackupFile;
 import io.hsmbridge.agent.backup.BackupRestorer;
 import io.hsmbridge.agent.replication.MutationLog;
@@ -22,8 +23,10 @@ import java.util.Map;
  *   recovery-key  --config P --out PEM                       make (or read) the recovery token's key pair
  *   transport-key --config P --out FILE                      a fresh HSM's transport key pair (public half out)
  *   transfer      --config P --escrow B64 --spki FILE --out FILE   recovery token: PBK to the transport key
- *   restore       --config P --wrapped FILE --backup FILE --raft-dir DIR
- *                 fresh HSM: install the PBK, make a new cluster key, restore the backup, start the log after it
+ *   restore       --config P --wrapped FILE --backup FILE --raft-dir DIR --audit-log FILE
+ *                 --escrow-cluster NAME --recovery-key SHA256
+ *                 fresh HSM: install the PBK, make a new cluster key, restore the backup, start the log after it,
+ *                 and begin the HSM's audit log with the restore (RestoreAudit)
  * </pre>
  *
  * Exit 0 on success; 1 with one line on stderr (never a PIN or a key) otherwise.
@@ -48,7 +51,8 @@ public final class RecoveryMain {
   private static void run(String[] args) throws java.io.IOException {
     Map<String, String> o = options(args);
     String command = args.length == 0 ? "" : args[0];
-    try (HsmToken token = HsmToken.open(AgentConfig.load(Path.of(need(o, "config"))).token())) {
+    AgentConfig config = AgentConfig.load(Path.of(need(o, "config")));
+    try (HsmToken token = HsmToken.open(config.token())) {
       switch (command) {
         case "recovery-key" -> {
           byte[] spki = token.recoveryKeys().hasRecoveryKey() ? token.recoveryKeys().recoveryKey()
@@ -61,7 +65,7 @@ public final class RecoveryMain {
           byte[] spki = Files.readAllBytes(Path.of(need(o, "spki")));
           Files.write(Path.of(need(o, "out")), token.recoveryKeys().transfer(escrowed, spki));
         }
-        case "restore" -> restore(token, o);
+        case "restore" -> restore(token, config.hsmId(), o);
         default -> throw new IllegalArgumentException("unknown step '" + command + "'");
       }
     }
@@ -70,7 +74,11 @@ public final class RecoveryMain {
   /** A line "progress N M": N of M keys restored. */
   public static final String PROGRESS = "progress ";
 
-  private static void restore(HsmToken token, Map<String, String> o) throws java.io.IOException {
+  private static void restore(HsmToken token, String hsmId, Map<String, String> o) throws java.io.IOException {
+    Path raftDir = Path.of(need(o, "raft-dir"));
+    Path auditLog = Path.of(need(o, "audit-log"));
+    String escrowCluster = need(o, "escrow-cluster");
+    String recoveryKey = need(o, "recovery-key");
     if (token.clusterKeys().hasClusterKey() || !token.users().rescan().isEmpty()) {
       throw new IllegalStateException("the new HSM's token is not fresh: it holds a cluster key or users");
     }
@@ -88,7 +96,11 @@ public final class RecoveryMain {
     });
     // The new cluster's log starts after the backup's index (term 0: the new group has no history yet),
     // so that its first entry is not mistaken for one the restored token already applied.
-    MutationLog.recordSnapshot(Path.of(need(o, "raft-dir")), 0, r.appliedIndex());
+    MutationLog.recordSnapshot(raftDir, 0, r.appliedIndex());
+    RestoreAudit.write(auditLog, token, hsmId, "OK backup " + r.backupId() + " of cluster "
+        + escrowCluster + " at index " + r.appliedIndex() + ": " + r.keys() + " keys, " + r.users()
+        + " users; backup key released by recovery key " + recoveryKey
+        + (r.notBackedUp().isEmpty() ? "" : "; " + r.notBackedUp().size() + " never-extractable keys not in the backup"));
     System.out.println("restored backup " + r.backupId() + ": " + r.keys() + " keys, " + r.users() + " users, index "
         + r.appliedIndex() + ", in " + (System.nanoTime() - started) / 1_000_000 + " ms"
         + (r.notBackedUp().isEmpty() ? "" : "; not in the backup (never extractable): " + r.notBackedUp().size() + " keys"));
