@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
 
@@ -189,18 +190,33 @@ public final class Sessions {
     return idle.toSeconds();
   }
 
+  /**
+   * Ends a session here, and refuses its token for {@link #REFUSED_TTL_MS} without asking an agent: the
+   * change that ended it (a logout, a deletion) is acknowledged once a majority applied it, so an agent
+   * asked right after may not have applied it yet and would vouch for the session again (seen: a whoami
+   * answered right after the logout).
+   */
   public void close(Session s) {
     byToken.remove(s.token);
+    refused(s);
   }
 
   /** Ends every session of {@code user} (a deleted user). */
   public void closeUser(String user) {
-    byToken.values().removeIf(s -> s.user.equals(user));
+    closeAll(s -> s.user.equals(user));
   }
 
   /** Ends every session of {@code role} (the PRECO's, after activation). */
   public void closeRole(Role role) {
-    byToken.values().removeIf(s -> s.role == role);
+    closeAll(s -> s.role == role);
+  }
+
+  private void closeAll(java.util.function.Predicate<Session> which) {
+    for (Session s : List.copyOf(byToken.values())) {
+      if (which.test(s)) {
+        close(s);
+      }
+    }
   }
 
   private boolean expired(Session s, long now) {

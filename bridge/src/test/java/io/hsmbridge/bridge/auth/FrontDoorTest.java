@@ -95,6 +95,13 @@ class FrontDoorTest {
     assertNull(door.unverified("hsb1.not-base64-json"));
     assertNull(door.unverified("hsb1." + "A".repeat(Sessions.MAX_TOKEN_CHARS)));
     assertNull(door.unverified(42));
+    // Logged out here: not sent for verification again (an agent that has not applied the logout yet would
+    // vouch for it), also before the agents all know.
+    FrontDoor.Admitted logout = other.admit(Op.AUTH_LOGOUT, new JsonObject().put("op", "auth.logout").put("session", token));
+    other.succeeded(Op.AUTH_LOGOUT, logout, new JsonObject().put("loggedOut", true));
+    assertNull(other.unverified(token), "logged out here: not asked again");
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> other.admit(Op.AUTH_WHOAMI, whoami)));
+
     now.addAndGet(Duration.ofHours(9).toMillis());
     assertNull(new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(600), now::get).unverified(token),
         "a token whose proof expired is not even sent for verification");
