@@ -17,7 +17,7 @@ import picocli.CommandLine.Parameters;
     subcommands = {BackupCommands.Create.class, BackupCommands.ListBackups.class, BackupCommands.Describe.class,
         BackupCommands.Delete.class, BackupCommands.RestoreDeleted.class, BackupCommands.SetRetention.class,
         BackupCommands.SetNeverExpires.class, BackupCommands.CopyToRegion.class, BackupCommands.Escrow.class,
-        BackupCommands.Restore.class})
+        BackupCommands.RotateKey.class, BackupCommands.Restore.class})
 final class BackupCommands extends CliCommand {
   /** Making a backup wraps every key inside the token: longer than a crypto request. */
   static final int CREATE_TIMEOUT_SECONDS = 600;
@@ -25,7 +25,7 @@ final class BackupCommands extends CliCommand {
   @Override
   protected int execute() {
     throw usage("missing subcommand; one of: create, list, describe, delete, restore-deleted, set-retention, set-never-expires,"
-        + " copy-to-region, escrow, restore");
+        + " copy-to-region, escrow, rotate-key, restore");
   }
 
   /** Sends one backup request and prints the reply's JSON. */
@@ -240,6 +240,24 @@ final class BackupCommands extends CliCommand {
     }
   }
 
+  @Command(name = "rotate-key", description = {"Rotate the backup key (PBK): one HSM makes the next generation inside"
+      + " its token and the mutation log installs it on every HSM. Later backups are made under it; older ones still"
+      + " restore. CO only, under the admin quorum.",
+      "Escrow the new generation afterwards ('backup escrow'): an escrow opens the backups of its own generation only."})
+  static final class RotateKey extends ClientCommand {
+    @picocli.CommandLine.Mixin
+    QuorumOptions quorum;
+
+    @Override
+    protected int run(Hsm hsm) {
+      JsonObject reply = hsm.send(new JsonObject().put("op", Op.BACKUP_ROTATE_KEY.wire()));
+      out().println(reply.encodePrettily());
+      cli().err().println("backup key generation " + reply.getValue("generation", "?") + " is on every HSM the log reaches;"
+          + " escrow it now: ./hsmbridge backup escrow --recovery-key PEM --out FILE");
+      return ExitCodes.OK;
+    }
+  }
+
   @Command(name = "escrow", description = "Disaster recovery: the cluster's backup key (PBK), wrapped inside an HSM under"
       + " a recovery token's public key (from 'recovery init'), written to FILE. CO only, under the admin quorum."
       + " Keep the file and the offline recovery token apart: together they open every backup.")
@@ -272,11 +290,11 @@ final class BackupCommands extends CliCommand {
       JsonObject reply = hsm.send(new JsonObject().put("op", Op.BACKUP_ESCROW.wire())
           .put("recoveryKey", java.util.Base64.getEncoder().encodeToString(spki)));
       RecoveryCeremony.Escrow escrow = new RecoveryCeremony.Escrow(reply.getString("cluster"),
-          reply.getString("escrowedBackupKey"), reply.getString("recoveryKeySha256"));
+          reply.getString("escrowedBackupKey"), reply.getString("recoveryKeySha256"), reply.getInteger("generation", 1));
       java.nio.file.Files.writeString(outFile, escrow.toJson().put("hsm", reply.getString("hsm"))
           .put("createdAt", java.time.Instant.now().toString()).encodePrettily() + "\n",
           java.nio.file.StandardOpenOption.CREATE_NEW);
-      out().println("escrowed the backup key of cluster " + escrow.cluster() + " to recovery key "
+      out().println("escrowed backup key generation " + escrow.generation() + " of cluster " + escrow.cluster() + " to recovery key "
           + escrow.recoveryKeySha256() + " (made by " + reply.getString("hsm") + "): " + outFile);
       return ExitCodes.OK;
     }

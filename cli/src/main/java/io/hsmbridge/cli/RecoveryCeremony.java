@@ -59,8 +59,12 @@ final class RecoveryCeremony {
     }
   }
 
-  /** An escrow file as {@code backup escrow} writes it. */
-  record Escrow(String cluster, String escrowedBackupKey, String recoveryKeySha256) {
+  /**
+   * An escrow file as {@code backup escrow} writes it. {@code generation} is the PBK generation escrowed (the
+   * newest when it was made; 1 in files written before rotation existed, which carry none): it opens the
+   * backups made under it, not those made after a later rotation.
+   */
+  record Escrow(String cluster, String escrowedBackupKey, String recoveryKeySha256, int generation) {
     static Escrow read(Path file) throws IOException {
       JsonObject j;
       try {
@@ -72,11 +76,16 @@ final class RecoveryCeremony {
           || !(j.getValue("recoveryKeySha256") instanceof String)) {
         throw new CliException(file + " is not an escrow file of this version (format " + ESCROW_FORMAT + ")");
       }
-      return new Escrow(j.getString("cluster"), j.getString("escrowedBackupKey"), j.getString("recoveryKeySha256"));
+      Object generation = j.getValue("generation", 1);
+      if (!(generation instanceof Integer g) || g < 1 || g > io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION) {
+        throw new CliException(file + ": generation must be a backup key generation (1.."
+            + io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION + ")");
+      }
+      return new Escrow(j.getString("cluster"), j.getString("escrowedBackupKey"), j.getString("recoveryKeySha256"), g);
     }
 
     JsonObject toJson() {
-      return new JsonObject().put("format", ESCROW_FORMAT).put("cluster", cluster)
+      return new JsonObject().put("format", ESCROW_FORMAT).put("cluster", cluster).put("generation", generation)
           .put("escrowedBackupKey", escrowedBackupKey).put("recoveryKeySha256", recoveryKeySha256);
     }
   }
@@ -95,6 +104,7 @@ final class RecoveryCeremony {
     if (!Files.isRegularFile(backup)) {
       throw new CliException("no backup file at " + backup);
     }
+    requireEscrowOfItsGeneration(backup, escrow);
     Path work = Files.createTempDirectory("hsmbridge-recovery-");
     try {
       Path pem = work.resolve("recovery-key.pem");
@@ -114,9 +124,29 @@ final class RecoveryCeremony {
       stepWithProgress(hsm, out, progress, "restore", "--config", hsm.nodeProperties().toString(), "--wrapped", wrapped.toString(),
           "--backup", backup.toAbsolutePath().toString(), "--raft-dir", hsm.raftDir().toString(),
           "--audit-log", hsm.auditLog().toString(), "--escrow-cluster", String.valueOf(escrow.cluster()),
-          "--recovery-key", fingerprint);
+          "--recovery-key", fingerprint, "--generation", Integer.toString(escrow.generation()));
     } finally {
       DemoCommand.deleteTree(work);
+    }
+  }
+
+  /**
+   * Refuses, before anything starts, a backup whose header names another backup key generation than the
+   * escrow's. The header is not authenticated yet (the token does that), so this only spares a doomed
+   * restore: an altered header can make it refuse, never accept. Files made before rotation existed carry
+   * no generation and are left to the token.
+   */
+  private static void requireEscrowOfItsGeneration(Path backup, Escrow escrow) throws IOException {
+    Object generation;
+    try {
+      generation = io.hsmbridge.agent.backup.BackupFile.parse(Files.readAllBytes(backup)).header().getValue("backupKeyGeneration");
+    } catch (RuntimeException unreadable) {
+      return; // the restore step reports what is wrong with the file
+    }
+    if (generation instanceof Integer g && g != escrow.generation()) {
+      throw new CliException("the backup was made under backup key generation " + g + ", the escrow holds generation "
+          + escrow.generation() + ": use the escrow made after the rotation to generation " + g
+          + " (backup escrow, docs/backups.md \"Rotating the backup key\")");
     }
   }
 

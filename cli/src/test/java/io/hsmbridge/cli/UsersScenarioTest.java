@@ -218,6 +218,8 @@ class UsersScenarioTest {
         return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa").put("to", "nowhere");
       case BACKUP_ESCROW:
         return op(op.wire()).put("recoveryKey", RECOVERY_KEY);
+      case BACKUP_ROTATE_KEY:
+        return op(op.wire());
       case AUTH_LOGIN:
         return login("carol", PW);
       case AUTH_CHALLENGE:

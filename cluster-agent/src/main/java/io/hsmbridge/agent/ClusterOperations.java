@@ -175,6 +175,10 @@ public final class ClusterOperations implements RequestHandler {
     if (UserOperations.handles(op)) {
       return withRequestId(users.execute(op, r, p, change), r);
     }
+    if (op == Op.BACKUP_ROTATE_KEY) {
+      users.requireAdminQuorum(r, p, op.wire()); // as the escrow: it decides which key opens the next backups
+      return withRequestId(rotateBackupKey(p, change), r);
+    }
     if (io.hsmbridge.agent.backup.BackupOperations.handles(op)) {
       if (op == Op.BACKUP_ESCROW) {
         // The escrow lets whoever holds the recovery token open every backup: as much as any admin service.
@@ -216,6 +220,19 @@ public final class ClusterOperations implements RequestHandler {
       default:
         return local.execute(body);
     }
+  }
+
+  /**
+   * {@code backup.rotateKey}: this HSM's SO makes the next backup key generation (a session object, wrapped
+   * under the carrier), and the log installs it on every HSM, this one included. The answer comes once this
+   * HSM applied it: its next backup is made under the new generation.
+   */
+  private JsonObject rotateBackupKey(Principal p, Committer change) {
+    io.hsmbridge.pkcs11.BackupKeys.NextGeneration next = hsm.backupKeys().prepareRotation();
+    long seq = change.commit(p, new Mutation.RotateBackupKey(next.generation(), next.label(), next.wrapped()));
+    LOG.info(hsmId + ": backup key generation " + next.generation() + " installed at index " + seq);
+    return new JsonObject().put("rotated", true).put("generation", next.generation()).put("seq", seq)
+        .put("generations", new JsonArray(hsm.backupKeys().generations()));
   }
 
   /** The keys the user owns or that are shared with them. */

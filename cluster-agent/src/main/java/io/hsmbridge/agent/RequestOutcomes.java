@@ -34,6 +34,7 @@ final class RequestOutcomes {
       case KEY_SHARE:
       case KEY_UNSHARE:
       case KEY_SET_QUORUM:
+      case BACKUP_ROTATE_KEY:
         return true;
       default:
         return false;
@@ -70,6 +71,9 @@ final class RequestOutcomes {
         break;
       case KEY_SET_QUORUM:
         reply.put("keyId", r.keyId("keyId")).put("management", r.integer("management")).put("usage", r.integer("usage"));
+        break;
+      case BACKUP_ROTATE_KEY:
+        reply.put("rotated", true);
         break;
       default:
         throw new IllegalArgumentException(op.wire() + " has no recorded outcome");

@@ -33,10 +33,26 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * </ul>
  * Exportable keys are backed up as they are replicated, under the cluster's export key (itself backed up
  * under the EBK): their blobs keep them exportable, and the EBK never unwraps a key as exportable.
+ *
+ * <p><b>Generations</b> (rotation, docs/backups.md "Rotating the backup key"): the first PBK is generation 1
+ * ({@link #PBK_ID}); each rotation adds the next ({@link #pbkId}) on every HSM and keeps the older ones, so
+ * that older backups still open. A backup is made under the newest generation the token holds; a restore
+ * tries them newest first (AES key wrap with padding tells a wrong key from the right one). A new generation
+ * reaches the cluster's HSMs through the mutation log, wrapped under the <b>carrier</b> ({@link #CARRIER_ID}):
+ * an AES-256 key made beside the first PBK and carried to joiners as the PBK is, whose only use is to carry
+ * PBKs. Its unwrap template demands of what it unwraps what a PBK is (trusted, public, sensitive,
+ * extractable only under a trusted key, no encrypt/decrypt/sign/verify), so only the SO can unwrap with it,
+ * and only a key that is as protected as a PBK.
  * Thread-safe: one backup or restore at a time per token (synchronized).
  */
 public final class BackupKeys {
+  /** Generation 1 of the PBK; generation n > 1 is {@code hsmbridge.backup-key.g<n>} ({@link #pbkId}). */
   static final byte[] PBK_ID = "hsmbridge.backup-key.v1".getBytes(StandardCharsets.US_ASCII);
+  private static final String GENERATION_ID_PREFIX = "hsmbridge.backup-key.g";
+  static final byte[] CARRIER_ID = "hsmbridge.backup-key-carrier.v1".getBytes(StandardCharsets.US_ASCII);
+  static final String PBK_LABEL = "hsmbridge backup key";
+  /** Far more than any cluster rotates in its life; bounds what a token listing is trusted for. */
+  public static final int MAX_GENERATION = 100_000;
   static final byte[] EBK_ID = "hsmbridge.backup-ebk.v1".getBytes(StandardCharsets.US_ASCII);
   private static final int GCM_IV_BYTES = 12;
 
@@ -53,28 +69,192 @@ public final class BackupKeys {
     this.soPin = soPin;
   }
 
-  /** Whether this token holds the cluster's persistent backup key. */
+  /** Whether this token holds the cluster's persistent backup key (any generation). */
   public boolean hasBackupKey() {
-    return pool.call("find backup key", s -> ClusterKeys.find(s, CKO_SECRET_KEY, PBK_ID) != KeyEntry.NONE);
+    return pool.call("find backup key", s -> !held(s).isEmpty());
   }
 
-  /** First HSM of a cluster (with the cluster key): the SO generates the PBK inside the token. */
+  /** First HSM of a cluster (with the cluster key): the SO generates the PBK (generation 1) and the carrier inside the token. */
   public void createBackupKey() {
     if (hasBackupKey()) {
       throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a backup key");
     }
     pool.callAsSecurityOfficer(soPin, "create backup key", s -> {
-      s.generateKey(new Mechanism(CKM_AES_KEY_GEN), pbkTemplate().valueLen(32));
+      s.generateKey(new Mechanism(CKM_AES_KEY_GEN), pbkTemplate(1, PBK_LABEL).valueLen(32));
+      s.generateKey(new Mechanism(CKM_AES_KEY_GEN), carrierTemplate().valueLen(32));
       return null;
     });
   }
 
-  /** The PBK: trusted, public, sensitive, travels only under a trusted key, wraps and unwraps EBKs only. */
+  /**
+   * A cluster's first HSM after a disaster recovery (which brings a PBK, not the old cluster's carrier): the
+   * SO makes the new cluster's carrier. A no-op when the token holds one.
+   */
+  public void createCarrierIfMissing() {
+    pool.callAsSecurityOfficer(soPin, "create backup key carrier", s -> {
+      if (ClusterKeys.find(s, CKO_SECRET_KEY, CARRIER_ID) == KeyEntry.NONE) {
+        s.generateKey(new Mechanism(CKM_AES_KEY_GEN), carrierTemplate().valueLen(32));
+      }
+      return null;
+    });
+  }
+
+  /** Whether this token holds the carrier (clusters made before rotation existed do not). */
+  public boolean hasCarrier() {
+    return pool.call("find backup key carrier", s -> ClusterKeys.find(s, CKO_SECRET_KEY, CARRIER_ID) != KeyEntry.NONE);
+  }
+
+  /** The PBK of generation 1 (tests, and installs where only it exists). */
   static AttributeVector pbkTemplate() {
+    return pbkTemplate(1, PBK_LABEL);
+  }
+
+  /** A PBK: trusted, public, sensitive, travels only under a trusted key, wraps and unwraps EBKs only. */
+  static AttributeVector pbkTemplate(int generation, String label) {
     return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).token(true).private_(false).trusted(true)
-        .sensitive(true).extractable(true).wrapWithTrusted(true).id(PBK_ID).label("hsmbridge backup key")
+        .sensitive(true).extractable(true).wrapWithTrusted(true).id(pbkId(generation)).label(label)
         .wrap(true).unwrap(true).encrypt(false).decrypt(false).sign(false).verify(false).derive(false)
         .unwrapTemplate(ebkUnwrapDemands());
+  }
+
+  /** The CKA_ID of a PBK generation (1 keeps the id it always had). */
+  static byte[] pbkId(int generation) {
+    if (generation < 1 || generation > MAX_GENERATION) {
+      throw HsmException.badParam("a backup key generation is 1.." + MAX_GENERATION + ", not " + generation);
+    }
+    return generation == 1 ? PBK_ID.clone() : (GENERATION_ID_PREFIX + generation).getBytes(StandardCharsets.US_ASCII);
+  }
+
+  /** The generation a CKA_ID names, or 0 when it is no PBK's. */
+  static int generationOf(byte[] id) {
+    if (id == null) {
+      return 0;
+    }
+    if (java.util.Arrays.equals(id, PBK_ID)) {
+      return 1;
+    }
+    String s = new String(id, StandardCharsets.US_ASCII);
+    if (!s.startsWith(GENERATION_ID_PREFIX) || !s.substring(GENERATION_ID_PREFIX.length()).matches("[1-9][0-9]{0,5}")) {
+      return 0;
+    }
+    int g = Integer.parseInt(s.substring(GENERATION_ID_PREFIX.length()));
+    return g >= 2 && g <= MAX_GENERATION ? g : 0;
+  }
+
+  /** The carrier: as protected as a PBK; wraps and unwraps PBKs only (its unwrap template demands a PBK's attributes). */
+  static AttributeVector carrierTemplate() {
+    return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).token(true).private_(false).trusted(true)
+        .sensitive(true).extractable(true).wrapWithTrusted(true).id(CARRIER_ID).label("hsmbridge backup key carrier")
+        .wrap(true).unwrap(true).encrypt(false).decrypt(false).sign(false).verify(false).derive(false)
+        .unwrapTemplate(pbkUnwrapDemands());
+  }
+
+  private static AttributeVector pbkUnwrapDemands() {
+    return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).trusted(true).private_(false).sensitive(true)
+        .extractable(true).wrapWithTrusted(true).encrypt(false).decrypt(false).sign(false).verify(false).derive(false);
+  }
+
+  /** The PBK generations this token holds, oldest first. */
+  public java.util.List<Integer> generations() {
+    return pool.call("list backup keys", s -> new java.util.ArrayList<>(held(s).keySet()));
+  }
+
+  /** The label of a generation this token holds (it names the rotation that made it), or null when it holds none such. */
+  public String generationLabel(int generation) {
+    byte[] id = pbkId(generation);
+    return pool.call("read backup key label", s -> {
+      long h = ClusterKeys.find(s, CKO_SECRET_KEY, id);
+      return h == KeyEntry.NONE ? null : s.getAttrValues(h, CKA_LABEL).label();
+    });
+  }
+
+  /** Generation to handle, in order, read from the token (trusted secret keys whose id names a generation). */
+  static java.util.TreeMap<Integer, Long> held(Session s) throws TokenException {
+    java.util.TreeMap<Integer, Long> held = new java.util.TreeMap<>();
+    for (long h : s.findAllObjectsSingle(new AttributeVector().class_(CKO_SECRET_KEY).trusted(true))) {
+      int g;
+      try {
+        g = generationOf(s.getAttrValues(h, CKA_ID).id());
+      } catch (PKCS11Exception e) {
+        continue; // gone between find and read
+      }
+      if (g > 0) {
+        held.put(g, h);
+      }
+    }
+    return held;
+  }
+
+  /** The next generation, made by {@link #prepareRotation} and carried by the mutation log. */
+  public record NextGeneration(int generation, String label, byte[] wrapped) {
+    @Override
+    public String toString() {
+      return "NextGeneration[" + generation + "]";
+    }
+  }
+
+  /**
+   * Origin of a rotation: the SO makes the next PBK as a <em>session</em> object and wraps it under the
+   * carrier; nothing is stored in this token yet. Every HSM, this one too, installs it when the mutation log
+   * applies the rotation ({@link #installGeneration}), so all of them hold the same generations in the same
+   * order. The label carries a random rotation id: two rotations racing for one generation are told apart.
+   *
+   * @throws HsmException NOT_ALLOWED_BY_POLICY when this token holds no PBK or no carrier
+   */
+  public NextGeneration prepareRotation() {
+    requireBackupKey();
+    if (!hasCarrier()) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this cluster has no backup key carrier (it was made"
+          + " before backup keys could be rotated): its backup key cannot be rotated; restore a backup into a new"
+          + " cluster to get one");
+    }
+    String rotation = java.util.HexFormat.of().formatHex(pool.call("random", s -> s.generateRandom(8)));
+    return pool.callAsSecurityOfficer(soPin, "make the next backup key", s -> {
+      int next = held(s).lastKey() + 1;
+      String label = PBK_LABEL + " g" + next + " " + rotation;
+      long key = s.generateKey(new Mechanism(CKM_AES_KEY_GEN), pbkTemplate(next, label).token(false).valueLen(32));
+      try {
+        return new NextGeneration(next, label, s.wrapKey(Mechanisms.aesKeyWrapPad(),
+            ClusterKeys.findOrFail(s, CKO_SECRET_KEY, CARRIER_ID, "this token holds no backup key carrier"), key));
+      } finally {
+        s.destroyObject(key);
+      }
+    });
+  }
+
+  /**
+   * Every HSM, applying a rotation: the SO unwraps the generation under the carrier. Idempotent: a token that
+   * holds the generation with this label already has it. Decided from this token alone, so every HSM
+   * decides alike.
+   *
+   * @return false when the token held it already
+   * @throws HsmException NOT_ALLOWED_BY_POLICY when the token holds this generation from another rotation
+   *     (two rotations raced: the first one applied won), or holds no carrier; CRYPTO_FAILURE when the blob
+   *     does not unwrap under the carrier
+   */
+  public boolean installGeneration(int generation, String label, byte[] wrapped) {
+    if (generation < 2) {
+      throw HsmException.badParam("a rotation makes generation 2 or later, not " + generation);
+    }
+    byte[] id = pbkId(generation);
+    try {
+      return pool.callAsSecurityOfficer(soPin, "install backup key generation " + generation, s -> {
+        long existing = ClusterKeys.find(s, CKO_SECRET_KEY, id);
+        if (existing != KeyEntry.NONE) {
+          String held = s.getAttrValues(existing, CKA_LABEL).label();
+          if (label.equals(held)) {
+            return false;
+          }
+          throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "backup key generation " + generation
+              + " exists already, from another rotation: rotate again");
+        }
+        long carrier = ClusterKeys.findOrFail(s, CKO_SECRET_KEY, CARRIER_ID, "this token holds no backup key carrier");
+        s.unwrapKey(Mechanisms.aesKeyWrapPad(), carrier, wrapped, pbkTemplate(generation, label));
+        return true;
+      });
+    } catch (HsmException e) {
+      throw ClusterKeys.unwrapFailure(e, "backup key generation " + generation + " does not unwrap under the carrier");
+    }
   }
 
   /** What the PBK demands of every key it unwraps; the SO's EBK template repeats it (the token does not merge). */
@@ -92,7 +272,20 @@ public final class BackupKeys {
    * @return the EBK wrapped under the PBK (AES key wrap with padding)
    * @throws HsmException NOT_ALLOWED_BY_POLICY when this token holds no PBK
    */
-  public synchronized byte[] begin() {
+  public byte[] begin() {
+    return beginBackup().wrappedEbk();
+  }
+
+  /** A backup begun: the PBK generation its EBK is wrapped under (the newest held), and the wrapped EBK. */
+  public record Begun(int generation, byte[] wrappedEbk) {
+    @Override
+    public String toString() {
+      return "Begun[generation " + generation + "]";
+    }
+  }
+
+  /** {@link #begin()}, saying which PBK generation wraps the EBK (the backup's header records it). */
+  public synchronized Begun beginBackup() {
     requireBackupKey();
     ebk.clear();
     pool.callAsSecurityOfficer(soPin, "create ephemeral backup key", s -> {
@@ -103,8 +296,10 @@ public final class BackupKeys {
           .decrypt(false).sign(false).verify(false).derive(false).valueLen(32));
       return null;
     });
-    return pool.call("wrap ephemeral backup key", s ->
-        s.wrapKey(Mechanisms.aesKeyWrapPad(), pbk(s), ebk.get(s)));
+    return pool.call("wrap ephemeral backup key", s -> {
+      java.util.Map.Entry<Integer, Long> newest = newest(s);
+      return new Begun(newest.getKey(), s.wrapKey(Mechanisms.aesKeyWrapPad(), newest.getValue(), ebk.get(s)));
+    });
   }
 
   /**
@@ -176,16 +371,27 @@ public final class BackupKeys {
       ebk.clear();
       pool.callAsSecurityOfficer(soPin, "unwrap ephemeral backup key", s -> {
         destroyAll(s, EBK_ID);
-        s.unwrapKey(Mechanisms.aesKeyWrapPad(), pbk(s), wrappedEbk, new AttributeVector().class_(CKO_SECRET_KEY)
-            .keyType(CKK_AES).token(true).private_(false).trusted(true).sensitive(true).extractable(false)
-            .id(EBK_ID).label("hsmbridge ephemeral backup key").wrap(false).unwrap(true).encrypt(false)
-            .decrypt(false).sign(false).verify(false).derive(false).unwrapTemplate(ClusterKeys.replicaUnwrapTemplate()));
-        return null;
+        // Newest first: a backup is made under the newest generation its HSM held (key wrap with padding
+        // checks its own integrity, so a wrong generation fails and the next older one is tried).
+        PKCS11Exception last = null;
+        for (long pbk : held(s).descendingMap().values()) {
+          try {
+            s.unwrapKey(Mechanisms.aesKeyWrapPad(), pbk, wrappedEbk, new AttributeVector().class_(CKO_SECRET_KEY)
+                .keyType(CKK_AES).token(true).private_(false).trusted(true).sensitive(true).extractable(false)
+                .id(EBK_ID).label("hsmbridge ephemeral backup key").wrap(false).unwrap(true).encrypt(false)
+                .decrypt(false).sign(false).verify(false).derive(false).unwrapTemplate(ClusterKeys.replicaUnwrapTemplate()));
+            return null;
+          } catch (PKCS11Exception e) {
+            last = e;
+          }
+        }
+        throw last != null ? last : new PKCS11Exception(CKR_KEY_HANDLE_INVALID);
       });
     } catch (HsmException e) {
       if (e.code() == ErrorCode.INTERNAL || e.code() == ErrorCode.INVALID_PARAMETER || e.code() == ErrorCode.CRYPTO_FAILURE) {
         throw authentication("the backup's key does not unwrap under this cluster's backup key (a backup of another cluster,"
-            + " or an altered one)", e);
+            + " an altered one, or one made under a backup key generation this token does not hold; it holds "
+            + generations() + ")", e);
       }
       throw e;
     }
@@ -243,8 +449,13 @@ public final class BackupKeys {
     }
   }
 
-  private static long pbk(Session s) throws TokenException {
-    return findOrFail(s, PBK_ID, "this token holds no backup key");
+  /** The newest generation's handle and number (escrow). */
+  static java.util.Map.Entry<Integer, Long> newest(Session s) throws TokenException {
+    java.util.TreeMap<Integer, Long> held = held(s);
+    if (held.isEmpty()) {
+      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token holds no backup key (PBK)");
+    }
+    return held.lastEntry();
   }
 
   private static long findOrFail(Session s, byte[] id, String message) throws TokenException {

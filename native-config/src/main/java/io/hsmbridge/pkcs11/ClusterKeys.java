@@ -107,23 +107,39 @@ public final class ClusterKeys {
     return wrapForJoiner(joinerTransportSpki).clusterKey();
   }
 
-  /** What a joiner receives: the cluster key and (when this token holds one) the backup key, each wrapped to its transport key. */
-  public record JoinerKeys(byte[] clusterKey, byte[] backupKey) {
+  /**
+   * What a joiner receives, each wrapped to its transport key: the cluster key, every generation of the backup
+   * key (PBK) this token holds (empty when none), and the backup key carrier (null when none).
+   */
+  public record JoinerKeys(byte[] clusterKey, java.util.List<WrappedGeneration> backupKeys, byte[] carrier) {
     @Override
     public String toString() {
-      return "JoinerKeys[wrapped" + (backupKey == null ? ", no backup key" : "") + "]";
+      return "JoinerKeys[wrapped, " + backupKeys.size() + " backup key generations" + (carrier == null ? ", no carrier" : "") + "]";
+    }
+  }
+
+  /** One PBK generation as it travels to a joiner: its number, its label (the rotation's id) and the blob. */
+  public record WrappedGeneration(int generation, String label, byte[] wrapped) {
+    @Override
+    public String toString() {
+      return "WrappedGeneration[" + generation + "]";
     }
   }
 
   /**
-   * {@link #wrapClusterKeyFor} and the backup key (PBK) with it, under one import of the joiner's
-   * transport key: the PBK travels exactly as the cluster key does (BackupKeys).
+   * {@link #wrapClusterKeyFor} and the backup keys (every PBK generation) and the carrier with it, under one
+   * import of the joiner's transport key: they travel exactly as the cluster key does (BackupKeys).
    */
   public JoinerKeys wrapForJoiner(byte[] joinerTransportSpki) {
     return underTrustedPeerKey(joinerTransportSpki, "joiner transport key", (s, peer, oaep) -> {
-      long backupKey = find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID);
-      return new JoinerKeys(s.wrapKey(oaep, peer, clusterKey(s)),
-          backupKey == KeyEntry.NONE ? null : s.wrapKey(oaep, peer, backupKey));
+      java.util.List<WrappedGeneration> generations = new java.util.ArrayList<>();
+      for (java.util.Map.Entry<Integer, Long> g : BackupKeys.held(s).entrySet()) {
+        generations.add(new WrappedGeneration(g.getKey(), s.getAttrValues(g.getValue(), CKA_LABEL).label(),
+            s.wrapKey(oaep, peer, g.getValue())));
+      }
+      long carrier = find(s, CKO_SECRET_KEY, BackupKeys.CARRIER_ID);
+      return new JoinerKeys(s.wrapKey(oaep, peer, clusterKey(s)), generations,
+          carrier == KeyEntry.NONE ? null : s.wrapKey(oaep, peer, carrier));
     });
   }
 
@@ -161,20 +177,25 @@ public final class ClusterKeys {
 
   /** Joiner, step 2: the SO unwraps the cluster key with the transport key, as a trusted key; the transport pair is destroyed. */
   public void installClusterKey(byte[] wrappedClusterKey) {
-    installClusterKey(wrappedClusterKey, null);
+    installClusterKey(new JoinerKeys(wrappedClusterKey, java.util.List.of(), null));
   }
 
-  /** {@link #installClusterKey(byte[])} and, when given, the backup key (PBK) wrapped beside it ({@link #wrapForJoiner}). */
-  public void installClusterKey(byte[] wrappedClusterKey, byte[] wrappedBackupKey) {
+  /** {@link #installClusterKey(byte[])} and the backup keys and carrier wrapped beside it ({@link #wrapForJoiner}). */
+  public void installClusterKey(JoinerKeys keys) {
     requireNoClusterKey();
     String hash = profile.oaepHashes().get(0);
     try {
       pool.callAsSecurityOfficer(soPin, "install cluster key", s -> {
         long transport = findOrFail(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID, "no transport key: call createTransportKey first");
-        if (wrappedBackupKey != null && find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID) == KeyEntry.NONE) {
-          s.unwrapKey(Mechanisms.oaep(hash), transport, wrappedBackupKey, BackupKeys.pbkTemplate());
+        for (WrappedGeneration g : keys.backupKeys()) {
+          if (find(s, CKO_SECRET_KEY, BackupKeys.pbkId(g.generation())) == KeyEntry.NONE) {
+            s.unwrapKey(Mechanisms.oaep(hash), transport, g.wrapped(), BackupKeys.pbkTemplate(g.generation(), g.label()));
+          }
         }
-        s.unwrapKey(Mechanisms.oaep(hash), transport, wrappedClusterKey, clusterKeyTemplate());
+        if (keys.carrier() != null && find(s, CKO_SECRET_KEY, BackupKeys.CARRIER_ID) == KeyEntry.NONE) {
+          s.unwrapKey(Mechanisms.oaep(hash), transport, keys.carrier(), BackupKeys.carrierTemplate());
+        }
+        s.unwrapKey(Mechanisms.oaep(hash), transport, keys.clusterKey(), clusterKeyTemplate());
         destroyAll(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID);
         destroyAll(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);
         return null;

@@ -60,15 +60,26 @@ public final class RecoveryKeys {
     });
   }
 
+  /** An escrowed PBK: its generation (the newest the cluster held) and the blob under the recovery key. */
+  public record Escrowed(int generation, byte[] wrapped) {
+    @Override
+    public String toString() {
+      return "Escrowed[generation " + generation + "]";
+    }
+  }
+
   /**
-   * Cluster HSM: the PBK wrapped (RSA-OAEP) under {@code recoverySpki}.
+   * Cluster HSM: the newest PBK generation wrapped (RSA-OAEP) under {@code recoverySpki}. Backups made before
+   * a later rotation need the escrow of their own generation (docs/disaster-recovery.md).
    *
    * @throws HsmException NOT_ALLOWED_BY_POLICY when this token holds no PBK; INVALID_PARAMETER for a key
    *     that is not RSA
    */
-  public byte[] escrow(byte[] recoverySpki) {
-    return clusterKeys.underTrustedPeerKey(recoverySpki, "recovery key", (s, peer, oaep) ->
-        s.wrapKey(oaep, peer, ClusterKeys.findOrFail(s, CKO_SECRET_KEY, BackupKeys.PBK_ID, "this token holds no backup key (PBK)")));
+  public Escrowed escrow(byte[] recoverySpki) {
+    return clusterKeys.underTrustedPeerKey(recoverySpki, "recovery key", (s, peer, oaep) -> {
+      java.util.Map.Entry<Integer, Long> newest = BackupKeys.newest(s);
+      return new Escrowed(newest.getKey(), s.wrapKey(oaep, peer, newest.getValue()));
+    });
   }
 
   /**
@@ -103,15 +114,22 @@ public final class RecoveryKeys {
    *     CRYPTO_FAILURE when the blob does not unwrap
    */
   public void installBackupKey(byte[] wrappedBackupKey) {
+    installBackupKey(1, wrappedBackupKey);
+  }
+
+  /** {@link #installBackupKey(byte[])} for the escrow of {@code generation} (a rotated cluster's). */
+  public void installBackupKey(int generation, byte[] wrappedBackupKey) {
     Mechanism oaep = Mechanisms.oaep(clusterKeys.oaepHash());
+    byte[] id = BackupKeys.pbkId(generation);
     try {
       pool.callAsSecurityOfficer(soPin, "install recovered backup key", s -> {
-        if (ClusterKeys.find(s, CKO_SECRET_KEY, BackupKeys.PBK_ID) != KeyEntry.NONE) {
+        if (!BackupKeys.held(s).isEmpty()) {
           throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this token already holds a backup key");
         }
         long transport = ClusterKeys.findOrFail(s, CKO_PRIVATE_KEY, ClusterKeys.TRANSPORT_KEY_ID,
             "no transport key: make one first (ClusterKeys.createTransportKey)");
-        s.unwrapKey(oaep, transport, wrappedBackupKey, BackupKeys.pbkTemplate());
+        s.unwrapKey(oaep, transport, wrappedBackupKey, BackupKeys.pbkTemplate(generation,
+            generation == 1 ? BackupKeys.PBK_LABEL : BackupKeys.PBK_LABEL + " g" + generation + " recovered"));
         ClusterKeys.destroyAll(s, CKO_PRIVATE_KEY, ClusterKeys.TRANSPORT_KEY_ID);
         ClusterKeys.destroyAll(s, CKO_PUBLIC_KEY, ClusterKeys.TRANSPORT_KEY_ID);
         return null;

@@ -33,7 +33,7 @@ class RecoveryKeysTest {
     byte[] recoveryKey = recovery.recoveryKeys().createRecoveryKey();
     assertArrayEquals(recoveryKey, recovery.recoveryKeys().recoveryKey());
     otherRecovery.recoveryKeys().createRecoveryKey();
-    escrow = cluster.recoveryKeys().escrow(recoveryKey);
+    escrow = cluster.recoveryKeys().escrow(recoveryKey).wrapped();
   }
 
   @AfterAll

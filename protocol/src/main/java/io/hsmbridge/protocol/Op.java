@@ -66,6 +66,11 @@ public enum Op {
   BACKUP_ESCROW("backup.escrow", false),
   /** A READY backup copied into another configured store ({@code backup.store.<name>}), which records its source. */
   BACKUP_COPY_TO_REGION("backup.copyToRegion", false),
+  /**
+   * The next generation of the backup key (PBK), made inside one HSM and installed on every HSM through the
+   * mutation log; later backups are made under it, older ones still open (CO under the admin quorum).
+   */
+  BACKUP_ROTATE_KEY("backup.rotateKey", true),
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),

@@ -61,7 +61,7 @@ public final class BackupBench {
       source.backupKeys().createBackupKey();
       for (HsmToken joiner : List.of(target, sample)) {
         ClusterKeys.JoinerKeys keys = source.clusterKeys().wrapForJoiner(joiner.clusterKeys().createTransportKey());
-        joiner.clusterKeys().installClusterKey(keys.clusterKey(), keys.backupKey());
+        joiner.clusterKeys().installClusterKey(keys);
       }
       List<String> ids = new ArrayList<>();
       for (int i = 0; i < n; i++) {

@@ -24,7 +24,7 @@ import java.util.Map;
  *   transport-key --config P --out FILE                      a fresh HSM's transport key pair (public half out)
  *   transfer      --config P --escrow B64 --spki FILE --out FILE   recovery token: PBK to the transport key
  *   restore       --config P --wrapped FILE --backup FILE --raft-dir DIR --audit-log FILE
- *                 --escrow-cluster NAME --recovery-key SHA256
+ *                 --escrow-cluster NAME --recovery-key SHA256 [--generation N]
  *                 fresh HSM: install the PBK, make a new cluster key, restore the backup, start the log after it,
  *                 and begin the HSM's audit log with the restore (RestoreAudit)
  * </pre>
@@ -82,8 +82,10 @@ public final class RecoveryMain {
     if (token.clusterKeys().hasClusterKey() || !token.users().rescan().isEmpty()) {
       throw new IllegalStateException("the new HSM's token is not fresh: it holds a cluster key or users");
     }
-    token.recoveryKeys().installBackupKey(Files.readAllBytes(Path.of(need(o, "wrapped"))));
+    int generation = Integer.parseInt(o.getOrDefault("generation", "1"));
+    token.recoveryKeys().installBackupKey(generation, Files.readAllBytes(Path.of(need(o, "wrapped"))));
     token.clusterKeys().createClusterKey(); // the new cluster's own; the backup's keys come under its EBK
+    token.backupKeys().createCarrierIfMissing(); // so is the carrier of its later backup key generations
     byte[] backup = Files.readAllBytes(Path.of(need(o, "backup")));
     long started = System.nanoTime();
     int keys = BackupFile.parse(backup).header().getInteger("keys", 0);
@@ -99,7 +101,7 @@ public final class RecoveryMain {
     MutationLog.recordSnapshot(raftDir, 0, r.appliedIndex());
     RestoreAudit.write(auditLog, token, hsmId, "OK backup " + r.backupId() + " of cluster "
         + escrowCluster + " at index " + r.appliedIndex() + ": " + r.keys() + " keys, " + r.users()
-        + " users; backup key released by recovery key " + recoveryKey
+        + " users; backup key generation " + generation + " released by recovery key " + recoveryKey
         + (r.notBackedUp().isEmpty() ? "" : "; " + r.notBackedUp().size() + " never-extractable keys not in the backup"));
     System.out.println("restored backup " + r.backupId() + ": " + r.keys() + " keys, " + r.users() + " users, index "
         + r.appliedIndex() + ", in " + (System.nanoTime() - started) / 1_000_000 + " ms"

@@ -68,7 +68,8 @@ public final class BackupMaker {
     List<KeyInfo> keys = new ArrayList<>(state.keys());
     // Non-exportable first: the export key is one of them, and the exportable keys unwrap under it.
     keys.sort(Comparator.comparing(KeyInfo::exportable).thenComparing(KeyInfo::keyId));
-    byte[] wrappedEbk = hsm.backupKeys().begin();
+    io.hsmbridge.pkcs11.BackupKeys.Begun begun = hsm.backupKeys().beginBackup();
+    byte[] wrappedEbk = begun.wrappedEbk();
     try {
       List<BackupManifest.KeyMeta> metas = new ArrayList<>();
       List<byte[]> blobs = new ArrayList<>();
@@ -90,7 +91,7 @@ public final class BackupMaker {
       long applied = state.appliedIndex();
       JsonObject header = new JsonObject().put("format", BackupFile.FORMAT).put("backupId", origin.backupId())
           .put("cluster", origin.cluster()).put("sourceHsm", origin.sourceHsm()).put("createdAt", origin.createdAt())
-          .put("appliedIndex", applied).put("keys", blobs.size());
+          .put("appliedIndex", applied).put("keys", blobs.size()).put("backupKeyGeneration", begun.generation());
       if (origin.appliedTerm() >= 0) {
         header.put("appliedTerm", origin.appliedTerm());
       }

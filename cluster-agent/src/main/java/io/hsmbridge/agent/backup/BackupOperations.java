@@ -260,11 +260,12 @@ public final class BackupOperations {
     if (spki.length > 4096) {
       throw HsmException.badParam("recoveryKey is longer than any RSA public key this accepts");
     }
-    byte[] escrowed = hsm.recoveryKeys().escrow(spki);
+    io.hsmbridge.pkcs11.RecoveryKeys.Escrowed escrowed = hsm.recoveryKeys().escrow(spki);
     String recoveryKey = fingerprint(spki);
     LOG.info(hsmId + " escrowed the backup key to recovery key " + recoveryKey);
     return new JsonObject().put("cluster", cluster).put("hsm", hsmId).put("escrowedBackupKey",
-        java.util.Base64.getEncoder().encodeToString(escrowed)).put("recoveryKeySha256", recoveryKey);
+        java.util.Base64.getEncoder().encodeToString(escrowed.wrapped())).put("recoveryKeySha256", recoveryKey)
+        .put("generation", escrowed.generation());
   }
 
   /** {@code backup copy-to-region}: the copy's record in the other store (new id; source store, id, cluster). */

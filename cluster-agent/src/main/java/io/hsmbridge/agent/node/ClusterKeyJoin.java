@@ -1,6 +1,7 @@
 package io.hsmbridge.agent.node;
 
 import io.hsmbridge.agent.Failures;
+import io.hsmbridge.pkcs11.ClusterKeys;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.protocol.Addresses;
@@ -61,10 +62,10 @@ final class ClusterKeyJoin {
         JsonObject reply = vertx.eventBus().<JsonObject>request(Addresses.CLUSTER_KEY, request,
                 new DeliveryOptions().setSendTimeout(20_000))
             .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).body();
-        String backupKey = reply.getString("wrappedBackupKey");
-        hsm.clusterKeys().installClusterKey(Base64.getDecoder().decode(reply.getString("wrapped")),
-            backupKey == null ? null : Base64.getDecoder().decode(backupKey));
-        LOG.info(hsmId + " received the cluster key from " + reply.getString("from"));
+        ClusterKeys.JoinerKeys keys = joinerKeys(reply);
+        hsm.clusterKeys().installClusterKey(keys);
+        LOG.info(hsmId + " received the cluster key and " + keys.backupKeys().size() + " backup key generations from "
+            + reply.getString("from"));
         return;
       } catch (java.util.concurrent.ExecutionException e) {
         boolean nobodyYet = e.getCause() instanceof ReplyException
@@ -95,15 +96,10 @@ final class ClusterKeyJoin {
       }
       vertx.<JsonObject>executeBlocking(() -> {
         byte[] spki = Base64.getDecoder().decode(body.getString("spki"));
-        io.hsmbridge.pkcs11.ClusterKeys.JoinerKeys wrapped = hsm.clusterKeys().wrapForJoiner(spki);
-        LOG.info("wrapped the cluster key" + (wrapped.backupKey() == null ? "" : " and the backup key")
-            + " for joining HSM " + body.getString("hsmId"));
-        JsonObject reply = new JsonObject().put("wrapped", Base64.getEncoder().encodeToString(wrapped.clusterKey()))
-            .put("from", hsm.label());
-        if (wrapped.backupKey() != null) {
-          reply.put("wrappedBackupKey", Base64.getEncoder().encodeToString(wrapped.backupKey()));
-        }
-        return reply;
+        ClusterKeys.JoinerKeys wrapped = hsm.clusterKeys().wrapForJoiner(spki);
+        LOG.info("wrapped the cluster key, " + wrapped.backupKeys().size() + " backup key generations"
+            + (wrapped.carrier() == null ? "" : " and their carrier") + " for joining HSM " + body.getString("hsmId"));
+        return toJson(wrapped).put("from", hsm.label());
       }, false).onComplete(ar -> {
         if (ar.succeeded()) {
           message.reply(ar.result());
@@ -113,6 +109,35 @@ final class ClusterKeyJoin {
         }
       });
     });
+  }
+
+  /** The reply's fields: {@code wrapped} (the cluster key), {@code backupKeys} [{generation, label, wrapped}], {@code carrier}. */
+  static JsonObject toJson(ClusterKeys.JoinerKeys keys) {
+    Base64.Encoder b64 = Base64.getEncoder();
+    io.vertx.core.json.JsonArray generations = new io.vertx.core.json.JsonArray();
+    for (ClusterKeys.WrappedGeneration g : keys.backupKeys()) {
+      generations.add(new JsonObject().put("generation", g.generation()).put("label", g.label())
+          .put("wrapped", b64.encodeToString(g.wrapped())));
+    }
+    JsonObject json = new JsonObject().put("wrapped", b64.encodeToString(keys.clusterKey())).put("backupKeys", generations);
+    if (keys.carrier() != null) {
+      json.put("carrier", b64.encodeToString(keys.carrier()));
+    }
+    return json;
+  }
+
+  /** What {@link #toJson} wrote; a member of this cluster sent it over the cluster's mutual TLS. */
+  static ClusterKeys.JoinerKeys joinerKeys(JsonObject reply) {
+    Base64.Decoder b64 = Base64.getDecoder();
+    java.util.List<ClusterKeys.WrappedGeneration> generations = new java.util.ArrayList<>();
+    for (Object o : reply.getJsonArray("backupKeys", new io.vertx.core.json.JsonArray())) {
+      JsonObject g = (JsonObject) o;
+      generations.add(new ClusterKeys.WrappedGeneration(g.getInteger("generation"), g.getString("label"),
+          b64.decode(g.getString("wrapped"))));
+    }
+    String carrier = reply.getString("carrier");
+    return new ClusterKeys.JoinerKeys(b64.decode(reply.getString("wrapped")), generations,
+        carrier == null ? null : b64.decode(carrier));
   }
 
   private static void sleep() {

@@ -36,7 +36,7 @@ import java.util.Objects;
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser,
-    Mutation.Once, Mutation.Consume {
+    Mutation.Once, Mutation.Consume, Mutation.RotateBackupKey {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
@@ -55,7 +55,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17);
+    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_BACKUP_KEY(18);
 
     final byte tag;
 
@@ -400,6 +400,53 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  /**
+   * A rotation of the backup key (docs/backups.md, "Rotating the backup key"): the next PBK generation, made
+   * inside the origin HSM and wrapped under the cluster's backup key carrier, which every HSM's SO unwraps.
+   * The label holds the rotation's random id, so that two rotations racing for one generation are told
+   * apart: the first applied wins on every HSM, the second is refused everywhere.
+   */
+  record RotateBackupKey(int generation, String label, byte[] wrapped) implements Mutation {
+    public RotateBackupKey {
+      if (generation < 2 || generation > io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION) {
+        throw new IllegalArgumentException("a rotation makes backup key generation 2.." + io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION);
+      }
+      if (label == null || label.isEmpty() || label.length() > 128) {
+        throw new IllegalArgumentException("a rotation's label is 1..128 characters");
+      }
+      if (wrapped == null || wrapped.length < 24 || wrapped.length > 64) {
+        throw new IllegalArgumentException("a rotation's wrapped key is an AES key wrapped with padding (24..64 bytes)");
+      }
+      wrapped = wrapped.clone();
+    }
+
+    @Override
+    public byte[] wrapped() {
+      return wrapped.clone();
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.ROTATE_BACKUP_KEY;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof RotateBackupKey r && r.generation == generation && r.label.equals(label)
+          && Arrays.equals(r.wrapped, wrapped);
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hash(generation, label, Arrays.hashCode(wrapped));
+    }
+
+    @Override
+    public String toString() {
+      return "RotateBackupKey[generation " + generation + "]";
+    }
+  }
+
   private static void checkAttemptId(String attemptId) {
     if (attemptId == null || !attemptId.matches(LoginAttempt.ATTEMPT_ID_PATTERN)) {
       throw HsmException.badParam("login attempt id must match " + LoginAttempt.ATTEMPT_ID_PATTERN);
@@ -485,6 +532,10 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       writeString(out, c.user());
       writeString(out, c.id());
       out.writeLong(c.expiresAt());
+    } else if (m instanceof RotateBackupKey r) {
+      out.writeInt(r.generation());
+      writeString(out, r.label());
+      writeBytes(out, r.wrapped());
     }
   }
 
@@ -576,6 +627,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         }
         case ONCE -> readOnce(in);
         case CONSUME -> new Consume(readString(in), readString(in), in.readLong());
+        case ROTATE_BACKUP_KEY -> new RotateBackupKey(in.readInt(), readString(in), readBytes(in));
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");

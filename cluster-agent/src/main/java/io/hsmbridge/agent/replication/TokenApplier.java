@@ -250,6 +250,23 @@ public final class TokenApplier implements Applier {
     }
   }
 
+  /**
+   * Installs the next backup key generation. A generation another rotation installed first, or a blob that
+   * does not unwrap under the carrier, is refused: decided by what every HSM's token holds alike (the same
+   * log applied, the same carrier), so every HSM refuses alike and none is left behind.
+   */
+  private void rotateBackupKey(Mutation.RotateBackupKey r) {
+    try {
+      token.backupKeys().installGeneration(r.generation(), r.label(), r.wrapped());
+    } catch (HsmException e) {
+      if (e.code() == ErrorCode.NOT_ALLOWED_BY_POLICY || e.code() == ErrorCode.CRYPTO_FAILURE
+          || e.code() == ErrorCode.INVALID_PARAMETER) {
+        throw new RefusedEntryException(e.getMessage());
+      }
+      throw e; // the token failed (not the entry): the state machine retries, as for any other entry
+    }
+  }
+
   /** The key id, user name or setting name an entry touches (for the audit; never a secret). */
   static String target(Mutation m) {
     if (m instanceof Mutation.Once o) {
@@ -284,6 +301,8 @@ public final class TokenApplier implements Applier {
       return u.name();
     } else if (m instanceof Mutation.PutSetting p) {
       return p.name();
+    } else if (m instanceof Mutation.RotateBackupKey r) {
+      return "backup-key-generation-" + r.generation();
     }
     return null;
   }
@@ -353,6 +372,8 @@ public final class TokenApplier implements Applier {
       }
     } else if (mutation instanceof Mutation.SetLabel l) {
       ignoringUnknownKey(() -> token.keys().setLabel(l.keyId(), l.label()));
+    } else if (mutation instanceof Mutation.RotateBackupKey r) {
+      rotateBackupKey(r);
     } else if (mutation instanceof Mutation.InstallReplica r) {
       token.clusterKeys().installReplica(r.toBlob());
     } else if (mutation instanceof Mutation.InstallOwnedReplica o) {

@@ -65,8 +65,9 @@ class BackupTest {
     // The target joins the cluster: the cluster key and the PBK travel under its transport key.
     byte[] transport = target.clusterKeys().createTransportKey();
     ClusterKeys.JoinerKeys wrapped = source.clusterKeys().wrapForJoiner(transport);
-    assertNotNull(wrapped.backupKey(), "the PBK travels with the cluster key");
-    target.clusterKeys().installClusterKey(wrapped.clusterKey(), wrapped.backupKey());
+    assertEquals(1, wrapped.backupKeys().size(), "the PBK travels with the cluster key");
+    assertNotNull(wrapped.carrier(), "and so does its carrier");
+    target.clusterKeys().installClusterKey(wrapped);
     assertTrue(target.backupKeys().hasBackupKey());
     foreign.clusterKeys().createClusterKey();
     foreign.backupKeys().createBackupKey();

@@ -36,10 +36,12 @@ final class TestAgents implements AutoCloseable {
     for (int i = 1; i <= 3; i++) {
       tokens.add(HsmToken.open(SoftHsmFixture.newToken(tokenPrefix + "-" + i)));
     }
+    // As an agent's first start does (ClusterKeyJoin): the cluster key and the backup key with its carrier.
     tokens.get(0).clusterKeys().createClusterKey();
+    tokens.get(0).backupKeys().createBackupKey();
     for (int i = 1; i < 3; i++) {
       byte[] transport = tokens.get(i).clusterKeys().createTransportKey();
-      tokens.get(i).clusterKeys().installClusterKey(tokens.get(0).clusterKeys().wrapClusterKeyFor(transport));
+      tokens.get(i).clusterKeys().installClusterKey(tokens.get(0).clusterKeys().wrapForJoiner(transport));
     }
     List<Applier> forRaft = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
