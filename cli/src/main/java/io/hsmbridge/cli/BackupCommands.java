@@ -244,17 +244,19 @@ final class BackupCommands extends CliCommand {
       + " its token and the mutation log installs it on every HSM. Later backups are made under it; older ones still"
       + " restore. CO only, under the admin quorum.",
       "Escrow the new generation afterwards ('backup escrow'): an escrow opens the backups of its own generation only."})
-  static final class RotateKey extends ClientCommand {
+  static final class RotateKey extends KeyRotationCommand {
     @picocli.CommandLine.Mixin
     QuorumOptions quorum;
 
     @Override
-    protected int run(Hsm hsm) {
-      JsonObject reply = hsm.send(new JsonObject().put("op", Op.BACKUP_ROTATE_KEY.wire()));
-      out().println(reply.encodePrettily());
-      cli().err().println("backup key generation " + reply.getValue("generation", "?") + " is on every HSM the log reaches;"
-          + " escrow it now: ./hsmbridge backup escrow --recovery-key PEM --out FILE");
-      return ExitCodes.OK;
+    Op op() {
+      return Op.BACKUP_ROTATE_KEY;
+    }
+
+    @Override
+    String next(Object generation) {
+      return "backup key generation " + generation + " is on every HSM the log reaches;"
+          + " escrow it now: ./hsmbridge backup escrow --recovery-key PEM --out FILE";
     }
   }
 

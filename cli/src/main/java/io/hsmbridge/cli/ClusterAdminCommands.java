@@ -9,9 +9,9 @@ import java.util.Arrays;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code cluster check | activate}: cluster-wide administration through the bridge. */
-@Command(name = "cluster", description = "Cluster-wide checks and the activation of a new cluster.",
-    subcommands = {ClusterAdminCommands.Check.class, ClusterAdminCommands.Activate.class})
+/** {@code cluster check | activate | rotate-key}: cluster-wide administration through the bridge. */
+@Command(name = "cluster", description = "Cluster-wide checks, the activation of a new cluster, the cluster key's rotation.",
+    subcommands = {ClusterAdminCommands.Check.class, ClusterAdminCommands.Activate.class, ClusterAdminCommands.RotateKey.class})
 final class ClusterAdminCommands extends CliCommand {
   /** The PRECO's login of a new cluster, as in CloudHSM: user admin, password "password". */
   static final String PRECO_USER = "admin";
@@ -19,7 +19,7 @@ final class ClusterAdminCommands extends CliCommand {
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: check, activate");
+    throw usage("missing subcommand; one of: check, activate, rotate-key");
   }
 
   @Command(name = "check", description = "Compare the HSMs' objects (digests of their metadata) and repair drift;"
@@ -28,6 +28,24 @@ final class ClusterAdminCommands extends CliCommand {
     @Override
     protected int execute() {
       return reportAndVerdict(BridgeAdmin::check, "consistent", "consistent", "inconsistent");
+    }
+  }
+
+  @Command(name = "rotate-key", description = "Rotate the cluster key (under which replicas travel between HSMs): one"
+      + " HSM makes the next generation inside its token and the mutation log installs it on every HSM; new replicas"
+      + " use it, older ones still install. CO only, under the admin quorum.")
+  static final class RotateKey extends KeyRotationCommand {
+    @picocli.CommandLine.Mixin
+    QuorumOptions quorum;
+
+    @Override
+    io.hsmbridge.protocol.Op op() {
+      return io.hsmbridge.protocol.Op.CLUSTER_ROTATE_KEY;
+    }
+
+    @Override
+    String next(Object generation) {
+      return "cluster key generation " + generation + " is on every HSM the log reaches; new keys travel under it";
     }
   }
 

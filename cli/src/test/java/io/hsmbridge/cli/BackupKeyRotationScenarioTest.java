@@ -15,10 +15,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Rotating the backup key from the command line (docs/backups.md, "Rotating the backup key"), on real node
- * processes and SoftHSM2 tokens: a CO rotates (a CU may not); a backup made after the rotation is made under
- * the new generation, which a new HSM ({@code hsm add}) receives and restores from; the escrow of the old
- * generation does not open it, the escrow of the new one does, and the cluster restored from it rotates on.
+ * Rotating the backup key and the cluster key from the command line (docs/backups.md, "Rotating the backup
+ * key"; docs/replication.md, "Rotating the cluster key"), on real node processes and SoftHSM2 tokens: a CO
+ * rotates (a CU may not); a backup made after the rotation is made under the new generation, which a new HSM
+ * ({@code hsm add}) receives and restores from; a key made after a cluster key rotation reaches every HSM,
+ * and an HSM added after it receives both generations; the escrow of the old backup key generation does not
+ * open the backup, the escrow of the new one does, and the cluster restored from it rotates on.
  */
 class BackupKeyRotationScenarioTest {
   private static final byte[] SECRET = "made before the rotation".getBytes(StandardCharsets.UTF_8);
@@ -79,10 +81,34 @@ class BackupKeyRotationScenarioTest {
     String hsm3 = Files.readString(home.resolve("hsm3").resolve("node.log"));
     assertTrue(hsm3.matches("(?s).*hsm3 restored backup backup-[a-z2-7]+ \\(.*"), hsm3);
     assertFalse(hsm3.contains("could not restore"), hsm3);
-    assertTrue(hsm3.contains("hsm3 received the cluster key and 2 backup key generations"), hsm3);
+    assertTrue(hsm3.contains("hsm3 received 1 cluster key generations and 2 backup key generations"), hsm3);
     try (BridgeClient client = LocalBridge.connect(home, Duration.ofSeconds(60))) {
       assertArrayEquals(SECRET, decrypt(client, logins.cuToken(), "hsm3", aes, sealed), "hsm3 serves the old key");
     }
+
+    // The cluster key rotates on its own: keys made after it travel under generation 2 to every HSM.
+    CliRun clusterRotated = CliRun.run(home, logins.co(), "cluster", "rotate-key");
+    assertEquals(0, clusterRotated.code, clusterRotated + logs(home));
+    assertEquals(2, new JsonObject(clusterRotated.out.trim()).getInteger("generation"), clusterRotated.out);
+    try (BridgeClient client = LocalBridge.connect(home, Duration.ofSeconds(60))) {
+      String fresh = client.request(new JsonObject().put("op", "key.generate").put("session", logins.cuToken())
+          .put("spec", "AES_256").put("label", "after the cluster key rotation").put("requestId", UUID.randomUUID().toString()))
+          .getString("keyId");
+      JsonObject freshSealed = client.request(new JsonObject().put("op", "encrypt").put("session", logins.cuToken())
+          .put("onHsm", "hsm1").put("keyId", fresh).put("alg", "AES_GCM").put("plaintext", Base64.getEncoder().encodeToString(SECRET)));
+      for (String hsm : new String[] {"hsm2", "hsm3"}) {
+        assertArrayEquals(SECRET, decrypt(client, logins.cuToken(), hsm, fresh, freshSealed), hsm + " installed it");
+      }
+    }
+    CliRun addAfter = CliRun.run(home, "hsm", "add");
+    assertEquals(0, addAfter.code, addAfter + logs(home));
+    String hsm4 = Files.readString(home.resolve("hsm4").resolve("node.log"));
+    assertTrue(hsm4.contains("hsm4 received 2 cluster key generations and 2 backup key generations"), hsm4);
+    try (BridgeClient client = LocalBridge.connect(home, Duration.ofSeconds(60))) {
+      assertArrayEquals(SECRET, decrypt(client, logins.cuToken(), "hsm4", aes, sealed), "hsm4 serves the old key");
+    }
+    CliRun check = CliRun.run(home, logins.co(), "cluster", "check");
+    assertEquals(0, check.code, check + logs(home));
     assertEquals(0, CliRun.run(home, "down").code);
 
     // The old generation's escrow does not open the backup: refused before anything starts (the header names

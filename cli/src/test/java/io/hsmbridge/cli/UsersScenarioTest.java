@@ -218,7 +218,7 @@ class UsersScenarioTest {
         return op(op.wire()).put("backupId", "backup-aaaaaaaaaaaaaaaa").put("to", "nowhere");
       case BACKUP_ESCROW:
         return op(op.wire()).put("recoveryKey", RECOVERY_KEY);
-      case BACKUP_ROTATE_KEY:
+      case BACKUP_ROTATE_KEY: case CLUSTER_ROTATE_KEY:
         return op(op.wire());
       case AUTH_LOGIN:
         return login("carol", PW);

@@ -175,9 +175,10 @@ public final class ClusterOperations implements RequestHandler {
     if (UserOperations.handles(op)) {
       return withRequestId(users.execute(op, r, p, change), r);
     }
-    if (op == Op.BACKUP_ROTATE_KEY) {
-      users.requireAdminQuorum(r, p, op.wire()); // as the escrow: it decides which key opens the next backups
-      return withRequestId(rotateBackupKey(p, change), r);
+    if (op == Op.BACKUP_ROTATE_KEY || op == Op.CLUSTER_ROTATE_KEY) {
+      users.requireAdminQuorum(r, p, op.wire()); // as the escrow: it decides which key protects the next backups or replicas
+      return withRequestId(rotateKey(op == Op.CLUSTER_ROTATE_KEY ? Mutation.RotateKey.Target.CLUSTER_KEY
+          : Mutation.RotateKey.Target.BACKUP_KEY, p, change), r);
     }
     if (io.hsmbridge.agent.backup.BackupOperations.handles(op)) {
       if (op == Op.BACKUP_ESCROW) {
@@ -223,16 +224,19 @@ public final class ClusterOperations implements RequestHandler {
   }
 
   /**
-   * {@code backup.rotateKey}: this HSM's SO makes the next backup key generation (a session object, wrapped
-   * under the carrier), and the log installs it on every HSM, this one included. The answer comes once this
-   * HSM applied it: its next backup is made under the new generation.
+   * {@code backup.rotateKey} / {@code cluster.rotateKey}: this HSM's SO makes the next generation of the key (a
+   * session object, wrapped under the carrier), and the log installs it on every HSM, this one included. The
+   * answer comes once this HSM applied it: its next backup, or replica, is made under the new generation.
    */
-  private JsonObject rotateBackupKey(Principal p, Committer change) {
-    io.hsmbridge.pkcs11.BackupKeys.NextGeneration next = hsm.backupKeys().prepareRotation();
-    long seq = change.commit(p, new Mutation.RotateBackupKey(next.generation(), next.label(), next.wrapped()));
-    LOG.info(hsmId + ": backup key generation " + next.generation() + " installed at index " + seq);
+  private JsonObject rotateKey(Mutation.RotateKey.Target target, Principal p, Committer change) {
+    boolean cluster = target == Mutation.RotateKey.Target.CLUSTER_KEY;
+    io.hsmbridge.pkcs11.NextGeneration next = cluster ? hsm.clusterKeys().prepareClusterKeyRotation()
+        : hsm.backupKeys().prepareRotation();
+    long seq = change.commit(p, new Mutation.RotateKey(target, next.generation(), next.label(), next.wrapped()));
+    LOG.info(hsmId + ": " + (cluster ? "cluster" : "backup") + " key generation " + next.generation()
+        + " installed at index " + seq);
     return new JsonObject().put("rotated", true).put("generation", next.generation()).put("seq", seq)
-        .put("generations", new JsonArray(hsm.backupKeys().generations()));
+        .put("generations", new JsonArray(cluster ? hsm.clusterKeys().clusterKeyGenerations() : hsm.backupKeys().generations()));
   }
 
   /** The keys the user owns or that are shared with them. */

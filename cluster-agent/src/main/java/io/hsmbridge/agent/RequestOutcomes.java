@@ -35,6 +35,7 @@ final class RequestOutcomes {
       case KEY_UNSHARE:
       case KEY_SET_QUORUM:
       case BACKUP_ROTATE_KEY:
+      case CLUSTER_ROTATE_KEY:
         return true;
       default:
         return false;
@@ -73,6 +74,7 @@ final class RequestOutcomes {
         reply.put("keyId", r.keyId("keyId")).put("management", r.integer("management")).put("usage", r.integer("usage"));
         break;
       case BACKUP_ROTATE_KEY:
+      case CLUSTER_ROTATE_KEY:
         reply.put("rotated", true);
         break;
       default:

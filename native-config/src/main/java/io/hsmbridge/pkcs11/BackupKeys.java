@@ -40,19 +40,20 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * tries them newest first (AES key wrap with padding tells a wrong key from the right one). A new generation
  * reaches the cluster's HSMs through the mutation log, wrapped under the <b>carrier</b> ({@link #CARRIER_ID}):
  * an AES-256 key made beside the first PBK and carried to joiners as the PBK is, whose only use is to carry
- * PBKs. Its unwrap template demands of what it unwraps what a PBK is (trusted, public, sensitive,
- * extractable only under a trusted key, no encrypt/decrypt/sign/verify), so only the SO can unwrap with it,
+ * new generations of the PBK and of the cluster key (ClusterKeys). Its unwrap template demands of what it
+ * unwraps what both are (trusted, public, sensitive, extractable only under a trusted key, no
+ * encrypt/decrypt/sign/verify), so only the SO can unwrap with it,
  * and only a key that is as protected as a PBK.
  * Thread-safe: one backup or restore at a time per token (synchronized).
  */
 public final class BackupKeys {
   /** Generation 1 of the PBK; generation n > 1 is {@code hsmbridge.backup-key.g<n>} ({@link #pbkId}). */
   static final byte[] PBK_ID = "hsmbridge.backup-key.v1".getBytes(StandardCharsets.US_ASCII);
-  private static final String GENERATION_ID_PREFIX = "hsmbridge.backup-key.g";
   static final byte[] CARRIER_ID = "hsmbridge.backup-key-carrier.v1".getBytes(StandardCharsets.US_ASCII);
   static final String PBK_LABEL = "hsmbridge backup key";
-  /** Far more than any cluster rotates in its life; bounds what a token listing is trusted for. */
-  public static final int MAX_GENERATION = 100_000;
+  public static final int MAX_GENERATION = KeyGenerations.MAX_GENERATION;
+  static final KeyGenerations PBKS = new KeyGenerations("backup key", PBK_ID, "hsmbridge.backup-key.g", PBK_LABEL,
+      BackupKeys::pbkTemplate);
   static final byte[] EBK_ID = "hsmbridge.backup-ebk.v1".getBytes(StandardCharsets.US_ASCII);
   private static final int GCM_IV_BYTES = 12;
 
@@ -119,29 +120,13 @@ public final class BackupKeys {
 
   /** The CKA_ID of a PBK generation (1 keeps the id it always had). */
   static byte[] pbkId(int generation) {
-    if (generation < 1 || generation > MAX_GENERATION) {
-      throw HsmException.badParam("a backup key generation is 1.." + MAX_GENERATION + ", not " + generation);
-    }
-    return generation == 1 ? PBK_ID.clone() : (GENERATION_ID_PREFIX + generation).getBytes(StandardCharsets.US_ASCII);
+    return PBKS.id(generation);
   }
 
-  /** The generation a CKA_ID names, or 0 when it is no PBK's. */
-  static int generationOf(byte[] id) {
-    if (id == null) {
-      return 0;
-    }
-    if (java.util.Arrays.equals(id, PBK_ID)) {
-      return 1;
-    }
-    String s = new String(id, StandardCharsets.US_ASCII);
-    if (!s.startsWith(GENERATION_ID_PREFIX) || !s.substring(GENERATION_ID_PREFIX.length()).matches("[1-9][0-9]{0,5}")) {
-      return 0;
-    }
-    int g = Integer.parseInt(s.substring(GENERATION_ID_PREFIX.length()));
-    return g >= 2 && g <= MAX_GENERATION ? g : 0;
-  }
-
-  /** The carrier: as protected as a PBK; wraps and unwraps PBKs only (its unwrap template demands a PBK's attributes). */
+  /**
+   * The carrier: as protected as a PBK; it carries new generations of the PBK and of the cluster key (its unwrap
+   * template demands what both are: trusted, public, sensitive, no encrypt/decrypt/sign/verify/derive).
+   */
   static AttributeVector carrierTemplate() {
     return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).token(true).private_(false).trusted(true)
         .sensitive(true).extractable(true).wrapWithTrusted(true).id(CARRIER_ID).label("hsmbridge backup key carrier")
@@ -156,41 +141,17 @@ public final class BackupKeys {
 
   /** The PBK generations this token holds, oldest first. */
   public java.util.List<Integer> generations() {
-    return pool.call("list backup keys", s -> new java.util.ArrayList<>(held(s).keySet()));
+    return pool.call("list backup keys", PBKS::list);
   }
 
   /** The label of a generation this token holds (it names the rotation that made it), or null when it holds none such. */
   public String generationLabel(int generation) {
-    byte[] id = pbkId(generation);
-    return pool.call("read backup key label", s -> {
-      long h = ClusterKeys.find(s, CKO_SECRET_KEY, id);
-      return h == KeyEntry.NONE ? null : s.getAttrValues(h, CKA_LABEL).label();
-    });
+    return pool.call("read backup key label", s -> PBKS.labelOf(s, generation));
   }
 
-  /** Generation to handle, in order, read from the token (trusted secret keys whose id names a generation). */
+  /** Generation to handle, in order, read from the token. */
   static java.util.TreeMap<Integer, Long> held(Session s) throws TokenException {
-    java.util.TreeMap<Integer, Long> held = new java.util.TreeMap<>();
-    for (long h : s.findAllObjectsSingle(new AttributeVector().class_(CKO_SECRET_KEY).trusted(true))) {
-      int g;
-      try {
-        g = generationOf(s.getAttrValues(h, CKA_ID).id());
-      } catch (PKCS11Exception e) {
-        continue; // gone between find and read
-      }
-      if (g > 0) {
-        held.put(g, h);
-      }
-    }
-    return held;
-  }
-
-  /** The next generation, made by {@link #prepareRotation} and carried by the mutation log. */
-  public record NextGeneration(int generation, String label, byte[] wrapped) {
-    @Override
-    public String toString() {
-      return "NextGeneration[" + generation + "]";
-    }
+    return PBKS.held(s);
   }
 
   /**
@@ -202,59 +163,19 @@ public final class BackupKeys {
    * @throws HsmException NOT_ALLOWED_BY_POLICY when this token holds no PBK or no carrier
    */
   public NextGeneration prepareRotation() {
-    requireBackupKey();
-    if (!hasCarrier()) {
-      throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "this cluster has no backup key carrier (it was made"
-          + " before backup keys could be rotated): its backup key cannot be rotated; restore a backup into a new"
-          + " cluster to get one");
-    }
-    String rotation = java.util.HexFormat.of().formatHex(pool.call("random", s -> s.generateRandom(8)));
-    return pool.callAsSecurityOfficer(soPin, "make the next backup key", s -> {
-      int next = held(s).lastKey() + 1;
-      String label = PBK_LABEL + " g" + next + " " + rotation;
-      long key = s.generateKey(new Mechanism(CKM_AES_KEY_GEN), pbkTemplate(next, label).token(false).valueLen(32));
-      try {
-        return new NextGeneration(next, label, s.wrapKey(Mechanisms.aesKeyWrapPad(),
-            ClusterKeys.findOrFail(s, CKO_SECRET_KEY, CARRIER_ID, "this token holds no backup key carrier"), key));
-      } finally {
-        s.destroyObject(key);
-      }
-    });
+    return PBKS.prepare(pool, soPin);
   }
 
   /**
-   * Every HSM, applying a rotation: the SO unwraps the generation under the carrier. Idempotent: a token that
-   * holds the generation with this label already has it. Decided from this token alone, so every HSM
-   * decides alike.
+   * Every HSM, applying a rotation: the SO unwraps the generation under the carrier ({@link KeyGenerations#install}).
    *
    * @return false when the token held it already
-   * @throws HsmException NOT_ALLOWED_BY_POLICY when the token holds this generation from another rotation
-   *     (two rotations raced: the first one applied won), or holds no carrier; CRYPTO_FAILURE when the blob
-   *     does not unwrap under the carrier
+   * @throws HsmException NOT_ALLOWED_BY_POLICY when the token holds this generation from another rotation (two
+   *     rotations raced: the first one applied won), or holds no carrier; CRYPTO_FAILURE when the blob does not
+   *     unwrap under the carrier
    */
   public boolean installGeneration(int generation, String label, byte[] wrapped) {
-    if (generation < 2) {
-      throw HsmException.badParam("a rotation makes generation 2 or later, not " + generation);
-    }
-    byte[] id = pbkId(generation);
-    try {
-      return pool.callAsSecurityOfficer(soPin, "install backup key generation " + generation, s -> {
-        long existing = ClusterKeys.find(s, CKO_SECRET_KEY, id);
-        if (existing != KeyEntry.NONE) {
-          String held = s.getAttrValues(existing, CKA_LABEL).label();
-          if (label.equals(held)) {
-            return false;
-          }
-          throw new HsmException(ErrorCode.NOT_ALLOWED_BY_POLICY, "backup key generation " + generation
-              + " exists already, from another rotation: rotate again");
-        }
-        long carrier = ClusterKeys.findOrFail(s, CKO_SECRET_KEY, CARRIER_ID, "this token holds no backup key carrier");
-        s.unwrapKey(Mechanisms.aesKeyWrapPad(), carrier, wrapped, pbkTemplate(generation, label));
-        return true;
-      });
-    } catch (HsmException e) {
-      throw ClusterKeys.unwrapFailure(e, "backup key generation " + generation + " does not unwrap under the carrier");
-    }
+    return PBKS.install(pool, soPin, generation, label, wrapped);
   }
 
   /** What the PBK demands of every key it unwraps; the SO's EBK template repeats it (the token does not merge). */

@@ -47,6 +47,21 @@ public final class ClusterKeys {
   static final byte[] PEER_TRANSPORT_ID = "hsmbridge.peer-transport.v1".getBytes(StandardCharsets.US_ASCII);
   private static final int TRANSPORT_RSA_BITS = 3072;
 
+  /**
+   * The cluster key's generations (rotation: docs/replication.md, "Rotating the cluster key"). New replicas
+   * are wrapped under the newest; a replica's blob names the generation it was wrapped under
+   * ({@link #markGeneration}), so an HSM unwraps it under exactly that one, never by trial.
+   */
+  static final KeyGenerations CLUSTER_KEYS = new KeyGenerations("cluster key", CLUSTER_KEY_ID, "hsmbridge.cluster-key.g",
+      "hsmbridge cluster key", ClusterKeys::clusterKeyTemplate);
+  /**
+   * A replica wrapped under cluster key generation g > 1 starts with these two bytes and g (2 bytes): 4 bytes,
+   * so its length is 4 modulo 8, which no AES key wrap output is (a multiple of 8). A blob without them (every
+   * blob made before rotation existed) was wrapped under generation 1.
+   */
+  private static final byte MARK_0 = (byte) 0xC7;
+  private static final byte MARK_1 = (byte) 'G';
+
   /** The export key's id: the ASCII bytes of "hsmbridgeexportk" in hex (a reserved id, as the session-proof key's). */
   public static final String EXPORT_KEY_ID = "68736d6272696467656578706f72746b";
   static final String EXPORT_KEY_LABEL = "hsmbridge export key";
@@ -55,8 +70,10 @@ public final class ClusterKeys {
   private final KeyManager keys;
   private final PinSource soPin;
   private final VendorProfile profile;
-  private final CachedHandle clusterKeyHandle =
-      new CachedHandle(CKO_SECRET_KEY, CLUSTER_KEY_ID, "this token holds no cluster key");
+  /** Each generation's handle, looked up once and then only checked. */
+  private final java.util.Map<Integer, CachedHandle> clusterKeyHandles = new java.util.concurrent.ConcurrentHashMap<>();
+  /** The newest generation this token holds (0: not read yet); raised when a rotation is installed. */
+  private volatile int newestClusterKey;
   private final CachedHandle exportKeyHandle =
       new CachedHandle(CKO_SECRET_KEY, KeyCache.parseKeyId(EXPORT_KEY_ID), "this token holds no export key yet");
 
@@ -76,7 +93,8 @@ public final class ClusterKeys {
   public void createClusterKey() {
     requireNoClusterKey();
     pool.callAsSecurityOfficer(soPin, "create cluster key", s -> {
-      s.generateKey(new Mechanism(CKM_AES_KEY_GEN), clusterKeyTemplate().valueLen(32));
+      s.generateKey(new Mechanism(CKM_AES_KEY_GEN), clusterKeyTemplate(1, CLUSTER_KEYS.label(1)).valueLen(32));
+      newestClusterKey = 0;
       return null;
     });
     // The key cache is read again after every piece of SO work (SessionPool.afterSecurityOfficer).
@@ -111,10 +129,17 @@ public final class ClusterKeys {
    * What a joiner receives, each wrapped to its transport key: the cluster key, every generation of the backup
    * key (PBK) this token holds (empty when none), and the backup key carrier (null when none).
    */
-  public record JoinerKeys(byte[] clusterKey, java.util.List<WrappedGeneration> backupKeys, byte[] carrier) {
+  public record JoinerKeys(byte[] clusterKey, java.util.List<WrappedGeneration> newerClusterKeys,
+      java.util.List<WrappedGeneration> backupKeys, byte[] carrier) {
+    /** A cluster key and backup keys without later cluster key generations. */
+    public JoinerKeys(byte[] clusterKey, java.util.List<WrappedGeneration> backupKeys, byte[] carrier) {
+      this(clusterKey, java.util.List.of(), backupKeys, carrier);
+    }
+
     @Override
     public String toString() {
-      return "JoinerKeys[wrapped, " + backupKeys.size() + " backup key generations" + (carrier == null ? ", no carrier" : "") + "]";
+      return "JoinerKeys[wrapped, " + (1 + newerClusterKeys.size()) + " cluster key generations, " + backupKeys.size()
+          + " backup key generations" + (carrier == null ? ", no carrier" : "") + "]";
     }
   }
 
@@ -132,15 +157,23 @@ public final class ClusterKeys {
    */
   public JoinerKeys wrapForJoiner(byte[] joinerTransportSpki) {
     return underTrustedPeerKey(joinerTransportSpki, "joiner transport key", (s, peer, oaep) -> {
-      java.util.List<WrappedGeneration> generations = new java.util.ArrayList<>();
-      for (java.util.Map.Entry<Integer, Long> g : BackupKeys.held(s).entrySet()) {
-        generations.add(new WrappedGeneration(g.getKey(), s.getAttrValues(g.getValue(), CKA_LABEL).label(),
-            s.wrapKey(oaep, peer, g.getValue())));
-      }
+      java.util.List<WrappedGeneration> newer = wrapGenerations(s, CLUSTER_KEYS, peer, oaep);
+      newer.removeIf(g -> g.generation() == 1); // travels as clusterKey
       long carrier = find(s, CKO_SECRET_KEY, BackupKeys.CARRIER_ID);
-      return new JoinerKeys(s.wrapKey(oaep, peer, clusterKey(s)), generations,
-          carrier == KeyEntry.NONE ? null : s.wrapKey(oaep, peer, carrier));
+      return new JoinerKeys(s.wrapKey(oaep, peer, clusterKeyGeneration(s, 1)), newer,
+          wrapGenerations(s, BackupKeys.PBKS, peer, oaep), carrier == KeyEntry.NONE ? null : s.wrapKey(oaep, peer, carrier));
     });
+  }
+
+  /** Every generation of {@code keys} this token holds, each wrapped to the peer, with its label. */
+  private static java.util.List<WrappedGeneration> wrapGenerations(Session s, KeyGenerations keys, long peer, Mechanism oaep)
+      throws TokenException {
+    java.util.List<WrappedGeneration> wrapped = new java.util.ArrayList<>();
+    for (java.util.Map.Entry<Integer, Long> g : keys.held(s).entrySet()) {
+      wrapped.add(new WrappedGeneration(g.getKey(), s.getAttrValues(g.getValue(), CKA_LABEL).label(),
+          s.wrapKey(oaep, peer, g.getValue())));
+    }
+    return wrapped;
   }
 
   /** Wraps with RSA-OAEP under a peer's public key that the SO imported as trusted for the call. */
@@ -187,15 +220,13 @@ public final class ClusterKeys {
     try {
       pool.callAsSecurityOfficer(soPin, "install cluster key", s -> {
         long transport = findOrFail(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID, "no transport key: call createTransportKey first");
-        for (WrappedGeneration g : keys.backupKeys()) {
-          if (find(s, CKO_SECRET_KEY, BackupKeys.pbkId(g.generation())) == KeyEntry.NONE) {
-            s.unwrapKey(Mechanisms.oaep(hash), transport, g.wrapped(), BackupKeys.pbkTemplate(g.generation(), g.label()));
-          }
-        }
+        installGenerations(s, BackupKeys.PBKS, keys.backupKeys(), transport, hash);
         if (keys.carrier() != null && find(s, CKO_SECRET_KEY, BackupKeys.CARRIER_ID) == KeyEntry.NONE) {
           s.unwrapKey(Mechanisms.oaep(hash), transport, keys.carrier(), BackupKeys.carrierTemplate());
         }
-        s.unwrapKey(Mechanisms.oaep(hash), transport, keys.clusterKey(), clusterKeyTemplate());
+        installGenerations(s, CLUSTER_KEYS, keys.newerClusterKeys(), transport, hash);
+        s.unwrapKey(Mechanisms.oaep(hash), transport, keys.clusterKey(), clusterKeyTemplate(1, CLUSTER_KEYS.label(1)));
+        newestClusterKey = 0; // read again at the next wrap: the joiner may hold later generations now
         destroyAll(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID);
         destroyAll(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);
         return null;
@@ -203,6 +234,73 @@ public final class ClusterKeys {
     } catch (HsmException e) {
       throw unwrapFailure(e, "cluster key unwrap failed");
     }
+  }
+
+  private static void installGenerations(Session s, KeyGenerations keys, java.util.List<WrappedGeneration> generations,
+      long transport, String hash) throws TokenException {
+    for (WrappedGeneration g : generations) {
+      if (find(s, CKO_SECRET_KEY, keys.id(g.generation())) == KeyEntry.NONE) {
+        s.unwrapKey(Mechanisms.oaep(hash), transport, g.wrapped(), keys.template(g.generation(), g.label()));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------- rotation
+
+  /** The cluster key generations this token holds, oldest first. */
+  public java.util.List<Integer> clusterKeyGenerations() {
+    return pool.call("list cluster keys", CLUSTER_KEYS::list);
+  }
+
+  /**
+   * Origin of a cluster key rotation: the SO makes the next generation as a session object, wrapped under the
+   * carrier; every HSM installs it from the mutation log ({@link #installClusterKeyGeneration}).
+   */
+  public NextGeneration prepareClusterKeyRotation() {
+    return CLUSTER_KEYS.prepare(pool, soPin);
+  }
+
+  /**
+   * Every HSM, applying a cluster key rotation (see {@link KeyGenerations#install}); from then on this token
+   * wraps new replicas under it. Replicas wrapped under older generations still install: their blobs say
+   * which.
+   */
+  public boolean installClusterKeyGeneration(int generation, String label, byte[] wrapped) {
+    boolean installed = CLUSTER_KEYS.install(pool, soPin, generation, label, wrapped);
+    newestClusterKey = 0; // read again at the next wrap
+    return installed;
+  }
+
+  /**
+   * A blob wrapped under cluster key generation {@code generation}: unchanged for 1, else with the generation's
+   * 4-byte mark in front ({@link #MARK_0}).
+   */
+  static byte[] markGeneration(int generation, byte[] wrapped) {
+    if (generation == 1) {
+      return wrapped;
+    }
+    byte[] marked = new byte[wrapped.length + 4];
+    marked[0] = MARK_0;
+    marked[1] = MARK_1;
+    marked[2] = (byte) (generation >>> 8);
+    marked[3] = (byte) generation;
+    System.arraycopy(wrapped, 0, marked, 4, wrapped.length);
+    return marked;
+  }
+
+  /** The cluster key generation a replica's blob was wrapped under (1 when it carries no mark). */
+  static int blobGeneration(byte[] wrapped) {
+    if (wrapped.length % 8 != 4) {
+      return 1;
+    }
+    if (wrapped[0] != MARK_0 || wrapped[1] != MARK_1) {
+      throw HsmException.badParam("a replica's wrapped key is neither an AES key wrap nor one marked with its cluster key generation");
+    }
+    int generation = ((wrapped[2] & 0xff) << 8) | (wrapped[3] & 0xff);
+    if (generation < 2) {
+      throw HsmException.badParam("a replica's wrapped key is marked with cluster key generation " + generation);
+    }
+    return generation;
   }
 
   /**
@@ -229,8 +327,12 @@ public final class ClusterKeys {
     }
     boolean exportable = e.info().exportable();
     return pool.call("wrap key for replication", s -> {
-      long clusterKey = exportable ? exportKey(s) : clusterKey(s);
-      return replicaBlob(s, keys.live(keyId), clusterKey);
+      if (exportable) {
+        return replicaBlob(s, keys.live(keyId), exportKey(s));
+      }
+      int generation = newestClusterKey(s);
+      ReplicaBlob b = replicaBlob(s, keys.live(keyId), clusterKeyGeneration(s, generation));
+      return new ReplicaBlob(b.keyId(), b.label(), b.spec(), b.usage(), markGeneration(generation, b.wrapped()), b.ecPoint());
     });
   }
 
@@ -306,7 +408,8 @@ public final class ClusterKeys {
     KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, id).asSessionObjects();
     // Session objects never touch the token's object store, so this needs no object-write lock and runs in parallel.
     return pool.call("generate key for replication", s -> {
-      long clusterKey = exportable ? exportKey(s) : clusterKey(s);
+      int generation = exportable ? 1 : newestClusterKey(s);
+      long clusterKey = exportable ? exportKey(s) : clusterKeyGeneration(s, generation);
       long key = KeyEntry.NONE;
       long pub = KeyEntry.NONE;
       try {
@@ -317,7 +420,7 @@ public final class ClusterKeys {
         } else {
           key = s.generateKey(KeyTemplates.generationMechanism(spec), KeyTemplates.secretForGenerate(r));
         }
-        byte[] wrapped = wrapUnderClusterKey(s, clusterKey, key, spec);
+        byte[] wrapped = markGeneration(generation, wrapUnderClusterKey(s, clusterKey, key, spec));
         byte[] point = hasPoint(spec) ? s.getAttrValues(pub, CKA_EC_POINT).ecPoint() : null;
         return new ReplicaBlob(KeyCache.keyId(id), label, spec, usage, wrapped, point);
       } finally {
@@ -356,21 +459,41 @@ public final class ClusterKeys {
     }
   }
 
-  /** Recreates a replicated key on this token, with the same id, label, spec, usage and policy. */
+  /**
+   * Recreates a replicated key on this token, with the same id, label, spec, usage and policy, unwrapped under
+   * the cluster key generation its blob names.
+   */
   public KeyInfo installReplica(ReplicaBlob blob) {
-    return keys.installReplica(blob, this::clusterKey, false);
+    byte[] marked = blob.wrapped();
+    int generation = blobGeneration(marked);
+    ReplicaBlob plain = generation == 1 ? blob : new ReplicaBlob(blob.keyId(), blob.label(), blob.spec(), blob.usage(),
+        java.util.Arrays.copyOfRange(marked, 4, marked.length), blob.ecPoint());
+    return keys.installReplica(plain, s -> clusterKeyGeneration(s, generation), false);
   }
 
-  /** The cluster key's handle, looked up once and then only checked ({@link CachedHandle}). */
-  private long clusterKey(Session s) throws TokenException {
-    return clusterKeyHandle.get(s);
+  /** A cluster key generation's handle, looked up once and then only checked ({@link CachedHandle}). */
+  private long clusterKeyGeneration(Session s, int generation) throws TokenException {
+    return clusterKeyHandles.computeIfAbsent(generation, g -> new CachedHandle(CKO_SECRET_KEY, CLUSTER_KEYS.id(g),
+        g == 1 ? "this token holds no cluster key" : "this token holds no cluster key generation " + g
+            + " (its rotation is not applied here yet)")).get(s);
   }
 
-  /** The cluster key: trusted, public (SoftHSM2 sets CKA_TRUSTED only on public objects), sensitive, wraps only with trusted keys. */
-  private static AttributeVector clusterKeyTemplate() {
+  /** The newest cluster key generation this token holds: the one new replicas are wrapped under. */
+  private int newestClusterKey(Session s) throws TokenException {
+    int newest = newestClusterKey;
+    if (newest == 0) {
+      java.util.TreeMap<Integer, Long> held = CLUSTER_KEYS.held(s);
+      newest = held.isEmpty() ? 1 : held.lastKey(); // none: the lookup of generation 1 says so
+      newestClusterKey = newest;
+    }
+    return newest;
+  }
+
+  /** A cluster key: trusted, public (SoftHSM2 sets CKA_TRUSTED only on public objects), sensitive, wraps only with trusted keys. */
+  private static AttributeVector clusterKeyTemplate(int generation, String label) {
     return new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).token(true).private_(false).trusted(true)
-        .sensitive(true).extractable(true).wrapWithTrusted(true).id(CLUSTER_KEY_ID)
-        .label("hsmbridge cluster key").wrap(true).unwrap(true).encrypt(false).decrypt(false).sign(false)
+        .sensitive(true).extractable(true).wrapWithTrusted(true).id(CLUSTER_KEYS.id(generation))
+        .label(label).wrap(true).unwrap(true).encrypt(false).decrypt(false).sign(false)
         .verify(false).derive(false).unwrapTemplate(replicaUnwrapTemplate());
   }
 

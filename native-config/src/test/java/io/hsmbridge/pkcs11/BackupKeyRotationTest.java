@@ -49,7 +49,7 @@ class BackupKeyRotationTest {
     byte[] before = ebk(first); // a backup made under the generation held now
     int was = first.backupKeys().generations().get(first.backupKeys().generations().size() - 1);
 
-    BackupKeys.NextGeneration next = first.backupKeys().prepareRotation();
+    NextGeneration next = first.backupKeys().prepareRotation();
     assertEquals(was + 1, next.generation());
     assertEquals(List.of(was), tail(first.backupKeys().generations()), "nothing stored before the log applies it");
     for (HsmToken hsm : new HsmToken[] {first, second}) {
@@ -78,15 +78,15 @@ class BackupKeyRotationTest {
       opens(joiner, before);
       opens(joiner, after);
       // and it can install the generation after that, which needs the carrier
-      BackupKeys.NextGeneration third = joiner.backupKeys().prepareRotation();
+      NextGeneration third = joiner.backupKeys().prepareRotation();
       assertTrue(joiner.backupKeys().installGeneration(third.generation(), third.label(), third.wrapped()));
     }
   }
 
   @Test
   void twoRotationsRacingForOneGenerationEndTheSameOnEveryHsm() {
-    BackupKeys.NextGeneration a = first.backupKeys().prepareRotation();
-    BackupKeys.NextGeneration b = second.backupKeys().prepareRotation();
+    NextGeneration a = first.backupKeys().prepareRotation();
+    NextGeneration b = second.backupKeys().prepareRotation();
     assertEquals(a.generation(), b.generation(), "both computed the next generation before either was applied");
     // The log orders them: a first. Every HSM installs a and refuses b, whatever made which.
     for (HsmToken hsm : new HsmToken[] {first, second}) {
@@ -101,7 +101,7 @@ class BackupKeyRotationTest {
 
   @Test
   void anotherClustersRotationDoesNotUnwrapHere() {
-    BackupKeys.NextGeneration theirs = foreign.backupKeys().prepareRotation();
+    NextGeneration theirs = foreign.backupKeys().prepareRotation();
     int generations = first.backupKeys().generations().size();
     HsmException e = assertThrows(HsmException.class,
         () -> first.backupKeys().installGeneration(theirs.generation() + 10, theirs.label(), theirs.wrapped()));
@@ -116,7 +116,7 @@ class BackupKeyRotationTest {
 
   @Test
   void aUserHoldingTheCarrierCannotTurnARotationIntoAKeyOfItsOwn() {
-    BackupKeys.NextGeneration next = first.backupKeys().prepareRotation();
+    NextGeneration next = first.backupKeys().prepareRotation();
     List<AttributeVector> attempts = List.of(
         secret().sensitive(false).extractable(true).encrypt(true),
         secret().sensitive(true).extractable(true).wrapWithTrusted(false).wrap(true).unwrap(true),
@@ -135,7 +135,7 @@ class BackupKeyRotationTest {
   void theEscrowTakesTheNewestGenerationAndARecoveredHsmOpensItsBackups() {
     try (HsmToken recovery = HsmToken.open(SoftHsmFixture.newToken("rot-recovery"));
         HsmToken fresh = HsmToken.open(SoftHsmFixture.newToken("rot-fresh"))) {
-      BackupKeys.NextGeneration next = first.backupKeys().prepareRotation();
+      NextGeneration next = first.backupKeys().prepareRotation();
       first.backupKeys().installGeneration(next.generation(), next.label(), next.wrapped());
       byte[] backup = ebk(first);
       RecoveryKeys.Escrowed escrowed = first.recoveryKeys().escrow(recovery.recoveryKeys().createRecoveryKey());

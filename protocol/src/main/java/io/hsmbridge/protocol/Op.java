@@ -71,6 +71,11 @@ public enum Op {
    * mutation log; later backups are made under it, older ones still open (CO under the admin quorum).
    */
   BACKUP_ROTATE_KEY("backup.rotateKey", true),
+  /**
+   * The next generation of the cluster key (under which replicas travel between HSMs), made inside one HSM and
+   * installed on every HSM through the mutation log; new replicas use it (CO under the admin quorum).
+   */
+  CLUSTER_ROTATE_KEY("cluster.rotateKey", true),
 
   // Between bridge and agents only (never accepted from clients).
   AGENT_DIGEST("agent.digest", false),

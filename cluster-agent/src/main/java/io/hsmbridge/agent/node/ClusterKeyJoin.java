@@ -64,8 +64,8 @@ final class ClusterKeyJoin {
             .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).body();
         ClusterKeys.JoinerKeys keys = joinerKeys(reply);
         hsm.clusterKeys().installClusterKey(keys);
-        LOG.info(hsmId + " received the cluster key and " + keys.backupKeys().size() + " backup key generations from "
-            + reply.getString("from"));
+        LOG.info(hsmId + " received " + (1 + keys.newerClusterKeys().size()) + " cluster key generations and "
+            + keys.backupKeys().size() + " backup key generations from " + reply.getString("from"));
         return;
       } catch (java.util.concurrent.ExecutionException e) {
         boolean nobodyYet = e.getCause() instanceof ReplyException
@@ -111,17 +111,25 @@ final class ClusterKeyJoin {
     });
   }
 
-  /** The reply's fields: {@code wrapped} (the cluster key), {@code backupKeys} [{generation, label, wrapped}], {@code carrier}. */
+  /**
+   * The reply's fields: {@code wrapped} (generation 1 of the cluster key), {@code newerClusterKeys} and
+   * {@code backupKeys} [{generation, label, wrapped}], {@code carrier}.
+   */
   static JsonObject toJson(ClusterKeys.JoinerKeys keys) {
     Base64.Encoder b64 = Base64.getEncoder();
-    io.vertx.core.json.JsonArray generations = new io.vertx.core.json.JsonArray();
-    for (ClusterKeys.WrappedGeneration g : keys.backupKeys()) {
-      generations.add(new JsonObject().put("generation", g.generation()).put("label", g.label())
-          .put("wrapped", b64.encodeToString(g.wrapped())));
-    }
-    JsonObject json = new JsonObject().put("wrapped", b64.encodeToString(keys.clusterKey())).put("backupKeys", generations);
+    JsonObject json = new JsonObject().put("wrapped", b64.encodeToString(keys.clusterKey()))
+        .put("backupKeys", toJson(keys.backupKeys())).put("newerClusterKeys", toJson(keys.newerClusterKeys()));
     if (keys.carrier() != null) {
       json.put("carrier", b64.encodeToString(keys.carrier()));
+    }
+    return json;
+  }
+
+  private static io.vertx.core.json.JsonArray toJson(java.util.List<ClusterKeys.WrappedGeneration> generations) {
+    io.vertx.core.json.JsonArray json = new io.vertx.core.json.JsonArray();
+    for (ClusterKeys.WrappedGeneration g : generations) {
+      json.add(new JsonObject().put("generation", g.generation()).put("label", g.label())
+          .put("wrapped", Base64.getEncoder().encodeToString(g.wrapped())));
     }
     return json;
   }
@@ -129,15 +137,19 @@ final class ClusterKeyJoin {
   /** What {@link #toJson} wrote; a member of this cluster sent it over the cluster's mutual TLS. */
   static ClusterKeys.JoinerKeys joinerKeys(JsonObject reply) {
     Base64.Decoder b64 = Base64.getDecoder();
+    String carrier = reply.getString("carrier");
+    return new ClusterKeys.JoinerKeys(b64.decode(reply.getString("wrapped")), generations(reply, "newerClusterKeys"),
+        generations(reply, "backupKeys"), carrier == null ? null : b64.decode(carrier));
+  }
+
+  private static java.util.List<ClusterKeys.WrappedGeneration> generations(JsonObject reply, String field) {
     java.util.List<ClusterKeys.WrappedGeneration> generations = new java.util.ArrayList<>();
-    for (Object o : reply.getJsonArray("backupKeys", new io.vertx.core.json.JsonArray())) {
+    for (Object o : reply.getJsonArray(field, new io.vertx.core.json.JsonArray())) {
       JsonObject g = (JsonObject) o;
       generations.add(new ClusterKeys.WrappedGeneration(g.getInteger("generation"), g.getString("label"),
-          b64.decode(g.getString("wrapped"))));
+          Base64.getDecoder().decode(g.getString("wrapped"))));
     }
-    String carrier = reply.getString("carrier");
-    return new ClusterKeys.JoinerKeys(b64.decode(reply.getString("wrapped")), generations,
-        carrier == null ? null : b64.decode(carrier));
+    return generations;
   }
 
   private static void sleep() {

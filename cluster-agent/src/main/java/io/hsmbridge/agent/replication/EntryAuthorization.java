@@ -99,7 +99,7 @@ final class EntryAuthorization {
       case SET_LABEL -> ownerOrAbsent(a, m, ((Mutation.SetLabel) m).keyId());
       case DELETE_ACL -> ownerOrAbsent(a, m, ((Mutation.DeleteAcl) m).keyId());
       case PUT_ACL -> checkPutAcl(a, ((Mutation.PutAcl) m).acl());
-      case UNLOCK_USER, ROTATE_BACKUP_KEY -> require(a.role() == Actor.Role.CO, a, m);
+      case UNLOCK_USER, ROTATE_KEY -> require(a.role() == Actor.Role.CO, a, m);
       case INSTALL_REPLICA, RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME ->
           throw refused(m.kind() + " is made only by an agent on its own");
       case ONCE -> throw refused("a Once entry cannot hold another");
@@ -122,7 +122,7 @@ final class EntryAuthorization {
       case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA, INSTALL_OWNED_EXPORTABLE,
           CONSUME -> true;
       case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL, ONCE,
-          ROTATE_BACKUP_KEY -> false;
+          ROTATE_KEY -> false;
     };
     if (!allowed) {
       throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");

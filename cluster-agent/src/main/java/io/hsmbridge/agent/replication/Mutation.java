@@ -36,7 +36,7 @@ import java.util.Objects;
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser,
-    Mutation.Once, Mutation.Consume, Mutation.RotateBackupKey {
+    Mutation.Once, Mutation.Consume, Mutation.RotateKey {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
@@ -55,7 +55,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_BACKUP_KEY(18);
+    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_KEY(18);
 
     final byte tag;
 
@@ -401,15 +401,37 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   }
 
   /**
-   * A rotation of the backup key (docs/backups.md, "Rotating the backup key"): the next PBK generation, made
-   * inside the origin HSM and wrapped under the cluster's backup key carrier, which every HSM's SO unwraps.
-   * The label holds the rotation's random id, so that two rotations racing for one generation are told
-   * apart: the first applied wins on every HSM, the second is refused everywhere.
+   * A rotation of a trusted key of the cluster ({@link Target}: the backup key, docs/backups.md "Rotating the
+   * backup key"; the cluster key, docs/replication.md "Rotating the cluster key"): its next generation, made
+   * inside the origin HSM and wrapped under the cluster's key carrier, which every HSM's SO unwraps. The label
+   * holds the rotation's random id, so that two rotations racing for one generation are told apart: the first
+   * applied wins on every HSM, the second is refused everywhere.
    */
-  record RotateBackupKey(int generation, String label, byte[] wrapped) implements Mutation {
-    public RotateBackupKey {
+  record RotateKey(Target target, int generation, String label, byte[] wrapped) implements Mutation {
+    /** Which key a rotation rotates; its wire tag. */
+    public enum Target {
+      BACKUP_KEY(1), CLUSTER_KEY(2);
+
+      final byte tag;
+
+      Target(int tag) {
+        this.tag = (byte) tag;
+      }
+
+      static Target of(byte tag) {
+        for (Target t : values()) {
+          if (t.tag == tag) {
+            return t;
+          }
+        }
+        throw new IllegalArgumentException("unknown rotation target " + tag);
+      }
+    }
+
+    public RotateKey {
+      Objects.requireNonNull(target, "target");
       if (generation < 2 || generation > io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION) {
-        throw new IllegalArgumentException("a rotation makes backup key generation 2.." + io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION);
+        throw new IllegalArgumentException("a rotation makes generation 2.." + io.hsmbridge.pkcs11.BackupKeys.MAX_GENERATION);
       }
       if (label == null || label.isEmpty() || label.length() > 128) {
         throw new IllegalArgumentException("a rotation's label is 1..128 characters");
@@ -427,23 +449,23 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
 
     @Override
     public Kind kind() {
-      return Kind.ROTATE_BACKUP_KEY;
+      return Kind.ROTATE_KEY;
     }
 
     @Override
     public boolean equals(Object o) {
-      return o instanceof RotateBackupKey r && r.generation == generation && r.label.equals(label)
+      return o instanceof RotateKey r && r.target == target && r.generation == generation && r.label.equals(label)
           && Arrays.equals(r.wrapped, wrapped);
     }
 
     @Override
     public int hashCode() {
-      return Objects.hash(generation, label, Arrays.hashCode(wrapped));
+      return Objects.hash(target, generation, label, Arrays.hashCode(wrapped));
     }
 
     @Override
     public String toString() {
-      return "RotateBackupKey[generation " + generation + "]";
+      return "RotateKey[" + target + ", generation " + generation + "]";
     }
   }
 
@@ -532,7 +554,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       writeString(out, c.user());
       writeString(out, c.id());
       out.writeLong(c.expiresAt());
-    } else if (m instanceof RotateBackupKey r) {
+    } else if (m instanceof RotateKey r) {
+      out.writeByte(r.target().tag);
       out.writeInt(r.generation());
       writeString(out, r.label());
       writeBytes(out, r.wrapped());
@@ -627,7 +650,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         }
         case ONCE -> readOnce(in);
         case CONSUME -> new Consume(readString(in), readString(in), in.readLong());
-        case ROTATE_BACKUP_KEY -> new RotateBackupKey(in.readInt(), readString(in), readBytes(in));
+        case ROTATE_KEY -> new RotateKey(RotateKey.Target.of(in.readByte()), in.readInt(), readString(in), readBytes(in));
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");

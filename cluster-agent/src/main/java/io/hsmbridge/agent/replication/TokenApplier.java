@@ -251,13 +251,17 @@ public final class TokenApplier implements Applier {
   }
 
   /**
-   * Installs the next backup key generation. A generation another rotation installed first, or a blob that
+   * Installs the next backup or cluster key generation. A generation another rotation installed first, or a blob that
    * does not unwrap under the carrier, is refused: decided by what every HSM's token holds alike (the same
    * log applied, the same carrier), so every HSM refuses alike and none is left behind.
    */
-  private void rotateBackupKey(Mutation.RotateBackupKey r) {
+  private void rotateKey(Mutation.RotateKey r) {
     try {
-      token.backupKeys().installGeneration(r.generation(), r.label(), r.wrapped());
+      if (r.target() == Mutation.RotateKey.Target.CLUSTER_KEY) {
+        token.clusterKeys().installClusterKeyGeneration(r.generation(), r.label(), r.wrapped());
+      } else {
+        token.backupKeys().installGeneration(r.generation(), r.label(), r.wrapped());
+      }
     } catch (HsmException e) {
       if (e.code() == ErrorCode.NOT_ALLOWED_BY_POLICY || e.code() == ErrorCode.CRYPTO_FAILURE
           || e.code() == ErrorCode.INVALID_PARAMETER) {
@@ -301,8 +305,8 @@ public final class TokenApplier implements Applier {
       return u.name();
     } else if (m instanceof Mutation.PutSetting p) {
       return p.name();
-    } else if (m instanceof Mutation.RotateBackupKey r) {
-      return "backup-key-generation-" + r.generation();
+    } else if (m instanceof Mutation.RotateKey r) {
+      return r.target().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-') + "-generation-" + r.generation();
     }
     return null;
   }
@@ -372,8 +376,8 @@ public final class TokenApplier implements Applier {
       }
     } else if (mutation instanceof Mutation.SetLabel l) {
       ignoringUnknownKey(() -> token.keys().setLabel(l.keyId(), l.label()));
-    } else if (mutation instanceof Mutation.RotateBackupKey r) {
-      rotateBackupKey(r);
+    } else if (mutation instanceof Mutation.RotateKey r) {
+      rotateKey(r);
     } else if (mutation instanceof Mutation.InstallReplica r) {
       token.clusterKeys().installReplica(r.toBlob());
     } else if (mutation instanceof Mutation.InstallOwnedReplica o) {

@@ -132,14 +132,14 @@ class MutationTest {
   void rotateBackupKeyRoundTripsAndRefusesWhatCouldNotBeInstalled() {
     byte[] wrapped = new byte[40];
     Arrays.fill(wrapped, (byte) 7);
-    Mutation.RotateBackupKey r = new Mutation.RotateBackupKey(2, "hsmbridge backup key g2 0011223344556677", wrapped);
+    Mutation.RotateKey r = new Mutation.RotateKey(Mutation.RotateKey.Target.BACKUP_KEY, 2, "hsmbridge backup key g2 0011223344556677", wrapped);
     assertEquals(r, Mutation.fromBytes(r.toBytes()));
     wrapped[0] = 9;
     assertEquals(7, r.wrapped()[0], "a copy, not the caller's array");
     assertFalse(r.toString().contains("7, 7"), r.toString());
-    assertThrows(IllegalArgumentException.class, () -> new Mutation.RotateBackupKey(1, "x", new byte[40]), "generation 1 is never rotated in");
-    assertThrows(IllegalArgumentException.class, () -> new Mutation.RotateBackupKey(2, "", new byte[40]));
-    assertThrows(IllegalArgumentException.class, () -> new Mutation.RotateBackupKey(2, "x", new byte[8]));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.RotateKey(Mutation.RotateKey.Target.BACKUP_KEY, 1, "x", new byte[40]), "generation 1 is never rotated in");
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.RotateKey(Mutation.RotateKey.Target.BACKUP_KEY, 2, "", new byte[40]));
+    assertThrows(IllegalArgumentException.class, () -> new Mutation.RotateKey(Mutation.RotateKey.Target.BACKUP_KEY, 2, "x", new byte[8]));
     byte[] bytes = r.toBytes();
     for (int cut = 0; cut < bytes.length; cut++) {
       int n = cut;
