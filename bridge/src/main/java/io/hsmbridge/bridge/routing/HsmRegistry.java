@@ -158,7 +158,8 @@ final class HsmRegistry {
    * The HSM for a request among those {@code eligible}, preferring {@code localHsmId}: crypto and reads by
    * expected wait; mutations by queue, leaving out an HSM that has just started serving
    * ({@link HsmView#WARM_UP_NANOS}). Either way an HSM making a backup is left out while another can take
-   * the request: the backup holds its applies for its length and keeps its token busy (issue #12 item 3).
+   * the request: the backup keeps its token busy wrapping every key, and holds its applies while it settles
+   * the state at one index (issue #12 item 3).
    */
   HsmView chooseFor(boolean mutation, java.util.function.Predicate<HsmView> eligible, String localHsmId, long now) {
     java.util.function.Predicate<HsmView> notBackingUp = eligible.and(v -> !v.backingUp);
