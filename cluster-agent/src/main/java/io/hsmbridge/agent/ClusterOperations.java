@@ -124,6 +124,12 @@ public final class ClusterOperations implements RequestHandler {
           + Access.rolesFor(op));
     }
     if (p != null) {
+      if (op == Op.AGENT_VERIFY_SESSION) {
+        // A front door adopting a session it has not held: a logout, deletion or lock acknowledged through
+        // another front door (a majority applied it, maybe not this HSM) must count here too. Once per
+        // session and front door, so the leader's round trip is cheap.
+        catchUp();
+      }
       checkSession(p);
       RequestTrace.mark("session checked");
     }

@@ -441,6 +441,18 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       dispatch(req);
       return;
     }
+    // A retry-safe change whose commit the log did not confirm in time (a leader change: seen once when the
+    // Raft leader's container was killed, the next creation's commit timed out on the HSM it was sent to).
+    // Sent again with its request id to another HSM it is applied at most once and answers with its one
+    // outcome (Op.isRetrySafe), which the client needs more than "it may still be applied". Without another
+    // HSM to ask, the client gets OUTCOME_UNKNOWN as it was (its own retry with the request id does the same).
+    if (code == ErrorCode.OUTCOME_UNKNOWN && req.op.isMutation() && req.op.isRetrySafe() && inTime
+        && req.body.getValue("onHsm") == null && req.tried.size() < settings.attempts()
+        && registry.choose(v -> !req.tried.contains(v.hsmId)) != null) {
+      LOG.info("retrying " + req.op.wire() + " with its request id elsewhere: " + hsm.hsmId + " could not confirm its commit");
+      dispatch(req);
+      return;
+    }
     req.finished("failed (" + failureName(cause) + ")");
     relay(req.message, cause);
   }
