@@ -14,11 +14,16 @@ final class LocalBridge {
 
   /** A client of the bridge that {@code up} started in {@code home}. */
   static BridgeClient connect(Path home, Duration timeout) {
+    return connect(home, "bridge", timeout);
+  }
+
+  /** A client of the front door of {@code node} ({@code bridge}, or an HSM host: {@code hsm1}, ...). */
+  static BridgeClient connect(Path home, String node, Duration timeout) {
     JsonObject ep;
     try {
-      ep = new JsonObject(Files.readString(home.resolve("bridge").resolve("endpoint.json")));
+      ep = new JsonObject(Files.readString(home.resolve(node).resolve("endpoint.json")));
     } catch (IOException e) {
-      throw new AssertionError("no bridge endpoint", e);
+      throw new AssertionError("no endpoint of " + node, e);
     }
     return BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), timeout,
         ClientTls.pinning(home.resolve("bridge").resolve("tls").resolve("ca.pem")));

@@ -116,6 +116,40 @@ class SessionsTest {
         + " bridge restart); an admin's reset ends every session of the user\n");
   }
 
+  /**
+   * A front door answers who-am-I and the cluster's status, check, audit and HSM removal itself, so no agent
+   * would see a session it holds for them: a logout or deletion made through another front door must count
+   * there at once all the same (it did not: hsm2 still answered who-am-I after the logout).
+   */
+  @Test
+  void aFrontDoorThatHoldsASessionHonoursALogoutOrDeletionMadeThroughAnother() throws Exception {
+    logins.createUser("erin", "CU");
+    logins.login("erin");
+    String erin = new SessionFile(logins.sessionFile("erin")).token();
+    try (BridgeClient hsm2 = LocalBridge.connect(home, "hsm2", Duration.ofSeconds(30))) {
+      assertEquals("erin", hsm2.request(new JsonObject().put("op", "auth.whoami").put("session", erin)).getString("user"));
+      try (BridgeClient bridge = connect()) {
+        assertEquals(Boolean.TRUE, bridge.request(new JsonObject().put("op", "auth.logout").put("session", erin))
+            .getBoolean("loggedOut"));
+      }
+      HsmBridgeException e = assertThrows(HsmBridgeException.class,
+          () -> hsm2.request(new JsonObject().put("op", "auth.whoami").put("session", erin)));
+      assertEquals(ErrorCode.NOT_AUTHENTICATED, e.code(), "logged out through the bridge, asked at hsm2");
+
+      logins.createUser("frank", "CO");
+      logins.login("frank");
+      String frank = new SessionFile(logins.sessionFile("frank")).token();
+      assertTrue(hsm2.request(new JsonObject().put("op", "cluster.check").put("session", frank)).containsKey("consistent"),
+          "held by hsm2's front door now");
+      assertEquals(0, CliRun.run(home, logins.co(), "user", "delete", "frank").code);
+      e = assertThrows(HsmBridgeException.class,
+          () -> hsm2.request(new JsonObject().put("op", "cluster.check").put("session", frank)));
+      assertEquals(ErrorCode.NOT_AUTHENTICATED, e.code(), "deleted through the bridge, a CO's op asked at hsm2");
+    }
+    REPORT.append("a session hsm2's front door held: refused there at once after a logout through the bridge"
+        + " (who-am-I), and after its user's deletion (cluster.check)\n");
+  }
+
   private static String login(String user, String password) {
     try (BridgeClient c = connect()) {
       return c.request(new JsonObject().put("op", "auth.login").put("user", user).put("password", password))

@@ -129,7 +129,7 @@ public final class RecoveryKeys {
         long transport = ClusterKeys.findOrFail(s, CKO_PRIVATE_KEY, ClusterKeys.TRANSPORT_KEY_ID,
             "no transport key: make one first (ClusterKeys.createTransportKey)");
         s.unwrapKey(oaep, transport, wrappedBackupKey, BackupKeys.pbkTemplate(generation,
-            generation == 1 ? BackupKeys.PBK_LABEL : BackupKeys.PBK_LABEL + " g" + generation + " recovered"));
+            BackupKeys.PBKS.label(generation)));
         ClusterKeys.destroyAll(s, CKO_PRIVATE_KEY, ClusterKeys.TRANSPORT_KEY_ID);
         ClusterKeys.destroyAll(s, CKO_PUBLIC_KEY, ClusterKeys.TRANSPORT_KEY_ID);
         return null;

@@ -40,12 +40,22 @@ public final class FrontDoor {
     return sessions.unverified(token);
   }
 
+  /**
+   * The session of {@code token} when this front door holds it: before an operation the front door answers
+   * itself ({@link Op#answeredByBridge()}: who-am-I, the cluster's status, check, audit and HSM removal), no
+   * agent checks it, so the caller has one do it again: a logout, deletion, lock or new password made through
+   * another front door counts here at once, not when the session idles out.
+   */
+  public Sessions.Session held(Object token) {
+    return sessions.held(token);
+  }
+
   /** Holds a session an agent verified (see {@link #unverified}). */
   public void adopt(Sessions.Session s) {
     sessions.adopt(s);
   }
 
-  /** An agent refused {@code s}: its token is refused here for a while without asking again. */
+  /** An agent refused {@code s}: it ends here, and its token is refused for a while without asking again. */
   public void refused(Sessions.Session s) {
     sessions.refused(s);
   }

@@ -6,7 +6,6 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
@@ -18,8 +17,10 @@ import java.util.function.LongSupplier;
  * agents verify the proof, the user's existence, role and lock, and whether the session was logged out
  * (recorded in the cluster's log), on every request. A token this front door has not seen yet is checked
  * by an agent once ({@link #unverified}, then {@link #adopt}) before it admits anything, also the
- * requests the front door answers itself. Valid until it has been idle for {@code idle} here, is
- * {@code max} old, its proof expires, or logout. Event-loop confined (not thread-safe).
+ * requests the front door answers itself; a held one is checked again before the front door answers an
+ * operation itself ({@link #held}). Valid until it has been idle for {@code idle} here (then refused here
+ * until it would have expired), is {@code max} old, its proof expires, or logout. Event-loop confined (not
+ * thread-safe).
  */
 public final class Sessions {
   /** One session; {@link #toString()} leaves the token out. */
@@ -60,8 +61,9 @@ public final class Sessions {
    * Tokens an agent refused lately are refused here without asking again (a client repeating a forged or
    * logged-out token must not make the front door query an agent for every request); bounded, for a minute.
    */
-  static final int MAX_REFUSED = 10_000;
+  static final int MAX_REFUSED = 100_000;
   static final long REFUSED_TTL_MS = 60_000;
+  /** By {@link #refusalKey} of the token: a digest, so that the bound holds in memory too (tokens are ~400 chars). */
   private final Map<String, Long> refusedUntil = new java.util.LinkedHashMap<>(16, 0.75f, false) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
@@ -137,21 +139,71 @@ public final class Sessions {
     }
   }
 
-  /** An agent refused the session of {@code s}: its token is refused here for {@link #REFUSED_TTL_MS}. */
+  /**
+   * An agent refused the session of {@code s}: it ends here (when held), and its token is refused for
+   * {@link #REFUSED_TTL_MS} without asking an agent again.
+   */
   public void refused(Session s) {
-    refusedUntil.put(s.token, clock.getAsLong() + REFUSED_TTL_MS);
+    byToken.remove(s.token);
+    refusedUntil.put(refusalKey(s.token), clock.getAsLong() + REFUSED_TTL_MS);
   }
 
   private boolean recentlyRefused(String token) {
-    Long until = refusedUntil.get(token);
+    String key = refusalKey(token);
+    Long until = refusedUntil.get(key);
     if (until == null) {
       return false;
     }
     if (until <= clock.getAsLong()) {
-      refusedUntil.remove(token);
+      refusedUntil.remove(key);
       return false;
     }
     return true;
+  }
+
+  private static String refusalKey(String token) {
+    try {
+      return Base64.getEncoder().encodeToString(java.security.MessageDigest.getInstance("SHA-256")
+          .digest(token.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JDK", e);
+    }
+  }
+
+  /**
+   * A session that ran out here (idle, or at its absolute limit) is refused here until its proof would have
+   * expired: a token presented again is otherwise not held any more, read as one to adopt, and an agent,
+   * which does not see idleness, would vouch for it (the idle limit would never end a session).
+   */
+  private void expire(Session s) {
+    byToken.remove(s.token);
+    long until = s.createdMillis + max.toMillis();
+    if (s.proof != null && s.proof.getValue("expiresAt") instanceof Number ends) {
+      until = Math.min(until, ends.longValue());
+    }
+    if (until > clock.getAsLong()) {
+      refusedUntil.put(refusalKey(s.token), until);
+    }
+  }
+
+  /**
+   * The live session of {@code token} that this front door holds, without restarting its idle timer: to be
+   * checked again by an agent before this front door answers an operation itself (nothing else checks it
+   * then). Null when not held or expired.
+   */
+  public Session held(Object token) {
+    if (!(token instanceof String)) {
+      return null;
+    }
+    Session s = byToken.get(token);
+    if (s == null) {
+      return null;
+    }
+    if (expired(s, clock.getAsLong())) {
+      expire(s);
+      return null;
+    }
+    return s;
   }
 
   /** Holds a session read by {@link #unverified} once an agent verified its proof. */
@@ -174,7 +226,7 @@ public final class Sessions {
       return null;
     }
     if (expired(s, now)) {
-      byToken.remove(token);
+      expire(s);
       return null;
     }
     s.lastUsedMillis = now;
@@ -197,7 +249,6 @@ public final class Sessions {
    * answered right after the logout).
    */
   public void close(Session s) {
-    byToken.remove(s.token);
     refused(s);
   }
 
@@ -225,9 +276,9 @@ public final class Sessions {
 
   private void sweep() {
     long now = clock.getAsLong();
-    for (Iterator<Session> it = byToken.values().iterator(); it.hasNext(); ) {
-      if (expired(it.next(), now)) {
-        it.remove();
+    for (Session s : List.copyOf(byToken.values())) {
+      if (expired(s, now)) {
+        expire(s);
       }
     }
   }

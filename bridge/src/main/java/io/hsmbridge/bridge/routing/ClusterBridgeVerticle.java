@@ -7,6 +7,7 @@ import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.Addresses;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Op;
+import io.hsmbridge.protocol.SequenceNote;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
@@ -180,12 +181,20 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       return;
     }
     io.hsmbridge.bridge.auth.Sessions.Session unverified = frontDoor.unverified(body.getValue("session"));
+    if (unverified == null && op.answeredByBridge() && !io.hsmbridge.protocol.Access.isPublic(op)) {
+      unverified = frontDoor.held(body.getValue("session"));
+    }
     if (unverified == null) {
       admitAndRoute(message, body, op);
       return;
     }
     // A session issued through another front door, or before this one restarted: an agent checks its proof
     // (and that it was not logged out, its user still exists, ...) before this front door admits anything.
+    // So does a held one before an operation this front door answers itself, which no agent would check.
+    verifyThenRoute(message, body, op, unverified);
+  }
+
+  private void verifyThenRoute(Message<Object> message, JsonObject body, Op op, io.hsmbridge.bridge.auth.Sessions.Session unverified) {
     HsmView checker = registry.choose(v -> true);
     if (checker == null) {
       Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, "no HSM is serving requests: cannot check the session");
@@ -365,6 +374,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       if (ar.succeeded()) {
         req.answered = true;
         JsonObject reply = ar.result().put("servedBy", hsm.hsmId);
+        if (req.op == Op.AUTH_LOGIN && reply.getValue("seq") instanceof Number seq) {
+          sawApplied(hsm, seq.longValue()); // the login's outcome entry (frontDoor.succeeded drops the field)
+        }
         try {
           succeeded(req, frontDoor.succeeded(req.op, req.admitted, reply));
         } catch (RuntimeException e) {
@@ -454,7 +466,17 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       return;
     }
     req.finished("failed (" + failureName(cause) + ")");
-    relay(req.message, cause);
+    relay(req.message, hsm, cause);
+  }
+
+  /**
+   * {@code hsm} answered after applying {@code seq}, an entry of the user model (a login's outcome, which
+   * counts toward the lockout): this user's next reads here go to an HSM that applied it too. The heartbeat
+   * that would tell may still be on its way, so the view of {@code hsm} is raised now.
+   */
+  private void sawApplied(HsmView hsm, long seq) {
+    hsm.sawApplied(seq);
+    userSeq = Math.max(userSeq, seq);
   }
 
   /** An error's code or kind for the trace: never its message (which may quote request fields). */
@@ -470,7 +492,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     return cause.getClass().getSimpleName();
   }
 
-  private static void relay(Message<Object> message, Throwable cause) {
+  private void relay(Message<Object> message, HsmView hsm, Throwable cause) {
     if (cause instanceof HsmDied) {
       Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, cause.getMessage() + " and no other HSM could take the request");
       return;
@@ -478,7 +500,13 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     if (cause instanceof ReplyException re) {
       switch (re.failureType()) {
         case RECIPIENT_FAILURE:
-          message.fail(re.failureCode(), re.getMessage()); // the agent's own typed failure
+          // The agent's own typed failure; a refused login notes the outcome entry it committed (SequenceNote),
+          // which routes and is then left out: it would tell an existing user from an unknown one.
+          SequenceNote.Read noted = SequenceNote.read(re.getMessage());
+          if (noted.seq() > 0) {
+            sawApplied(hsm, noted.seq());
+          }
+          message.fail(re.failureCode(), noted.message());
           return;
         case TIMEOUT:
           Failures.reply(message, ErrorCode.TIMEOUT, "the HSM did not answer in time");

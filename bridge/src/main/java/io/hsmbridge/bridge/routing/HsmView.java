@@ -54,6 +54,13 @@ final class HsmView {
   /** {@code host:port} of the client endpoint of this HSM's host, when it is a front door too; else null. */
   volatile String frontDoor;
 
+  /** This HSM answered a request after applying {@code seq}: it has applied at least that far. */
+  void sawApplied(long seq) {
+    if (seq > applied) {
+      applied = seq;
+    }
+  }
+
   void heartbeat(JsonObject hb, long now) {
     lastHeartbeatNanos = now;
     alive = true;

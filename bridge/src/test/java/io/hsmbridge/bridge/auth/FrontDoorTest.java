@@ -107,6 +107,51 @@ class FrontDoorTest {
         "a token whose proof expired is not even sent for verification");
   }
 
+  /** A session as an agent's login answer makes it: the token carries a proof. */
+  private String loginWithProof(FrontDoor at, String user) {
+    JsonObject proof = new JsonObject().put("sessionId", user + "-session").put("issuedAt", now.get())
+        .put("expiresAt", now.get() + Duration.ofHours(8).toMillis()).put("proof", "AAAA");
+    FrontDoor.Admitted login = at.admit(Op.AUTH_LOGIN, new JsonObject().put("op", "auth.login").put("user", user));
+    return at.succeeded(Op.AUTH_LOGIN, login, new JsonObject().put("user", user).put("role", "CU")
+        .put("sessionProof", proof)).getString("session");
+  }
+
+  @Test
+  void aSessionThatIdledOutIsNotTakenBackOnAnAgentsWord() {
+    String token = loginWithProof(door, "alice");
+    JsonObject whoami = new JsonObject().put("op", "auth.whoami").put("session", token);
+    now.addAndGet(Duration.ofMinutes(15).toMillis());
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> door.admit(Op.AUTH_WHOAMI, whoami)));
+    // The agents do not see idleness and would vouch for it: it must not be sent to them for adoption.
+    assertNull(door.unverified(token), "idled out here: not adopted again");
+    now.addAndGet(Sessions.REFUSED_TTL_MS * 30);
+    assertNull(door.unverified(token), "still not, half an hour later (its 60-minute limit is not over)");
+
+    // One that ends without a request (swept while another login opens a session) is refused as well.
+    String swept = loginWithProof(door, "bob");
+    now.addAndGet(Duration.ofMinutes(16).toMillis());
+    loginWithProof(door, "carol");
+    assertNull(door.unverified(swept), "swept as idle: not adopted again");
+  }
+
+  @Test
+  void aHeldSessionIsHandedOutForAnotherCheckAndEndsWhenAnAgentRefusesIt() {
+    String token = loginWithProof(door, "alice");
+    JsonObject whoami = new JsonObject().put("op", "auth.whoami").put("session", token);
+    Sessions.Session held = door.held(token);
+    assertEquals("alice", held.user, "held: the caller has an agent check it before a who-am-I");
+    long lastUse = door.admit(Op.AUTH_WHOAMI, whoami).session().lastUsedMillis;
+    now.addAndGet(1_000);
+    door.held(token);
+    assertEquals(lastUse, held.lastUsedMillis, "looking at a held session is not a use of it");
+    door.refused(held); // logged out through another front door: the agent said no
+    assertNull(door.held(token));
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> door.admit(Op.AUTH_WHOAMI, whoami)));
+    assertNull(door.unverified(token), "not sent for verification again for a while");
+    assertNull(door.held("hsb1.unknown"));
+    assertNull(door.held(42));
+  }
+
   @Test
   void aClientCannotSmuggleInWhatOnlyTheBridgeSets() {
     String s = login("alice", Role.CU);

@@ -10,6 +10,7 @@ import io.hsmbridge.pkcs11.UserRecord;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Op;
 import io.hsmbridge.protocol.Role;
+import io.hsmbridge.protocol.SequenceNote;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Arrays;
@@ -165,17 +166,17 @@ public final class UserOperations {
         throw locked(name);
       }
       String attemptId = newAttemptId();
-      LoginLedger.Result admission = submitLogin(attemptId, new Mutation.LoginAttempt(name, attemptId, clock.getAsLong()));
-      switch (admission) {
+      Submitted admission = submitLogin(attemptId, new Mutation.LoginAttempt(name, attemptId, clock.getAsLong()));
+      switch (admission.result()) {
         case ADMITTED:
           break;
         case LOCKED:
-          throw locked(name);
+          throw noted(locked(name), admission.seq());
         case NO_USER:
           PasswordHash.verify(password, dummyHash());
-          throw loginFailed();
+          throw noted(loginFailed(), admission.seq());
         default:
-          throw loginFailed(); // BUSY: as many attempts as may still fail are being evaluated
+          throw noted(loginFailed(), admission.seq()); // BUSY: as many attempts as may still fail are being evaluated
       }
       u = hsm.users().get(name).orElse(u); // the record as of the admission (a password change just before it)
       boolean passed;
@@ -184,30 +185,40 @@ public final class UserOperations {
       } catch (RuntimeException e) {
         passed = false; // counted as a failure below; the attempt must not stay pending
       }
-      LoginLedger.Result outcome = submitLogin(attemptId, new Mutation.LoginOutcome(name, attemptId, passed, clock.getAsLong()));
-      if (passed && outcome == LoginLedger.Result.ACCEPTED) {
+      Submitted outcome = submitLogin(attemptId, new Mutation.LoginOutcome(name, attemptId, passed, clock.getAsLong()));
+      if (passed && outcome.result() == LoginLedger.Result.ACCEPTED) {
+        // The sequence lets the front door send this user's next reads to an HSM that applied the outcome.
         return new JsonObject().put("user", name).put("role", u.role())
-            .put(Principal.PROOF, sessions.issue(name, Role.valueOf(u.role())));
+            .put(Principal.PROOF, sessions.issue(name, Role.valueOf(u.role()))).put("seq", outcome.seq());
       }
       if (hsm.users().get(name).map(UserRecord::locked).orElse(false)) {
-        throw locked(name);
+        throw noted(locked(name), outcome.seq());
       }
-      // The same answer as for an unknown user: a count here would tell which user names exist.
-      throw loginFailed();
+      // The same answer as for an unknown user: a count here would tell which user names exist (the front
+      // door strips the sequence note too).
+      throw noted(loginFailed(), outcome.seq());
     } finally {
       Arrays.fill(password, '\0');
     }
   }
 
+  /** What the application of a login entry here decided for the attempt, and the entry's sequence. */
+  private record Submitted(LoginLedger.Result result, long seq) {}
+
   /** Commits one login entry and returns what its application here decided for the attempt. */
-  private LoginLedger.Result submitLogin(String attemptId, Mutation entry) {
+  private Submitted submitLogin(String attemptId, Mutation entry) {
     logins.expect(attemptId);
     try {
-      commit.commit(null, entry); // the agent's own bookkeeping entry, not the user's
-      return logins.take(attemptId).orElse(LoginLedger.Result.REFUSED);
+      long seq = commit.commit(null, entry); // the agent's own bookkeeping entry, not the user's
+      return new Submitted(logins.take(attemptId).orElse(LoginLedger.Result.REFUSED), seq);
     } finally {
       logins.take(attemptId);
     }
+  }
+
+  /** A login refusal that committed an entry first: the front door reads (and strips) its sequence. */
+  private static HsmException noted(HsmException refusal, long seq) {
+    return new HsmException(refusal.code(), SequenceNote.append(refusal.getMessage(), seq));
   }
 
   private static String newAttemptId() {

@@ -10,13 +10,10 @@ import io.hsmbridge.pkcs11.KeyInfo;
 import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.Base64;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Exportable keys in a cluster of three (issue #12 item 2; refused before, because the cluster key's
@@ -25,20 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
  * same bytes on each HSM), and a retry of the creation returns the same key. Real tokens, real Raft, the
  * real agent handlers ({@link TestAgents}).
  */
-class ExportableReplicationTest {
+class ExportableReplicationTest extends AgentClusterTest {
   private static final String ADMIN_PASSWORD = "admin-password-" + UUID.randomUUID();
   private static final String CU_PASSWORD = "crypto-user-pw-" + UUID.randomUUID();
 
-  @TempDir
-  Path dir;
-  private TestAgents env;
-
-  @AfterEach
-  void close() {
-    if (env != null) {
-      env.close();
-    }
-  }
 
   private static JsonObject generate(String spec, String label, String usage, boolean exportable, String requestId) {
     JsonObject g = new JsonObject().put("op", "key.generate").put("spec", spec).put("label", label)
@@ -61,7 +48,7 @@ class ExportableReplicationTest {
   @Test
   @Timeout(300)
   void exportableKeysAreReplicatedExportableWithTheSameMaterial() {
-    env = TestAgents.start(dir, "exportable");
+    start("exportable");
     JsonObject alice = env.cryptoUser(env.activate(ADMIN_PASSWORD), "alice", CU_PASSWORD, 1);
 
     String kek = env.call(0, alice, generate("AES_256", "kek", "WRAP_UNWRAP", false, UUID.randomUUID().toString())).getString("keyId");

@@ -10,13 +10,10 @@ import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.Role;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code backup.rotateKey} and {@code cluster.rotateKey} on three real SoftHSM2 tokens, a real 3-peer Raft
@@ -27,24 +24,14 @@ import org.junit.jupiter.api.io.TempDir;
  * made after a cluster key rotation reach every HSM under the new generation.
  */
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
-class KeyRotationClusterTest {
+class KeyRotationClusterTest extends AgentClusterTest {
   private static final String ADMIN_PASSWORD = "rotation-admin-password-1";
   private static final String CU_PASSWORD = "rotation-user-password-1";
 
-  @TempDir
-  Path dir;
-  private TestAgents env;
-
-  @AfterEach
-  void close() {
-    if (env != null) {
-      env.close();
-    }
-  }
 
   @Test
   void aCoRotatesForEveryHsmAndNobodyElseCan() throws Exception {
-    env = TestAgents.start(dir, "rotation");
+    start("rotation");
     JsonObject admin = env.activate(ADMIN_PASSWORD);
     JsonObject alice = env.cryptoUser(admin, "alice", CU_PASSWORD, 1);
     assertEquals(List.of(1), generationsEverywhere());
@@ -106,7 +93,7 @@ class KeyRotationClusterTest {
 
   @Test
   void keysMadeAfterAClusterKeyRotationReachEveryHsmUnderTheNewGeneration() throws Exception {
-    env = TestAgents.start(dir, "ckrotation");
+    start("ckrotation");
     JsonObject admin = env.activate(ADMIN_PASSWORD);
     JsonObject alice = env.cryptoUser(admin, "alice", CU_PASSWORD, 1);
     String before = generate(alice, 0, "before");

@@ -2,14 +2,14 @@ package io.hsmbridge.agent.replication;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.ErrorCode;
+import io.hsmbridge.protocol.SequenceNote;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Path;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A user created through one HSM logs in at once through another that has not applied the creation yet
@@ -17,25 +17,15 @@ import org.junit.jupiter.api.io.TempDir;
  * leader instead of answering LOGIN_FAILED (seen in CI). Real tokens, real Raft; a follower's applies are
  * held for a moment, as a busy or slow HSM's are.
  */
-class LoginCatchUpTest {
+class LoginCatchUpTest extends AgentClusterTest {
   private static final String ADMIN_PASSWORD = "admin-password-" + UUID.randomUUID();
   private static final String CU_PASSWORD = "crypto-user-pw-" + UUID.randomUUID();
 
-  @TempDir
-  Path dir;
-  private TestAgents env;
-
-  @AfterEach
-  void close() {
-    if (env != null) {
-      env.close();
-    }
-  }
 
   @Test
   @Timeout(120)
   void aLoginAtAnHsmBehindTheUsersCreationWaitsForItInsteadOfFailing() throws Exception {
-    env = TestAgents.start(dir, "login-catch-up");
+    start("login-catch-up");
     JsonObject admin = env.activate(ADMIN_PASSWORD);
     // A follower is held: a leader whose applies are held cannot answer any submit (Raft's reply waits for
     // the leader's apply), which is another failure than the one tested here.
@@ -72,5 +62,38 @@ class LoginCatchUpTest {
       release.countDown();
       holder.join();
     }
+  }
+
+  /**
+   * A login's answer names the sequence of its outcome entry, applied at the HSM that answers: the front door
+   * routes the user's next reads to an HSM that applied it (read your writes: a user listed right after
+   * failed logins showed fewer failures, served by an HSM that had not applied them). A refused login notes
+   * it at the end of its error (the front door strips it before the client sees it).
+   */
+  @Test
+  @Timeout(120)
+  void aLoginsAnswerAndRefusalNameTheSequenceOfTheOutcomeAppliedWhereTheyAnswer() throws Exception {
+    start("login-seq");
+    JsonObject admin = env.activate(ADMIN_PASSWORD);
+    env.call(0, admin, new JsonObject().put("op", "user.create").put("name", "alice").put("role", "CU")
+        .put("password", CU_PASSWORD));
+    JsonObject ok = env.login(1, "alice", CU_PASSWORD);
+    long okSeq = ok.getLong("seq");
+    assertTrue(okSeq > 0, ok.encode());
+    assertTrue(env.watches.get(1).applied() >= okSeq, "applied where it was answered");
+
+    HsmException refused = assertThrows(
+        HsmException.class, () -> env.login(2, "alice", "not-the-password-of-alice"));
+    assertEquals(ErrorCode.LOGIN_FAILED, refused.code());
+    SequenceNote.Read noted = SequenceNote.read(refused.getMessage());
+    assertTrue(noted.seq() > okSeq, refused.getMessage());
+    assertTrue(env.watches.get(2).applied() >= noted.seq(), "applied where it was refused");
+    assertEquals(1, env.tokens.get(2).users().get("alice").orElseThrow().failedLogins(),
+        "the failure is counted at the noted sequence");
+    assertFalse(noted.message().contains("sequence"), noted.message());
+
+    HsmException unknown = assertThrows(
+        HsmException.class, () -> env.login(2, "nobody", "not-the-password-of-anyone"));
+    assertEquals(0, SequenceNote.read(unknown.getMessage()).seq(), "an unknown user commits nothing");
   }
 }

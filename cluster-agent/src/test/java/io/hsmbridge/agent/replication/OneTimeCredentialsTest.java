@@ -7,7 +7,6 @@ import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
@@ -18,10 +17,8 @@ import java.util.Collections;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue #11 item 2: quorum tokens and MFA challenges are cluster state. Issued by one HSM's agent, used at
@@ -30,29 +27,19 @@ import org.junit.jupiter.api.io.TempDir;
  * edited id, another operation or a replayed MFA answer is refused. Three real SoftHSM2 tokens on a real
  * Raft group, the real agent handlers ({@link TestAgents}).
  */
-class OneTimeCredentialsTest {
+class OneTimeCredentialsTest extends AgentClusterTest {
   private static final String ADMIN_PASSWORD = "admin-password-" + UUID.randomUUID();
   private static final String CU_PASSWORD = "crypto-user-pw-" + UUID.randomUUID();
 
-  @TempDir
-  Path dir;
-  private TestAgents env;
   private JsonObject alice;
   private JsonObject bob;
   private KeyPair aliceKey;
   private KeyPair bobKey;
   private String keyId;
 
-  @AfterEach
-  void close() {
-    if (env != null) {
-      env.close();
-    }
-  }
-
   /** Activation, crypto users alice and bob with approval keys, alice's EC key with a usage quorum of 2. */
   private void setUp() throws Exception {
-    env = TestAgents.start(dir, "once");
+    start("once");
     JsonObject admin = env.activate(ADMIN_PASSWORD);
     alice = env.cryptoUser(admin, "alice", CU_PASSWORD, 0);
     bob = env.cryptoUser(admin, "bob", CU_PASSWORD, 1);

@@ -5,13 +5,10 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A front door that has not held a session asks an agent to verify it ({@code agent.verifySession}) before it
@@ -21,21 +18,11 @@ import org.junit.jupiter.api.io.TempDir;
  * to lag by holding its applier.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class SessionAdoptionTest {
-  @TempDir
-  Path dir;
-  private TestAgents env;
-
-  @AfterEach
-  void close() {
-    if (env != null) {
-      env.close();
-    }
-  }
+class SessionAdoptionTest extends AgentClusterTest {
 
   @Test
   void aLaggingHsmAskedToVerifyASessionCountsALogoutAcknowledgedElsewhere() throws Exception {
-    env = TestAgents.start(dir, "adopt");
+    start("adopt");
     JsonObject admin = env.activate("adoption-admin-password-1");
     JsonObject alice = env.cryptoUser(admin, "alice", "adoption-user-password-1", 0);
     JsonObject verify = new JsonObject().put("op", "agent.verifySession");
