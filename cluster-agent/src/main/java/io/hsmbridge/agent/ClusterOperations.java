@@ -6,6 +6,7 @@ import io.hsmbridge.agent.cluster.KeyIds;
 import io.hsmbridge.agent.replication.Actor;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.EntryProofs;
+import io.hsmbridge.agent.replication.HashSeal;
 import io.hsmbridge.agent.replication.Settings;
 import io.hsmbridge.agent.replication.TokenApplier;
 import io.hsmbridge.agent.replication.Mutation;
@@ -65,6 +66,7 @@ public final class ClusterOperations implements RequestHandler {
   private final UserOperations users;
   private final KeyAccess access;
   private final EntryProofs proofs;
+  private final HashSeal hashSeal;
   private final TokenApplier applier;
   private final OneTimeCredentials credentials;
   /** The backup.* requests (refused where this HSM has no backup.dir). */
@@ -91,6 +93,7 @@ public final class ClusterOperations implements RequestHandler {
     this.state = state;
     this.commitTimeout = commitTimeout;
     this.proofs = new EntryProofs(hsm);
+    this.hashSeal = new HashSeal(hsm);
     this.applier = applier;
     this.credentials = new OneTimeCredentials(proofs, hsm.settings(), this::ensureProofKey, this::commit,
         System::currentTimeMillis);
@@ -528,6 +531,16 @@ public final class ClusterOperations implements RequestHandler {
     }
   }
 
+  /** The first user entry of a cluster (or of one made before hashes were sealed) installs the hash-seal key. */
+  private synchronized void ensureHashSealKey() {
+    if (!hashSeal.hasKey()) {
+      // Racing agents each submit a key; every HSM installs the first in log order, which is what each then
+      // seals with (it seals with what its token holds once its own entry was applied).
+      commit(null, Mutation.InstallReplica.of(hashSeal.newKey()));
+      LOG.info(hsmId + ": the cluster's password-hash seal key is installed");
+    }
+  }
+
   private synchronized void ensureProofKey() {
     if (!proofs.hasKey()) {
       // Racing agents each submit a key; every HSM installs the first in log order (install is idempotent by id).
@@ -548,6 +561,10 @@ public final class ClusterOperations implements RequestHandler {
    * every other) is ACCESS_DENIED.
    */
   private long commit(Principal by, Mutation m) {
+    Mutation sealed = hashSeal.seal(m, this::ensureHashSealKey);
+    if (sealed != m) {
+      return commit(by, sealed); // the password hash crosses the log sealed (HashSeal)
+    }
     long now = System.currentTimeMillis();
     Actor actor = by != null ? by.session() : Actor.agent(hsmId, now);
     // Unsealed only before the session-proof key exists: then only that key's own installation passes.

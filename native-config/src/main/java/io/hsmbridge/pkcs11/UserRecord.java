@@ -15,7 +15,8 @@ import java.util.regex.Pattern;
  *     ASCII, so {@code Alice} and {@code alice} are one user; see {@link #checkName})
  * @param role the cluster role (e.g. PRECO, CO, CU, AU), {@value #ROLE_PATTERN}; what roles exist and
  *     mean is decided by the caller
- * @param passwordHash Argon2id PHC string, at most {@value #MAX_HASH_CHARS} characters
+ * @param passwordHash Argon2id PHC string, or in a log entry that string sealed ({@link #SEALED_HASH_PREFIX}),
+ *     at most {@value #MAX_HASH_CHARS} characters
  * @param failedLogins consecutive failed logins, at least 0
  * @param locked whether the user is locked out
  * @param approvalKeySpki the user's quorum-approval public key as DER SubjectPublicKeyInfo, or null;
@@ -32,6 +33,13 @@ public record UserRecord(String name, String role, String passwordHash, int fail
   /** The shape of {@code PasswordHash}'s output: {@code $argon2id$v=19$m=..,t=..,p=..$<salt b64>$<tag b64>}. */
   private static final Pattern ARGON2ID_PHC =
       Pattern.compile("\\$argon2id\\$v=19\\$m=[0-9]{1,8},t=[0-9]{1,3},p=[0-9]{1,3}\\$[A-Za-z0-9+/]{11,}\\$[A-Za-z0-9+/]{11,}");
+  /**
+   * How a hash sealed for the log starts (cluster-agent {@code HashSeal}: AES-GCM inside the token, base64 of
+   * IV and ciphertext follows). Only log entries carry it; a token stores the hash itself ({@link UserRecords}
+   * refuses a sealed one).
+   */
+  public static final String SEALED_HASH_PREFIX = "$hsb-sealed$v=1$";
+  private static final Pattern SEALED = Pattern.compile("\\$hsb-sealed\\$v=1\\$[A-Za-z0-9+/]{40,}");
 
   /**
    * @throws HsmException INVALID_PARAMETER for a bad name, role, hash, count or key size (the message
@@ -42,7 +50,8 @@ public record UserRecord(String name, String role, String passwordHash, int fail
     if (role == null || !ROLE.matcher(role).matches()) {
       throw HsmException.badParam("role must match " + ROLE_PATTERN);
     }
-    if (passwordHash == null || passwordHash.length() > MAX_HASH_CHARS || !ARGON2ID_PHC.matcher(passwordHash).matches()) {
+    if (passwordHash == null || passwordHash.length() > MAX_HASH_CHARS
+        || !(ARGON2ID_PHC.matcher(passwordHash).matches() || SEALED.matcher(passwordHash).matches())) {
       throw HsmException.badParam("the password hash of user " + name + " is not an Argon2id PHC string");
     }
     if (failedLogins < 0) {
@@ -82,6 +91,11 @@ public record UserRecord(String name, String role, String passwordHash, int fail
   @Override
   public byte[] approvalKeySpki() {
     return approvalKeySpki == null ? null : approvalKeySpki.clone();
+  }
+
+  /** Whether the hash is sealed for the log ({@link #SEALED_HASH_PREFIX}), not the Argon2id hash itself. */
+  public boolean sealedHash() {
+    return passwordHash.startsWith(SEALED_HASH_PREFIX);
   }
 
   public UserRecord withRole(String newRole) {

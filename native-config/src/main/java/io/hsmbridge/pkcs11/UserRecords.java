@@ -75,7 +75,11 @@ public final class UserRecords {
 
   /** Creates the user, or replaces the record of the user with the same name. */
   public void put(UserRecord user) {
-    store.put(java.util.Objects.requireNonNull(user, "user"));
+    if (java.util.Objects.requireNonNull(user, "user").sealedHash()) {
+      // Opened by the applier first: stored sealed, the user could never log in again.
+      throw HsmException.badParam("the password hash of user " + user.name() + " is still sealed");
+    }
+    store.put(user);
   }
 
   /**

@@ -261,9 +261,17 @@ class UserRecordsTest {
     assertEquals(1, u.approvalKeySpki()[0], "defensive copies");
     assertEquals(u, new UserRecord("alice", "CU", h, 2, true, new byte[] {1, 2}));
     assertEquals(u.hashCode(), new UserRecord("alice", "CU", h, 2, true, new byte[] {1, 2}).hashCode());
+    // A log entry's sealed hash (cluster-agent HashSeal) is a valid record, but never stored as it is.
+    String sealed = UserRecord.SEALED_HASH_PREFIX + "A".repeat(60);
+    UserRecord inEntry = new UserRecord("bob", "CU", sealed, 0, false, null);
+    assertTrue(inEntry.sealedHash());
+    assertFalse(u.sealedHash());
+    assertHsm(ErrorCode.INVALID_PARAMETER, () -> new UserRecord("bob", "CU", UserRecord.SEALED_HASH_PREFIX + "short", 0, false, null));
     try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("users-bad"))) {
       assertHsm(ErrorCode.INVALID_PARAMETER, () -> hsm.users().get("a b"));
       assertHsm(ErrorCode.INVALID_PARAMETER, () -> hsm.users().delete(""));
+      assertHsm(ErrorCode.INVALID_PARAMETER, () -> hsm.users().put(inEntry));
+      assertTrue(hsm.users().get("bob").isEmpty());
     }
   }
 

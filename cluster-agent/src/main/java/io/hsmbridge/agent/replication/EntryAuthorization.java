@@ -283,6 +283,9 @@ final class EntryAuthorization {
     if (io.hsmbridge.pkcs11.ClusterKeys.EXPORT_KEY_ID.equalsIgnoreCase(keyId)) {
       throw refused("the export key is the cluster's own");
     }
+    if (HashSeal.KEY_ID.equalsIgnoreCase(keyId)) {
+      throw refused("the password-hash seal key is the cluster's own");
+    }
   }
 
   private static void quorumValue(long v) {

@@ -33,6 +33,8 @@ public final class TokenApplier implements Applier {
   private final EntryAudit audit;
   /** Null only for {@link #unchecked}: tests of the apply mechanics. */
   private final EntryAuthorization authorization;
+  /** Opens the password hashes that user entries carry sealed (HashSeal). */
+  private final HashSeal hashSeal;
   /**
    * The log's clock: the latest sealed timestamp applied, written to the token (setting
    * {@value #LOG_CLOCK}) whenever it advances by more than {@link EntryAuthorization#CLOCK_STEP}, so it is
@@ -65,6 +67,7 @@ public final class TokenApplier implements Applier {
     this.audit = audit;
     this.logins = new LoginLedger(token);
     this.authorization = authorize ? new EntryAuthorization(token, new EntryProofs(token)) : null;
+    this.hashSeal = new HashSeal(token);
     this.lastApplied = token.appliedIndex().read();
     if (authorize && lastApplied == 0) {
       forgetLaterState();
@@ -396,20 +399,20 @@ public final class TokenApplier implements Applier {
     } else if (mutation instanceof Mutation.PutUser p) {
       // The login bookkeeping (failed count, lock) is the log's own: a record read before a lock (a password
       // change in flight) must not unlock the user; unlocks are UNLOCK_USER entries.
-      UserRecord stored = token.users().get(p.user().name()).orElse(null);
-      if (stored != null && !stored.passwordHash().equals(p.user().passwordHash()) && entry.actor() != null) {
+      UserRecord user = hashSeal.open(p.user());
+      UserRecord stored = token.users().get(user.name()).orElse(null);
+      if (stored != null && !stored.passwordHash().equals(user.passwordHash()) && entry.actor() != null) {
         // A new password ends the user's sessions of before, cluster-wide; the one that made the change
         // goes on (an admin's reset keeps only the admin's). Recorded before the record: a crash in between
         // re-applies both.
-        token.settings().put(Settings.sessionsNotBefore(p.user().name()), entry.timestamp());
-        token.settings().put(Settings.sessionKept(p.user().name()),
-            entry.actor().user().equals(p.user().name()) ? entry.actor().issuedAt() : -1);
+        token.settings().put(Settings.sessionsNotBefore(user.name()), entry.timestamp());
+        token.settings().put(Settings.sessionKept(user.name()),
+            entry.actor().user().equals(user.name()) ? entry.actor().issuedAt() : -1);
       }
-      token.users().put(stored == null ? p.user()
-          : p.user().withFailedLogins(stored.failedLogins()).withLocked(stored.locked()));
+      token.users().put(stored == null ? user : user.withFailedLogins(stored.failedLogins()).withLocked(stored.locked()));
     } else if (mutation instanceof Mutation.Activate a) {
       if (token.users().list().isEmpty()) {
-        token.users().put(a.admin());
+        token.users().put(hashSeal.open(a.admin()));
       }
     } else if (LoginLedger.handles(mutation)) {
       logins.apply(mutation);
