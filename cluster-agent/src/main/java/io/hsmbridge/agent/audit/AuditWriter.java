@@ -1,8 +1,9 @@
 package io.hsmbridge.agent.audit;
 
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -10,9 +11,12 @@ import java.util.logging.Logger;
  * Appends audit entries on one thread of its own, so request threads never wait for the chain's HMAC
  * (a token call) or the file: appending in the request path serialised every request of the HSM on the
  * log's lock (measured: RSA-2048 sign through a 2-HSM cluster at 8 threads fell from 2,557 to 1,500
- * op/s). Entries keep their order; the file is flushed whenever the queue runs empty. A full queue
- * (65,536 entries) makes requests wait rather than drop entries. What is still queued when the process
- * is killed is lost: at most the last few milliseconds of requests.
+ * op/s). A request does not wake the writer either: it only adds its entry to a lock-free queue, and the
+ * writer, when it finds the queue empty, parks for {@value #IDLE_PARK_MICROS} µs before it looks again
+ * ({@value #IDLE_LONG_PARK_MILLIS} ms once nothing came for a second) (waking a parked thread on every request cost the request path 25 µs at p50 on the host path,
+ * docs/benchmarks.md). Entries keep their order; the file is flushed whenever the queue runs empty. A full
+ * queue (65,536 entries) makes requests wait rather than drop entries. What is still queued when the
+ * process is killed is lost: at most the last few milliseconds of requests.
  *
  * <p>After a flush, the token's anchor ({@link AuditLog#anchor()}) is moved to the last line written, at
  * most every {@value #ANCHOR_INTERVAL_MILLIS} ms (a token write costs a few ms), and always at
@@ -31,8 +35,15 @@ public final class AuditWriter implements AutoCloseable {
 
   private static final Pending STOP = new Pending(null, null, null, null, null, null);
 
+  /** How long the writer parks when it found nothing to write (the most an entry waits to be written). */
+  static final long IDLE_PARK_MICROS = 1_000;
+  /** How long it parks once nothing came for a second. */
+  static final long IDLE_LONG_PARK_MILLIS = 20;
+
   private final AuditLog log;
-  private final BlockingQueue<Pending> queue = new ArrayBlockingQueue<>(CAPACITY);
+  private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
+  /** Entries queued and not yet taken: the bound that makes requests wait instead of growing the queue. */
+  private final AtomicInteger queued = new AtomicInteger();
   private final Thread thread;
 
   public AuditWriter(AuditLog log, String name) {
@@ -44,10 +55,44 @@ public final class AuditWriter implements AutoCloseable {
 
   /** Queues one entry; waits only when the queue is full. */
   public void append(String user, String role, String op, String keyId, String result) {
-    try {
-      queue.put(new Pending(user, role, op, keyId, result, null));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+    offer(new Pending(user, role, op, keyId, result, null), false);
+  }
+
+  /** Adds {@code p}; waits while the queue is full. {@code wake}: the writer is wanted now (a sync, the stop). */
+  private void offer(Pending p, boolean wake) {
+    while (queued.get() >= CAPACITY) {
+      LockSupport.unpark(thread);
+      LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(IDLE_PARK_MICROS));
+      if (Thread.currentThread().isInterrupted() || !thread.isAlive()) {
+        return;
+      }
+    }
+    queued.incrementAndGet();
+    queue.add(p);
+    if (wake) {
+      LockSupport.unpark(thread);
+    }
+  }
+
+  /** The next entry, or null once the writer waited {@code maxWaitMillis} for one (negative: no limit). */
+  private Pending next(long maxWaitMillis) throws InterruptedException {
+    long start = System.nanoTime();
+    while (true) {
+      Pending p = queue.poll();
+      if (p != null) {
+        queued.decrementAndGet();
+        return p;
+      }
+      if (Thread.interrupted()) {
+        throw new InterruptedException();
+      }
+      long waited = System.nanoTime() - start;
+      if (maxWaitMillis >= 0 && waited >= TimeUnit.MILLISECONDS.toNanos(maxWaitMillis)) {
+        return null;
+      }
+      // A second without requests: look less often (an idle agent should not wake a thousand times a second).
+      LockSupport.parkNanos(waited > TimeUnit.SECONDS.toNanos(1) ? TimeUnit.MILLISECONDS.toNanos(IDLE_LONG_PARK_MILLIS)
+          : TimeUnit.MICROSECONDS.toNanos(IDLE_PARK_MICROS));
     }
   }
 
@@ -56,9 +101,7 @@ public final class AuditWriter implements AutoCloseable {
     boolean unanchored = false;
     try {
       while (true) {
-        Pending p = unanchored
-            ? queue.poll(Math.max(1, anchoredAt + ANCHOR_INTERVAL_MILLIS - System.currentTimeMillis()), TimeUnit.MILLISECONDS)
-            : queue.take();
+        Pending p = next(unanchored ? Math.max(1, anchoredAt + ANCHOR_INTERVAL_MILLIS - System.currentTimeMillis()) : -1);
         if (p == STOP) {
           break;
         }
@@ -111,7 +154,7 @@ public final class AuditWriter implements AutoCloseable {
   public void sync() {
     java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
     try {
-      queue.put(new Pending(null, null, null, null, null, done));
+      offer(new Pending(null, null, null, null, null, done), true);
       done.await(10, java.util.concurrent.TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -122,7 +165,7 @@ public final class AuditWriter implements AutoCloseable {
   @Override
   public void close() {
     try {
-      queue.put(STOP);
+      offer(STOP, true);
       thread.join(10_000);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
