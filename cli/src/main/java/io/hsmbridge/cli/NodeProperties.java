@@ -42,8 +42,8 @@ final class NodeProperties {
   /**
    * Every HSM host is a front door too (issue #11): its own client endpoint (TLS, its cluster certificate,
    * its fixed client port, also in its endpoint.json) and routing, so that losing the bridge does not stop clients
-   * that know the hosts' endpoints (the CLI and {@code FailoverSender}). The bridge runs the periodic
-   * consistency check; the hosts' front doors run it on demand only.
+   * that know the hosts' endpoints (the CLI and {@code FailoverSender}). The periodic consistency check
+   * runs in the front door of the Raft leader's host (see ClusterBridgeVerticle), so it needs no bridge.
    */
   static String frontDoor(Home home, ClusterRecord rec, int clientPort) {
     return "frontDoor.enabled=true\n"
@@ -51,8 +51,7 @@ final class NodeProperties {
         + "bridge.tcp.port=" + clientPort + "\n"
         + "bridge.tls=true\n"
         + "bridge.tls.clientCa=" + home.clientCaDir().resolve("ca.pem") + "\n"
-        + "cluster.durability=" + rec.durability() + "\n"
-        + "cluster.antiEntropySeconds=0\n";
+        + "cluster.durability=" + rec.durability() + "\n";
   }
 
   /** The bridge: the cluster's client endpoint; it holds no token. */

@@ -92,7 +92,6 @@ class ClusterLayoutTest {
           + "bridge.tls=true\n"
           + "bridge.tls.clientCa=" + d + "/cluster/ca/clients/ca.pem\n"
           + "cluster.durability=" + rec.durability() + "\n"
-          + "cluster.antiEntropySeconds=0\n"
           + (id.equals("hsm1") ? "cluster.createKey=true\n" : ""),
           Files.readString(h.hsm(id).nodeProperties()), id);
       NodeDir n = h.hsm(id);

@@ -149,13 +149,32 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     consumers.add(requests);
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
     if (!settings.antiEntropy().isZero()) {
-      vertx.setPeriodic(settings.antiEntropy().toMillis(), t -> antiEntropy.runInBackground().onSuccess(report -> {
-        if (report.isPresent() && !report.get().getBoolean("consistent")) {
-          LOG.warning("anti-entropy: HSMs differ: " + report.get().encode());
+      vertx.setPeriodic(settings.antiEntropy().toMillis(), t -> {
+        if (!runsPeriodicCheck()) {
+          return;
         }
-      }));
+        antiEntropy.runInBackground().onSuccess(report -> {
+          if (report.isPresent() && !report.get().getBoolean("consistent")) {
+            LOG.warning("anti-entropy: HSMs differ: " + report.get().encode());
+          }
+        });
+      });
     }
     return Future.all(consumers.stream().map(MessageConsumer::completion).toList());
+  }
+
+  /**
+   * Whether this front door runs the periodic consistency check now. One does, whichever process is lost:
+   * the front door on the Raft leader's host; a front door without a token (the bridge) only when the
+   * leader's host has none. Every digest holds its HSM's applier for a token rescan, so front doors must not
+   * each run their own.
+   */
+  private boolean runsPeriodicCheck() {
+    HsmView leader = registry.all().stream().filter(v -> v.leader && v.serving()).findFirst().orElse(null);
+    if (leader == null) {
+      return false; // no leader known: an election, or a cluster not serving; the next period tries again
+    }
+    return localHsmId != null ? localHsmId.equals(leader.hsmId) : leader.frontDoor == null;
   }
 
   private void sweep() {
