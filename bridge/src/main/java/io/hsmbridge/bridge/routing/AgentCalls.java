@@ -25,6 +25,12 @@ final class AgentCalls {
     return vertx.eventBus().<JsonObject>request(hsm.address, request, delivery).map(Message::body);
   }
 
+  /** {@link #ask} with a timeout of its own. */
+  Future<JsonObject> ask(HsmView hsm, JsonObject request, long timeoutMs) {
+    return vertx.eventBus().<JsonObject>request(hsm.address, request, new DeliveryOptions().setSendTimeout(timeoutMs))
+        .map(Message::body);
+  }
+
   /** Asks every HSM of {@code hsms} the same bodiless operation; the replies in the same order. */
   List<Future<JsonObject>> askEach(List<HsmView> hsms, Op op) {
     return hsms.stream().map(v -> ask(v, new JsonObject().put("op", op.wire()))).toList();
