@@ -240,7 +240,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
    * only for NOT_AUTHENTICATED: an HSM not serving yet has no verdict); failed when none could answer.
    */
   private Future<Boolean> checkSession(io.hsmbridge.bridge.auth.Sessions.Session s, Set<String> tried) {
-    HsmView checker = registry.choose(v -> !tried.contains(v.hsmId));
+    // Preferably this host's own HSM (no crossing), and not one that has just started (a cold token, a
+    // catch-up in progress: it answers slowly).
+    HsmView checker = registry.chooseFor(true, v -> !tried.contains(v.hsmId), localHsmId, System.nanoTime());
     if (checker == null) {
       return Future.failedFuture(tried.isEmpty() ? "no HSM is serving requests: cannot check the session"
           : "no HSM could check the session (asked " + tried + ")");
