@@ -524,28 +524,29 @@ public final class ClusterOperations implements RequestHandler {
    * of a cluster puts it into every HSM through the log (racing agents each submit one; every HSM installs
    * the first in log order).
    */
-  private synchronized void ensureExportKey() {
-    if (!hsm.clusterKeys().hasExportKey()) {
-      commit(null, Mutation.InstallReplica.of(hsm.clusterKeys().newExportKey()));
-      LOG.info(hsmId + ": the cluster's export key is installed");
-    }
+  private void ensureExportKey() {
+    installOwnKey(hsm.clusterKeys()::hasExportKey, hsm.clusterKeys()::newExportKey, "export key");
   }
 
   /** The first user entry of a cluster (or of one made before hashes were sealed) installs the hash-seal key. */
-  private synchronized void ensureHashSealKey() {
-    if (!hashSeal.hasKey()) {
-      // Racing agents each submit a key; every HSM installs the first in log order, which is what each then
-      // seals with (it seals with what its token holds once its own entry was applied).
-      commit(null, Mutation.InstallReplica.of(hashSeal.newKey()));
-      LOG.info(hsmId + ": the cluster's password-hash seal key is installed");
-    }
+  private void ensureHashSealKey() {
+    installOwnKey(hashSeal::hasKey, hashSeal::newKey, "password-hash seal key");
   }
 
-  private synchronized void ensureProofKey() {
-    if (!proofs.hasKey()) {
-      // Racing agents each submit a key; every HSM installs the first in log order (install is idempotent by id).
-      commit(null, Mutation.InstallReplica.of(proofs.newKey()));
-      LOG.info(hsmId + ": the cluster's session-proof key is installed");
+  private void ensureProofKey() {
+    installOwnKey(proofs::hasKey, proofs::newKey, "session-proof key");
+  }
+
+  /**
+   * Puts one of the cluster's own keys (reserved id, no owner) into every HSM through the log when this token
+   * has none. Racing agents each submit one; every HSM installs the first in log order (install is idempotent
+   * by id), and that is the key each then uses, since it uses what its token holds once its own entry applied.
+   */
+  private synchronized void installOwnKey(java.util.function.BooleanSupplier held,
+      java.util.function.Supplier<io.hsmbridge.pkcs11.ReplicaBlob> generate, String name) {
+    if (!held.getAsBoolean()) {
+      commit(null, Mutation.InstallReplica.of(generate.get()));
+      LOG.info(hsmId + ": the cluster's " + name + " is installed");
     }
   }
 
@@ -561,10 +562,7 @@ public final class ClusterOperations implements RequestHandler {
    * every other) is ACCESS_DENIED.
    */
   private long commit(Principal by, Mutation m) {
-    Mutation sealed = hashSeal.seal(m, this::ensureHashSealKey);
-    if (sealed != m) {
-      return commit(by, sealed); // the password hash crosses the log sealed (HashSeal)
-    }
+    m = hashSeal.seal(m, this::ensureHashSealKey); // a password hash crosses the log sealed (HashSeal)
     long now = System.currentTimeMillis();
     Actor actor = by != null ? by.session() : Actor.agent(hsmId, now);
     // Unsealed only before the session-proof key exists: then only that key's own installation passes.

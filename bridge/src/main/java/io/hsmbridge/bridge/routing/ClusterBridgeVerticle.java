@@ -262,7 +262,6 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     });
   }
 
-
   private void admitAndRoute(Message<Object> message, JsonObject body, Op op) {
     FrontDoor.Admitted admitted;
     try {

@@ -54,7 +54,7 @@ final class HsmView {
   /** {@code host:port} of the client endpoint of this HSM's host, when it is a front door too; else null. */
   volatile String frontDoor;
 
-  /** This HSM answered a request after applying {@code seq}: it has applied at least that far. */
+  /** This HSM has applied at least {@code seq} (its heartbeat said so, or it answered after applying it). */
   void sawApplied(long seq) {
     if (seq > applied) {
       applied = seq;
@@ -65,8 +65,8 @@ final class HsmView {
     lastHeartbeatNanos = now;
     alive = true;
     Long a = hb.getLong("applied");
-    if (a != null && a > applied) {
-      applied = a;
+    if (a != null) {
+      sawApplied(a);
     }
     if (!hb.containsKey("state")) {
       return; // a progress notice (applied only), sent after each applied mutation

@@ -12,9 +12,9 @@ import java.util.logging.Logger;
  * (a token call) or the file: appending in the request path serialised every request of the HSM on the
  * log's lock (measured: RSA-2048 sign through a 2-HSM cluster at 8 threads fell from 2,557 to 1,500
  * op/s). A request does not wake the writer either: it only adds its entry to a lock-free queue, and the
- * writer, when it finds the queue empty, parks for {@value #IDLE_PARK_MICROS} µs before it looks again
- * ({@value #IDLE_LONG_PARK_MILLIS} ms once nothing came for a second) (waking a parked thread on every request cost the request path 25 µs at p50 on the host path,
- * docs/benchmarks.md). Entries keep their order; the file is flushed whenever the queue runs empty. A full
+ * writer, when it finds the queue empty, parks for {@value #IDLE_PARK_MICROS} µs before it looks again,
+ * {@value #IDLE_LONG_PARK_MILLIS} ms once nothing came for a second (waking a parked thread on every
+ * request cost the request path 25 µs at p50 on the host path, docs/benchmarks.md). Entries keep their order; the file is flushed whenever the queue runs empty. A full
  * queue (65,536 entries) makes requests wait rather than drop entries. What is still queued when the
  * process is killed is lost: at most the last few milliseconds of requests.
  *
@@ -35,7 +35,7 @@ public final class AuditWriter implements AutoCloseable {
 
   private static final Pending STOP = new Pending(null, null, null, null, null, null);
 
-  /** How long the writer parks when it found nothing to write (the most an entry waits to be written). */
+  /** How long the writer parks when it found nothing to write (how long an entry may wait while requests come). */
   static final long IDLE_PARK_MICROS = 1_000;
   /** How long it parks once nothing came for a second. */
   static final long IDLE_LONG_PARK_MILLIS = 20;

@@ -64,11 +64,8 @@ public final class HashSeal {
     return m;
   }
 
-  /** The record with its hash sealed under the hash-seal key (unchanged when sealed already). */
-  UserRecord seal(UserRecord u) {
-    if (u.sealedHash()) {
-      return u;
-    }
+  /** The record with its plain hash sealed under the hash-seal key. */
+  private UserRecord seal(UserRecord u) {
     CryptoService.Encrypted e = token.crypto().encrypt(KEY_ID, Algorithm.AES_GCM,
         u.passwordHash().getBytes(StandardCharsets.US_ASCII), aad(u.name()));
     byte[] sealed = Arrays.copyOf(e.iv(), e.iv().length + e.ciphertext().length);
