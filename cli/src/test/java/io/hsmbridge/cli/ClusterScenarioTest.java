@@ -62,7 +62,8 @@ import org.junit.jupiter.api.Timeout;
  * restarted with {@code up}. One cluster is shared by the scenarios, in this order: never-extractable
  * keys refused (f), key creation while agents are killed (a), crypto load while an agent is killed (b),
  * a key deleted behind the cluster's back (e), a minority refusing creations (d), a fourth HSM (c), audit
- * logs (g), an HSM frozen by SIGSTOP during cluster.check (h).
+ * logs (g), an HSM frozen by SIGSTOP during cluster.check (h), no bridge (i), a killed HSM out of routing at
+ * once (j).
  *
  * <p>Every scenario appends its figures to a report printed at the end (and written to
  * {@code target/cluster-scenarios.txt}); the nodes' logs are copied to {@code target/cluster-scenario-logs/}.
@@ -713,6 +714,39 @@ class ClusterScenarioTest {
     note("(i) bridge SIGKILLed; key " + keyId + " deleted on " + tampered + "'s token behind the cluster's back; put back by"
         + " the periodic check of " + repairedBy + "'s front door (the Raft leader's host) " + repairedMs + " ms later,"
         + " nobody asked; pinned encrypt/decrypt on " + tampered + " work; scenario " + ms(t0) + " ms");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // (j) a SIGKILLed HSM is out of the front door's routing at once, not after its missed heartbeats
+
+  @Test
+  @Order(10)
+  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  void j_aKilledHsmIsUnhealthyAtTheFrontDoorAtOnce() throws Exception {
+    List<String> all = List.copyOf(hsmStatus().keySet());
+    awaitAllServing(all, Duration.ofSeconds(60));
+    String victim = all.get(RANDOM.nextInt(all.size()));
+    kill(victim);
+    long t0 = System.nanoTime();
+    String state;
+    do {
+      state = hsmStatus().get(victim).getString("state");
+      if (!"SERVING".equals(state)) {
+        break;
+      }
+      sleep(20);
+    } while (ms(t0) < 10_000);
+    long took = ms(t0);
+    // Heartbeats come every 500 ms and an HSM is dead after 2,000 ms without one: by heartbeats alone the
+    // bridge still routed to the dead HSM for 1,500-2,000 ms after the kill, and a request in flight there
+    // waited for the hedge (1,500 ms) or that sweep. The membership link closes with the process.
+    assertEquals("UNHEALTHY", state, victim + " after its SIGKILL" + logs());
+    assertTrue(took < 1_000, victim + " still SERVING at the bridge " + took + " ms after its SIGKILL" + logs());
+    restart();
+    awaitAllServing(all, Duration.ofSeconds(90));
+    awaitConsistent(all, Duration.ofSeconds(30));
+    note("(j) " + victim + " SIGKILLed: UNHEALTHY at the bridge " + took + " ms after the process was gone (by"
+        + " missed heartbeats alone: 1,500-2,000 ms); restarted, every HSM serves and agrees");
   }
 
   /** Deletes {@code keyId} on {@code hsm}'s token from another process (the token's own PKCS#11 library). */

@@ -57,6 +57,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
   private FrontDoor frontDoor;
   private AgentCalls agentCalls;
+  private Runnable stopWatchingMembers = () -> {};
 
   /** The HSM of this process when the front door runs on an HSM host, else null (the bridge). */
   private final String localHsmId;
@@ -148,6 +149,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     MessageConsumer<Object> requests = vertx.eventBus().localConsumer(Addresses.BRIDGE_REQUEST, this::handle);
     consumers.add(requests);
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
+    if (vertx instanceof io.vertx.core.internal.VertxInternal vi
+        && vi.clusterManager() instanceof io.hsmbridge.agent.membership.CertifiedClusterManager membership) {
+      io.vertx.core.Context context = vertx.getOrCreateContext();
+      stopWatchingMembers = membership.onMemberLeft(addresses -> context.runOnContext(v -> membersLeft(addresses)));
+    }
     if (!settings.antiEntropy().isZero()) {
       vertx.setPeriodic(settings.antiEntropy().toMillis(), t -> {
         if (!runsPeriodicCheck()) {
@@ -179,11 +185,26 @@ public final class ClusterBridgeVerticle extends VerticleBase {
 
   private void sweep() {
     for (HsmView dead : registry.sweep(System.nanoTime())) {
-      LOG.warning("HSM " + dead.hsmId + " missed its heartbeats for " + settings.deadAfter().toMillis()
-          + " ms: marked unhealthy, " + dead.inFlight.size() + " request(s) in flight moved to other HSMs");
-      for (Attempt a : List.copyOf(dead.inFlight)) {
-        a.outcome.tryFail(new HsmDied(dead.hsmId));
-      }
+      died(dead, "missed its heartbeats for " + settings.deadAfter().toMillis() + " ms");
+    }
+  }
+
+  /**
+   * A member of the cluster left (its process died, stopped or was cut off): an HSM that served at one of
+   * its addresses is dead now, not after its missed heartbeats, and its requests in flight, which Vert.x
+   * would leave to their reply timeout, go to another HSM at once (retry-safe ones; the others fail).
+   */
+  private void membersLeft(Set<String> addresses) {
+    for (HsmView dead : registry.left(addresses)) {
+      died(dead, "left the cluster (its process's membership link closed)");
+    }
+  }
+
+  private void died(HsmView dead, String why) {
+    LOG.warning("HSM " + dead.hsmId + " " + why + ": marked unhealthy, " + dead.inFlight.size()
+        + " request(s) in flight moved to other HSMs");
+    for (Attempt a : List.copyOf(dead.inFlight)) {
+      a.outcome.tryFail(new HsmDied(dead.hsmId));
     }
   }
 
@@ -511,7 +532,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       return;
     }
     req.finished("failed (" + failureName(cause) + ")");
-    relay(req.message, hsm, cause);
+    relay(req, hsm, cause);
   }
 
   /**
@@ -537,7 +558,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     return cause.getClass().getSimpleName();
   }
 
-  private void relay(Message<Object> message, HsmView hsm, Throwable cause) {
+  private void relay(Request req, HsmView hsm, Throwable cause) {
+    Message<Object> message = req.message;
     if (cause instanceof HsmDied) {
       Failures.reply(message, ErrorCode.NO_HSM_AVAILABLE, cause.getMessage() + " and no other HSM could take the request");
       return;
@@ -547,7 +569,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
         case RECIPIENT_FAILURE:
           // The agent's own typed failure; a refused login notes the outcome entry it committed (SequenceNote),
           // which routes and is then left out: it would tell an existing user from an unknown one.
-          SequenceNote.Read noted = SequenceNote.read(re.getMessage());
+          SequenceNote.Read noted = loginNote(req.op, re);
           if (noted.seq() > 0) {
             sawApplied(hsm, noted.seq());
           }
@@ -564,6 +586,18 @@ public final class ClusterBridgeVerticle extends VerticleBase {
       }
     }
     Failures.reply(message, cause);
+  }
+
+  /**
+   * The sequence note of a refused login, read from the agent's error text and stripped from it; any other
+   * failure's text is relayed as it is, note-like ending or not. Only a login refusal carries a note
+   * (UserOperations), and only there is it trusted: another error's text may end in what a client wrote,
+   * which must neither raise this front door's view of an HSM nor lose its last words.
+   */
+  static SequenceNote.Read loginNote(Op op, ReplyException refusal) {
+    ErrorCode code = ErrorCode.fromCode(refusal.failureCode());
+    boolean loginRefusal = op == Op.AUTH_LOGIN && (code == ErrorCode.LOGIN_FAILED || code == ErrorCode.USER_LOCKED);
+    return loginRefusal ? SequenceNote.read(refusal.getMessage()) : new SequenceNote.Read(refusal.getMessage(), 0);
   }
 
   private Future<JsonObject> admin(Op op, FrontDoor.Admitted admitted) {
@@ -622,6 +656,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
+    stopWatchingMembers.run();
     return Future.all(consumers.stream().map(MessageConsumer::unregister).toList());
   }
 }

@@ -60,6 +60,25 @@ final class HsmRegistry {
     return died;
   }
 
+  /**
+   * Marks dead, at once, the HSMs whose current run served at one of {@code addresses} (those of a member
+   * that left the cluster) and returns those that were alive. The old run's heartbeats are ignored from now
+   * on (one may still be in flight on another connection); a restart announces a new address.
+   */
+  List<HsmView> left(Set<String> addresses) {
+    List<HsmView> died = new ArrayList<>();
+    for (HsmView v : hsms.values()) {
+      if (addresses.contains(v.address)) {
+        v.departed = true;
+        if (v.alive) {
+          v.alive = false;
+          died.add(v);
+        }
+      }
+    }
+    return died;
+  }
+
   Collection<HsmView> all() {
     return hsms.values();
   }

@@ -61,7 +61,15 @@ final class HsmView {
     }
   }
 
+  /** The member serving {@link #address} left the cluster: that run is dead whatever it said last. */
+  boolean departed;
+
   void heartbeat(JsonObject hb, long now) {
+    String announcedRun = hb.getString("address");
+    if (departed && (announcedRun == null || announcedRun.equals(address))) {
+      return; // a late word of the run that left; the next run announces a new address
+    }
+    departed = false;
     lastHeartbeatNanos = now;
     alive = true;
     Long a = hb.getLong("applied");

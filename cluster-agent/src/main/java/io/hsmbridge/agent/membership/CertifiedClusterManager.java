@@ -88,6 +88,8 @@ public final class CertifiedClusterManager implements ClusterManager {
 
   private volatile boolean active;
   private volatile NodeListener nodeListener;
+  /** Told the addresses a member consumed when it leaves (see {@link #onMemberLeft}). */
+  private final List<java.util.function.Consumer<Set<String>>> leftListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
   private volatile RegistrationListener registrationListener;
   private SSLServerSocket server;
   private ExecutorService events;
@@ -313,6 +315,28 @@ public final class CertifiedClusterManager implements ClusterManager {
       l.nodeLeft(id);
     }
     r.state().registrations().keySet().forEach(this::fireRegistrations);
+    Set<String> gone = Set.copyOf(r.state().registrations().keySet());
+    for (java.util.function.Consumer<Set<String>> listener : leftListeners) {
+      try {
+        listener.accept(gone);
+      } catch (RuntimeException e) {
+        LOG.log(java.util.logging.Level.WARNING, "a member-left listener failed", e);
+      }
+    }
+  }
+
+  /**
+   * Calls {@code listener} (on the membership's event thread: hand the work to your own) with the event-bus
+   * addresses a member consumed, when the member leaves: its link closed (a killed process's socket closes at
+   * once), it said goodbye, or it was silent for {@link #SILENCE_MS}. Vert.x fails no request in flight to a
+   * departed member: it waits for the reply timeout. A front door uses this to move such requests to another
+   * HSM at once instead of after the HSM's missed heartbeats (issue #11 item 3, the longest stall).
+   *
+   * @return removes the listener
+   */
+  public Runnable onMemberLeft(java.util.function.Consumer<Set<String>> listener) {
+    leftListeners.add(listener);
+    return () -> leftListeners.remove(listener);
   }
 
   /** The view as one line; tests and operators read it ("cluster membership: N members [...]"). */
