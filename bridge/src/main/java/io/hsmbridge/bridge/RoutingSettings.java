@@ -43,8 +43,14 @@ public record RoutingSettings(int durability, Duration deadAfter, Duration antiE
     if (idleMin < 1 || maxMin < idleMin || maxMin > 7 * 24 * 60) {
       throw AgentConfig.invalid("auth.sessionIdleMinutes >= 1 and <= auth.sessionMaxMinutes <= 10080 (7 days)");
     }
+    // In seconds for tests and short-lived automation (it overrides the minutes); not below 5 s: front doors
+    // tell each other of a session's use every second (Sessions.REPORT_MS).
+    int idleS = AgentConfig.integer(p, "auth.sessionIdleSeconds", idleMin * 60);
+    if (idleS < 5 || idleS > maxMin * 60) {
+      throw AgentConfig.invalid("auth.sessionIdleSeconds >= 5 and <= auth.sessionMaxMinutes x 60");
+    }
     return new RoutingSettings(durability, Duration.ofMillis(deadMs), Duration.ofSeconds(antiEntropyS),
-        Duration.ofMillis(durabilityMs), attempts, Duration.ofMillis(budgetMs), Duration.ofMinutes(idleMin),
+        Duration.ofMillis(durabilityMs), attempts, Duration.ofMillis(budgetMs), Duration.ofSeconds(idleS),
         Duration.ofMinutes(maxMin), Duration.ofMillis(hedgeMs));
   }
 }

@@ -41,6 +41,12 @@ final class ClusterLayout {
 
   /** The operator's own agent settings (docs/configuration.md): HOME/agent.properties, appended to every agent's. */
   static final String AGENT_OVERRIDES = "agent.properties";
+  /**
+   * The operator's own front-door settings (auth.*, cluster.* routing): HOME/front-door.properties, appended to
+   * every front door's node.properties, each HSM host's and the bridge's, so that they agree (a session's idle
+   * limit, for one, is counted by all of them together).
+   */
+  static final String FRONT_DOOR_OVERRIDES = "front-door.properties";
 
   /**
    * HOME/agent.properties when present, after a comment line: settings an operator adds to every HSM's
@@ -48,7 +54,16 @@ final class ClusterLayout {
    * a key, so these override the derived ones.
    */
   static String agentOverrides(Home home) throws IOException {
-    Path overrides = home.dir().resolve(AGENT_OVERRIDES);
+    return overrides(home, AGENT_OVERRIDES);
+  }
+
+  /** HOME/front-door.properties when present, after a comment line (see {@link #FRONT_DOOR_OVERRIDES}). */
+  static String frontDoorOverrides(Home home) throws IOException {
+    return overrides(home, FRONT_DOOR_OVERRIDES);
+  }
+
+  private static String overrides(Home home, String fileName) throws IOException {
+    Path overrides = home.dir().resolve(fileName);
     if (!Files.isRegularFile(overrides)) {
       return "";
     }
@@ -68,12 +83,13 @@ final class ClusterLayout {
       NodeDir d = home.hsm(m.id());
       NodeLayout.prepareToken(d);
       NodeLayout.privateDir(d.raftDir());
-      NodeLayout.writeIfChanged(d.nodeProperties(), NodeProperties.agent(home, rec, m, library) + agentOverrides(home));
+      NodeLayout.writeIfChanged(d.nodeProperties(), NodeProperties.agent(home, rec, m, library)
+          + frontDoorOverrides(home) + agentOverrides(home));
       nodes.add(d);
     }
     NodeDir bridge = home.bridge();
     NodeLayout.privateDir(bridge.dir());
-    NodeLayout.writeIfChanged(bridge.nodeProperties(), NodeProperties.bridge(home, rec));
+    NodeLayout.writeIfChanged(bridge.nodeProperties(), NodeProperties.bridge(home, rec) + frontDoorOverrides(home));
     nodes.add(bridge);
     issueMissingCertificates(home, rec, nodes);
   }

@@ -13,6 +13,12 @@ public final class Addresses {
   /** Agents publish their heartbeat (state, applied sequence, load) here; bridges listen. */
   public static final String HEARTBEAT = PREFIX + "heartbeat";
 
+  /**
+   * Front doors publish here, every second, which sessions they served lately and when (digests of the
+   * tokens, never the tokens): a session's idle limit then counts its use at any front door.
+   */
+  public static final String SESSIONS_USED = PREFIX + "sessions.used";
+
   /** Agents that hold the cluster key answer joiners' requests for it here (wrapped to the joiner's transport key). */
   public static final String CLUSTER_KEY = PREFIX + "cluster.key";
 

@@ -50,6 +50,29 @@ public final class FrontDoor {
     return sessions.held(token);
   }
 
+  /** What to tell the other front doors of the sessions served here lately (see Sessions#usedSinceLastReport). */
+  public JsonObject sessionsUsedReport() {
+    java.util.Map<String, Long> used = sessions.usedSinceLastReport();
+    return used.isEmpty() ? null : new JsonObject().put("used", new JsonObject(new java.util.LinkedHashMap<>(used)));
+  }
+
+  /**
+   * Another front door's report of the sessions it served: each one's idle time counts from then here too.
+   * What is not a report (wrong types, a name that is not a token digest, more entries than a report holds)
+   * is ignored; only the cluster's members can publish on the event bus.
+   */
+  public void sessionsUsedElsewhere(Object report) {
+    if (!(report instanceof JsonObject r) || !(r.getValue("used") instanceof JsonObject used)
+        || used.size() > Sessions.MAX_REPORTED) {
+      return;
+    }
+    for (java.util.Map.Entry<String, Object> e : used) {
+      if (e.getKey().length() == 44 && e.getValue() instanceof Number at) {
+        sessions.usedElsewhere(e.getKey(), at.longValue());
+      }
+    }
+  }
+
   /** Holds a session an agent verified (see {@link #unverified}). */
   public void adopt(Sessions.Session s) {
     sessions.adopt(s);

@@ -18,8 +18,9 @@ import java.util.function.LongSupplier;
  * (recorded in the cluster's log), on every request. A token this front door has not seen yet is checked
  * by an agent once ({@link #unverified}, then {@link #adopt}) before it admits anything, also the
  * requests the front door answers itself; a held one is checked again before the front door answers an
- * operation itself ({@link #held}). Valid until it has been idle for {@code idle} here (then refused here
- * until it would have expired), is {@code max} old, its proof expires, or logout. Event-loop confined (not
+ * operation itself ({@link #held}). Valid until it has been idle for {@code idle} at every front door
+ * (they report the sessions they served every {@link #REPORT_MS}; one that ran out here is refused here until
+ * it would have expired), is {@code max} old, its proof expires, or logout. Event-loop confined (not
  * thread-safe).
  */
 public final class Sessions {
@@ -35,9 +36,14 @@ public final class Sessions {
     final JsonObject proof;
     final long createdMillis;
     long lastUsedMillis;
+    /** What {@link #usedSinceLastReport} last told the other front doors of this session's use. */
+    long reportedUseMillis;
+    /** SHA-256 of the token: how front doors name the session to each other (never the token itself). */
+    final String digest;
 
     Session(String token, String user, Role role, JsonObject proof, long created, long now) {
       this.token = token;
+      this.digest = digestOf(token);
       this.user = user;
       this.role = role;
       this.proof = proof == null ? null : proof.copy();
@@ -63,7 +69,7 @@ public final class Sessions {
    */
   static final int MAX_REFUSED = 100_000;
   static final long REFUSED_TTL_MS = 60_000;
-  /** By {@link #refusalKey} of the token: a digest, so that the bound holds in memory too (tokens are ~400 chars). */
+  /** By {@link #digestOf} the token: a digest, so that the bound holds in memory too (tokens are ~400 chars). */
   private final Map<String, Long> refusedUntil = new java.util.LinkedHashMap<>(16, 0.75f, false) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
@@ -73,14 +79,80 @@ public final class Sessions {
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final Map<String, Session> byToken = new HashMap<>();
+  private final Map<String, Session> byDigest = new HashMap<>();
+  /**
+   * When a session this front door does not hold was last used at another front door (by digest, from their
+   * reports): it is not taken here if it has been idle for the limit since. Bounded like the sessions.
+   */
+  private final Map<String, Long> usedElsewhere = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+      return size() > MAX_SESSIONS;
+    }
+  };
   private final Duration idle;
   private final Duration max;
   private final LongSupplier clock;
+  /**
+   * When this front door started: nothing it learnt of a session's use before is known, so a session's idle
+   * time here counts from this at the earliest (a session survives the restart of every process).
+   */
+  private final long startedMillis;
+
+  /** How often front doors report the sessions they served (see {@link #usedSinceLastReport}). */
+  public static final long REPORT_MS = 1_000;
+  /** Most sessions named in one report message. */
+  public static final int MAX_REPORTED = 5_000;
 
   public Sessions(Duration idle, Duration max, LongSupplier clockMillis) {
     this.idle = idle;
     this.max = max;
     this.clock = clockMillis;
+    this.startedMillis = clockMillis.getAsLong();
+  }
+
+  private void hold(Session s) {
+    byToken.put(s.token, s);
+    byDigest.put(s.digest, s);
+    usedElsewhere.remove(s.digest);
+  }
+
+  private void drop(Session s) {
+    if (byToken.remove(s.token) != null) {
+      byDigest.remove(s.digest);
+    }
+  }
+
+  /**
+   * The sessions used here since the last call, as token digest → last use (epoch millis), at most
+   * {@link #MAX_REPORTED} (the rest in the next report). Front doors publish this every {@link #REPORT_MS}.
+   */
+  public Map<String, Long> usedSinceLastReport() {
+    Map<String, Long> used = new java.util.LinkedHashMap<>();
+    for (Session s : byToken.values()) {
+      if (s.lastUsedMillis != s.reportedUseMillis && used.size() < MAX_REPORTED) {
+        used.put(s.digest, s.lastUsedMillis);
+        s.reportedUseMillis = s.lastUsedMillis;
+      }
+    }
+    return used;
+  }
+
+  /**
+   * Another front door served the session of {@code digest} at {@code atMillis}: its idle time here counts
+   * from then. A time in the future counts as now (a clock ahead, or a lie, cannot make a session live on).
+   */
+  public void usedElsewhere(String digest, long atMillis) {
+    long at = Math.min(atMillis, clock.getAsLong());
+    Session held = byDigest.get(digest);
+    if (held != null) {
+      if (at > held.lastUsedMillis) {
+        held.lastUsedMillis = at;
+        held.reportedUseMillis = at; // the others know: not echoed back
+      }
+      return;
+    }
+    usedElsewhere.merge(digest, at, Math::max);
   }
 
   /** Opens a session without a session proof (its requests are refused by the agents). */
@@ -106,7 +178,7 @@ public final class Sessions {
     }
     long now = clock.getAsLong();
     Session s = new Session(token, user, role, proof, now, now);
-    byToken.put(token, s);
+    hold(s);
     return s;
   }
 
@@ -132,8 +204,19 @@ public final class Sessions {
         return null;
       }
       long now = clock.getAsLong();
-      Session s = new Session(t, io.hsmbridge.pkcs11.UserRecord.checkName(user), role, proof, issued.longValue(), now);
-      return now >= ends.longValue() || expired(s, now) ? null : s;
+      String digest = digestOf(t);
+      // Idle since its last use at any front door (their reports), or since this one started or the login.
+      long lastUse = Math.max(Math.max(startedMillis, issued.longValue()), usedElsewhere.getOrDefault(digest, 0L));
+      Session s = new Session(t, io.hsmbridge.pkcs11.UserRecord.checkName(user), role, proof, issued.longValue(),
+          Math.min(lastUse, now));
+      if (now >= ends.longValue()) {
+        return null;
+      }
+      if (expired(s, now)) {
+        expire(s); // idle at every front door: refused here from now on, as a session that idled out here
+        return null;
+      }
+      return s;
     } catch (RuntimeException e) {
       return null; // not base64, not JSON, a field of the wrong type: not a token of ours
     }
@@ -144,12 +227,12 @@ public final class Sessions {
    * {@link #REFUSED_TTL_MS} without asking an agent again.
    */
   public void refused(Session s) {
-    byToken.remove(s.token);
-    refusedUntil.put(refusalKey(s.token), clock.getAsLong() + REFUSED_TTL_MS);
+    drop(s);
+    refusedUntil.put(s.digest, clock.getAsLong() + REFUSED_TTL_MS);
   }
 
   private boolean recentlyRefused(String token) {
-    String key = refusalKey(token);
+    String key = digestOf(token);
     Long until = refusedUntil.get(key);
     if (until == null) {
       return false;
@@ -161,7 +244,8 @@ public final class Sessions {
     return true;
   }
 
-  private static String refusalKey(String token) {
+  /** SHA-256 of a token, base64: how refused tokens are kept and how front doors name sessions to each other. */
+  static String digestOf(String token) {
     try {
       return Base64.getEncoder().encodeToString(java.security.MessageDigest.getInstance("SHA-256")
           .digest(token.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
@@ -176,13 +260,13 @@ public final class Sessions {
    * which does not see idleness, would vouch for it (the idle limit would never end a session).
    */
   private void expire(Session s) {
-    byToken.remove(s.token);
+    drop(s);
     long until = s.createdMillis + max.toMillis();
     if (s.proof != null && s.proof.getValue("expiresAt") instanceof Number ends) {
       until = Math.min(until, ends.longValue());
     }
     if (until > clock.getAsLong()) {
-      refusedUntil.put(refusalKey(s.token), until);
+      refusedUntil.put(s.digest, until);
     }
   }
 
@@ -212,7 +296,9 @@ public final class Sessions {
     if (byToken.size() >= MAX_SESSIONS) {
       throw new IllegalStateException("too many sessions");
     }
-    byToken.putIfAbsent(s.token, s);
+    if (!byToken.containsKey(s.token)) {
+      hold(s);
+    }
   }
 
   /** The live session of {@code token} (its idle timer restarts), or null when unknown or expired. */

@@ -149,6 +149,14 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     MessageConsumer<Object> requests = vertx.eventBus().localConsumer(Addresses.BRIDGE_REQUEST, this::handle);
     consumers.add(requests);
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
+    // Sessions are idle only when idle at every front door: each tells the others which it served.
+    consumers.add(vertx.eventBus().consumer(Addresses.SESSIONS_USED, m -> frontDoor.sessionsUsedElsewhere(m.body())));
+    vertx.setPeriodic(io.hsmbridge.bridge.auth.Sessions.REPORT_MS, t -> {
+      JsonObject report = frontDoor.sessionsUsedReport();
+      if (report != null) {
+        vertx.eventBus().publish(Addresses.SESSIONS_USED, report);
+      }
+    });
     if (vertx instanceof io.vertx.core.internal.VertxInternal vi
         && vi.clusterManager() instanceof io.hsmbridge.agent.membership.CertifiedClusterManager membership) {
       io.vertx.core.Context context = vertx.getOrCreateContext();

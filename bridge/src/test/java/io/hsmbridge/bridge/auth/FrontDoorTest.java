@@ -2,6 +2,7 @@ package io.hsmbridge.bridge.auth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -132,6 +133,52 @@ class FrontDoorTest {
     now.addAndGet(Duration.ofMinutes(16).toMillis());
     loginWithProof(door, "carol");
     assertNull(door.unverified(swept), "swept as idle: not adopted again");
+  }
+
+  @Test
+  void aSessionIsIdleOnlyWhenIdleAtEveryFrontDoor() {
+    FrontDoor b = new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(60), now::get);
+    FrontDoor watcher = new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(60), now::get);
+    FrontDoor deaf = new FrontDoor(Duration.ofMinutes(15), Duration.ofMinutes(60), now::get); // hears no report
+    String token = loginWithProof(door, "alice");
+    JsonObject loginReport = door.sessionsUsedReport();
+    assertNotNull(loginReport, "a new session is reported");
+    b.sessionsUsedElsewhere(loginReport);
+    watcher.sessionsUsedElsewhere(loginReport);
+    b.adopt(b.unverified(token)); // an agent verified it
+    JsonObject list = new JsonObject().put("op", "key.list").put("session", token);
+    for (int i = 0; i < 3; i++) { // used at b every 10 minutes; b reports it every second
+      now.addAndGet(Duration.ofMinutes(10).toMillis());
+      b.admit(Op.KEY_LIST, list);
+      JsonObject report = b.sessionsUsedReport();
+      door.sessionsUsedElsewhere(report);
+      watcher.sessionsUsedElsewhere(report);
+    }
+    assertNull(door.sessionsUsedReport(), "what others reported is not echoed back");
+    assertNull(b.sessionsUsedReport(), "nothing used since the last report");
+    // 30 minutes after its last use here, the login's front door still serves it: it was used elsewhere.
+    assertEquals("alice", door.admit(Op.KEY_LIST, list).session().user);
+    assertEquals("alice", watcher.unverified(token).user, "a front door that heard of its use would adopt it");
+    // A front door that has run for 30 minutes and heard of no use: idle there since it started.
+    assertNull(deaf.unverified(token), "idle for 30 minutes as far as it knows");
+
+    // Now idle everywhere for the limit: refused at every front door, held or not.
+    now.addAndGet(Duration.ofMinutes(15).toMillis());
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> door.admit(Op.KEY_LIST, list)));
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> b.admit(Op.KEY_LIST, list)));
+    assertNull(watcher.unverified(token), "idle at every front door: not adopted");
+
+    // A report dated in the future counts as now; what is not a report is ignored.
+    String later = loginWithProof(watcher, "bob");
+    JsonObject liar = new JsonObject().put("used", new JsonObject().put(Sessions.digestOf(later), now.get() + Duration.ofDays(1).toMillis()));
+    watcher.sessionsUsedElsewhere(liar);
+    for (Object junk : new Object[] {"x", new JsonObject().put("used", "x"), new JsonObject().put("used",
+        new JsonObject().put("short", 1L).put(Sessions.digestOf(later), "not a number"))}) {
+      watcher.sessionsUsedElsewhere(junk);
+    }
+    now.addAndGet(Duration.ofMinutes(15).toMillis());
+    assertEquals(ErrorCode.NOT_AUTHENTICATED, refusal(() -> watcher.admit(Op.KEY_LIST,
+        new JsonObject().put("op", "key.list").put("session", later))), "a future date did not keep it alive");
   }
 
   @Test
