@@ -52,6 +52,15 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   };
   /** The sequence of the latest user-model change acknowledged here (users, activation, settings). */
   private long userSeq;
+  /**
+   * The sequence of the latest change known here that ends sessions: a logout, a user's deletion or new
+   * password, a lock after failed logins; acknowledged through this front door or reported by another
+   * ({@link Addresses#SESSIONS_USED}, every second). A session's requests go only to HSMs that applied it
+   * while one can take them: an HSM that lags behind the majority would serve a session that has ended.
+   */
+  private long sessionEndSeq;
+  /** What this front door last reported of {@link #sessionEndSeq}. */
+  private long reportedSessionEndSeq;
   private HsmRegistry registry;
   private AntiEntropy antiEntropy;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
@@ -122,14 +131,50 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     }
 
     long minSeq() {
-      if (op.isUserModel() || op == Op.AUTH_LOGIN) {
-        // A login right after the user was created (or the cluster activated) must not land on an HSM
-        // that has not applied that change yet (seen: LOGIN_FAILED once in ten container starts).
-        return userSeq;
-      }
       Object keyId = body.getValue("keyId");
       Long seq = keyId instanceof String ? keySeq.get(keyId) : null;
-      return seq == null ? 0 : seq;
+      return ClusterBridgeVerticle.minSeq(op, userSeq, sessionEndSeq, seq == null ? 0 : seq);
+    }
+  }
+
+  /**
+   * The least applied sequence of an HSM that may serve {@code op}: a login right after the user was created
+   * (or the cluster activated) must not land on an HSM that has not applied that change yet (seen:
+   * LOGIN_FAILED once in ten container starts); a key's request not on one that has not applied its creation;
+   * and any request of a session not on one that has not applied the latest change known to end sessions.
+   */
+  static long minSeq(Op op, long userSeq, long sessionEndSeq, long keySeq) {
+    if (op.isUserModel() || op == Op.AUTH_LOGIN) {
+      return Math.max(userSeq, sessionEndSeq);
+    }
+    return io.hsmbridge.protocol.Access.isPublic(op) ? keySeq : Math.max(keySeq, sessionEndSeq);
+  }
+
+  /** Whether a successful {@code op} ends sessions (its sequence then raises {@link #sessionEndSeq}). */
+  static boolean endsSessions(Op op) {
+    return op == Op.AUTH_LOGOUT || op == Op.USER_DELETE || op == Op.USER_CHANGE_PASSWORD;
+  }
+
+  private void sessionsEnded(long seq) {
+    sessionEndSeq = Math.max(sessionEndSeq, seq);
+  }
+
+  /** This front door's report for the others: the sessions used here lately and the latest session end. */
+  private JsonObject sessionsReport() {
+    JsonObject report = frontDoor.sessionsUsedReport();
+    if (sessionEndSeq > reportedSessionEndSeq) {
+      report = (report == null ? new JsonObject() : report).put("sessionEndSeq", sessionEndSeq);
+      reportedSessionEndSeq = sessionEndSeq;
+    }
+    return report;
+  }
+
+  private void sessionsReported(Object body) {
+    frontDoor.sessionsUsedElsewhere(body);
+    if (body instanceof JsonObject r && r.getValue("sessionEndSeq") instanceof Number seq && seq.longValue() > 0) {
+      // No lie can make this front door refuse service: when no HSM has applied it, any HSM serves (dispatch).
+      sessionsEnded(seq.longValue());
+      reportedSessionEndSeq = Math.max(reportedSessionEndSeq, seq.longValue()); // the others know it
     }
   }
 
@@ -150,9 +195,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     consumers.add(requests);
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
     // Sessions are idle only when idle at every front door: each tells the others which it served.
-    consumers.add(vertx.eventBus().consumer(Addresses.SESSIONS_USED, m -> frontDoor.sessionsUsedElsewhere(m.body())));
+    consumers.add(vertx.eventBus().consumer(Addresses.SESSIONS_USED, m -> sessionsReported(m.body())));
     vertx.setPeriodic(io.hsmbridge.bridge.auth.Sessions.REPORT_MS, t -> {
-      JsonObject report = frontDoor.sessionsUsedReport();
+      JsonObject report = sessionsReport();
       if (report != null) {
         vertx.eventBus().publish(Addresses.SESSIONS_USED, report);
       }
@@ -451,6 +496,10 @@ public final class ClusterBridgeVerticle extends VerticleBase {
         if (req.op == Op.AUTH_LOGIN && reply.getValue("seq") instanceof Number seq) {
           sawApplied(hsm, seq.longValue()); // the login's outcome entry (frontDoor.succeeded drops the field)
         }
+        if (endsSessions(req.op) && reply.getValue("seq") instanceof Number seq) {
+          hsm.sawApplied(seq.longValue());
+          sessionsEnded(seq.longValue());
+        }
         try {
           succeeded(req, frontDoor.succeeded(req.op, req.admitted, reply));
         } catch (RuntimeException e) {
@@ -580,6 +629,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
           SequenceNote.Read noted = loginNote(req.op, re);
           if (noted.seq() > 0) {
             sawApplied(hsm, noted.seq());
+            if (ErrorCode.fromCode(re.failureCode()) == ErrorCode.USER_LOCKED) {
+              sessionsEnded(noted.seq()); // the user's sessions end with the lock
+            }
           }
           message.fail(re.failureCode(), noted.message());
           return;
