@@ -78,6 +78,13 @@ public final class MutationLog implements AutoCloseable {
   /** The claimed snapshot's file in the data directory (see TokenStateMachine). */
   static final String SNAPSHOT_CLAIM = "raft-snapshot";
   static final TimeDuration RETRY_SLEEP = TimeDuration.valueOf(100, TimeUnit.MILLISECONDS);
+  /**
+   * How long this HSM's client waits for one reply to a submitted entry before it sends it again (same call
+   * id; the entries are idempotent). The leader replies once it has applied the entry: when the leader dies
+   * after committing but before replying, nothing tells the client, and with Ratis's 3 s it waited 3 s before
+   * asking the new leader (FrontDoorsTest: a creation's commit took 2,985 ms after the leader's SIGKILL).
+   */
+  static final TimeDuration SUBMIT_REQUEST_TIMEOUT = TimeDuration.valueOf(1, TimeUnit.SECONDS);
 
   /** One HSM of the group: its id and the address of its Raft endpoint. */
   public record Peer(String id, String host, int port) {
@@ -232,8 +239,10 @@ public final class MutationLog implements AutoCloseable {
           .setOption(RaftStorage.StartupOption.RECOVER)
           .build();
       server.start();
+      RaftProperties clientProps = new RaftProperties(props);
+      RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, SUBMIT_REQUEST_TIMEOUT);
       RaftClient.Builder clientBuilder = RaftClient.newBuilder()
-          .setProperties(props)
+          .setProperties(clientProps)
           .setParameters(parameters)
           .setRaftGroup(group)
           .setClientId(ClientId.randomId())
