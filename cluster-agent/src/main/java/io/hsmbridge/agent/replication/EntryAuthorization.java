@@ -145,7 +145,7 @@ final class EntryAuthorization {
     if (a.proof() == null) {
       throw refused("no session proof");
     }
-    if (!proofs.validSession(a)) {
+    if (!proofs.validInEntry(a)) {
       throw refused("the session proof does not verify");
     }
     if (!EntryProofs.current(a, at)) {

@@ -77,13 +77,76 @@ public final class EntryProofs {
    * that nobody without a cluster token can submit an entry, nor change one, nor choose its timestamp.
    */
   public Entry seal(Actor actor, long timestamp, String hsmId, Mutation m) {
-    Entry unsealed = new Entry(actor, timestamp, hsmId, null, m);
+    Entry unsealed = new Entry(inLogForm(actor), timestamp, hsmId, null, m);
     return unsealed.withSeal(mac(sealMessage(unsealed)));
   }
 
-  /** Whether {@code a}'s session proof was made by a cluster token (says nothing about expiry). */
+  /**
+   * The first byte of a session proof in its log form: {@value #LOG_FORM_MARK} and a 32-byte HMAC (a session
+   * proof itself is the 32-byte HMAC alone, so the two are told apart by length).
+   */
+  static final byte LOG_FORM_MARK = 'L';
+
+  /**
+   * {@code actor} as a log entry carries it: its session proof replaced by the proof's log form, an HMAC in
+   * the token over the same fields under another label. A session proof is a bearer credential (user, role,
+   * session id, times and proof are what a session token carries): written into the Raft log's files, or a
+   * backup of them, it would let whoever reads them act as the user until the session expires. The log form
+   * proves the same to every HSM that applies the entry (only a cluster token can make it, and only from a
+   * session proof it verified), and no front door or agent takes it for a session ({@link #validSession}
+   * refuses it).
+   */
+  public Actor inLogForm(Actor actor) {
+    if (actor.role() == Actor.Role.AGENT || actor.proof() == null || isLogForm(actor) || !validSession(actor)) {
+      // Only a proof this token verifies turns into a log form: a wrong one (a confused agent's) is logged as
+      // it is, worthless as a credential, and refused on apply by every HSM.
+      return actor;
+    }
+    return new Actor(actor.role(), actor.user(), actor.sessionId(), actor.issuedAt(), actor.expiresAt(),
+        logFormProof(actor));
+  }
+
+  private byte[] logFormProof(Actor a) {
+    byte[] mac = mac(logFormMessage(a));
+    byte[] form = new byte[1 + mac.length];
+    form[0] = LOG_FORM_MARK;
+    System.arraycopy(mac, 0, form, 1, mac.length);
+    return form;
+  }
+
+  static boolean isLogForm(Actor a) {
+    byte[] p = a.proof();
+    return p != null && p.length == 33 && p[0] == LOG_FORM_MARK;
+  }
+
+  /**
+   * Whether the actor of a log entry proves a session made by a cluster token: the proof's log form, or (an
+   * entry written before the log form existed) the session proof itself. Says nothing about expiry.
+   */
+  public boolean validInEntry(Actor a) {
+    if (!isLogForm(a)) {
+      return validSession(a);
+    }
+    if (a.role() == Actor.Role.AGENT) {
+      return false;
+    }
+    VerifiedProof seen = VerifiedProof.of(a);
+    if (verified.containsKey(seen)) {
+      return true;
+    }
+    boolean valid = hasKey() && MessageDigest.isEqual(a.proof(), logFormProof(a));
+    if (valid) {
+      remember(seen);
+    }
+    return valid;
+  }
+
+  /**
+   * Whether {@code a}'s session proof was made by a cluster token (says nothing about expiry). A proof's log
+   * form is not a session proof: refused.
+   */
   public boolean validSession(Actor a) {
-    if (a.role() == Actor.Role.AGENT || a.proof() == null) {
+    if (a.role() == Actor.Role.AGENT || a.proof() == null || isLogForm(a)) {
       return false;
     }
     VerifiedProof seen = VerifiedProof.of(a);
@@ -93,12 +156,16 @@ public final class EntryProofs {
     boolean valid = hasKey()
         && MessageDigest.isEqual(a.proof(), mac(sessionMessage(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt())));
     if (valid) {
-      if (verified.size() >= MAX_VERIFIED) {
-        verified.clear(); // simpler than LRU: the sessions in use are verified again once each
-      }
-      verified.put(seen, Boolean.TRUE);
+      remember(seen);
     }
     return valid;
+  }
+
+  private void remember(VerifiedProof seen) {
+    if (verified.size() >= MAX_VERIFIED) {
+      verified.clear(); // simpler than LRU: the sessions in use are verified again once each
+    }
+    verified.put(seen, Boolean.TRUE);
   }
 
   /**
@@ -166,6 +233,17 @@ public final class EntryProofs {
       out.writeUTF(sessionId);
       out.writeLong(issuedAt);
       out.writeLong(expiresAt);
+    });
+  }
+
+  private static byte[] logFormMessage(Actor a) {
+    return message(out -> {
+      out.writeUTF("hsmbridge.session-in-log.v1");
+      out.writeUTF(a.user());
+      out.writeUTF(a.role().name());
+      out.writeUTF(a.sessionId());
+      out.writeLong(a.issuedAt());
+      out.writeLong(a.expiresAt());
     });
   }
 

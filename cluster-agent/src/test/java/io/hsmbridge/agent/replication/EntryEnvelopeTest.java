@@ -51,7 +51,7 @@ class EntryEnvelopeTest {
     assertEquals(Mutation.FORMAT_VERSION, bytes[0]);
     assertEquals(e, Entry.fromBytes(bytes));
     assertTrue(proofs.validSeal(Entry.fromBytes(bytes)));
-    assertTrue(proofs.validSession(Entry.fromBytes(bytes).actor()));
+    assertTrue(proofs.validInEntry(Entry.fromBytes(bytes).actor()));
     for (int cut = 0; cut < bytes.length; cut++) {
       byte[] shorter = Arrays.copyOf(bytes, cut);
       assertThrows(IllegalArgumentException.class, () -> Entry.fromBytes(shorter), "cut at " + cut);
@@ -74,6 +74,38 @@ class EntryEnvelopeTest {
     assertFalse(printed.contains(HexFormat.of().formatHex(e.seal())));
     assertFalse(printed.contains("$argon2id"), printed);
     assertFalse(admin.toString().contains(HexFormat.of().formatHex(admin.proof())));
+  }
+
+  /**
+   * A session proof is a bearer credential: an entry carries its log form instead, which every HSM checks
+   * on apply and which no HSM takes for a session. The proof's bytes are nowhere in the entry (the Raft log's
+   * files and traffic); a session rebuilt from an entry's actor is refused; a changed log form is refused;
+   * an entry written before the log form (the proof itself) still applies on replay.
+   */
+  @Test
+  void anEntryCarriesTheLogFormOfTheSessionProofNeverTheProof() {
+    if (!proofs.hasKey()) {
+      new TokenApplier(token).apply(1, new Entry(Actor.agent("hsm-1", 1), 1, "hsm-1", null,
+          Mutation.InstallReplica.of(proofs.newKey())));
+    }
+    long now = System.currentTimeMillis();
+    Actor session = proofs.issue(Actor.Role.CO, "admin", now);
+    assertTrue(proofs.validSession(session));
+    byte[] bytes = proofs.seal(session, now, "hsm-2", new Mutation.PutSetting("some.setting", 1)).toBytes();
+    String hex = HexFormat.of().formatHex(bytes);
+    assertFalse(hex.contains(HexFormat.of().formatHex(session.proof())), "the session proof is in the entry's bytes");
+    Actor logged = Entry.fromBytes(bytes).actor();
+    assertEquals(session.sessionId(), logged.sessionId());
+    assertTrue(proofs.validInEntry(logged), "every HSM accepts the log form on apply");
+    assertFalse(proofs.validSession(logged), "whoever reads the log cannot act as the user with it");
+    byte[] changed = logged.proof();
+    changed[7] ^= 0x01;
+    assertFalse(proofs.validInEntry(new Actor(logged.role(), logged.user(), logged.sessionId(), logged.issuedAt(),
+        logged.expiresAt(), changed)), "a changed log form");
+    assertFalse(proofs.validInEntry(new Actor(Actor.Role.CU, logged.user(), logged.sessionId(), logged.issuedAt(),
+        logged.expiresAt(), logged.proof())), "the log form of another role");
+    Entry legacy = new Entry(session, now, "hsm-2", null, new Mutation.PutSetting("some.setting", 1));
+    assertTrue(proofs.validInEntry(Entry.fromBytes(legacy.toBytes()).actor()), "an entry of an earlier build");
   }
 
   /**

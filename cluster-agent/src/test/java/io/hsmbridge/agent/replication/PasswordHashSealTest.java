@@ -1,5 +1,7 @@
 package io.hsmbridge.agent.replication;
 
+import io.hsmbridge.agent.users.Principal;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.hsmbridge.pkcs11.UserRecord;
@@ -53,6 +55,29 @@ class PasswordHashSealTest extends AgentClusterTest {
       String tag = hash.substring(hash.lastIndexOf('$') + 1);
       assertFalse(contains(raft, tag), "not even a hash's tag");
     }
+    // Nor a session proof (a bearer credential: user, role, session id, times and proof make a session token).
+    // The admin's and alice's sessions made entries (a user, a password change); the entries carry the
+    // proof's log form, which no HSM takes for a session.
+    for (JsonObject session : List.of(admin, alice)) {
+      byte[] proof = java.util.Base64.getDecoder().decode(session.getJsonObject(Principal.PROOF).getString("proof"));
+      assertEquals(32, proof.length);
+      assertFalse(containsBytes(raft, proof), session.getString("user") + "'s session proof is in the Raft log files");
+      assertTrue(contains(raft, session.getJsonObject(Principal.PROOF).getString("sessionId")),
+          "the session's entries are in the log (by session id)");
+    }
+  }
+
+  private static boolean containsBytes(byte[] haystack, byte[] n) {
+    outer:
+    for (int i = 0; i + n.length <= haystack.length; i++) {
+      for (int j = 0; j < n.length; j++) {
+        if (haystack[i + j] != n[j]) {
+          continue outer;
+        }
+      }
+      return true;
+    }
+    return false;
   }
 
   private static byte[] allBytesUnder(Path root) throws IOException {
