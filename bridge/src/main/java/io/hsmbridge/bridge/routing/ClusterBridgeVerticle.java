@@ -248,7 +248,7 @@ public final class ClusterBridgeVerticle extends VerticleBase {
    * would leave to their reply timeout, go to another HSM at once (retry-safe ones; the others fail).
    */
   private void membersLeft(Set<String> addresses) {
-    for (HsmView dead : registry.left(addresses)) {
+    for (HsmView dead : registry.left(addresses, System.nanoTime())) {
       died(dead, "left the cluster (its process's membership link closed)");
     }
   }

@@ -62,14 +62,15 @@ final class HsmRegistry {
 
   /**
    * Marks dead, at once, the HSMs whose current run served at one of {@code addresses} (those of a member
-   * that left the cluster) and returns those that were alive. The old run's heartbeats are ignored from now
-   * on (one may still be in flight on another connection); a restart announces a new address.
+   * that left the cluster) and returns those that were alive. A heartbeat of that run in the next
+   * {@link HsmView#LATE_HEARTBEAT_NANOS} is a late one and ignored; one after it means the run is back (a
+   * paused or cut-off member joins the membership again), a restart announces a new address.
    */
-  List<HsmView> left(Set<String> addresses) {
+  List<HsmView> left(Set<String> addresses, long now) {
     List<HsmView> died = new ArrayList<>();
     for (HsmView v : hsms.values()) {
       if (addresses.contains(v.address)) {
-        v.departed = true;
+        v.departedNanos = now;
         if (v.alive) {
           v.alive = false;
           died.add(v);

@@ -61,15 +61,23 @@ final class HsmView {
     }
   }
 
-  /** The member serving {@link #address} left the cluster: that run is dead whatever it said last. */
-  boolean departed;
+  /**
+   * How long after its member left the cluster a heartbeat of the same run is taken for a late one (sent
+   * before the process died, read after its link closed) and ignored. A run that comes back later (it was
+   * paused or cut off, not killed, and joined the membership again) is heard again.
+   */
+  static final long LATE_HEARTBEAT_NANOS = 1_000_000_000L;
+
+  /** When the member serving {@link #address} left the cluster (0: it did not). */
+  long departedNanos;
 
   void heartbeat(JsonObject hb, long now) {
     String announcedRun = hb.getString("address");
-    if (departed && (announcedRun == null || announcedRun.equals(address))) {
-      return; // a late word of the run that left; the next run announces a new address
+    if (departedNanos != 0 && now - departedNanos < LATE_HEARTBEAT_NANOS
+        && (announcedRun == null || announcedRun.equals(address))) {
+      return; // a late word of the run that left
     }
-    departed = false;
+    departedNanos = 0;
     lastHeartbeatNanos = now;
     alive = true;
     Long a = hb.getLong("applied");

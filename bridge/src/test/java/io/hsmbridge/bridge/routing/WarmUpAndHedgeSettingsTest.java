@@ -80,4 +80,28 @@ class WarmUpAndHedgeSettingsTest {
     HsmException e = assertThrows(HsmException.class, () -> RoutingSettings.from(tiny));
     assertTrue(e.getMessage().contains("cluster.hedgeAfterMs"), e.getMessage());
   }
+
+  /**
+   * An HSM whose member left the cluster is dead at once; a heartbeat of the same run right after is a late
+   * one; the same run heard again later is back (ContainerFaultsTest: a container paused for 15 s left the
+   * membership, joined it again when unpaused, and stayed UNHEALTHY for good while its heartbeats were
+   * ignored); a restart is heard at once.
+   */
+  @Test
+  void anHsmThatLeftIsDeadAtOnceAndHeardAgainWhenItComesBack() {
+    HsmRegistry registry = new HsmRegistry(Duration.ofSeconds(2));
+    long t0 = 1_000_000_000L;
+    registry.onHeartbeat(heartbeat("SERVING", "hsmbridge.v1.agent.hsm2.run1"), t0);
+    assertTrue(registry.get("hsm2").serving());
+    assertEquals(1, registry.left(java.util.Set.of("hsmbridge.v1.agent.hsm2.run1"), t0 + 10).size());
+    assertFalse(registry.get("hsm2").serving(), "dead the moment its member left");
+    registry.onHeartbeat(heartbeat("SERVING", "hsmbridge.v1.agent.hsm2.run1"), t0 + 20_000_000L);
+    registry.onHeartbeat(new JsonObject().put("hsmId", "hsm2").put("applied", 6L), t0 + 30_000_000L);
+    assertFalse(registry.get("hsm2").serving(), "a late heartbeat of the run that left");
+    registry.onHeartbeat(heartbeat("SERVING", "hsmbridge.v1.agent.hsm2.run1"), t0 + 10 + HsmView.LATE_HEARTBEAT_NANOS);
+    assertTrue(registry.get("hsm2").serving(), "the same run back (paused, or cut off, then joined again)");
+    registry.left(java.util.Set.of("hsmbridge.v1.agent.hsm2.run1"), t0 + 5_000_000_000L);
+    registry.onHeartbeat(heartbeat("SERVING", "hsmbridge.v1.agent.hsm2.run2"), t0 + 5_100_000_000L);
+    assertTrue(registry.get("hsm2").serving(), "a restarted run (a new address) is heard at once");
+  }
 }
