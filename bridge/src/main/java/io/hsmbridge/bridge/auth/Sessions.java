@@ -41,9 +41,9 @@ public final class Sessions {
     /** SHA-256 of the token: how front doors name the session to each other (never the token itself). */
     final String digest;
 
-    Session(String token, String user, Role role, JsonObject proof, long created, long now) {
+    Session(String token, String digest, String user, Role role, JsonObject proof, long created, long now) {
       this.token = token;
-      this.digest = digestOf(token);
+      this.digest = digest;
       this.user = user;
       this.role = role;
       this.proof = proof == null ? null : proof.copy();
@@ -177,7 +177,7 @@ public final class Sessions {
           .encodeToString(carried.encode().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
     long now = clock.getAsLong();
-    Session s = new Session(token, user, role, proof, now, now);
+    Session s = new Session(token, digestOf(token), user, role, proof, now, now);
     hold(s);
     return s;
   }
@@ -190,7 +190,11 @@ public final class Sessions {
    */
   public Session unverified(Object token) {
     if (!(token instanceof String t) || !t.startsWith(TOKEN_PREFIX) || t.length() > MAX_TOKEN_CHARS
-        || byToken.containsKey(t) || recentlyRefused(t)) {
+        || byToken.containsKey(t)) {
+      return null;
+    }
+    String digest = digestOf(t);
+    if (recentlyRefused(digest)) {
       return null;
     }
     try {
@@ -204,10 +208,9 @@ public final class Sessions {
         return null;
       }
       long now = clock.getAsLong();
-      String digest = digestOf(t);
       // Idle since its last use at any front door (their reports), or since this one started or the login.
       long lastUse = Math.max(Math.max(startedMillis, issued.longValue()), usedElsewhere.getOrDefault(digest, 0L));
-      Session s = new Session(t, io.hsmbridge.pkcs11.UserRecord.checkName(user), role, proof, issued.longValue(),
+      Session s = new Session(t, digest, io.hsmbridge.pkcs11.UserRecord.checkName(user), role, proof, issued.longValue(),
           Math.min(lastUse, now));
       if (now >= ends.longValue()) {
         return null;
@@ -231,8 +234,8 @@ public final class Sessions {
     refusedUntil.put(s.digest, clock.getAsLong() + REFUSED_TTL_MS);
   }
 
-  private boolean recentlyRefused(String token) {
-    String key = digestOf(token);
+  /** Whether the token of {@code key} ({@link #digestOf}) was refused lately. */
+  private boolean recentlyRefused(String key) {
     Long until = refusedUntil.get(key);
     if (until == null) {
       return false;

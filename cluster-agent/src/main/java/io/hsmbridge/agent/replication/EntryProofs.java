@@ -127,18 +127,7 @@ public final class EntryProofs {
     if (!isLogForm(a)) {
       return validSession(a);
     }
-    if (a.role() == Actor.Role.AGENT) {
-      return false;
-    }
-    VerifiedProof seen = VerifiedProof.of(a);
-    if (verified.containsKey(seen)) {
-      return true;
-    }
-    boolean valid = hasKey() && MessageDigest.isEqual(a.proof(), logFormProof(a));
-    if (valid) {
-      remember(seen);
-    }
-    return valid;
+    return a.role() != Actor.Role.AGENT && verifies(a, () -> logFormProof(a));
   }
 
   /**
@@ -149,23 +138,26 @@ public final class EntryProofs {
     if (a.role() == Actor.Role.AGENT || a.proof() == null || isLogForm(a)) {
       return false;
     }
+    return verifies(a, () -> mac(sessionMessage(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt())));
+  }
+
+  /**
+   * Whether {@code a}'s proof equals what the token makes for it ({@code expected}, a token HMAC), remembered
+   * once it did. A session proof and a log form never share an entry: their bytes differ in length.
+   */
+  private boolean verifies(Actor a, java.util.function.Supplier<byte[]> expected) {
     VerifiedProof seen = VerifiedProof.of(a);
     if (verified.containsKey(seen)) {
       return true;
     }
-    boolean valid = hasKey()
-        && MessageDigest.isEqual(a.proof(), mac(sessionMessage(a.role(), a.user(), a.sessionId(), a.issuedAt(), a.expiresAt())));
+    boolean valid = hasKey() && MessageDigest.isEqual(a.proof(), expected.get());
     if (valid) {
-      remember(seen);
+      if (verified.size() >= MAX_VERIFIED) {
+        verified.clear(); // simpler than LRU: the sessions in use are verified again once each
+      }
+      verified.put(seen, Boolean.TRUE);
     }
     return valid;
-  }
-
-  private void remember(VerifiedProof seen) {
-    if (verified.size() >= MAX_VERIFIED) {
-      verified.clear(); // simpler than LRU: the sessions in use are verified again once each
-    }
-    verified.put(seen, Boolean.TRUE);
   }
 
   /**

@@ -95,16 +95,6 @@ class PasswordHashSealTest extends AgentClusterTest {
   }
 
   private static boolean contains(byte[] haystack, String needle) {
-    byte[] n = needle.getBytes(StandardCharsets.US_ASCII);
-    outer:
-    for (int i = 0; i + n.length <= haystack.length; i++) {
-      for (int j = 0; j < n.length; j++) {
-        if (haystack[i + j] != n[j]) {
-          continue outer;
-        }
-      }
-      return true;
-    }
-    return false;
+    return containsBytes(haystack, needle.getBytes(StandardCharsets.US_ASCII));
   }
 }
