@@ -107,7 +107,7 @@ public final class AuditWriter implements AutoCloseable {
         }
         if (p == null || p.synced() != null) {
           // The interval passed with lines written since the last anchor, or a caller waits for them.
-          log.flush();
+          flush();
           log.anchor();
           anchoredAt = System.currentTimeMillis();
           unanchored = false;
@@ -119,7 +119,8 @@ public final class AuditWriter implements AutoCloseable {
         write(p);
         boolean due = System.currentTimeMillis() - anchoredAt >= ANCHOR_INTERVAL_MILLIS;
         if (queue.isEmpty() || due) {
-          log.flush();
+          // The batch ends here: the log seals it with one token MAC (AuditLog, "sealed batches").
+          flush();
           unanchored = true;
           if (due) {
             log.anchor();
@@ -131,8 +132,17 @@ public final class AuditWriter implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
-      log.flush();
+      flush();
       log.anchor();
+    }
+  }
+
+  /** Seals and writes the batch; a token or disk failure is logged and the lines stay for the next try. */
+  private void flush() {
+    try {
+      log.flush();
+    } catch (RuntimeException e) {
+      LOG.log(Level.SEVERE, "cannot seal or write the audit log", e);
     }
   }
 

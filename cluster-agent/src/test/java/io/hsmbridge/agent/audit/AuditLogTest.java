@@ -148,11 +148,153 @@ class AuditLogTest {
     try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), anchor(), "hsm-test")) {
       for (int i = 0; i < entries; i++) {
         log.append("alice", "CU", "sign", null, "OK");
+        log.flush(); // each line its own sealed batch: a cut anywhere leaves a chain that verifies alone
       }
-      log.flush();
       log.anchor();
     }
     return file;
+  }
+
+  /** The token's audit MAC, counting its calls. */
+  private static final class CountingMac implements AuditLog.ChainMac {
+    int calls;
+
+    @Override
+    public byte[] mac(byte[] data) {
+      calls++;
+      return token.auditKey().mac(data);
+    }
+  }
+
+  @Test
+  void aBatchCostsOneTokenMacAndItsLinesAreLinkedByHashes() throws Exception {
+    Path file = dir.resolve("batch.log");
+    CountingMac mac = new CountingMac();
+    try (AuditLog log = AuditLog.open(file, mac, Clock.systemUTC())) {
+      for (int i = 0; i < 10; i++) {
+        log.append("alice", "CU", "sign", null, "OK");
+      }
+      assertEquals(0, mac.calls, "nothing is sealed before the batch ends");
+      log.flush();
+      assertEquals(1, mac.calls);
+      log.append("alice", "CU", "sign", null, "OK");
+    }
+    assertEquals(2, mac.calls, "close seals the last batch");
+    List<String> lines = Files.readAllLines(file);
+    assertEquals(11, lines.size());
+    for (int i = 0; i < 11; i++) {
+      JsonObject e = new JsonObject(lines.get(i));
+      boolean sealed = i == 9 || i == 10;
+      assertEquals(sealed, e.containsKey("mac"), "line " + (i + 1));
+      assertEquals(!sealed, e.containsKey("hash"), "line " + (i + 1));
+    }
+    assertTrue(AuditLog.verify(file, token.auditKey()::mac).intact());
+  }
+
+  @Test
+  void aLongBatchIsSealedInParts() throws Exception {
+    Path file = dir.resolve("long.log");
+    CountingMac mac = new CountingMac();
+    try (AuditLog log = AuditLog.open(file, mac, Clock.systemUTC())) {
+      for (int i = 0; i < 2 * AuditLog.MAX_BATCH + 5; i++) {
+        log.append("alice", "CU", "sign", null, "OK");
+      }
+      assertEquals(2, mac.calls, "a seal every " + AuditLog.MAX_BATCH + " lines");
+    }
+    assertEquals(3, mac.calls);
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac);
+    assertTrue(r.intact(), r.toString());
+    assertEquals(2 * AuditLog.MAX_BATCH + 5, r.entries());
+  }
+
+  /** Rewrites line {@code index} (0-based) with {@code edit}, then recomputes the hashes and links of the batch up to its seal, as a forger without the HSM can. */
+  private static void forgeWithinBatch(List<String> lines, int index, java.util.function.Consumer<JsonObject> edit)
+      throws Exception {
+    String prev = index == 0 ? AuditLog.GENESIS : linkOf(new JsonObject(lines.get(index - 1)));
+    for (int i = index; i < lines.size(); i++) {
+      JsonObject e = new JsonObject(lines.get(i));
+      if (i == index) {
+        edit.accept(e);
+      }
+      e.put("prev", prev);
+      if (!e.containsKey("hash")) {
+        lines.set(i, e.encode()); // the seal: its MAC cannot be recomputed
+        return;
+      }
+      e.remove("hash");
+      String h = java.util.HexFormat.of().formatHex(
+          java.security.MessageDigest.getInstance("SHA-256").digest(AuditLog.canonical(e)));
+      e.put("hash", h);
+      lines.set(i, e.encode());
+      prev = h;
+    }
+  }
+
+  private static String linkOf(JsonObject e) {
+    return e.containsKey("mac") ? e.getString("mac") : e.getString("hash");
+  }
+
+  @Test
+  void aLineEditedWithItsBatchsHashesRecomputedBreaksTheSeal() throws Exception {
+    Path file = writeLog(6); // one batch: lines 1-5 hashed, line 6 sealed
+    List<String> lines = new ArrayList<>(Files.readAllLines(file));
+    forgeWithinBatch(lines, 1, e -> e.put("user", "mallory"));
+    Files.write(file, lines);
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac);
+    assertFalse(r.intact());
+    assertEquals(6L, r.badLine(), r.toString());
+    assertTrue(r.problem().contains("MAC of entry 6 does not match"), r.problem());
+  }
+
+  @Test
+  void linesAddedAfterTheLastSealAreReportedAndSetAsideBeforeTheChainGoesOn() throws Exception {
+    Path file = writeLog(3);
+    List<String> lines = new ArrayList<>(Files.readAllLines(file));
+    // A forger appends a well-linked, correctly hashed line: only a seal could vouch for it.
+    JsonObject forged = new JsonObject().put("v", 3).put("seq", 4).put("time", "2026-01-01T00:00:00Z")
+        .put("user", "mallory").put("role", "CO").put("op", "user.delete").putNull("keyId").put("result", "OK")
+        .put("prev", new JsonObject(lines.get(2)).getString("mac"));
+    forged.put("hash", java.util.HexFormat.of().formatHex(
+        java.security.MessageDigest.getInstance("SHA-256").digest(AuditLog.canonical(forged))));
+    lines.add(forged.encode());
+    Files.write(file, lines);
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac);
+    assertFalse(r.intact());
+    assertEquals(4L, r.badLine());
+    assertTrue(r.problem().contains("entries 4..4 at the end are covered by no seal"), r.problem());
+
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC())) {
+      assertEquals(3, log.lastSeq(), "the chain goes on from the last seal");
+      log.append("alice", "CU", "sign", null, "OK");
+    }
+    r = AuditLog.verify(file, token.auditKey()::mac);
+    assertTrue(r.intact(), r.toString());
+    assertEquals(4, r.entries());
+    assertFalse(Files.readString(file).contains("mallory"), "the next seal covers not the forged line");
+    try (var aside = Files.list(dir)) {
+      assertTrue(aside.anyMatch(p -> p.getFileName().toString().startsWith("audit.log.unsealed-")),
+          "the forged line is kept aside for the record");
+    }
+  }
+
+  @Test
+  void aCutInsideABatchIsNamedByTheAnchorAndTheUnsealedLines() throws Exception {
+    Path file = dir.resolve("cut-batch.log");
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC(), anchor(), "hsm-test")) {
+      log.append("alice", "CU", "sign", null, "OK");
+      log.flush(); // line 1 sealed alone
+      for (int i = 0; i < 5; i++) {
+        log.append("alice", "CU", "sign", null, "OK");
+      }
+      log.flush(); // lines 2-6: one batch, sealed by line 6
+      log.anchor();
+    }
+    Files.write(file, Files.readAllLines(file).subList(0, 4));
+    AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac, anchors.read());
+    assertFalse(r.intact());
+    assertEquals(1, r.lastSeq(), "the sealed chain ends at line 1");
+    assertTrue(r.problem().contains("entries 2..6 were removed") && r.problem().contains("entries 2..4 at the end are"
+        + " covered by no seal"), r.problem());
   }
 
   @Test
@@ -251,11 +393,17 @@ class AuditLogTest {
       w.sync();
       assertEquals(50L, token.auditAnchor().rescan().orElseThrow().seq(), "in the token, not only in memory");
       List<String> lines = Files.readAllLines(file);
-      Files.write(file, lines.subList(0, 45));
+      // Cut after a seal (a cut inside a batch the chain alone finds: the new sealed-batch tests).
+      int keep = 45;
+      while (!new JsonObject(lines.get(keep - 1)).containsKey("mac")) {
+        keep--;
+      }
+      Files.write(file, lines.subList(0, keep));
       w.sync();
+      assertTrue(AuditLog.verify(file, token.auditKey()::mac).intact(), "the chain alone cannot see this cut");
       AuditLog.Report r = AuditLog.verify(file, token.auditKey()::mac, token.auditAnchor().read());
       assertFalse(r.intact());
-      assertTrue(r.problem().contains("46..50"), r.problem());
+      assertTrue(r.problem().contains((keep + 1) + "..50"), r.problem());
     } finally {
       w.close();
     }
