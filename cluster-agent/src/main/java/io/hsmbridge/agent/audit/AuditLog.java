@@ -213,6 +213,16 @@ public final class AuditLog implements AutoCloseable {
     }
   }
 
+  /** Whether {@code line} is an entry that carries a MAC (its own seal, or a line of formats 1 and 2). */
+  private static boolean sealed(String line) {
+    try {
+      JsonObject e = new JsonObject(line);
+      return e.getLong("seq") != null && e.getString("mac") != null;
+    } catch (DecodeException | ClassCastException e) {
+      return false;
+    }
+  }
+
   private static boolean readable(String line) {
     try {
       JsonObject e = new JsonObject(line);
@@ -247,14 +257,16 @@ public final class AuditLog implements AutoCloseable {
   }
 
   /**
-   * Lines after the last sealed one (format 3 lines with a hash; see the class comment): a batch cut by a
-   * kill while it was written, or lines someone else added. Continuing the chain after them would let the
-   * next seal cover them, so they are moved to {@code <file>.unsealed-<millis>} for the record and the chain
-   * continues from the last seal. {@link #verify} reports the same lines while they are in the file.
+   * Lines after the last sealed one (format 3 lines with a hash, or lines that are no entry at all; see the
+   * class comment): a batch cut by a kill while it was written, or lines someone else added. Continuing the
+   * chain after them would let the next seal cover them, so they are moved to {@code <file>.unsealed-<millis>}
+   * for the record and the chain continues from the last seal. {@link #verify} reports the same lines while
+   * they are in the file. Lines that are no entry go too: whoever can write the file must not be able to
+   * stop the agent from starting (an unreadable last line would).
    */
   private static List<String> setUnsealedTailAside(Path file, List<String> lines) throws IOException {
     int end = lines.size();
-    while (end > 0 && new JsonObject(lines.get(end - 1)).getString("mac") == null) {
+    while (end > 0 && !sealed(lines.get(end - 1))) {
       end--;
     }
     if (end == lines.size()) {

@@ -271,6 +271,14 @@ class AuditLogTest {
     assertTrue(r.intact(), r.toString());
     assertEquals(4, r.entries());
     assertFalse(Files.readString(file).contains("mallory"), "the next seal covers not the forged line");
+
+    // Lines that are no entry at all after a forged one: the agent still starts, and sets both aside.
+    Files.writeString(file, Files.readString(file) + forged.put("seq", 5).put("prev", linkOf(new JsonObject(
+        Files.readAllLines(file).get(3)))).encode() + "\nnot json\n{\"seq\":\"x\"}\n", StandardCharsets.UTF_8);
+    try (AuditLog log = AuditLog.open(file, token.auditKey()::mac, Clock.systemUTC())) {
+      assertEquals(4, log.lastSeq());
+    }
+    assertTrue(AuditLog.verify(file, token.auditKey()::mac).intact());
     try (var aside = Files.list(dir)) {
       assertTrue(aside.anyMatch(p -> p.getFileName().toString().startsWith("audit.log.unsealed-")),
           "the forged line is kept aside for the record");
