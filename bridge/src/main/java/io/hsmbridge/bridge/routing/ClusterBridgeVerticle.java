@@ -53,6 +53,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   };
   /** The sequence of the latest user-model change acknowledged here (users, activation, settings). */
   private long userSeq;
+  /** The latest key creation, change or deletion this front door acknowledged: what a key.list must see. */
+  private long latestKeySeq;
   /**
    * The sequence of the latest change known here that ends sessions: a logout, a user's deletion or new
    * password, a lock after failed logins; acknowledged through this front door or reported by another
@@ -137,6 +139,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     long minSeq() {
       Object keyId = body.getValue("keyId");
       Long seq = keyId instanceof String ? keySeq.get(keyId) : null;
+      if (op == Op.KEY_LIST) {
+        // Read-your-writes for the list too (seen, CI: a key.list right after a creation acknowledged by two
+        // HSMs of three went to the third and listed nothing).
+        seq = latestKeySeq;
+      }
       return ClusterBridgeVerticle.minSeq(op, userSeq, sessionEndSeq, seq == null ? 0 : seq);
     }
   }
@@ -545,8 +552,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     applied.future().onComplete(ar -> {
       vertx.cancelTimer(timer);
       String keyId = reply.getString("keyId");
-      if (keyId != null && req.op != Op.KEY_DELETE) {
-        keySeq.put(keyId, seq);
+      if (keyId != null) {
+        latestKeySeq = Math.max(latestKeySeq, seq);
+        if (req.op != Op.KEY_DELETE) {
+          keySeq.put(keyId, seq);
+        }
       }
       if (req.op.isUserModel()) {
         userSeq = Math.max(userSeq, seq);
