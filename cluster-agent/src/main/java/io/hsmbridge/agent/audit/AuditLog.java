@@ -215,18 +215,19 @@ public final class AuditLog implements AutoCloseable {
 
   /** Whether {@code line} is an entry that carries a MAC (its own seal, or a line of formats 1 and 2). */
   private static boolean sealed(String line) {
-    try {
-      JsonObject e = new JsonObject(line);
-      return e.getLong("seq") != null && e.getString("mac") != null;
-    } catch (DecodeException | ClassCastException e) {
-      return false;
-    }
+    return isEntry(line, e -> e.getString("mac") != null);
   }
 
+  /** Whether {@code line} is a whole entry: a sequence and a link (sealed or hashed). */
   private static boolean readable(String line) {
+    return isEntry(line, e -> e.getString("mac") != null || e.getString("hash") != null);
+  }
+
+  /** Whether {@code line} is a JSON object with a numeric seq that passes {@code link}; a field of the wrong type fails. */
+  private static boolean isEntry(String line, java.util.function.Predicate<JsonObject> link) {
     try {
       JsonObject e = new JsonObject(line);
-      return e.getLong("seq") != null && (e.getString("mac") != null || e.getString("hash") != null);
+      return e.getLong("seq") != null && link.test(e);
     } catch (DecodeException | ClassCastException e) {
       return false;
     }

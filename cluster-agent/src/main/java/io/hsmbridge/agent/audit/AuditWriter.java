@@ -137,7 +137,10 @@ public final class AuditWriter implements AutoCloseable {
     }
   }
 
-  /** Seals and writes the batch; a token or disk failure is logged and the lines stay for the next try. */
+  /**
+   * Seals and writes the batch. A failure is logged: when the token's MAC failed the batch stays for the next
+   * try; when the write failed its lines are lost (AuditLog#writeBatch), which verify shows as a gap.
+   */
   private void flush() {
     try {
       log.flush();
