@@ -453,10 +453,12 @@ class ClusterScenarioTest {
     note("    bridge's service-time estimates (µs) at the end: " + serviceMicros());
     assertTrue(errors.isEmpty(), "client-visible errors: " + errors.subList(0, Math.min(20, errors.size())));
     // Warm HSMs share the load: before the bridge stopped timing mutations, the HSMs that had served the
-    // creations of (a) looked slow and got no crypto at all (e.g. {hsm1=63, hsm3=941}).
+    // creations of (a) looked slow and got no crypto at all (e.g. {hsm1=63, hsm3=941}). The bound is 2 %, not an
+    // even share: routing follows measured service times, and on a loaded CI machine one HSM got 4.5 % of 2,482
+    // ({hsm1=1340, hsm2=1029, hsm3=113}, CI of 55f66ca) while serving correctly.
     for (String hsm : HSMS) {
-      assertTrue(byPhase.get(phases[0]).getOrDefault(hsm, 0L) * 20 >= opsAtKill,
-          hsm + " serves at least 5 % before the kill: " + byPhase.get(phases[0]));
+      assertTrue(byPhase.get(phases[0]).getOrDefault(hsm, 0L) * 50 >= opsAtKill,
+          hsm + " serves at least 2 % before the kill: " + byPhase.get(phases[0]));
     }
     assertTrue(opsAtRestart - opsAtKill > 0, "requests were served while " + victim + " was down");
     long victimWhileDown = byPhase.get(phases[1]).getOrDefault(victim, 0L);
