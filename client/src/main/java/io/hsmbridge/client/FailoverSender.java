@@ -34,6 +34,19 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
       }
     }
 
+    /**
+     * Parses {@code host:port} (IPv6 as {@code [addr]:port}).
+     *
+     * @throws IllegalArgumentException naming the expected form
+     */
+    public static Endpoint of(String hostPort) {
+      Endpoint e = hostPort == null ? null : parse(hostPort.trim());
+      if (e == null) {
+        throw new IllegalArgumentException("'" + hostPort + "' is not host:port (IPv6: [addr]:port)");
+      }
+      return e;
+    }
+
     @Override
     public String toString() {
       return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
