@@ -77,6 +77,7 @@ public final class Operations implements RequestHandler {
       case KEY_DELETE: {
         String keyId = r.keyId("keyId");
         hsm.keys().delete(keyId);
+        hsm.keyCertificates().delete(keyId); // after the key, as the log's DELETE_KEY does
         return new JsonObject().put("keyId", keyId).put("deleted", true);
       }
       case KEY_SET_LABEL:
