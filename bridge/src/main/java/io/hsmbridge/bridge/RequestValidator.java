@@ -61,7 +61,13 @@ public final class RequestValidator {
       case KEY_DESCRIBE:
       case KEY_DELETE:
       case KEY_PUBLIC:
+      case KEY_CERTIFICATES:
         r.keyId("keyId");
+        break;
+      case KEY_SET_CERTIFICATES:
+        // Shape and bounds here; whether they are certificates of this key, the agent checks (it holds the key).
+        r.keyId("keyId");
+        r.certificates("certificates");
         break;
       case KEY_SET_LABEL:
         r.keyId("keyId");

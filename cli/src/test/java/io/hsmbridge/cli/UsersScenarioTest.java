@@ -174,8 +174,8 @@ class UsersScenarioTest {
       return false;
     }
     boolean management = op == Op.KEY_DELETE || op == Op.KEY_SET_LABEL || op == Op.KEY_WRAP || op == Op.KEY_SHARE
-        || op == Op.KEY_UNSHARE || op == Op.KEY_SET_QUORUM;
-    boolean usesKey = management || op == Op.KEY_DESCRIBE || op == Op.KEY_PUBLIC || op == Op.ENCRYPT
+        || op == Op.KEY_UNSHARE || op == Op.KEY_SET_QUORUM || op == Op.KEY_SET_CERTIFICATES;
+    boolean usesKey = management || op == Op.KEY_DESCRIBE || op == Op.KEY_PUBLIC || op == Op.KEY_CERTIFICATES || op == Op.ENCRYPT
         || op == Op.DECRYPT || op == Op.SIGN || op == Op.VERIFY || op == Op.MAC || op == Op.MAC_VERIFY
         || op == Op.KEY_IMPORT_WRAPPED;
     if (usesKey && role == Role.CU) {
@@ -259,6 +259,10 @@ class UsersScenarioTest {
         return op(op.wire()).put("keyId", keyOf(as("alice", op("key.generate").put("spec", "AES_128").put("label", "doomed"))));
       case KEY_SET_LABEL:
         return op(op.wire()).put("keyId", aes).put("label", "alice-aes");
+      case KEY_SET_CERTIFICATES: // an empty chain: removes none there is, so an allowed pair changes nothing either
+        return op(op.wire()).put("keyId", rsa).put("certificates", new JsonArray());
+      case KEY_CERTIFICATES:
+        return op(op.wire()).put("keyId", rsa);
       case KEY_WRAP:
         if (exportable == null) {
           exportable = keyOf(as("alice", op("key.generate").put("spec", "AES_128").put("label", "plain")));

@@ -423,6 +423,47 @@ public final class Hsm implements AutoCloseable {
   }
 
   /**
+   * CU, owner: stores an X.509 certificate chain beside an RSA, EC or Ed25519 key on every HSM (what a
+   * KeyStore's {@code getCertificateChain} then returns), replacing the one it had; an empty list removes it.
+   * The HSM checks that every entry is one DER certificate and that the leaf (entry 0) carries the key's
+   * public key; it does not check signatures or dates.
+   *
+   * @param derChain DER certificates, leaf first: 0..10, each at most 16 KiB, 64 KiB in all
+   * @return the cluster's log sequence of the change (0 from an agent without a cluster); reads through
+   *     the same front door see the change
+   * @throws HsmBridgeException INVALID_PARAMETER for a chain over the bounds, an entry that is not a DER
+   *     certificate or a leaf of another key; WRONG_KEY_TYPE for an AES or HMAC key; ACCESS_DENIED when the
+   *     caller does not own the key
+   */
+  public long setCertificates(String keyId, List<byte[]> derChain) {
+    JsonArray chain = new JsonArray();
+    for (byte[] der : Objects.requireNonNull(derChain, "derChain")) {
+      chain.add(Replies.b64(Objects.requireNonNull(der, "certificate")));
+    }
+    return Replies.longValue(call(Op.KEY_SET_CERTIFICATES, key(keyId).put("certificates", chain)), "seq", 0);
+  }
+
+  /**
+   * CU, owner or a user the key is shared with: the certificate chain stored beside the key, DER, leaf
+   * first; empty when it has none.
+   */
+  public List<byte[]> certificates(String keyId) {
+    JsonArray chain = Replies.array(call(Op.KEY_CERTIFICATES, key(keyId)), "certificates");
+    List<byte[]> out = new ArrayList<>(chain.size());
+    for (Object v : chain) {
+      if (!(v instanceof String s)) {
+        throw new HsmBridgeException(ErrorCode.INTERNAL, "malformed reply: 'certificates' holds a non-string");
+      }
+      try {
+        out.add(Base64.getDecoder().decode(s));
+      } catch (IllegalArgumentException e) {
+        throw new HsmBridgeException(ErrorCode.INTERNAL, "malformed reply: 'certificates' holds a non-base64 entry");
+      }
+    }
+    return Collections.unmodifiableList(out);
+  }
+
+  /**
    * Encrypts with {@code AES_GCM}, {@code AES_CBC_PAD} or {@code RSA_OAEP}.
    *
    * @param aad additional authenticated data (AES_GCM only), or null

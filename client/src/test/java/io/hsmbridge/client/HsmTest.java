@@ -52,6 +52,30 @@ class HsmTest {
   }
 
   @Test
+  void certificatesTravelAsAnArrayOfStandardBase64LeafFirst() {
+    nextReply = new JsonObject().put("keyId", KEY).put("count", 2).put("seq", 17L);
+    assertEquals(17L, hsm.setCertificates(KEY, List.of(new byte[] {(byte) 0xfb, (byte) 0xff}, new byte[] {1})));
+    assertEquals(new JsonObject().put("keyId", KEY).put("certificates", new JsonArray().add("+/8=").add("AQ=="))
+        .put("op", "key.setCertificates"), last());
+    nextReply = new JsonObject().put("keyId", KEY).put("count", 0);
+    assertEquals(0L, hsm.setCertificates(KEY, List.of()), "no seq (an agent without a cluster): 0");
+    assertEquals(new JsonArray(), last().getJsonArray("certificates"));
+
+    nextReply = new JsonObject().put("keyId", KEY).put("certificates", new JsonArray().add("+/8=").add("AQ=="));
+    List<byte[]> chain = hsm.certificates(KEY);
+    assertEquals(new JsonObject().put("keyId", KEY).put("op", "key.certificates"), last());
+    assertEquals(2, chain.size());
+    assertArrayEquals(new byte[] {(byte) 0xfb, (byte) 0xff}, chain.get(0));
+    assertArrayEquals(new byte[] {1}, chain.get(1));
+    nextReply = new JsonObject().put("certificates", new JsonArray());
+    assertTrue(hsm.certificates(KEY).isEmpty());
+    nextReply = new JsonObject().put("certificates", new JsonArray().add(1));
+    assertEquals(ErrorCode.INTERNAL, assertThrows(HsmBridgeException.class, () -> hsm.certificates(KEY)).code());
+    nextReply = new JsonObject();
+    assertEquals(ErrorCode.INTERNAL, assertThrows(HsmBridgeException.class, () -> hsm.certificates(KEY)).code());
+  }
+
+  @Test
   void encryptUsesStandardBase64AndReadsIv() {
     byte[] pt = {(byte) 0xfb, (byte) 0xff, 0x3e};
     nextReply = new JsonObject().put("ciphertext", "+/8=").put("iv", "AAEC");

@@ -4,6 +4,7 @@ import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.cluster.KeyIds;
 import io.hsmbridge.agent.replication.Actor;
+import io.hsmbridge.agent.replication.CertificateChains;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.EntryProofs;
 import io.hsmbridge.agent.replication.HashSeal;
@@ -208,6 +209,8 @@ public final class ClusterOperations implements RequestHandler {
         return withRequestId(delete(r, p), r);
       case KEY_SET_LABEL:
         return withRequestId(access.describe(setLabel(r, p), p), r);
+      case KEY_SET_CERTIFICATES:
+        return withRequestId(setCertificates(r, p), r);
       case KEY_IMPORT_WRAPPED:
         return withRequestId(importWrapped(r, p), r);
       case KEY_LIST:
@@ -330,6 +333,19 @@ public final class ClusterOperations implements RequestHandler {
     hsm.keys().describe(keyId);
     long seq = commit(p, new Mutation.SetLabel(keyId, label));
     return Operations.key(hsm.keys().describe(keyId)).put("seq", seq);
+  }
+
+  /**
+   * key.setCertificates (after {@link KeyAccess#check}: the owner): the chain is checked here first (a bad one
+   * costs no log entry and gets its reason), then every HSM that holds the key stores it (and checks it again).
+   * The reply's {@code keyId} and {@code seq} route the owner's next read of the key to an HSM that applied it.
+   */
+  private JsonObject setCertificates(RequestReader r, Principal p) {
+    String keyId = r.keyId("keyId");
+    List<byte[]> chain = r.certificates("certificates");
+    CertificateChains.check(hsm, keyId, chain);
+    long seq = commit(p, new Mutation.SetCertificates(keyId, chain));
+    return new JsonObject().put("keyId", keyId).put("count", chain.size()).put("seq", seq);
   }
 
   /**

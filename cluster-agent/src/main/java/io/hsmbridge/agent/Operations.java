@@ -5,6 +5,7 @@ import static io.hsmbridge.agent.RequestReader.MAX_DATA_BYTES;
 import static io.hsmbridge.agent.RequestReader.MAX_SIGNATURE_BYTES;
 import static io.hsmbridge.agent.RequestReader.MAX_WRAPPED_BYTES;
 
+import io.hsmbridge.agent.replication.CertificateChains;
 import io.hsmbridge.pkcs11.CryptoService;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
@@ -76,12 +77,27 @@ public final class Operations implements RequestHandler {
       case KEY_DELETE: {
         String keyId = r.keyId("keyId");
         hsm.keys().delete(keyId);
+        hsm.keyCertificates().delete(keyId); // after the key, as the log's DELETE_KEY does
         return new JsonObject().put("keyId", keyId).put("deleted", true);
       }
       case KEY_SET_LABEL:
         return key(hsm.keys().setLabel(r.keyId("keyId"), r.label("label")));
       case KEY_PUBLIC:
         return new JsonObject().put("spki", b64(hsm.keys().publicKey(r.keyId("keyId"))));
+      case KEY_SET_CERTIFICATES: {
+        // One HSM without a cluster: written straight to the token (ClusterOperations commits it through the log).
+        String keyId = r.keyId("keyId");
+        java.util.List<byte[]> chain = r.certificates("certificates");
+        CertificateChains.check(hsm, keyId, chain);
+        if (chain.isEmpty()) {
+          hsm.keyCertificates().delete(keyId);
+        } else {
+          hsm.keyCertificates().put(new io.hsmbridge.pkcs11.CertificateChain(keyId, chain));
+        }
+        return new JsonObject().put("keyId", keyId).put("count", chain.size());
+      }
+      case KEY_CERTIFICATES:
+        return certificates(r.keyId("keyId"));
       case KEY_IMPORT_WRAPPED: {
         KeySpec spec = r.spec();
         return key(hsm.keys().importWrapped(r.keyId("wrappingKeyId"), r.alg(Algorithm.Kind.KEY_WRAP),
@@ -133,6 +149,14 @@ public final class Operations implements RequestHandler {
         .put("objects", hsm.keys().count())
         .put("sessionsMax", hsm.sessionCapacity())
         .put("sessionsInUse", hsm.sessionsInUse());
+  }
+
+  /** key.certificates: the chain stored beside the key, leaf first (empty when none); UNKNOWN_KEY for no key. */
+  private JsonObject certificates(String keyId) {
+    hsm.keys().describe(keyId);
+    JsonArray chain = new JsonArray();
+    hsm.keyCertificates().get(keyId).ifPresent(c -> c.certificates().forEach(der -> chain.add(b64(der))));
+    return new JsonObject().put("keyId", keyId).put("certificates", chain);
   }
 
   static JsonObject key(KeyInfo k) {

@@ -1,5 +1,6 @@
 package io.hsmbridge.agent;
 
+import io.hsmbridge.pkcs11.CertificateChain;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.Algorithm;
 import io.hsmbridge.protocol.ErrorCode;
@@ -160,6 +161,43 @@ public final class RequestReader {
       throw HsmException.badParam("field '" + field + "' must be 1.." + MAX_LABEL_CHARS + " printable ASCII characters");
     }
     return v;
+  }
+
+  /**
+   * A certificate chain: a JSON array of standard-base64 DER certificates, leaf first, within
+   * {@link CertificateChain}'s bounds (0..10 entries, each 1 byte..16 KiB, 64 KiB in all; empty = no chain).
+   * Not a list or an entry not a base64 string: BAD_REQUEST. Over a bound: INVALID_PARAMETER (a chain the
+   * cluster does not keep, said before anything is decoded). Whether the entries are certificates is the
+   * agent's check ({@code CertificateChains}).
+   */
+  public java.util.List<byte[]> certificates(String field) {
+    Object v = body.getValue(field);
+    if (v == null) {
+      throw bad("missing field '" + field + "' (an array of base64 DER certificates)");
+    }
+    if (!(v instanceof io.vertx.core.json.JsonArray a)) {
+      throw bad("field '" + field + "' must be an array of base64 DER certificates");
+    }
+    if (a.size() > CertificateChain.MAX_CERTIFICATES) {
+      throw HsmException.badParam("field '" + field + "' holds " + a.size() + " certificates; a chain holds at most "
+          + CertificateChain.MAX_CERTIFICATES);
+    }
+    java.util.List<byte[]> out = new java.util.ArrayList<>(a.size());
+    for (int i = 0; i < a.size(); i++) {
+      if (!(a.getValue(i) instanceof String s)) {
+        throw bad("field '" + field + "' entry " + i + " must be a base64 string");
+      }
+      if (s.length() > (CertificateChain.MAX_CERTIFICATE_BYTES + 2) / 3 * 4) {
+        throw HsmException.badParam("field '" + field + "' entry " + i + " exceeds "
+            + CertificateChain.MAX_CERTIFICATE_BYTES + " bytes");
+      }
+      try {
+        out.add(Base64.getDecoder().decode(s));
+      } catch (IllegalArgumentException e) {
+        throw bad("field '" + field + "' entry " + i + " is not valid base64");
+      }
+    }
+    return CertificateChain.checkBounds(out); // the exact sizes, and the total
   }
 
   private static HsmException bad(String message) {

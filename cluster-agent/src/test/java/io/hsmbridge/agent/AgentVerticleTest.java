@@ -130,6 +130,36 @@ class AgentVerticleTest {
     assertFalse(containsKey(call(req("key.list")).getJsonArray("keys"), id));
   }
 
+  /** One HSM without a cluster: an Ed25519 key's chain written to the token, read back, gone with the key. */
+  @Test
+  void ed25519CertificateChainOnOneHsm() throws Exception {
+    String id = generate("ED25519", "ed-certs", null);
+    byte[] spki = Base64.getDecoder().decode(call(req("key.publicKey").put("keyId", id)).getString("spki"));
+    java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+    g.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+    java.security.KeyPair ca = g.generateKeyPair(); // a throwaway issuer
+    java.time.Instant now = java.time.Instant.now();
+    byte[] leaf = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(
+        new org.bouncycastle.asn1.x500.X500Name("CN=throwaway CA"), java.math.BigInteger.ONE,
+        java.util.Date.from(now.minusSeconds(60)), java.util.Date.from(now.plusSeconds(3600)),
+        new org.bouncycastle.asn1.x500.X500Name("CN=ed25519 leaf"),
+        KeyFactory.getInstance("Ed25519").generatePublic(new X509EncodedKeySpec(spki)))
+        .build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withECDSA").build(ca.getPrivate()))
+        .getEncoded();
+    JsonObject set = call(req("key.setCertificates").put("keyId", id).put("certificates", new JsonArray().add(b64(leaf))));
+    assertEquals(1, set.getInteger("count"));
+    assertEquals(new JsonArray().add(b64(leaf)), call(req("key.certificates").put("keyId", id)).getJsonArray("certificates"));
+    String other = generate("ED25519", "ed-other", null);
+    ReplyException wrongLeaf = assertFailure(ErrorCode.INVALID_PARAMETER,
+        req("key.setCertificates").put("keyId", other).put("certificates", new JsonArray().add(b64(leaf))));
+    assertTrue(wrongLeaf.getMessage().contains("another public key"), wrongLeaf.getMessage());
+    assertFailure(ErrorCode.BAD_REQUEST, req("key.setCertificates").put("keyId", id).put("certificates", b64(leaf)));
+    call(req("key.delete").put("keyId", id));
+    assertTrue(hsm.keyCertificates().get(id).isEmpty(), "the chain went with the key");
+    assertFailure(ErrorCode.UNKNOWN_KEY, req("key.certificates").put("keyId", id));
+    call(req("key.delete").put("keyId", other));
+  }
+
   @Test
   void aesEncryptDecrypt() {
     String id = generate("AES_128", "aes", null);

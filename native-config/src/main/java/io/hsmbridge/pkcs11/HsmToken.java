@@ -30,6 +30,7 @@ public final class HsmToken implements AutoCloseable {
   private final AuditAnchorRecord auditAnchor;
   private final UserRecords users;
   private final KeyAcls keyAcls;
+  private final KeyCertificates keyCertificates;
   private final ClusterSettings settings;
   private final String label;
   private final String serial;
@@ -54,6 +55,7 @@ public final class HsmToken implements AutoCloseable {
     this.auditAnchor = new AuditAnchorRecord(keys);
     this.users = new UserRecords(keys);
     this.keyAcls = new KeyAcls(keys);
+    this.keyCertificates = new KeyCertificates(keys);
     this.settings = new ClusterSettings(keys);
     this.label = info.getLabel().trim();
     this.serial = info.getSerialNumber().trim();
@@ -135,6 +137,11 @@ public final class HsmToken implements AutoCloseable {
   /** Key ownership and shares, stored in the token as private data objects (change them through the mutation log). */
   public KeyAcls keyAcls() {
     return keyAcls;
+  }
+
+  /** Certificate chains of asymmetric keys, stored in the token as private data objects (change them through the mutation log). */
+  public KeyCertificates keyCertificates() {
+    return keyCertificates;
   }
 
   /** Quorum values and per-user switches, stored in the token (change them through the mutation log). */

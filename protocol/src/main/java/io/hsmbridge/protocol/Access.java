@@ -30,7 +30,7 @@ public final class Access {
       ROLES.put(op, EnumSet.of(Role.CO, Role.CU));
     }
     for (Op op : new Op[] {Op.KEY_GENERATE, Op.KEY_LIST, Op.KEY_DESCRIBE, Op.KEY_DELETE, Op.KEY_SET_LABEL,
-        Op.KEY_PUBLIC, Op.KEY_IMPORT_WRAPPED, Op.KEY_WRAP, Op.KEY_SHARE, Op.KEY_UNSHARE, Op.KEY_SET_QUORUM,
+        Op.KEY_PUBLIC, Op.KEY_SET_CERTIFICATES, Op.KEY_CERTIFICATES, Op.KEY_IMPORT_WRAPPED, Op.KEY_WRAP, Op.KEY_SHARE, Op.KEY_UNSHARE, Op.KEY_SET_QUORUM,
         Op.ENCRYPT, Op.DECRYPT, Op.SIGN, Op.VERIFY, Op.MAC, Op.MAC_VERIFY, Op.DIGEST, Op.RANDOM}) {
       ROLES.put(op, EnumSet.of(Role.CU));
     }

@@ -15,6 +15,10 @@ public enum Op {
   KEY_DELETE("key.delete", true),
   KEY_SET_LABEL("key.setLabel", true),
   KEY_PUBLIC("key.publicKey", false),
+  /** Sets (or, with an empty array, removes) the X.509 chain of an asymmetric key: its owner only. */
+  KEY_SET_CERTIFICATES("key.setCertificates", true),
+  /** The X.509 chain stored beside a key (leaf first; empty when none): whoever may use the key. */
+  KEY_CERTIFICATES("key.certificates", false),
   KEY_IMPORT_WRAPPED("key.importWrapped", true),
   KEY_WRAP("key.wrap", false),
   ENCRYPT("encrypt", false),
@@ -115,7 +119,7 @@ public enum Op {
    * True when sending the same request again (a mutation: with the same {@code requestId}) cannot do it
    * twice: every read; a key creation or import (the key id derives from the request id: a retry returns
    * the key the first attempt made); a delete (a retry that finds the key gone reports it deleted); a
-   * relabel; and the user, share and quorum changes, which the cluster applies at most once per user and
+   * relabel; setting a key's certificates (the same chain again); and the user, share and quorum changes, which the cluster applies at most once per user and
    * request id and answers again from its outcome record (docs/replication.md, "Request outcomes"). Not:
    * activation (the PRECO session that sent it ends with it: a retry says the cluster is activated),
    * removing an HSM, and the members' own requests.

@@ -16,7 +16,7 @@ import java.util.function.IntConsumer;
 /**
  * Makes a backup of one HSM's token, inside the token ({@link io.hsmbridge.pkcs11.BackupKeys}): a fresh
  * EBK wrapped under the PBK; every key wrapped (non-exportable ones under the EBK, exportable ones under
- * the export key, which is itself backed up under the EBK and restored first); the users, ACLs and
+ * the export key, which is itself backed up under the EBK and restored first); the users, ACLs, chains and
  * settings sealed in the manifest. The file is the state at exactly one applied index: metadata and
  * records are read there ({@link #readAt}, which holds the applier only to settle a scan in memory),
  * and the keys' material, which never changes, is wrapped after, while entries keep being applied.
@@ -87,7 +87,7 @@ public final class BackupMaker {
         progress.accept(blobs.size());
       }
       BackupManifest manifest = new BackupManifest(metas, state.records().users(), state.records().acls(),
-          state.records().settings(), skipped);
+          state.records().chains(), state.records().settings(), skipped);
       long applied = state.appliedIndex();
       JsonObject header = new JsonObject().put("format", BackupFile.FORMAT).put("backupId", origin.backupId())
           .put("cluster", origin.cluster()).put("sourceHsm", origin.sourceHsm()).put("createdAt", origin.createdAt())

@@ -1,5 +1,6 @@
 package io.hsmbridge.agent.backup;
 
+import io.hsmbridge.pkcs11.CertificateChain;
 import io.hsmbridge.pkcs11.ClusterSettings;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.KeyAcl;
@@ -20,11 +21,12 @@ import java.util.List;
 /**
  * What a backup holds besides the key blobs, sealed inside the file (so a thief of the file learns none
  * of it): each key's metadata and its blob's SHA-256 (in file order), the users with their password
- * hashes, the key ACLs, the settings (quorum values and the rest of the log's state), and the keys that
- * could not be backed up (never extractable).
+ * hashes, the key ACLs, the keys' certificate chains, the settings (quorum values and the rest of the log's
+ * state), and the keys that could not be backed up (never extractable). A manifest written before chains were
+ * kept has no {@code chains}: it reads as none.
  */
-record BackupManifest(List<KeyMeta> keys, List<UserRecord> users, List<KeyAcl> acls, List<ClusterSettings.Setting> settings,
-    List<String> notBackedUp) {
+record BackupManifest(List<KeyMeta> keys, List<UserRecord> users, List<KeyAcl> acls, List<CertificateChain> chains,
+    List<ClusterSettings.Setting> settings, List<String> notBackedUp) {
 
   /** One key's metadata: what the unwrap needs besides the blob, and the blob's digest. */
   record KeyMeta(String keyId, String label, KeySpec spec, KeyUsage usage, boolean exportable, byte[] ecPoint, byte[] sha256) {
@@ -51,11 +53,17 @@ record BackupManifest(List<KeyMeta> keys, List<UserRecord> users, List<KeyAcl> a
     for (KeyAcl acl : acls) {
       a.add(new JsonObject().put("keyId", acl.keyId()).put("owner", acl.owner()).put("shares", new JsonArray(new ArrayList<>(acl.shares()))));
     }
+    JsonArray c = new JsonArray();
+    for (CertificateChain chain : chains) {
+      JsonArray der = new JsonArray();
+      chain.certificates().forEach(x -> der.add(b64.encodeToString(x)));
+      c.add(new JsonObject().put("keyId", chain.keyId()).put("certificates", der));
+    }
     JsonArray s = new JsonArray();
     for (ClusterSettings.Setting setting : settings) {
       s.add(new JsonObject().put("name", setting.name()).put("value", setting.value()));
     }
-    return new JsonObject().put("keys", k).put("users", u).put("acls", a).put("settings", s)
+    return new JsonObject().put("keys", k).put("users", u).put("acls", a).put("chains", c).put("settings", s)
         .put("notBackedUp", new JsonArray(notBackedUp)).encode().getBytes(StandardCharsets.UTF_8);
   }
 
@@ -89,6 +97,13 @@ record BackupManifest(List<KeyMeta> keys, List<UserRecord> users, List<KeyAcl> a
         a.getJsonArray("shares").forEach(x -> shares.add((String) x));
         acls.add(new KeyAcl(a.getString("keyId"), a.getString("owner"), new HashSet<>(shares)));
       }
+      List<CertificateChain> chains = new ArrayList<>();
+      for (Object o : m.getJsonArray("chains", new JsonArray())) {
+        JsonObject c = (JsonObject) o;
+        List<byte[]> der = new ArrayList<>();
+        c.getJsonArray("certificates").forEach(x -> der.add(b64.decode((String) x)));
+        chains.add(new CertificateChain(c.getString("keyId"), der));
+      }
       List<ClusterSettings.Setting> settings = new ArrayList<>();
       for (Object o : m.getJsonArray("settings")) {
         JsonObject s = (JsonObject) o;
@@ -96,7 +111,7 @@ record BackupManifest(List<KeyMeta> keys, List<UserRecord> users, List<KeyAcl> a
       }
       List<String> skipped = new ArrayList<>();
       m.getJsonArray("notBackedUp").forEach(x -> skipped.add((String) x));
-      return new BackupManifest(keys, users, acls, settings, skipped);
+      return new BackupManifest(keys, users, acls, chains, settings, skipped);
     } catch (HsmException e) {
       throw BackupFile.malformed("the manifest holds an invalid record: " + e.getMessage());
     } catch (RuntimeException e) {
@@ -114,7 +129,7 @@ record BackupManifest(List<KeyMeta> keys, List<UserRecord> users, List<KeyAcl> a
 
   @Override
   public String toString() {
-    return "BackupManifest[" + keys.size() + " keys, " + users.size() + " users, " + acls.size() + " ACLs, "
+    return "BackupManifest[" + keys.size() + " keys, " + users.size() + " users, " + acls.size() + " ACLs, " + chains.size() + " chains, "
         + settings.size() + " settings]";
   }
 }

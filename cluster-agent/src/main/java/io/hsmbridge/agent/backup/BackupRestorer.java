@@ -131,7 +131,7 @@ public final class BackupRestorer {
     return manifest;
   }
 
-  /** Writes an authenticated backup: keys (present ones are kept), users, ACLs, settings, the index last. */
+  /** Writes an authenticated backup: keys (present ones are kept), users, ACLs, chains, settings, the index last. */
   private static Restored write(HsmToken hsm, BackupFile file, BackupManifest manifest, IntConsumer progress) {
     int installed = 0;
     for (int i = 0; i < manifest.keys().size(); i++) {
@@ -144,6 +144,9 @@ public final class BackupRestorer {
     }
     for (KeyAcl acl : manifest.acls()) {
       hsm.keyAcls().put(acl);
+    }
+    for (io.hsmbridge.pkcs11.CertificateChain chain : manifest.chains()) {
+      hsm.keyCertificates().put(chain);
     }
     for (ClusterSettings.Setting s : manifest.settings()) {
       hsm.settings().put(s.name(), s.value());

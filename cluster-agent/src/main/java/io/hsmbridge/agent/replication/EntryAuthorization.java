@@ -97,6 +97,7 @@ final class EntryAuthorization {
       }
       case DELETE_KEY -> ownerOrAbsent(a, m, ((Mutation.DeleteKey) m).keyId());
       case SET_LABEL -> ownerOrAbsent(a, m, ((Mutation.SetLabel) m).keyId());
+      case SET_CERTIFICATES -> ownerOrAbsent(a, m, ((Mutation.SetCertificates) m).keyId());
       case DELETE_ACL -> ownerOrAbsent(a, m, ((Mutation.DeleteAcl) m).keyId());
       case PUT_ACL -> checkPutAcl(a, ((Mutation.PutAcl) m).acl());
       case UNLOCK_USER, ROTATE_KEY -> require(a.role() == Actor.Role.CO, a, m);
@@ -122,7 +123,7 @@ final class EntryAuthorization {
       case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA, INSTALL_OWNED_EXPORTABLE,
           CONSUME -> true;
       case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL, ONCE,
-          ROTATE_KEY -> false;
+          ROTATE_KEY, SET_CERTIFICATES -> false;
     };
     if (!allowed) {
       throw refused(e.mutation().kind() + " needs a user's principal, not an agent's");

@@ -1,5 +1,6 @@
 package io.hsmbridge.agent.replication;
 
+import io.hsmbridge.pkcs11.CertificateChain;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.KeyAcl;
 import io.hsmbridge.pkcs11.ReplicaBlob;
@@ -36,7 +37,7 @@ import java.util.Objects;
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser,
-    Mutation.Once, Mutation.Consume, Mutation.RotateKey {
+    Mutation.Once, Mutation.Consume, Mutation.RotateKey, Mutation.SetCertificates {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
@@ -55,7 +56,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_KEY(18);
+    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_KEY(18), SET_CERTIFICATES(19);
 
     final byte tag;
 
@@ -148,6 +149,61 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     @Override
     public Kind kind() {
       return Kind.SET_LABEL;
+    }
+  }
+
+  /**
+   * Sets the X.509 chain stored beside an asymmetric key (DER, leaf first), or removes it when
+   * {@code certificates} is empty. Applied only where the token holds the key (elsewhere a no-op, as an ACL),
+   * and only when the leaf carries the key's public key ({@link CertificateChains}, checked again at apply);
+   * re-applying is harmless. Bounds: {@link CertificateChain} (0..10 certificates, 16 KiB each, 64 KiB in all).
+   */
+  record SetCertificates(String keyId, List<byte[]> certificates) implements Mutation {
+    public SetCertificates {
+      if (!KeyAcl.isKeyId(keyId)) {
+        throw HsmException.badParam("key id must be 32 hex characters");
+      }
+      keyId = keyId.toLowerCase(Locale.ROOT);
+      certificates = CertificateChain.checkBounds(certificates);
+    }
+
+    @Override
+    public List<byte[]> certificates() {
+      List<byte[]> out = new ArrayList<>(certificates.size());
+      certificates.forEach(c -> out.add(c.clone()));
+      return List.copyOf(out);
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.SET_CERTIFICATES;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      if (!(o instanceof SetCertificates s) || !keyId.equals(s.keyId) || certificates.size() != s.certificates.size()) {
+        return false;
+      }
+      for (int i = 0; i < certificates.size(); i++) {
+        if (!Arrays.equals(certificates.get(i), s.certificates.get(i))) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    @Override
+    public int hashCode() {
+      int h = keyId.hashCode();
+      for (byte[] c : certificates) {
+        h = 31 * h + Arrays.hashCode(c);
+      }
+      return h;
+    }
+
+    @Override
+    public String toString() {
+      return "SetCertificates[" + keyId + ", " + certificates.size() + " certificates]";
     }
   }
 
@@ -554,6 +610,12 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       writeString(out, c.user());
       writeString(out, c.id());
       out.writeLong(c.expiresAt());
+    } else if (m instanceof SetCertificates c) {
+      writeString(out, c.keyId());
+      out.writeInt(c.certificates.size());
+      for (byte[] der : c.certificates) {
+        writeBytes(out, der);
+      }
     } else if (m instanceof RotateKey r) {
       out.writeByte(r.target().tag);
       out.writeInt(r.generation());
@@ -651,6 +713,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         case ONCE -> readOnce(in);
         case CONSUME -> new Consume(readString(in), readString(in), in.readLong());
         case ROTATE_KEY -> new RotateKey(RotateKey.Target.of(in.readByte()), in.readInt(), readString(in), readBytes(in));
+        case SET_CERTIFICATES -> new SetCertificates(readCanonicalKeyId(in), readCertificates(in));
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");
@@ -734,6 +797,22 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       shares.add(user);
     }
     return new HashSet<>(shares);
+  }
+
+  /**
+   * An int count (0..CertificateChain.MAX_CERTIFICATES, checked before anything is read) and that many
+   * DER certificates; their sizes are checked by {@link SetCertificates}'s constructor.
+   */
+  private static List<byte[]> readCertificates(DataInputStream in) throws IOException {
+    int n = in.readInt();
+    if (n < 0 || n > CertificateChain.MAX_CERTIFICATES) {
+      throw new IllegalArgumentException("bad certificate count " + n + " in mutation entry");
+    }
+    List<byte[]> out = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      out.add(requireBytes(readBytes(in)));
+    }
+    return out;
   }
 
   /** A key id as written: 32 lowercase hex characters. */

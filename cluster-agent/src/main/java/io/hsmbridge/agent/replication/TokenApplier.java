@@ -11,7 +11,8 @@ import java.util.function.LongConsumer;
  * The production {@link Applier}: installs replicas with {@code ClusterKeys.installReplica} (idempotent),
  * deletes keys with {@code KeyManager.delete} (and their ACL) and relabels them with
  * {@code KeyManager.setLabel} (a missing key is already deleted / has nothing to relabel); writes and
- * deletes users and key ACLs in the token ({@code HsmToken.users()}, {@code HsmToken.keyAcls()}).
+ * deletes users, key ACLs and key certificate chains in the token ({@code HsmToken.users()},
+ * {@code HsmToken.keyAcls()}, {@code HsmToken.keyCertificates()}).
  * Every kind is idempotent: re-applying an entry leaves the token as the first application did.
  *
  * <p>Before it applies an entry it checks, from the entry and this token's state only (so every HSM
@@ -94,7 +95,7 @@ public final class TokenApplier implements Applier {
   }
 
   /**
-   * Deletes the token's users, key ACLs and settings (the state only the log makes), keys aside: before a
+   * Deletes the token's users, key ACLs, certificate chains and settings (the state only the log makes), keys aside: before a
    * whole-log replay, or before a backup's user model replaces this one. Idempotent.
    *
    * @return how many records it deleted
@@ -107,6 +108,10 @@ public final class TokenApplier implements Applier {
     }
     for (KeyAcl acl : token.keyAcls().rescan()) {
       token.keyAcls().delete(acl.keyId());
+      n++;
+    }
+    for (io.hsmbridge.pkcs11.CertificateChain c : token.keyCertificates().rescan()) {
+      token.keyCertificates().delete(c.keyId());
       n++;
     }
     for (io.hsmbridge.pkcs11.ClusterSettings.Setting s : token.settings().rescan()) {
@@ -288,6 +293,8 @@ public final class TokenApplier implements Applier {
       return d.keyId();
     } else if (m instanceof Mutation.SetLabel l) {
       return l.keyId();
+    } else if (m instanceof Mutation.SetCertificates c) {
+      return c.keyId();
     } else if (m instanceof Mutation.PutAcl p) {
       return p.acl().keyId();
     } else if (m instanceof Mutation.DeleteAcl d) {
@@ -370,15 +377,18 @@ public final class TokenApplier implements Applier {
       consume(c);
     } else if (mutation instanceof Mutation.DeleteKey d) {
       ignoringUnknownKey(() -> token.keys().delete(d.keyId()));
-      // After the key: a crash in between leaves an ACL without key, which the re-apply removes.
+      // After the key: a crash in between leaves an ACL (or chain) without key, which the re-apply removes.
       if (KeyAcl.isKeyId(d.keyId())) {
         token.keyAcls().delete(d.keyId());
+        token.keyCertificates().delete(d.keyId());
         for (String setting : Settings.ofKey(d.keyId())) {
           token.settings().delete(setting);
         }
       }
     } else if (mutation instanceof Mutation.SetLabel l) {
       ignoringUnknownKey(() -> token.keys().setLabel(l.keyId(), l.label()));
+    } else if (mutation instanceof Mutation.SetCertificates c) {
+      setCertificates(c);
     } else if (mutation instanceof Mutation.RotateKey r) {
       rotateKey(r);
     } else if (mutation instanceof Mutation.InstallReplica r) {
@@ -445,6 +455,30 @@ public final class TokenApplier implements Applier {
 
   private boolean holdsKey(String keyId) {
     return token.keys().holds(keyId);
+  }
+
+  /**
+   * Only beside the key, as an ACL: a chain set for a key deleted meanwhile must not outlive it. The chain is
+   * checked again here (the agent that submitted it did already): every HSM that holds the key reads the same
+   * public key, so an entry made round that check is refused alike everywhere.
+   */
+  private void setCertificates(Mutation.SetCertificates c) {
+    if (!holdsKey(c.keyId())) {
+      return;
+    }
+    try {
+      CertificateChains.check(token, c.keyId(), c.certificates());
+    } catch (HsmException e) {
+      if (e.code() == ErrorCode.INVALID_PARAMETER || e.code() == ErrorCode.WRONG_KEY_TYPE) {
+        throw new RefusedEntryException(e.getMessage());
+      }
+      throw e; // the token failed (not the entry): retried, as for any other entry
+    }
+    if (c.certificates().isEmpty()) {
+      token.keyCertificates().delete(c.keyId());
+    } else {
+      token.keyCertificates().put(new io.hsmbridge.pkcs11.CertificateChain(c.keyId(), c.certificates()));
+    }
   }
 
   /** A delete or relabel of a key this token does not hold: deleted earlier in the log, nothing to do. */

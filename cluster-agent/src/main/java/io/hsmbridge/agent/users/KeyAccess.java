@@ -17,8 +17,8 @@ import java.util.function.ToLongFunction;
 
 /**
  * Who may do what with one key, from the ACL stored beside it in the token: the owner may use, describe,
- * relabel, wrap (where the key's policy allows), share, unshare, set its quorum and delete it; a user it
- * is shared with may use and describe it, nothing else. A key with no ACL (made before users existed)
+ * relabel, set its certificate chain, wrap (where the key's policy allows), share, unshare, set its quorum and delete it; a user it
+ * is shared with may use and describe it (and read its public key and chain), nothing else. A key with no ACL (made before users existed)
  * belongs to nobody and is refused to everyone. Key quorums (management, usage) are checked here too.
  */
 public final class KeyAccess {
@@ -35,6 +35,7 @@ public final class KeyAccess {
     switch (op) {
       case KEY_DELETE:
       case KEY_SET_LABEL:
+      case KEY_SET_CERTIFICATES:
       case KEY_WRAP:
       case KEY_SHARE:
       case KEY_UNSHARE:

@@ -38,7 +38,7 @@ public final class OneTimeCredentials {
   private static final long SKEW_MILLIS = EntryProofs.SKEW.toMillis();
   /** What a quorum can protect (admin services, key management, key usage). */
   public static final Set<Op> QUORUM_OPS = EnumSet.of(Op.USER_CREATE, Op.USER_DELETE, Op.USER_CHANGE_PASSWORD,
-      Op.QUORUM_SET, Op.KEY_DELETE, Op.KEY_SET_LABEL, Op.KEY_WRAP, Op.KEY_SHARE, Op.KEY_UNSHARE, Op.KEY_SET_QUORUM,
+      Op.QUORUM_SET, Op.KEY_DELETE, Op.KEY_SET_LABEL, Op.KEY_SET_CERTIFICATES, Op.KEY_WRAP, Op.KEY_SHARE, Op.KEY_UNSHARE, Op.KEY_SET_QUORUM,
       Op.ENCRYPT, Op.DECRYPT, Op.SIGN, Op.VERIFY, Op.MAC, Op.MAC_VERIFY);
   private static final SecureRandom RANDOM = new SecureRandom();
 

@@ -82,6 +82,9 @@ class BackupTest {
     source.users().put(new UserRecord("alice", "CU", hash, 2, false, null));
     source.keyAcls().put(new KeyAcl(AES, "alice", Set.of("bob")));
     source.keyAcls().put(KeyAcl.ownedBy(EC, "alice"));
+    // The store keeps bytes within the bounds (the agent checks them as X.509): these only need to travel.
+    source.keyCertificates().put(new io.hsmbridge.pkcs11.CertificateChain(EC,
+        List.of("leaf certificate".getBytes(StandardCharsets.UTF_8), new byte[16 * 1024])));
     source.settings().put("quorum.admin", 2);
     source.appliedIndex().write(42);
     backup = BackupMaker.make(source, new BackupMaker.Origin("backup-aaaaaaaaaaaaaaaa", "test-cluster", "hsm1", 1_700_000_000_000L), n -> { });
@@ -153,6 +156,8 @@ class BackupTest {
     assertEquals(5, r.keys());
     assertEquals(42, target.appliedIndex().read());
     assertEquals(UsersDigest.of(source), UsersDigest.of(target), "users, ACLs and settings as on the source");
+    assertEquals(1, target.keyCertificates().rescan().size(), "the EC key's certificate chain is back");
+    assertEquals(source.keyCertificates().list(), target.keyCertificates().list());
     // AES: what the source encrypted, the target decrypts.
     CryptoService.Encrypted sealed = source.crypto().encrypt(AES, Algorithm.AES_GCM, MSG, null);
     assertArrayEquals(MSG, target.crypto().decrypt(AES, Algorithm.AES_GCM, sealed.ciphertext(), sealed.iv(), null));

@@ -55,6 +55,64 @@ class MutationTest {
   }
 
   @Test
+  void setCertificatesRoundTripsWithKind19AndRefusesLyingLengthsAndCounts() {
+    byte[] leaf = new byte[1200];
+    byte[] ca = new byte[900];
+    Arrays.fill(leaf, (byte) 1);
+    Arrays.fill(ca, (byte) 2);
+    Mutation.SetCertificates c = new Mutation.SetCertificates(ID.toUpperCase(), java.util.List.of(leaf, ca));
+    assertEquals(ID, c.keyId(), "key id normalised");
+    assertEquals(c, Mutation.fromBytes(c.toBytes()));
+    Mutation.SetCertificates none = new Mutation.SetCertificates(ID, java.util.List.of());
+    assertEquals(none, Mutation.fromBytes(none.toBytes()), "an empty chain (removal) travels too");
+    Entry e = new Entry(Actor.agent("hsm-1", 1), 1, "hsm-1", new byte[] {9}, c);
+    assertEquals(c, Entry.fromBytes(e.toBytes()).mutation(), "inside an entry");
+    byte[] bytes = c.toBytes();
+    assertEquals(Mutation.LEGACY_FORMAT_VERSION, bytes[0]);
+    assertEquals(19, bytes[1]);
+    for (int cut = 2; cut < bytes.length; cut += 97) {
+      byte[] shorter = Arrays.copyOf(bytes, cut);
+      assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(shorter), "cut at " + cut);
+    }
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length - 1)));
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(Arrays.copyOf(bytes, bytes.length + 1)));
+    int count = 2 + 4 + 32; // format, kind, the key id's length and characters
+    assertEquals(2, java.nio.ByteBuffer.wrap(bytes, count, 4).getInt());
+    // The first certificate's length lies: 16 KiB + 1 (over the bound), 2 GB, negative, one byte more than there is.
+    for (int lie : new int[] {16 * 1024 + 1, Integer.MAX_VALUE, -2, 1201}) {
+      byte[] lying = bytes.clone();
+      java.nio.ByteBuffer.wrap(lying, count + 4, 4).putInt(lie);
+      assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(lying), "length " + lie);
+    }
+    // The count lies: more than the entry holds, 11 (over the bound, refused before reading), negative.
+    for (int lie : new int[] {3, 11, -1, Integer.MAX_VALUE}) {
+      byte[] lying = bytes.clone();
+      java.nio.ByteBuffer.wrap(lying, count, 4).putInt(lie);
+      assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(lying), "count " + lie);
+    }
+    byte[] upper = bytes.clone();
+    upper[2 + 4 + 10] = 'A'; // an upper-case key id is not what a writer writes
+    assertThrows(IllegalArgumentException.class, () -> Mutation.fromBytes(upper));
+    // The constructor refuses what could not be applied: 11 entries, one too large, 64 KiB + 1 in all, an empty one.
+    byte[] small = new byte[10];
+    byte[] max = new byte[16 * 1024];
+    assertThrows(io.hsmbridge.pkcs11.HsmException.class,
+        () -> new Mutation.SetCertificates(ID, java.util.Collections.nCopies(11, small)));
+    assertThrows(io.hsmbridge.pkcs11.HsmException.class,
+        () -> new Mutation.SetCertificates(ID, java.util.List.of(new byte[16 * 1024 + 1])));
+    assertThrows(io.hsmbridge.pkcs11.HsmException.class,
+        () -> new Mutation.SetCertificates(ID, java.util.List.of(max, max, max, max, new byte[1])));
+    assertThrows(io.hsmbridge.pkcs11.HsmException.class, () -> new Mutation.SetCertificates(ID, java.util.List.of(new byte[0])));
+    assertThrows(io.hsmbridge.pkcs11.HsmException.class, () -> new Mutation.SetCertificates("0123", java.util.List.of(small)));
+    // Copies in, copies out.
+    byte[] mine = small.clone();
+    Mutation.SetCertificates m = new Mutation.SetCertificates(ID, java.util.List.of(mine));
+    mine[0] = 5;
+    m.certificates().get(0)[1] = 5;
+    assertArrayEquals(small, m.certificates().get(0));
+  }
+
+  @Test
   void convertsToAndFromAReplicaBlob() {
     ReplicaBlob blob = new ReplicaBlob(ID, "k", KeySpec.RSA_2048, KeyUsage.SIGN_VERIFY, new byte[] {7, 8}, null);
     Mutation.InstallReplica m = Mutation.InstallReplica.of(blob);
