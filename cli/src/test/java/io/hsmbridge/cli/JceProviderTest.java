@@ -332,6 +332,7 @@ class JceProviderTest {
     KeyPair ec = pair("EC", 256, "jce-relogin");
     byte[] m = {1, 2, 3};
     sign(ec.getPrivate(), m);
+    long loginsBefore = provider.logins();
     // An operator rotates the user's password (which ends its sessions) and puts the new one in the file the
     // provider reads.
     Path password = logins.passwordFile(TestLogins.CRYPTO_USER);
@@ -347,6 +348,7 @@ class JceProviderTest {
     v.initVerify(ec.getPublic());
     v.update(m);
     assertTrue(v.verify(sig), "signed after logging in again by itself");
+    assertEquals(loginsBefore + 1, provider.logins(), "one new login");
   }
 
   private static byte[] sign(PrivateKey key, byte[] m) throws Exception {

@@ -1,28 +1,19 @@
 package io.hsmbridge.jce;
 
 import io.hsmbridge.client.Hsm;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 
 /** The certificate chains the cluster keeps beside key pairs ({@code key.certificates}, {@code key.setCertificates}). */
 final class Chains {
   private Chains() {}
 
+  /** The chain stored with the key, leaf first; empty when none. */
   static List<byte[]> read(Hsm h, String keyId) {
-    JsonArray a = h.send(new JsonObject().put("op", "key.certificates").put("keyId", keyId)).getJsonArray("certificates");
-    List<byte[]> out = new ArrayList<>();
-    for (Object o : a) {
-      out.add(Base64.getDecoder().decode((String) o));
-    }
-    return out;
+    return h.certificates(keyId);
   }
 
+  /** Stores the chain (DER, leaf first) with the key on every HSM; the cluster checks the leaf is the key's. */
   static void write(Hsm h, String keyId, List<byte[]> der) {
-    JsonArray a = new JsonArray();
-    der.forEach(d -> a.add(Base64.getEncoder().encodeToString(d)));
-    h.send(new JsonObject().put("op", "key.setCertificates").put("keyId", keyId).put("certificates", a));
+    h.setCertificates(keyId, der);
   }
 }

@@ -73,6 +73,11 @@ final class ClusterLink implements AutoCloseable {
     return hsm;
   }
 
+  /** How many times this link logged in: once at first use, once more after each session end. */
+  synchronized long logins() {
+    return loginGeneration;
+  }
+
   private void login(Hsm h) {
     char[] password = config.password();
     try {

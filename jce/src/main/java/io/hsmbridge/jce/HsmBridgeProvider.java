@@ -68,6 +68,15 @@ public final class HsmBridgeProvider extends Provider {
     return link;
   }
 
+  /**
+   * How many times the provider logged in since it connected (or since {@link #logout()}): 1 after first use;
+   * more when sessions ended (expiry, logout elsewhere, a password change) and it logged in again by itself.
+   * A host's failure or restart costs no login: sessions are cluster state. 0 before first use.
+   */
+  public synchronized long logins() {
+    return link == null ? 0 : link.logins();
+  }
+
   /** Logs the provider's session out and closes its connection; the next use connects and logs in again. */
   public synchronized void logout() {
     if (link != null) {
