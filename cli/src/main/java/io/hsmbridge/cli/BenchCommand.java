@@ -75,7 +75,7 @@ final class BenchCommand extends CliCommand {
   @Option(names = "--via", paramLabel = "LIST", defaultValue = "host",
       description = "How the client reaches the cluster: host (the front door in hsm1's agent process, TLS: what a"
           + " deployment does), bridge (the standalone bridge, TLS), bridge_plain (its plaintext loopback"
-          + " listener). Default ${DEFAULT-VALUE}.")
+          + " listener), jce (the JCE provider over the host link, plus TLS handshake rows). Default ${DEFAULT-VALUE}.")
   String via;
 
   @Option(names = "--creations", paramLabel = "SPEC:N,...",
@@ -385,6 +385,16 @@ final class BenchCommand extends CliCommand {
         @Override
         public String session() {
           return session;
+        }
+
+        @Override
+        public String cryptoUser() {
+          return ThrowawayUsers.CRYPTO_USER;
+        }
+
+        @Override
+        public char[] cryptoUserPassword() {
+          return c.logins().cryptoUserPassword();
         }
 
         @Override

@@ -18,8 +18,39 @@ final class ThrowawayUsers {
   static final String CRYPTO_USER = "runner";
   private static final SecureRandom RANDOM = new SecureRandom();
 
-  /** The sessions made: the admin's (for admin requests) and the crypto user's, which {@code hsm} now uses. */
-  record Logins(Session admin, Session cryptoUser) {}
+  /**
+   * The sessions made: the admin's (for admin requests) and the crypto user's, which {@code hsm} now uses; and
+   * that user's password, kept in this JVM only, for what logs in by itself (the JCE rows of {@code bench}).
+   */
+  static final class Logins {
+    private final Session admin;
+    private final Session cryptoUser;
+    private final char[] cryptoUserPassword;
+
+    Logins(Session admin, Session cryptoUser, char[] cryptoUserPassword) {
+      this.admin = admin;
+      this.cryptoUser = cryptoUser;
+      this.cryptoUserPassword = cryptoUserPassword.clone();
+    }
+
+    Session admin() {
+      return admin;
+    }
+
+    Session cryptoUser() {
+      return cryptoUser;
+    }
+
+    /** A copy of the crypto user's password; the caller clears it. */
+    char[] cryptoUserPassword() {
+      return cryptoUserPassword.clone();
+    }
+
+    @Override
+    public String toString() {
+      return "Logins[admin, " + CRYPTO_USER + "]";
+    }
+  }
 
   private ThrowawayUsers() {}
 
@@ -38,7 +69,7 @@ final class ThrowawayUsers {
       Session co = hsm.login(ClusterAdminCommands.PRECO_USER, admin);
       hsm.createUser(CRYPTO_USER, Role.CU, user);
       Session cu = hsm.login(CRYPTO_USER, user);
-      return new Logins(co, cu);
+      return new Logins(co, cu, user);
     } finally {
       Arrays.fill(admin, '\0');
       Arrays.fill(user, '\0');

@@ -42,6 +42,25 @@ final class JceClusters {
     return (HsmBridgeProvider) p;
   }
 
+  /** A new, activated one-HSM cluster ({@code up --hsms 1}) in a temp home, with the users of {@link TestLogins}. */
+  static TestLogins upOneHsm(String name) throws IOException {
+    Path home = Files.createTempDirectory("hsmbridge-" + name);
+    CliRun up = CliRun.run(home, "up", "--hsms", "1", "--port", "0");
+    org.junit.jupiter.api.Assertions.assertEquals(0, up.code, up.toString());
+    return TestLogins.activate(home, Files.createTempDirectory("hsmbridge-" + name + "-logins"));
+  }
+
+  /** Unregisters and logs out {@code provider} (null: none was made), then stops the cluster of {@code logins}. */
+  static void down(TestLogins logins, Provider provider, String test) throws IOException {
+    java.security.Security.removeProvider(HsmBridgeProvider.NAME);
+    if (provider instanceof HsmBridgeProvider p) {
+      p.logout();
+    }
+    if (logins != null) {
+      logins.down(test, "", null);
+    }
+  }
+
   /** A client facade logged in as the crypto user, for what the tests prepare outside the provider. */
   static Hsm hsm(Path home, TestLogins logins, String node) throws IOException {
     Hsm hsm = Hsm.connect(List.of(endpoint(home, node)), ClientTls.pinning(ca(home)));

@@ -71,21 +71,15 @@ class JceProviderTest {
 
   @BeforeAll
   static void up() throws IOException {
-    home = Files.createTempDirectory("hsmbridge-jce");
-    CliRun up = CliRun.run(home, "up", "--hsms", "1", "--port", "0");
-    assertEquals(0, up.code, up.toString());
-    logins = TestLogins.activate(home, Files.createTempDirectory("hsmbridge-jce-logins"));
+    logins = JceClusters.upOneHsm("jce");
+    home = logins.home();
     provider = JceClusters.provider(home, logins, "hsm1");
     Security.addProvider(provider);
   }
 
   @AfterAll
   static void down() throws IOException {
-    Security.removeProvider(HsmBridgeProvider.NAME);
-    if (provider != null) {
-      provider.logout();
-    }
-    logins.down("JceProviderTest", "", null);
+    JceClusters.down(logins, provider, "JceProviderTest");
   }
 
   @Test
@@ -303,6 +297,12 @@ class JceProviderTest {
     Signature sw = Signature.getInstance("SHA256withECDSA");
     sw.initSign(software);
     assertFalse(sw.getProvider().getName().equals(HsmBridgeProvider.NAME));
+
+    // SoftHSM2 cannot wrap an Ed25519 private key, so the cluster cannot replicate one: refused, saying why.
+    KeyPairGenerator ed = KeyPairGenerator.getInstance("Ed25519", provider);
+    java.security.ProviderException edRefused = assertThrows(java.security.ProviderException.class, ed::generateKeyPair);
+    assertTrue(edRefused.getMessage().contains("ED25519") && edRefused.getMessage().contains("NOT_ALLOWED_BY_POLICY"),
+        edRefused.getMessage());
 
     ks.deleteEntry("jce-aes-made");
     assertFalse(ks.containsAlias("jce-aes-made"), "deleted in the cluster");

@@ -64,21 +64,15 @@ class JceTlsTest {
 
   @BeforeAll
   static void up() throws IOException {
-    home = Files.createTempDirectory("hsmbridge-jce-tls");
-    CliRun up = CliRun.run(home, "up", "--hsms", "1", "--port", "0");
-    assertEquals(0, up.code, up.toString());
-    logins = TestLogins.activate(home, Files.createTempDirectory("hsmbridge-jce-tls-logins"));
+    logins = JceClusters.upOneHsm("jce-tls");
+    home = logins.home();
     provider = JceClusters.provider(home, logins, "hsm1");
     Security.addProvider(provider);
   }
 
   @AfterAll
   static void down() throws IOException {
-    Security.removeProvider(HsmBridgeProvider.NAME);
-    if (provider != null) {
-      provider.logout();
-    }
-    logins.down("JceTlsTest", "", null);
+    JceClusters.down(logins, provider, "JceTlsTest");
   }
 
   @Test

@@ -168,8 +168,8 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
       }
     } catch (IOException e) {
       closeQuietly(s);
-      throw new HsmBridgeException(
-          ErrorCode.NO_HSM_AVAILABLE, "cannot connect to hsmbridge at " + where + ": " + e.getMessage());
+      throw HsmBridgeException.connectionLost(
+          ErrorCode.NO_HSM_AVAILABLE, "cannot connect to hsmbridge at " + where + ": " + e.getMessage(), e);
     }
     Socket connected = s;
     try {
@@ -180,13 +180,13 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
       return new BridgeClient(connected, where, requestTimeout, tls != null);
     } catch (javax.net.ssl.SSLException e) {
       closeQuietly(connected);
-      throw new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "TLS handshake with hsmbridge at " + where
+      throw HsmBridgeException.connectionLost(ErrorCode.NO_HSM_AVAILABLE, "TLS handshake with hsmbridge at " + where
           + " failed: " + e.getMessage() + " (the server must hold a certificate of the pinned CA " + tls.ca()
-          + " naming " + host + "; a plaintext endpoint fails here too)");
+          + " naming " + host + "; a plaintext endpoint fails here too)", e);
     } catch (IOException e) {
       closeQuietly(connected);
-      throw new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "cannot connect to hsmbridge at " + where
-          + (tls != null ? " over TLS" : "") + ": " + e.getMessage());
+      throw HsmBridgeException.connectionLost(ErrorCode.NO_HSM_AVAILABLE, "cannot connect to hsmbridge at " + where
+          + (tls != null ? " over TLS" : "") + ": " + e.getMessage(), e);
     }
   }
 
@@ -533,8 +533,8 @@ public final class BridgeClient implements RequestSender, AutoCloseable {
   }
 
   private HsmBridgeException lost(Exception e) {
-    return new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE,
-        "connection to hsmbridge at " + where + " lost: " + e.getMessage());
+    return HsmBridgeException.connectionLost(ErrorCode.NO_HSM_AVAILABLE,
+        "connection to hsmbridge at " + where + " lost: " + e.getMessage(), e);
   }
 
   private void dispatch(JsonObject frame) {

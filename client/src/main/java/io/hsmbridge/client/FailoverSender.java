@@ -95,7 +95,7 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
       }
       forget(client);
       String requestId = body.getValue("requestId") instanceof String id ? id : null;
-      throw new HsmBridgeException(ErrorCode.OUTCOME_UNKNOWN, "the connection was lost while "
+      throw HsmBridgeException.connectionLost(ErrorCode.OUTCOME_UNKNOWN, "the connection was lost while "
           + body.getValue("op") + " was in flight (" + e.getMessage() + ")"
           + (requestId != null ? "; requestId " + requestId : ""), e);
     }
@@ -125,8 +125,8 @@ public final class FailoverSender implements RequestSender, AutoCloseable {
         failures.add(e + ": " + ex.getMessage());
       }
     }
-    throw new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "no endpoint answered (" + NOTHING_SENT + "): "
-        + String.join("; ", failures));
+    throw HsmBridgeException.connectionLost(ErrorCode.NO_HSM_AVAILABLE, "no endpoint answered (" + NOTHING_SENT
+        + "): " + String.join("; ", failures), null);
   }
 
   /**

@@ -300,12 +300,12 @@ final class CipherEngine extends CipherSpi {
     String alg = mode.algorithm.wireName();
     try {
       if (opmode == Cipher.ENCRYPT_MODE) {
-        Ciphertext c = provider.link().call(h -> h.encrypt(keyId, alg, data, additional));
+        Ciphertext c = provider.client().call(h -> h.encrypt(keyId, alg, data, additional));
         iv = c.iv();
         return c.ciphertext();
       }
       byte[] decryptionIv = iv;
-      return provider.link().call(h -> h.decrypt(keyId, alg, data, decryptionIv, additional));
+      return provider.client().call(h -> h.decrypt(keyId, alg, data, decryptionIv, additional));
     } catch (HsmBridgeException e) {
       throw translate(e, keyId);
     } finally {

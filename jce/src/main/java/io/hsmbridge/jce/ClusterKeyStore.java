@@ -246,7 +246,7 @@ final class ClusterKeyStore extends KeyStoreSpi {
 
   private <T> T call(String what, java.util.function.Function<Hsm, T> f) {
     try {
-      return provider.link().call(f);
+      return provider.client().call(f);
     } catch (HsmBridgeException e) {
       if (e.code() == ErrorCode.UNKNOWN_KEY) {
         throw new java.security.ProviderException(what + ": the key is gone (" + e.getMessage() + ")", e);

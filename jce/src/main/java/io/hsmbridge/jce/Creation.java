@@ -29,7 +29,7 @@ final class Creation {
    */
   static HsmKey create(HsmBridgeProvider provider, KeySpec spec, String label, String requestId) {
     try {
-      return provider.link().call(h -> {
+      return provider.client().call(h -> {
         Hsm view = requestId == null ? h : h.withRequestId(requestId);
         KeyInfo info = view.generateKey(spec, label, null, false);
         try {

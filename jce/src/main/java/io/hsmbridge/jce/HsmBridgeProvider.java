@@ -1,5 +1,6 @@
 package io.hsmbridge.jce;
 
+import io.hsmbridge.client.HsmClient;
 import java.nio.file.Path;
 import java.security.Provider;
 import java.util.List;
@@ -33,7 +34,7 @@ public final class HsmBridgeProvider extends Provider {
   private static final String KEY_CLASSES = HsmKey.class.getName();
 
   private final transient JceConfig config;
-  private transient ClusterLink link;
+  private transient HsmClient client;
 
   /** A provider configured from system properties at first use ({@link JceConfig#fromSystemProperties()}). */
   public HsmBridgeProvider() {
@@ -60,12 +61,15 @@ public final class HsmBridgeProvider extends Provider {
         || System.getProperty(JceConfig.CONFIG_FILE_PROPERTY) != null;
   }
 
-  /** The provider's connection, made (and logged in) at first use. */
-  synchronized ClusterLink link() {
-    if (link == null) {
-      link = new ClusterLink(config != null ? config : JceConfig.fromSystemProperties());
+  /**
+   * The provider's typed client: one logged-in connection, made at first use, shared by the engines of every
+   * thread; it fails over, retries and logs in again by itself ({@link HsmClient}).
+   */
+  synchronized HsmClient client() {
+    if (client == null) {
+      client = HsmClient.connect((config != null ? config : JceConfig.fromSystemProperties()).clientOptions());
     }
-    return link;
+    return client;
   }
 
   /**
@@ -74,14 +78,14 @@ public final class HsmBridgeProvider extends Provider {
    * A host's failure or restart costs no login: sessions are cluster state. 0 before first use.
    */
   public synchronized long logins() {
-    return link == null ? 0 : link.logins();
+    return client == null ? 0 : client.logins();
   }
 
   /** Logs the provider's session out and closes its connection; the next use connects and logs in again. */
   public synchronized void logout() {
-    if (link != null) {
-      link.close();
-      link = null;
+    if (client != null) {
+      client.close();
+      client = null;
     }
   }
 

@@ -195,6 +195,13 @@ public final class JceConfig {
     return password.get();
   }
 
+  /** The typed client's options for this configuration. */
+  io.hsmbridge.client.HsmClient.Options clientOptions() {
+    io.hsmbridge.client.HsmClient.Options o = io.hsmbridge.client.HsmClient.options().endpoints(endpoints)
+        .user(user).password(password).timeout(timeout);
+    return ca == null ? o.plaintext() : o.ca(ca);
+  }
+
   /** Names where the password comes from, never the password. */
   @Override
   public String toString() {

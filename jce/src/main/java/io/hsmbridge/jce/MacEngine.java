@@ -69,7 +69,7 @@ final class MacEngine extends MacSpi {
     message.reset();
     String keyId = key.keyId();
     try {
-      return provider.link().call(h -> h.mac(keyId, Algorithm.HMAC_SHA256.wireName(), m));
+      return provider.client().call(h -> h.mac(keyId, Algorithm.HMAC_SHA256.wireName(), m));
     } catch (HsmBridgeException e) {
       throw Engines.failure(jcaName + " with key " + keyId, e);
     }

@@ -28,7 +28,7 @@ final class RandomEngine extends SecureRandomSpi {
       int n = Math.min(MAX_PER_REQUEST, bytes.length - done);
       byte[] chunk;
       try {
-        chunk = provider.link().call(h -> h.random(n));
+        chunk = provider.client().call(h -> h.random(n));
       } catch (HsmBridgeException e) {
         throw Engines.failure("random bytes", e);
       }

@@ -132,7 +132,7 @@ final class SignatureEngine extends SignatureSpi {
     message.reset();
     String keyId = key.keyId();
     try {
-      return provider.link().call(h -> h.sign(keyId, algorithm.wireName(), m));
+      return provider.client().call(h -> h.sign(keyId, algorithm.wireName(), m));
     } catch (HsmBridgeException e) {
       if (e.code() == ErrorCode.WRONG_KEY_TYPE || e.code() == ErrorCode.INVALID_PARAMETER
           || e.code() == ErrorCode.CRYPTO_FAILURE || e.code() == ErrorCode.INPUT_TOO_LARGE) {

@@ -57,7 +57,10 @@ public final class ClusterBench {
     /** TLS 1.3 to the standalone bridge process (a DMZ front door without a token): one hop more. */
     BRIDGE("bridge", "TLS 1.3 to the standalone bridge process (no token), which forwards to an agent"),
     /** The standalone bridge's plaintext loopback listener: what TLS on the client endpoint costs. */
-    BRIDGE_PLAIN("bridge_plain", "the standalone bridge's plaintext loopback listener");
+    BRIDGE_PLAIN("bridge_plain", "the standalone bridge's plaintext loopback listener"),
+    /** The JCE provider over the host link: what a JCA application pays beyond the client (issue #13 item 5). */
+    JCE("jce", "the JCE provider (Signature, Cipher, Mac of HsmBridge) over TLS 1.3 to hsm1's front door, a"
+        + " provider (a connection) per thread; adds TLS 1.3 handshake rows: server key in the cluster vs in memory");
 
     final String id;
     final String description;
@@ -78,7 +81,7 @@ public final class ClusterBench {
           }
         }
         if (match == null || out.contains(match)) {
-          throw new IllegalArgumentException("links are host, bridge and bridge_plain, each once; got '" + csv + "'");
+          throw new IllegalArgumentException("links are host, bridge, bridge_plain and jce, each once; got '" + csv + "'");
         }
         out.add(match);
       }
@@ -115,6 +118,12 @@ public final class ClusterBench {
 
     /** The session token of the crypto user the launcher logged in on this cluster (keys and crypto need one). */
     String session();
+
+    /** That crypto user's name, for the JCE provider's login. */
+    String cryptoUser();
+
+    /** A fresh copy of that crypto user's password, for the JCE provider's logins (the caller clears it). */
+    char[] cryptoUserPassword();
 
     @Override
     void close() throws Exception;
@@ -204,6 +213,10 @@ public final class ClusterBench {
   private final List<Creation> creations = new ArrayList<>();
   private final List<Row> rows = new ArrayList<>();
   private final SecureRandom random = new SecureRandom();
+  /** The JCE rows' providers, while a cluster with the jce link runs. */
+  private JceBench jce;
+  /** The TLS handshake rows (with the jce link), per cluster size. */
+  private final List<String> handshakeRows = new ArrayList<>();
 
   /**
    * @param baseline the direct measurements (made by the caller before any cluster ran)
@@ -244,6 +257,10 @@ public final class ClusterBench {
 
   private void measure(Cluster cluster) throws Exception {
     Link first = settings.links().get(0);
+    if (settings.links().contains(Link.JCE)) {
+      jce = new JceBench(cluster.host(), cluster.frontDoorPort(), cluster.tls().ca(), cluster.cryptoUser(),
+          cluster::cryptoUserPassword);
+    }
     try (BridgeClient client = connect(cluster, first)) {
       Map<BenchOp, String> keys = new java.util.EnumMap<>(BenchOp.class);
       for (BenchOp op : settings.ops()) {
@@ -268,6 +285,16 @@ public final class ClusterBench {
           }
         }
       }
+      if (jce != null) {
+        progress.println("  TLS 1.3 handshakes, server key in the cluster and in memory ...");
+        progress.flush();
+        for (String line : jce.handshakes(settings.threads(), settings.warmupSeconds() * 1000L,
+            settings.seconds() * 1000L)) {
+          handshakeRows.add(String.format(Locale.ROOT, "%4d ", cluster.hsmIds().size()) + line);
+          progress.println("  " + line);
+          progress.flush();
+        }
+      }
       if (!settings.creations().isEmpty()) {
         long t0 = System.nanoTime();
         for (int i = 0; i < CREATION_WARMUP; i++) {
@@ -286,6 +313,11 @@ public final class ClusterBench {
         progress.printf(Locale.ROOT, "  key creations done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         progress.flush();
       }
+    } finally {
+      if (jce != null) {
+        jce.close();
+        jce = null;
+      }
     }
   }
 
@@ -298,6 +330,7 @@ public final class ClusterBench {
   private static BridgeClient connect(Cluster cluster, Link link) {
     switch (link) {
       case HOST:
+      case JCE: // the JCE rows' own connections are the providers'; this one makes the keys
         return BridgeClient.connect(cluster.host(), cluster.frontDoorPort(), REQUEST_TIMEOUT, cluster.tls());
       case BRIDGE:
         return BridgeClient.connect(cluster.host(), cluster.port(), REQUEST_TIMEOUT, cluster.tls());
@@ -324,7 +357,8 @@ public final class ClusterBench {
       double rate = 0;
       boolean settled = false;
       while (true) { // at least one window per op, also past the cap
-        Measurement.Result w = Measurement.run(() -> new OpWorker(cluster, link, op, keys.get(op), input), 4, 0,
+        rewindIfJce(link);
+        Measurement.Result w = Measurement.run(() -> worker(cluster, link, op, keys.get(op), input), 4, 0,
             WARMUP_WINDOW_MS);
         done += w.count();
         windows++;
@@ -343,15 +377,18 @@ public final class ClusterBench {
 
   private void row(Cluster cluster, BridgeClient client, BenchOp op, String keyId, byte[] input, int threads, Link link)
       throws Exception {
-    List<OpWorker> workers = Collections.synchronizedList(new ArrayList<>());
+    List<Measurement.Worker> workers = Collections.synchronizedList(new ArrayList<>());
+    rewindIfJce(link);
     Measurement.Result r = Measurement.run(() -> {
-      OpWorker w = new OpWorker(cluster, link, op, keyId, input);
+      Measurement.Worker w = worker(cluster, link, op, keyId, input);
       workers.add(w);
       return w;
     }, threads, settings.warmupSeconds() * 1000L, settings.seconds() * 1000L);
     Map<String, Long> served = zeros(cluster.hsmIds());
-    for (OpWorker w : workers) {
-      w.served.forEach((k, v) -> served.merge(k, v, Long::sum));
+    for (Measurement.Worker w : workers) {
+      if (w instanceof OpWorker o) { // the provider does not say which HSM served
+        o.served.forEach((k, v) -> served.merge(k, v, Long::sum));
+      }
     }
     Row row = new Row(cluster.hsmIds().size(), op, threads, link, baseline.direct(op, threads), r, served);
     rows.add(row);
@@ -362,6 +399,21 @@ public final class ClusterBench {
         op.id(), threads, threads == 1 ? "" : "s", link.id, r.opsPerSecond(), shares(served, cluster.hsmIds(), false),
         serviceEstimates(client));
     progress.flush();
+  }
+
+  /** Each run's threads take the JCE providers from the first on: the warm providers, logged in once. */
+  private void rewindIfJce(Link link) {
+    if (link == Link.JCE) {
+      jce.rewind();
+    }
+  }
+
+  /** One client thread's worker for a row over {@code link}: a client connection, or a JCE provider's engine. */
+  private Measurement.Worker worker(Cluster cluster, Link link, BenchOp op, String keyId, byte[] input) throws Exception {
+    if (link == Link.JCE) {
+      return jce.worker(op, "bench-" + op.id(), input);
+    }
+    return new OpWorker(cluster, link, op, keyId, input);
   }
 
   private Creation creations(BridgeClient client, Cluster cluster, KeySpec spec, int count) {
@@ -523,6 +575,25 @@ public final class ClusterBench {
           r.threads(), r.link().id, d, r.result().opsPerSecond(), r.result().opsPerSecond() / d, r.result().p50Micros(),
           r.result().p99Micros(), r.result().p50Micros() - dp50, shares(r.servedBy(), List.of(), false));
     }
+    for (Row j : rows) {
+      for (Row h : rows) {
+        if (j.link() == Link.JCE && h.link() == Link.HOST && j.op() == h.op() && j.hsms() == h.hsms()
+            && j.threads() == h.threads()) {
+          out.printf(Locale.ROOT, "JCE provider over the client, %s, %d HSM%s, %d thread%s: %.2f of the client's"
+              + " throughput (issue #13's goal: >= 0.90)%n", j.op().id(), j.hsms(), j.hsms() == 1 ? "" : "s",
+              j.threads(), j.threads() == 1 ? "" : "s", j.result().opsPerSecond() / h.result().opsPerSecond());
+        }
+      }
+    }
+    if (!handshakeRows.isEmpty()) {
+      out.println();
+      out.println("TLS 1.3 handshakes per second: a JSSE server on loopback (a thread per client) with its key in memory"
+          + " (JDK) or in the cluster (JCE provider, registered), clients making full handshakes (no resumption);"
+          + " the client, the server and the cluster share the cores");
+      out.printf(Locale.ROOT, "%4s %-26s %4s %12s %12s %6s %9s %9s%n", "hsms", "row", "thr", "jdk key/s",
+          "cluster key/s", "ratio", "jdk p50", "hsm p50");
+      handshakeRows.forEach(out::println);
+    }
     for (Row t : rows) {
       for (Row p : rows) {
         if (t.link() == Link.BRIDGE && p.link() == Link.BRIDGE_PLAIN && t.op() == p.op() && t.hsms() == p.hsms()
@@ -561,6 +632,9 @@ public final class ClusterBench {
     hsmIds.forEach(id -> all.put(id, 0L));
     all.putAll(served);
     long total = all.values().stream().mapToLong(Long::longValue).sum();
+    if (total == 0) {
+      return csv ? "" : "not reported"; // the JCE rows: the provider does not say which HSM served
+    }
     List<String> parts = new ArrayList<>();
     all.forEach((id, n) -> {
       double share = total == 0 ? 0 : (double) n / total;

@@ -1,0 +1,133 @@
+package io.hsmbridge.examples;
+
+import io.hsmbridge.jce.HsmBridgeProvider;
+import io.hsmbridge.jce.HsmKeyGenParameterSpec;
+import java.math.BigInteger;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.Provider;
+import java.security.Security;
+import java.security.Signature;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.util.Date;
+import javax.crypto.Cipher;
+import javax.crypto.KeyGenerator;
+import javax.crypto.SecretKey;
+import javax.crypto.spec.GCMParameterSpec;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLServerSocket;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.operator.ContentSigner;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
+
+/**
+ * The examples of docs/java.md, written as an application would (public API only). The text between
+ * {@code // docs:start NAME} and {@code // docs:end NAME} is what the guide shows under {@code <!-- snippet:
+ * NAME -->}; {@code JavaGuideTest} checks that the two are the same and runs every example on a real cluster.
+ */
+public final class JavaGuideExamples {
+  private JavaGuideExamples() {}
+
+  /** Registers the provider configured by {@code configFile}. */
+  public static Provider register(Path configFile) {
+    // docs:start register
+    Provider provider = new HsmBridgeProvider().configure(configFile.toString());
+    Security.addProvider(provider); // at the end of the list: the JDK brings cluster keys to it
+    // docs:end register
+    return provider;
+  }
+
+  /** Makes an EC key pair in the cluster and signs {@code message} with the key found in the KeyStore. */
+  public static KeyPair makeAndSign(byte[] message, byte[][] signatureOut) throws Exception {
+    // docs:start sign
+    KeyPairGenerator generator = KeyPairGenerator.getInstance("EC", "HsmBridge");
+    generator.initialize(new HsmKeyGenParameterSpec("payments-signer", 256)); // P-256, label = alias
+    KeyPair pair = generator.generateKeyPair(); // the private key never leaves the HSMs
+
+    KeyStore keys = KeyStore.getInstance("HsmBridge");
+    keys.load(null, null); // the store is the cluster: no file, no password
+    PrivateKey signingKey = (PrivateKey) keys.getKey("payments-signer", null);
+
+    Signature signer = Signature.getInstance("SHA256withECDSA"); // the JDK picks HsmBridge for this key
+    signer.initSign(signingKey);
+    signer.update(message);
+    byte[] signature = signer.sign(); // DER, verifiable by any JCA provider with pair.getPublic()
+    // docs:end sign
+    signatureOut[0] = signature;
+    return pair;
+  }
+
+  /** Encrypts {@code plaintext} under a new AES key in the cluster, then decrypts it. */
+  public static byte[] encryptAndDecrypt(byte[] plaintext, byte[] aad) throws Exception {
+    // docs:start aes
+    KeyGenerator aes = KeyGenerator.getInstance("AES", "HsmBridge");
+    aes.init(new HsmKeyGenParameterSpec("orders-db", 256).withRequestId("orders-db-key-v1")); // safe to retry
+    SecretKey key = aes.generateKey();
+
+    Cipher encrypt = Cipher.getInstance("AES/GCM/NoPadding");
+    encrypt.init(Cipher.ENCRYPT_MODE, key); // no IV: the HSM chooses it
+    encrypt.updateAAD(aad);
+    byte[] ciphertext = encrypt.doFinal(plaintext); // ciphertext || 16-byte tag
+    byte[] iv = encrypt.getIV(); // the HSM's IV, known after doFinal: store it with the ciphertext
+
+    Cipher decrypt = Cipher.getInstance("AES/GCM/NoPadding");
+    decrypt.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(128, iv));
+    decrypt.updateAAD(aad);
+    byte[] opened = decrypt.doFinal(ciphertext); // AEADBadTagException when anything was changed
+    // docs:end aes
+    return opened;
+  }
+
+  /** Signs a CSR and a self-signed certificate with the key labelled {@code alias}; stores the certificate with it. */
+  public static X509Certificate csrAndCertificate(String alias) throws Exception {
+    KeyStore keys = KeyStore.getInstance("HsmBridge");
+    keys.load(null, null);
+    PrivateKey key = (PrivateKey) keys.getKey(alias, null);
+    java.security.PublicKey publicKey = ((io.hsmbridge.jce.HsmPrivateKey) key).publicKey();
+    // docs:start csr
+    ContentSigner signer = new JcaContentSignerBuilder("SHA256withECDSA").setProvider("HsmBridge").build(key);
+    PKCS10CertificationRequest csr =
+        new JcaPKCS10CertificationRequestBuilder(new X500Name("CN=payments.example.com"), publicKey).build(signer);
+    byte[] toSendToYourCa = csr.getEncoded();
+
+    // Or a self-signed certificate, e.g. for tests:
+    long now = System.currentTimeMillis();
+    X509Certificate certificate = new JcaX509CertificateConverter().getCertificate(
+        new JcaX509v3CertificateBuilder(new X500Name("CN=payments.example.com"), BigInteger.valueOf(now),
+            new Date(now), new Date(now + 365L * 86_400_000), new X500Name("CN=payments.example.com"), publicKey)
+            .build(signer));
+
+    // The chain is stored beside the key in the cluster, on every HSM: TLS servers anywhere find it there.
+    keys.setKeyEntry(alias, key, null, new Certificate[] {certificate});
+    // docs:end csr
+    if (toSendToYourCa.length == 0) {
+      throw new IllegalStateException("empty CSR");
+    }
+    return certificate;
+  }
+
+  /** A TLS server socket on loopback whose key (and chain) are the cluster's. */
+  public static SSLServerSocket tlsServer() throws Exception {
+    // docs:start tls
+    KeyStore keys = KeyStore.getInstance("HsmBridge");
+    keys.load(null, null);
+    KeyManagerFactory keyManagers = KeyManagerFactory.getInstance("SunX509");
+    keyManagers.init(keys, new char[0]); // key pairs that have a certificate chain in the cluster
+    SSLContext tls = SSLContext.getInstance("TLS");
+    tls.init(keyManagers.getKeyManagers(), null, null);
+    SSLServerSocket server = (SSLServerSocket) tls.getServerSocketFactory()
+        .createServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    // docs:end tls
+    return server;
+  }
+}
