@@ -71,6 +71,8 @@ class JavaGuideTest {
   void theGuideShowsTheCodeTheTestsRun() throws IOException {
     Map<String, String> regions = regions(Files.readString(EXAMPLES));
     Map<String, String> snippets = snippets(Files.readString(GUIDE));
+    assertEquals(java.util.Set.of("register", "sign", "aes", "csr", "tls", "typed", "vertx"), regions.keySet(),
+        "the examples' regions (a region the pattern misses would leave its code unchecked)");
     assertEquals(regions.keySet(), snippets.keySet(), "every example region is in the guide, and only those");
     regions.forEach((name, code) -> assertEquals(code, snippets.get(name), "docs/java.md snippet " + name));
   }
@@ -87,6 +89,21 @@ class JavaGuideTest {
 
     byte[] aad = "order 42".getBytes(StandardCharsets.UTF_8);
     assertArrayEquals(message, JavaGuideExamples.encryptAndDecrypt(message, aad));
+
+    byte[] typed = JavaGuideExamples.typedClient(JceClusters.endpoint(home, "hsm1").toString(), JceClusters.ca(home),
+        JavaGuideTest::password, message);
+    assertTrue(typed.length > 0);
+    io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+    try (io.hsmbridge.client.HsmClient hsm = io.hsmbridge.client.HsmClient.connect(io.hsmbridge.client.HsmClient.options()
+        .endpoints(JceClusters.endpoint(home, "hsm1").toString()).ca(JceClusters.ca(home)).user(TestLogins.CRYPTO_USER)
+        .password(JavaGuideTest::password))) {
+      io.hsmbridge.client.Signer signer = hsm.keys().find("typed-signer").get(0)
+          .signer(io.hsmbridge.protocol.Algorithm.ECDSA_SHA256);
+      assertTrue(JavaGuideExamples.signOnContext(vertx.getOrCreateContext(), signer, message)
+          .get(30, TimeUnit.SECONDS), "the future completed on the Vert.x context that called");
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    }
 
     X509Certificate cert = JavaGuideExamples.csrAndCertificate("payments-signer");
     cert.verify(pair.getPublic(), "SunEC");
@@ -114,6 +131,14 @@ class JavaGuideTest {
         assertFalse(s.getSession().getCipherSuite().isEmpty());
       }
       serving.join(30_000);
+    }
+  }
+
+  private static char[] password() {
+    try {
+      return Files.readString(logins.passwordFile(TestLogins.CRYPTO_USER)).strip().toCharArray();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
   }
 

@@ -1,6 +1,16 @@
 package io.hsmbridge.examples;
 
+import io.hsmbridge.client.Aead;
+import io.hsmbridge.client.Ciphertext;
+import io.hsmbridge.client.HsmClient;
+import io.hsmbridge.client.KeyHandle;
+import io.hsmbridge.client.Signer;
 import io.hsmbridge.jce.HsmBridgeProvider;
+import io.hsmbridge.protocol.Algorithm;
+import io.hsmbridge.protocol.KeySpec;
+import io.vertx.core.Context;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
 import io.hsmbridge.jce.HsmKeyGenParameterSpec;
 import java.math.BigInteger;
 import java.net.InetAddress;
@@ -114,6 +124,45 @@ public final class JavaGuideExamples {
       throw new IllegalStateException("empty CSR");
     }
     return certificate;
+  }
+
+  /** The typed client: a signer and an AEAD; returns the signature of {@code message}, checked by the JDK. */
+  public static byte[] typedClient(String endpoint, Path caPem, Supplier<char[]> passwordSource, byte[] message)
+      throws Exception {
+    // docs:start typed
+    try (HsmClient hsm = HsmClient.connect(HsmClient.options()
+        .endpoints(endpoint) // host:port of any front door; more may follow, the others are learnt
+        .ca(caPem)
+        .user("alice")
+        .password(passwordSource))) { // asked at each login: the first, and after a session ended
+      KeyHandle key = hsm.keys().generate(KeySpec.EC_P256, "typed-signer");
+      Signer signer = key.signer(Algorithm.ECDSA_SHA256);
+      byte[] signature = signer.sign(message); // DER; key.publicKey() verifies it in the JVM
+
+      Aead aead = hsm.keys().generate(KeySpec.AES_256, "typed-data").aead();
+      Ciphertext sealed = aead.encrypt(message, null); // sealed.iv() is the HSM's IV
+      byte[] opened = aead.decrypt(sealed, null);
+      // docs:end typed
+      Signature jdk = Signature.getInstance("SHA256withECDSA", "SunEC");
+      jdk.initVerify(key.publicKey());
+      jdk.update(opened);
+      if (!jdk.verify(signature)) {
+        throw new IllegalStateException("the signature does not verify");
+      }
+      return signature;
+    }
+  }
+
+  /** Signs on a Vert.x context; the future completes on that same context. */
+  public static CompletableFuture<Boolean> signOnContext(Context context, Signer signer, byte[] message) {
+    CompletableFuture<Boolean> sameContext = new CompletableFuture<>();
+    // docs:start vertx
+    context.runOnContext(v -> signer.signAsync(message).whenComplete((signature, failure) -> {
+      // Back on the caller's context (event loop or worker): the verticle's state is safe to touch here.
+      sameContext.complete(failure == null && io.vertx.core.Vertx.currentContext() == context);
+    }));
+    // docs:end vertx
+    return sameContext;
   }
 
   /** A TLS server socket on loopback whose key (and chain) are the cluster's. */
