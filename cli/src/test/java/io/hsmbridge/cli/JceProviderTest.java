@@ -282,6 +282,17 @@ class JceProviderTest {
     assertThrows(KeyStoreException.class, () -> ks.setKeyEntry("x", new SecretKeySpec(new byte[16], "AES"), null, null),
         "key bytes do not enter through the store");
     assertThrows(KeyStoreException.class, () -> ks.setCertificateEntry("x", null));
+    // Two keys with one label: each is listed by its id, and the label alone names neither.
+    g.init(new HsmKeyGenParameterSpec("jce-twin", 256));
+    HsmKey twin1 = (HsmKey) g.generateKey();
+    HsmKey twin2 = (HsmKey) g.generateKey();
+    List<String> aliases = Collections.list(ks.aliases());
+    assertTrue(aliases.contains(twin1.keyId()) && aliases.contains(twin2.keyId()) && !aliases.contains("jce-twin"),
+        aliases.toString());
+    java.security.UnrecoverableKeyException twins = assertThrows(java.security.UnrecoverableKeyException.class,
+        () -> ks.getKey("jce-twin", null));
+    assertTrue(twins.getMessage().contains("2 keys"), twins.getMessage());
+    assertEquals(twin2, ks.getKey(twin2.keyId(), null));
 
     // Wrong key family, wrong mode, a key that is not the cluster's: the standard exceptions, saying what works.
     InvalidKeyException family = assertThrows(InvalidKeyException.class,

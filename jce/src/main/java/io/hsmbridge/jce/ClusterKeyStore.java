@@ -37,6 +37,7 @@ import java.util.Map;
  * provider's generators, or the cluster's wrapped import), and trusted-certificate entries are not kept.
  */
 final class ClusterKeyStore extends KeyStoreSpi {
+  private static final java.util.regex.Pattern KEY_ID = java.util.regex.Pattern.compile("[0-9a-f]{32}");
   private final HsmBridgeProvider provider;
 
   ClusterKeyStore(HsmBridgeProvider provider) {
@@ -69,30 +70,41 @@ final class ClusterKeyStore extends KeyStoreSpi {
     return aliases;
   }
 
-  /** The key an alias names: its label when only one key has it, or its id; null when none. */
+  /**
+   * The key an alias names: the one key with that label, else the key with that id; null when none (or when
+   * several keys share the label: {@link #engineGetKey} says so). Asks the cluster for that label only.
+   */
   private KeyInfo find(String alias) {
-    if (alias == null) {
-      return null;
+    List<KeyInfo> labelled = labelled(alias);
+    if (labelled.size() == 1) {
+      return labelled.get(0);
     }
-    List<KeyInfo> keys = call("finding " + alias, h -> h.listKeys());
-    KeyInfo byLabel = null;
-    int labelled = 0;
-    for (KeyInfo k : keys) {
-      if (k.keyId().equals(alias)) {
-        return k;
-      }
-      if (alias.equals(k.label())) {
-        byLabel = k;
-        labelled++;
+    if (labelled.isEmpty() && alias != null && KEY_ID.matcher(alias).matches()) {
+      try {
+        return provider.client().call(h -> h.describe(alias));
+      } catch (HsmBridgeException e) {
+        if (e.code() == ErrorCode.UNKNOWN_KEY) {
+          return null;
+        }
+        throw Engines.failure("finding " + alias, e);
       }
     }
-    return labelled == 1 ? byLabel : null;
+    return null;
+  }
+
+  private List<KeyInfo> labelled(String alias) {
+    return alias == null ? List.of() : call("finding " + alias, h -> h.listKeys(alias));
   }
 
   @Override
   public Key engineGetKey(String alias, char[] password) throws UnrecoverableKeyException {
     KeyInfo k = find(alias);
     if (k == null) {
+      int sharing = labelled(alias).size();
+      if (sharing > 1) {
+        throw new UnrecoverableKeyException(sharing + " keys are labelled " + alias + ": use a key's id as the alias"
+            + " (aliases() lists them)");
+      }
       return null;
     }
     try {

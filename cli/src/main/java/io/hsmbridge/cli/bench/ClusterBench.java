@@ -396,7 +396,7 @@ public final class ClusterBench {
       csv(row, cluster.hsmIds());
     }
     progress.printf(Locale.ROOT, "  %s at %d thread%s over %s: %.0f op/s (%s); the service-time estimates: %s%n",
-        op.id(), threads, threads == 1 ? "" : "s", link.id, r.opsPerSecond(), shares(served, cluster.hsmIds(), false),
+        op.id(), threads, threads == 1 ? "" : "s", link.id, r.opsPerSecond(), servedBy(row, cluster.hsmIds(), false),
         serviceEstimates(client));
     progress.flush();
   }
@@ -573,7 +573,7 @@ public final class ClusterBench {
       double dp50 = r.direct() == null ? Double.NaN : r.direct().p50Micros();
       out.printf(Locale.ROOT, "%4d %-26s %4d %-12s %11.0f %11.0f %6.2f %8.0f %8.0f %8.0f  %s%n", r.hsms(), r.op().id(),
           r.threads(), r.link().id, d, r.result().opsPerSecond(), r.result().opsPerSecond() / d, r.result().p50Micros(),
-          r.result().p99Micros(), r.result().p50Micros() - dp50, shares(r.servedBy(), List.of(), false));
+          r.result().p99Micros(), r.result().p50Micros() - dp50, servedBy(r, List.of(), false));
     }
     for (Row j : rows) {
       for (Row h : rows) {
@@ -619,8 +619,13 @@ public final class ClusterBench {
     double d = r.direct() == null ? Double.NaN : r.direct().opsPerSecond();
     out.printf(Locale.ROOT, "%s,%d,,%d,%d,%.0f,%.0f,%.2f,%.0f,%.0f,,%d,%s%n", r.name(), r.hsms(), r.threads(),
         r.result().count(), d, r.result().opsPerSecond(), r.result().opsPerSecond() / d, r.result().p50Micros(),
-        r.result().p99Micros(), cores, shares(r.servedBy(), hsmIds, true));
+        r.result().p99Micros(), cores, servedBy(r, hsmIds, true));
     out.flush();
+  }
+
+  /** A row's {@link #shares}, or "not reported" for the JCE rows: the provider does not say which HSM served. */
+  private static String servedBy(Row r, List<String> hsmIds, boolean csv) {
+    return r.link() == Link.JCE ? (csv ? "" : "not reported") : shares(r.servedBy(), hsmIds, csv);
   }
 
   /**
@@ -632,9 +637,6 @@ public final class ClusterBench {
     hsmIds.forEach(id -> all.put(id, 0L));
     all.putAll(served);
     long total = all.values().stream().mapToLong(Long::longValue).sum();
-    if (total == 0) {
-      return csv ? "" : "not reported"; // the JCE rows: the provider does not say which HSM served
-    }
     List<String> parts = new ArrayList<>();
     all.forEach((id, n) -> {
       double share = total == 0 ? 0 : (double) n / total;

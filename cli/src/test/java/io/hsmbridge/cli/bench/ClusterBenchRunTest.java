@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code hsmbridge bench} end to end with tiny counts, as a user runs it: a CLI JVM that measures the direct
  * baseline (two ops, AES and EC generation) in its own child JVM, then starts real throwaway clusters of 1 and 2
  * HSMs (agent and bridge processes on SoftHSM2 tokens), measures them over TCP through each link (a host's
- * front door, the bridge over TLS and in plaintext), stops them and deletes their directories.
+ * front door, the bridge over TLS and in plaintext, the JCE provider with its TLS handshake rows), stops them and deletes their directories.
  * The CLI JVM gets this test's temporary directory as java.io.tmpdir, so the test can see that nothing is
  * left behind.
  */
@@ -42,7 +42,7 @@ class ClusterBenchRunTest {
         Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
         "-Djava.io.tmpdir=" + childTmp, "-cp", System.getProperty("java.class.path"), "io.hsmbridge.cli.Main",
         "--home", home.toString(), "bench", "--csv", "--hsms", "1,2",
-        "--ops", "rsa2048_pkcs1_sha256_sign,hmac_sha256_1k", "--via", "host,bridge,bridge_plain",
+        "--ops", "rsa2048_pkcs1_sha256_sign,hmac_sha256_1k", "--via", "host,bridge,bridge_plain,jce",
         "--creations", "AES_256:3,EC_P256:2", "--threads", "1,2", "--seconds", "1", "--warmup", "0"));
     Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile())
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
@@ -61,8 +61,8 @@ class ClusterBenchRunTest {
     assertEquals(ClusterBench.CSV_HEADER, lines.get(0), why);
     // row,hsms,required,threads,n,direct_ops_per_s,hsmbridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by
     List<String[]> rows = lines.subList(1, lines.size()).stream().map(l -> l.split(",", -1)).toList();
-    // Per size: 2 creation rows + 2 ops x 2 thread counts x 3 links.
-    assertEquals(2 * (2 + 2 * 2 * 3), rows.size(), why);
+    // Per size: 2 creation rows + 2 ops x 2 thread counts x 4 links.
+    assertEquals(2 * (2 + 2 * 2 * 4), rows.size(), why);
     int cores = Runtime.getRuntime().availableProcessors();
     for (int hsms = 1; hsms <= 2; hsms++) {
       for (String spec : List.of("aes_256", "ec_p256")) {
@@ -76,12 +76,16 @@ class ClusterBenchRunTest {
       for (int threads = 1; threads <= 2; threads++) {
        for (String cryptoRow : List.of("rsa2048_pkcs1_sha256_sign@host", "rsa2048_pkcs1_sha256_sign@bridge",
            "rsa2048_pkcs1_sha256_sign@bridge_plain", "hmac_sha256_1k@host", "hmac_sha256_1k@bridge",
-           "hmac_sha256_1k@bridge_plain")) {
+           "hmac_sha256_1k@bridge_plain", "rsa2048_pkcs1_sha256_sign@jce", "hmac_sha256_1k@jce")) {
         String[] r = row(rows, cryptoRow, hsms, threads, why);
         assertTrue(Double.parseDouble(r[5]) > 0, "direct baseline" + why);
         assertTrue(Double.parseDouble(r[6]) > 0, "bridge ops/s" + why);
         assertTrue(Long.parseLong(r[4]) > 0, why);
         assertEquals(Integer.toString(cores), r[11], why);
+        if (cryptoRow.endsWith("@jce")) {
+          assertEquals("", r[12], "the JCE provider does not say which HSM served" + why);
+          continue;
+        }
         String expectedIds = hsms == 1 ? "hsm1=\\d\\.\\d\\d" : "hsm1=\\d\\.\\d\\d;hsm2=\\d\\.\\d\\d";
         assertTrue(r[12].matches(expectedIds), "served_by lists every HSM: " + r[12] + why);
         double total = 0;
@@ -93,6 +97,8 @@ class ClusterBenchRunTest {
       }
     }
     assertTrue(err.contains("up in") && err.contains("a key change needs 2"), why);
+    // The TLS rows of the jce link: handshakes with the server key in memory and in the cluster, per key type.
+    assertTrue(err.contains("tls13_handshake_ecdsa_p256") && err.contains("tls13_handshake_rsa2048"), why);
 
     // Every throwaway directory is gone, no node of it still runs, and the user's data dir is untouched.
     try (Stream<Path> left = Files.list(childTmp)) {
