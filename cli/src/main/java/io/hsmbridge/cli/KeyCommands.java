@@ -26,6 +26,7 @@ import picocli.CommandLine.Parameters;
         KeyCommands.Delete.class,
         KeyCommands.SetLabel.class,
         KeyCommands.PublicKey.class,
+        KeyCommands.Certificates.class,
         KeyCommands.Wrap.class,
         KeyCommands.Share.class,
         KeyCommands.Unshare.class,
@@ -34,8 +35,8 @@ final class KeyCommands extends CliCommand {
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: generate, list, describe, delete, set-label, public, wrap, share, unshare,"
-        + " quorum");
+    throw usage("missing subcommand; one of: generate, list, describe, delete, set-label, public, certificates, wrap,"
+        + " share, unshare, quorum");
   }
 
   @Command(name = "generate", description = "Generate a key inside the HSM; prints its description as JSON.")
@@ -168,6 +169,53 @@ final class KeyCommands extends CliCommand {
         out().println("-----END PUBLIC KEY-----");
       } else {
         out().println(Base64.getEncoder().encodeToString(spki));
+      }
+      return ExitCodes.OK;
+    }
+  }
+
+  @Command(name = "certificates", description = "Print the certificate chain stored beside a key pair (PEM, leaf"
+      + " first), or store one (--set, the key's owner) or remove it (--clear). The cluster checks that the leaf"
+      + " certifies the key's own public key.")
+  static final class Certificates extends ClientCommand {
+    @Parameters(paramLabel = "KEY_ID")
+    String keyId;
+
+    @Option(names = "--set", paramLabel = "PEM_FILE",
+        description = "A PEM file of 1 to 10 CERTIFICATE blocks, leaf first: stored on every HSM.")
+    java.nio.file.Path set;
+
+    @Option(names = "--clear", description = "Remove the stored chain.")
+    boolean clear;
+
+    @Mixin
+    QuorumOptions quorum;
+
+    @Override
+    protected void validate() {
+      if (set != null && clear) {
+        throw usage("--set and --clear exclude each other");
+      }
+    }
+
+    @Override
+    protected int run(Hsm hsm) {
+      if (set != null || clear) {
+        List<byte[]> chain = clear ? List.of() : KeyFiles.certificates(set);
+        hsm.setCertificates(keyId, chain);
+        out().println(clear ? "removed the chain of " + keyId : "stored " + chain.size() + " certificate"
+            + (chain.size() == 1 ? "" : "s") + " beside " + keyId);
+        return ExitCodes.OK;
+      }
+      List<byte[]> chain = hsm.certificates(keyId);
+      if (chain.isEmpty()) {
+        cli().err().println("no certificate chain is stored beside " + keyId);
+        return ExitCodes.OK;
+      }
+      for (byte[] der : chain) {
+        out().println("-----BEGIN CERTIFICATE-----");
+        out().println(Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der));
+        out().println("-----END CERTIFICATE-----");
       }
       return ExitCodes.OK;
     }

@@ -92,6 +92,30 @@ final class KeyFiles {
     return k;
   }
 
+  /**
+   * The certificates of a PEM file, in order, as DER (what {@code key certificates --set} stores).
+   *
+   * @throws CliException naming the file when it is missing or holds no certificate
+   */
+  static java.util.List<byte[]> certificates(Path file) {
+    String pem = read(file);
+    try {
+      java.util.Collection<? extends java.security.cert.Certificate> certs =
+          java.security.cert.CertificateFactory.getInstance("X.509")
+              .generateCertificates(new java.io.ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII)));
+      if (certs.isEmpty()) {
+        throw new CliException(file + ": no PEM CERTIFICATE block");
+      }
+      java.util.List<byte[]> der = new java.util.ArrayList<>();
+      for (java.security.cert.Certificate c : certs) {
+        der.add(c.getEncoded());
+      }
+      return der;
+    } catch (java.security.cert.CertificateException e) {
+      throw new CliException(file + ": not a PEM file of X.509 certificates (" + e.getMessage() + ")");
+    }
+  }
+
   private static String read(Path file) {
     try {
       return Files.readString(file, StandardCharsets.US_ASCII);

@@ -238,6 +238,37 @@ class JceProviderTest {
   }
 
   @Test
+  void rsaSignaturesUnderAnImportedKeyAreTheJdksBitForBit() throws Exception {
+    // A key pair the JDK made, brought into the cluster as a user would: its PKCS#8 wrapped with AES-KWP under a
+    // key-encryption key that the cluster also holds (imported under RSA-OAEP first).
+    KeyPairGenerator jdkGen = KeyPairGenerator.getInstance("RSA", "SunRsaSign");
+    jdkGen.initialize(2048);
+    KeyPair known = jdkGen.generateKeyPair();
+    byte[] kek = new byte[32];
+    new SecureRandom().nextBytes(kek);
+    HsmKey clusterKek = (HsmKey) importSecret(kek, KeySpec.AES_256, KeyUsage.WRAP_UNWRAP, "jce-kek");
+    Cipher kwp = Cipher.getInstance("AES/KWP/NoPadding", "SunJCE");
+    kwp.init(Cipher.WRAP_MODE, new SecretKeySpec(kek, "AES"));
+    byte[] wrapped = kwp.wrap(known.getPrivate());
+    try (Hsm hsm = JceClusters.hsm(home, logins, "hsm1")) {
+      hsm.importWrapped(clusterKek.keyId(), "AES_KEY_WRAP_PAD", wrapped, KeySpec.RSA_2048, "jce-rsa-known",
+          KeyUsage.SIGN_VERIFY, false);
+    }
+    PrivateKey handle = (PrivateKey) keyStore().getKey("jce-rsa-known", null);
+    assertEquals(known.getPublic(), ((HsmPrivateKey) handle).publicKey(), "the cluster holds the JDK's key");
+    byte[] message = "known-answer: PKCS#1 v1.5 signatures are deterministic".getBytes(StandardCharsets.UTF_8);
+    for (String alg : List.of("SHA256withRSA", "SHA384withRSA", "SHA512withRSA")) {
+      Signature jdk = Signature.getInstance(alg, "SunRsaSign");
+      jdk.initSign(known.getPrivate());
+      jdk.update(message);
+      Signature here = Signature.getInstance(alg, provider);
+      here.initSign(handle);
+      here.update(message);
+      assertArrayEquals(jdk.sign(), here.sign(), alg + ": the cluster's signature is the JDK's, bit for bit");
+    }
+  }
+
+  @Test
   void hmacAgreesWithTheJdkAndOnlySha256IsOffered() throws Exception {
     byte[] known = HexFormat.of().parseHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
     SecretKey cluster = importSecret(known, KeySpec.HMAC_SHA256, KeyUsage.SIGN_VERIFY, "jce-hmac-known");

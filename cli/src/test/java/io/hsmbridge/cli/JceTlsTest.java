@@ -85,6 +85,53 @@ class JceTlsTest {
     serveTlsWith("EC", 256, "SHA256withECDSA", "tls-ec");
   }
 
+  /** The operator's side of the same chains: {@code key certificates} prints, stores (--set PEM) and removes them. */
+  @Test
+  void theCliPrintsStoresAndClearsAChain() throws Exception {
+    KeyPairGenerator g = KeyPairGenerator.getInstance("EC", provider);
+    g.initialize(new HsmKeyGenParameterSpec("cli-chain", 256));
+    KeyPair pair = g.generateKeyPair();
+    String keyId = ((HsmPrivateKey) pair.getPrivate()).keyId();
+    X509Certificate cert = selfSigned(pair, "SHA256withECDSA", "cli-chain");
+    Path pem = home.resolve("cli-chain.pem");
+    Files.writeString(pem, "-----BEGIN CERTIFICATE-----\n"
+        + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(cert.getEncoded())
+        + "\n-----END CERTIFICATE-----\n");
+    CliRun set = CliRun.run(home, logins.cu(), "key", "certificates", keyId, "--set", pem.toString());
+    assertEquals(0, set.code, set.toString());
+    KeyStore store = KeyStore.getInstance(HsmBridgeProvider.NAME, provider);
+    store.load(null, null);
+    assertArrayEquals(cert.getEncoded(), store.getCertificateChain("cli-chain")[0].getEncoded());
+    CliRun print = CliRun.run(home, logins.cu(), "key", "certificates", keyId);
+    assertEquals(0, print.code, print.toString());
+    assertEquals(cert, java.security.cert.CertificateFactory.getInstance("X.509")
+        .generateCertificate(new java.io.ByteArrayInputStream(print.out.getBytes(java.nio.charset.StandardCharsets.US_ASCII))));
+    // Another key's certificate is refused by the cluster, and nothing changes.
+    KeyPair other = KeyPairGenerator.getInstance("EC").generateKeyPair();
+    Files.writeString(pem, "-----BEGIN CERTIFICATE-----\n" + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'})
+        .encodeToString(selfSignedInMemory(other).getEncoded()) + "\n-----END CERTIFICATE-----\n");
+    CliRun wrong = CliRun.run(home, logins.cu(), "key", "certificates", keyId, "--set", pem.toString());
+    assertTrue(wrong.code != 0 && wrong.err.contains("INVALID_PARAMETER"), wrong.toString());
+    assertArrayEquals(cert.getEncoded(), store.getCertificateChain("cli-chain")[0].getEncoded());
+    CliRun clear = CliRun.run(home, logins.cu(), "key", "certificates", keyId, "--clear");
+    assertEquals(0, clear.code, clear.toString());
+    assertEquals(null, store.getCertificateChain("cli-chain"));
+  }
+
+  private static X509Certificate selfSigned(KeyPair pair, String sigAlg, String cn) throws Exception {
+    long now = System.currentTimeMillis();
+    return new JcaX509CertificateConverter().getCertificate(new JcaX509v3CertificateBuilder(new X500Name("CN=" + cn),
+        BigInteger.valueOf(now), new Date(now - 60_000), new Date(now + 86_400_000L), new X500Name("CN=" + cn),
+        pair.getPublic()).build(new JcaContentSignerBuilder(sigAlg).setProvider(provider).build(pair.getPrivate())));
+  }
+
+  private static X509Certificate selfSignedInMemory(KeyPair pair) throws Exception {
+    long now = System.currentTimeMillis();
+    return new JcaX509CertificateConverter().getCertificate(new JcaX509v3CertificateBuilder(new X500Name("CN=other"),
+        BigInteger.valueOf(now), new Date(now - 60_000), new Date(now + 86_400_000L), new X500Name("CN=other"),
+        pair.getPublic()).build(new JcaContentSignerBuilder("SHA256withECDSA").build(pair.getPrivate())));
+  }
+
   private static void serveTlsWith(String keyAlg, int size, String sigAlg, String alias) throws Exception {
     KeyPairGenerator g = KeyPairGenerator.getInstance(keyAlg, provider);
     g.initialize(new HsmKeyGenParameterSpec(alias, size));

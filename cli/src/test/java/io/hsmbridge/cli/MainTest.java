@@ -110,7 +110,7 @@ class MainTest {
   @Test
   void keyWithoutSubcommandIsAUsageError() {
     String line = oneError(CliRun.run(home, "key"), ExitCodes.USAGE);
-    assertTrue(line.contains("generate, list, describe, delete, set-label, public, wrap, share, unshare, quorum"), line);
+    assertTrue(line.contains("generate, list, describe, delete, set-label, public, certificates, wrap, share, unshare, quorum"), line);
   }
 
   @Test
