@@ -31,19 +31,19 @@ public final class Keys {
    */
   public KeyHandle generate(KeyRequest request) {
     Objects.requireNonNull(request, "request");
-    return client.call(h -> {
-      Hsm view = request.requestId() == null ? h : h.withRequestId(request.requestId());
-      return new KeyHandle(client, view.generateKey(request.spec(), request.labelOrDefault(), request.usage(), false));
-    });
+    return client.call(h -> new KeyHandle(client, create(h, request)));
   }
 
   /** {@link #generate(KeyRequest)}, asynchronously. */
   public CompletionStage<KeyHandle> generateAsync(KeyRequest request) {
     Objects.requireNonNull(request, "request");
-    return client.callAsync(h -> {
-      Hsm view = request.requestId() == null ? h : h.withRequestId(request.requestId());
-      return new KeyHandle(client, view.generateKey(request.spec(), request.labelOrDefault(), request.usage(), false));
-    });
+    return client.callAsync(h -> new KeyHandle(client, create(h, request)));
+  }
+
+  /** The creation itself, with the request's id on the mutation when it has one. */
+  private static KeyInfo create(Hsm h, KeyRequest request) {
+    Hsm view = request.requestId() == null ? h : h.withRequestId(request.requestId());
+    return view.generateKey(request.spec(), request.labelOrDefault(), request.usage(), false);
   }
 
   /**

@@ -75,7 +75,11 @@ final class ClusterKeyStore extends KeyStoreSpi {
    * several keys share the label: {@link #engineGetKey} says so). Asks the cluster for that label only.
    */
   private KeyInfo find(String alias) {
-    List<KeyInfo> labelled = labelled(alias);
+    return find(alias, labelled(alias));
+  }
+
+  /** {@link #find(String)} given the keys labelled {@code alias} (asked once by the caller). */
+  private KeyInfo find(String alias, List<KeyInfo> labelled) {
     if (labelled.size() == 1) {
       return labelled.get(0);
     }
@@ -98,9 +102,10 @@ final class ClusterKeyStore extends KeyStoreSpi {
 
   @Override
   public Key engineGetKey(String alias, char[] password) throws UnrecoverableKeyException {
-    KeyInfo k = find(alias);
+    List<KeyInfo> labelled = labelled(alias);
+    KeyInfo k = find(alias, labelled);
     if (k == null) {
-      int sharing = labelled(alias).size();
+      int sharing = labelled.size();
       if (sharing > 1) {
         throw new UnrecoverableKeyException(sharing + " keys are labelled " + alias + ": use a key's id as the alias"
             + " (aliases() lists them)");
@@ -128,7 +133,7 @@ final class ClusterKeyStore extends KeyStoreSpi {
     if (k == null || !KeySpec.parse(k.spec()).family().isAsymmetric()) {
       return null;
     }
-    List<byte[]> der = call("reading the certificates of " + k.keyId(), h -> Chains.read(h, k.keyId()));
+    List<byte[]> der = call("reading the certificates of " + k.keyId(), h -> h.certificates(k.keyId()));
     if (der.isEmpty()) {
       return null;
     }
@@ -179,7 +184,7 @@ final class ClusterKeyStore extends KeyStoreSpi {
               throw new IllegalArgumentException("a certificate of the chain does not encode: " + e.getMessage(), e);
             }
           }
-          Chains.write(c, h.keyId(), der);
+          c.setCertificates(h.keyId(), der);
         }
         return null;
       });

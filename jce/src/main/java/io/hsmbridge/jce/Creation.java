@@ -1,6 +1,6 @@
 package io.hsmbridge.jce;
 
-import io.hsmbridge.client.Hsm;
+import io.hsmbridge.client.Keys;
 import io.hsmbridge.client.HsmBridgeException;
 import io.hsmbridge.client.KeyInfo;
 import io.hsmbridge.protocol.KeySpec;
@@ -29,9 +29,9 @@ final class Creation {
    */
   static HsmKey create(HsmBridgeProvider provider, KeySpec spec, String label, String requestId) {
     try {
+      Keys.KeyRequest request = Keys.KeyRequest.of(spec).label(label);
+      KeyInfo info = provider.client().keys().generate(requestId == null ? request : request.requestId(requestId)).info();
       return provider.client().call(h -> {
-        Hsm view = requestId == null ? h : h.withRequestId(requestId);
-        KeyInfo info = view.generateKey(spec, label, null, false);
         try {
           return Handles.of(info, () -> h.publicKey(info.keyId()));
         } catch (GeneralSecurityException e) {
