@@ -270,6 +270,50 @@ class JceVectorsTest {
     System.out.printf("vectors: PKCS#1 v2.1 RSAES-OAEP example 10: %d decryptions%n", ciphertexts.size());
   }
 
+  /**
+   * CAVP SigVer (FIPS 186-3) for P-256 and P-384 with SHA-256/384/512 through this provider's {@code Signature}:
+   * verification runs in the JVM (the provider hands it to the JDK's engine), and every case's result must be
+   * the vector's (P: verifies; F: does not, or the key or signature is refused).
+   */
+  @Test
+  void ecdsaVerificationMatchesNistCavp() throws Exception {
+    int accepted = 0;
+    int rejected = 0;
+    for (VectorFiles.Case c : VectorFiles.cavp(vectors.resolve("asymmetric/ECDSA/FIPS_186-3/SigVer.rsp"), "Msg")) {
+      String section = c.section().keySet().iterator().next(); // e.g. "P-256,SHA-384"
+      String[] curveAndHash = section.split(",");
+      if (!List.of("P-256", "P-384").contains(curveAndHash[0]) || !List.of("SHA-256", "SHA-384", "SHA-512").contains(curveAndHash[1])) {
+        continue;
+      }
+      boolean expected = c.fields().get("Result").startsWith("P");
+      boolean verified;
+      try {
+        java.security.AlgorithmParameters params = java.security.AlgorithmParameters.getInstance("EC");
+        params.init(new java.security.spec.ECGenParameterSpec(curveAndHash[0].equals("P-256") ? "secp256r1" : "secp384r1"));
+        PublicKey q = KeyFactory.getInstance("EC").generatePublic(new java.security.spec.ECPublicKeySpec(
+            new java.security.spec.ECPoint(new BigInteger(1, c.hex("Qx")), new BigInteger(1, c.hex("Qy"))),
+            params.getParameterSpec(java.security.spec.ECParameterSpec.class)));
+        Signature sig = Signature.getInstance(curveAndHash[1].replace("-", "") + "withECDSA", provider);
+        sig.initVerify(q);
+        sig.update(c.hex("Msg"));
+        verified = sig.verify(new org.bouncycastle.asn1.DERSequence(new org.bouncycastle.asn1.ASN1Encodable[] {
+            new org.bouncycastle.asn1.ASN1Integer(new BigInteger(1, c.hex("R"))),
+            new org.bouncycastle.asn1.ASN1Integer(new BigInteger(1, c.hex("S")))}).getEncoded());
+      } catch (java.security.GeneralSecurityException refused) {
+        verified = false; // a point off the curve or a signature out of range: refused, as an F case must be
+      }
+      assertEquals(expected, verified, section + " " + c.fields());
+      if (expected) {
+        accepted++;
+      } else {
+        rejected++;
+      }
+    }
+    System.out.printf("vectors: CAVP ECDSA SigVer (P-256, P-384 x SHA-256/384/512): %d verify, %d refused%n", accepted, rejected);
+    assertEquals(90, accepted + rejected, "2 curves x 3 hashes x 15 cases");
+    assertTrue(accepted > 10 && rejected > 10);
+  }
+
   /** A vector's key in the cluster: the provider's handle, deleted again after use (the token stays small). */
   private static final class ImportedKey implements AutoCloseable {
     final Key handle;
