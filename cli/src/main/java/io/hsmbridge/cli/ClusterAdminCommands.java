@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 
 /** {@code cluster check | activate | rotate-key}: cluster-wide administration through the bridge. */
 @Command(name = "cluster", description = "Cluster-wide checks, the activation of a new cluster, the cluster key's rotation.",
-    subcommands = {ClusterAdminCommands.Check.class, ClusterAdminCommands.Activate.class, ClusterAdminCommands.RotateKey.class})
+    subcommands = {ClusterAdminCommands.Check.class, ClusterAdminCommands.Activate.class, ClusterAdminCommands.RotateKey.class,
+        MemberCertCommand.class})
 final class ClusterAdminCommands extends CliCommand {
   /** The PRECO's login of a new cluster, as in CloudHSM: user admin, password "password". */
   static final String PRECO_USER = "admin";
@@ -19,7 +20,7 @@ final class ClusterAdminCommands extends CliCommand {
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: check, activate, rotate-key");
+    throw usage("missing subcommand; one of: check, activate, rotate-key, member-cert");
   }
 
   @Command(name = "check", description = "Compare the HSMs' objects (digests of their metadata) and repair drift;"

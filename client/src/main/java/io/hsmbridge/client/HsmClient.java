@@ -71,9 +71,18 @@ public final class HsmClient implements AutoCloseable {
    */
   public static HsmClient connect(Options options) {
     options.check();
-    ClientTls tls = options.ca == null ? null : ClientTls.pinning(options.ca);
-    FailoverSender failover = new FailoverSender(options.endpoints, options.timeout, tls);
-    Hsm hsm = Hsm.owning(new RetryingSender(failover, options.retryBudget), failover);
+    Hsm hsm;
+    if (options.eventBus != null) {
+      EventBusSender bus = new EventBusSender(options.eventBus, options.timeout);
+      if (options.memberLeft != null) {
+        options.memberLeft.accept(bus::memberLeft);
+      }
+      hsm = Hsm.owning(new RetryingSender(bus, options.retryBudget), bus);
+    } else {
+      ClientTls tls = options.ca == null ? null : ClientTls.pinning(options.ca);
+      FailoverSender failover = new FailoverSender(options.endpoints, options.timeout, tls);
+      hsm = Hsm.owning(new RetryingSender(failover, options.retryBudget), failover);
+    }
     HsmClient client = new HsmClient(options, hsm);
     try {
       client.login();
@@ -201,8 +210,30 @@ public final class HsmClient implements AutoCloseable {
     private Supplier<char[]> password;
     private Duration timeout = BridgeClient.DEFAULT_TIMEOUT;
     private Duration retryBudget = RetryingSender.DEFAULT_BUDGET;
+    private Vertx eventBus;
+    private java.util.function.Consumer<Runnable> memberLeft;
 
     private Options() {}
+
+    /**
+     * Instead of endpoints: requests travel on the cluster's own event bus, through {@code clusteredVertx}, a
+     * Vert.x instance that is a member of the cluster (docs/java.md, "On the cluster's event bus"). It stays
+     * the application's: closing the client does not close it.
+     */
+    public Options eventBus(Vertx clusteredVertx) {
+      this.eventBus = Objects.requireNonNull(clusteredVertx, "clusteredVertx");
+      return this;
+    }
+
+    /**
+     * With {@link #eventBus}: how the client hears that a member of the cluster left, so that its requests in
+     * flight are sent again at once rather than after their timeout; {@code subscribe} is given the action to
+     * run at each departure (e.g. {@code ApplicationMember::onMemberLeft} of cluster-agent).
+     */
+    public Options memberLeft(java.util.function.Consumer<Runnable> subscribe) {
+      this.memberLeft = Objects.requireNonNull(subscribe, "subscribe");
+      return this;
+    }
 
     /** Front doors as {@code host:port} (IPv6 {@code [addr]:port}); the client learns the others. */
     public Options endpoints(String... hostPorts) {
@@ -258,10 +289,17 @@ public final class HsmClient implements AutoCloseable {
     }
 
     private void check() {
-      if (endpoints.isEmpty()) {
-        throw new IllegalArgumentException("endpoints: at least one host:port of a front door is needed");
+      if (eventBus != null && !endpoints.isEmpty()) {
+        throw new IllegalArgumentException("endpoints or eventBus, not both");
       }
-      if (ca == null && !plaintext) {
+      if (eventBus == null && memberLeft != null) {
+        throw new IllegalArgumentException("memberLeft is for eventBus(...)");
+      }
+      if (eventBus == null && endpoints.isEmpty()) {
+        throw new IllegalArgumentException("endpoints: at least one host:port of a front door is needed"
+            + " (or eventBus(vertx) for a member of the cluster)");
+      }
+      if (eventBus == null && ca == null && !plaintext) {
         throw new IllegalArgumentException("ca: the cluster CA (ca.pem) is needed; plaintext() only for a loopback"
             + " endpoint with bridge.tls=false");
       }
@@ -273,8 +311,9 @@ public final class HsmClient implements AutoCloseable {
     /** Never the password. */
     @Override
     public String toString() {
-      return "endpoints=" + endpoints + ", ca=" + (ca == null ? "none (plaintext)" : ca) + ", user=" + user
-          + ", timeout=" + timeout.toSeconds() + "s";
+      String where = eventBus != null ? "the cluster's event bus"
+          : "endpoints=" + endpoints + ", ca=" + (ca == null ? "none (plaintext)" : ca);
+      return where + ", user=" + user + ", timeout=" + timeout.toSeconds() + "s";
     }
   }
 }

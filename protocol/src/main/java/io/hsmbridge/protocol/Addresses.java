@@ -10,6 +10,14 @@ public final class Addresses {
   /** The bridge's client-facing address: every client request goes here. */
   public static final String BRIDGE_REQUEST = PREFIX + "request";
 
+  /**
+   * The front doors' address on the cluster's event bus, for a Vert.x application that is a member of the
+   * cluster (docs/java.md, "On the cluster's event bus"): every front door consumes it, so Vert.x spreads the
+   * requests over them and a front door that leaves is simply no longer chosen. The same requests and replies
+   * as {@link #BRIDGE_REQUEST} over TCP; a request still needs a user's session.
+   */
+  public static final String CLIENT_REQUEST = PREFIX + "client";
+
   /** Agents publish their heartbeat (state, applied sequence, load) here; bridges listen. */
   public static final String HEARTBEAT = PREFIX + "heartbeat";
 

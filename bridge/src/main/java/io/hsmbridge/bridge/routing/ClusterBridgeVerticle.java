@@ -204,6 +204,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     // with frontDoor.enabled) has its own; a request never travels to another front door's.
     MessageConsumer<Object> requests = vertx.eventBus().localConsumer(Addresses.BRIDGE_REQUEST, this::handle);
     consumers.add(requests);
+    // Clustered: Vert.x applications that are members of the cluster send here (only members reach the event
+    // bus: docs/cluster-transport.md); the same handling as a request from this front door's TCP endpoint.
+    consumers.add(vertx.eventBus().consumer(Addresses.CLIENT_REQUEST, this::handle));
     vertx.setPeriodic(SWEEP_MS, t -> sweep());
     // Sessions are idle only when idle at every front door: each tells the others which it served.
     consumers.add(vertx.eventBus().consumer(Addresses.SESSIONS_USED, m -> sessionsReported(m.body())));

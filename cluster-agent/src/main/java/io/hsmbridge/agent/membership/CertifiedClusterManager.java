@@ -496,7 +496,7 @@ public final class CertifiedClusterManager implements ClusterManager {
     }
   }
 
-  private List<RegistrationInfo> registrationsOf(String address) {
+  List<RegistrationInfo> registrationsOf(String address) {
     List<RegistrationInfo> all = new ArrayList<>(own.getOrDefault(address, List.of()));
     for (Remote r : remotes.values()) {
       all.addAll(r.state().registrations().getOrDefault(address, List.of()));

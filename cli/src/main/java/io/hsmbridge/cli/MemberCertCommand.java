@@ -1,0 +1,94 @@
+package io.hsmbridge.cli;
+
+import io.hsmbridge.agent.membership.ClusterCa;
+import io.hsmbridge.pkcs11.HsmException;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Properties;
+import java.util.Set;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code cluster member-cert NAME --out DIR}: a front-door certificate of the local cluster's CA for a Vert.x
+ * application that joins the cluster's event bus (docs/java.md, "On the cluster's event bus"), and the
+ * properties file it joins with ({@code ApplicationMember.join}).
+ */
+@Command(name = "member-cert", description = "Issue a member certificate (kind front-door) of the local cluster's CA"
+    + " for a Vert.x application that joins the cluster's event bus, and write DIR/NAME.properties to join with."
+    + " The holder is trusted as a front door (docs/security.md): for applications you would let run one.")
+final class MemberCertCommand extends CliCommand {
+  @Parameters(index = "0", paramLabel = "NAME", description = "The member's name (letters, digits, '.', '-', '_').")
+  String name;
+
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "A new or empty directory for the files.")
+  Path out;
+
+  @Option(names = "--host", paramLabel = "ADDR", description = "The address the application binds and announces"
+      + " (default: 127.0.0.1, a local cluster's).")
+  String host = NodeProperties.HOST;
+
+  @Option(names = "--member-port", paramLabel = "N", description = "Its membership port (default: a free one now).")
+  Integer memberPort;
+
+  @Override
+  protected int execute() {
+    Home home = home();
+    Path caDir = home.caDir();
+    if (!Files.exists(caDir.resolve(ClusterCa.CA_CERT_FILE))) {
+      throw new CliException("no cluster CA in " + caDir + ": create the cluster first (./hsmbridge up)");
+    }
+    Properties node = nodeProperties(home);
+    try {
+      if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
+        throw new CliException(out + " exists and is not an empty directory: certificates are never overwritten");
+      }
+      NodeLayout.privateDir(out);
+      ClusterCa.MemberFiles files = ClusterCa.load(caDir).issueMember(name, ClusterCa.MemberKind.FRONT_DOOR,
+          List.of(host), out);
+      int port = memberPort != null ? memberPort : PortPicker.pick(1, Set.of()).get(0);
+      String props = "# Joins cluster '" + node.getProperty("cluster.name") + "' as the member " + name
+          + " (docs/java.md, \"On the cluster's event bus\")\n"
+          + "cluster.name=" + node.getProperty("cluster.name") + "\n"
+          + "cluster.host=" + host + "\n"
+          + "cluster.memberPort=" + port + "\n"
+          + "cluster.members=" + node.getProperty("cluster.members") + "\n"
+          + "cluster.tls.cert=" + files.certificate().toAbsolutePath() + "\n"
+          + "cluster.tls.key=" + files.key().toAbsolutePath() + "\n"
+          + "cluster.tls.ca=" + files.ca().toAbsolutePath() + "\n";
+      Path propsFile = out.resolve(name + ".properties");
+      PrivateFiles.create(propsFile, props.getBytes(StandardCharsets.UTF_8));
+      out().println("member certificate " + files.certificate() + " (kind front-door, key " + files.key() + ")");
+      out().println("join with " + propsFile + " (ApplicationMember.join); membership port " + port);
+      return ExitCodes.OK;
+    } catch (HsmException e) {
+      throw new CliException(e.getMessage());
+    } catch (IOException e) {
+      throw new CliException("cannot write to " + out + ": " + e.getMessage());
+    }
+  }
+
+  /** The first HSM's node.properties: the cluster's name and its members' membership addresses. */
+  private static Properties nodeProperties(Home home) {
+    List<String> hsms = home.hsmDirs();
+    if (hsms.isEmpty()) {
+      throw new CliException("no HSM in " + home.dir() + ": create the cluster first (./hsmbridge up)");
+    }
+    Path file = home.dir().resolve(hsms.get(0)).resolve("node.properties");
+    Properties p = new Properties();
+    try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+      p.load(r);
+    } catch (IOException e) {
+      throw new CliException("cannot read " + file + ": " + e.getMessage());
+    }
+    if (p.getProperty("cluster.members") == null) {
+      throw new CliException(file + " has no cluster.members");
+    }
+    return p;
+  }
+}
