@@ -71,7 +71,7 @@ class JavaGuideTest {
   void theGuideShowsTheCodeTheTestsRun() throws IOException {
     Map<String, String> regions = regions(Files.readString(EXAMPLES));
     Map<String, String> snippets = snippets(Files.readString(GUIDE));
-    assertEquals(java.util.Set.of("register", "sign", "aes", "csr", "tls", "typed", "vertx"), regions.keySet(),
+    assertEquals(java.util.Set.of("register", "sign", "aes", "csr", "tls", "typed", "vertx", "eventbus"), regions.keySet(),
         "the examples' regions (a region the pattern misses would leave its code unchecked)");
     assertEquals(regions.keySet(), snippets.keySet(), "every example region is in the guide, and only those");
     regions.forEach((name, code) -> assertEquals(code, snippets.get(name), "docs/java.md snippet " + name));
@@ -104,6 +104,12 @@ class JavaGuideTest {
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
+
+    Path member = Files.createTempDirectory("hsmbridge-guide-member").resolve("guide-app");
+    CliRun cert0 = CliRun.run(home, "cluster", "member-cert", "guide-app", "--out", member.toString());
+    assertEquals(0, cert0.code, cert0.toString());
+    byte[] overBus = JavaGuideExamples.eventBusClient(member.resolve("guide-app.properties"), JavaGuideTest::password, message);
+    assertTrue(overBus.length > 0, "a signature over the cluster's event bus");
 
     X509Certificate cert = JavaGuideExamples.csrAndCertificate("payments-signer");
     cert.verify(pair.getPublic(), "SunEC");

@@ -8,7 +8,11 @@ import io.hsmbridge.client.Signer;
 import io.hsmbridge.jce.HsmBridgeProvider;
 import io.hsmbridge.protocol.Algorithm;
 import io.hsmbridge.protocol.KeySpec;
+import io.hsmbridge.agent.membership.ApplicationMember;
 import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 import io.hsmbridge.jce.HsmKeyGenParameterSpec;
@@ -51,7 +55,7 @@ public final class JavaGuideExamples {
   /** Registers the provider configured by {@code configFile}. */
   public static Provider register(Path configFile) {
     // docs:start register
-    Provider provider = new HsmBridgeProvider().configure(configFile.toString());
+    HsmBridgeProvider provider = new HsmBridgeProvider().configure(configFile.toString()); // a new, configured one
     Security.addProvider(provider); // at the end of the list: the JDK brings cluster keys to it
     // docs:end register
     return provider;
@@ -163,6 +167,28 @@ public final class JavaGuideExamples {
     }));
     // docs:end vertx
     return sameContext;
+  }
+
+  /**
+   * A Vert.x application that is a member of the cluster: joins with the properties {@code cluster member-cert}
+   * wrote, and signs {@code message} over the cluster's event bus; returns the signature.
+   */
+  public static byte[] eventBusClient(Path memberProperties, Supplier<char[]> passwordSource, byte[] message)
+      throws Exception {
+    // docs:start eventbus
+    Vertx vertx = ApplicationMember.join(memberProperties, new VertxOptions()) // a member of the cluster
+        .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    try (HsmClient hsm = HsmClient.connect(HsmClient.options()
+        .eventBus(vertx) // no endpoints, no CA: the event bus is the cluster's own mutual-TLS link
+        .memberLeft(action -> ApplicationMember.onMemberLeft(vertx, action)) // resend at once when a host dies
+        .user("alice")
+        .password(passwordSource))) {
+      Signer signer = hsm.keys().generate(KeySpec.EC_P256, "bus-signer").signer(Algorithm.ECDSA_SHA256);
+      return signer.sign(message);
+    } finally {
+      vertx.close(); // the application's Vert.x: the client never closes it
+    }
+    // docs:end eventbus
   }
 
   /** A TLS server socket on loopback whose key (and chain) are the cluster's. */

@@ -49,9 +49,12 @@ public final class HsmBridgeProvider extends Provider {
     register();
   }
 
-  /** A new provider configured by the file {@code configArg} (a {@link JceConfig#load(Path)} file). */
+  /**
+   * A new provider configured by the file {@code configArg} (a {@link JceConfig#load(Path)} file); this one is
+   * left as it was. Typed as this class, so that {@link #logins()} and {@link #logout()} are at hand.
+   */
   @Override
-  public Provider configure(String configArg) {
+  public HsmBridgeProvider configure(String configArg) {
     return new HsmBridgeProvider(JceConfig.load(Path.of(configArg)));
   }
 
