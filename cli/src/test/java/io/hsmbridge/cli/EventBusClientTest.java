@@ -95,6 +95,18 @@ class EventBusClientTest {
           () -> member.eventBus().request(Addresses.CLIENT_REQUEST, new JsonObject().put("op", "key.list"))
               .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS)).getCause();
       assertEquals(ErrorCode.NOT_AUTHENTICATED.code(), noSession.failureCode(), noSession.getMessage());
+      // Malformed requests from a member get the typed error an endpoint client gets, and nothing else happens.
+      for (Object bad : new Object[] {"not json", new io.vertx.core.json.JsonArray().add(1),
+          new JsonObject().put("op", "no.such.op"), new JsonObject().put("op", 42),
+          new JsonObject().put("op", "sign").put("keyId", "x".repeat(10_000)).put("session", "forged")}) {
+        ReplyException r = (ReplyException) assertThrows(java.util.concurrent.ExecutionException.class,
+            () -> member.eventBus().request(Addresses.CLIENT_REQUEST, bad)
+                .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS)).getCause();
+        ErrorCode code = ErrorCode.fromCode(r.failureCode());
+        assertTrue(java.util.Set.of(ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OPERATION, ErrorCode.INVALID_PARAMETER,
+            ErrorCode.NOT_AUTHENTICATED).contains(code), "refused as malformed or unauthenticated: " + r.getMessage());
+      }
+      assertTrue(verifies(publicKey, message, signer.sign(message)), "the front doors still serve");
 
       // Resilience: a signing loop while the bridge (one of the two front doors) is SIGKILLed.
       AtomicLong signatures = new AtomicLong();

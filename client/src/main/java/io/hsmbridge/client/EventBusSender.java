@@ -9,7 +9,6 @@ import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -32,7 +31,8 @@ public final class EventBusSender implements RequestSender, AutoCloseable {
   private final Vertx vertx;
   private final DeliveryOptions delivery;
   private final long timeoutMs;
-  private final Set<CompletableFuture<JsonObject>> inFlight = ConcurrentHashMap.newKeySet();
+  /** Requests in flight, each with whether it may be sent twice ({@link io.hsmbridge.protocol.Op#isRetrySafe()}). */
+  private final java.util.Map<CompletableFuture<JsonObject>, Boolean> inFlight = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
   /**
@@ -60,7 +60,8 @@ public final class EventBusSender implements RequestSender, AutoCloseable {
           + " asynchronous calls (signAsync, generateAsync, callAsync), which complete on this context");
     }
     CompletableFuture<JsonObject> reply = new CompletableFuture<>();
-    inFlight.add(reply);
+    io.hsmbridge.protocol.Op op = body.getValue("op") instanceof String w ? io.hsmbridge.protocol.Op.fromWire(w) : null;
+    inFlight.put(reply, op != null && op.isRetrySafe());
     try {
       vertx.eventBus().<Object>request(Addresses.CLIENT_REQUEST, body, delivery).onComplete(ar -> {
         if (ar.failed()) {
@@ -87,14 +88,18 @@ public final class EventBusSender implements RequestSender, AutoCloseable {
   }
 
   /**
-   * A member of the cluster left (its process died or stopped): the requests in flight may have been sent to
-   * it, and Vert.x would leave them to their timeout. They fail now as a lost connection; {@link RetryingSender}
-   * sends again what is safe to send again (reads, crypto, creations with their request id), and a request that
-   * had reached a front door still alive is answered by that one's retry alike.
+   * A front door left the cluster (its process died or stopped): the requests in flight may have been sent to
+   * it, and Vert.x would leave them to their timeout. Those that are safe to send twice (reads, crypto, creations
+   * with their request id) fail now as a lost connection, and {@link RetryingSender} sends them again at once;
+   * the others wait for their answer (or their timeout): failing one that another front door is serving would
+   * make its outcome ambiguous for nothing.
    */
   public void memberLeft() {
-    for (CompletableFuture<JsonObject> f : inFlight) {
-      f.completeExceptionally(HsmBridgeException.connectionLost(ErrorCode.NO_HSM_AVAILABLE,
+    for (java.util.Map.Entry<CompletableFuture<JsonObject>, Boolean> e : inFlight.entrySet()) {
+      if (!e.getValue()) {
+        continue;
+      }
+      e.getKey().completeExceptionally(HsmBridgeException.connectionLost(ErrorCode.NO_HSM_AVAILABLE,
           "a member of the cluster left while the request was in flight", null));
     }
   }
@@ -115,7 +120,7 @@ public final class EventBusSender implements RequestSender, AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    for (CompletableFuture<JsonObject> f : inFlight) {
+    for (CompletableFuture<JsonObject> f : inFlight.keySet()) {
       f.completeExceptionally(new HsmBridgeException(ErrorCode.NO_HSM_AVAILABLE, "the client is closed"));
     }
   }

@@ -67,9 +67,9 @@ public final class ApplicationMember {
   }
 
   /**
-   * Runs {@code action} (on the membership's own thread: keep it short) each time a member leaves the cluster,
-   * e.g. the typed client's {@code memberLeft} hook, so requests in flight to a dead front door are sent again
-   * at once.
+   * Runs {@code action} (on the membership's own thread: keep it short) each time a front door leaves the
+   * cluster (a member that consumed the front doors' request address), e.g. the typed client's {@code
+   * memberLeft} hook, so requests in flight to a dead front door are sent again at once.
    *
    * @return removes the listener
    * @throws IllegalArgumentException when {@code vertx} did not join through {@link #join}
@@ -78,6 +78,10 @@ public final class ApplicationMember {
     if (!(vertx instanceof VertxInternal vi) || !(vi.clusterManager() instanceof CertifiedClusterManager membership)) {
       throw new IllegalArgumentException("this Vert.x is not a member of an hsmbridge cluster (join it with ApplicationMember.join)");
     }
-    return membership.onMemberLeft(addresses -> action.run());
+    return membership.onMemberLeft(addresses -> {
+      if (addresses.contains(io.hsmbridge.protocol.Addresses.CLIENT_REQUEST)) {
+        action.run();
+      }
+    });
   }
 }
