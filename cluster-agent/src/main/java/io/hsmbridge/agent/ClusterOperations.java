@@ -424,6 +424,12 @@ public final class ClusterOperations implements RequestHandler {
     }
     Mutation m = acl.isPresent() ? Mutation.InstallOwnedReplica.of(blob, acl.get(), exportable) : Mutation.InstallReplica.of(blob);
     long seq = commit(null, m);
+    // The chain beside a key pair travels with it (a restored key without its chain would serve KeyStore reads
+    // without it on that HSM, and the users digests would differ for good): applied only where it is missing.
+    java.util.Optional<io.hsmbridge.pkcs11.CertificateChain> chain = hsm.keyCertificates().get(keyId);
+    if (chain.isPresent()) {
+      seq = commit(null, new Mutation.RestoreCertificates(new Mutation.SetCertificates(keyId, chain.get().certificates())));
+    }
     return new JsonObject().put("keyId", keyId).put("seq", seq).put("by", hsmId);
   }
 

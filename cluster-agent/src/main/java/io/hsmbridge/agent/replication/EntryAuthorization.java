@@ -24,7 +24,8 @@ import java.util.Optional;
  *       CU: creating keys it owns, and on keys it owns (by the ACL at that index) delete, relabel,
  *       share/unshare with crypto users, ACL removal and the key's quorum values;</li>
  *   <li>an agent on its own (its seal is the proof): {@code RECORD_LOGIN} and repairs
- *       ({@code INSTALL_REPLICA}, {@code INSTALL_OWNED_REPLICA}); the session-proof key's own
+ *       ({@code INSTALL_REPLICA}, {@code INSTALL_OWNED_REPLICA}, {@code RESTORE_CERTIFICATES}: only where a
+ *       chain is missing, never over one); the session-proof key's own
  *       {@code INSTALL_REPLICA} needs no proof (there is no key to make one yet, and only a holder of
  *       the cluster key can make its blob).</li>
  * </ul>
@@ -101,7 +102,7 @@ final class EntryAuthorization {
       case DELETE_ACL -> ownerOrAbsent(a, m, ((Mutation.DeleteAcl) m).keyId());
       case PUT_ACL -> checkPutAcl(a, ((Mutation.PutAcl) m).acl());
       case UNLOCK_USER, ROTATE_KEY -> require(a.role() == Actor.Role.CO, a, m);
-      case INSTALL_REPLICA, RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME ->
+      case INSTALL_REPLICA, RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, RESTORE_CERTIFICATES ->
           throw refused(m.kind() + " is made only by an agent on its own");
       case ONCE -> throw refused("a Once entry cannot hold another");
       case CONSUME -> {
@@ -121,7 +122,7 @@ final class EntryAuthorization {
     }
     boolean allowed = switch (e.mutation().kind()) {
       case RECORD_LOGIN, LOGIN_ATTEMPT, LOGIN_OUTCOME, INSTALL_REPLICA, INSTALL_OWNED_REPLICA, INSTALL_OWNED_EXPORTABLE,
-          CONSUME -> true;
+          CONSUME, RESTORE_CERTIFICATES -> true;
       case PUT_USER, DELETE_USER, UNLOCK_USER, PUT_SETTING, ACTIVATE, DELETE_KEY, SET_LABEL, PUT_ACL, DELETE_ACL, ONCE,
           ROTATE_KEY, SET_CERTIFICATES -> false;
     };

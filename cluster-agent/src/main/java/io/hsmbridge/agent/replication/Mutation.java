@@ -37,7 +37,7 @@ import java.util.Objects;
 public sealed interface Mutation permits Mutation.InstallReplica, Mutation.DeleteKey, Mutation.SetLabel,
     Mutation.PutUser, Mutation.DeleteUser, Mutation.PutAcl, Mutation.DeleteAcl, Mutation.InstallOwnedReplica, Mutation.PutSetting,
     Mutation.RecordLogin, Mutation.Activate, Mutation.LoginAttempt, Mutation.LoginOutcome, Mutation.UnlockUser,
-    Mutation.Once, Mutation.Consume, Mutation.RotateKey, Mutation.SetCertificates {
+    Mutation.Once, Mutation.Consume, Mutation.RotateKey, Mutation.SetCertificates, Mutation.RestoreCertificates {
   /**
    * The format agents submit: an {@link Entry}, the mutation inside an envelope that names the principal
    * it acts for, with the proof that this principal authenticated (docs/replication.md, "Who may submit
@@ -56,7 +56,8 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
   enum Kind {
     INSTALL_REPLICA(1), DELETE_KEY(2), SET_LABEL(3), PUT_USER(4), DELETE_USER(5), PUT_ACL(6), DELETE_ACL(7),
     INSTALL_OWNED_REPLICA(8), PUT_SETTING(9), RECORD_LOGIN(10), ACTIVATE(11), LOGIN_ATTEMPT(12), LOGIN_OUTCOME(13),
-    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_KEY(18), SET_CERTIFICATES(19);
+    UNLOCK_USER(14), ONCE(15), CONSUME(16), INSTALL_OWNED_EXPORTABLE(17), ROTATE_KEY(18), SET_CERTIFICATES(19),
+    RESTORE_CERTIFICATES(20);
 
     final byte tag;
 
@@ -149,6 +150,35 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     @Override
     public Kind kind() {
       return Kind.SET_LABEL;
+    }
+  }
+
+  /**
+   * An agent's repair of a key's chain (ClusterOperations' {@code agent.repair}, after the key's own
+   * re-replication): the chain the repairing HSM holds, applied only where the token holds the key and has no
+   * chain for it, checked as {@link SetCertificates} is. So a repair restores what drift took and never replaces
+   * or brings back a chain its owner set or removed on the HSMs that kept it.
+   */
+  record RestoreCertificates(SetCertificates chain) implements Mutation {
+    public RestoreCertificates {
+      java.util.Objects.requireNonNull(chain, "chain");
+      if (chain.certificates.isEmpty()) {
+        throw HsmException.badParam("a chain to restore has at least one certificate");
+      }
+    }
+
+    public String keyId() {
+      return chain.keyId();
+    }
+
+    @Override
+    public Kind kind() {
+      return Kind.RESTORE_CERTIFICATES;
+    }
+
+    @Override
+    public String toString() {
+      return "RestoreCertificates[" + chain.keyId() + ", " + chain.certificates.size() + " certificates]";
     }
   }
 
@@ -611,11 +641,9 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
       writeString(out, c.id());
       out.writeLong(c.expiresAt());
     } else if (m instanceof SetCertificates c) {
-      writeString(out, c.keyId());
-      out.writeInt(c.certificates.size());
-      for (byte[] der : c.certificates) {
-        writeBytes(out, der);
-      }
+      writeChain(out, c);
+    } else if (m instanceof RestoreCertificates r) {
+      writeChain(out, r.chain());
     } else if (m instanceof RotateKey r) {
       out.writeByte(r.target().tag);
       out.writeInt(r.generation());
@@ -687,6 +715,14 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
     }
   }
 
+  private static void writeChain(DataOutputStream out, SetCertificates c) throws IOException {
+    writeString(out, c.keyId());
+    out.writeInt(c.certificates.size());
+    for (byte[] der : c.certificates) {
+      writeBytes(out, der);
+    }
+  }
+
   /** Reads kind and fields, and refuses trailing bytes. */
   private static Mutation readBody(DataInputStream in) throws IOException {
     try {
@@ -714,6 +750,7 @@ public sealed interface Mutation permits Mutation.InstallReplica, Mutation.Delet
         case CONSUME -> new Consume(readString(in), readString(in), in.readLong());
         case ROTATE_KEY -> new RotateKey(RotateKey.Target.of(in.readByte()), in.readInt(), readString(in), readBytes(in));
         case SET_CERTIFICATES -> new SetCertificates(readCanonicalKeyId(in), readCertificates(in));
+        case RESTORE_CERTIFICATES -> new RestoreCertificates(new SetCertificates(readCanonicalKeyId(in), readCertificates(in)));
       };
       if (in.available() > 0) {
         throw new IllegalArgumentException(in.available() + " trailing bytes after a " + m.kind() + " mutation");

@@ -295,6 +295,8 @@ public final class TokenApplier implements Applier {
       return l.keyId();
     } else if (m instanceof Mutation.SetCertificates c) {
       return c.keyId();
+    } else if (m instanceof Mutation.RestoreCertificates r) {
+      return r.keyId();
     } else if (m instanceof Mutation.PutAcl p) {
       return p.acl().keyId();
     } else if (m instanceof Mutation.DeleteAcl d) {
@@ -389,6 +391,11 @@ public final class TokenApplier implements Applier {
       ignoringUnknownKey(() -> token.keys().setLabel(l.keyId(), l.label()));
     } else if (mutation instanceof Mutation.SetCertificates c) {
       setCertificates(c);
+    } else if (mutation instanceof Mutation.RestoreCertificates r) {
+      // A repair's: only where the key is and its chain is not (drift took it); never over an owner's chain.
+      if (holdsKey(r.keyId()) && token.keyCertificates().get(r.keyId()).isEmpty()) {
+        setCertificates(r.chain());
+      }
     } else if (mutation instanceof Mutation.RotateKey r) {
       rotateKey(r);
     } else if (mutation instanceof Mutation.InstallReplica r) {

@@ -131,6 +131,20 @@ class CertificateChainClusterTest extends AgentClusterTest {
     }
     assertEquals(before, everyTokensChains(env), "the forged chain is stored nowhere");
 
+    // Drift: HSM 3 loses the key and its chain behind the cluster's back. A repair from HSM 1 (anti-entropy's
+    // agent.repair) restores both there, and the HSMs agree again.
+    HsmToken third = env.tokens.get(2);
+    third.keys().delete(rsa);
+    third.keyCertificates().delete(rsa);
+    assertTrue(third.keyCertificates().get(rsa).isEmpty());
+    JsonObject repaired = env.call(0, alice, new JsonObject().put("op", "agent.repair").put("keyId", rsa));
+    assertTrue(repaired.getLong("seq") > 0, repaired.encode());
+    assertTrue(third.keys().holds(rsa), "the key is back on HSM 3");
+    assertEquals(new CertificateChain(rsa, List.of(rsaLeaf, ca)), third.keyCertificates().get(rsa).orElseThrow(),
+        "its chain came back with it");
+    assertChain(List.of(rsaLeaf, ca), env.call(2, bob, readRequest(rsa)));
+    sameDigestEverywhere(env);
+
     // An empty array removes a chain; deleting a key removes its chain on every HSM.
     assertEquals(0, env.call(1, alice, setRequest(ec, List.of())).getInteger("count"));
     assertChain(List.of(), env.call(2, alice, readRequest(ec)));

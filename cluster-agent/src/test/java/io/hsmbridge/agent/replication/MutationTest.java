@@ -104,6 +104,12 @@ class MutationTest {
         () -> new Mutation.SetCertificates(ID, java.util.List.of(max, max, max, max, new byte[1])));
     assertThrows(io.hsmbridge.pkcs11.HsmException.class, () -> new Mutation.SetCertificates(ID, java.util.List.of(new byte[0])));
     assertThrows(io.hsmbridge.pkcs11.HsmException.class, () -> new Mutation.SetCertificates("0123", java.util.List.of(small)));
+    // A repair's chain (agent only, applied where one is missing): kind 20, never empty.
+    Mutation.RestoreCertificates restore = new Mutation.RestoreCertificates(new Mutation.SetCertificates(ID, java.util.List.of(small)));
+    assertEquals(restore, Mutation.fromBytes(restore.toBytes()));
+    assertEquals(20, restore.toBytes()[1]);
+    assertThrows(io.hsmbridge.pkcs11.HsmException.class,
+        () -> new Mutation.RestoreCertificates(new Mutation.SetCertificates(ID, java.util.List.of())));
     // Copies in, copies out.
     byte[] mine = small.clone();
     Mutation.SetCertificates m = new Mutation.SetCertificates(ID, java.util.List.of(mine));
