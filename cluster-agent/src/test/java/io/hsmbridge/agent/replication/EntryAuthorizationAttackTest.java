@@ -222,6 +222,10 @@ class EntryAuthorizationAttackTest {
     attacks.add(proofs.seal(bobActor, now, "hsm-1", new Mutation.PutSetting(Settings.revokedSession(aliceActor.sessionId()),
         aliceActor.expiresAt())));
 
+    // alice "repairs" a chain herself: a repair's RESTORE_CERTIFICATES is an agent's own entry only
+    attacks.add(proofs.seal(aliceActor, now, "hsm-2", new Mutation.RestoreCertificates(
+        new Mutation.SetCertificates("0123456789abcdef0123456789abcdef", List.of(new byte[] {1})))));
+
     List<Long> refusedAt = new ArrayList<>();
     for (int i = 0; i < attacks.size(); i++) {
       refusedAt.add(cluster.logs[i % 3].submit(attacks.get(i)).get(20, TimeUnit.SECONDS));
