@@ -95,7 +95,7 @@ final class ClusterCommands {
         if (!settled.equals(rec)) {
           ClusterLayout.write(home, settled, library);
         }
-        printUp(ready, cluster.running(), settled, names.isEmpty());
+        printUp(ready, cluster.running(), settled, names.isEmpty(), !rec.established());
       }
       return ExitCodes.OK;
     }
@@ -147,7 +147,7 @@ final class ClusterCommands {
         }
       }
       out().println("restored into a new cluster in " + (System.nanoTime() - started) / 1_000_000 + " ms");
-      printUp(ready, cluster.running(), ClusterRecord.load(home().clusterProperties()), false);
+      printUp(ready, cluster.running(), ClusterRecord.load(home().clusterProperties()), false, false);
       return ExitCodes.OK;
     }
 
@@ -198,7 +198,9 @@ final class ClusterCommands {
       return rec.withBridge(p, d);
     }
 
-    private void printUp(LocalCluster.Ready ready, Map<String, Long> pids, ClusterRecord rec, boolean wasRunning) {
+    /** @param firstStart the cluster's first {@code up}: the walkthrough; a restart gets the short list */
+    private void printUp(LocalCluster.Ready ready, Map<String, Long> pids, ClusterRecord rec, boolean wasRunning,
+        boolean firstStart) {
       PrintStream out = out();
       String h = root().home != null ? " --home " + home().dir() : "";
       out.println("hsmbridge " + (wasRunning ? "is already running" : "is up") + ": " + rec.hsms().size()
@@ -213,6 +215,11 @@ final class ClusterCommands {
       out.println("  logs       " + home().dir() + "/{" + String.join(",", rec.hsmIds()) + ",bridge}/node.log");
       out.println();
       String hb = "./hsmbridge" + h;
+      if (!firstStart) {
+        // A restart (of the whole cluster or of a host that died): it was activated before, most likely.
+        out.println("Try next: " + hb + " status (each HSM's state), " + hb + " login --user <name>");
+        return;
+      }
       String[][] next = {
           {hb + " cluster activate", "a new cluster: set the first admin's password"},
           {hb + " login --user admin", "admins manage users and quorum"},
