@@ -55,9 +55,13 @@ class EventBusClientTest {
       app = ApplicationMember.join(certDir.resolve("app1.properties"), new VertxOptions())
           .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       Vertx member = app;
+      AtomicLong frontDoorsLeft = new AtomicLong();
       Path passwordFile = logins.passwordFile(TestLogins.CRYPTO_USER);
       client = HsmClient.connect(HsmClient.options().eventBus(app)
-          .memberLeft(action -> ApplicationMember.onMemberLeft(member, action))
+          .memberLeft(action -> ApplicationMember.onMemberLeft(member, () -> {
+            frontDoorsLeft.incrementAndGet();
+            action.run();
+          }))
           .user(TestLogins.CRYPTO_USER)
           .password(() -> read(passwordFile)));
       assertTrue(client.toString().contains("event bus") && !client.toString().contains(read(passwordFile).length + ""),
@@ -143,6 +147,7 @@ class EventBusClientTest {
       assertEquals(0, errors.get(), "errors surfaced to the application: " + firstError.get());
       assertTrue(beforeKill > 0 && afterKill > 0, "signatures before and after the kill: " + beforeKill + " / " + afterKill);
       assertEquals(1, client.logins(), "the session outlived the front door it was made at");
+      assertTrue(frontDoorsLeft.get() >= 1, "the client heard that a front door (the bridge) left");
     } finally {
       if (client != null) {
         client.close();
