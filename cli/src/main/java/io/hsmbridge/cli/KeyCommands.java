@@ -2,6 +2,7 @@ package io.hsmbridge.cli;
 
 import io.hsmbridge.client.Hsm;
 import io.hsmbridge.client.KeyInfo;
+import io.hsmbridge.client.Pem;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
 import io.vertx.core.json.JsonArray;
@@ -164,9 +165,7 @@ final class KeyCommands extends CliCommand {
     protected int run(Hsm hsm) {
       byte[] spki = hsm.publicKey(keyId);
       if (pem) {
-        out().println("-----BEGIN PUBLIC KEY-----");
-        out().println(Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(spki));
-        out().println("-----END PUBLIC KEY-----");
+        out().print(Pem.block("PUBLIC KEY", spki));
       } else {
         out().println(Base64.getEncoder().encodeToString(spki));
       }
@@ -213,9 +212,7 @@ final class KeyCommands extends CliCommand {
         return ExitCodes.OK;
       }
       for (byte[] der : chain) {
-        out().println("-----BEGIN CERTIFICATE-----");
-        out().println(Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der));
-        out().println("-----END CERTIFICATE-----");
+        out().print(Pem.block("CERTIFICATE", der));
       }
       return ExitCodes.OK;
     }

@@ -1,9 +1,9 @@
 package io.hsmbridge.cli;
 
+import io.hsmbridge.agent.AgentConfig;
 import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.pkcs11.HsmException;
 import java.io.IOException;
-import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,7 +45,7 @@ final class MemberCertCommand extends CliCommand {
     }
     Properties node = nodeProperties(home);
     try {
-      if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
+      if (Files.exists(out) && (!Files.isDirectory(out) || !isEmpty(out))) {
         throw new CliException(out + " exists and is not an empty directory: certificates are never overwritten");
       }
       NodeLayout.privateDir(out);
@@ -73,6 +73,12 @@ final class MemberCertCommand extends CliCommand {
     }
   }
 
+  private static boolean isEmpty(Path dir) throws IOException {
+    try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
+      return entries.findAny().isEmpty();
+    }
+  }
+
   /** The first HSM's node.properties: the cluster's name and its members' membership addresses. */
   private static Properties nodeProperties(Home home) {
     List<String> hsms = home.hsmDirs();
@@ -80,11 +86,11 @@ final class MemberCertCommand extends CliCommand {
       throw new CliException("no HSM in " + home.dir() + ": create the cluster first (./hsmbridge up)");
     }
     Path file = home.dir().resolve(hsms.get(0)).resolve("node.properties");
-    Properties p = new Properties();
-    try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      p.load(r);
-    } catch (IOException e) {
-      throw new CliException("cannot read " + file + ": " + e.getMessage());
+    Properties p;
+    try {
+      p = AgentConfig.readProperties(file);
+    } catch (HsmException e) {
+      throw new CliException(e.getMessage());
     }
     if (p.getProperty("cluster.members") == null) {
       throw new CliException(file + " has no cluster.members");

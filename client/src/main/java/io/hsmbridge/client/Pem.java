@@ -126,7 +126,8 @@ public final class Pem {
     }
   }
 
-  private static String block(String type, byte[] der) {
+  /** A PEM block of {@code type} ({@code PUBLIC KEY}, {@code CERTIFICATE}, ...) around {@code der}, ending with a newline. */
+  public static String block(String type, byte[] der) {
     return "-----BEGIN " + type + "-----\n"
         + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der)
         + "\n-----END " + type + "-----\n";

@@ -1,15 +1,11 @@
 package io.hsmbridge.agent.membership;
 
+import io.hsmbridge.agent.AgentConfig;
 import io.hsmbridge.pkcs11.HsmException;
-import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.internal.VertxInternal;
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Properties;
 
@@ -35,14 +31,9 @@ public final class ApplicationMember {
    *     key or the members that could not be reached
    */
   public static Future<Vertx> join(Path file, VertxOptions base) {
-    Properties p = new Properties();
-    try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      p.load(in);
-    } catch (IOException e) {
-      return Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID, "cannot read " + file + ": " + e.getMessage()));
-    }
-    p.setProperty("cluster.enabled", "true");
     try {
+      Properties p = AgentConfig.readProperties(file);
+      p.setProperty("cluster.enabled", "true");
       return ClusterTransport.start(ClusterConfig.from(p), base).compose(ApplicationMember::awaitFrontDoor);
     } catch (HsmException e) {
       return Future.failedFuture(e);
