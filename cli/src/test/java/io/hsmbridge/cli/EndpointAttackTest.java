@@ -490,7 +490,7 @@ class EndpointAttackTest {
     // The legitimate application logs in again with its client certificate (the bridge restarted).
     String session;
     try (Hsm hsm = Hsm.connect("127.0.0.1", port, client)) {
-      char[] pw = Files.readString(logins.passwordFile(TestLogins.CRYPTO_USER)).strip().toCharArray();
+      char[] pw = logins.password(TestLogins.CRYPTO_USER);
       session = hsm.login(TestLogins.CRYPTO_USER, pw).token();
     }
     LegitLoad legit = new LegitLoad(() -> BridgeClient.connect("127.0.0.1", port, Duration.ofSeconds(30), client), session);

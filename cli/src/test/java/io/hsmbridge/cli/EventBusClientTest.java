@@ -56,15 +56,14 @@ class EventBusClientTest {
           .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       Vertx member = app;
       AtomicLong frontDoorsLeft = new AtomicLong();
-      Path passwordFile = logins.passwordFile(TestLogins.CRYPTO_USER);
       client = HsmClient.connect(HsmClient.options().eventBus(app)
           .memberLeft(action -> ApplicationMember.onMemberLeft(member, () -> {
             frontDoorsLeft.incrementAndGet();
             action.run();
           }))
           .user(TestLogins.CRYPTO_USER)
-          .password(() -> read(passwordFile)));
-      assertTrue(client.toString().contains("event bus") && !client.toString().contains(read(passwordFile).length + ""),
+          .password(() -> logins.password(TestLogins.CRYPTO_USER)));
+      assertTrue(client.toString().contains("event bus") && !client.toString().contains(new String(logins.password(TestLogins.CRYPTO_USER))),
           client.toString());
 
       // Creation and signatures over the event bus; the JDK verifies.
@@ -167,14 +166,6 @@ class EventBusClientTest {
       return jdk.verify(signature);
     } catch (java.security.GeneralSecurityException e) {
       return false;
-    }
-  }
-
-  private static char[] read(Path file) {
-    try {
-      return Files.readString(file).strip().toCharArray();
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
     }
   }
 }

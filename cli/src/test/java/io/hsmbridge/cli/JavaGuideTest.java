@@ -141,12 +141,9 @@ class JavaGuideTest {
   }
 
   private static char[] password() {
-    try {
-      return Files.readString(logins.passwordFile(TestLogins.CRYPTO_USER)).strip().toCharArray();
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
+    return logins.password(TestLogins.CRYPTO_USER);
   }
+
 
   /** {@code // docs:start NAME} ... {@code // docs:end NAME} of the examples, dedented. */
   static Map<String, String> regions(String source) {

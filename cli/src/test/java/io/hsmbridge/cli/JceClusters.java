@@ -64,7 +64,7 @@ final class JceClusters {
   /** A client facade logged in as the crypto user, for what the tests prepare outside the provider. */
   static Hsm hsm(Path home, TestLogins logins, String node) throws IOException {
     Hsm hsm = Hsm.connect(List.of(endpoint(home, node)), ClientTls.pinning(ca(home)));
-    char[] password = Files.readString(logins.passwordFile(TestLogins.CRYPTO_USER)).strip().toCharArray();
+    char[] password = logins.password(TestLogins.CRYPTO_USER);
     hsm.login(TestLogins.CRYPTO_USER, password);
     return hsm;
   }

@@ -137,6 +137,18 @@ final class TestLogins {
     return dir.resolve(user + ".session");
   }
 
+  /**
+   * {@code user}'s password, read from {@link #passwordFile} each time (as an application's password callback
+   * reading its secret store would); a new array the caller may clear.
+   */
+  char[] password(String user) {
+    try {
+      return Files.readString(passwordFile(user)).strip().toCharArray();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** A 0600 file with {@code user}'s password (made up from the name: tests need no secrecy, only 12+ chars). */
   Path passwordFile(String user) {
     Path f = dir.resolve(user + ".password");

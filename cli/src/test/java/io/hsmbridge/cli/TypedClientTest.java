@@ -22,10 +22,8 @@ import io.hsmbridge.protocol.KeySpec;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.security.Signature;
@@ -61,11 +59,7 @@ class TypedClientTest {
 
   /** The password callback: read from the file each time, as an application reading its secret store would. */
   private static char[] password() {
-    try {
-      return Files.readString(logins.passwordFile(TestLogins.CRYPTO_USER)).strip().toCharArray();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    return logins.password(TestLogins.CRYPTO_USER);
   }
 
   @AfterAll
