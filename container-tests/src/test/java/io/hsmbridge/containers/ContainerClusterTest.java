@@ -88,7 +88,7 @@ class ContainerClusterTest {
         assertEquals(k.getKey(), d.getString("spec"), hsm);
       }
     }
-    // Each container's own token directory gained the same objects.
+    // Each container's own token directory gained the same objects (both counts settled, see tokenObjects).
     Map<String, Integer> objectsAfter = tokenObjects();
     Map<String, Integer> gained = new TreeMap<>();
     HSMS.forEach(h -> gained.put(h, objectsAfter.get(h) - objectsBefore.get(h)));
@@ -156,7 +156,25 @@ class ContainerClusterTest {
   }
 
   /** Object files in each HSM container's token directory, counted inside the container. */
+  /**
+   * The object files in each HSM container's token directory, read until two reads 200 ms apart agree. A
+   * record the agent replaces (its applied index, its audit anchor) is briefly two files: DataRecordStore
+   * creates the new one before it destroys the old, and a CI run once counted {hsm1=12, hsm2=13, hsm3=12}.
+   */
   private static Map<String, Integer> tokenObjects() {
+    Map<String, Integer> last = countTokenObjects();
+    for (int i = 0; i < 50; i++) {
+      ContainerCluster.sleep(200);
+      Map<String, Integer> now = countTokenObjects();
+      if (now.equals(last)) {
+        return now;
+      }
+      last = now;
+    }
+    return last;
+  }
+
+  private static Map<String, Integer> countTokenObjects() {
     Map<String, Integer> m = new TreeMap<>();
     for (String hsm : HSMS) {
       Container.ExecResult r = cluster.exec(hsm, "sh", "-c", "find /var/lib/hsmbridge/tokens -name '*.object' | wc -l");

@@ -128,6 +128,9 @@ class ContainerFaultsTest {
         + " threads + 1 creator: " + load.ops() + " requests in " + seconds(loadMs) + ", max latency "
         + load.maxLatencyMs() + " ms; crypto errors " + Load.describe(load.cryptoFailures()) + "; creation errors "
         + load.creationFailures().size() + String.join("", load.creationFailures().stream()
+            .map(f -> String.format("; +%.1f s after the kill: %s", (f.atNanos() - killAt) / 1e9, f.message())).toList())
+        + "; answers that were not definite (sent again with the request id) " + load.resent().size()
+        + String.join("", load.resent().stream()
             .map(f -> String.format("; +%.1f s after the kill: %s", (f.atNanos() - killAt) / 1e9, f.message())).toList()));
     Report.note("    not SERVING in the bridge's status " + unservedMs + " ms after the kill; started again (address "
         + addressBefore + " -> " + addressAfter + "): ready line after " + seconds(startMs) + ", to SERVING (caught up) "
@@ -136,14 +139,16 @@ class ContainerFaultsTest {
         + "; cluster.check digests " + Keys.distinct(check.getJsonObject("digests")) + " distinct at sequence "
         + check.getLong("applied"));
     assertTrue(load.cryptoFailures().isEmpty(), "client-visible crypto errors: " + Load.describe(load.cryptoFailures()));
-    // Creations may be refused for a while after the Raft leader's container is killed (KEY_AVAILABILITY,
-    // nothing acknowledged; ClusterScenarioTest tolerates a few too). Measured in 8 runs: none in 4, 3 or 4
-    // in the others (10 s commit timeouts in a row, the last within 31 s of the kill). A steady stream of
-    // them is a failure.
-    List<Load.Failure> refused = load.creationFailures();
-    assertTrue(refused.stream().allMatch(f -> f.message().startsWith("KEY_AVAILABILITY")),
-        "creation errors other than KEY_AVAILABILITY: " + Load.describe(refused));
-    assertTrue(refused.size() <= 8, "creation errors: " + Load.describe(refused));
+    // After the Raft leader's container is killed, creations are refused for a while (KEY_AVAILABILITY) or
+    // their commit is not confirmed in time (OUTCOME_UNKNOWN, seen once in CI): measured in 8 runs, none in 4,
+    // 3 or 4 in the others, the last within 31 s of the kill. The creator sends each again with its request
+    // id, as the Java client does, so every creation ends with one definite answer and none reaches it as
+    // an error; a steady stream of resends is a failure.
+    assertTrue(load.creationFailures().isEmpty(), "creation errors: " + Load.describe(load.creationFailures()));
+    List<Load.Failure> resent = load.resent();
+    assertTrue(resent.stream().allMatch(f -> f.message().contains("KEY_AVAILABILITY") || f.message().contains("OUTCOME_UNKNOWN")),
+        "creations answered with neither an outcome nor KEY_AVAILABILITY / OUTCOME_UNKNOWN: " + Load.describe(resent));
+    assertTrue(resent.size() <= 12, "creations sent again: " + Load.describe(resent));
     assertFalse(created.isEmpty(), "keys were created during the scenario");
     missing.forEach((hsm, ids) -> assertTrue(ids.isEmpty(), hsm + " lacks acknowledged keys " + ids));
     assertEquals(0, down.getOrDefault(victim, 0L), "answers from the killed " + victim + ": " + down);

@@ -4,6 +4,8 @@ import static io.hsmbridge.containers.Keys.b64;
 
 import io.hsmbridge.client.BridgeClient;
 import io.hsmbridge.client.HsmBridgeException;
+import io.hsmbridge.client.RequestSender;
+import io.hsmbridge.client.RetryingSender;
 import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.security.PublicKey;
@@ -12,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -50,6 +53,10 @@ final class Load implements AutoCloseable {
   final ConcurrentLinkedQueue<Reply> replies = new ConcurrentLinkedQueue<>();
   final ConcurrentLinkedQueue<Created> created = new ConcurrentLinkedQueue<>();
   private final List<Failure> failures = new CopyOnWriteArrayList<>();
+  /** Answers to creations that were not definite, each followed by a resend with the same request id. */
+  private final List<Failure> resent = new CopyOnWriteArrayList<>();
+  /** How long one creation is sent again at most (a leader change refuses creations for up to ~31 s). */
+  private static final Duration CREATION_BUDGET = Duration.ofSeconds(60);
 
   Load(ContainerCluster cluster, String aesKey, String ecKey, Duration bound, long maxOps) {
     this.cluster = cluster;
@@ -69,8 +76,11 @@ final class Load implements AutoCloseable {
 
   /**
    * Also creates keys (label {@code prefix-n}, AES_256 and EC_P256 in turn) one after another, pausing
-   * {@code gapMs} between them, at most {@code max}. A creation is never retried by this client (the
-   * bridge retries it with the same request id); its error is recorded.
+   * {@code gapMs} between them, at most {@code max}. Each creation is sent as the Java client sends it
+   * (item 4 of docs/cluster.md's failure model): with a request id, and sent again with that id while the
+   * answer is not definite ({@link RetryingSender}: OUTCOME_UNKNOWN after a leader change, KEY_AVAILABILITY
+   * while too few HSMs serve), so it gets its one outcome. Every answer that was not definite is kept in
+   * {@link #resent()}; an error that reaches this client is recorded as a failure.
    */
   Load creating(String prefix, long gapMs, int max) {
     spawn("creator", c -> {
@@ -82,9 +92,19 @@ final class Load implements AutoCloseable {
       creations.incrementAndGet();
       String label = prefix + "-" + n;
       JsonObject k;
+      BridgeClient connection = c;
+      RequestSender noting = body -> {
+        try {
+          return connection.request(body);
+        } catch (HsmBridgeException e) {
+          resent.add(new Failure("creator", System.nanoTime(), label + ": " + e.getMessage()));
+          throw e;
+        }
+      };
       try {
-        k = c.request(cluster.withSession(new JsonObject().put("op", "key.generate")
-            .put("spec", n % 2 == 0 ? "AES_256" : "EC_P256").put("label", label)));
+        k = new RetryingSender(noting, CREATION_BUDGET).request(cluster.withSession(new JsonObject()
+            .put("op", "key.generate").put("spec", n % 2 == 0 ? "AES_256" : "EC_P256").put("label", label)
+            .put("requestId", UUID.randomUUID().toString())));
       } catch (HsmBridgeException e) {
         throw new HsmBridgeException(e.code(), label + ": " + e.getMessage(), e);
       }
@@ -171,6 +191,11 @@ final class Load implements AutoCloseable {
   /** Errors seen by the creator (the label of the creation first). */
   List<Failure> creationFailures() {
     return failures.stream().filter(f -> f.thread().equals("creator")).toList();
+  }
+
+  /** Answers to creations that were not definite, so the creator sent them again with their request id. */
+  List<Failure> resent() {
+    return List.copyOf(resent);
   }
 
   /** Requests answered (crypto and creations). */
