@@ -93,6 +93,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
   /** How long a request pinned to an HSM waits for it to apply what the request needs (see #dispatch). */
   static final long PINNED_CATCH_UP_MS = 3_000;
   private static final long PINNED_RECHECK_MS = 20;
+  /** The hedge delay for crypto and reads sent to an HSM that is warming up (see #hedgeAfterMs). */
+  static final long WARMING_HEDGE_MS = 200;
 
   /** One client request and the HSMs it has been tried on. */
   private final class Request {
@@ -435,8 +437,19 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     }
     send(req, target);
     if (hedgeable(req)) {
-      vertx.setTimer(settings.hedgeAfter().toMillis(), t -> hedge(req));
+      vertx.setTimer(hedgeAfterMs(req, target), t -> hedge(req));
     }
+  }
+
+  /**
+   * How long a request sent to {@code target} waits before it goes to a second HSM as well: {@code
+   * cluster.hedgeAfterMs}, or at most {@link #WARMING_HEDGE_MS} for crypto and reads sent to an HSM that
+   * has just started serving (its JVM compiles the request path as it serves its first requests; a slow
+   * answer from it should cost the client a fraction of a second, not the full hedge delay).
+   */
+  private long hedgeAfterMs(Request req, HsmView target) {
+    long ms = settings.hedgeAfter().toMillis();
+    return !req.op.isMutation() && target.warmingUp(System.nanoTime()) ? Math.min(ms, WARMING_HEDGE_MS) : ms;
   }
 
   /**

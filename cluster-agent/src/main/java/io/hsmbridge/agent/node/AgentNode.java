@@ -48,9 +48,10 @@ import java.util.logging.Logger;
  * </ol>
  * Heartbeats start at step 1, so {@code hsmbridge status} shows an HSM that is still catching up.
  *
- * <p>With {@code frontDoor.enabled} the host serves clients too: once its HSM serves, it starts the front
- * door it was given ({@link FrontDoorStarter}, from the process entry point in the bridge module: the
- * front door's code and settings live there, and this module does not depend on it).
+ * <p>With {@code frontDoor.enabled} the host serves clients too: once its HSM has caught up, and before it
+ * says SERVING (the reason is where it is started), it starts the front door it was given
+ * ({@link FrontDoorStarter}, from the process entry point in the bridge module: the front door's code and
+ * settings live there, and this module does not depend on it).
  */
 public final class AgentNode {
   private static final Logger LOG = Logger.getLogger(AgentNode.class.getName());
@@ -257,6 +258,17 @@ public final class AgentNode {
         applier, backups);
     agent = new AgentVerticle(hsmId, address, hsm, audited(operations), config.workerSpinMicros(), config.workerThreads());
     await(vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture(), "deploy the agent");
+    JsonObject written = new JsonObject();
+    if (frontDoorStarter != null) {
+      // This HSM host is a front door too: clients reach the cluster through it as through the bridge. Started
+      // before this HSM says SERVING: the start keeps this JVM's CPU busy for 1-2 s (deploying, TLS warm-up,
+      // first compilations), and other front doors that sent it requests meanwhile waited for their hedge
+      // (FrontDoorsTest: 1.5 s stalls of signatures and reads each time a restarted host came back). Until
+      // then this front door sends its requests to the other HSMs.
+      FrontDoorEndpoint endpoint = frontDoorStarter.start(vertx);
+      written = endpoint.toJson();
+      frontDoor = ClusterConfig.hostPort(endpoint.host(), endpoint.port());
+    }
     state.set(AgentState.SERVING);
     publishHeartbeat();
     if (backups.catalog() != null) {
@@ -270,16 +282,6 @@ public final class AgentNode {
           }, false);
         }
       });
-    }
-    JsonObject written = new JsonObject();
-    if (frontDoorStarter != null) {
-      // This HSM host is a front door too: clients reach the cluster through it as through the bridge.
-      FrontDoorEndpoint endpoint = frontDoorStarter.start(vertx);
-      written = endpoint.toJson();
-      frontDoor = ClusterConfig.hostPort(endpoint.host(), endpoint.port());
-      // The front door learns the HSMs from heartbeats, and it missed the one above: without this one its
-      // first requests (for up to a heartbeat period after endpoint.json says it serves) found no HSM.
-      publishHeartbeat();
     }
     NodeProcess.writeEndpoint(config.stateDir(), written.put("role", "agent").put("hsmId", hsmId)
         .put("pid", ProcessHandle.current().pid()));
