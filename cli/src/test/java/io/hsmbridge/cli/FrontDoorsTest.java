@@ -1,6 +1,7 @@
 package io.hsmbridge.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.hsmbridge.client.BridgeClient;
@@ -162,6 +163,19 @@ class FrontDoorsTest {
     assertTrue(errors.isEmpty(), "errors surfaced to the application: " + errors);
     assertTrue(signMicros.size() > 50 && createMicros.size() > 10, "the loops ran: " + signMicros.size() + " / " + createMicros.size());
     assertTrue(describeMicros.size() > 50, "the learner ran: " + describeMicros.size());
+
+    // Every host was killed once, so one of the kills was the Raft leader's: a survivor heard its process
+    // leave the membership and stood for election at once, without waiting for its follower timeout.
+    List<String> elections = new ArrayList<>();
+    for (String h : HOSTS) {
+      for (String line : Files.readAllLines(home.resolve(h).resolve("node.log"))) {
+        if (line.contains("the Raft leader, left the membership: election started")) {
+          elections.add(line.substring(Math.max(0, line.indexOf(h + ": "))));
+        }
+      }
+    }
+    REPORT.append("elections started when the leader's process left: ").append(elections).append('\n');
+    assertFalse(elections.isEmpty(), "no survivor stood for election when the Raft leader's process was killed");
 
     // Every acknowledged key on every HSM (pinned reads; an HSM just restarted may still be catching up).
     try (Hsm hsm = Hsm.connect(endpoints, tls)) {

@@ -86,6 +86,49 @@ class MutationLogTest {
     }
   }
 
+  /**
+   * Told that the leader's process left the membership (AgentNode hears it from the membership links), the
+   * survivor whose id sorts first stands at once and the other leaves it to that one; a peer told of a
+   * departure that was not its leader's does nothing. In one JVM a peer cannot be SIGKILLed (a closed
+   * leader hands its leadership over by itself), so the leader here is alive: the case of a membership link
+   * that broke while the process runs. The standing survivor still wins, at the next term (the other votes
+   * for a higher term and an equal log), the old leader steps down, and the group commits. FrontDoorsTest
+   * checks the SIGKILL case on real processes.
+   */
+  @Test
+  @Timeout(90)
+  void whenTheLeadersProcessLeavesTheFirstSurvivorStandsAtOnceAndLeads() throws Exception {
+    List<RecordingApplier> a = appliers(3);
+    try (TestCluster c = new TestCluster(dir, a).startAll()) {
+      commit(c.logs[0], mutation(0));
+      for (RecordingApplier r : a) {
+        await("first entry applied", 20_000, () -> r.count() == 1);
+      }
+      int leader = c.leader();
+      String leaderId = c.peers.get(leader).id();
+      List<Integer> survivors = new ArrayList<>(List.of(0, 1, 2));
+      survivors.remove(Integer.valueOf(leader));
+      int standing = survivors.get(0); // ids hsm-1..3 sort as the indexes do
+      int other = survivors.get(1);
+      String notLeader = c.logs[standing].leaderProcessLeft(c.peers.get(other).id());
+      assertTrue(notLeader.startsWith(MutationLog.NOT_THE_LEADER), notLeader);
+      assertTrue(c.logs[leader].leaderProcessLeft(c.peers.get(other).id()).startsWith(MutationLog.NOT_THE_LEADER));
+
+      assertEquals(c.peers.get(standing).id() + " stands", c.logs[other].leaderProcessLeft(leaderId));
+      String outcome = c.logs[standing].leaderProcessLeft(leaderId);
+      assertTrue(outcome.startsWith("election started at "), outcome);
+      await("the standing survivor leads", 20_000, () -> c.logs[standing].isLeader());
+      await("the others follow it", 20_000,
+          () -> java.util.Optional.of(c.peers.get(standing).id()).equals(c.logs[other].leaderId())
+              && java.util.Optional.of(c.peers.get(standing).id()).equals(c.logs[leader].leaderId()));
+      long index = commit(c.logs[leader], mutation(1));
+      for (RecordingApplier r : a) {
+        await("the entry is applied everywhere", 20_000, () -> r.count() == 2);
+        assertEquals(index, r.entries().get(1).index());
+      }
+    }
+  }
+
   @Test
   @Timeout(90)
   void aMinorityCannotCommitAndCommitsOnceAMajorityIsBack() throws Exception {
