@@ -48,23 +48,6 @@ public final class Addresses {
     return agent(hsmId) + "." + incarnation;
   }
 
-  /**
-   * The HSM id in one run's agent address ({@link #agentIncarnation}), or empty for any other address:
-   * which HSM's agent a departed cluster member ran.
-   */
-  public static java.util.Optional<String> hsmOfAgentIncarnation(String address) {
-    if (address == null || !address.startsWith(AGENT_PREFIX)) {
-      return java.util.Optional.empty();
-    }
-    String rest = address.substring(AGENT_PREFIX.length());
-    int dot = rest.indexOf('.');
-    if (dot <= 0 || !rest.substring(0, dot).matches("[A-Za-z0-9_-]{1,64}")
-        || !rest.substring(dot + 1).matches("[A-Za-z0-9-]{1,64}")) {
-      return java.util.Optional.empty();
-    }
-    return java.util.Optional.of(rest.substring(0, dot));
-  }
-
   /** The address of the agent that owns the HSM with this id. */
   public static String agent(String hsmId) {
     if (hsmId == null || !hsmId.matches("[A-Za-z0-9_-]{1,64}")) {

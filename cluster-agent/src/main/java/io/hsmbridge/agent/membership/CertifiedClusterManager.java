@@ -90,6 +90,7 @@ public final class CertifiedClusterManager implements ClusterManager {
   private volatile NodeListener nodeListener;
   /** Told the addresses a member consumed when it leaves (see {@link #onMemberLeft}). */
   private final List<java.util.function.Consumer<Set<String>>> leftListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private final List<java.util.function.Consumer<String>> agentLeftListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
   private volatile RegistrationListener registrationListener;
   private SSLServerSocket server;
   private ExecutorService events;
@@ -323,6 +324,16 @@ public final class CertifiedClusterManager implements ClusterManager {
         LOG.log(java.util.logging.Level.WARNING, "a member-left listener failed", e);
       }
     }
+    String agent = link.agentName();
+    if (agent != null) {
+      for (java.util.function.Consumer<String> listener : agentLeftListeners) {
+        try {
+          listener.accept(agent);
+        } catch (RuntimeException e) {
+          LOG.log(java.util.logging.Level.WARNING, "an agent-left listener failed", e);
+        }
+      }
+    }
   }
 
   /**
@@ -337,6 +348,19 @@ public final class CertifiedClusterManager implements ClusterManager {
   public Runnable onMemberLeft(java.util.function.Consumer<Set<String>> listener) {
     leftListeners.add(listener);
     return () -> leftListeners.remove(listener);
+  }
+
+  /**
+   * Calls {@code listener} (on the membership's event thread: hand the work to your own) with the HSM id of
+   * an HSM host's process when it leaves, as {@link #onMemberLeft} tells of any member. The id is the
+   * name in the member's agent certificate ({@code OU=agent}), not anything the member said: a front door
+   * or an application member cannot pass for an HSM host here.
+   *
+   * @return removes the listener
+   */
+  public Runnable onAgentLeft(java.util.function.Consumer<String> listener) {
+    agentLeftListeners.add(listener);
+    return () -> agentLeftListeners.remove(listener);
   }
 
   /** The view as one line; tests and operators read it ("cluster membership: N members [...]"). */

@@ -121,12 +121,7 @@ public final class ClusterCa {
 
     /** The kind written in {@code cert}'s subject, or null when it carries none (or an unknown one). */
     public static MemberKind of(X509Certificate cert) {
-      X500Name subject = X500Name.getInstance(cert.getSubjectX500Principal().getEncoded());
-      org.bouncycastle.asn1.x500.RDN[] units = subject.getRDNs(BCStyle.OU);
-      if (units.length != 1) {
-        return null;
-      }
-      String value = org.bouncycastle.asn1.x500.style.IETFUtils.valueToString(units[0].getFirst().getValue());
+      String value = singleRdn(cert, BCStyle.OU);
       for (MemberKind k : values()) {
         if (k.unit.equals(value)) {
           return k;
@@ -134,6 +129,20 @@ public final class ClusterCa {
       }
       return null;
     }
+  }
+
+  /** The member name (CN) in {@code cert}'s subject, or null unless there is exactly one. */
+  public static String memberName(X509Certificate cert) {
+    return singleRdn(cert, BCStyle.CN);
+  }
+
+  private static String singleRdn(X509Certificate cert, org.bouncycastle.asn1.ASN1ObjectIdentifier type) {
+    X500Name subject = X500Name.getInstance(cert.getSubjectX500Principal().getEncoded());
+    org.bouncycastle.asn1.x500.RDN[] rdns = subject.getRDNs(type);
+    if (rdns.length != 1) {
+      return null;
+    }
+    return org.bouncycastle.asn1.x500.style.IETFUtils.valueToString(rdns[0].getFirst().getValue());
   }
 
   /**

@@ -27,6 +27,8 @@ final class InboundLink implements Runnable {
   private final SSLSocket socket;
   private final String remote;
   private volatile String subject;
+  /** The member's name when its certificate is an HSM host's ({@code OU=agent}): its HSM id; else null. */
+  private volatile String agentName;
   /** The node id this link speaks for, bound by its first state; only the event thread writes it. */
   private String nodeId;
 
@@ -39,6 +41,10 @@ final class InboundLink implements Runnable {
   /** The certificate subject the other member authenticated with (null before the handshake). */
   String subject() {
     return subject;
+  }
+
+  String agentName() {
+    return agentName;
   }
 
   String nodeId() {
@@ -57,6 +63,11 @@ final class InboundLink implements Runnable {
       socket.setNeedClientAuth(true);
       socket.startHandshake();
       subject = socket.getSession().getPeerPrincipal().getName();
+      java.security.cert.Certificate[] chain = socket.getSession().getPeerCertificates();
+      if (chain.length > 0 && chain[0] instanceof java.security.cert.X509Certificate leaf
+          && ClusterCa.MemberKind.of(leaf) == ClusterCa.MemberKind.AGENT) {
+        agentName = ClusterCa.memberName(leaf);
+      }
       manager.handshakeDone(this);
       socket.setSoTimeout(CertifiedClusterManager.SILENCE_MS);
       DataInputStream in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));

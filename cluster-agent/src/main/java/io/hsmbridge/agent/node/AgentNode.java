@@ -300,16 +300,19 @@ public final class AgentNode {
         || !(vi.clusterManager() instanceof io.hsmbridge.agent.membership.CertifiedClusterManager membership)) {
       return;
     }
-    membership.onMemberLeft(addresses -> addresses.stream().map(Addresses::hsmOfAgentIncarnation)
-        .flatMap(java.util.Optional::stream).filter(id -> !id.equals(hsmId)).distinct()
-        .forEach(left -> vertx.executeBlocking(() -> {
-          MutationLog current = log;
-          String outcome = current == null ? null : current.leaderProcessLeft(left);
-          if (outcome != null && !outcome.startsWith(MutationLog.NOT_THE_LEADER)) {
-            LOG.info(hsmId + ": the process of " + left + ", the Raft leader, left the membership: " + outcome);
-          }
-          return null;
-        }, false)));
+    membership.onAgentLeft(left -> {
+      if (left.equals(hsmId)) {
+        return; // an earlier run of this HSM's own process, whose link closed late
+      }
+      vertx.executeBlocking(() -> {
+        MutationLog current = log;
+        String outcome = current == null ? null : current.leaderProcessLeft(left);
+        if (outcome != null && !outcome.startsWith(MutationLog.NOT_THE_LEADER)) {
+          LOG.info(hsmId + ": the process of " + left + ", the Raft leader, left the membership: " + outcome);
+        }
+        return null;
+      }, false);
+    });
   }
 
   /**

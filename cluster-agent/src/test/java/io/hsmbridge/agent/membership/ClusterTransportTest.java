@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -67,6 +68,42 @@ class ClusterTransportTest {
     assertEquals("a", fromA.getString("servedBy"));
   }
 
+  /**
+   * An agent hears which HSM host's process left by the name in that member's agent certificate (it then
+   * may stand for election: AgentNode). A front door whose certificate bears an HSM's name is no HSM
+   * host: its departure is a member's, never an agent's.
+   */
+  @Test
+  void anAgentsDepartureNamesItsCertificateAndAFrontDoorsNeverDoes() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t3");
+    int portA = freePort();
+    int portB = freePort();
+    int portC = freePort();
+    String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB + ",127.0.0.1:" + portC;
+    Vertx a = join(config(ca, "hsm1", portA, members, "t3"));
+    Vertx b = join(config(ca, "hsm2", ClusterCa.MemberKind.FRONT_DOOR, portB, members, "t3"));
+    Vertx c = join(config(ca, "hsm3", portC, members, "t3"));
+    for (Vertx v : List.of(a, b, c)) {
+      awaitMembers(v, 3);
+    }
+    CertifiedClusterManager membership = (CertifiedClusterManager) ((VertxInternal) a).clusterManager();
+    java.util.concurrent.BlockingQueue<String> agentsLeft = new java.util.concurrent.LinkedBlockingQueue<>();
+    java.util.concurrent.BlockingQueue<Set<String>> membersLeft = new java.util.concurrent.LinkedBlockingQueue<>();
+    membership.onAgentLeft(agentsLeft::add);
+    membership.onMemberLeft(membersLeft::add);
+
+    close(b);
+    assertTrue(membersLeft.poll(20, TimeUnit.SECONDS) != null, "the front door's departure is a member's");
+    assertEquals(null, agentsLeft.poll(1, TimeUnit.SECONDS), "a front door named hsm2 is not the HSM host hsm2");
+    close(c);
+    assertEquals("hsm3", agentsLeft.poll(20, TimeUnit.SECONDS), "the agent hsm3 left");
+  }
+
+  private void close(Vertx v) throws Exception {
+    started.remove(v);
+    v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+  }
+
   @Test
   void memberWithACertificateFromAnotherCaCannotExchangeMessages() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t2");
@@ -107,7 +144,12 @@ class ClusterTransportTest {
   }
 
   private ClusterConfig config(ClusterCa ca, String name, int hzPort, String members, String cluster) {
-    ClusterCa.MemberFiles files = ca.issueMember(name, ClusterCa.MemberKind.AGENT, List.of("127.0.0.1", "localhost"), tmp.resolve("m-" + name));
+    return config(ca, name, ClusterCa.MemberKind.AGENT, hzPort, members, cluster);
+  }
+
+  private ClusterConfig config(ClusterCa ca, String name, ClusterCa.MemberKind kind, int hzPort, String members,
+      String cluster) {
+    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1", "localhost"), tmp.resolve("m-" + name));
     Properties p = new Properties();
     p.setProperty("cluster.enabled", "true");
     p.setProperty("cluster.name", cluster);
