@@ -107,8 +107,12 @@ public final class AgentVerticle extends VerticleBase {
     }
   }
 
-  /** A request this agent took this long to answer is logged: queued (waiting for a thread) and executed. */
-  static final long SLOW_REQUEST_MS = 1_000;
+  /**
+   * A request this agent took this long to answer is logged: queued (waiting for a thread) and executed,
+   * with its phases. 1 s by default; the JVM property {@code hsmbridge.agent.slowRequestMs} lowers it to
+   * trace where ordinary requests spend their time (e.g. {@code HSMBRIDGE_NODE_JVM_OPTS}).
+   */
+  static final long SLOW_REQUEST_MS = Long.getLong("hsmbridge.agent.slowRequestMs", 1_000);
 
   private void logIfSlow(JsonObject body, long received, long started) {
     long done = System.nanoTime();

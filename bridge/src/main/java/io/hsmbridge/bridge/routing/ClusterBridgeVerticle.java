@@ -88,8 +88,11 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     this.localHsmId = localHsmId;
   }
 
-  /** A request that takes this long in the front door is logged with its trace (see Request#finished). */
-  static final long SLOW_REQUEST_MS = 2_000;
+  /**
+   * A request that takes this long in the front door is logged with its trace (see Request#finished): 2 s by
+   * default, or the JVM property {@code hsmbridge.frontDoor.slowRequestMs} (to trace ordinary requests).
+   */
+  static final long SLOW_REQUEST_MS = Long.getLong("hsmbridge.frontDoor.slowRequestMs", 2_000);
   /** How long a request pinned to an HSM waits for it to apply what the request needs (see #dispatch). */
   static final long PINNED_CATCH_UP_MS = 3_000;
   private static final long PINNED_RECHECK_MS = 20;
