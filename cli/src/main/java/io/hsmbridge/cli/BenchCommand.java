@@ -74,7 +74,8 @@ final class BenchCommand extends CliCommand {
 
   @Option(names = "--via", paramLabel = "LIST", defaultValue = "host",
       description = "How the client reaches the cluster: host (the front door in hsm1's agent process, TLS: what a"
-          + " deployment does), bridge (the standalone bridge, TLS), bridge_plain (its plaintext loopback"
+          + " deployment does; a connection per client thread), host_shared (the same, one connection all threads share,"
+          + " pipelined), bridge (the standalone bridge, TLS), bridge_plain (its plaintext loopback"
           + " listener), jce (the JCE provider over the host link, plus TLS handshake rows). Default ${DEFAULT-VALUE}.")
   String via;
 

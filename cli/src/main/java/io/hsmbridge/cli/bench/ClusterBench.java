@@ -25,7 +25,7 @@ import org.HdrHistogram.Histogram;
  * client endpoint, and a standalone bridge), then
  * <ol>
  *   <li>crypto rows: each op of {@link Settings#ops} from N blocking TCP client threads (a connection each,
- *       in this JVM: a client process of its own) over each {@link Link}, with the share of the requests
+ *       or one they share over {@link Link#HOST_SHARED}; in this JVM: a client process of its own) over each {@link Link}, with the share of the requests
  *       each HSM served ({@code servedBy} of each reply), beside the direct PKCS#11 baseline the caller
  *       measured in the same run;</li>
  *   <li>key-creation latency: sequential {@code key.generate} requests from one client; a creation is
@@ -56,6 +56,12 @@ public final class ClusterBench {
     HOST("host", "TLS 1.3 to the front door in hsm1's agent process (the deployment's path)"),
     /** TLS 1.3 to the standalone bridge process (a DMZ front door without a token): one hop more. */
     BRIDGE("bridge", "TLS 1.3 to the standalone bridge process (no token), which forwards to an agent"),
+    /**
+     * The host link with one connection that every client thread shares, as an application sharing one client
+     * ({@code Hsm}, {@code BridgeClient}: thread-safe, pipelined) does: what pipelining over one connection gives.
+     */
+    HOST_SHARED("host_shared", "TLS 1.3 to the front door in hsm1's agent process, one connection shared by every"
+        + " client thread (pipelined, as an application sharing one client)"),
     /** The standalone bridge's plaintext loopback listener: what TLS on the client endpoint costs. */
     BRIDGE_PLAIN("bridge_plain", "the standalone bridge's plaintext loopback listener"),
     /** The JCE provider over the host link: what a JCA application pays beyond the client (issue #13 item 5). */
@@ -211,6 +217,8 @@ public final class ClusterBench {
   private final PrintStream progress;
   private final int cores = Runtime.getRuntime().availableProcessors();
   private final List<Creation> creations = new ArrayList<>();
+  /** The one connection of the {@link Link#HOST_SHARED} rows, while a cluster is measured. */
+  private BridgeClient sharedClient;
   private final List<Row> rows = new ArrayList<>();
   private final SecureRandom random = new SecureRandom();
   /** The JCE rows' providers, while a cluster with the jce link runs. */
@@ -261,7 +269,9 @@ public final class ClusterBench {
       jce = new JceBench(cluster.host(), cluster.frontDoorPort(), cluster.tls().ca(), cluster.cryptoUser(),
           cluster::cryptoUserPassword);
     }
-    try (BridgeClient client = connect(cluster, first)) {
+    try (BridgeClient client = connect(cluster, first);
+        BridgeClient shared = settings.links().contains(Link.HOST_SHARED) ? connect(cluster, Link.HOST_SHARED) : null) {
+      sharedClient = shared;
       Map<BenchOp, String> keys = new java.util.EnumMap<>(BenchOp.class);
       for (BenchOp op : settings.ops()) {
         keys.put(op, create(client, cluster, op.spec, op.usage, "bench-" + op.id()).getString("keyId"));
@@ -330,6 +340,7 @@ public final class ClusterBench {
   private static BridgeClient connect(Cluster cluster, Link link) {
     switch (link) {
       case HOST:
+      case HOST_SHARED:
       case JCE: // the JCE rows' own connections are the providers'; this one makes the keys
         return BridgeClient.connect(cluster.host(), cluster.frontDoorPort(), REQUEST_TIMEOUT, cluster.tls());
       case BRIDGE:
@@ -413,7 +424,10 @@ public final class ClusterBench {
     if (link == Link.JCE) {
       return jce.worker(op, "bench-" + op.id(), input);
     }
-    return new OpWorker(cluster, link, op, keyId, input);
+    if (link == Link.HOST_SHARED) {
+      return new OpWorker(sharedClient, false, op, keyId, input, cluster.session());
+    }
+    return new OpWorker(connect(cluster, link), true, op, keyId, input, cluster.session());
   }
 
   private Creation creations(BridgeClient client, Cluster cluster, KeySpec spec, int count) {
@@ -485,6 +499,8 @@ public final class ClusterBench {
   /** One client thread's connection for a crypto row; counts which HSM served each measured request. */
   private static final class OpWorker implements Measurement.Worker {
     private final BridgeClient client;
+    /** Whether this worker's connection is its own (closed with it), not the link's shared one. */
+    private final boolean owned;
     private final BenchOp op;
     private final String keyId;
     private final byte[] input;
@@ -492,12 +508,13 @@ public final class ClusterBench {
     private final Map<String, Long> served = new TreeMap<>();
     private String last;
 
-    OpWorker(Cluster cluster, Link link, BenchOp op, String keyId, byte[] input) {
-      this.client = connect(cluster, link);
+    OpWorker(BridgeClient client, boolean owned, BenchOp op, String keyId, byte[] input, String session) {
+      this.client = client;
+      this.owned = owned;
       this.op = op;
       this.keyId = keyId;
       this.input = input;
-      this.session = cluster.session();
+      this.session = session;
     }
 
     @Override
@@ -516,7 +533,9 @@ public final class ClusterBench {
 
     @Override
     public void close() {
-      client.close();
+      if (owned) {
+        client.close();
+      }
     }
   }
 
@@ -563,7 +582,7 @@ public final class ClusterBench {
       }
     }
     out.println();
-    out.printf(Locale.ROOT, "crypto: 'thr' blocking TCP client threads (a connection each), %d s warm-up + %d s measured"
+    out.printf(Locale.ROOT, "crypto: 'thr' blocking TCP client threads (a connection each; host_shared: one they share), %d s warm-up + %d s measured"
         + " per row; direct = the baseline above; 'added' = p50 minus direct p50; %d cores%n",
         settings.warmupSeconds(), settings.seconds(), cores);
     out.printf(Locale.ROOT, "%4s %-26s %4s %-12s %11s %11s %6s %8s %8s %8s  %s%n", "hsms", "op", "thr", "link",

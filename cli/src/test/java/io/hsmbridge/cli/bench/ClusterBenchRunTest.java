@@ -42,7 +42,7 @@ class ClusterBenchRunTest {
         Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
         "-Djava.io.tmpdir=" + childTmp, "-cp", System.getProperty("java.class.path"), "io.hsmbridge.cli.Main",
         "--home", home.toString(), "bench", "--csv", "--hsms", "1,2",
-        "--ops", "rsa2048_pkcs1_sha256_sign,hmac_sha256_1k", "--via", "host,bridge,bridge_plain,jce",
+        "--ops", "rsa2048_pkcs1_sha256_sign,hmac_sha256_1k", "--via", "host,host_shared,bridge,bridge_plain,jce",
         "--creations", "AES_256:3,EC_P256:2", "--threads", "2", "--seconds", "1", "--warmup", "0"));
     Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile())
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
@@ -61,9 +61,9 @@ class ClusterBenchRunTest {
     assertEquals(ClusterBench.CSV_HEADER, lines.get(0), why);
     // row,hsms,required,threads,n,direct_ops_per_s,hsmbridge_ops_per_s,ratio,p50_us,p99_us,max_us,cores,served_by
     List<String[]> rows = lines.subList(1, lines.size()).stream().map(l -> l.split(",", -1)).toList();
-    // Per size: 2 creation rows + 2 ops x 4 links, at 2 threads (one count: a second one only doubled the
+    // Per size: 2 creation rows + 2 ops x 5 links, at 2 threads (one count: a second one only doubled the
     // test's time, 88 s in CI, and the thread loop is the same code).
-    assertEquals(2 * (2 + 2 * 4), rows.size(), why);
+    assertEquals(2 * (2 + 2 * 5), rows.size(), why);
     int cores = Runtime.getRuntime().availableProcessors();
     for (int hsms = 1; hsms <= 2; hsms++) {
       for (String spec : List.of("aes_256", "ec_p256")) {
@@ -75,7 +75,8 @@ class ClusterBenchRunTest {
         assertEquals(Integer.toString(cores), r[11], why);
       }
       for (int threads = 2; threads <= 2; threads++) {
-       for (String cryptoRow : List.of("rsa2048_pkcs1_sha256_sign@host", "rsa2048_pkcs1_sha256_sign@bridge",
+       for (String cryptoRow : List.of("rsa2048_pkcs1_sha256_sign@host", "rsa2048_pkcs1_sha256_sign@host_shared",
+           "hmac_sha256_1k@host_shared", "rsa2048_pkcs1_sha256_sign@bridge",
            "rsa2048_pkcs1_sha256_sign@bridge_plain", "hmac_sha256_1k@host", "hmac_sha256_1k@bridge",
            "hmac_sha256_1k@bridge_plain", "rsa2048_pkcs1_sha256_sign@jce", "hmac_sha256_1k@jce")) {
         String[] r = row(rows, cryptoRow, hsms, threads, why);

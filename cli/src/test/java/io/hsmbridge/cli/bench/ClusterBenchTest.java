@@ -68,6 +68,7 @@ class ClusterBenchTest {
     assertThrows(IllegalArgumentException.class, () -> BenchOp.parseList("rsa"));
     assertThrows(IllegalArgumentException.class, () -> BenchOp.parseList("hmac_sha256_1k,hmac_sha256_1k"));
     assertEquals(List.of(ClusterBench.Link.BRIDGE, ClusterBench.Link.HOST), ClusterBench.Link.parseList("bridge,host"));
+    assertEquals(List.of(ClusterBench.Link.HOST_SHARED), ClusterBench.Link.parseList("host_shared"));
     assertThrows(IllegalArgumentException.class, () -> ClusterBench.Link.parseList("host,host"));
     assertThrows(IllegalArgumentException.class, () -> ClusterBench.Link.parseList("tcp"));
   }
