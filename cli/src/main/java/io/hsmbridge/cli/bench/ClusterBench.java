@@ -25,9 +25,9 @@ import org.HdrHistogram.Histogram;
  * client endpoint, and a standalone bridge), then
  * <ol>
  *   <li>crypto rows: each op of {@link Settings#ops} from N blocking TCP client threads (a connection each,
- *       or one they share over {@link Link#HOST_SHARED}; in this JVM: a client process of its own) over each {@link Link}, with the share of the requests
- *       each HSM served ({@code servedBy} of each reply), beside the direct PKCS#11 baseline the caller
- *       measured in the same run;</li>
+ *       or one they share over {@link Link#HOST_SHARED}; in this JVM: a client process of its own) over
+ *       each {@link Link}, with the share of the requests each HSM served ({@code servedBy} of each
+ *       reply), beside the direct PKCS#11 baseline the caller measured in the same run;</li>
  *   <li>key-creation latency: sequential {@code key.generate} requests from one client; a creation is
  *       answered only once {@code required = min(durability, HSMs)} HSMs applied it, and every reply is
  *       checked for {@code appliedOn >= required}; beside one token's own sequential key generation.</li>
