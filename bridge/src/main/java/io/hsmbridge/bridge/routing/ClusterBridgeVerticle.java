@@ -114,6 +114,8 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     /** The client has its answer: later answers of other attempts are dropped. */
     boolean answered;
     boolean hedged;
+    /** The pending hedge timer (see #hedge), or -1: cancelled once no attempt is outstanding. */
+    long hedgeTimer = -1;
     /** What happened to the request, for the slow-request log line: HSM ids, sequences, error codes only. */
     private final StringBuilder trace = new StringBuilder();
 
@@ -440,7 +442,18 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     }
     send(req, target);
     if (hedgeable(req)) {
-      vertx.setTimer(hedgeAfterMs(req, target), t -> hedge(req));
+      cancelHedge(req);
+      req.hedgeTimer = vertx.setTimer(hedgeAfterMs(req, target), t -> {
+        req.hedgeTimer = -1;
+        hedge(req);
+      });
+    }
+  }
+
+  private void cancelHedge(Request req) {
+    if (req.hedgeTimer != -1) {
+      vertx.cancelTimer(req.hedgeTimer);
+      req.hedgeTimer = -1;
     }
   }
 
@@ -517,6 +530,9 @@ public final class ClusterBridgeVerticle extends VerticleBase {
     attempt.outcome.future().onComplete(ar -> {
       hsm.inFlight.remove(attempt);
       req.outstanding--;
+      if (req.outstanding == 0) {
+        cancelHedge(req); // nothing left to hedge; at thousands of requests a second, pending timers add up
+      }
       req.mark(hsm.hsmId + (ar.succeeded() ? " answered" : " failed (" + failureName(ar.cause()) + ")"));
       if (ar.succeeded() && !req.op.isMutation()) {
         // A mutation's round trip is the cluster's Raft commit (and an RSA generation can take a second),

@@ -15,7 +15,8 @@ import java.util.Set;
  * Builds a clustered Vert.x from a {@link ClusterConfig}: the membership and the event-bus routing table
  * travel between the members themselves over mutual TLS ({@link CertifiedClusterManager}, on
  * {@code cluster.memberPort}); event-bus messages travel over direct mutual-TLS links. Both trust the
- * cluster CA only; the membership accepts only agent and front-door certificates of it.
+ * cluster CA only; the membership accepts only agent and front-door certificates of it. The event-bus
+ * port is {@link EventBusGuard}'s, which limits the frames a member may send before Vert.x buffers them.
  */
 public final class ClusterTransport {
   /** TLS 1.3 only: every member runs this code on Java 17+, so there is no older peer to talk to. */
@@ -36,17 +37,25 @@ public final class ClusterTransport {
       return Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
           "cluster.enabled is false: nothing to join"));
     }
-    VertxOptions options = new VertxOptions(base).setEventBusOptions(eventBusOptions(config));
+    EventBusOptions eventBus = eventBusOptions(config);
     CertifiedClusterManager manager;
+    int eventBusPort;
     try {
       manager = clusterManager(config);
+      eventBusPort = config.eventBusPort() != 0 ? config.eventBusPort() : EventBusGuard.freePort(config.host());
     } catch (HsmException e) {
       return Future.failedFuture(e);
     }
+    VertxOptions options = new VertxOptions(base)
+        .setEventBusOptions(EventBusGuard.internalOptions(eventBus, eventBusPort));
     return Vertx.builder().with(options).withClusterManager(manager).buildClustered()
         .recover(e -> Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
             "cannot join cluster '" + config.name() + "' as " + config.host() + ":" + config.memberPort()
-                + " (members " + String.join(",", config.members()) + "): " + e.getMessage(), null, null, e)));
+                + " (members " + String.join(",", config.members()) + "): " + e.getMessage(), null, null, e)))
+        // Before this member registers any handler, so before anyone sends to it: see EventBusGuard.freePort.
+        .compose(vertx -> EventBusGuard.listen(vertx, eventBus, config.host(), eventBusPort)
+            .map(vertx)
+            .recover(e -> vertx.close().transform(closed -> Future.<Vertx>failedFuture(e))));
   }
 
   /** The membership of a member configured with {@code c}. */

@@ -63,6 +63,18 @@ class MembershipAttackTest {
   private int portB;
   private LegitLoad load;
 
+  private static final long FRAME_TIMEOUT_MS = 1_500;
+
+  @org.junit.jupiter.api.BeforeAll
+  static void shortFrameTimeout() {
+    System.setProperty("hsmbridge.eventBus.frameTimeoutMs", Long.toString(FRAME_TIMEOUT_MS));
+  }
+
+  @org.junit.jupiter.api.AfterAll
+  static void defaultFrameTimeout() {
+    System.clearProperty("hsmbridge.eventBus.frameTimeoutMs");
+  }
+
   @BeforeEach
   void twoMembers() throws Exception {
     ca = ClusterCa.create(tmp.resolve("ca"), CLUSTER);
@@ -217,7 +229,81 @@ class MembershipAttackTest {
     assertUnchanged(routes(a, SERVICE).get(0).nodeId());
   }
 
+  /**
+   * Vert.x's event bus would buffer whatever a frame's header announces (up to 2 GiB, so an OutOfMemoryError):
+   * a member's link that announces more than the limit is closed at the header, and the others carry on.
+   */
+  @Test
+  void anOversizedEventBusFrameFromAMemberClosesOnlyItsOwnLink() throws Exception {
+    SSLContext tls = issuedTls("hog", ClusterCa.MemberKind.FRONT_DOOR);
+    try (SSLSocket s = eventBusLink(tls)) {
+      DataOutputStream out = new DataOutputStream(s.getOutputStream());
+      out.writeInt(Integer.MAX_VALUE);
+      out.write(new byte[64 * 1024]);
+      out.flush();
+      assertClosedByPeer(s.getInputStream());
+    }
+    try (SSLSocket s = eventBusLink(tls)) {
+      new DataOutputStream(s.getOutputStream()).writeInt(-5);
+      s.getOutputStream().flush();
+      assertClosedByPeer(s.getInputStream());
+    }
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  /** Idle and garbage connections to the event-bus port never reach Vert.x and are closed within the handshake bound. */
+  @Test
+  void floodsOfIdleAndGarbageConnectionsToTheEventBusPortAreClosed() throws Exception {
+    int port = ((VertxInternal) a).clusterManager().getNodeInfo().port();
+    List<Socket> flood = new ArrayList<>();
+    try {
+      for (int i = 0; i < 300; i++) {
+        Socket s = new Socket(InetAddress.getLoopbackAddress(), port);
+        if (i % 6 == 0) {
+          new DataOutputStream(s.getOutputStream()).writeInt(Integer.MAX_VALUE); // not TLS: a bare length
+        }
+        flood.add(s);
+      }
+      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CertifiedClusterManager.HANDSHAKE_MS + 5_000);
+      for (Socket s : flood) {
+        s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+        assertClosedByPeer(s.getInputStream());
+      }
+    } finally {
+      for (Socket s : flood) {
+        s.close();
+      }
+    }
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  /** A frame that is announced and then trickles (holding what Vert.x buffered of it) is closed after the timeout. */
+  @Test
+  void anEventBusFrameThatNeverCompletesIsClosedAfterTheTimeout() throws Exception {
+    SSLContext tls = issuedTls("slow", ClusterCa.MemberKind.FRONT_DOOR);
+    try (SSLSocket s = eventBusLink(tls)) {
+      DataOutputStream out = new DataOutputStream(s.getOutputStream());
+      out.writeInt(4096);
+      out.write(new byte[100]);
+      out.flush();
+      long start = System.nanoTime();
+      assertClosedByPeer(s.getInputStream());
+      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+      assertTrue(ms >= FRAME_TIMEOUT_MS - 200 && ms < FRAME_TIMEOUT_MS + 3_000, "closed after " + ms + " ms");
+    }
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
   // ----- helpers -----
+
+  /** A mutual-TLS connection to member a's advertised event-bus port. */
+  private SSLSocket eventBusLink(SSLContext tls) throws IOException {
+    int port = ((VertxInternal) a).clusterManager().getNodeInfo().port();
+    SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), port);
+    s.setSoTimeout(10_000);
+    s.startHandshake();
+    return s;
+  }
 
   private SSLSocket announce(SSLContext tls, MemberState state) throws IOException {
     SSLSocket s = (SSLSocket) tls.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), portA);

@@ -1,0 +1,221 @@
+package io.hsmbridge.agent.membership;
+
+import io.hsmbridge.pkcs11.HsmException;
+import io.hsmbridge.protocol.ErrorCode;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.eventbus.EventBusOptions;
+import io.vertx.core.eventbus.impl.EventBusImpl;
+import io.vertx.core.eventbus.impl.MessageImpl;
+import io.vertx.core.eventbus.impl.clustered.ClusteredEventBus;
+import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.net.NetSocket;
+import java.io.IOException;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.Method;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Logger;
+
+/**
+ * The public event-bus port, in front of Vert.x's own. Vert.x's clustered event bus buffers whatever length
+ * a frame's header announces (vertx-core 5.1.6 {@code InboundConnection} calls
+ * {@code RecordParser.fixedSizeMode(buffer.getInt(0))}) and has no option to limit it, so any member of the
+ * cluster (an event-bus application holds a front-door certificate) could make an agent buffer frames of up
+ * to 2 GiB and exit on OutOfMemoryError. This server listens on {@code cluster.eventBusPort} with the same
+ * mutual TLS, follows every connection's framing ({@link EventBusFrameCheck}) and hands the bytes to Vert.x's
+ * own inbound connection code, so messages are decoded and delivered exactly as before. A frame over
+ * {@link #maxFrameBytes}, frames that together would hold more than {@link #budgetBytes}, or a frame still
+ * incomplete after {@link #frameTimeoutMs} close that connection alone (logged with the peer's certificate
+ * subject); the sender's event bus reconnects for its next message. A connection that has not finished its
+ * TLS handshake within {@link CertifiedClusterManager#HANDSHAKE_MS} is closed (Vert.x's default is 10 s).
+ *
+ * <p>Vert.x's own server still runs, on a free loopback port that is advertised to nobody, behind the same
+ * mutual TLS. Reaching Vert.x's inbound code needs its internal classes: they are looked up once, by name,
+ * at start, and a Vert.x without them fails the start (not the first message).
+ */
+final class EventBusGuard {
+  private static final Logger LOG = Logger.getLogger(EventBusGuard.class.getName());
+  /** The largest reply a front door passes to a client is 16 MiB; a frame adds the message's envelope. */
+  static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+  static final long DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+
+  final int maxFrameBytes = Integer.getInteger("hsmbridge.eventBus.maxFrameBytes", DEFAULT_MAX_FRAME_BYTES);
+  /** What all connections' unfinished frames may hold at once: a quarter of the heap, at least one frame. */
+  final long budgetBytes = Long.getLong("hsmbridge.eventBus.budgetBytes",
+      Math.max(maxFrameBytes, Runtime.getRuntime().maxMemory() / 4));
+  final long frameTimeoutMs = Long.getLong("hsmbridge.eventBus.frameTimeoutMs", DEFAULT_FRAME_TIMEOUT_MS);
+
+  private final AtomicLong budget = new AtomicLong(budgetBytes);
+  private final Set<Connection> open = ConcurrentHashMap.newKeySet();
+  private final VertxInbound inbound;
+  private final ClusteredEventBus bus;
+
+  private EventBusGuard(Vertx vertx, VertxInbound inbound) {
+    this.bus = (ClusteredEventBus) vertx.eventBus();
+    this.inbound = inbound;
+  }
+
+  /**
+   * Starts the guard on {@code host:publicPort} of a Vert.x built with {@link #internalOptions}; the future
+   * fails with CONFIG_INVALID when the port cannot be taken or this Vert.x lacks the internals used.
+   */
+  static Future<Void> listen(Vertx vertx, EventBusOptions eventBus, String host, int publicPort) {
+    EventBusGuard guard;
+    try {
+      guard = new EventBusGuard(vertx, VertxInbound.lookUp());
+    } catch (ReflectiveOperationException | ClassCastException e) {
+      return Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
+          "this Vert.x has not the event-bus internals the frame guard needs (built for vertx-core 5.1.6): " + e));
+    }
+    NetServerOptions options = new NetServerOptions(eventBus.toJson()).setHost(host).setPort(publicPort)
+        .setSslHandshakeTimeout(CertifiedClusterManager.HANDSHAKE_MS)
+        .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS);
+    long sweepMs = Math.max(100, Math.min(5_000, guard.frameTimeoutMs / 4));
+    return vertx.createNetServer(options).connectHandler(guard::accept).listen()
+        .onSuccess(s -> vertx.setPeriodic(sweepMs, t -> guard.closeStalledFrames()))
+        .recover(e -> Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
+            "cannot listen for event-bus links on " + host + ":" + publicPort + ": " + e.getMessage(), null, null, e)))
+        .mapEmpty();
+  }
+
+  /**
+   * The event-bus options Vert.x itself is built with: its own server on a free loopback port, the guard's
+   * port advertised to the other members.
+   */
+  static EventBusOptions internalOptions(EventBusOptions eventBus, int publicPort) {
+    return new EventBusOptions(eventBus).setHost("127.0.0.1").setPort(0).setClusterPublicPort(publicPort);
+  }
+
+  /**
+   * A free port on {@code host} for {@code cluster.eventBusPort = 0}. The guard can only listen once the
+   * clustered Vert.x exists, and that Vert.x must be told the port it advertises before: so the port is
+   * found here and taken moments later (before any handler of this member is registered, so before anyone
+   * sends to it). Another process taking it in between fails the start with a clear error.
+   */
+  static int freePort(String host) {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new HsmException(ErrorCode.CONFIG_INVALID, "no free port for event-bus links on " + host + ": " + e);
+    }
+  }
+
+  private void accept(NetSocket socket) {
+    Handler<Buffer> vertxSide;
+    try {
+      vertxSide = inbound.open(bus, socket);
+    } catch (Throwable e) {
+      LOG.severe("event bus: cannot hand a link to Vert.x (" + e + "); closing it");
+      socket.close();
+      return;
+    }
+    Connection c = new Connection(socket, new EventBusFrameCheck(maxFrameBytes, budget));
+    open.add(c);
+    socket.closeHandler(v -> {
+      open.remove(c);
+      c.check.release();
+    });
+    socket.handler(chunk -> {
+      if (c.refused) {
+        return;
+      }
+      String refusal = c.check.admit(chunk);
+      if (refusal != null) {
+        c.refuse(refusal);
+        return;
+      }
+      vertxSide.handle(chunk);
+    });
+  }
+
+  private void closeStalledFrames() {
+    long now = System.nanoTime();
+    long timeout = TimeUnit.MILLISECONDS.toNanos(frameTimeoutMs);
+    for (Connection c : open) {
+      if (c.check.frameOlderThan(timeout, now)) {
+        c.refuse("a frame still incomplete after " + frameTimeoutMs + " ms");
+      }
+    }
+  }
+
+  /** One inbound link and its framing. */
+  private static final class Connection {
+    final NetSocket socket;
+    final EventBusFrameCheck check;
+    volatile boolean refused;
+
+    Connection(NetSocket socket, EventBusFrameCheck check) {
+      this.socket = socket;
+      this.check = check;
+    }
+
+    void refuse(String why) {
+      if (refused) {
+        return;
+      }
+      refused = true;
+      LOG.warning("event bus: closed the link from " + socket.remoteAddress() + " (" + peer(socket) + "): " + why);
+      socket.close();
+    }
+
+    private static String peer(NetSocket socket) {
+      try {
+        return ((java.security.cert.X509Certificate) socket.peerCertificates().get(0)).getSubjectX500Principal()
+            .getName();
+      } catch (Exception e) {
+        return "no certificate";
+      }
+    }
+  }
+
+  /**
+   * Vert.x's inbound link code, reached by reflection: {@code InboundConnection} is package-private, and so
+   * is the handler that delivers a decoded message here ({@code EventBusImpl.deliverMessageLocally}, protected).
+   * This is what {@code ClusteredEventBus.start} wires for each connection its own server accepts.
+   */
+  private static final class VertxInbound {
+    private final Constructor<?> create;
+    private final Method setHandler;
+    private final MethodHandle deliver;
+
+    private VertxInbound(Constructor<?> create, Method setHandler, MethodHandle deliver) {
+      this.create = create;
+      this.setHandler = setHandler;
+      this.deliver = deliver;
+    }
+
+    static VertxInbound lookUp() throws ReflectiveOperationException {
+      Class<?> type = Class.forName("io.vertx.core.eventbus.impl.clustered.InboundConnection");
+      Constructor<?> create = type.getDeclaredConstructor(ClusteredEventBus.class, NetSocket.class);
+      create.setAccessible(true);
+      Method setHandler = type.getDeclaredMethod("handler", Handler.class);
+      setHandler.setAccessible(true);
+      Method deliver = EventBusImpl.class.getDeclaredMethod("deliverMessageLocally", MessageImpl.class);
+      deliver.setAccessible(true);
+      return new VertxInbound(create, setHandler, MethodHandles.lookup().unreflect(deliver));
+    }
+
+    @SuppressWarnings("unchecked")
+    Handler<Buffer> open(ClusteredEventBus bus, NetSocket socket) throws ReflectiveOperationException {
+      Object connection = create.newInstance(bus, socket);
+      Handler<MessageImpl<?, ?>> delivery = message -> {
+        try {
+          deliver.invoke((EventBusImpl) bus, message);
+        } catch (Throwable e) {
+          LOG.warning("event bus: delivering a message failed: " + e);
+        }
+      };
+      setHandler.invoke(connection, delivery);
+      return (Handler<Buffer>) connection;
+    }
+  }
+}
