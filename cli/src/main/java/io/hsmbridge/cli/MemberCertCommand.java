@@ -15,13 +15,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code cluster member-cert NAME --out DIR}: a front-door certificate of the local cluster's CA for a Vert.x
+ * {@code cluster member-cert NAME --out DIR}: an application certificate of the local cluster's CA for a Vert.x
  * application that joins the cluster's event bus (docs/java.md, "On the cluster's event bus"), and the
  * properties file it joins with ({@code ApplicationMember.join}).
  */
-@Command(name = "member-cert", description = "Issue a member certificate (kind front-door) of the local cluster's CA"
+@Command(name = "member-cert", description = "Issue a member certificate (kind application) of the local cluster's CA"
     + " for a Vert.x application that joins the cluster's event bus, and write DIR/NAME.properties to join with."
-    + " The holder is trusted as a front door (docs/security.md): for applications you would let run one.")
+    + " The holder may send requests to the front doors, but consume none of hsmbridge's addresses (docs/security.md).")
 final class MemberCertCommand extends CliCommand {
   @Parameters(index = "0", paramLabel = "NAME", description = "The member's name (letters, digits, '.', '-', '_').")
   String name;
@@ -49,7 +49,7 @@ final class MemberCertCommand extends CliCommand {
         throw new CliException(out + " exists and is not an empty directory: certificates are never overwritten");
       }
       NodeLayout.privateDir(out);
-      ClusterCa.MemberFiles files = ClusterCa.load(caDir).issueMember(name, ClusterCa.MemberKind.FRONT_DOOR,
+      ClusterCa.MemberFiles files = ClusterCa.load(caDir).issueMember(name, ClusterCa.MemberKind.APPLICATION,
           List.of(host), out);
       int port = memberPort != null ? memberPort : PortPicker.pick(1, Set.of()).get(0);
       String props = "# Joins cluster '" + node.getProperty("cluster.name") + "' as the member " + name
@@ -63,7 +63,7 @@ final class MemberCertCommand extends CliCommand {
           + "cluster.tls.ca=" + files.ca().toAbsolutePath() + "\n";
       Path propsFile = out.resolve(name + ".properties");
       PrivateFiles.create(propsFile, props.getBytes(StandardCharsets.UTF_8));
-      out().println("member certificate " + files.certificate() + " (kind front-door, key " + files.key() + ")");
+      out().println("member certificate " + files.certificate() + " (kind application, key " + files.key() + ")");
       out().println("join with " + propsFile + " (ApplicationMember.join); membership port " + port);
       return ExitCodes.OK;
     } catch (HsmException e) {

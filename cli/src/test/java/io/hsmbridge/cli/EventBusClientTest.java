@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Issue #13 item 2, the event-bus variant: a Vert.x application that joins the cluster as a member (a
- * front-door certificate from {@code cluster member-cert}, {@link ApplicationMember#join}) uses the same typed
+ * application certificate from {@code cluster member-cert}, {@link ApplicationMember#join}) uses the same typed
  * client over the cluster's event bus. On a real one-HSM cluster (two front doors: hsm1's host and the bridge):
  * key creation and signatures that the JDK verifies; asynchronous calls complete on the application's context;
  * a blocking call on an event loop is refused; a request without a session is refused like one over TCP; and a

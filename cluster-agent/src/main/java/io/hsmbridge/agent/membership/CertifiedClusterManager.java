@@ -76,6 +76,8 @@ public final class CertifiedClusterManager implements ClusterManager {
   static final int MAX_DIALLED = MemberState.MAX_PEERS;
   static final long WRITE_WAIT_MS = 3_000;
   static final long REFUSAL_LOG_INTERVAL_MS = 10_000;
+  /** The event-bus addresses of hsmbridge itself ({@code Addresses}): no application member may consume them. */
+  static final String RESERVED_PREFIX = "hsmbridge.";
   static final long JOIN_WAIT_MS = 5_000;
 
   private final String cluster;
@@ -257,6 +259,18 @@ public final class CertifiedClusterManager implements ClusterManager {
     }
   }
 
+  /**
+   * An address of hsmbridge's own that a member with an application certificate announces it consumes, or
+   * null. Vert.x spreads a request over every consumer of its address: an application consuming the front
+   * doors' client address would receive other applications' logins (their passwords) and session tokens.
+   */
+  private static String reservedAddressOfAnApplication(InboundLink link, MemberState state) {
+    if (link.kind() != ClusterCa.MemberKind.APPLICATION) {
+      return null;
+    }
+    return state.registrations().keySet().stream().filter(a -> a.startsWith(RESERVED_PREFIX)).findFirst().orElse(null);
+  }
+
   private String applyNow(InboundLink link, MemberState state) {
     if (!state.cluster().equals(cluster)) {
       return "it belongs to cluster '" + state.cluster() + "', not '" + cluster + "'";
@@ -270,6 +284,11 @@ public final class CertifiedClusterManager implements ClusterManager {
     Remote before = remotes.get(state.nodeId());
     if (before != null && before.link() != link && !Objects.equals(before.link().subject(), link.subject())) {
       return "node " + state.nodeId() + " is already held by another member certificate";
+    }
+    String reserved = reservedAddressOfAnApplication(link, state);
+    if (reserved != null) {
+      return "an application member may not consume " + reserved + ": hsmbridge's own addresses ("
+          + RESERVED_PREFIX + "*) are consumed by agents and front doors only";
     }
     if (link.nodeId() == null && before == null && remotes.size() >= MAX_LINKS) {
       return "too many members";

@@ -105,6 +105,12 @@ public final class ClusterCa {
     AGENT("agent"),
     /** A front door without a token (the bridge, or a DMZ front door): joins the membership, never Raft. */
     FRONT_DOOR("front-door"),
+    /**
+     * A Vert.x application on the cluster's event bus ({@code cluster member-cert}): a member that sends
+     * requests to the front doors, and may consume no address of hsmbridge's own (the membership refuses
+     * such a state), so it never receives another application's requests.
+     */
+    APPLICATION("application"),
     /** An application's client certificate for the client endpoint's optional mutual TLS. */
     CLIENT("client");
 

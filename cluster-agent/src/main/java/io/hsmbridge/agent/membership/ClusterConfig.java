@@ -197,7 +197,7 @@ public record ClusterConfig(boolean enabled, String name, String host, int membe
     ClusterCa.MemberKind kind = ClusterCa.MemberKind.of(cert);
     if (!MembershipTls.MEMBER_KINDS.contains(kind)) {
       throw invalid("cluster.tls.cert " + certFile + " is of kind " + (kind == null ? "none" : kind.unit())
-          + "; only agent and front-door certificates may be cluster members");
+          + "; only agent, front-door and application certificates may be cluster members");
     }
     PrivateKey key;
     try {

@@ -15,7 +15,7 @@ import java.util.Set;
  * Builds a clustered Vert.x from a {@link ClusterConfig}: the membership and the event-bus routing table
  * travel between the members themselves over mutual TLS ({@link CertifiedClusterManager}, on
  * {@code cluster.memberPort}); event-bus messages travel over direct mutual-TLS links. Both trust the
- * cluster CA only; the membership accepts only agent and front-door certificates of it. The event-bus
+ * cluster CA only; the membership accepts only agent, front-door and application certificates of it. The event-bus
  * port is {@link EventBusGuard}'s, which limits the frames a member may send before Vert.x buffers them.
  */
 public final class ClusterTransport {

@@ -2,6 +2,7 @@ package io.hsmbridge.agent.membership;
 
 import io.vertx.core.buffer.Buffer;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
 
 /**
  * The framing of one inbound event-bus connection, followed byte by byte before Vert.x sees a chunk: every
@@ -9,11 +10,18 @@ import java.util.concurrent.atomic.AtomicLong;
  * Vert.x buffers a frame whole before decoding it, so a frame's announced length is what it will hold in
  * memory: this check refuses a length under 1 or over the limit at its header, and charges the bytes a
  * frame has received so far to a budget shared by all connections (what Vert.x holds at this moment) until
- * the frame is complete. Not thread-safe: one connection's chunks arrive on its event loop, one at a time.
+ * the frame is complete. With an address rule (links of members that may not send everywhere), each frame's
+ * destination is read from its first bytes ({@link FrameAddress}) and a frame to an address the rule refuses
+ * is refused before its last byte, so before Vert.x could deliver it. Not thread-safe: one connection's chunks
+ * arrive on its event loop, one at a time.
  */
 final class EventBusFrameCheck {
   private final int maxFrameBytes;
   private final AtomicLong budget;
+  /** Which addresses frames may go to; null: any. */
+  private final Predicate<String> allowedAddress;
+  /** The current frame's address while it is still arriving (with an address rule), else null. */
+  private FrameAddress pendingAddress;
   private int headerBytesRead;
   private int header;
   /** Bytes of the current frame's body still to come; 0 between frames. */
@@ -24,8 +32,13 @@ final class EventBusFrameCheck {
   private volatile long frameStartedNanos;
 
   EventBusFrameCheck(int maxFrameBytes, AtomicLong budget) {
+    this(maxFrameBytes, budget, null);
+  }
+
+  EventBusFrameCheck(int maxFrameBytes, AtomicLong budget, Predicate<String> allowedAddress) {
     this.maxFrameBytes = maxFrameBytes;
     this.budget = budget;
+    this.allowedAddress = allowedAddress;
   }
 
   /**
@@ -38,13 +51,25 @@ final class EventBusFrameCheck {
     while (i < n) {
       if (bodyLeft > 0) {
         int take = Math.min(bodyLeft, n - i);
+        if (pendingAddress != null) {
+          take = Math.min(take, pendingAddress.missing());
+        }
         if (!charge(take)) {
           return "the event-bus frames being received would hold more than their shared budget (this frame had "
               + charged + " of its bytes)";
         }
+        if (pendingAddress != null) {
+          String refusal = readAddress(chunk, i, take);
+          if (refusal != null) {
+            return refusal;
+          }
+        }
         i += take;
         bodyLeft -= take;
         if (bodyLeft == 0) {
+          if (pendingAddress != null) {
+            return "a frame that ends before its address";
+          }
           endFrame();
         }
         continue;
@@ -60,6 +85,27 @@ final class EventBusFrameCheck {
         }
         bodyLeft = length;
         frameStartedNanos = System.nanoTime();
+        pendingAddress = allowedAddress == null ? null : new FrameAddress();
+      }
+    }
+    return null;
+  }
+
+  /** Reads {@code count} bytes of the current frame's address prefix; null, or why the frame is refused. */
+  private String readAddress(Buffer chunk, int from, int count) {
+    for (int k = from; k < from + count; k++) {
+      String address;
+      try {
+        address = pendingAddress.feed(chunk.getByte(k));
+      } catch (IllegalArgumentException e) {
+        return "a frame with " + e.getMessage();
+      }
+      if (address != null) {
+        pendingAddress = null;
+        if (!allowedAddress.test(address)) {
+          return "a frame to " + (address.length() > 100 ? address.substring(0, 100) + "..." : address)
+              + ", an address this member may not send to";
+        }
       }
     }
     return null;

@@ -29,7 +29,7 @@ import java.util.logging.Logger;
  * The public event-bus port, in front of Vert.x's own. Vert.x's clustered event bus buffers whatever length
  * a frame's header announces (vertx-core 5.1.6 {@code InboundConnection} calls
  * {@code RecordParser.fixedSizeMode(buffer.getInt(0))}) and has no option to limit it, so any member of the
- * cluster (an event-bus application holds a front-door certificate) could make an agent buffer frames of up
+ * cluster (an event-bus application holds an application certificate) could make an agent buffer frames of up
  * to 2 GiB and exit on OutOfMemoryError. This server listens on {@code cluster.eventBusPort} with the same
  * mutual TLS, follows every connection's framing ({@link EventBusFrameCheck}) and hands the bytes to Vert.x's
  * own inbound connection code, so messages are decoded and delivered exactly as before. A frame over
@@ -37,10 +37,13 @@ import java.util.logging.Logger;
  * incomplete after {@link #frameTimeoutMs} close that connection alone (logged with the peer's certificate
  * subject); the sender's event bus reconnects for its next message. A connection that has not finished its
  * TLS handshake within {@link CertifiedClusterManager#HANDSHAKE_MS} is closed (Vert.x's default is 10 s).
+ * A link of a member that is neither an agent nor a front door (an application) may send only to addresses
+ * outside hsmbridge's own, and to the front doors' client address ({@link #addressRule}).
  *
- * <p>Vert.x's own server still runs, on a free loopback port that is advertised to nobody, behind the same
- * mutual TLS. Reaching Vert.x's inbound code needs its internal classes: they are looked up once, by name,
- * at start, and a Vert.x without them fails the start (not the first message).
+ * <p>Vert.x's own server is started on a free loopback port that is advertised to nobody, and closed as soon
+ * as the guard listens (a member on the same host could otherwise connect to it past the guard). Reaching
+ * Vert.x's inbound code and its server needs its internal classes: they are looked up once, by name, at
+ * start, and a Vert.x without them fails the start (not the first message).
  */
 final class EventBusGuard {
   private static final Logger LOG = Logger.getLogger(EventBusGuard.class.getName());
@@ -81,6 +84,7 @@ final class EventBusGuard {
         .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS);
     long sweepMs = Math.max(100, Math.min(5_000, guard.frameTimeoutMs / 4));
     return vertx.createNetServer(options).connectHandler(guard::accept).listen()
+        .compose(s -> guard.inbound.closeVertxServer(guard.bus))
         .onSuccess(s -> vertx.setPeriodic(sweepMs, t -> guard.closeStalledFrames()))
         .recover(e -> Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
             "cannot listen for event-bus links on " + host + ":" + publicPort + ": " + e.getMessage(), null, null, e)))
@@ -109,6 +113,13 @@ final class EventBusGuard {
     }
   }
 
+  /** Vert.x's own event-bus server of {@code vertx} (closed once the guard listens); for tests. */
+  static io.vertx.core.net.NetServer vertxServer(Vertx vertx) throws ReflectiveOperationException {
+    java.lang.reflect.Field f = ClusteredEventBus.class.getDeclaredField("server");
+    f.setAccessible(true);
+    return (io.vertx.core.net.NetServer) f.get(vertx.eventBus());
+  }
+
   private void accept(NetSocket socket) {
     Handler<Buffer> vertxSide;
     try {
@@ -118,7 +129,7 @@ final class EventBusGuard {
       socket.close();
       return;
     }
-    Connection c = new Connection(socket, new EventBusFrameCheck(maxFrameBytes, budget));
+    Connection c = new Connection(socket, new EventBusFrameCheck(maxFrameBytes, budget, addressRule(socket)));
     open.add(c);
     socket.closeHandler(v -> {
       open.remove(c);
@@ -135,6 +146,29 @@ final class EventBusGuard {
       }
       vertxSide.handle(chunk);
     });
+  }
+
+  /**
+   * Where a link's frames may go: anywhere for an agent or a front door; for any other member (an
+   * application) not to hsmbridge's own addresses, except the front doors' client address, its requests'. The
+   * event bus does not say who sent a message: without this, an application could send forged heartbeats,
+   * session reports or requests straight to an agent.
+   */
+  static java.util.function.Predicate<String> addressRule(NetSocket socket) {
+    ClusterCa.MemberKind kind = kindOf(socket);
+    if (kind == ClusterCa.MemberKind.AGENT || kind == ClusterCa.MemberKind.FRONT_DOOR) {
+      return null;
+    }
+    return address -> !address.startsWith(CertifiedClusterManager.RESERVED_PREFIX)
+        || address.equals(io.hsmbridge.protocol.Addresses.CLIENT_REQUEST);
+  }
+
+  private static ClusterCa.MemberKind kindOf(NetSocket socket) {
+    try {
+      return ClusterCa.MemberKind.of((java.security.cert.X509Certificate) socket.peerCertificates().get(0));
+    } catch (Exception e) {
+      return null;
+    }
   }
 
   private void closeStalledFrames() {
@@ -186,11 +220,13 @@ final class EventBusGuard {
     private final Constructor<?> create;
     private final Method setHandler;
     private final MethodHandle deliver;
+    private final java.lang.reflect.Field server;
 
-    private VertxInbound(Constructor<?> create, Method setHandler, MethodHandle deliver) {
+    private VertxInbound(Constructor<?> create, Method setHandler, MethodHandle deliver, java.lang.reflect.Field server) {
       this.create = create;
       this.setHandler = setHandler;
       this.deliver = deliver;
+      this.server = server;
     }
 
     static VertxInbound lookUp() throws ReflectiveOperationException {
@@ -201,7 +237,17 @@ final class EventBusGuard {
       setHandler.setAccessible(true);
       Method deliver = EventBusImpl.class.getDeclaredMethod("deliverMessageLocally", MessageImpl.class);
       deliver.setAccessible(true);
-      return new VertxInbound(create, setHandler, MethodHandles.lookup().unreflect(deliver));
+      java.lang.reflect.Field server = ClusteredEventBus.class.getDeclaredField("server");
+      server.setAccessible(true);
+      return new VertxInbound(create, setHandler, MethodHandles.lookup().unreflect(deliver), server);
+    }
+
+    Future<Void> closeVertxServer(ClusteredEventBus bus) {
+      try {
+        return ((io.vertx.core.net.NetServer) server.get(bus)).close();
+      } catch (ReflectiveOperationException e) {
+        return Future.failedFuture(e);
+      }
     }
 
     @SuppressWarnings("unchecked")

@@ -29,6 +29,8 @@ final class InboundLink implements Runnable {
   private volatile String subject;
   /** The member's name when its certificate is an HSM host's ({@code OU=agent}): its HSM id; else null. */
   private volatile String agentName;
+  /** The kind of the member's certificate (null before the handshake). */
+  private volatile ClusterCa.MemberKind kind;
   /** The node id this link speaks for, bound by its first state; only the event thread writes it. */
   private String nodeId;
 
@@ -45,6 +47,10 @@ final class InboundLink implements Runnable {
 
   String agentName() {
     return agentName;
+  }
+
+  ClusterCa.MemberKind kind() {
+    return kind;
   }
 
   String nodeId() {
@@ -64,9 +70,11 @@ final class InboundLink implements Runnable {
       socket.startHandshake();
       subject = socket.getSession().getPeerPrincipal().getName();
       java.security.cert.Certificate[] chain = socket.getSession().getPeerCertificates();
-      if (chain.length > 0 && chain[0] instanceof java.security.cert.X509Certificate leaf
-          && ClusterCa.MemberKind.of(leaf) == ClusterCa.MemberKind.AGENT) {
-        agentName = ClusterCa.memberName(leaf);
+      if (chain.length > 0 && chain[0] instanceof java.security.cert.X509Certificate leaf) {
+        kind = ClusterCa.MemberKind.of(leaf);
+        if (kind == ClusterCa.MemberKind.AGENT) {
+          agentName = ClusterCa.memberName(leaf);
+        }
       }
       manager.handshakeDone(this);
       socket.setSoTimeout(CertifiedClusterManager.SILENCE_MS);
@@ -84,7 +92,8 @@ final class InboundLink implements Runnable {
         MemberState state = MemberState.decode(Buffer.buffer(frame.body()));
         String refusal = manager.apply(this, state);
         if (refusal != null) {
-          LOG.warning("membership: refused a state from " + remote + " (" + subject + "): " + refusal);
+          // Rate-limited: a member whose state is refused reconnects and sends it again at once.
+          manager.reportRefusal(remote + " (" + subject + ")", "its state: " + refusal);
           return;
         }
         MemberFrames.writeAck(out, state.version());

@@ -14,15 +14,15 @@ import javax.net.ssl.TrustManager;
 
 /**
  * The membership port's mutual TLS: a member presents its own cluster certificate and trusts only
- * certificates of the cluster CA ({@code cluster.tls.ca}, the only trust anchor) of a member kind, agent or
- * front door. A client certificate, a certificate without a kind, of another CA or self-signed is refused
+ * certificates of the cluster CA ({@code cluster.tls.ca}, the only trust anchor) of a member kind: agent,
+ * front door or application. A client certificate, a certificate without a kind, of another CA or self-signed is refused
  * in the handshake, as a server and as a client.
  */
 public final class MembershipTls {
   /** The kinds of certificate that may be members. */
   public static final Set<ClusterCa.MemberKind> MEMBER_KINDS =
-      EnumSet.of(ClusterCa.MemberKind.AGENT, ClusterCa.MemberKind.FRONT_DOOR);
-  static final String ACCEPTED = "an agent or front-door certificate";
+      EnumSet.of(ClusterCa.MemberKind.AGENT, ClusterCa.MemberKind.FRONT_DOOR, ClusterCa.MemberKind.APPLICATION);
+  static final String ACCEPTED = "an agent, front-door or application certificate";
 
   private MembershipTls() {}
 

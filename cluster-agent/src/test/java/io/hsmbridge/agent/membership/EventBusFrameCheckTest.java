@@ -52,4 +52,67 @@ class EventBusFrameCheckTest {
     second.release();
     assertEquals(100, budget.get(), "closed links hold nothing");
   }
+
+  /** The start of a frame's body as Vert.x writes it: version, codec (-1: named), send, address. */
+  private static Buffer body(String codecName, String address, int padding) {
+    Buffer b = Buffer.buffer().appendByte((byte) 2);
+    if (codecName == null) {
+      b.appendByte((byte) 9);
+    } else {
+      byte[] name = codecName.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      b.appendByte((byte) -1).appendInt(name.length).appendBytes(name);
+    }
+    byte[] a = address.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    return b.appendByte((byte) 1).appendInt(a.length).appendBytes(a).appendBytes(new byte[padding]);
+  }
+
+  private static Buffer framed(Buffer body) {
+    return Buffer.buffer().appendInt(body.length()).appendBuffer(body);
+  }
+
+  @Test
+  void theAddressIsReadFromTheFramesFirstBytesWhateverTheCodecAndChunking() {
+    for (String codec : new String[] {null, "payments-codec"}) {
+      FrameAddress reading = new FrameAddress();
+      Buffer b = body(codec, "hsmbridge.v1.heartbeat", 30);
+      String address = null;
+      int fed = 0;
+      while (address == null) {
+        assertTrue(reading.missing() > 0);
+        address = reading.feed(b.getByte(fed++));
+      }
+      assertEquals("hsmbridge.v1.heartbeat", address);
+      assertEquals(0, reading.missing());
+      assertEquals(b.length() - 30, fed, "no byte past the address is needed");
+    }
+    FrameAddress tooLong = new FrameAddress();
+    Buffer lying = Buffer.buffer().appendByte((byte) 2).appendByte((byte) 9).appendByte((byte) 1).appendInt(1 << 20);
+    assertThrows(IllegalArgumentException.class, () -> {
+      for (int i = 0; i < lying.length(); i++) {
+        tooLong.feed(lying.getByte(i));
+      }
+    });
+  }
+
+  @Test
+  void withAnAddressRuleAFrameToAnAddressItRefusesIsRefusedBeforeItsLastByte() {
+    java.util.function.Predicate<String> rule = a -> !a.startsWith("hsmbridge.") || a.equals("hsmbridge.v1.client");
+    Buffer toClient = framed(body(null, "hsmbridge.v1.client", 100));
+    Buffer own = framed(body("c", "payments.own", 5));
+    Buffer ping = framed(body(null, "__vertx_ping", 1));
+    EventBusFrameCheck check = new EventBusFrameCheck(1000, new AtomicLong(10_000), rule);
+    Buffer all = toClient.copy().appendBuffer(own).appendBuffer(ping);
+    for (int i = 0; i < all.length(); i += 7) {
+      assertNull(check.admit(all.slice(i, Math.min(all.length(), i + 7))), "chunk at " + i);
+    }
+    Buffer heartbeat = framed(body(null, "hsmbridge.v1.heartbeat", 50));
+    EventBusFrameCheck refusing = new EventBusFrameCheck(1000, new AtomicLong(10_000), rule);
+    String refusal = refusing.admit(heartbeat.slice(0, heartbeat.length() - 1));
+    assertNotNull(refusal, "refused with the address, before the frame's last byte");
+    assertTrue(refusal.contains("hsmbridge.v1.heartbeat"), refusal);
+    EventBusFrameCheck noRule = new EventBusFrameCheck(1000, new AtomicLong(10_000));
+    assertNull(noRule.admit(heartbeat), "agents and front doors send anywhere");
+    assertNotNull(new EventBusFrameCheck(1000, new AtomicLong(10_000), rule).admit(Buffer.buffer().appendInt(3)
+        .appendBytes(new byte[] {2, 9, 1})), "a frame that ends before its address");
+  }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.hsmbridge.agent.replication.RaftTls;
+import io.hsmbridge.protocol.Addresses;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -230,6 +231,98 @@ class MembershipAttackTest {
   }
 
   /**
+   * Vert.x spreads a request over every consumer of its address: an application member that consumed the
+   * front doors' client address would get other applications' logins and session tokens. A front door may
+   * consume it; an application (kind application, what {@code cluster member-cert} issues) may join and
+   * consume addresses of its own, but a state of it that consumes one of hsmbridge's is refused by every
+   * member, so no request reaches it.
+   */
+  @Test
+  void anApplicationMemberCannotConsumeTheFrontDoorsAddress() throws Exception {
+    int portC = freePort();
+    Vertx app = join(member("app", ClusterCa.MemberKind.APPLICATION, portC, "127.0.0.1:" + portA));
+    awaitTrue("the application joins", () -> nodes(a) == 3 && nodes(b) == 3 && nodes(app) == 3);
+    app.eventBus().<JsonObject>consumer("payments.own", m -> m.reply(new JsonObject().put("servedBy", "app")))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    awaitTrue("a routes to the application's own address", () -> routes(a, "payments.own").size() == 1);
+    b.eventBus().<JsonObject>consumer(Addresses.CLIENT_REQUEST, m -> m.reply(new JsonObject().put("servedBy", "b")))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    awaitTrue("a routes the client address to the front door b", () -> routes(a, Addresses.CLIENT_REQUEST).size() == 1);
+    String frontDoor = routes(a, Addresses.CLIENT_REQUEST).get(0).nodeId();
+
+    app.eventBus().<JsonObject>consumer(Addresses.CLIENT_REQUEST, m -> m.reply(new JsonObject().put("servedBy", "app")))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    Thread.sleep(3 * CertifiedClusterManager.HEARTBEAT_MS);
+    for (int i = 0; i < 3 * CertifiedClusterManager.HEARTBEAT_MS / 100; i++) {
+      List<RegistrationInfo> r = routes(a, Addresses.CLIENT_REQUEST);
+      assertEquals(1, r.size(), "a's routes to the client address: " + r);
+      assertEquals(frontDoor, r.get(0).nodeId());
+      assertEquals(1, routes(b, Addresses.CLIENT_REQUEST).size());
+      Thread.sleep(100);
+    }
+    for (int i = 0; i < 20; i++) {
+      JsonObject reply = a.eventBus().<JsonObject>request(Addresses.CLIENT_REQUEST, new JsonObject(),
+          new DeliveryOptions().setSendTimeout(5_000)).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).body();
+      assertEquals("b", reply.getString("servedBy"), "request " + i);
+    }
+    assertEquals(2, nodes(a), "the application's refused state ended its links");
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  /**
+   * The event bus does not say who sent a message: an application member could otherwise publish forged
+   * heartbeats or send straight to an agent's address. Its links may carry messages to addresses of its own
+   * and to the front doors' client address only; a frame to any other of hsmbridge's addresses closes the
+   * link before Vert.x delivers it, and the application's next request goes out on a new link.
+   */
+  @Test
+  void anApplicationMemberCanSendToTheFrontDoorsButToNoOtherOfHsmbridgesAddresses() throws Exception {
+    int portC = freePort();
+    Vertx app = join(member("app", ClusterCa.MemberKind.APPLICATION, portC, "127.0.0.1:" + portA));
+    AtomicInteger forged = new AtomicInteger();
+    String agentAddress = Addresses.agent("hsm1");
+    a.eventBus().<JsonObject>consumer(Addresses.HEARTBEAT, m -> forged.incrementAndGet())
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    a.eventBus().<JsonObject>consumer(agentAddress, m -> forged.incrementAndGet())
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    a.eventBus().<JsonObject>consumer("payments.echo", m -> m.reply(new JsonObject().put("servedBy", "a")))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    b.eventBus().<JsonObject>consumer(Addresses.CLIENT_REQUEST, m -> m.reply(new JsonObject().put("servedBy", "b")))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    awaitTrue("the application sees every route", () -> nodes(app) == 3 && routes(app, Addresses.CLIENT_REQUEST).size() == 1
+        && routes(app, "payments.echo").size() == 1 && routes(app, Addresses.HEARTBEAT).size() == 1
+        && routes(app, agentAddress).size() == 1);
+
+    assertEquals("a", appRequest(app, "payments.echo").getString("servedBy"));
+    assertEquals("b", appRequest(app, Addresses.CLIENT_REQUEST).getString("servedBy"));
+    for (int i = 0; i < 5; i++) {
+      app.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", "hsm1").put("applied", 1_000_000));
+      app.eventBus().request(agentAddress, new JsonObject(), new DeliveryOptions().setSendTimeout(1_000));
+      Thread.sleep(200);
+    }
+    Thread.sleep(1_000);
+    assertEquals(0, forged.get(), "forged heartbeats and agent requests delivered");
+    assertEquals("b", appRequest(app, Addresses.CLIENT_REQUEST).getString("servedBy"), "the application still works");
+    assertEquals("a", appRequest(app, "payments.echo").getString("servedBy"));
+    assertEquals(3, nodes(a), "the application is still a member");
+    assertEquals(1, routes(b, SERVICE).size());
+    load.assertNoErrors();
+  }
+
+  private static JsonObject appRequest(Vertx app, String address) throws Exception {
+    Exception last = null;
+    for (int attempt = 0; attempt < 3; attempt++) { // a link just closed for a forged frame fails what it carried
+      try {
+        return app.eventBus().<JsonObject>request(address, new JsonObject(), new DeliveryOptions().setSendTimeout(5_000))
+            .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).body();
+      } catch (java.util.concurrent.ExecutionException e) {
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  /**
    * Vert.x's event bus would buffer whatever a frame's header announces (up to 2 GiB, so an OutOfMemoryError):
    * a member's link that announces more than the limit is closed at the header, and the others carry on.
    */
@@ -247,6 +340,19 @@ class MembershipAttackTest {
       new DataOutputStream(s.getOutputStream()).writeInt(-5);
       s.getOutputStream().flush();
       assertClosedByPeer(s.getInputStream());
+    }
+    assertUnchanged(routes(a, SERVICE).get(0).nodeId());
+  }
+
+  /** Vert.x's own event-bus server, behind the guard, is closed: nobody on the host can reach it past the guard. */
+  @Test
+  void vertxsOwnEventBusServerIsClosedOnceTheGuardListens() throws Exception {
+    int port = EventBusGuard.vertxServer(a).actualPort();
+    int guard = ((VertxInternal) a).clusterManager().getNodeInfo().port();
+    assertTrue(port > 0 && port != guard, "Vert.x's own port " + port + ", the guard's " + guard);
+    assertThrows(java.net.ConnectException.class, () -> new Socket(InetAddress.getLoopbackAddress(), port).close());
+    try (SSLSocket s = eventBusLink(issuedTls("probe", ClusterCa.MemberKind.FRONT_DOOR))) {
+      assertTrue(s.isConnected(), "the guard's port is open");
     }
     assertUnchanged(routes(a, SERVICE).get(0).nodeId());
   }
