@@ -157,11 +157,7 @@ class MembershipAttackTest {
       Vertx c = join(member("c", ClusterCa.MemberKind.AGENT, portC, "127.0.0.1:" + portA));
       awaitTrue("c joins during the flood", () -> nodes(a) == 3 && nodes(c) == 3);
       // Every flooding connection is closed by the member within the handshake bound (or evicted earlier).
-      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CertifiedClusterManager.HANDSHAKE_MS + 5_000);
-      for (Socket s : flood) {
-        s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-        assertClosedByPeer(s.getInputStream());
-      }
+      assertAllClosedWithinTheHandshakeBound(flood);
     } finally {
       for (Socket s : flood) {
         s.close();
@@ -370,11 +366,7 @@ class MembershipAttackTest {
         }
         flood.add(s);
       }
-      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CertifiedClusterManager.HANDSHAKE_MS + 5_000);
-      for (Socket s : flood) {
-        s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-        assertClosedByPeer(s.getInputStream());
-      }
+      assertAllClosedWithinTheHandshakeBound(flood);
     } finally {
       for (Socket s : flood) {
         s.close();
@@ -447,6 +439,14 @@ class MembershipAttackTest {
       assertEquals(owner, r.get(0).nodeId());
     }
     load.assertNoErrors();
+  }
+
+  private static void assertAllClosedWithinTheHandshakeBound(List<Socket> flood) throws IOException {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CertifiedClusterManager.HANDSHAKE_MS + 5_000);
+    for (Socket s : flood) {
+      s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+      assertClosedByPeer(s.getInputStream());
+    }
   }
 
   private static void assertClosedByPeer(InputStream in) {
