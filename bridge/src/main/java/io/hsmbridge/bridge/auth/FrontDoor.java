@@ -59,7 +59,8 @@ public final class FrontDoor {
   /**
    * Another front door's report of the sessions it served: each one's idle time counts from then here too.
    * What is not a report (wrong types, a name that is not a token digest, more entries than a report holds)
-   * is ignored; only the cluster's members can publish on the event bus.
+   * is ignored; only agents and front doors can publish here (an application member's frames to hsmbridge's
+   * addresses are refused: EventBusGuard).
    */
   public void sessionsUsedElsewhere(Object report) {
     if (!(report instanceof JsonObject r) || !(r.getValue("used") instanceof JsonObject used)
@@ -67,7 +68,7 @@ public final class FrontDoor {
       return;
     }
     for (java.util.Map.Entry<String, Object> e : used) {
-      if (e.getKey().length() == 44 && e.getValue() instanceof Number at) {
+      if (e.getKey().length() == Sessions.DIGEST_CHARS && e.getValue() instanceof Number at) {
         sessions.usedElsewhere(e.getKey(), at.longValue());
       }
     }

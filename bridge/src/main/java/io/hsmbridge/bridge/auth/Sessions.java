@@ -248,6 +248,9 @@ public final class Sessions {
   }
 
   /** SHA-256 of a token, base64: how refused tokens are kept and how front doors name sessions to each other. */
+  /** The length of a {@link #digestOf} value: SHA-256 (32 bytes) in padded Base64. */
+  static final int DIGEST_CHARS = 44;
+
   static String digestOf(String token) {
     try {
       return Base64.getEncoder().encodeToString(java.security.MessageDigest.getInstance("SHA-256")

@@ -324,6 +324,7 @@ public final class ClusterBench {
         progress.flush();
       }
     } finally {
+      sharedClient = null; // closed with this cluster's try block; the next cluster connects its own
       if (jce != null) {
         jce.close();
         jce = null;

@@ -20,21 +20,26 @@ import java.util.concurrent.TimeoutException;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.client.impl.ClientProtoUtils;
 import org.apache.ratis.conf.Parameters;
 import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.grpc.GrpcConfigKeys;
 import org.apache.ratis.grpc.GrpcTlsConfig;
+import org.apache.ratis.proto.RaftProtos.StartLeaderElectionRequestProto;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftGroupMemberId;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.retry.RetryPolicies;
 import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.server.DivisionInfo;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.protocol.TermIndex;
 import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 import org.apache.ratis.util.TimeDuration;
@@ -305,7 +310,7 @@ public final class MutationLog implements AutoCloseable {
    */
   public long termAt(long index) {
     try {
-      org.apache.ratis.server.protocol.TermIndex ti = server.getDivision(group.getGroupId()).getRaftLog().getTermIndex(index);
+      TermIndex ti = server.getDivision(group.getGroupId()).getRaftLog().getTermIndex(index);
       if (ti == null) {
         org.apache.ratis.statemachine.SnapshotInfo s = stateMachine.getLatestSnapshot();
         return s != null && s.getIndex() == index ? s.getTerm() : -1;
@@ -532,7 +537,7 @@ public final class MutationLog implements AutoCloseable {
   public String leaderProcessLeft(String hsmId) {
     try {
       RaftServer.Division division = server.getDivision(group.getGroupId());
-      org.apache.ratis.server.DivisionInfo info = division.getInfo();
+      DivisionInfo info = division.getInfo();
       RaftPeerId leader = info.getLeaderId();
       if (!info.isFollower() || leader == null || !leader.toString().equals(hsmId)) {
         return NOT_THE_LEADER + " (" + info.getCurrentRole() + ", leader " + leader + ")";
@@ -542,14 +547,13 @@ public final class MutationLog implements AutoCloseable {
       if (!self.id().equals(standing)) {
         return standing + " stands";
       }
-      org.apache.ratis.server.protocol.TermIndex last = division.getRaftLog().getLastEntryTermIndex();
+      TermIndex last = division.getRaftLog().getLastEntryTermIndex();
       if (last == null || last.getTerm() != info.getCurrentTerm()) {
         return "no entry of the current term here: left to the timeouts";
       }
-      org.apache.ratis.proto.RaftProtos.StartLeaderElectionRequestProto request =
-          org.apache.ratis.proto.RaftProtos.StartLeaderElectionRequestProto.newBuilder()
-              .setServerRequest(org.apache.ratis.client.impl.ClientProtoUtils.toRaftRpcRequestProtoBuilder(
-                  org.apache.ratis.protocol.RaftGroupMemberId.valueOf(leader, group.getGroupId()),
+      StartLeaderElectionRequestProto request = StartLeaderElectionRequestProto.newBuilder()
+              .setServerRequest(ClientProtoUtils.toRaftRpcRequestProtoBuilder(
+                  RaftGroupMemberId.valueOf(leader, group.getGroupId()),
                   RaftPeerId.valueOf(self.id())))
               .setLeaderLastEntry(last.toProto())
               .build();
@@ -563,8 +567,8 @@ public final class MutationLog implements AutoCloseable {
   /** The leader this peer knows of, if any (for log lines). */
   public java.util.Optional<String> leaderId() {
     try {
-      org.apache.ratis.protocol.RaftPeerId id = server.getDivision(group.getGroupId()).getInfo().getLeaderId();
-      return java.util.Optional.ofNullable(id).map(org.apache.ratis.protocol.RaftPeerId::toString);
+      RaftPeerId id = server.getDivision(group.getGroupId()).getInfo().getLeaderId();
+      return java.util.Optional.ofNullable(id).map(RaftPeerId::toString);
     } catch (IOException | RuntimeException e) {
       return java.util.Optional.empty();
     }
