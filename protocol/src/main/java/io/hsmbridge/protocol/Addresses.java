@@ -48,6 +48,11 @@ public final class Addresses {
     return agent(hsmId) + "." + incarnation;
   }
 
+  /** Whether {@code address} is an agent's (of any HSM, any run): only agents may consume such an address. */
+  public static boolean isAgentAddress(String address) {
+    return address.startsWith(AGENT_PREFIX);
+  }
+
   /** The address of the agent that owns the HSM with this id. */
   public static String agent(String hsmId) {
     if (hsmId == null || !hsmId.matches("[A-Za-z0-9_-]{1,64}")) {

@@ -76,8 +76,6 @@ public final class CertifiedClusterManager implements ClusterManager {
   static final int MAX_DIALLED = MemberState.MAX_PEERS;
   static final long WRITE_WAIT_MS = 3_000;
   static final long REFUSAL_LOG_INTERVAL_MS = 10_000;
-  /** The event-bus addresses of hsmbridge itself ({@code Addresses}): no application member may consume them. */
-  static final String RESERVED_PREFIX = "hsmbridge.";
   static final long JOIN_WAIT_MS = 5_000;
 
   private final String cluster;
@@ -259,16 +257,15 @@ public final class CertifiedClusterManager implements ClusterManager {
     }
   }
 
-  /**
-   * An address of hsmbridge's own that a member with an application certificate announces it consumes, or
-   * null. Vert.x spreads a request over every consumer of its address: an application consuming the front
-   * doors' client address would receive other applications' logins (their passwords) and session tokens.
-   */
-  private static String reservedAddressOfAnApplication(InboundLink link, MemberState state) {
-    if (link.kind() != ClusterCa.MemberKind.APPLICATION) {
-      return null;
+  /** Why {@code link}'s member may not consume one of the addresses in {@code state} ({@link AddressPolicy}), or null. */
+  private static String forbiddenRegistration(InboundLink link, MemberState state) {
+    for (String address : state.registrations().keySet()) {
+      String why = AddressPolicy.mayConsume(link.kind(), address);
+      if (why != null) {
+        return why;
+      }
     }
-    return state.registrations().keySet().stream().filter(a -> a.startsWith(RESERVED_PREFIX)).findFirst().orElse(null);
+    return null;
   }
 
   private String applyNow(InboundLink link, MemberState state) {
@@ -285,10 +282,9 @@ public final class CertifiedClusterManager implements ClusterManager {
     if (before != null && before.link() != link && !Objects.equals(before.link().subject(), link.subject())) {
       return "node " + state.nodeId() + " is already held by another member certificate";
     }
-    String reserved = reservedAddressOfAnApplication(link, state);
-    if (reserved != null) {
-      return "an application member may not consume " + reserved + ": hsmbridge's own addresses ("
-          + RESERVED_PREFIX + "*) are consumed by agents and front doors only";
+    String forbidden = forbiddenRegistration(link, state);
+    if (forbidden != null) {
+      return forbidden;
     }
     if (link.nodeId() == null && before == null && remotes.size() >= MAX_LINKS) {
       return "too many members";

@@ -37,8 +37,9 @@ import java.util.logging.Logger;
  * incomplete after {@link #frameTimeoutMs} close that connection alone (logged with the peer's certificate
  * subject); the sender's event bus reconnects for its next message. A connection that has not finished its
  * TLS handshake within {@link CertifiedClusterManager#HANDSHAKE_MS} is closed (Vert.x's default is 10 s).
- * A link of a member that is neither an agent nor a front door (an application) may send only to addresses
- * outside hsmbridge's own, and to the front doors' client address ({@link #addressRule}).
+ * Each frame's destination must be one its link's member may send to ({@link AddressPolicy}): an application
+ * only to addresses outside hsmbridge's own and to the front doors' client address, a front door not to the
+ * cluster-key address nor heartbeats.
  *
  * <p>Vert.x's own server is started on a free loopback port that is advertised to nobody, and closed as soon
  * as the guard listens (a member on the same host could otherwise connect to it past the guard). Reaching
@@ -148,19 +149,9 @@ final class EventBusGuard {
     });
   }
 
-  /**
-   * Where a link's frames may go: anywhere for an agent or a front door; for any other member (an
-   * application) not to hsmbridge's own addresses, except the front doors' client address, its requests'. The
-   * event bus does not say who sent a message: without this, an application could send forged heartbeats,
-   * session reports or requests straight to an agent.
-   */
+  /** Where a link's frames may go, by its member's kind ({@link AddressPolicy#sendRule}). */
   static java.util.function.Predicate<String> addressRule(NetSocket socket) {
-    ClusterCa.MemberKind kind = kindOf(socket);
-    if (kind == ClusterCa.MemberKind.AGENT || kind == ClusterCa.MemberKind.FRONT_DOOR) {
-      return null;
-    }
-    return address -> !address.startsWith(CertifiedClusterManager.RESERVED_PREFIX)
-        || address.equals(io.hsmbridge.protocol.Addresses.CLIENT_REQUEST);
+    return AddressPolicy.sendRule(kindOf(socket));
   }
 
   private static ClusterCa.MemberKind kindOf(NetSocket socket) {

@@ -1,0 +1,192 @@
+package io.hsmbridge.agent.node;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.hsmbridge.agent.membership.ClusterCa;
+import io.hsmbridge.agent.membership.ClusterConfig;
+import io.hsmbridge.agent.membership.ClusterTransport;
+import io.hsmbridge.pkcs11.HsmToken;
+import io.hsmbridge.pkcs11.SoftHsmFixture;
+import io.hsmbridge.protocol.Addresses;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.spi.cluster.RegistrationInfo;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.security.KeyPairGenerator;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The cluster key is handed to a joining HSM wrapped to the public key in its request (ClusterKeyJoin). A
+ * member that could send there with a key pair of its own would unwrap the cluster key in software, and
+ * with it every key the cluster replicates; one that could consume there would hand joiners a key of its
+ * choosing. A front door (the bridge, exposed in a DMZ) and an application member are members: both try,
+ * beside a real agent whose token holds the cluster key, and an agent joining the same way gets its key.
+ * Likewise a front door cannot consume an agent's address (it would receive other front doors' requests,
+ * logins included) nor publish heartbeats (the front doors route by them).
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class AgentAddressesAttackTest {
+  @TempDir Path tmp;
+  private final List<Vertx> started = new ArrayList<>();
+
+  @AfterEach
+  void closeAll() {
+    for (Vertx v : started) {
+      try {
+        v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        System.err.println("vert.x did not close cleanly: " + e);
+      }
+    }
+  }
+
+  @Test
+  void onlyAnAgentCanAskForOrAnswerWithTheClusterKey() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "theft");
+    int agentPort = freePort();
+    String members = "127.0.0.1:" + agentPort;
+    try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"))) {
+      hsm.clusterKeys().createClusterKey();
+      Vertx agent = join(ca, "hsm1", ClusterCa.MemberKind.AGENT, agentPort, members);
+      ClusterKeyJoin.serve(agent, hsm);
+      Vertx frontDoor = join(ca, "bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
+      Vertx app = join(ca, "app", ClusterCa.MemberKind.APPLICATION, freePort(), members);
+      Vertx joiner = join(ca, "hsm2", ClusterCa.MemberKind.AGENT, freePort(), members);
+      awaitTrue("every member routes the cluster-key address to the agent", () -> List.of(frontDoor, app, joiner).stream()
+          .allMatch(v -> routes(v, Addresses.CLUSTER_KEY).size() == 1));
+
+      // Another (rogue) front door consumes the address too, to answer joiners with a key of its choosing.
+      Vertx rogue = join(ca, "bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
+      AtomicInteger rogueAsked = new AtomicInteger();
+      rogue.eventBus().<JsonObject>consumer(Addresses.CLUSTER_KEY, m -> {
+        rogueAsked.incrementAndGet();
+        m.reply(new JsonObject().put("wrapped", "AAAA").put("from", "rogue"));
+      });
+      Thread.sleep(3_000);
+      assertEquals(1, routes(joiner, Addresses.CLUSTER_KEY).size(), "the rogue's registration reached the joiner");
+
+      String spki = Base64.getEncoder().encodeToString(softwareRsaKey());
+      JsonObject ask = new JsonObject().put("hsmId", "hsm2").put("spki", spki);
+      for (int i = 0; i < 4; i++) {
+        JsonObject reply = request(joiner, ask, 20_000);
+        assertEquals(hsm.label(), reply.getString("from"), "answer " + i + " came from the agent's token");
+        assertNotNull(reply.getString("wrapped"));
+      }
+      assertEquals(0, rogueAsked.get(), "requests routed to the rogue front door");
+
+      for (Vertx thief : List.of(frontDoor, app)) {
+        try {
+          JsonObject reply = request(thief, ask, 3_000);
+          fail("a " + (thief == app ? "application" : "front door") + " got the cluster key wrapped to its key: "
+              + reply.fieldNames());
+        } catch (ExecutionException expected) {
+          // its link was closed before the agent saw the request; no answer comes
+        }
+      }
+    }
+  }
+
+  @Test
+  void aFrontDoorCannotConsumeAnAgentsAddressNorPublishHeartbeats() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "theft");
+    int agentPort = freePort();
+    String members = "127.0.0.1:" + agentPort;
+    Vertx agent = join(ca, "hsm1", ClusterCa.MemberKind.AGENT, agentPort, members);
+    Vertx frontDoor = join(ca, "bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
+    Vertx rogue = join(ca, "bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
+    String agentAddress = Addresses.agentIncarnation("hsm1", "run1");
+    AtomicInteger heartbeats = new AtomicInteger();
+    agent.eventBus().<JsonObject>consumer(Addresses.HEARTBEAT, m -> heartbeats.incrementAndGet());
+    agent.eventBus().<JsonObject>consumer(agentAddress, m -> m.reply(new JsonObject().put("servedBy", "hsm1")));
+    frontDoor.eventBus().<JsonObject>consumer(Addresses.HEARTBEAT, m -> { });
+    awaitTrue("the front door routes to the agent", () -> routes(frontDoor, agentAddress).size() == 1
+        && routes(rogue, Addresses.HEARTBEAT).size() == 2);
+
+    rogue.eventBus().<JsonObject>consumer(agentAddress, m -> m.reply(new JsonObject().put("servedBy", "rogue")));
+    Thread.sleep(3_000);
+    assertEquals(1, routes(frontDoor, agentAddress).size(), "the rogue's registration reached the front door");
+    for (int i = 0; i < 10; i++) {
+      JsonObject reply = frontDoor.eventBus().<JsonObject>request(agentAddress, new JsonObject(),
+          new DeliveryOptions().setSendTimeout(5_000)).toCompletionStage().toCompletableFuture().get(15, TimeUnit.SECONDS).body();
+      assertEquals("hsm1", reply.getString("servedBy"), "request " + i);
+    }
+
+    for (int i = 0; i < 3; i++) {
+      frontDoor.eventBus().publish(Addresses.HEARTBEAT, new JsonObject().put("hsmId", "hsm9").put("applied", 1));
+      Thread.sleep(200);
+    }
+    Thread.sleep(1_000);
+    assertEquals(0, heartbeats.get(), "forged heartbeats reached the agent");
+  }
+
+  private static JsonObject request(Vertx from, JsonObject ask, long timeoutMs) throws Exception {
+    return from.eventBus().<JsonObject>request(Addresses.CLUSTER_KEY, ask, new DeliveryOptions().setSendTimeout(timeoutMs))
+        .toCompletionStage().toCompletableFuture().get(timeoutMs + 10_000, TimeUnit.MILLISECONDS).body();
+  }
+
+  private static byte[] softwareRsaKey() throws Exception {
+    KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+    g.initialize(2048);
+    return g.generateKeyPair().getPublic().getEncoded();
+  }
+
+  private Vertx join(ClusterCa ca, String name, ClusterCa.MemberKind kind, int port, String members) throws Exception {
+    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1"), tmp.resolve("m-" + name));
+    Properties p = new Properties();
+    p.setProperty("cluster.enabled", "true");
+    p.setProperty("cluster.name", "theft");
+    p.setProperty("cluster.memberPort", Integer.toString(port));
+    p.setProperty("cluster.members", members);
+    p.setProperty("cluster.tls.cert", files.certificate().toString());
+    p.setProperty("cluster.tls.key", files.key().toString());
+    p.setProperty("cluster.tls.ca", files.ca().toString());
+    Vertx v = ClusterTransport.start(ClusterConfig.from(p), new VertxOptions().setEventLoopPoolSize(1))
+        .toCompletionStage().toCompletableFuture().get(45, TimeUnit.SECONDS);
+    started.add(v);
+    return v;
+  }
+
+  private static List<RegistrationInfo> routes(Vertx v, String address) {
+    Promise<List<RegistrationInfo>> p = Promise.promise();
+    ((VertxInternal) v).clusterManager().getRegistrations(address, p);
+    try {
+      return p.future().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private static void awaitTrue(String what, BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (!condition.getAsBoolean()) {
+      assertTrue(System.nanoTime() < deadline, "not within 20 s: " + what);
+      Thread.sleep(50);
+    }
+  }
+
+  private static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+}
