@@ -24,8 +24,11 @@ import java.util.logging.Logger;
  * unwraps it as a trusted key. The plaintext key never leaves a token; the event bus carries only the
  * public key and the wrapped blob, over the cluster's mutual TLS.
  *
- * <p>Trust: any process holding a certificate of the cluster CA may ask. The CA's key is what admits an
- * HSM to the cluster (see docs/cluster-transport.md).
+ * <p>Trust: only agents (an agent certificate of the cluster CA) may ask, or answer: every member's
+ * EventBusGuard refuses a frame to this address from a front door's or an application's link, and the
+ * membership refuses their consuming it (AddressPolicy). The CA's key is what admits an HSM to the cluster
+ * (see docs/cluster-transport.md). Not yet: the holder of an agent certificate and its TLS key (without the
+ * token) can still ask with a key pair of its own, and read the cluster key (docs/security.md).
  */
 final class ClusterKeyJoin {
   private static final Logger LOG = Logger.getLogger(ClusterKeyJoin.class.getName());
