@@ -95,13 +95,23 @@ class FrontDoorsTest {
         }
       }
     }
+    // An HSM making a backup gets no requests while another can serve them, and a new cluster makes its first
+    // backup within seconds of serving: so 5 replies in a row from the host's own HSM, within 20 s.
     for (String host : HOSTS) {
       JsonObject ep = endpointFile(host);
       try (BridgeClient c = BridgeClient.connect(ep.getString("host"), ep.getInteger("port"), java.time.Duration.ofSeconds(30), tls)) {
-        for (int i = 0; i < 5; i++) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        List<String> servedBy = new ArrayList<>();
+        int inARow = 0;
+        while (inARow < 5) {
           JsonObject reply = c.request(new JsonObject().put("op", "sign").put("keyId", ecProbe).put("alg", "ECDSA_SHA256")
               .put("message", java.util.Base64.getEncoder().encodeToString(new byte[] {1})).put("session", session));
-          assertEquals(host, reply.getString("servedBy"), "a request through " + host + "'s front door");
+          servedBy.add(reply.getString("servedBy"));
+          inARow = host.equals(reply.getString("servedBy")) ? inARow + 1 : 0;
+          assertTrue(System.nanoTime() < deadline, "requests through " + host + "'s front door were served by " + servedBy);
+          if (inARow == 0) {
+            Thread.sleep(200);
+          }
         }
       }
     }
