@@ -4,23 +4,23 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
+import static io.hsmbridge.agent.membership.TestMembers.awaitTrue;
+import static io.hsmbridge.agent.membership.TestMembers.freePort;
+import static io.hsmbridge.agent.membership.TestMembers.nodes;
+import static io.hsmbridge.agent.membership.TestMembers.routes;
 
 import io.hsmbridge.agent.replication.RaftTls;
 import io.hsmbridge.protocol.Addresses;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.spi.cluster.ClusterManager;
 import io.vertx.core.spi.cluster.RegistrationInfo;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -28,7 +28,6 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -57,7 +56,7 @@ class MembershipAttackTest {
 
   @TempDir Path tmp;
   private ClusterCa ca;
-  private final List<Vertx> started = new ArrayList<>();
+  private TestMembers members;
   private Vertx a;
   private Vertx b;
   private int portA;
@@ -78,7 +77,8 @@ class MembershipAttackTest {
 
   @BeforeEach
   void twoMembers() throws Exception {
-    ca = ClusterCa.create(tmp.resolve("ca"), CLUSTER);
+    members = new TestMembers(tmp, CLUSTER);
+    ca = members.ca();
     portA = freePort();
     portB = freePort();
     String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB;
@@ -95,12 +95,8 @@ class MembershipAttackTest {
     if (load != null) {
       load.stop();
     }
-    for (Vertx v : started) {
-      try {
-        v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        System.err.println("vert.x did not close cleanly: " + e);
-      }
+    if (members != null) {
+      members.close();
     }
   }
 
@@ -475,54 +471,11 @@ class MembershipAttackTest {
   }
 
   private Vertx join(ClusterConfig config) throws Exception {
-    Vertx v = ClusterTransport.start(config, new VertxOptions().setEventLoopPoolSize(1))
-        .toCompletionStage().toCompletableFuture().get(45, TimeUnit.SECONDS);
-    started.add(v);
-    return v;
+    return members.join(config);
   }
 
   private ClusterConfig member(String name, ClusterCa.MemberKind kind, int port, String members) {
-    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1"), tmp.resolve("m-" + name));
-    Properties p = new Properties();
-    p.setProperty("cluster.enabled", "true");
-    p.setProperty("cluster.name", CLUSTER);
-    p.setProperty("cluster.memberPort", Integer.toString(port));
-    p.setProperty("cluster.members", members);
-    p.setProperty("cluster.tls.cert", files.certificate().toString());
-    p.setProperty("cluster.tls.key", files.key().toString());
-    p.setProperty("cluster.tls.ca", files.ca().toString());
-    return ClusterConfig.from(p);
-  }
-
-  private static int nodes(Vertx v) {
-    return ((VertxInternal) v).clusterManager().getNodes().size();
-  }
-
-  private static List<RegistrationInfo> routes(Vertx v, String address) {
-    ClusterManager m = ((VertxInternal) v).clusterManager();
-    Promise<List<RegistrationInfo>> p = Promise.promise();
-    m.getRegistrations(address, p);
-    try {
-      return p.future().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      throw new AssertionError(e);
-    }
-  }
-
-  private static void awaitTrue(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        fail("not within 20 s: " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+    return this.members.config(name, kind, port, members);
   }
 
   /** The front door asks the agent's service every 20 ms while an attack runs; every failure is counted. */

@@ -2,34 +2,26 @@ package io.hsmbridge.agent.node;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
+import static io.hsmbridge.agent.membership.TestMembers.awaitTrue;
+import static io.hsmbridge.agent.membership.TestMembers.freePort;
+import static io.hsmbridge.agent.membership.TestMembers.routes;
 
 import io.hsmbridge.agent.membership.ClusterCa;
-import io.hsmbridge.agent.membership.ClusterConfig;
-import io.hsmbridge.agent.membership.ClusterTransport;
+import io.hsmbridge.agent.membership.TestMembers;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.SoftHsmFixture;
 import io.hsmbridge.protocol.Addresses;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.spi.cluster.RegistrationInfo;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.security.KeyPairGenerator;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
-import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -47,36 +39,32 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class AgentAddressesAttackTest {
   @TempDir Path tmp;
-  private final List<Vertx> started = new ArrayList<>();
+  private TestMembers members;
 
   @AfterEach
   void closeAll() {
-    for (Vertx v : started) {
-      try {
-        v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        System.err.println("vert.x did not close cleanly: " + e);
-      }
+    if (members != null) {
+      members.close();
     }
   }
 
   @Test
   void onlyAnAgentCanAskForOrAnswerWithTheClusterKey() throws Exception {
-    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "theft");
+    members = new TestMembers(tmp, "theft");
     int agentPort = freePort();
-    String members = "127.0.0.1:" + agentPort;
+    String seeds = "127.0.0.1:" + agentPort;
     try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"))) {
       hsm.clusterKeys().createClusterKey();
-      Vertx agent = join(ca, "hsm1", ClusterCa.MemberKind.AGENT, agentPort, members);
+      Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
       ClusterKeyJoin.serve(agent, hsm);
-      Vertx frontDoor = join(ca, "bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
-      Vertx app = join(ca, "app", ClusterCa.MemberKind.APPLICATION, freePort(), members);
-      Vertx joiner = join(ca, "hsm2", ClusterCa.MemberKind.AGENT, freePort(), members);
+      Vertx frontDoor = members.join("bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
+      Vertx app = members.join("app", ClusterCa.MemberKind.APPLICATION, freePort(), seeds);
+      Vertx joiner = members.join("hsm2", ClusterCa.MemberKind.AGENT, freePort(), seeds);
       awaitTrue("every member routes the cluster-key address to the agent", () -> List.of(frontDoor, app, joiner).stream()
           .allMatch(v -> routes(v, Addresses.CLUSTER_KEY).size() == 1));
 
       // Another (rogue) front door consumes the address too, to answer joiners with a key of its choosing.
-      Vertx rogue = join(ca, "bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
+      Vertx rogue = members.join("bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
       AtomicInteger rogueAsked = new AtomicInteger();
       rogue.eventBus().<JsonObject>consumer(Addresses.CLUSTER_KEY, m -> {
         rogueAsked.incrementAndGet();
@@ -108,12 +96,12 @@ class AgentAddressesAttackTest {
 
   @Test
   void aFrontDoorCannotConsumeAnAgentsAddressNorPublishHeartbeats() throws Exception {
-    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "theft");
+    members = new TestMembers(tmp, "theft");
     int agentPort = freePort();
-    String members = "127.0.0.1:" + agentPort;
-    Vertx agent = join(ca, "hsm1", ClusterCa.MemberKind.AGENT, agentPort, members);
-    Vertx frontDoor = join(ca, "bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
-    Vertx rogue = join(ca, "bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), members);
+    String seeds = "127.0.0.1:" + agentPort;
+    Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
+    Vertx frontDoor = members.join("bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
+    Vertx rogue = members.join("bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
     String agentAddress = Addresses.agentIncarnation("hsm1", "run1");
     AtomicInteger heartbeats = new AtomicInteger();
     agent.eventBus().<JsonObject>consumer(Addresses.HEARTBEAT, m -> heartbeats.incrementAndGet());
@@ -148,45 +136,5 @@ class AgentAddressesAttackTest {
     KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
     g.initialize(2048);
     return g.generateKeyPair().getPublic().getEncoded();
-  }
-
-  private Vertx join(ClusterCa ca, String name, ClusterCa.MemberKind kind, int port, String members) throws Exception {
-    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1"), tmp.resolve("m-" + name));
-    Properties p = new Properties();
-    p.setProperty("cluster.enabled", "true");
-    p.setProperty("cluster.name", "theft");
-    p.setProperty("cluster.memberPort", Integer.toString(port));
-    p.setProperty("cluster.members", members);
-    p.setProperty("cluster.tls.cert", files.certificate().toString());
-    p.setProperty("cluster.tls.key", files.key().toString());
-    p.setProperty("cluster.tls.ca", files.ca().toString());
-    Vertx v = ClusterTransport.start(ClusterConfig.from(p), new VertxOptions().setEventLoopPoolSize(1))
-        .toCompletionStage().toCompletableFuture().get(45, TimeUnit.SECONDS);
-    started.add(v);
-    return v;
-  }
-
-  private static List<RegistrationInfo> routes(Vertx v, String address) {
-    Promise<List<RegistrationInfo>> p = Promise.promise();
-    ((VertxInternal) v).clusterManager().getRegistrations(address, p);
-    try {
-      return p.future().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      throw new AssertionError(e);
-    }
-  }
-
-  private static void awaitTrue(String what, BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!condition.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "not within 20 s: " + what);
-      Thread.sleep(50);
-    }
-  }
-
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
   }
 }
