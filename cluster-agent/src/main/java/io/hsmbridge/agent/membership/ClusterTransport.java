@@ -39,20 +39,21 @@ public final class ClusterTransport {
     }
     EventBusOptions eventBus = eventBusOptions(config);
     CertifiedClusterManager manager;
-    int eventBusPort;
+    int[] ports;
     try {
       manager = clusterManager(config);
-      eventBusPort = config.eventBusPort() != 0 ? config.eventBusPort() : EventBusGuard.freePort(config.host());
+      ports = EventBusGuard.ports(config.host(), config.eventBusPort());
     } catch (HsmException e) {
       return Future.failedFuture(e);
     }
+    int eventBusPort = ports[0];
     VertxOptions options = new VertxOptions(base)
-        .setEventBusOptions(EventBusGuard.internalOptions(eventBus, eventBusPort));
+        .setEventBusOptions(EventBusGuard.internalOptions(eventBus, eventBusPort, ports[1]));
     return Vertx.builder().with(options).withClusterManager(manager).buildClustered()
         .recover(e -> Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
             "cannot join cluster '" + config.name() + "' as " + config.host() + ":" + config.memberPort()
                 + " (members " + String.join(",", config.members()) + "): " + e.getMessage(), null, null, e)))
-        // Before this member registers any handler, so before anyone sends to it: see EventBusGuard.freePort.
+        // Before this member registers any handler, so before anyone sends to it: see EventBusGuard.ports.
         .compose(vertx -> EventBusGuard.listen(vertx, eventBus, config.host(), eventBusPort)
             .map(vertx)
             .recover(e -> vertx.close().transform(closed -> Future.<Vertx>failedFuture(e))));

@@ -51,6 +51,7 @@ final class EventBusGuard {
   /** The largest reply a front door passes to a client is 16 MiB; a frame adds the message's envelope. */
   static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
   static final long DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+  private static final String LOOPBACK = "127.0.0.1";
 
   final int maxFrameBytes = Integer.getInteger("hsmbridge.eventBus.maxFrameBytes", DEFAULT_MAX_FRAME_BYTES);
   /** What all connections' unfinished frames may hold at once: a quarter of the heap, at least one frame. */
@@ -93,22 +94,26 @@ final class EventBusGuard {
   }
 
   /**
-   * The event-bus options Vert.x itself is built with: its own server on a free loopback port, the guard's
-   * port advertised to the other members.
+   * The event-bus options Vert.x itself is built with: its own server on {@code internalPort} of loopback, the
+   * guard's port advertised to the other members.
    */
-  static EventBusOptions internalOptions(EventBusOptions eventBus, int publicPort) {
-    return new EventBusOptions(eventBus).setHost("127.0.0.1").setPort(0).setClusterPublicPort(publicPort);
+  static EventBusOptions internalOptions(EventBusOptions eventBus, int publicPort, int internalPort) {
+    return new EventBusOptions(eventBus).setHost(LOOPBACK).setPort(internalPort).setClusterPublicPort(publicPort);
   }
 
   /**
-   * A free port on {@code host} for {@code cluster.eventBusPort = 0}. The guard can only listen once the
-   * clustered Vert.x exists, and that Vert.x must be told the port it advertises before: so the port is
+   * The guard's port ({@code configured}, or a free one on {@code host} when it is 0) and a free loopback port
+   * for Vert.x's own server, found while both are held, so they differ. The guard can only listen once the
+   * clustered Vert.x exists, and that Vert.x must be told the port it advertises before: so the ports are
    * found here and taken moments later (before any handler of this member is registered, so before anyone
-   * sends to it). Another process taking it in between fails the start with a clear error.
+   * sends to it). Vert.x's own server gets its port explicitly: with port 0 it could be given the guard's,
+   * just released (seen once in a test run). Another process taking one in between fails the start with a
+   * clear error.
    */
-  static int freePort(String host) {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
-      return s.getLocalPort();
+  static int[] ports(String host, int configured) {
+    try (ServerSocket guard = configured != 0 ? null : new ServerSocket(0, 1, InetAddress.getByName(host));
+        ServerSocket own = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
+      return new int[] {guard == null ? configured : guard.getLocalPort(), own.getLocalPort()};
     } catch (IOException e) {
       throw new HsmException(ErrorCode.CONFIG_INVALID, "no free port for event-bus links on " + host + ": " + e);
     }

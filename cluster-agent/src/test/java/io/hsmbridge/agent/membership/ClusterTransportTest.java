@@ -18,7 +18,6 @@ import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -38,15 +37,8 @@ class ClusterTransportTest {
   private final List<Vertx> started = new ArrayList<>();
 
   @AfterEach
-  void closeAll() throws Exception {
-    for (Vertx v : started) {
-      try {
-        v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        System.err.println("vert.x did not close cleanly: " + e);
-      }
-    }
-    started.clear();
+  void closeAll() {
+    TestMembers.closeAll(started);
   }
 
   @Test
@@ -149,16 +141,7 @@ class ClusterTransportTest {
 
   private ClusterConfig config(ClusterCa ca, String name, ClusterCa.MemberKind kind, int hzPort, String members,
       String cluster) {
-    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1", "localhost"), tmp.resolve("m-" + name));
-    Properties p = new Properties();
-    p.setProperty("cluster.enabled", "true");
-    p.setProperty("cluster.name", cluster);
-    p.setProperty("cluster.memberPort", Integer.toString(hzPort));
-    p.setProperty("cluster.members", members);
-    p.setProperty("cluster.tls.cert", files.certificate().toString());
-    p.setProperty("cluster.tls.key", files.key().toString());
-    p.setProperty("cluster.tls.ca", files.ca().toString());
-    return ClusterConfig.from(p);
+    return TestMembers.memberConfig(ca, cluster, name, kind, hzPort, members, tmp.resolve("m-" + name));
   }
 
   private static void consume(Vertx v, String address, String name) throws Exception {

@@ -38,7 +38,13 @@ public final class TestMembers implements AutoCloseable {
 
   /** The configuration of a member {@code name} of {@code kind}, listening on {@code port}, joining {@code members}. */
   public ClusterConfig config(String name, ClusterCa.MemberKind kind, int port, String members) {
-    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1"), dir.resolve("m-" + name));
+    return memberConfig(ca, cluster, name, kind, port, members, dir.resolve("m-" + name));
+  }
+
+  /** As {@link #config}, with a certificate of {@code ca} written to {@code certDir}: for tests with several CAs. */
+  public static ClusterConfig memberConfig(ClusterCa ca, String cluster, String name, ClusterCa.MemberKind kind, int port,
+      String members, Path certDir) {
+    ClusterCa.MemberFiles files = ca.issueMember(name, kind, List.of("127.0.0.1", "localhost"), certDir);
     Properties p = new Properties();
     p.setProperty("cluster.enabled", "true");
     p.setProperty("cluster.name", cluster);
@@ -63,6 +69,11 @@ public final class TestMembers implements AutoCloseable {
 
   @Override
   public void close() {
+    closeAll(started);
+  }
+
+  /** Closes every member in {@code started} (20 s each at most) and empties the list. */
+  public static void closeAll(List<Vertx> started) {
     for (Vertx v : started) {
       try {
         v.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
