@@ -160,8 +160,14 @@ final class EventBusGuard {
   }
 
   private static ClusterCa.MemberKind kindOf(NetSocket socket) {
+    java.security.cert.X509Certificate leaf = peerCertificate(socket);
+    return leaf == null ? null : ClusterCa.MemberKind.of(leaf);
+  }
+
+  /** The certificate the link's member authenticated with, or null when there is none to read. */
+  private static java.security.cert.X509Certificate peerCertificate(NetSocket socket) {
     try {
-      return ClusterCa.MemberKind.of((java.security.cert.X509Certificate) socket.peerCertificates().get(0));
+      return (java.security.cert.X509Certificate) socket.peerCertificates().get(0);
     } catch (Exception e) {
       return null;
     }
@@ -198,12 +204,8 @@ final class EventBusGuard {
     }
 
     private static String peer(NetSocket socket) {
-      try {
-        return ((java.security.cert.X509Certificate) socket.peerCertificates().get(0)).getSubjectX500Principal()
-            .getName();
-      } catch (Exception e) {
-        return "no certificate";
-      }
+      java.security.cert.X509Certificate leaf = peerCertificate(socket);
+      return leaf == null ? "no certificate" : leaf.getSubjectX500Principal().getName();
     }
   }
 
