@@ -9,10 +9,13 @@ import java.util.Arrays;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code cluster check | activate | rotate-key}: cluster-wide administration through the bridge. */
+/**
+ * {@code cluster check | activate | rotate-key}: cluster-wide administration through the bridge; {@code member-cert}
+ * and {@code transport-cert}: certificates of the local cluster CA.
+ */
 @Command(name = "cluster", description = "Cluster-wide checks, the activation of a new cluster, the cluster key's rotation.",
     subcommands = {ClusterAdminCommands.Check.class, ClusterAdminCommands.Activate.class, ClusterAdminCommands.RotateKey.class,
-        MemberCertCommand.class})
+        MemberCertCommand.class, TransportCertCommand.class})
 final class ClusterAdminCommands extends CliCommand {
   /** The PRECO's login of a new cluster, as in CloudHSM: user admin, password "password". */
   static final String PRECO_USER = "admin";
@@ -20,7 +23,7 @@ final class ClusterAdminCommands extends CliCommand {
 
   @Override
   protected int execute() {
-    throw usage("missing subcommand; one of: check, activate, rotate-key, member-cert");
+    throw usage("missing subcommand; one of: check, activate, rotate-key, member-cert, transport-cert");
   }
 
   @Command(name = "check", description = "Compare the HSMs' objects (digests of their metadata) and repair drift;"

@@ -1,5 +1,7 @@
 package io.hsmbridge.cli;
 
+import io.hsmbridge.agent.membership.ClusterCa;
+import io.hsmbridge.agent.membership.TransportCertificates;
 import io.hsmbridge.client.HsmBridgeException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -137,6 +139,7 @@ final class LocalCluster {
     try {
       while (true) {
         checkAlive(watched, spawned);
+        certifyTransportKeys(spawned);
         Optional<Endpoint> ep = bridge().runningEndpoint();
         if (ep.isPresent()) {
           try {
@@ -164,6 +167,30 @@ final class LocalCluster {
     } finally {
       if (admin != null) {
         admin.close();
+      }
+    }
+  }
+
+  /**
+   * A joining HSM waits for the cluster CA to certify the transport key its token made (it wrote the request in
+   * its directory: ClusterKeyJoin). The CA is this home's, and the request is the node's own, in a directory this
+   * CLI made: certify it, as {@code cluster transport-cert} would by hand.
+   */
+  private void certifyTransportKeys(List<LocalNode.Spawned> spawned) {
+    for (LocalNode.Spawned s : spawned) {
+      Path dir = node(s.name()).dir().dir();
+      Path request = dir.resolve(TransportCertificates.REQUEST_FILE);
+      Path certificate = dir.resolve(TransportCertificates.CERTIFICATE_FILE);
+      if (s.name().equals(Home.BRIDGE) || !Files.isRegularFile(request)) {
+        continue;
+      }
+      try {
+        byte[] key = TransportCertificates.readRequest(request);
+        if (TransportCertificates.certificateFor(certificate, key) == null) {
+          TransportCertificates.sign(ClusterCa.load(home.caDir()), s.name(), request, certificate);
+        }
+      } catch (IOException | RuntimeException e) {
+        throw new CliException("cannot certify the transport key of " + s.name() + " (" + request + "): " + e.getMessage());
       }
     }
   }

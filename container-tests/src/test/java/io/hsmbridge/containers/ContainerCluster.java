@@ -165,47 +165,52 @@ final class ContainerCluster implements AutoCloseable {
       nodes.put(hsm, agent(hsm));
     }
     nodes.put(BRIDGE, bridge());
-    long s0 = System.nanoTime();
-    if (fromBackup != null) {
-      bootRestored(t0, s0);
-      return;
+    // Joiners wait for the CA to certify their transport key: sign each request while the containers start.
+    Map<String, GenericContainer<?>> hsmNodes = new LinkedHashMap<>();
+    HSMS.forEach(h -> hsmNodes.put(h, nodes.get(h)));
+    try (TransportCertifier certifier = new TransportCertifier(jar, kit, hsmNodes)) {
+      long s0 = System.nanoTime();
+      if (fromBackup != null) {
+        bootRestored(t0, s0);
+        return;
+      }
+      // All at once: an agent waits for its Raft peers, and hsm1 creates the cluster key the others fetch.
+      // The first container that fails ends the wait (the others would wait out their timeout).
+      ExecutorService pool = Executors.newFixedThreadPool(nodes.size(), r -> {
+        Thread t = new Thread(r, "container-start");
+        t.setDaemon(true);
+        return t;
+      });
+      try {
+        List<CompletableFuture<Void>> starts = nodes.values().stream()
+            .map(c -> CompletableFuture.runAsync(c::start, pool)).toList();
+        CompletableFuture<Void> firstFailure = new CompletableFuture<>();
+        starts.forEach(f -> f.whenComplete((v, e) -> {
+          if (e != null) {
+            firstFailure.completeExceptionally(e);
+          }
+        }));
+        CompletableFuture.anyOf(CompletableFuture.allOf(starts.toArray(CompletableFuture[]::new)), firstFailure)
+            .get(START_TIMEOUT.toSeconds() + 30, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        throw new IllegalStateException("the containers did not all get ready: " + cause + tails(), cause);
+      } finally {
+        pool.shutdown();
+      }
+      long startMs = ms(s0);
+      for (String hsm : HSMS) {
+        addresses.put(hsm, inspect(hsm).getNetworkSettings().getNetworks().values().iterator().next().getIpAddress());
+      }
+      control = connect();
+      awaitServing(HSMS, Duration.ofSeconds(120));
+      long a0 = System.nanoTime();
+      activate();
+      Report.note("engine " + engine + ", image " + image + " (" + seconds(imageMs) + " to check/build); network "
+          + NAME_PREFIX + run + "; containers started and ready in " + seconds(startMs) + "; HSM addresses " + addresses
+          + "; bridge on 127.0.0.1:" + bridgePort() + "; activated (sequence " + activationSeq + "), admin and crypto"
+          + " user logged in in " + seconds(ms(a0)) + "; fixture " + seconds(ms(t0)));
     }
-    // All at once: an agent waits for its Raft peers, and hsm1 creates the cluster key the others fetch.
-    // The first container that fails ends the wait (the others would wait out their timeout).
-    ExecutorService pool = Executors.newFixedThreadPool(nodes.size(), r -> {
-      Thread t = new Thread(r, "container-start");
-      t.setDaemon(true);
-      return t;
-    });
-    try {
-      List<CompletableFuture<Void>> starts = nodes.values().stream()
-          .map(c -> CompletableFuture.runAsync(c::start, pool)).toList();
-      CompletableFuture<Void> firstFailure = new CompletableFuture<>();
-      starts.forEach(f -> f.whenComplete((v, e) -> {
-        if (e != null) {
-          firstFailure.completeExceptionally(e);
-        }
-      }));
-      CompletableFuture.anyOf(CompletableFuture.allOf(starts.toArray(CompletableFuture[]::new)), firstFailure)
-          .get(START_TIMEOUT.toSeconds() + 30, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
-      throw new IllegalStateException("the containers did not all get ready: " + cause + tails(), cause);
-    } finally {
-      pool.shutdown();
-    }
-    long startMs = ms(s0);
-    for (String hsm : HSMS) {
-      addresses.put(hsm, inspect(hsm).getNetworkSettings().getNetworks().values().iterator().next().getIpAddress());
-    }
-    control = connect();
-    awaitServing(HSMS, Duration.ofSeconds(120));
-    long a0 = System.nanoTime();
-    activate();
-    Report.note("engine " + engine + ", image " + image + " (" + seconds(imageMs) + " to check/build); network "
-        + NAME_PREFIX + run + "; containers started and ready in " + seconds(startMs) + "; HSM addresses " + addresses
-        + "; bridge on 127.0.0.1:" + bridgePort() + "; activated (sequence " + activationSeq + "), admin and crypto"
-        + " user logged in in " + seconds(ms(a0)) + "; fixture " + seconds(ms(t0)));
   }
 
   /**

@@ -116,6 +116,22 @@ public final class ClusterKeys {
   }
 
   /**
+   * Joiner: the public half of the transport key this token already holds (SubjectPublicKeyInfo), or null when
+   * it holds none (or only half of one). A joiner keeps its transport key across restarts: the cluster CA
+   * certifies that very key (the transport key certificate) before any member wraps the cluster key to it.
+   */
+  public byte[] transportPublicKey() {
+    return pool.call("read transport key", s -> {
+      long pub = find(s, CKO_PUBLIC_KEY, TRANSPORT_KEY_ID);
+      if (pub == KeyEntry.NONE || find(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID) == KeyEntry.NONE) {
+        return null;
+      }
+      AttributeVector a = s.getAttrValues(pub, CKA_MODULUS, CKA_PUBLIC_EXPONENT);
+      return PublicKeys.rsa(a.modulus(), a.publicExponent());
+    });
+  }
+
+  /**
    * Member: wraps the cluster key for a joiner. The SO imports the joiner's transport public key as a
    * trusted key (only a trusted key may wrap the cluster key), the User wraps with RSA-OAEP, and the
    * imported key is destroyed whatever happens. Synchronized: the imported key has a fixed id, so two

@@ -112,7 +112,12 @@ public final class ClusterCa {
      */
     APPLICATION("application"),
     /** An application's client certificate for the client endpoint's optional mutual TLS. */
-    CLIENT("client");
+    CLIENT("client"),
+    /**
+     * Not a TLS identity: a joining HSM's transport key, made inside its token, that agents may wrap the
+     * cluster key to ({@link TransportCertificates}). No port accepts it; it has no TLS key usage.
+     */
+    TRANSPORT_KEY("transport-key");
 
     private final String unit;
 
@@ -251,6 +256,44 @@ public final class ClusterCa {
     }
   }
 
+  /**
+   * Certifies a joining HSM's transport key (an RSA public key whose private half its token made and cannot
+   * export): kind {@link MemberKind#TRANSPORT_KEY}, CN the HSM id, key usage keyEncipherment only. Agents
+   * wrap the cluster key to no other key ({@link TransportCertificates#verify}). Issue one only for a key
+   * read from that HSM's own token (its request file), never for a key someone sends in.
+   *
+   * @param spki the transport key's SubjectPublicKeyInfo (RSA, at least 2048 bits)
+   */
+  public X509Certificate issueTransportCertificate(String hsmId, byte[] spki) {
+    if (hsmId == null || !hsmId.matches("[A-Za-z0-9_.-]{1,64}")) {
+      throw invalid("an HSM id is 1..64 letters, digits, '.', '-' or '_'");
+    }
+    java.security.PublicKey key = TransportCertificates.rsaKey(spki, "transport key request");
+    try {
+      X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+          .addRDN(BCStyle.O, "hsmbridge")
+          .addRDN(BCStyle.OU, MemberKind.TRANSPORT_KEY.unit())
+          .addRDN(BCStyle.CN, hsmId)
+          .build();
+      Instant now = Instant.now();
+      Instant notAfter = now.plus(MEMBER_VALIDITY);
+      if (notAfter.isAfter(certificate.getNotAfter().toInstant())) {
+        notAfter = certificate.getNotAfter().toInstant();
+      }
+      X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
+          Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, key);
+      JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
+      builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
+      // Only key transport: no TLS port, no signature check accepts it.
+      builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyEncipherment));
+      builder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(key));
+      builder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
+      return sign(builder, this.key);
+    } catch (IOException | GeneralSecurityException | OperatorCreationException e) {
+      throw invalid("cannot issue a transport key certificate for " + hsmId + ": " + e.getMessage());
+    }
+  }
+
   public X509Certificate certificate() {
     return certificate;
   }
@@ -358,7 +401,7 @@ public final class ClusterCa {
     return false;
   }
 
-  private static String pem(X509Certificate cert) throws IOException {
+  static String pem(X509Certificate cert) throws IOException {
     StringWriter s = new StringWriter();
     try (JcaPEMWriter pw = new JcaPEMWriter(s)) {
       pw.writeObject(cert);

@@ -14,6 +14,7 @@ import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.membership.ClusterConfig;
 import io.hsmbridge.agent.membership.RaftTrust;
+import io.hsmbridge.agent.membership.TransportCertificates;
 import io.hsmbridge.agent.replication.Applier;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.Mutation;
@@ -189,8 +190,8 @@ public final class AgentNode {
     // First: a certificate the other agents would refuse fails the start here, with a clear error.
     io.hsmbridge.agent.replication.RaftTls raftTls = RaftTrust.forAgent(config.cluster());
     vertx.setPeriodic(1, raft.heartbeat().toMillis(), t -> publishHeartbeat());
-    new ClusterKeyJoin(vertx, hsm, hsmId).ensure(raft.createKey());
-    ClusterKeyJoin.serve(vertx, hsm);
+    new ClusterKeyJoin(vertx, hsm, hsmId, stateDir()).ensure(raft.createKey());
+    ClusterKeyJoin.serve(vertx, hsm, TransportCertificates.clusterCa(config.cluster()));
 
     if (!hsm.integrity().clean()) {
       // The quarantined object may belong to an entry already recorded as applied (a relabel rewriting a
@@ -354,7 +355,12 @@ public final class AgentNode {
   }
 
   private java.nio.file.Path auditFile() {
-    return (config.stateDir() != null ? config.stateDir() : config.raft().dir()).resolve("audit.log");
+    return stateDir().resolve("audit.log");
+  }
+
+  /** This HSM's own files (audit log, transport key request and certificate): state.dir, else the Raft directory. */
+  private java.nio.file.Path stateDir() {
+    return config.stateDir() != null ? config.stateDir() : config.raft().dir();
   }
 
   /** Every request this HSM serves goes to its audit log (see {@link #openAudit()}). */

@@ -1,6 +1,7 @@
 package io.hsmbridge.agent.node;
 
 import io.hsmbridge.agent.Failures;
+import io.hsmbridge.agent.membership.TransportCertificates;
 import io.hsmbridge.pkcs11.ClusterKeys;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.pkcs11.HsmToken;
@@ -11,6 +12,10 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.concurrent.TimeUnit;
@@ -18,31 +23,39 @@ import java.util.logging.Logger;
 
 /**
  * Gets the cluster key into a token, and hands it to joiners. The first HSM of a new cluster creates it
- * inside its token. A joiner's SO makes an RSA transport key pair inside the joiner's token and sends
- * the public half to {@code hsmbridge.v1.cluster.key}; a member that holds the cluster key imports it as
- * a trusted key, wraps the cluster key to it (RSA-OAEP) and answers with the blob; the joiner's SO
- * unwraps it as a trusted key. The plaintext key never leaves a token; the event bus carries only the
- * public key and the wrapped blob, over the cluster's mutual TLS.
+ * inside its token. A joiner's SO makes an RSA transport key pair inside the joiner's token (kept across
+ * restarts), the cluster CA certifies its public half ({@link TransportCertificates}: the agent writes the
+ * request to its state directory and waits for the certificate beside it), and the joiner sends that
+ * certificate to {@code hsmbridge.v1.cluster.key}; a member that holds the cluster key checks that the cluster
+ * CA issued it, as a transport key certificate, for the HSM that asks, imports the certified key as a trusted
+ * key, wraps the cluster key to it (RSA-OAEP) and answers with the blob; the joiner's SO unwraps it as a
+ * trusted key. The plaintext key never leaves a token; the event bus carries only the certificate and the
+ * wrapped blob, over the cluster's mutual TLS.
  *
  * <p>Trust: only agents (an agent certificate of the cluster CA) may ask, or answer: every member's
  * EventBusGuard refuses a frame to this address from a front door's or an application's link, and the
- * membership refuses their consuming it (AddressPolicy). The CA's key is what admits an HSM to the cluster
- * (see docs/cluster-transport.md). Not yet: the holder of an agent certificate and its TLS key (without the
- * token) can still ask with a key pair of its own, and read the cluster key (docs/security.md).
+ * membership refuses their consuming it (AddressPolicy). And the cluster key is wrapped only to a key the CA
+ * certified: the holder of an agent's TLS key without its token cannot ask with a key pair of its own.
  */
 final class ClusterKeyJoin {
   private static final Logger LOG = Logger.getLogger(ClusterKeyJoin.class.getName());
   private static final Duration JOIN_LIMIT = Duration.ofMinutes(3);
   private static final long RETRY_MS = 500;
+  /** How long a joiner waits for its transport key certificate (an operator may sign it by hand). */
+  private static final Duration CERTIFICATE_WAIT = Duration.ofMinutes(30);
+  private static final int MAX_CERTIFICATE_FIELD_CHARS = (TransportCertificates.MAX_CERTIFICATE_BYTES + 2) / 3 * 4;
 
   private final Vertx vertx;
   private final HsmToken hsm;
   private final String hsmId;
+  /** Where the joiner writes its transport key request and finds the CA's certificate of that key. */
+  private final Path transportDir;
 
-  ClusterKeyJoin(Vertx vertx, HsmToken hsm, String hsmId) {
+  ClusterKeyJoin(Vertx vertx, HsmToken hsm, String hsmId, Path transportDir) {
     this.vertx = vertx;
     this.hsm = hsm;
     this.hsmId = hsmId;
+    this.transportDir = transportDir;
   }
 
   /** Blocks until the token holds the cluster key. */
@@ -57,8 +70,8 @@ final class ClusterKeyJoin {
       LOG.info(hsmId + " created the cluster key and the backup key inside token '" + hsm.label() + "'");
       return;
     }
-    String spki = Base64.getEncoder().encodeToString(hsm.clusterKeys().createTransportKey());
-    JsonObject request = new JsonObject().put("hsmId", hsmId).put("spki", spki);
+    String certificate = Base64.getEncoder().encodeToString(transportCertificate());
+    JsonObject request = new JsonObject().put("hsmId", hsmId).put("certificate", certificate);
     long deadline = System.nanoTime() + JOIN_LIMIT.toNanos();
     while (true) {
       try {
@@ -66,13 +79,18 @@ final class ClusterKeyJoin {
                 new DeliveryOptions().setSendTimeout(20_000))
             .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).body();
         ClusterKeys.JoinerKeys keys = joinerKeys(reply);
-        hsm.clusterKeys().installClusterKey(keys);
+        hsm.clusterKeys().installClusterKey(keys); // destroys the transport key pair: its files are spent
+        forgetTransportFiles();
         LOG.info(hsmId + " received " + (1 + keys.newerClusterKeys().size()) + " cluster key generations and "
             + keys.backupKeys().size() + " backup key generations from " + reply.getString("from"));
         return;
       } catch (java.util.concurrent.ExecutionException e) {
         boolean nobodyYet = e.getCause() instanceof ReplyException
             && ((ReplyException) e.getCause()).failureType() == ReplyFailure.NO_HANDLERS;
+        if (e.getCause() instanceof ReplyException r && r.failureCode() == ErrorCode.ACCESS_DENIED.code()) {
+          throw new HsmException(ErrorCode.ACCESS_DENIED, "a member refused to wrap the cluster key to this HSM's"
+              + " transport key: " + r.getMessage());
+        }
         if (!nobodyYet) {
           throw new HsmException(ErrorCode.INTERNAL, "cannot get the cluster key from a member: " + e.getCause().getMessage());
         }
@@ -90,15 +108,90 @@ final class ClusterKeyJoin {
     }
   }
 
-  /** Answers joiners' requests for the cluster key (this token must hold it). */
-  static void serve(Vertx vertx, HsmToken hsm) {
+  /**
+   * The CA's certificate of this token's transport key, DER: made (once) and requested when missing, then
+   * waited for. The key survives restarts, so a certificate signed while this agent was down still fits.
+   */
+  private byte[] transportCertificate() {
+    byte[] spki = hsm.clusterKeys().transportPublicKey();
+    if (spki == null) {
+      spki = hsm.clusterKeys().createTransportKey();
+    }
+    Path certificateFile = transportDir.resolve(TransportCertificates.CERTIFICATE_FILE);
+    Path requestFile = transportDir.resolve(TransportCertificates.REQUEST_FILE);
+    X509Certificate certificate = certificateOrNull(certificateFile, spki);
+    if (certificate == null) {
+      try {
+        Files.createDirectories(transportDir);
+        TransportCertificates.writeRequest(requestFile, spki);
+      } catch (IOException e) {
+        throw new HsmException(ErrorCode.CONFIG_INVALID, "cannot write the transport key request " + requestFile + ": " + e.getMessage());
+      }
+      LOG.info(hsmId + " waits for the cluster CA to certify its transport key (up to " + CERTIFICATE_WAIT.toMinutes()
+          + " min): on the machine that holds the CA, ./hsmbridge cluster transport-cert --hsm-id " + hsmId + " --request "
+          + requestFile + " --out " + certificateFile + (Files.exists(certificateFile) ? " (the certificate there is for"
+          + " another transport key)" : ""));
+      long deadline = System.nanoTime() + CERTIFICATE_WAIT.toNanos();
+      while ((certificate = certificateOrNull(certificateFile, spki)) == null) {
+        if (System.nanoTime() > deadline) {
+          throw new HsmException(ErrorCode.NO_HSM_AVAILABLE, "no certificate of this HSM's transport key in "
+              + certificateFile + " after " + CERTIFICATE_WAIT.toMinutes() + " min; sign " + requestFile
+              + " with ./hsmbridge cluster transport-cert and start the agent again");
+        }
+        sleep();
+      }
+      LOG.info(hsmId + " found the certificate of its transport key in " + certificateFile);
+    }
+    try {
+      return certificate.getEncoded();
+    } catch (java.security.cert.CertificateEncodingException e) {
+      throw new HsmException(ErrorCode.CONFIG_INVALID, "cannot encode the transport key certificate " + certificateFile);
+    }
+  }
+
+  private void forgetTransportFiles() {
+    for (String name : new String[] {TransportCertificates.REQUEST_FILE, TransportCertificates.CERTIFICATE_FILE}) {
+      try {
+        Files.deleteIfExists(transportDir.resolve(name));
+      } catch (IOException e) {
+        LOG.warning(hsmId + " could not delete " + transportDir.resolve(name) + " (the key it names is destroyed): " + e);
+      }
+    }
+  }
+
+  /** The certificate of {@code spki} in {@code file}, or null (none yet, another key's, or a file being copied in). */
+  private static X509Certificate certificateOrNull(Path file, byte[] spki) {
+    try {
+      return TransportCertificates.certificateFor(file, spki);
+    } catch (HsmException e) {
+      return null;
+    }
+  }
+
+  /**
+   * Answers joiners' requests for the cluster key (this token must hold it): only to a transport key that the
+   * cluster CA ({@code ca}) certified for the HSM that asks.
+   */
+  static void serve(Vertx vertx, HsmToken hsm, X509Certificate ca) {
     vertx.eventBus().<Object>consumer(Addresses.CLUSTER_KEY, message -> {
       JsonObject body = Failures.jsonBodyOrFail(message);
       if (body == null) {
         return;
       }
       vertx.<JsonObject>executeBlocking(() -> {
-        byte[] spki = Base64.getDecoder().decode(body.getString("spki"));
+        Object field = body.getValue("certificate");
+        if (!(field instanceof String text) || text.length() > MAX_CERTIFICATE_FIELD_CHARS) {
+          throw new HsmException(ErrorCode.ACCESS_DENIED, "a joining HSM must present its transport key certificate"
+              + " (field certificate, base64 DER); see docs/cluster-transport.md");
+        }
+        byte[] spki;
+        try {
+          spki = TransportCertificates.verify(ca, Base64.getDecoder().decode(text), body.getString("hsmId"));
+        } catch (HsmException e) {
+          LOG.warning("refused to wrap the cluster key for a member asking as HSM " + body.getString("hsmId") + ": "
+              + e.getMessage());
+          throw e;
+        }
         ClusterKeys.JoinerKeys wrapped = hsm.clusterKeys().wrapForJoiner(spki);
         LOG.info("wrapped the cluster key, " + wrapped.backupKeys().size() + " backup key generations"
             + (wrapped.carrier() == null ? "" : " and their carrier") + " for joining HSM " + body.getString("hsmId"));
@@ -108,7 +201,7 @@ final class ClusterKeyJoin {
           message.reply(ar.result());
         } else {
           Failures.reply(message, ar.cause() instanceof IllegalArgumentException
-              ? HsmException.badParam("spki must be base64") : ar.cause());
+              ? new HsmException(ErrorCode.ACCESS_DENIED, "the transport key certificate must be base64") : ar.cause());
         }
       });
     });

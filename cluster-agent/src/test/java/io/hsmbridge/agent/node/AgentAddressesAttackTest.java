@@ -2,6 +2,8 @@ package io.hsmbridge.agent.node;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static io.hsmbridge.agent.membership.TestMembers.awaitTrue;
 import static io.hsmbridge.agent.membership.TestMembers.freePort;
@@ -12,13 +14,17 @@ import io.hsmbridge.agent.membership.TestMembers;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.SoftHsmFixture;
 import io.hsmbridge.protocol.Addresses;
+import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.security.KeyPairGenerator;
 import java.util.Base64;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -53,10 +59,11 @@ class AgentAddressesAttackTest {
     members = new TestMembers(tmp, "theft");
     int agentPort = freePort();
     String seeds = "127.0.0.1:" + agentPort;
-    try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"))) {
+    try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"));
+        HsmToken joinerToken = HsmToken.open(SoftHsmFixture.newToken("joiner"))) {
       hsm.clusterKeys().createClusterKey();
       Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
-      ClusterKeyJoin.serve(agent, hsm);
+      ClusterKeyJoin.serve(agent, hsm, members.ca().certificate());
       Vertx frontDoor = members.join("bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
       Vertx app = members.join("app", ClusterCa.MemberKind.APPLICATION, freePort(), seeds);
       Vertx joiner = members.join("hsm2", ClusterCa.MemberKind.AGENT, freePort(), seeds);
@@ -73,24 +80,71 @@ class AgentAddressesAttackTest {
       Thread.sleep(3_000);
       assertEquals(1, routes(joiner, Addresses.CLUSTER_KEY).size(), "the rogue's registration reached the joiner");
 
-      String spki = Base64.getEncoder().encodeToString(softwareRsaKey());
-      JsonObject ask = new JsonObject().put("hsmId", "hsm2").put("spki", spki);
+      // The joiner's token made its transport key; the cluster CA certified it (as the CLI does).
+      byte[] transportKey = joinerToken.clusterKeys().createTransportKey();
+      JsonObject ask = ask("hsm2", members.ca().issueTransportCertificate("hsm2", transportKey).getEncoded());
+      JsonObject reply = null;
       for (int i = 0; i < 4; i++) {
-        JsonObject reply = request(joiner, ask, 20_000);
+        reply = request(joiner, ask, 20_000);
         assertEquals(hsm.label(), reply.getString("from"), "answer " + i + " came from the agent's token");
         assertNotNull(reply.getString("wrapped"));
       }
       assertEquals(0, rogueAsked.get(), "requests routed to the rogue front door");
+      joinerToken.clusterKeys().installClusterKey(ClusterKeyJoin.joinerKeys(reply));
+      assertTrue(joinerToken.clusterKeys().hasClusterKey(), "the joiner's token unwrapped the cluster key");
 
       for (Vertx thief : List.of(frontDoor, app)) {
         try {
-          JsonObject reply = request(thief, ask, 3_000);
-          fail("a " + (thief == app ? "application" : "front door") + " got the cluster key wrapped to its key: "
-              + reply.fieldNames());
+          JsonObject answer = request(thief, ask, 3_000);
+          fail("a " + (thief == app ? "application" : "front door") + " got an answer from the cluster-key address: "
+              + answer.fieldNames());
         } catch (ExecutionException expected) {
           // its link was closed before the agent saw the request; no answer comes
         }
       }
+    }
+  }
+
+  /**
+   * The holder of an agent's TLS certificate and key, without that HSM's token (a copied key file): it asks as a
+   * joiner would, with every key and certificate it can make or find. Each ask is refused, and the agent's
+   * token still answers the real joiner.
+   */
+  @Test
+  void anAgentsTlsKeyWithoutItsTokenCannotGetTheClusterKey() throws Exception {
+    members = new TestMembers(tmp, "theft");
+    int agentPort = freePort();
+    String seeds = "127.0.0.1:" + agentPort;
+    try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"));
+        HsmToken joinerToken = HsmToken.open(SoftHsmFixture.newToken("joiner"))) {
+      hsm.clusterKeys().createClusterKey();
+      Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
+      ClusterKeyJoin.serve(agent, hsm, members.ca().certificate());
+      Vertx thief = members.join("hsm3", ClusterCa.MemberKind.AGENT, freePort(), seeds);
+      awaitTrue("the thief routes the cluster-key address to the agent", () -> routes(thief, Addresses.CLUSTER_KEY).size() == 1);
+
+      byte[] softwareKey = softwareRsaKey();
+      ClusterCa otherCa = ClusterCa.create(tmp.resolve("other-ca"), "theft");
+      byte[] genuine = members.ca().issueTransportCertificate("hsm2", joinerToken.clusterKeys().createTransportKey()).getEncoded();
+      Path agentCert = members.ca().issueMember("hsm4", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
+          tmp.resolve("hsm4")).certificate();
+      Map<String, JsonObject> asks = new LinkedHashMap<>();
+      asks.put("a bare public key (the request before transport certificates)",
+          new JsonObject().put("hsmId", "hsm3").put("spki", Base64.getEncoder().encodeToString(softwareKey)));
+      asks.put("a transport certificate of another CA", ask("hsm3", otherCa.issueTransportCertificate("hsm3", softwareKey).getEncoded()));
+      asks.put("an agent certificate of the cluster CA", ask("hsm4", readDer(agentCert)));
+      asks.put("the real joiner's certificate, asking as another HSM", ask("hsm3", genuine));
+      asks.put("garbage", ask("hsm3", new byte[] {0x30, 0x03, 0x02, 0x01, 0x01}));
+      asks.put("an oversized field", new JsonObject().put("hsmId", "hsm3").put("certificate", "A".repeat(4 << 20)));
+      for (Map.Entry<String, JsonObject> a : asks.entrySet()) {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> request(thief, a.getValue(), 20_000), a.getKey());
+        assertTrue(e.getCause() instanceof ReplyException r && r.failureCode() == ErrorCode.ACCESS_DENIED.code(),
+            a.getKey() + ": " + e.getCause());
+      }
+      // The agent still serves the real joiner (any agent link may carry its request).
+      JsonObject reply = request(thief, ask("hsm2", genuine), 20_000);
+      joinerToken.clusterKeys().installClusterKey(ClusterKeyJoin.joinerKeys(reply));
+      assertTrue(joinerToken.clusterKeys().hasClusterKey(), "the joiner's token unwrapped the cluster key");
     }
   }
 
@@ -132,9 +186,19 @@ class AgentAddressesAttackTest {
         .toCompletionStage().toCompletableFuture().get(timeoutMs + 10_000, TimeUnit.MILLISECONDS).body();
   }
 
+  private static JsonObject ask(String hsmId, byte[] certificate) {
+    return new JsonObject().put("hsmId", hsmId).put("certificate", Base64.getEncoder().encodeToString(certificate));
+  }
+
+  private static byte[] readDer(Path pem) throws Exception {
+    try (var in = java.nio.file.Files.newInputStream(pem)) {
+      return java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in).getEncoded();
+    }
+  }
+
   private static byte[] softwareRsaKey() throws Exception {
     KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
-    g.initialize(2048);
+    g.initialize(3072);
     return g.generateKeyPair().getPublic().getEncoded();
   }
 }
