@@ -186,13 +186,30 @@ final class LocalCluster {
       }
       try {
         byte[] key = TransportCertificates.readRequest(request);
-        if (TransportCertificates.certificateFor(certificate, key) == null) {
-          TransportCertificates.sign(ClusterCa.load(home.caDir()), s.name(), request, certificate);
+        byte[] check = clusterKeyCheck();
+        // No HSM holds the cluster key yet (hsm1 makes it as it starts): certify at a later poll.
+        if (check != null && TransportCertificates.certificateFor(certificate, key) == null) {
+          TransportCertificates.sign(ClusterCa.load(home.caDir()), s.name(), request, check, certificate);
         }
       } catch (IOException | RuntimeException e) {
         throw new CliException("cannot certify the transport key of " + s.name() + " (" + request + "): " + e.getMessage());
       }
     }
+  }
+
+  /** The cluster key's check value as an HSM of this home that holds the key wrote it, or null when none has yet. */
+  private byte[] clusterKeyCheck() {
+    for (String name : nodeNames()) {
+      Path file = node(name).dir().dir().resolve(TransportCertificates.CHECK_VALUE_FILE);
+      if (!name.equals(Home.BRIDGE) && Files.isRegularFile(file)) {
+        try {
+          return TransportCertificates.parseCheckValue(Files.readString(file));
+        } catch (IOException | RuntimeException e) {
+          // being written: the next poll reads it
+        }
+      }
+    }
+    return null;
   }
 
   /**

@@ -33,6 +33,11 @@ final class TransportCertCommand extends CliCommand {
       + " (the agent's transport-certificate.pem; replaced atomically).")
   Path out;
 
+  @Option(names = "--cluster-key-check", required = true, paramLabel = "HEX", description = "The cluster key's check"
+      + " value: the file cluster-key-check in the state directory of an HSM that holds the key (its log prints it"
+      + " too). The joiner installs no other key, whoever answers it.")
+  String clusterKeyCheck;
+
   @Option(names = "--ca-dir", paramLabel = "DIR", description = "The cluster CA's directory (default: the local"
       + " cluster's, HOME/ca; a container kit's is KIT/ca).")
   Path caDir;
@@ -44,7 +49,8 @@ final class TransportCertCommand extends CliCommand {
       throw new CliException("no cluster CA key in " + dir + " (--ca-dir): sign on the machine that created the cluster");
     }
     try {
-      X509Certificate cert = TransportCertificates.sign(ClusterCa.load(dir), hsmId, request, out);
+      X509Certificate cert = TransportCertificates.sign(ClusterCa.load(dir), hsmId, request,
+          TransportCertificates.parseCheckValue(clusterKeyCheck), out);
       out().println("certified the transport key of " + hsmId + " (SHA-256 " + sha256(cert.getPublicKey().getEncoded())
           + ") in " + out);
       return ExitCodes.OK;

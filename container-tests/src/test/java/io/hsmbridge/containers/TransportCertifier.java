@@ -70,8 +70,9 @@ final class TransportCertifier implements AutoCloseable {
       Thread.currentThread().interrupt();
       return;
     }
-    if (request.getExitCode() != 0 || request.getStdout().isBlank()) {
-      return;
+    String check = clusterKeyCheck();
+    if (request.getExitCode() != 0 || request.getStdout().isBlank() || check == null) {
+      return; // no request yet, or no HSM holds the cluster key yet (hsm1 makes it as it starts)
     }
     try {
       Path dir = Files.createDirectories(kit.resolve(hsm).resolve("transport"));
@@ -79,7 +80,7 @@ final class TransportCertifier implements AutoCloseable {
       Path certificate = dir.resolve("transport-certificate.pem");
       Files.writeString(requestFile, request.getStdout(), StandardCharsets.US_ASCII);
       ContainerCluster.runCli(jar, "cluster", "transport-cert", "--hsm-id", hsm, "--request", requestFile.toString(),
-          "--out", certificate.toString(), "--ca-dir", kit.resolve("ca").toString());
+          "--out", certificate.toString(), "--cluster-key-check", check, "--ca-dir", kit.resolve("ca").toString());
       c.copyFileToContainer(MountableFile.forHostPath(certificate, 0644), STATE_DIR + "/transport-certificate.pem");
       certified.add(hsm);
       Report.note(hsm + ": transport key certified by the kit's CA (" + List.of(requestFile.getFileName(),
@@ -87,6 +88,26 @@ final class TransportCertifier implements AutoCloseable {
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e);
     }
+  }
+
+  /** The cluster key's check value, as an HSM container that holds the key wrote it; null when none has yet. */
+  private String clusterKeyCheck() {
+    for (GenericContainer<?> c : hsms.values()) {
+      try {
+        if (c.getContainerId() != null) {
+          Container.ExecResult r = c.execInContainer("cat", STATE_DIR + "/cluster-key-check");
+          if (r.getExitCode() == 0 && !r.getStdout().isBlank()) {
+            return r.getStdout().trim();
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        // not running: another may hold it
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return null;
+      }
+    }
+    return null;
   }
 
   /** The HSMs whose transport key this certified. */

@@ -131,6 +131,36 @@ public final class ClusterKeys {
     });
   }
 
+  /** Bytes of a cluster key check value ({@link #clusterKeyCheckValue}). */
+  public static final int CHECK_VALUE_BYTES = 16;
+  /** The fixed, public AES key a check value wraps: 32 zero bytes (a check value reveals nothing else). */
+  private static final byte[] CHECK_KEY_VALUE = new byte[32];
+
+  /**
+   * The cluster key's check value: the first {@value #CHECK_VALUE_BYTES} bytes of SHA-256 over a fixed, public
+   * AES key wrapped (AES-KWP, deterministic) under generation 1. Equal values mean the same key; the value says
+   * nothing else about it. A joiner's transport key certificate carries it, so that a joiner installs only the
+   * cluster's own key, whoever answers its request ({@link #installClusterKey(JoinerKeys, byte[])}).
+   */
+  public byte[] clusterKeyCheckValue() {
+    return pool.call("cluster key check value", s -> checkValue(s, clusterKeyGeneration(s, 1)));
+  }
+
+  private static byte[] checkValue(Session s, long clusterKey) throws TokenException {
+    long known = s.createObject(new AttributeVector().class_(CKO_SECRET_KEY).keyType(CKK_AES).token(false)
+        .private_(false).sensitive(false).extractable(true).value(CHECK_KEY_VALUE).encrypt(false).decrypt(false)
+        .sign(false).verify(false).wrap(false).unwrap(false).derive(false));
+    try {
+      byte[] digest = java.security.MessageDigest.getInstance("SHA-256").digest(
+          s.wrapKey(Mechanisms.aesKeyWrapPad(), clusterKey, known));
+      return java.util.Arrays.copyOf(digest, CHECK_VALUE_BYTES);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    } finally {
+      s.destroyObject(known);
+    }
+  }
+
   /**
    * Member: wraps the cluster key for a joiner. The SO imports the joiner's transport public key as a
    * trusted key (only a trusted key may wrap the cluster key), the User wraps with RSA-OAEP, and the
@@ -231,11 +261,25 @@ public final class ClusterKeys {
 
   /** {@link #installClusterKey(byte[])} and the backup keys and carrier wrapped beside it ({@link #wrapForJoiner}). */
   public void installClusterKey(JoinerKeys keys) {
+    installClusterKey(keys, null);
+  }
+
+  /**
+   * As {@link #installClusterKey(JoinerKeys)}, but first, inside the token, the received cluster key's check value
+   * is compared with {@code expectedCheckValue} (from the joiner's transport key certificate): a key of anyone
+   * else's choosing is refused ({@link ErrorCode#ACCESS_DENIED}) before anything is written.
+   *
+   * @param expectedCheckValue {@link #clusterKeyCheckValue()} of the cluster's key; null: not checked
+   */
+  public void installClusterKey(JoinerKeys keys, byte[] expectedCheckValue) {
     requireNoClusterKey();
     String hash = profile.oaepHashes().get(0);
     try {
       pool.callAsSecurityOfficer(soPin, "install cluster key", s -> {
         long transport = findOrFail(s, CKO_PRIVATE_KEY, TRANSPORT_KEY_ID, "no transport key: call createTransportKey first");
+        if (expectedCheckValue != null) {
+          requireCheckValue(s, transport, keys.clusterKey(), hash, expectedCheckValue);
+        }
         installGenerations(s, BackupKeys.PBKS, keys.backupKeys(), transport, hash);
         if (keys.carrier() != null && find(s, CKO_SECRET_KEY, BackupKeys.CARRIER_ID) == KeyEntry.NONE) {
           s.unwrapKey(Mechanisms.oaep(hash), transport, keys.carrier(), BackupKeys.carrierTemplate());
@@ -249,6 +293,22 @@ public final class ClusterKeys {
       });
     } catch (HsmException e) {
       throw unwrapFailure(e, "cluster key unwrap failed");
+    }
+  }
+
+  /** Unwraps the received key as a session object only, compares its check value, and destroys it. */
+  private static void requireCheckValue(Session s, long transport, byte[] wrapped, String hash, byte[] expected)
+      throws TokenException {
+    long probe = s.unwrapKey(Mechanisms.oaep(hash), transport, wrapped, new AttributeVector().class_(CKO_SECRET_KEY)
+        .keyType(CKK_AES).token(false).private_(false).sensitive(true).extractable(false).wrap(true).unwrap(false)
+        .encrypt(false).decrypt(false).sign(false).verify(false).derive(false));
+    try {
+      if (!java.security.MessageDigest.isEqual(checkValue(s, probe), expected)) {
+        throw new HsmException(ErrorCode.ACCESS_DENIED, "the cluster key received does not match the check value"
+            + " in this HSM's transport key certificate: the member that answered does not hold this cluster's key");
+      }
+    } finally {
+      s.destroyObject(probe);
     }
   }
 

@@ -59,6 +59,30 @@ class ClusterKeysTest {
     assertHsm(ErrorCode.NOT_ALLOWED_BY_POLICY, () -> a.clusterKeys().createClusterKey());
   }
 
+  /**
+   * A joiner installs only the cluster's own key: the key of another cluster (what a rogue answerer would hand
+   * it) is refused inside the token by its check value, before anything is written; the real one then installs.
+   */
+  @Test
+  void aJoinerRefusesAClusterKeyWhoseCheckValueIsNotTheClustersOwn() {
+    byte[] expected = a.clusterKeys().clusterKeyCheckValue();
+    assertEquals(ClusterKeys.CHECK_VALUE_BYTES, expected.length);
+    assertArrayEquals(expected, b.clusterKeys().clusterKeyCheckValue(), "one cluster key, one check value");
+    assertArrayEquals(expected, a.clusterKeys().clusterKeyCheckValue(), "deterministic");
+    try (HsmToken rogue = HsmToken.open(SoftHsmFixture.newToken("cluster-rogue"));
+        HsmToken joiner = HsmToken.open(SoftHsmFixture.newToken("cluster-joiner"))) {
+      rogue.clusterKeys().createClusterKey();
+      assertFalse(java.util.Arrays.equals(expected, rogue.clusterKeys().clusterKeyCheckValue()));
+      byte[] transport = joiner.clusterKeys().createTransportKey();
+      assertHsm(ErrorCode.ACCESS_DENIED, () -> joiner.clusterKeys().installClusterKey(rogue.clusterKeys().wrapForJoiner(transport), expected));
+      assertFalse(joiner.clusterKeys().hasClusterKey(), "nothing of the rogue's key was written");
+      assertArrayEquals(transport, joiner.clusterKeys().transportPublicKey(), "the transport key is kept for the next answer");
+      joiner.clusterKeys().installClusterKey(a.clusterKeys().wrapForJoiner(transport), expected);
+      assertArrayEquals(expected, joiner.clusterKeys().clusterKeyCheckValue());
+      assertNull(joiner.clusterKeys().transportPublicKey(), "the transport pair is destroyed once the key is in");
+    }
+  }
+
   @Test
   void keysMadeBeforeTheSoStepsStillWork() {
     // SO work logs the User out, which invalidates private-object handles: the cache must have been refreshed.

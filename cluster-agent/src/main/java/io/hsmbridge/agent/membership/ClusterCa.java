@@ -263,10 +263,16 @@ public final class ClusterCa {
    * read from that HSM's own token (its request file), never for a key someone sends in.
    *
    * @param spki the transport key's SubjectPublicKeyInfo (RSA, at least 2048 bits)
+   * @param clusterKeyCheck the cluster key's check value (a member's {@code cluster-key-check}): the joiner
+   *     installs no other key, whoever answers it
    */
-  public X509Certificate issueTransportCertificate(String hsmId, byte[] spki) {
+  public X509Certificate issueTransportCertificate(String hsmId, byte[] spki, byte[] clusterKeyCheck) {
     if (hsmId == null || !hsmId.matches("[A-Za-z0-9_.-]{1,64}")) {
       throw invalid("an HSM id is 1..64 letters, digits, '.', '-' or '_'");
+    }
+    if (clusterKeyCheck == null || clusterKeyCheck.length != io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES) {
+      throw invalid("a cluster key check value is " + io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES
+          + " bytes (" + 2 * io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES + " hex digits)");
     }
     java.security.PublicKey key = TransportCertificates.rsaKey(spki, "transport key request");
     try {
@@ -286,6 +292,8 @@ public final class ClusterCa {
       builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
       // Only key transport: no TLS port, no signature check accepts it.
       builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyEncipherment));
+      builder.addExtension(TransportCertificates.CLUSTER_KEY_CHECK_OID, false,
+          new org.bouncycastle.asn1.DEROctetString(clusterKeyCheck));
       builder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(key));
       builder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
       return sign(builder, this.key);

@@ -3,6 +3,7 @@ package io.hsmbridge.agent.membership;
 import io.hsmbridge.pkcs11.HsmException;
 import io.hsmbridge.protocol.ErrorCode;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.EventBusOptions;
@@ -39,24 +40,37 @@ public final class ClusterTransport {
     }
     EventBusOptions eventBus = eventBusOptions(config);
     CertifiedClusterManager manager;
-    int[] ports;
+    EventBusGuard.Ports ports;
     try {
       manager = clusterManager(config);
       ports = EventBusGuard.ports(config.host(), config.eventBusPort());
     } catch (HsmException e) {
       return Future.failedFuture(e);
     }
-    int eventBusPort = ports[0];
     VertxOptions options = new VertxOptions(base)
-        .setEventBusOptions(EventBusGuard.internalOptions(eventBus, eventBusPort, ports[1]));
+        .setEventBusOptions(EventBusGuard.internalOptions(eventBus, ports.guard, ports.internal));
     return Vertx.builder().with(options).withClusterManager(manager).buildClustered()
+        .onComplete(ar -> ports.handOver()) // to the guard, next: see EventBusGuard.ports
         .recover(e -> Future.failedFuture(new HsmException(ErrorCode.CONFIG_INVALID,
             "cannot join cluster '" + config.name() + "' as " + config.host() + ":" + config.memberPort()
                 + " (members " + String.join(",", config.members()) + "): " + e.getMessage(), null, null, e)))
         // Before this member registers any handler, so before anyone sends to it: see EventBusGuard.ports.
-        .compose(vertx -> EventBusGuard.listen(vertx, eventBus, config.host(), eventBusPort)
+        .compose(vertx -> EventBusGuard.listen(vertx, eventBus, config.host(), ports.guard)
             .map(vertx)
-            .recover(e -> vertx.close().transform(closed -> Future.<Vertx>failedFuture(e))));
+            .recover(e -> closeAndFail(vertx, e)));
+  }
+
+  /**
+   * Fails the start with {@code e} at once and closes the half-built member in the background. Not after its
+   * close: a continuation of a future of that Vert.x runs on its event loop, which the close stops, so it never
+   * ran, and a member whose guard could not listen never failed its start (the caller gave up after 60 s). The
+   * returned future belongs to no context.
+   */
+  private static Future<Vertx> closeAndFail(Vertx vertx, Throwable e) {
+    Promise<Vertx> failed = Promise.promise();
+    failed.fail(e);
+    vertx.close();
+    return failed.future();
   }
 
   /** The membership of a member configured with {@code c}. */

@@ -104,18 +104,55 @@ final class EventBusGuard {
   /**
    * The guard's port ({@code configured}, or a free one on {@code host} when it is 0) and a free loopback port
    * for Vert.x's own server, found while both are held, so they differ. The guard can only listen once the
-   * clustered Vert.x exists, and that Vert.x must be told the port it advertises before: so the ports are
-   * found here and taken moments later (before any handler of this member is registered, so before anyone
-   * sends to it). Vert.x's own server gets its port explicitly: with port 0 it could be given the guard's,
-   * just released (seen once in a test run). Another process taking one in between fails the start with a
-   * clear error.
+   * clustered Vert.x exists, and that Vert.x must be told the port it advertises before. So a guard port found
+   * free stays held (a listening socket) until the guard takes it ({@link Ports#handOver}): found and released at
+   * once, it was free for the seconds of the cluster join, and an outgoing connection (Raft retries a stopped
+   * peer many times a second) was once given it as its local port; that member's start failed (seen in CI).
+   * Vert.x's own server gets its port explicitly (with port 0 it was once given the guard's), released here:
+   * Vert.x takes it at once, as it is built.
    */
-  static int[] ports(String host, int configured) {
-    try (ServerSocket guard = configured != 0 ? null : new ServerSocket(0, 1, InetAddress.getByName(host));
-        ServerSocket own = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return new int[] {guard == null ? configured : guard.getLocalPort(), own.getLocalPort()};
+  static Ports ports(String host, int configured) {
+    ServerSocket guard = null;
+    try (ServerSocket own = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
+      guard = configured != 0 ? null : new ServerSocket(0, 1, InetAddress.getByName(host));
+      return new Ports(guard == null ? configured : guard.getLocalPort(), own.getLocalPort(), guard);
     } catch (IOException e) {
+      closeQuietly(guard);
       throw new HsmException(ErrorCode.CONFIG_INVALID, "no free port for event-bus links on " + host + ": " + e);
+    }
+  }
+
+  /** The ports {@link #ports} found; the guard's, when it was found free, held until {@link #handOver}. */
+  static final class Ports implements AutoCloseable {
+    final int guard;
+    final int internal;
+    private ServerSocket held;
+
+    private Ports(int guard, int internal, ServerSocket held) {
+      this.guard = guard;
+      this.internal = internal;
+      this.held = held;
+    }
+
+    /** Frees the guard's port, right before the guard listens on it (or when the start fails). */
+    synchronized void handOver() {
+      closeQuietly(held);
+      held = null;
+    }
+
+    @Override
+    public void close() {
+      handOver();
+    }
+  }
+
+  private static void closeQuietly(ServerSocket s) {
+    if (s != null) {
+      try {
+        s.close();
+      } catch (IOException e) {
+        // nothing held any more either way
+      }
     }
   }
 

@@ -18,6 +18,7 @@ import java.security.cert.X509Certificate;
 import java.security.interfaces.RSAPublicKey;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.Arrays;
+import java.util.HexFormat;
 import org.bouncycastle.util.io.pem.PemObject;
 import org.bouncycastle.util.io.pem.PemReader;
 import org.bouncycastle.util.io.pem.PemWriter;
@@ -43,6 +44,25 @@ public final class TransportCertificates {
   /** Larger than any certificate {@link ClusterCa} issues; a request field beyond it is refused unread. */
   public static final int MAX_CERTIFICATE_BYTES = 8 * 1024;
   static final int MIN_RSA_BITS = 2048;
+  /**
+   * Where an agent whose token holds the cluster key writes its check value (hex) at every start: what a transport
+   * key certificate must carry ({@code cluster transport-cert --cluster-key-check}).
+   */
+  public static final String CHECK_VALUE_FILE = "cluster-key-check";
+  /**
+   * The certificate extension with the cluster key's check value (an OCTET STRING): an OID of hsmbridge's own,
+   * under the UUID arc 2.25 (ITU-T X.667), so it needs no registration.
+   */
+  static final org.bouncycastle.asn1.ASN1ObjectIdentifier CLUSTER_KEY_CHECK_OID =
+      new org.bouncycastle.asn1.ASN1ObjectIdentifier("2.25.61196311136540522029472297344775974742");
+
+  /** What a transport key certificate certifies: the key to wrap to, and the cluster key it may receive. */
+  public record Certified(byte[] spki, byte[] clusterKeyCheck) {
+    @Override
+    public String toString() {
+      return "Certified[transport key, cluster key check " + HexFormat.of().formatHex(clusterKeyCheck) + "]";
+    }
+  }
 
   private TransportCertificates() {}
 
@@ -50,9 +70,9 @@ public final class TransportCertificates {
    * The transport key a joiner's certificate certifies, when the cluster CA issued it for {@code hsmId} as a
    * transport key certificate and it is valid now; else an {@link ErrorCode#ACCESS_DENIED} saying why.
    *
-   * @return the certified key's SubjectPublicKeyInfo: the only key the cluster key may be wrapped to
+   * @return the certified key (the only key the cluster key may be wrapped to) and cluster key check value
    */
-  public static byte[] verify(X509Certificate ca, byte[] der, String hsmId) {
+  public static Certified verify(X509Certificate ca, byte[] der, String hsmId) {
     if (der == null || der.length == 0 || der.length > MAX_CERTIFICATE_BYTES) {
       throw denied("a joining HSM must present its transport key certificate (at most " + MAX_CERTIFICATE_BYTES
           + " bytes, DER): see docs/cluster-transport.md, \"Joining: the transport key certificate\"");
@@ -86,7 +106,46 @@ public final class TransportCertificates {
     }
     byte[] spki = cert.getPublicKey().getEncoded();
     rsaKey(spki, "certified transport key");
-    return spki;
+    byte[] check = clusterKeyCheck(cert);
+    if (check == null) {
+      throw denied("the transport key certificate carries no cluster key check value");
+    }
+    return new Certified(spki, check);
+  }
+
+  /** The cluster key check value a transport key certificate carries, or null. */
+  public static byte[] clusterKeyCheck(X509Certificate cert) {
+    byte[] ext = cert.getExtensionValue(CLUSTER_KEY_CHECK_OID.getId());
+    if (ext == null) {
+      return null;
+    }
+    try {
+      // getExtensionValue wraps the extension's own OCTET STRING in another one.
+      byte[] inner = org.bouncycastle.asn1.ASN1OctetString.getInstance(ext).getOctets();
+      byte[] check = org.bouncycastle.asn1.ASN1OctetString.getInstance(inner).getOctets();
+      return check.length == io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES ? check : null;
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
+  /** A check value as the CLI takes and agents write it: {@value io.hsmbridge.pkcs11.ClusterKeys#CHECK_VALUE_BYTES} bytes in hex. */
+  public static byte[] parseCheckValue(String hex) {
+    try {
+      byte[] value = HexFormat.of().parseHex(hex == null ? "" : hex.trim());
+      if (value.length == io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES) {
+        return value;
+      }
+    } catch (IllegalArgumentException e) {
+      // below
+    }
+    throw new HsmException(ErrorCode.INVALID_PARAMETER, "a cluster key check value is "
+        + 2 * io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES + " hex digits (a member's " + CHECK_VALUE_FILE + ")");
+  }
+
+  /** Writes an agent's check value file (hex, public). */
+  public static void writeCheckValue(Path file, byte[] check) throws IOException {
+    writeAtomically(file, HexFormat.of().formatHex(check) + "\n");
   }
 
   /** The certificate agents check transport key certificates against: the cluster CA's ({@code cluster.tls.ca}). */
@@ -132,11 +191,13 @@ public final class TransportCertificates {
   }
 
   /**
-   * Certifies the key of the request {@code requestFile} for {@code hsmId} and writes the certificate to
+   * Certifies the key of the request {@code requestFile} for {@code hsmId}, and the cluster key it may receive, and
+   * writes the certificate to
    * {@code out} (atomically: the waiting joiner never reads half a file).
    */
-  public static X509Certificate sign(ClusterCa ca, String hsmId, Path requestFile, Path out) throws IOException {
-    X509Certificate cert = ca.issueTransportCertificate(hsmId, readRequest(requestFile));
+  public static X509Certificate sign(ClusterCa ca, String hsmId, Path requestFile, byte[] clusterKeyCheck, Path out)
+      throws IOException {
+    X509Certificate cert = ca.issueTransportCertificate(hsmId, readRequest(requestFile), clusterKeyCheck);
     writeAtomically(out, ClusterCa.pem(cert));
     return cert;
   }

@@ -29,18 +29,22 @@ import java.util.logging.Logger;
  * certificate to {@code hsmbridge.v1.cluster.key}; a member that holds the cluster key checks that the cluster
  * CA issued it, as a transport key certificate, for the HSM that asks, imports the certified key as a trusted
  * key, wraps the cluster key to it (RSA-OAEP) and answers with the blob; the joiner's SO unwraps it as a
- * trusted key. The plaintext key never leaves a token; the event bus carries only the certificate and the
- * wrapped blob, over the cluster's mutual TLS.
+ * trusted key, once the key's check value (computed inside the token) is the one the certificate carries. The
+ * plaintext key never leaves a token; the event bus carries only the certificate and the wrapped blob, over the
+ * cluster's mutual TLS.
  *
  * <p>Trust: only agents (an agent certificate of the cluster CA) may ask, or answer: every member's
  * EventBusGuard refuses a frame to this address from a front door's or an application's link, and the
  * membership refuses their consuming it (AddressPolicy). And the cluster key is wrapped only to a key the CA
- * certified: the holder of an agent's TLS key without its token cannot ask with a key pair of its own.
+ * certified: the holder of an agent's TLS key without its token cannot ask with a key pair of its own, nor, by
+ * answering, make a joiner install a key of its choosing.
  */
 final class ClusterKeyJoin {
   private static final Logger LOG = Logger.getLogger(ClusterKeyJoin.class.getName());
   private static final Duration JOIN_LIMIT = Duration.ofMinutes(3);
   private static final long RETRY_MS = 500;
+  /** After a refusal: slower, so a misconfigured joiner logs one warning every 2 s, not two a second. */
+  private static final long REFUSED_RETRY_MS = 2_000;
   /** How long a joiner waits for its transport key certificate (an operator may sign it by hand). */
   private static final Duration CERTIFICATE_WAIT = Duration.ofMinutes(30);
   private static final int MAX_CERTIFICATE_FIELD_CHARS = (TransportCertificates.MAX_CERTIFICATE_BYTES + 2) / 3 * 4;
@@ -60,18 +64,43 @@ final class ClusterKeyJoin {
 
   /** Blocks until the token holds the cluster key. */
   void ensure(boolean createIfMissing) {
-    if (hsm.clusterKeys().hasClusterKey()) {
-      return;
+    if (!hsm.clusterKeys().hasClusterKey()) {
+      if (createIfMissing) {
+        hsm.clusterKeys().createClusterKey();
+        // The backup key (PBK) is born beside the cluster key and travels with it to every joiner.
+        hsm.backupKeys().createBackupKey();
+        LOG.info(hsmId + " created the cluster key and the backup key inside token '" + hsm.label() + "'");
+      } else {
+        join();
+      }
     }
-    if (createIfMissing) {
-      hsm.clusterKeys().createClusterKey();
-      // The backup key (PBK) is born beside the cluster key and travels with it to every joiner.
-      hsm.backupKeys().createBackupKey();
-      LOG.info(hsmId + " created the cluster key and the backup key inside token '" + hsm.label() + "'");
-      return;
+    publishCheckValue();
+  }
+
+  /**
+   * Writes the cluster key's check value where whoever certifies a joiner's transport key reads it (the CLI, the
+   * container script; docs/cluster-transport.md). It is public: equal values mean the same key, nothing more.
+   */
+  private void publishCheckValue() {
+    byte[] check = hsm.clusterKeys().clusterKeyCheckValue();
+    Path file = transportDir.resolve(TransportCertificates.CHECK_VALUE_FILE);
+    try {
+      Files.createDirectories(transportDir);
+      TransportCertificates.writeCheckValue(file, check);
+    } catch (IOException e) {
+      LOG.warning(hsmId + " could not write " + file + " (joiners' transport keys are certified with it): " + e);
     }
-    String certificate = Base64.getEncoder().encodeToString(transportCertificate());
-    JsonObject request = new JsonObject().put("hsmId", hsmId).put("certificate", certificate);
+    LOG.info(hsmId + " holds the cluster key with check value " + java.util.HexFormat.of().formatHex(check));
+  }
+
+  private void join() {
+    X509Certificate certificate = transportCertificate();
+    byte[] expectedCheck = TransportCertificates.clusterKeyCheck(certificate);
+    if (expectedCheck == null) {
+      throw new HsmException(ErrorCode.CONFIG_INVALID, "the transport key certificate in " + transportDir
+          + " carries no cluster key check value: certify the request again with ./hsmbridge cluster transport-cert");
+    }
+    JsonObject request = new JsonObject().put("hsmId", hsmId).put("certificate", Base64.getEncoder().encodeToString(der(certificate)));
     long deadline = System.nanoTime() + JOIN_LIMIT.toNanos();
     while (true) {
       try {
@@ -79,7 +108,21 @@ final class ClusterKeyJoin {
                 new DeliveryOptions().setSendTimeout(20_000))
             .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).body();
         ClusterKeys.JoinerKeys keys = joinerKeys(reply);
-        hsm.clusterKeys().installClusterKey(keys); // destroys the transport key pair: its files are spent
+        try {
+          // Destroys the transport key pair once the key is in: its files are spent.
+          hsm.clusterKeys().installClusterKey(keys, expectedCheck);
+        } catch (HsmException e) {
+          if (e.code() != ErrorCode.ACCESS_DENIED) {
+            throw e;
+          }
+          // Not the cluster's key: whoever answered is no honest member. Ask again; another member may answer.
+          LOG.warning(hsmId + " refused the cluster key from " + reply.getString("from") + ": " + e.getMessage());
+          if (System.nanoTime() > deadline) {
+            throw e;
+          }
+          sleep();
+          continue;
+        }
         forgetTransportFiles();
         LOG.info(hsmId + " received " + (1 + keys.newerClusterKeys().size()) + " cluster key generations and "
             + keys.backupKeys().size() + " backup key generations from " + reply.getString("from"));
@@ -88,8 +131,14 @@ final class ClusterKeyJoin {
         boolean nobodyYet = e.getCause() instanceof ReplyException
             && ((ReplyException) e.getCause()).failureType() == ReplyFailure.NO_HANDLERS;
         if (e.getCause() instanceof ReplyException r && r.failureCode() == ErrorCode.ACCESS_DENIED.code()) {
-          throw new HsmException(ErrorCode.ACCESS_DENIED, "a member refused to wrap the cluster key to this HSM's"
-              + " transport key: " + r.getMessage());
+          // A certificate for another cluster key or CA; or a rogue answerer refusing: ask again until the limit.
+          LOG.warning(hsmId + ": a member refused to wrap the cluster key to this HSM's transport key: " + r.getMessage());
+          if (System.nanoTime() > deadline) {
+            throw new HsmException(ErrorCode.ACCESS_DENIED, "members refused to wrap the cluster key to this HSM's"
+                + " transport key for " + JOIN_LIMIT.toMinutes() + " min; the last said: " + r.getMessage());
+          }
+          sleep(REFUSED_RETRY_MS);
+          continue;
         }
         if (!nobodyYet) {
           throw new HsmException(ErrorCode.INTERNAL, "cannot get the cluster key from a member: " + e.getCause().getMessage());
@@ -112,7 +161,7 @@ final class ClusterKeyJoin {
    * The CA's certificate of this token's transport key, DER: made (once) and requested when missing, then
    * waited for. The key survives restarts, so a certificate signed while this agent was down still fits.
    */
-  private byte[] transportCertificate() {
+  private X509Certificate transportCertificate() {
     byte[] spki = hsm.clusterKeys().transportPublicKey();
     if (spki == null) {
       spki = hsm.clusterKeys().createTransportKey();
@@ -129,7 +178,8 @@ final class ClusterKeyJoin {
       }
       LOG.info(hsmId + " waits for the cluster CA to certify its transport key (up to " + CERTIFICATE_WAIT.toMinutes()
           + " min): on the machine that holds the CA, ./hsmbridge cluster transport-cert --hsm-id " + hsmId + " --request "
-          + requestFile + " --out " + certificateFile + (Files.exists(certificateFile) ? " (the certificate there is for"
+          + requestFile + " --cluster-key-check <" + TransportCertificates.CHECK_VALUE_FILE + " of an HSM that holds the"
+          + " cluster key> --out " + certificateFile + (Files.exists(certificateFile) ? " (the certificate there is for"
           + " another transport key)" : ""));
       long deadline = System.nanoTime() + CERTIFICATE_WAIT.toNanos();
       while ((certificate = certificateOrNull(certificateFile, spki)) == null) {
@@ -142,10 +192,14 @@ final class ClusterKeyJoin {
       }
       LOG.info(hsmId + " found the certificate of its transport key in " + certificateFile);
     }
+    return certificate;
+  }
+
+  private static byte[] der(X509Certificate certificate) {
     try {
       return certificate.getEncoded();
     } catch (java.security.cert.CertificateEncodingException e) {
-      throw new HsmException(ErrorCode.CONFIG_INVALID, "cannot encode the transport key certificate " + certificateFile);
+      throw new HsmException(ErrorCode.CONFIG_INVALID, "cannot encode the transport key certificate: " + e.getMessage());
     }
   }
 
@@ -186,7 +240,13 @@ final class ClusterKeyJoin {
         }
         byte[] spki;
         try {
-          spki = TransportCertificates.verify(ca, Base64.getDecoder().decode(text), body.getString("hsmId"));
+          TransportCertificates.Certified certified = TransportCertificates.verify(ca, Base64.getDecoder().decode(text),
+              body.getString("hsmId"));
+          if (!java.security.MessageDigest.isEqual(certified.clusterKeyCheck(), hsm.clusterKeys().clusterKeyCheckValue())) {
+            throw new HsmException(ErrorCode.ACCESS_DENIED, "the transport key certificate is for another cluster key"
+                + " (its check value is not this token's)");
+          }
+          spki = certified.spki();
         } catch (HsmException e) {
           LOG.warning("refused to wrap the cluster key for a member asking as HSM " + body.getString("hsmId") + ": "
               + e.getMessage());
@@ -249,8 +309,12 @@ final class ClusterKeyJoin {
   }
 
   private static void sleep() {
+    sleep(RETRY_MS);
+  }
+
+  private static void sleep(long ms) {
     try {
-      Thread.sleep(RETRY_MS);
+      Thread.sleep(ms);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new HsmException(ErrorCode.INTERNAL, "interrupted while fetching the cluster key");

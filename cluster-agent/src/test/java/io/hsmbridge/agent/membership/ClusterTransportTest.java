@@ -41,6 +41,65 @@ class ClusterTransportTest {
     TestMembers.closeAll(started);
   }
 
+  /**
+   * A guard port found free (cluster.eventBusPort=0) stays held while the member joins, until the guard takes it:
+   * released at once, it was free for seconds, and an outgoing connection was once given it (a start failed in CI).
+   */
+  @Test
+  void aGuardPortFoundFreeStaysHeldUntilTheGuardTakesIt() throws Exception {
+    InetAddress loopback = InetAddress.getByName("127.0.0.1");
+    EventBusGuard.Ports ports = EventBusGuard.ports("127.0.0.1", 0);
+    try {
+      assertTrue(ports.guard != ports.internal);
+      org.junit.jupiter.api.Assertions.assertThrows(java.net.BindException.class,
+          () -> new ServerSocket(ports.guard, 1, loopback).close(), "another socket took the reserved port");
+    } finally {
+      ports.handOver();
+    }
+    new ServerSocket(ports.guard, 1, loopback).close(); // the guard can take it now
+  }
+
+  /**
+   * A member whose event-bus port is taken (here by another process's socket; once, in CI, by an outgoing
+   * connection's local port) fails its start with the guard's error within seconds, and its membership port is
+   * free again: before, the failed start waited on its half-built Vert.x's close past the caller's 60 s.
+   */
+  @Test
+  void aMemberWhoseEventBusPortIsTakenFailsItsStartAtOnce() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "taken");
+    int memberPort = TestMembers.freePort();
+    ClusterConfig c = TestMembers.memberConfig(ca, "taken", "hsm1", ClusterCa.MemberKind.AGENT, memberPort,
+        "127.0.0.1:" + memberPort, tmp.resolve("hsm1"));
+    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      ClusterConfig onTakenPort = new ClusterConfig(true, c.name(), c.host(), c.memberPort(), taken.getLocalPort(),
+          c.members(), c.tlsCert(), c.tlsKey(), c.tlsCa());
+      long t0 = System.nanoTime();
+      ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+          () -> ClusterTransport.start(onTakenPort, new VertxOptions().setEventLoopPoolSize(1))
+              .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS));
+      long ms = (System.nanoTime() - t0) / 1_000_000;
+      assertTrue(e.getCause().getMessage().contains("cannot listen for event-bus links on 127.0.0.1:" + taken.getLocalPort()),
+          e.getCause().getMessage());
+      assertTrue(ms < 20_000, "the failed start took " + ms + " ms");
+    }
+    // Its close (in the background) frees the membership port: a member starts there.
+    ClusterConfig again = TestMembers.memberConfig(ca, "taken", "hsm1b", ClusterCa.MemberKind.AGENT, memberPort,
+        "127.0.0.1:" + memberPort, tmp.resolve("hsm1b"));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (true) {
+      try {
+        started.add(ClusterTransport.start(again, new VertxOptions().setEventLoopPoolSize(1))
+            .toCompletionStage().toCompletableFuture().get(45, TimeUnit.SECONDS));
+        return;
+      } catch (ExecutionException stillHeld) {
+        if (System.nanoTime() > deadline) {
+          throw stillHeld;
+        }
+        Thread.sleep(500);
+      }
+    }
+  }
+
   @Test
   void requestRoundTripsBetweenMembersOverTls() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t1");

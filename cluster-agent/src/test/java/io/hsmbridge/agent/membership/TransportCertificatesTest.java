@@ -23,14 +23,18 @@ import org.junit.jupiter.api.io.TempDir;
  * bus, with real tokens: AgentAddressesAttackTest.)
  */
 class TransportCertificatesTest {
+  private static final byte[] CHECK = java.util.HexFormat.of().parseHex("00112233445566778899aabbccddeeff");
   @TempDir Path tmp;
 
   @Test
   void acceptsTheCertifiedKeyForItsHsmOnly() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t");
     byte[] key = rsa(3072);
-    X509Certificate cert = ca.issueTransportCertificate("hsm2", key);
-    assertArrayEquals(key, TransportCertificates.verify(ca.certificate(), cert.getEncoded(), "hsm2"));
+    X509Certificate cert = ca.issueTransportCertificate("hsm2", key, CHECK);
+    TransportCertificates.Certified certified = TransportCertificates.verify(ca.certificate(), cert.getEncoded(), "hsm2");
+    assertArrayEquals(key, certified.spki());
+    assertArrayEquals(CHECK, certified.clusterKeyCheck());
+    assertArrayEquals(CHECK, TransportCertificates.clusterKeyCheck(cert));
     assertEquals(ClusterCa.MemberKind.TRANSPORT_KEY, ClusterCa.MemberKind.of(cert));
     assertFalse(MembershipTls.isMember(cert), "no TLS port accepts a transport key certificate");
     assertFalse(RaftTrust.isAgent(cert));
@@ -58,12 +62,15 @@ class TransportCertificatesTest {
   @Test
   void theCaCertifiesOnlyRsaKeysOfAtLeast2048Bits() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t");
-    HsmException small = assertThrows(HsmException.class, () -> ca.issueTransportCertificate("hsm2", rsa(1024)));
+    HsmException small = assertThrows(HsmException.class, () -> ca.issueTransportCertificate("hsm2", rsa(1024), CHECK));
     assertTrue(small.getMessage().contains("1024 bits"), small.getMessage());
     KeyPairGenerator ec = KeyPairGenerator.getInstance("EC");
     byte[] ecKey = ec.generateKeyPair().getPublic().getEncoded();
-    assertThrows(HsmException.class, () -> ca.issueTransportCertificate("hsm2", ecKey));
-    assertThrows(HsmException.class, () -> ca.issueTransportCertificate("../hsm2", rsa(2048)));
+    assertThrows(HsmException.class, () -> ca.issueTransportCertificate("hsm2", ecKey, CHECK));
+    byte[] key = rsa(2048);
+    assertThrows(HsmException.class, () -> ca.issueTransportCertificate("../hsm2", key, CHECK));
+    assertThrows(HsmException.class, () -> ca.issueTransportCertificate("hsm2", key, null), "no check value");
+    assertThrows(HsmException.class, () -> ca.issueTransportCertificate("hsm2", key, new byte[15]));
   }
 
   @Test
@@ -75,9 +82,17 @@ class TransportCertificatesTest {
     TransportCertificates.writeRequest(request, key);
     assertTrue(Files.readString(request).startsWith("-----BEGIN PUBLIC KEY-----"));
     assertNull(TransportCertificates.certificateFor(out, key), "no certificate yet");
-    TransportCertificates.sign(ca, "hsm2", request, out);
+    TransportCertificates.sign(ca, "hsm2", request, CHECK, out);
     X509Certificate cert = TransportCertificates.certificateFor(out, key);
-    assertArrayEquals(key, TransportCertificates.verify(ca.certificate(), cert.getEncoded(), "hsm2"));
+    assertArrayEquals(key, TransportCertificates.verify(ca.certificate(), cert.getEncoded(), "hsm2").spki());
+
+    Path checkFile = tmp.resolve(TransportCertificates.CHECK_VALUE_FILE);
+    TransportCertificates.writeCheckValue(checkFile, CHECK);
+    assertArrayEquals(CHECK, TransportCertificates.parseCheckValue(Files.readString(checkFile)));
+    for (String bad : new String[] {"", "00", "zz".repeat(16), "00".repeat(17)}) {
+      assertEquals(ErrorCode.INVALID_PARAMETER,
+          assertThrows(HsmException.class, () -> TransportCertificates.parseCheckValue(bad)).code(), bad);
+    }
     assertNull(TransportCertificates.certificateFor(out, rsa(2048)), "a certificate of another key (a token made anew)");
 
     Files.writeString(request, "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n");

@@ -1,6 +1,8 @@
 package io.hsmbridge.agent.node;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,6 +31,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -47,6 +50,25 @@ class AgentAddressesAttackTest {
   @TempDir Path tmp;
   private TestMembers members;
 
+  private int agentPort;
+  private String seeds;
+
+  @BeforeEach
+  void members() throws Exception {
+    members = new TestMembers(tmp, "theft");
+    agentPort = freePort();
+    seeds = "127.0.0.1:" + agentPort;
+  }
+
+  /** The agent hsm1, on the membership port every other member is seeded with. */
+  private Vertx agent() throws Exception {
+    return members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
+  }
+
+  private Vertx member(String name, ClusterCa.MemberKind kind) throws Exception {
+    return members.join(name, kind, freePort(), seeds);
+  }
+
   @AfterEach
   void closeAll() {
     if (members != null) {
@@ -56,22 +78,19 @@ class AgentAddressesAttackTest {
 
   @Test
   void onlyAnAgentCanAskForOrAnswerWithTheClusterKey() throws Exception {
-    members = new TestMembers(tmp, "theft");
-    int agentPort = freePort();
-    String seeds = "127.0.0.1:" + agentPort;
     try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"));
         HsmToken joinerToken = HsmToken.open(SoftHsmFixture.newToken("joiner"))) {
       hsm.clusterKeys().createClusterKey();
-      Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
+      Vertx agent = agent();
       ClusterKeyJoin.serve(agent, hsm, members.ca().certificate());
-      Vertx frontDoor = members.join("bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
-      Vertx app = members.join("app", ClusterCa.MemberKind.APPLICATION, freePort(), seeds);
-      Vertx joiner = members.join("hsm2", ClusterCa.MemberKind.AGENT, freePort(), seeds);
+      Vertx frontDoor = member("bridge", ClusterCa.MemberKind.FRONT_DOOR);
+      Vertx app = member("app", ClusterCa.MemberKind.APPLICATION);
+      Vertx joiner = member("hsm2", ClusterCa.MemberKind.AGENT);
       awaitTrue("every member routes the cluster-key address to the agent", () -> List.of(frontDoor, app, joiner).stream()
           .allMatch(v -> routes(v, Addresses.CLUSTER_KEY).size() == 1));
 
       // Another (rogue) front door consumes the address too, to answer joiners with a key of its choosing.
-      Vertx rogue = members.join("bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
+      Vertx rogue = member("bridge2", ClusterCa.MemberKind.FRONT_DOOR);
       AtomicInteger rogueAsked = new AtomicInteger();
       rogue.eventBus().<JsonObject>consumer(Addresses.CLUSTER_KEY, m -> {
         rogueAsked.incrementAndGet();
@@ -82,7 +101,8 @@ class AgentAddressesAttackTest {
 
       // The joiner's token made its transport key; the cluster CA certified it (as the CLI does).
       byte[] transportKey = joinerToken.clusterKeys().createTransportKey();
-      JsonObject ask = ask("hsm2", members.ca().issueTransportCertificate("hsm2", transportKey).getEncoded());
+      JsonObject ask = ask("hsm2", members.ca().issueTransportCertificate("hsm2", transportKey,
+          hsm.clusterKeys().clusterKeyCheckValue()).getEncoded());
       JsonObject reply = null;
       for (int i = 0; i < 4; i++) {
         reply = request(joiner, ask, 20_000);
@@ -112,26 +132,28 @@ class AgentAddressesAttackTest {
    */
   @Test
   void anAgentsTlsKeyWithoutItsTokenCannotGetTheClusterKey() throws Exception {
-    members = new TestMembers(tmp, "theft");
-    int agentPort = freePort();
-    String seeds = "127.0.0.1:" + agentPort;
     try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"));
         HsmToken joinerToken = HsmToken.open(SoftHsmFixture.newToken("joiner"))) {
       hsm.clusterKeys().createClusterKey();
-      Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
+      Vertx agent = agent();
       ClusterKeyJoin.serve(agent, hsm, members.ca().certificate());
-      Vertx thief = members.join("hsm3", ClusterCa.MemberKind.AGENT, freePort(), seeds);
+      Vertx thief = member("hsm3", ClusterCa.MemberKind.AGENT);
       awaitTrue("the thief routes the cluster-key address to the agent", () -> routes(thief, Addresses.CLUSTER_KEY).size() == 1);
 
       byte[] softwareKey = softwareRsaKey();
       ClusterCa otherCa = ClusterCa.create(tmp.resolve("other-ca"), "theft");
-      byte[] genuine = members.ca().issueTransportCertificate("hsm2", joinerToken.clusterKeys().createTransportKey()).getEncoded();
+      byte[] check = hsm.clusterKeys().clusterKeyCheckValue();
+      byte[] genuine = members.ca().issueTransportCertificate("hsm2", joinerToken.clusterKeys().createTransportKey(), check)
+          .getEncoded();
       Path agentCert = members.ca().issueMember("hsm4", ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"),
           tmp.resolve("hsm4")).certificate();
       Map<String, JsonObject> asks = new LinkedHashMap<>();
       asks.put("a bare public key (the request before transport certificates)",
           new JsonObject().put("hsmId", "hsm3").put("spki", Base64.getEncoder().encodeToString(softwareKey)));
-      asks.put("a transport certificate of another CA", ask("hsm3", otherCa.issueTransportCertificate("hsm3", softwareKey).getEncoded()));
+      asks.put("a transport certificate of another CA", ask("hsm3", otherCa.issueTransportCertificate("hsm3", softwareKey, check)
+          .getEncoded()));
+      asks.put("a transport certificate of the cluster CA for another cluster key", ask("hsm3",
+          members.ca().issueTransportCertificate("hsm3", softwareKey, new byte[check.length]).getEncoded()));
       asks.put("an agent certificate of the cluster CA", ask("hsm4", readDer(agentCert)));
       asks.put("the real joiner's certificate, asking as another HSM", ask("hsm3", genuine));
       asks.put("garbage", ask("hsm3", new byte[] {0x30, 0x03, 0x02, 0x01, 0x01}));
@@ -148,14 +170,57 @@ class AgentAddressesAttackTest {
     }
   }
 
+  /**
+   * The same thief answers joiners instead (it may consume the address: it holds an agent certificate), with a
+   * cluster key of its own wrapped to the joiner's certified transport key. The joiner checks the key it received
+   * inside its token against the check value in its certificate, refuses it, asks again, and installs the key of
+   * the agent that holds the cluster's own.
+   */
+  @Test
+  void aJoinerInstallsOnlyTheClustersOwnKeyWhoeverAnswers() throws Exception {
+    try (HsmToken hsm = HsmToken.open(SoftHsmFixture.newToken("theft"));
+        HsmToken rogueToken = HsmToken.open(SoftHsmFixture.newToken("rogue"));
+        HsmToken joinerToken = HsmToken.open(SoftHsmFixture.newToken("joiner"))) {
+      hsm.clusterKeys().createClusterKey();
+      rogueToken.clusterKeys().createClusterKey();
+      Vertx agent = agent();
+      Vertx thief = member("hsm3", ClusterCa.MemberKind.AGENT);
+      Vertx joiner = member("hsm2", ClusterCa.MemberKind.AGENT);
+      AtomicInteger thiefAsked = new AtomicInteger();
+      thief.eventBus().<JsonObject>consumer(Addresses.CLUSTER_KEY, m -> thief.executeBlocking(() -> {
+        byte[] der = Base64.getDecoder().decode(m.body().getString("certificate"));
+        byte[] spki = java.security.cert.CertificateFactory.getInstance("X.509")
+            .generateCertificate(new java.io.ByteArrayInputStream(der)).getPublicKey().getEncoded();
+        thiefAsked.incrementAndGet();
+        return ClusterKeyJoin.toJson(rogueToken.clusterKeys().wrapForJoiner(spki)).put("from", "thief");
+      }).onSuccess(m::reply));
+      awaitTrue("the joiner routes the cluster-key address to the thief", () -> routes(joiner, Addresses.CLUSTER_KEY).size() == 1);
+
+      // The joiner's transport key, certified as `up` does it (request file, the CA, the cluster's check value).
+      Path dir = java.nio.file.Files.createDirectories(tmp.resolve("hsm2-state"));
+      io.hsmbridge.agent.membership.TransportCertificates.writeRequest(dir.resolve("req.pem"),
+          joinerToken.clusterKeys().createTransportKey());
+      io.hsmbridge.agent.membership.TransportCertificates.sign(members.ca(), "hsm2", dir.resolve("req.pem"),
+          hsm.clusterKeys().clusterKeyCheckValue(),
+          dir.resolve(io.hsmbridge.agent.membership.TransportCertificates.CERTIFICATE_FILE));
+      java.util.concurrent.CompletableFuture<Void> joined = java.util.concurrent.CompletableFuture.runAsync(
+          () -> new ClusterKeyJoin(joiner, joinerToken, "hsm2", dir).ensure(false));
+      awaitTrue("the thief answered twice, or the joiner took its key", () -> thiefAsked.get() >= 2
+          || joinerToken.clusterKeys().hasClusterKey());
+      assertFalse(joinerToken.clusterKeys().hasClusterKey(), "the joiner installed the thief's key");
+      ClusterKeyJoin.serve(agent, hsm, members.ca().certificate());
+      joined.get(60, TimeUnit.SECONDS);
+      assertArrayEquals(hsm.clusterKeys().clusterKeyCheckValue(), joinerToken.clusterKeys().clusterKeyCheckValue());
+      assertEquals(java.util.HexFormat.of().formatHex(hsm.clusterKeys().clusterKeyCheckValue()), java.nio.file.Files.readString(
+          dir.resolve(io.hsmbridge.agent.membership.TransportCertificates.CHECK_VALUE_FILE)).trim());
+    }
+  }
+
   @Test
   void aFrontDoorCannotConsumeAnAgentsAddressNorPublishHeartbeats() throws Exception {
-    members = new TestMembers(tmp, "theft");
-    int agentPort = freePort();
-    String seeds = "127.0.0.1:" + agentPort;
-    Vertx agent = members.join("hsm1", ClusterCa.MemberKind.AGENT, agentPort, seeds);
-    Vertx frontDoor = members.join("bridge", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
-    Vertx rogue = members.join("bridge2", ClusterCa.MemberKind.FRONT_DOOR, freePort(), seeds);
+    Vertx agent = agent();
+    Vertx frontDoor = member("bridge", ClusterCa.MemberKind.FRONT_DOOR);
+    Vertx rogue = member("bridge2", ClusterCa.MemberKind.FRONT_DOOR);
     String agentAddress = Addresses.agentIncarnation("hsm1", "run1");
     AtomicInteger heartbeats = new AtomicInteger();
     agent.eventBus().<JsonObject>consumer(Addresses.HEARTBEAT, m -> heartbeats.incrementAndGet());
