@@ -129,6 +129,35 @@ class TypedClientTest {
     assertEquals(ErrorCode.UNKNOWN_KEY, unknown.code());
   }
 
+  /**
+   * Asynchronous calls are bounded in flight (each holds a client thread while its request is out), and every one
+   * queued behind them completes. Before, the client made a thread for each waiting call, without bound.
+   */
+  @Test
+  void asyncCallsOutAtOnceAreBoundedAndEveryOneCompletes() throws Exception {
+    try (HsmClient own = HsmClient.connect(options().asyncThreads(4))) {
+      Signer signer = own.keys().generate(KeySpec.EC_P256, "typed-bounded").signer(Algorithm.ECDSA_SHA256);
+      java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+      java.util.concurrent.atomic.AtomicInteger most = new java.util.concurrent.atomic.AtomicInteger();
+      java.util.List<CompletableFuture<Integer>> calls = new java.util.ArrayList<>();
+      for (int i = 0; i < 200; i++) {
+        calls.add(own.callAsync(h -> {
+          most.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+          try {
+            return signer.sign(new byte[] {(byte) 1}).length;
+          } finally {
+            inFlight.decrementAndGet();
+          }
+        }).toCompletableFuture());
+      }
+      for (CompletableFuture<Integer> call : calls) {
+        assertTrue(call.get(120, TimeUnit.SECONDS) > 0);
+      }
+      assertTrue(most.get() <= 4, "calls out at once: " + most.get());
+      assertTrue(most.get() >= 2, "they ran in parallel: " + most.get());
+    }
+  }
+
   /** Deletes the key, then signs asynchronously with its signer: the failure the future carries. */
   private static void joinCause(Signer signer) throws Exception {
     client.keys().list().stream().filter(k -> k.label().equals("typed-async")).forEach(KeyHandle::delete);

@@ -12,7 +12,9 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
@@ -45,6 +47,8 @@ import java.util.function.Supplier;
  * Thread-safe; one client per application is enough.
  */
 public final class HsmClient implements AutoCloseable {
+  /** Asynchronous calls out at once, by default ({@link Options#asyncThreads}). */
+  public static final int DEFAULT_ASYNC_THREADS = 32;
   private final Options options;
   private final Hsm hsm;
   private final ExecutorService async;
@@ -54,7 +58,12 @@ public final class HsmClient implements AutoCloseable {
   private HsmClient(Options options, Hsm hsm) {
     this.options = options;
     this.hsm = hsm;
-    this.async = Executors.newCachedThreadPool(daemonThreads());
+    // Each asynchronous call holds a client thread while its request is out: at most asyncThreads are in
+    // flight, the rest wait in the queue (was: a thread per waiting call, without bound).
+    ThreadPoolExecutor pool = new ThreadPoolExecutor(options.asyncThreads, options.asyncThreads, 30, TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(), daemonThreads());
+    pool.allowCoreThreadTimeOut(true);
+    this.async = pool;
     this.keys = new Keys(this);
   }
 
@@ -210,6 +219,7 @@ public final class HsmClient implements AutoCloseable {
     private Supplier<char[]> password;
     private Duration timeout = BridgeClient.DEFAULT_TIMEOUT;
     private Duration retryBudget = RetryingSender.DEFAULT_BUDGET;
+    private int asyncThreads = DEFAULT_ASYNC_THREADS;
     private Vertx eventBus;
     private java.util.function.Consumer<Runnable> memberLeft;
 
@@ -273,6 +283,18 @@ public final class HsmClient implements AutoCloseable {
     }
 
     /** The time one request may take (default 30 s). */
+    /**
+     * How many asynchronous calls ({@code signAsync}, {@link HsmClient#callAsync}, ...) may be out at once (default
+     * {@value HsmClient#DEFAULT_ASYNC_THREADS}): each holds one client thread until its answer; more wait in order.
+     */
+    public Options asyncThreads(int threads) {
+      if (threads < 1 || threads > 1024) {
+        throw new IllegalArgumentException("asyncThreads must be 1..1024");
+      }
+      this.asyncThreads = threads;
+      return this;
+    }
+
     public Options timeout(Duration timeout) {
       this.timeout = Objects.requireNonNull(timeout, "timeout");
       return this;

@@ -399,7 +399,7 @@ final class ContainerCluster implements AutoCloseable {
         // Each HSM host is a front door too: its client endpoint, published on the host's loopback only.
         .withExposedPorts(BRIDGE_PORT)
         .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
-            new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(BRIDGE_PORT))))
+            new PortBinding(Ports.Binding.bindIpAndPort("127.0.0.1", hostPort()), ExposedPort.tcp(BRIDGE_PORT))))
         .waitingFor(new ReadyLine("agent", hsm, START_TIMEOUT));
     if (fromBackup != null && hsm.equals("hsm1")) {
       // The token, Raft directory and audit log `containers restore` made on the host, in the volume before the first start.
@@ -426,8 +426,25 @@ final class ContainerCluster implements AutoCloseable {
         .withExposedPorts(BRIDGE_PORT)
         // Published on the host's loopback only (Testcontainers would bind every interface).
         .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withPortBindings(
-            new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(BRIDGE_PORT))))
+            new PortBinding(Ports.Binding.bindIpAndPort("127.0.0.1", hostPort()), ExposedPort.tcp(BRIDGE_PORT))))
         .waitingFor(new ReadyLine("bridge", BRIDGE, START_TIMEOUT));
+  }
+
+  /**
+   * A free port of the host's loopback below Linux's ephemeral range, for a published client port. Left to the
+   * engine, podman picks one in the ephemeral range, checks it and binds it later; an outgoing connection was once
+   * given it meanwhile, and the container did not start ("bind: address already in use").
+   */
+  private static int hostPort() {
+    for (int i = 0; i < 200; i++) {
+      int port = 20_000 + RANDOM.nextInt(12_000);
+      try (java.net.ServerSocket s = new java.net.ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+        return port;
+      } catch (IOException taken) {
+        // another
+      }
+    }
+    throw new IllegalStateException("no free port in 20000..31999 on the host's loopback");
   }
 
   /** What every node has: name, host name = network alias, label, cluster environment, TLS files. */
