@@ -19,7 +19,7 @@ import picocli.CommandLine.Parameters;
  * application that joins the cluster's event bus (docs/java.md, "On the cluster's event bus"), and the
  * properties file it joins with ({@code ApplicationMember.join}).
  */
-@Command(name = "member-cert", description = "Issue a member certificate (kind application) of the local cluster's CA"
+@Command(name = "member-cert", description = "Issue a member certificate (kind application) of the local cluster's CA (or --ca-dir's)"
     + " for a Vert.x application that joins the cluster's event bus, and write DIR/NAME.properties to join with."
     + " The holder may send requests to the front doors, but consume none of hsmbridge's addresses (docs/security.md).")
 final class MemberCertCommand extends CliCommand {
@@ -36,14 +36,51 @@ final class MemberCertCommand extends CliCommand {
   @Option(names = "--member-port", paramLabel = "N", description = "Its membership port (default: a free one now).")
   Integer memberPort;
 
+  @Option(names = "--ca-dir", paramLabel = "DIR", description = "Another cluster's CA directory (a container kit's"
+      + " KIT/ca, or a cluster across machines); then --cluster-name and --members say what to join. Default: the"
+      + " local cluster's, with its name and members.")
+  Path caDir;
+
+  @Option(names = "--cluster-name", paramLabel = "NAME", description = "With --ca-dir: the cluster's name (cluster.name).")
+  String clusterName;
+
+  @Option(names = "--members", paramLabel = "HOST:PORT,...", description = "With --ca-dir: membership addresses of"
+      + " the cluster's members (cluster.members).")
+  String members;
+
   @Override
   protected int execute() {
-    Home home = home();
-    Path caDir = home.caDir();
-    if (!Files.exists(caDir.resolve(ClusterCa.CA_CERT_FILE))) {
-      throw new CliException("no cluster CA in " + caDir + ": create the cluster first (./hsmbridge up)");
+    Path caDir;
+    Properties node;
+    if (this.caDir != null) {
+      if (clusterName == null || members == null) {
+        throw new CliException("--ca-dir needs --cluster-name and --members (the local cluster's are not the CA's)");
+      }
+      if (!clusterName.matches("[A-Za-z0-9_.-]{1,64}")) {
+        throw new CliException("--cluster-name must be 1..64 letters, digits, '.', '-' or '_'");
+      }
+      for (String m : members.split(",", -1)) {
+        if (!m.trim().matches("(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}")) {
+          throw new CliException("--members: '" + m + "' is not host:port (IPv6 as [addr]:port)");
+        }
+      }
+      caDir = this.caDir;
+      node = new Properties();
+      node.setProperty("cluster.name", clusterName);
+      node.setProperty("cluster.members", members);
+    } else if (clusterName != null || members != null) {
+      throw new CliException("--cluster-name and --members go with --ca-dir; the local cluster's own are used without");
+    } else {
+      Home home = home();
+      caDir = home.caDir();
+      if (!Files.exists(caDir.resolve(ClusterCa.CA_CERT_FILE))) {
+        throw new CliException("no cluster CA in " + caDir + ": create the cluster first (./hsmbridge up)");
+      }
+      node = nodeProperties(home);
     }
-    Properties node = nodeProperties(home);
+    if (!Files.exists(caDir.resolve(ClusterCa.CA_KEY_FILE))) {
+      throw new CliException("no cluster CA key in " + caDir + ": issue certificates on the machine that created the cluster");
+    }
     try {
       if (Files.exists(out) && (!Files.isDirectory(out) || !isEmpty(out))) {
         throw new CliException(out + " exists and is not an empty directory: certificates are never overwritten");

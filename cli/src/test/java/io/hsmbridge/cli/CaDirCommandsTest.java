@@ -15,10 +15,45 @@ import java.security.cert.X509Certificate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code cluster transport-cert}: the step by hand that {@code up} and {@code hsm add} do for their own joiners. */
-class TransportCertCommandTest {
+/**
+ * Certificates of a cluster CA given by directory: {@code cluster transport-cert} (the step by hand that {@code up}
+ * and {@code hsm add} do for their own joiners) and {@code cluster member-cert --ca-dir}.
+ */
+class CaDirCommandsTest {
   private static final String CHECK = "00112233445566778899aabbccddeeff";
   @TempDir Path tmp;
+
+  /** {@code cluster member-cert --ca-dir}: an application certificate of another cluster's CA (a container kit's). */
+  @Test
+  void issuesAnApplicationCertificateOfAnotherClustersCa() throws Exception {
+    ClusterCa ca = ClusterCa.create(tmp.resolve("kit-ca"), "kit");
+    Path out = tmp.resolve("app");
+    CliRun run = CliRun.run(tmp.resolve("home"), "cluster", "member-cert", "app1", "--out", out.toString(), "--ca-dir",
+        tmp.resolve("kit-ca").toString(), "--cluster-name", "kit", "--members", "127.0.0.1:5701,[::1]:5701",
+        "--member-port", "25999");
+    assertEquals(0, run.code, run.err);
+    java.security.cert.X509Certificate cert = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory
+        .getInstance("X.509").generateCertificate(Files.newInputStream(out.resolve("app1.pem")));
+    cert.verify(ca.certificate().getPublicKey());
+    assertEquals(ClusterCa.MemberKind.APPLICATION, ClusterCa.MemberKind.of(cert));
+    String props = Files.readString(out.resolve("app1.properties"));
+    assertTrue(props.contains("cluster.name=kit\n") && props.contains("cluster.members=127.0.0.1:5701,[::1]:5701\n"), props);
+
+    for (String[] bad : new String[][] {{"--members", "127.0.0.1"}, {"--cluster-name", "a b"}}) {
+      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("cluster", "member-cert", "app2", "--out",
+          tmp.resolve("app2").toString(), "--ca-dir", tmp.resolve("kit-ca").toString(), "--cluster-name", "kit",
+          "--members", "127.0.0.1:5701"));
+      args.set(args.indexOf(bad[0]) + 1, bad[1]);
+      CliRun refused = CliRun.run(tmp.resolve("home"), args.toArray(String[]::new));
+      assertNotEquals(0, refused.code, String.join(" ", bad));
+      assertTrue(refused.err.contains(bad[0]), refused.err);
+      assertFalse(Files.exists(tmp.resolve("app2").resolve("app2.pem")));
+    }
+    CliRun noMembers = CliRun.run(tmp.resolve("home"), "cluster", "member-cert", "app3", "--out", tmp.resolve("app3").toString(),
+        "--ca-dir", tmp.resolve("kit-ca").toString());
+    assertNotEquals(0, noMembers.code);
+    assertTrue(noMembers.err.contains("--cluster-name and --members"), noMembers.err);
+  }
 
   @Test
   void certifiesARequestWithTheGivenCaAndRefusesWithoutTheCaKey() throws Exception {
