@@ -185,10 +185,12 @@ final class LocalCluster {
         continue;
       }
       try {
-        byte[] key = TransportCertificates.readRequest(request);
+        if (TransportCertificates.certificateFor(certificate, TransportCertificates.readRequest(request)) != null) {
+          continue; // certified at an earlier poll; the agent is fetching the cluster key
+        }
         byte[] check = clusterKeyCheck();
         // No HSM holds the cluster key yet (hsm1 makes it as it starts): certify at a later poll.
-        if (check != null && TransportCertificates.certificateFor(certificate, key) == null) {
+        if (check != null) {
           TransportCertificates.sign(ClusterCa.load(home.caDir()), s.name(), request, check, certificate);
         }
       } catch (IOException | RuntimeException e) {

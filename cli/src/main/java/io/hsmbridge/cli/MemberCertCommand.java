@@ -2,6 +2,7 @@ package io.hsmbridge.cli;
 
 import io.hsmbridge.agent.AgentConfig;
 import io.hsmbridge.agent.membership.ClusterCa;
+import io.hsmbridge.agent.membership.ClusterConfig;
 import io.hsmbridge.pkcs11.HsmException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -56,8 +57,10 @@ final class MemberCertCommand extends CliCommand {
       if (clusterName == null || members == null) {
         throw new CliException("--ca-dir needs --cluster-name and --members (the local cluster's are not the CA's)");
       }
-      if (!clusterName.matches("[A-Za-z0-9_.-]{1,64}")) {
-        throw new CliException("--cluster-name must be 1..64 letters, digits, '.', '-' or '_'");
+      try {
+        ClusterConfig.checkName(clusterName);
+      } catch (HsmException e) {
+        throw new CliException("--cluster-name: " + e.getMessage());
       }
       for (String m : members.split(",", -1)) {
         if (!m.trim().matches("(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}")) {

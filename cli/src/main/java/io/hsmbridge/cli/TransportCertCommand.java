@@ -1,5 +1,6 @@
 package io.hsmbridge.cli;
 
+import io.hsmbridge.agent.backup.BackupOperations;
 import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.agent.membership.TransportCertificates;
 import io.hsmbridge.pkcs11.HsmException;
@@ -7,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
-import java.util.HexFormat;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -51,21 +51,13 @@ final class TransportCertCommand extends CliCommand {
     try {
       X509Certificate cert = TransportCertificates.sign(ClusterCa.load(dir), hsmId, request,
           TransportCertificates.parseCheckValue(clusterKeyCheck), out);
-      out().println("certified the transport key of " + hsmId + " (SHA-256 " + sha256(cert.getPublicKey().getEncoded())
+      out().println("certified the transport key of " + hsmId + " (SHA-256 " + BackupOperations.fingerprint(cert.getPublicKey().getEncoded())
           + ") in " + out);
       return ExitCodes.OK;
     } catch (HsmException e) {
       throw new CliException(e.getMessage());
     } catch (IOException e) {
       throw new CliException("cannot write " + out + ": " + e.getMessage());
-    }
-  }
-
-  static String sha256(byte[] data) {
-    try {
-      return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(data));
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
     }
   }
 }

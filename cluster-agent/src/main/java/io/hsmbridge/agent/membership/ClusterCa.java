@@ -210,35 +210,16 @@ public final class ClusterCa {
     if (kind == null) {
       throw invalid("a member certificate needs a kind (agent, front-door or client)");
     }
-    if (name == null || !name.matches("[A-Za-z0-9_.-]{1,64}")) {
-      throw invalid("member name must be 1..64 letters, digits, '.', '-' or '_'");
-    }
+    checkName(name, "member name");
     if (hosts == null || hosts.isEmpty()) {
       throw invalid("a member certificate needs at least one host name or IP address");
     }
     try {
       KeyPair pair = newKeyPair();
-      X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
-          .addRDN(BCStyle.O, "hsmbridge")
-          .addRDN(BCStyle.OU, kind.unit())
-          .addRDN(BCStyle.CN, name)
-          .build();
-      Instant now = Instant.now();
-      Instant notAfter = now.plus(MEMBER_VALIDITY);
-      Instant caNotAfter = certificate.getNotAfter().toInstant();
-      if (notAfter.isAfter(caNotAfter)) {
-        notAfter = caNotAfter;
-      }
-      X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
-          Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, pair.getPublic());
-      JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-      builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
-      builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
+      X509v3CertificateBuilder builder = endEntity(name, kind, pair.getPublic(), KeyUsage.digitalSignature);
       builder.addExtension(Extension.extendedKeyUsage, false,
           new ExtendedKeyUsage(new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}));
       builder.addExtension(Extension.subjectAlternativeName, false, sans(hosts));
-      builder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(pair.getPublic()));
-      builder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
       X509Certificate cert = sign(builder, key);
 
       Files.createDirectories(outDir);
@@ -267,39 +248,61 @@ public final class ClusterCa {
    *     installs no other key, whoever answers it
    */
   public X509Certificate issueTransportCertificate(String hsmId, byte[] spki, byte[] clusterKeyCheck) {
-    if (hsmId == null || !hsmId.matches("[A-Za-z0-9_.-]{1,64}")) {
-      throw invalid("an HSM id is 1..64 letters, digits, '.', '-' or '_'");
-    }
+    checkName(hsmId, "an HSM id");
     if (clusterKeyCheck == null || clusterKeyCheck.length != io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES) {
       throw invalid("a cluster key check value is " + io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES
           + " bytes (" + 2 * io.hsmbridge.pkcs11.ClusterKeys.CHECK_VALUE_BYTES + " hex digits)");
     }
-    java.security.PublicKey key = TransportCertificates.rsaKey(spki, "transport key request");
+    java.security.PublicKey transportKey = TransportCertificates.rsaKey(spki, "transport key request");
     try {
-      X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
-          .addRDN(BCStyle.O, "hsmbridge")
-          .addRDN(BCStyle.OU, MemberKind.TRANSPORT_KEY.unit())
-          .addRDN(BCStyle.CN, hsmId)
-          .build();
-      Instant now = Instant.now();
-      Instant notAfter = now.plus(MEMBER_VALIDITY);
-      if (notAfter.isAfter(certificate.getNotAfter().toInstant())) {
-        notAfter = certificate.getNotAfter().toInstant();
-      }
-      X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
-          Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, key);
-      JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-      builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
       // Only key transport: no TLS port, no signature check accepts it.
-      builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyEncipherment));
+      X509v3CertificateBuilder builder = endEntity(hsmId, MemberKind.TRANSPORT_KEY, transportKey, KeyUsage.keyEncipherment);
       builder.addExtension(TransportCertificates.CLUSTER_KEY_CHECK_OID, false,
           new org.bouncycastle.asn1.DEROctetString(clusterKeyCheck));
-      builder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(key));
-      builder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
-      return sign(builder, this.key);
+      return sign(builder, key);
     } catch (IOException | GeneralSecurityException | OperatorCreationException e) {
       throw invalid("cannot issue a transport key certificate for " + hsmId + ": " + e.getMessage());
     }
+  }
+
+  /**
+   * What every certificate this CA issues to a member has: subject O=hsmbridge, OU=the kind, CN=the name; valid
+   * from a little in the past for {@link #MEMBER_VALIDITY}, never beyond the CA; no CA; the given key usage
+   * (critical); subject and authority key identifiers. The caller adds what its kind needs, then signs.
+   */
+  private X509v3CertificateBuilder endEntity(String name, MemberKind kind, java.security.PublicKey subjectKey,
+      int keyUsage) throws IOException, GeneralSecurityException {
+    X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+        .addRDN(BCStyle.O, "hsmbridge")
+        .addRDN(BCStyle.OU, kind.unit())
+        .addRDN(BCStyle.CN, name)
+        .build();
+    Instant now = Instant.now();
+    Instant notAfter = now.plus(MEMBER_VALIDITY);
+    Instant caNotAfter = certificate.getNotAfter().toInstant();
+    if (notAfter.isAfter(caNotAfter)) {
+      notAfter = caNotAfter;
+    }
+    X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
+        Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, subjectKey);
+    JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
+    builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
+    builder.addExtension(Extension.keyUsage, true, new KeyUsage(keyUsage));
+    builder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(subjectKey));
+    builder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
+    return builder;
+  }
+
+  /** A member name or HSM id: it becomes a CN and a file-name stem. */
+  private static void checkName(String name, String what) {
+    if (name == null || !name.matches("[A-Za-z0-9_.-]{1,64}")) {
+      throw invalid(what + " must be 1..64 letters, digits, '.', '-' or '_'");
+    }
+  }
+
+  /** The cluster CA certificate of a member configured with {@code cluster}: the only trust anchor of its ports. */
+  public static X509Certificate trustAnchor(ClusterConfig cluster) {
+    return readCertificate(cluster.tlsCa(), "cluster CA certificate (cluster.tls.ca)");
   }
 
   public X509Certificate certificate() {

@@ -61,10 +61,7 @@ public record ClusterConfig(boolean enabled, String name, String host, int membe
     if (!AgentConfig.bool(p, "cluster.enabled", false)) {
       return disabled();
     }
-    String name = get(p, "cluster.name", DEFAULT_NAME);
-    if (!name.matches("[A-Za-z0-9_.-]{1,64}")) {
-      throw invalid("cluster.name must be 1..64 letters, digits, '.', '-' or '_'");
-    }
+    String name = checkName(get(p, "cluster.name", DEFAULT_NAME));
     String host = address(get(p, "cluster.host", DEFAULT_HOST), "cluster.host");
     String portKey = p.getProperty(MEMBER_PORT_KEY) == null && p.getProperty(LEGACY_MEMBER_PORT_KEY) != null
         ? LEGACY_MEMBER_PORT_KEY : MEMBER_PORT_KEY;
@@ -80,6 +77,14 @@ public record ClusterConfig(boolean enabled, String name, String host, int membe
     checkKeyPermissions(key);
     checkTls(cert, key, ca);
     return new ClusterConfig(true, name, host, memberPort, ebPort, members, cert, key, ca);
+  }
+
+  /** {@code name} when it is a valid cluster name (cluster.name), else CONFIG_INVALID saying what one is. */
+  public static String checkName(String name) {
+    if (name == null || !name.matches("[A-Za-z0-9_.-]{1,64}")) {
+      throw invalid("cluster.name must be 1..64 letters, digits, '.', '-' or '_'");
+    }
+    return name;
   }
 
   private static String get(Properties p, String key, String defaultValue) {

@@ -123,7 +123,7 @@ final class EventBusGuard {
   }
 
   /** The ports {@link #ports} found; the guard's, when it was found free, held until {@link #handOver}. */
-  static final class Ports implements AutoCloseable {
+  static final class Ports {
     final int guard;
     final int internal;
     private ServerSocket held;
@@ -138,11 +138,6 @@ final class EventBusGuard {
     synchronized void handOver() {
       closeQuietly(held);
       held = null;
-    }
-
-    @Override
-    public void close() {
-      handOver();
     }
   }
 

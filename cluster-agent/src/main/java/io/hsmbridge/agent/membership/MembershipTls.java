@@ -32,7 +32,7 @@ public final class MembershipTls {
 
   /** The TLS context of a member configured with {@code cluster} (whose own certificate is checked by ClusterConfig). */
   public static SSLContext context(ClusterConfig cluster) {
-    X509Certificate ca = ClusterCa.readCertificate(cluster.tlsCa(), "cluster CA certificate (cluster.tls.ca)");
+    X509Certificate ca = ClusterCa.trustAnchor(cluster);
     X509Certificate own = ClusterCa.readCertificate(cluster.tlsCert(), "member certificate (cluster.tls.cert)");
     RaftTls material = RaftTls.of(ca, own, ClusterCa.readPrivateKey(cluster.tlsKey(), "member key (cluster.tls.key)"),
         MembershipTls::isMember, ACCEPTED);

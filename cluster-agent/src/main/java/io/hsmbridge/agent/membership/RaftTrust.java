@@ -31,7 +31,7 @@ public final class RaftTrust {
     if (!cluster.enabled()) {
       throw new HsmException(ErrorCode.CONFIG_INVALID, "an agent needs cluster.enabled=true and its cluster.tls.* files");
     }
-    X509Certificate ca = ClusterCa.readCertificate(cluster.tlsCa(), "cluster CA certificate (cluster.tls.ca)");
+    X509Certificate ca = ClusterCa.trustAnchor(cluster);
     X509Certificate own = ClusterCa.readCertificate(cluster.tlsCert(), "member certificate (cluster.tls.cert)");
     if (!isAgent(own)) {
       throw new HsmException(ErrorCode.CONFIG_INVALID, "cluster.tls.cert " + cluster.tlsCert() + " is not an agent"

@@ -148,11 +148,6 @@ public final class TransportCertificates {
     writeAtomically(file, HexFormat.of().formatHex(check) + "\n");
   }
 
-  /** The certificate agents check transport key certificates against: the cluster CA's ({@code cluster.tls.ca}). */
-  public static X509Certificate clusterCa(ClusterConfig cluster) {
-    return ClusterCa.readCertificate(cluster.tlsCa(), "cluster CA certificate (cluster.tls.ca)");
-  }
-
   /** {@code spki} as an RSA public key of at least {@value #MIN_RSA_BITS} bits, or a typed error naming {@code what}. */
   static PublicKey rsaKey(byte[] spki, String what) {
     RSAPublicKey key;

@@ -14,7 +14,7 @@ import io.hsmbridge.agent.cluster.AgentState;
 import io.hsmbridge.agent.cluster.AppliedWatch;
 import io.hsmbridge.agent.membership.ClusterConfig;
 import io.hsmbridge.agent.membership.RaftTrust;
-import io.hsmbridge.agent.membership.TransportCertificates;
+import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.agent.replication.Applier;
 import io.hsmbridge.agent.replication.Entry;
 import io.hsmbridge.agent.replication.Mutation;
@@ -191,7 +191,7 @@ public final class AgentNode {
     io.hsmbridge.agent.replication.RaftTls raftTls = RaftTrust.forAgent(config.cluster());
     vertx.setPeriodic(1, raft.heartbeat().toMillis(), t -> publishHeartbeat());
     new ClusterKeyJoin(vertx, hsm, hsmId, stateDir()).ensure(raft.createKey());
-    ClusterKeyJoin.serve(vertx, hsm, TransportCertificates.clusterCa(config.cluster()));
+    ClusterKeyJoin.serve(vertx, hsm, ClusterCa.trustAnchor(config.cluster()));
 
     if (!hsm.integrity().clean()) {
       // The quarantined object may belong to an entry already recorded as applied (a relabel rewriting a
