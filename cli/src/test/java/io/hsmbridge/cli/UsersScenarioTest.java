@@ -514,8 +514,16 @@ class UsersScenarioTest {
     JsonObject d = after.getJsonObject("usersDigests");
     assertEquals(d.getString("hsm1"), d.getString("hsm2"));
     assertFalse(d.getString("hsm3").equals(d.getString("hsm1")), "hsm3 differs");
+    // The report names the record: dave's, present on hsm1 and hsm2 alike, absent ("-") on hsm3, and nothing else.
+    JsonArray differ = after.getJsonArray("usersDiffer");
+    assertEquals(1, differ.size(), after.encodePrettily());
+    assertEquals("user|dave", differ.getJsonObject(0).getString("record"));
+    JsonObject on = differ.getJsonObject(0).getJsonObject("on");
+    assertEquals("-", on.getString("hsm3"), on.encode());
+    assertEquals(on.getString("hsm1"), on.getString("hsm2"), on.encode());
+    assertEquals(16, on.getString("hsm1").length(), on.encode());
     note("drift: a user record deleted on hsm3's token behind the cluster's back -> cluster check: usersConsistent=false,"
-        + " hsm3's users digest differs from hsm1's and hsm2's");
+        + " hsm3's users digest differs from hsm1's and hsm2's; usersDiffer names user|dave, absent on hsm3");
   }
 
   // ------------------------------------------------------------------------------------ helpers

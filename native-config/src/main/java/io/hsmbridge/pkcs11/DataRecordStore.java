@@ -93,11 +93,14 @@ final class DataRecordStore<T> {
   private final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
   private final Map<String, Long> changedAt = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile long loadedAt;
+  /** Differences from the token seen once, adopted when seen again (guarded by the object-write lock). */
+  private final DriftSuspicions<Entry<T>> suspicions;
 
   DataRecordStore(String application, KeyManager keys, Codec<T> codec) {
     this.application = application;
     this.keys = keys;
     this.codec = codec;
+    this.suspicions = keys.driftSuspicions();
   }
 
   Optional<T> get(String name) {
@@ -187,7 +190,9 @@ final class DataRecordStore<T> {
    * The records on the token at this moment, sorted by name, from an earlier {@link #scanToken}, reading
    * nothing from the token: as {@link KeyManager#settle}, the cache is right for the names this process
    * changed since the scan began, the scan for the others; where they disagree about a name nobody here
-   * changed, the token changed behind our back and the cache takes the scan's view.
+   * changed, the name is read again, and when a later settle sees the same difference (the token changed
+   * behind our back; SoftHSM2 can also miss an object for a moment: {@link DriftSuspicions}) the cache takes
+   * the token's view.
    */
   List<T> settle(RecordScan<T> scan) {
     keys.objectWritesLocked(() -> {
@@ -203,34 +208,53 @@ final class DataRecordStore<T> {
         if (at != null && at > scan.mark) {
           continue;
         }
-        Entry<T> inCache = c.get(name);
-        Entry<T> onToken = scan.entries.get(name);
-        boolean same = inCache == null ? onToken == null
-            : onToken != null && sameRecord(inCache.value(), onToken.value());
-        if (!same) {
+        if (!sameEntry(c.get(name), scan.entries.get(name))) {
           drifted.add(name);
         }
       }
       if (drifted.isEmpty()) {
+        suspicions.noDifferences();
         return;
       }
-      // Changed behind our back, or only a scan that met the token mid-write: the token itself says which.
-      write("confirm " + application + " record drift", s -> {
+      // Changed behind our back, or only a scan (or a search) that missed an object: see DriftSuspicions.
+      int adopted = write("confirm " + application + " record drift", s -> {
+        Map<String, Entry<T>> differences = new HashMap<>();
         for (String name : drifted) {
-          long[] objects = s.findAllObjectsSingle(search(name));
-          Entry<T> now = found(s, name, objects.length > 0 ? objects : objectsOf(s, name));
+          Entry<T> now = readName(s, name);
+          if (!sameEntry(c.get(name), now)) {
+            differences.put(name, now);
+          }
+        }
+        Map<String, Entry<T>> confirmed = suspicions.confirmed(differences, this::sameEntry);
+        if (confirmed.size() < differences.size()) {
+          LOG.info("the token showed " + (differences.size() - confirmed.size()) + " " + application
+              + " record(s) other than this process holds; kept until a later settle sees the same");
+        }
+        confirmed.forEach((name, now) -> {
           if (now == null) {
             c.remove(name);
           } else {
             c.put(name, now);
           }
-        }
-        return null;
+        });
+        return confirmed.size();
       });
-      LOG.warning("the token's " + application + " records changed behind this process's back: " + drifted.size()
-          + " read again");
+      if (adopted > 0) {
+        LOG.warning("the token's " + application + " records changed behind this process's back: " + adopted
+            + " read again");
+      }
     });
     return list();
+  }
+
+  /** What the token holds for {@code name} now, searched by its label (and older labels of the name). */
+  private Entry<T> readName(Session s, String name) throws TokenException {
+    long[] objects = s.findAllObjectsSingle(search(name));
+    return found(s, name, objects.length > 0 ? objects : objectsOf(s, name));
+  }
+
+  private boolean sameEntry(Entry<T> a, Entry<T> b) {
+    return a == null ? b == null : b != null && sameRecord(a.value(), b.value());
   }
 
   /** Equal fields (compared encoded, so array fields compare by content); null only equals null. */

@@ -37,6 +37,9 @@ public final class KeyManager {
    * (measured). Key creation is rare next to crypto, which stays fully parallel.
    */
   private final java.util.concurrent.locks.ReentrantLock objectWrites = new java.util.concurrent.locks.ReentrantLock();
+  /** Differences from the token that a settle saw once and has not adopted yet, all stores of this token together. */
+  private final java.util.concurrent.atomic.AtomicLong unconfirmedDrifts = new java.util.concurrent.atomic.AtomicLong();
+  private final DriftSuspicions<KeyEntry> keySuspicions = new DriftSuspicions<>(unconfirmedDrifts);
 
   KeyManager(SessionPool pool, KeyCache cache) {
     // Not under objectWrites: a writer waiting for a session may hold it, and no writer runs meanwhile.
@@ -374,6 +377,20 @@ public final class KeyManager {
     return id;
   }
 
+  /**
+   * How many differences between the token and this process's caches settles have seen and not adopted
+   * yet, since the token was opened (see {@link DriftSuspicions}): a digest whose settles raised it is not
+   * final, and is asked for again.
+   */
+  public long unconfirmedDrifts() {
+    return unconfirmedDrifts.get();
+  }
+
+  /** A record store's own suspicions, counted with this token's. */
+  <E> DriftSuspicions<E> driftSuspicions() {
+    return new DriftSuspicions<>(unconfirmedDrifts);
+  }
+
   /** Runs {@code work} under the token-object write lock, without a session. */
   void objectWritesLocked(Runnable work) {
     objectWrites.lock();
@@ -454,8 +471,9 @@ public final class KeyManager {
    * is (it read the token while nothing of ours changed the key). So, called with applies held, it gives the
    * token's keys at one applied index in memory time. Where a complete scan and the cache disagree about a
    * key nobody here changed, the token may have changed behind this process's back: that key alone is read
-   * again, and the cache takes the token's view, as {@link #rescan} would, so that the drift reaches the
-   * digest, the request path and repair. A change behind our back during the scan itself is seen by the
+   * again, and when a later settle sees the same difference ({@link DriftSuspicions}: SoftHSM2 can miss an
+   * object for a moment) the cache takes the token's view, as {@link #rescan} would, so that the drift
+   * reaches the digest, the request path and repair. A change behind our back during the scan itself is seen by the
    * next one.
    */
   public List<KeyInfo> settle(TokenScan scan) {
@@ -468,30 +486,52 @@ public final class KeyManager {
       for (String id : ids) {
         KeyEntry inCache = cached.get(id);
         KeyEntry onToken = scan.entries.get(id);
-        boolean same = inCache == null ? onToken == null : onToken != null && inCache.info().equals(onToken.info());
+        boolean same = sameKey(inCache, onToken);
         if (scan.complete && !same && !cache.changedSince(id, scan.mark)) {
           drifted.add(id);
         }
       }
-      if (!drifted.isEmpty()) {
-        // Changed behind our back, or only a scan that met the token mid-write: the token itself says which.
-        pool.call("confirm key drift", s -> {
+      if (drifted.isEmpty()) {
+        if (scan.complete) {
+          keySuspicions.noDifferences();
+        }
+      } else {
+        // Changed behind our back, or only a scan (or a search) that missed an object: see DriftSuspicions.
+        int adopted = pool.call("confirm key drift", s -> {
+          Map<String, KeyEntry> differences = new java.util.HashMap<>();
           for (String id : drifted) {
             KeyEntry now = cache.readOne(s, id);
+            if (!sameKey(cached.get(id), now)) {
+              differences.put(id, now);
+            }
+          }
+          Map<String, KeyEntry> confirmed = keySuspicions.confirmed(differences, KeyManager::sameKey);
+          if (confirmed.size() < differences.size()) {
+            LOG.info("the token showed " + (differences.size() - confirmed.size()) + " key(s) other than this"
+                + " process holds; kept until a later settle sees the same");
+          }
+          confirmed.forEach((id, now) -> {
             if (now == null) {
               cache.remove(id);
             } else {
               cache.put(now);
             }
-          }
-          return null;
+          });
+          return confirmed.size();
         });
-        LOG.warning("the token's keys changed behind this process's back: " + drifted.size() + " key(s) read again");
+        if (adopted > 0) {
+          LOG.warning("the token's keys changed behind this process's back: " + adopted + " key(s) read again");
+        }
       }
       return cache.list();
     } finally {
       objectWrites.unlock();
     }
+  }
+
+  /** The same key as far as its metadata goes; null (no such key) only equals null. */
+  private static boolean sameKey(KeyEntry a, KeyEntry b) {
+    return a == null ? b == null : b != null && a.info().equals(b.info());
   }
 
   /** Rescans the token (start-up, or after something changed behind our back). */

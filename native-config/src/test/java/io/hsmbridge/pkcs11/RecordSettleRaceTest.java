@@ -43,10 +43,17 @@ class RecordSettleRaceTest {
       List<UserRecord> users = hsm.users().list();
       AtomicBoolean stop = new AtomicBoolean();
       AtomicReference<Throwable> failed = new AtomicReference<>();
+      // ACLs the applier wrote and keeps, each added once its put returned (CI: an ACL written 10 ms before a
+      // digest was missing from the settled view, and the cluster check reported the HSMs inconsistent).
+      java.util.Set<KeyAcl> kept = java.util.concurrent.ConcurrentHashMap.newKeySet();
       Thread applier = new Thread(() -> {
         long index = 1;
         try {
           while (!stop.get()) {
+            String keptId = retried(() -> hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "kept", false)).keyId();
+            KeyAcl keptAcl = KeyAcl.ownedBy(keptId, "user1");
+            retried(() -> { hsm.keyAcls().put(keptAcl); return null; });
+            kept.add(keptAcl);
             String id = retried(() -> hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "churn", false)).keyId();
             retried(() -> { hsm.keyAcls().put(KeyAcl.ownedBy(id, "user0")); return null; });
             long at = index++;
@@ -60,10 +67,24 @@ class RecordSettleRaceTest {
           failed.set(t);
         }
       });
+      // Other readers of the token, as an agent's requests and a second digest are: each of their searches makes
+      // SoftHSM2 re-read an object file that changed (a new object's first read included), and a search in
+      // another thread meanwhile does not see that object (its attributes are dropped, then read again).
+      List<Thread> readers = new java.util.ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        readers.add(new Thread(() -> {
+          while (!stop.get()) {
+            hsm.keyAcls().scanToken();
+            hsm.keys().scanToken();
+          }
+        }));
+      }
       applier.start();
+      readers.forEach(Thread::start);
       try {
         long until = System.nanoTime() + 10_000_000_000L;
         for (int i = 0; i < 3000 && System.nanoTime() < until; i++) {
+          List<KeyAcl> keptBefore = List.copyOf(kept);
           KeyManager.TokenScan keyScan = hsm.keys().scanToken();
           RecordScan<KeyAcl> aclScan = hsm.keyAcls().scanToken();
           RecordScan<UserRecord> userScan = hsm.users().scanToken();
@@ -72,11 +93,16 @@ class RecordSettleRaceTest {
           List<UserRecord> settledUsers = hsm.users().settle(userScan);
           int round = i;
           assertTrue(settledAcls.containsAll(acls), () -> "round " + round + ": " + settledAcls.size() + " ACLs");
+          assertTrue(settledAcls.containsAll(keptBefore), () -> "round " + round + ": an ACL written before the scan is"
+              + " missing from the settled view");
           assertEquals(users.size(), settledUsers.size(), "round " + i);
         }
       } finally {
         stop.set(true);
         applier.join();
+        for (Thread r : readers) {
+          r.join();
+        }
       }
       System.out.println("applier steps retried: " + RETRIES.get() + "; churn keys left: "
           + hsm.keys().rescan().stream().filter(k -> k.label().equals("churn")).count() + ", ACLs " + hsm.keyAcls().rescan().size());

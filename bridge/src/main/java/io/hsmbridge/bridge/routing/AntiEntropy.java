@@ -112,10 +112,20 @@ final class AntiEntropy {
     });
   }
 
-  /** How many replies are at the highest applied index among them. */
+  /** How many replies are final and at the highest applied index among them. */
   private static int atTop(List<Future<JsonObject>> replies) {
     long top = replies.stream().filter(Future::succeeded).mapToLong(f -> f.result().getLong("applied")).max().orElse(-1);
-    return (int) replies.stream().filter(f -> f.succeeded() && f.result().getLong("applied") == top).count();
+    return (int) replies.stream()
+        .filter(f -> f.succeeded() && f.result().getLong("applied") == top && !unconfirmed(f.result())).count();
+  }
+
+  /**
+   * A digest whose HSM saw a difference between its token and its cache for the first time: not adopted yet
+   * (SoftHSM2 can miss an object for a moment), so the digest is not final; the next round's, 150 ms later,
+   * either no longer sees it or adopts it.
+   */
+  private static boolean unconfirmed(JsonObject digest) {
+    return digest.getBoolean("driftUnconfirmed", false);
   }
 
   private Future<JsonObject> compare(List<HsmView> hsms, List<Future<JsonObject>> replies) {
@@ -125,6 +135,9 @@ final class AntiEntropy {
       Future<JsonObject> f = replies.get(i);
       if (f.failed()) {
         skipped.add(new JsonObject().put("hsmId", hsms.get(i).hsmId).put("reason", f.cause().getMessage()));
+      } else if (unconfirmed(f.result())) {
+        skipped.add(new JsonObject().put("hsmId", hsms.get(i).hsmId)
+            .put("reason", "its token differed from its cache once; not confirmed yet"));
       } else if (f.result().getLong("applied").equals(f.result().getLong("appliedAfter"))) {
         stable.add(f.result());
       } else {
@@ -157,13 +170,48 @@ final class AntiEntropy {
     boolean usersAgree = compared.stream().map(d -> d.getString("usersDigest")).distinct().count() <= 1;
     report.put("usersDigests", usersDigests).put("usersConsistent", usersAgree);
     if (!usersAgree) {
-      LOG.warning("anti-entropy: HSMs hold different users, key ACLs or settings: " + usersDigests.encode());
+      JsonArray differ = differingRecords(compared);
+      report.put("usersDiffer", differ);
+      LOG.warning("anti-entropy: HSMs hold different users, key ACLs or settings: " + usersDigests.encode()
+          + "; records that differ: " + differ.encode());
     }
     if (compared.stream().map(d -> d.getString("digest")).distinct().count() <= 1) {
       return Future.succeededFuture(report.put("consistent", usersAgree).put("repaired", new JsonArray())
           .put("unexpected", new JsonArray()).put("mismatched", new JsonArray()));
     }
     return reconcile(compared, report);
+  }
+
+  /** At most this many differing records are named in a report (the count of all is given beside). */
+  static final int MAX_DIFFERING_NAMED = 20;
+
+  /**
+   * The user-model records whose short digests are not the same on every compared HSM ("-" where an HSM
+   * lacks the record), by name: what an operator needs to tell a drifted lockout count from a lost ACL.
+   */
+  static JsonArray differingRecords(List<JsonObject> compared) {
+    Map<String, Map<String, String>> byRecord = new TreeMap<>();
+    for (JsonObject d : compared) {
+      JsonObject records = d.getJsonObject("usersRecords", new JsonObject());
+      for (String name : records.fieldNames()) {
+        byRecord.computeIfAbsent(name, k -> new TreeMap<>()).put(d.getString("hsmId"), records.getString(name));
+      }
+    }
+    JsonArray out = new JsonArray();
+    for (Map.Entry<String, Map<String, String>> e : byRecord.entrySet()) {
+      Map<String, String> on = e.getValue();
+      if (on.size() == compared.size() && new TreeSet<>(on.values()).size() == 1) {
+        continue;
+      }
+      if (out.size() == MAX_DIFFERING_NAMED) {
+        out.add(new JsonObject().put("record", "...").put("more", true));
+        break;
+      }
+      JsonObject where = new JsonObject();
+      compared.forEach(d -> where.put(d.getString("hsmId"), on.getOrDefault(d.getString("hsmId"), "-")));
+      out.add(new JsonObject().put("record", e.getKey()).put("on", where));
+    }
+    return out;
   }
 
   private Future<JsonObject> reconcile(List<JsonObject> compared, JsonObject report) {

@@ -46,39 +46,61 @@ public final class UsersDigest {
       java.util.List<CertificateChain> chains, java.util.List<ClusterSettings.Setting> settings) {}
 
   public static String of(Settled records) {
-    MessageDigest sha;
-    try {
-      sha = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("every JDK has SHA-256", e);
-    }
+    MessageDigest sha = sha256();
+    records(records).forEach((name, line) -> line(sha, line));
+    return HexFormat.of().formatHex(sha.digest());
+  }
+
+  /**
+   * Each record's own short digest (the first 8 bytes of SHA-256 over its line), by record name
+   * ({@code user|alice}, {@code acl|<keyId>}, {@code certs|<keyId>}, {@code setting|<name>}): what lets a
+   * check that finds two HSMs' digests different name the records that differ. Names and hashes only; a
+   * user's line hashes a password hash with its salt, so the short digest cannot be tried against passwords.
+   */
+  public static java.util.Map<String, String> perRecord(Settled records) {
+    java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
+    records(records).forEach((name, line) -> {
+      MessageDigest sha = sha256();
+      line(sha, line);
+      out.put(name, HexFormat.of().formatHex(sha.digest(), 0, 8));
+    });
+    return out;
+  }
+
+  /** Record name -> the line the digest hashes, in the digest's order (users, ACLs, chains, settings; by name). */
+  private static java.util.Map<String, String> records(Settled records) {
+    java.util.Map<String, String> lines = new java.util.LinkedHashMap<>();
     Base64.Encoder b64 = Base64.getEncoder();
     for (UserRecord u : records.users()) {
-      line(sha, "user|" + u.name() + "|" + u.role() + "|" + u.passwordHash() + "|" + u.failedLogins() + "|" + u.locked()
-          + "|" + (u.approvalKeySpki() == null ? "-" : b64.encodeToString(u.approvalKeySpki())));
+      lines.put("user|" + u.name(), "user|" + u.name() + "|" + u.role() + "|" + u.passwordHash() + "|" + u.failedLogins()
+          + "|" + u.locked() + "|" + (u.approvalKeySpki() == null ? "-" : b64.encodeToString(u.approvalKeySpki())));
     }
     for (KeyAcl a : records.acls()) {
-      line(sha, "acl|" + a.keyId() + "|" + a.owner() + "|" + String.join(",", a.shares()));
+      lines.put("acl|" + a.keyId(), "acl|" + a.keyId() + "|" + a.owner() + "|" + String.join(",", a.shares()));
     }
     for (CertificateChain c : records.chains()) {
       StringBuilder certs = new StringBuilder();
       for (byte[] der : c.certificates()) {
         certs.append(certs.length() == 0 ? "" : ",").append(b64.encodeToString(sha256(der)));
       }
-      line(sha, "certs|" + c.keyId() + "|" + certs);
+      lines.put("certs|" + c.keyId(), "certs|" + c.keyId() + "|" + certs);
     }
     for (ClusterSettings.Setting s : records.settings()) {
-      line(sha, "setting|" + s.name() + "|" + s.value());
+      lines.put("setting|" + s.name(), "setting|" + s.name() + "|" + s.value());
     }
-    return HexFormat.of().formatHex(sha.digest());
+    return lines;
   }
 
-  private static byte[] sha256(byte[] data) {
+  private static MessageDigest sha256() {
     try {
-      return MessageDigest.getInstance("SHA-256").digest(data);
+      return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("every JDK has SHA-256", e);
     }
+  }
+
+  private static byte[] sha256(byte[] data) {
+    return sha256().digest(data);
   }
 
   private static void line(MessageDigest sha, String line) {

@@ -1,0 +1,72 @@
+package io.hsmbridge.pkcs11;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiPredicate;
+
+/**
+ * Differences between the token and a cache that a settle found ({@link KeyManager#settle},
+ * {@link DataRecordStore#settle}), adopted only when a later settle finds the same again.
+ *
+ * <p>Why not at once: SoftHSM2 2.6.1 can miss an object that exists. Its object store is re-indexed and
+ * its object files re-read by whichever thread searches next (each thread's search, ours under the object-
+ * write lock included, meets other threads' re-reads), and for that moment an existing object is invisible.
+ * Seen in CI: an ACL written 10 ms earlier was missing from both a digest's scan and the search that was to
+ * confirm it, the cache dropped it, and {@code cluster check} reported the HSMs' users inconsistent (and that
+ * HSM would have refused the key's owner until the next settle). A change made behind this process's back
+ * (another process on the token, an operator's tool) stays; a miss of that kind does not. So a difference is
+ * adopted when a settle at least {@link #CONFIRM_AFTER_NANOS} after the first sighting finds the token
+ * showing the same; until then the cache stands, and {@link KeyManager#unconfirmedDrifts()} counts it, so
+ * that a digest can say it is not final ({@code cluster check} then asks again).
+ *
+ * <p>Not thread-safe: call under the object-write lock.
+ *
+ * @param <E> what the token shows for one name (null: nothing)
+ */
+final class DriftSuspicions<E> {
+  /** Between two sightings of one difference; the anti-entropy rounds are 150 ms apart. */
+  static final long CONFIRM_AFTER_NANOS = 100_000_000L;
+
+  private record Sighting<E>(E onToken, long at) {}
+
+  private final Map<String, Sighting<E>> seen = new HashMap<>();
+  private final AtomicLong unconfirmed;
+
+  /** @param unconfirmed counts every difference left unconfirmed (shared by a token's stores) */
+  DriftSuspicions(AtomicLong unconfirmed) {
+    this.unconfirmed = unconfirmed;
+  }
+
+  /**
+   * The differences of this settle ({@code name -> what the token shows now}) that are confirmed: seen the
+   * same at least {@link #CONFIRM_AFTER_NANOS} ago. The others are remembered, and counted as unconfirmed;
+   * a name that no longer differs is forgotten.
+   */
+  Map<String, E> confirmed(Map<String, E> differences, BiPredicate<E, E> same) {
+    long now = System.nanoTime();
+    Map<String, E> confirmed = new HashMap<>();
+    Map<String, Sighting<E>> still = new HashMap<>();
+    for (Map.Entry<String, E> d : differences.entrySet()) {
+      Sighting<E> before = seen.get(d.getKey());
+      if (before != null && same.test(before.onToken(), d.getValue())) {
+        if (now - before.at() >= CONFIRM_AFTER_NANOS) {
+          confirmed.put(d.getKey(), d.getValue());
+          continue;
+        }
+        still.put(d.getKey(), before);
+      } else {
+        still.put(d.getKey(), new Sighting<>(d.getValue(), now));
+      }
+      unconfirmed.incrementAndGet();
+    }
+    seen.clear();
+    seen.putAll(still);
+    return confirmed;
+  }
+
+  /** A settle that found the token and the cache alike: every difference seen before was a miss. */
+  void noDifferences() {
+    seen.clear();
+  }
+}
