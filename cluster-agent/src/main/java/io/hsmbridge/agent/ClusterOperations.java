@@ -399,23 +399,29 @@ public final class ClusterOperations implements RequestHandler {
   private JsonObject digest() {
     io.hsmbridge.pkcs11.KeyManager.TokenScan scannedKeys = hsm.keys().scanToken();
     UsersDigest.Scan scannedRecords = UsersDigest.scan(hsm);
-    return applier.atOneIndex(() -> {
+    // Only the settle holds the applier; the digests are computed from its (immutable) lists after.
+    SettledState state = applier.atOneIndex(() -> {
       long at = applier.lastApplied();
       long unconfirmedBefore = hsm.keys().unconfirmedDrifts();
       List<KeyInfo> keys = hsm.keys().settle(scannedKeys);
       UsersDigest.Settled records = scannedRecords.settle();
       // A difference from the token seen once is not adopted yet (DriftSuspicions): this digest is not final.
-      boolean unconfirmed = hsm.keys().unconfirmedDrifts() != unconfirmedBefore;
-      JsonArray list = new JsonArray();
-      for (KeyInfo k : keys) {
-        list.add(new JsonObject().put("keyId", k.keyId()).put("spec", k.spec().name()).put("usage", k.usage().name())
-            .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
-      }
-      return new JsonObject().put("hsmId", hsmId).put("applied", at).put("appliedAfter", at)
-          .put("driftUnconfirmed", unconfirmed).put("digest", KeyDigest.of(keys)).put("keys", list).put("usersDigest", UsersDigest.of(records))
-          .put("usersRecords", new JsonObject(new java.util.LinkedHashMap<String, Object>(UsersDigest.perRecord(records))));
+      return new SettledState(at, keys, records, hsm.keys().unconfirmedDrifts() != unconfirmedBefore);
     });
+    JsonArray list = new JsonArray();
+    for (KeyInfo k : state.keys()) {
+      list.add(new JsonObject().put("keyId", k.keyId()).put("spec", k.spec().name()).put("usage", k.usage().name())
+          .put("label", k.label()).put("exportable", k.exportable()).put("extractable", k.extractable()));
+    }
+    UsersDigest.Summary users = UsersDigest.summarize(state.records());
+    return new JsonObject().put("hsmId", hsmId).put("applied", state.at()).put("appliedAfter", state.at())
+        .put("driftUnconfirmed", state.unconfirmed()).put("digest", KeyDigest.of(state.keys())).put("keys", list)
+        .put("usersDigest", users.digest())
+        .put("usersRecords", new JsonObject(new java.util.LinkedHashMap<String, Object>(users.perRecord())));
   }
+
+  /** What a digest reads with the applier held: the applied index, the keys and records there, and whether a settle left a difference unconfirmed. */
+  private record SettledState(long at, List<KeyInfo> keys, UsersDigest.Settled records, boolean unconfirmed) {}
 
   /** Re-replicates a key this HSM holds: the entry is a no-op on HSMs that have it and restores it on the others. */
   private JsonObject repair(String keyId) {

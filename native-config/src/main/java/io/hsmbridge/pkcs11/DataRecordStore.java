@@ -217,32 +217,14 @@ final class DataRecordStore<T> {
         return;
       }
       // Changed behind our back, or only a scan (or a search) that missed an object: see DriftSuspicions.
-      int adopted = write("confirm " + application + " record drift", s -> {
-        Map<String, Entry<T>> differences = new HashMap<>();
-        for (String name : drifted) {
-          Entry<T> now = readName(s, name);
-          if (!sameEntry(c.get(name), now)) {
-            differences.put(name, now);
-          }
-        }
-        Map<String, Entry<T>> confirmed = suspicions.confirmed(differences, this::sameEntry);
-        if (confirmed.size() < differences.size()) {
-          LOG.info("the token showed " + (differences.size() - confirmed.size()) + " " + application
-              + " record(s) other than this process holds; kept until a later settle sees the same");
-        }
-        confirmed.forEach((name, now) -> {
-          if (now == null) {
-            c.remove(name);
-          } else {
-            c.put(name, now);
-          }
-        });
-        return confirmed.size();
-      });
-      if (adopted > 0) {
-        LOG.warning("the token's " + application + " records changed behind this process's back: " + adopted
-            + " read again");
-      }
+      write("confirm " + application + " record drift", s -> suspicions.settle(drifted, c::get,
+          name -> readName(s, name), this::sameEntry, (name, now) -> {
+            if (now == null) {
+              c.remove(name);
+            } else {
+              c.put(name, now);
+            }
+          }, application + " records"));
     });
     return list();
   }

@@ -1,9 +1,14 @@
 package io.hsmbridge.pkcs11;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 import java.util.function.BiPredicate;
+import java.util.function.Function;
+import java.util.logging.Logger;
+import org.xipki.pkcs11.wrapper.TokenException;
 
 /**
  * Differences between the token and a cache that a settle found ({@link KeyManager#settle},
@@ -25,6 +30,7 @@ import java.util.function.BiPredicate;
  * @param <E> what the token shows for one name (null: nothing)
  */
 final class DriftSuspicions<E> {
+  private static final Logger LOG = Logger.getLogger(DriftSuspicions.class.getName());
   /** Between two sightings of one difference; the anti-entropy rounds are 150 ms apart. */
   static final long CONFIRM_AFTER_NANOS = 100_000_000L;
 
@@ -38,12 +44,46 @@ final class DriftSuspicions<E> {
     this.unconfirmed = unconfirmed;
   }
 
+  /** What the token holds for one name, read now (null: nothing). */
+  interface Read<E> {
+    E read(String name) throws TokenException;
+  }
+
+  /**
+   * The end of a settle whose scan disagreed with the cache about {@code candidates}: each is read again
+   * ({@code read}), and a difference from the cache ({@code cached}) that is confirmed ({@link #confirmed})
+   * is handed to {@code adopt}; the others stay as the cache has them. Says in the log what it kept and
+   * what it adopted ({@code what}: "keys", "hsmbridge.acl records", ...).
+   *
+   * @return how many differences it adopted
+   */
+  int settle(List<String> candidates, Function<String, E> cached, Read<E> read, BiPredicate<E, E> same,
+      BiConsumer<String, E> adopt, String what) throws TokenException {
+    Map<String, E> differences = new HashMap<>();
+    for (String name : candidates) {
+      E now = read.read(name);
+      if (!same.test(cached.apply(name), now)) {
+        differences.put(name, now);
+      }
+    }
+    Map<String, E> confirmed = confirmed(differences, same);
+    if (confirmed.size() < differences.size()) {
+      LOG.info("the token showed " + (differences.size() - confirmed.size()) + " of its " + what
+          + " other than this process holds; kept until a later settle sees the same");
+    }
+    confirmed.forEach(adopt);
+    if (!confirmed.isEmpty()) {
+      LOG.warning("the token's " + what + " changed behind this process's back: " + confirmed.size() + " read again");
+    }
+    return confirmed.size();
+  }
+
   /**
    * The differences of this settle ({@code name -> what the token shows now}) that are confirmed: seen the
    * same at least {@link #CONFIRM_AFTER_NANOS} ago. The others are remembered, and counted as unconfirmed;
    * a name that no longer differs is forgotten.
    */
-  Map<String, E> confirmed(Map<String, E> differences, BiPredicate<E, E> same) {
+  private Map<String, E> confirmed(Map<String, E> differences, BiPredicate<E, E> same) {
     long now = System.nanoTime();
     Map<String, E> confirmed = new HashMap<>();
     Map<String, Sighting<E>> still = new HashMap<>();

@@ -497,31 +497,14 @@ public final class KeyManager {
         }
       } else {
         // Changed behind our back, or only a scan (or a search) that missed an object: see DriftSuspicions.
-        int adopted = pool.call("confirm key drift", s -> {
-          Map<String, KeyEntry> differences = new java.util.HashMap<>();
-          for (String id : drifted) {
-            KeyEntry now = cache.readOne(s, id);
-            if (!sameKey(cached.get(id), now)) {
-              differences.put(id, now);
-            }
-          }
-          Map<String, KeyEntry> confirmed = keySuspicions.confirmed(differences, KeyManager::sameKey);
-          if (confirmed.size() < differences.size()) {
-            LOG.info("the token showed " + (differences.size() - confirmed.size()) + " key(s) other than this"
-                + " process holds; kept until a later settle sees the same");
-          }
-          confirmed.forEach((id, now) -> {
-            if (now == null) {
-              cache.remove(id);
-            } else {
-              cache.put(now);
-            }
-          });
-          return confirmed.size();
-        });
-        if (adopted > 0) {
-          LOG.warning("the token's keys changed behind this process's back: " + adopted + " key(s) read again");
-        }
+        pool.call("confirm key drift", s -> keySuspicions.settle(drifted, cached::get, id -> cache.readOne(s, id),
+            KeyManager::sameKey, (id, now) -> {
+              if (now == null) {
+                cache.remove(id);
+              } else {
+                cache.put(now);
+              }
+            }, "keys"));
       }
       return cache.list();
     } finally {

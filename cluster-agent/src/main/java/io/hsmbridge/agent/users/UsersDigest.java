@@ -46,25 +46,28 @@ public final class UsersDigest {
       java.util.List<CertificateChain> chains, java.util.List<ClusterSettings.Setting> settings) {}
 
   public static String of(Settled records) {
-    MessageDigest sha = sha256();
-    records(records).forEach((name, line) -> line(sha, line));
-    return HexFormat.of().formatHex(sha.digest());
+    return summarize(records).digest();
   }
 
   /**
-   * Each record's own short digest (the first 8 bytes of SHA-256 over its line), by record name
-   * ({@code user|alice}, {@code acl|<keyId>}, {@code certs|<keyId>}, {@code setting|<name>}): what lets a
+   * The digest, and each record's own short digest (the first 8 bytes of SHA-256 over its line) by record
+   * name ({@code user|alice}, {@code acl|<keyId>}, {@code certs|<keyId>}, {@code setting|<name>}): what lets a
    * check that finds two HSMs' digests different name the records that differ. Names and hashes only; a
    * user's line hashes a password hash with its salt, so the short digest cannot be tried against passwords.
    */
-  public static java.util.Map<String, String> perRecord(Settled records) {
-    java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
+  public record Summary(String digest, java.util.Map<String, String> perRecord) {}
+
+  /** {@link Summary} of {@code records}, their lines built once. */
+  public static Summary summarize(Settled records) {
+    MessageDigest whole = sha256();
+    java.util.Map<String, String> perRecord = new java.util.LinkedHashMap<>();
     records(records).forEach((name, line) -> {
-      MessageDigest sha = sha256();
-      line(sha, line);
-      out.put(name, HexFormat.of().formatHex(sha.digest(), 0, 8));
+      line(whole, line);
+      MessageDigest one = sha256();
+      line(one, line);
+      perRecord.put(name, HexFormat.of().formatHex(one.digest(), 0, 8));
     });
-    return out;
+    return new Summary(HexFormat.of().formatHex(whole.digest()), perRecord);
   }
 
   /** Record name -> the line the digest hashes, in the digest's order (users, ACLs, chains, settings; by name). */
