@@ -83,7 +83,7 @@ public final class AppliedIndexRecord {
           return null;
         }
       }
-      long made = s.createObject(template().private_(true).modifiable(true).label(LABEL_PREFIX + index));
+      long made = VerifiedCreation.createObject(s, template().private_(true).modifiable(true).label(LABEL_PREFIX + index));
       // Only now remove the old record(s): a crash before this point leaves two, and read() takes the higher.
       for (Slot old : current) {
         s.destroyObject(old.handle());
@@ -105,7 +105,7 @@ public final class AppliedIndexRecord {
     }
     if (current.length < 2) {
       // A second slot (creating is cheap; only destroying is slow), then the write goes to the older one.
-      long made = s.createObject(template().private_(true).modifiable(true).label(LABEL_PREFIX + index));
+      long made = VerifiedCreation.createObject(s, template().private_(true).modifiable(true).label(LABEL_PREFIX + index));
       return current.length == 0 ? new Slot[] {new Slot(made, index)} : new Slot[] {current[0], new Slot(made, index)};
     }
     int older = current[0].index() <= current[1].index() ? 0 : 1;
@@ -142,7 +142,7 @@ public final class AppliedIndexRecord {
 
   /** Every record on the token with its index (a search: C_FindObjects). */
   private Slot[] find(Session s) throws TokenException {
-    long[] handles = s.findAllObjectsSingle(template());
+    long[] handles = SearchGuard.find(s, template());
     Slot[] found = new Slot[handles.length];
     for (int i = 0; i < handles.length; i++) {
       found[i] = new Slot(handles[i], valueOf(s, handles[i]));

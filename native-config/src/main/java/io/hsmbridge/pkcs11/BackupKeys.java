@@ -384,7 +384,7 @@ public final class BackupKeys {
   }
 
   private static void destroyAll(Session s, byte[] id) throws TokenException {
-    for (long h : s.findAllObjectsSingle(new AttributeVector().class_(CKO_SECRET_KEY).id(id))) {
+    for (long h : SearchGuard.find(s, new AttributeVector().class_(CKO_SECRET_KEY).id(id))) {
       try {
         s.destroyObject(h);
       } catch (PKCS11Exception e) {

@@ -627,7 +627,7 @@ public final class ClusterKeys {
   }
 
   static void destroyAll(Session s, long cls, byte[] id) throws TokenException {
-    for (long h : s.findAllObjectsSingle(new AttributeVector().class_(cls).id(id))) {
+    for (long h : SearchGuard.find(s, new AttributeVector().class_(cls).id(id))) {
       s.destroyObject(h);
     }
   }

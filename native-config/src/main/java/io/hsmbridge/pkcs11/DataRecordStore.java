@@ -125,7 +125,7 @@ final class DataRecordStore<T> {
       ConcurrentSkipListMap<String, Entry<T>> c = loaded(s);
       Entry<T> known = current(s, c, name);
       long generation = known == null ? 0 : known.generation();
-      long made = s.createObject(search(name).private_(true).modifiable(false).value(encode(value, generation + 1)));
+      long made = VerifiedCreation.createObject(s, search(name).private_(true).modifiable(false).value(encode(value, generation + 1)));
       // Only now remove the old object(s): a crash before this point leaves two, and readers take the newer.
       List<Long> left = new ArrayList<>();
       left.add(made);
@@ -231,7 +231,7 @@ final class DataRecordStore<T> {
 
   /** What the token holds for {@code name} now, searched by its label (and older labels of the name). */
   private Entry<T> readName(Session s, String name) throws TokenException {
-    long[] objects = s.findAllObjectsSingle(search(name));
+    long[] objects = SearchGuard.find(s, search(name));
     return found(s, name, objects.length > 0 ? objects : objectsOf(s, name));
   }
 
@@ -297,7 +297,7 @@ final class DataRecordStore<T> {
   /** The objects whose label stands for {@code name}: its own label, and labels written before it was canonical. */
   private long[] objectsOf(Session s, String name) throws TokenException {
     List<Long> out = new ArrayList<>();
-    for (long h : s.findAllObjectsSingle(all())) {
+    for (long h : SearchGuard.find(s, all())) {
       String label = s.getAttrValues(h, CKA_LABEL).label();
       if (label != null && name.equals(codec.nameOfLabel(label))) {
         out.add(h);
@@ -324,7 +324,7 @@ final class DataRecordStore<T> {
   private ConcurrentSkipListMap<String, Entry<T>> load(Session s, ScanGaps gaps) throws TokenException {
     Map<String, List<Long>> byName = new HashMap<>();
     Map<String, String> labelOf = new HashMap<>();
-    for (long h : s.findAllObjectsSingle(all())) {
+    for (long h : SearchGuard.find(s, all())) {
       String label = labelIfPresent(s, h, gaps);
       if (label != null) {
         String name = codec.nameOfLabel(label);

@@ -17,9 +17,9 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * <p>Why not at once: SoftHSM2 2.6.1 can miss an object that exists. Its object store is re-indexed and
  * its object files re-read by whichever thread searches next (each thread's search, ours under the object-
  * write lock included, meets other threads' re-reads), and for that moment an existing object is invisible.
- * Seen in CI: an ACL written 10 ms earlier was missing from both a digest's scan and the search that was to
- * confirm it, the cache dropped it, and {@code cluster check} reported the HSMs' users inconsistent (and that
- * HSM would have refused the key's owner until the next settle). A change made behind this process's back
+ * (The CI failure that first led here, an ACL written 10 ms earlier missing from a digest's scan and from the
+ * search that was to confirm it, turned out to be another SoftHSM2 race: the record had been stored broken,
+ * see {@link VerifiedCreation} and {@link SearchGuard}. A transient miss stays possible, so this stays.) A change made behind this process's back
  * (another process on the token, an operator's tool) stays; a miss of that kind does not. So a difference is
  * adopted when a settle at least {@link #CONFIRM_AFTER_NANOS} after the first sighting finds the token
  * showing the same; until then the cache stands, and {@link KeyManager#unconfirmedDrifts()} counts it, so

@@ -89,7 +89,7 @@ public final class IntegrityScan {
   /** After the token is open: a search over all token objects must succeed. */
   static void checkSearchable(SessionPool pool) {
     try {
-      pool.call("integrity check", s -> s.findAllObjectsSingle(new AttributeVector().token(true)));
+      pool.call("integrity check", s -> SearchGuard.find(s, new AttributeVector().token(true)));
     } catch (HsmException e) {
       if (e.ckr() != null && e.ckr() == CKR_GENERAL_ERROR) {
         throw new HsmException(ErrorCode.TOKEN_CORRUPTED,

@@ -131,7 +131,7 @@ final class KeyCache {
   Map<String, KeyEntry> scan(Session session, ScanGaps gaps) throws TokenException {
     Map<String, KeySpec> recorded = readSpecRecords(session);
     Map<String, Long> publics = new HashMap<>();
-    for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true))) {
+    for (long h : SearchGuard.find(session, new AttributeVector().class_(CKO_PUBLIC_KEY).token(true))) {
       byte[] id = idOf(session, h, gaps);
       if (id != null && id.length == ID_BYTES) {
         publics.put(keyId(id), h);
@@ -139,7 +139,7 @@ final class KeyCache {
     }
     Map<String, KeyEntry> fresh = new HashMap<>();
     for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
-      for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true))) {
+      for (long h : SearchGuard.find(session, new AttributeVector().class_(cls).token(true))) {
         KeyEntry entry = readIfPresent(session, h, publics, recorded, gaps);
         if (entry != null) {
           fresh.put(entry.info().keyId(), entry);
@@ -156,11 +156,11 @@ final class KeyCache {
       return null;
     }
     Map<String, Long> publics = new HashMap<>();
-    for (long h : session.findAllObjectsSingle(new AttributeVector().class_(CKO_PUBLIC_KEY).token(true).id(id))) {
+    for (long h : SearchGuard.find(session, new AttributeVector().class_(CKO_PUBLIC_KEY).token(true).id(id))) {
       publics.put(keyId(id), h);
     }
     Map<String, KeySpec> recorded = new HashMap<>();
-    for (long h : session.findAllObjectsSingle(specRecordsOf(keyId(id)))) {
+    for (long h : SearchGuard.find(session, specRecordsOf(keyId(id)))) {
       try {
         recorded.put(keyId(id), KeySpec.valueOf(new String(session.getAttrValues(h, CKA_VALUE).value(),
             java.nio.charset.StandardCharsets.US_ASCII)));
@@ -169,7 +169,7 @@ final class KeyCache {
       }
     }
     for (long cls : new long[] {CKO_SECRET_KEY, CKO_PRIVATE_KEY}) {
-      for (long h : session.findAllObjectsSingle(new AttributeVector().class_(cls).token(true).id(id))) {
+      for (long h : SearchGuard.find(session, new AttributeVector().class_(cls).token(true).id(id))) {
         KeyEntry entry = read(session, h, publics, recorded);
         if (entry != null) {
           return entry;
@@ -217,7 +217,7 @@ final class KeyCache {
   private static Map<String, KeySpec> readSpecRecords(Session session) throws TokenException {
     Map<String, KeySpec> out = new HashMap<>();
     AttributeVector all = new AttributeVector().class_(CKO_DATA).token(true).application(SPEC_RECORD_APPLICATION);
-    for (long h : session.findAllObjectsSingle(all)) {
+    for (long h : SearchGuard.find(session, all)) {
       AttributeVector a = session.getAttrValues(h, CKA_LABEL, CKA_VALUE);
       try {
         out.put(a.label(), KeySpec.valueOf(new String(a.value(), java.nio.charset.StandardCharsets.US_ASCII)));

@@ -82,7 +82,7 @@ final class KeyGenerations {
   /** Generation to handle, in order, read from the token (trusted secret keys whose id names a generation). */
   TreeMap<Integer, Long> held(Session s) throws TokenException {
     TreeMap<Integer, Long> held = new TreeMap<>();
-    for (long h : s.findAllObjectsSingle(new AttributeVector().class_(CKO_SECRET_KEY).trusted(true))) {
+    for (long h : SearchGuard.find(s, new AttributeVector().class_(CKO_SECRET_KEY).trusted(true))) {
       int g;
       try {
         g = generationOf(s.getAttrValues(h, CKA_ID).id());

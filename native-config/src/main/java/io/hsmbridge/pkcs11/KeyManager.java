@@ -86,10 +86,10 @@ public final class KeyManager {
     KeyTemplates.Request r = new KeyTemplates.Request(spec, usage, label, exportable, newId(), neverExtractable, false);
     KeyEntry entry = writeObjects("generate " + spec, s -> {
       if (!spec.family().isAsymmetric()) {
-        long h = s.generateKey(KeyTemplates.generationMechanism(spec), KeyTemplates.secretForGenerate(r));
+        long h = VerifiedCreation.generateKey(s, KeyTemplates.generationMechanism(spec), KeyTemplates.secretForGenerate(r));
         return readBack(s, h, KeyEntry.NONE);
       }
-      PKCS11KeyPair pair = s.generateKeyPair(KeyTemplates.generationMechanism(spec), KeyTemplates.keyPair(r));
+      PKCS11KeyPair pair = VerifiedCreation.generateKeyPair(s, KeyTemplates.generationMechanism(spec), KeyTemplates.keyPair(r));
       return readBack(s, pair.getPrivateKey(), pair.getPublicKey());
     });
     cache.put(entry);
@@ -130,7 +130,7 @@ public final class KeyManager {
       }
       s.destroyObject(e.handle());
       if (e.publicHandle() == KeyEntry.NONE) {
-        for (long record : s.findAllObjectsSingle(KeyCache.specRecordsOf(e.info().keyId()))) {
+        for (long record : SearchGuard.find(s, KeyCache.specRecordsOf(e.info().keyId()))) {
           s.destroyObject(record);
         }
       }
@@ -265,18 +265,18 @@ public final class KeyManager {
               + ", not a " + spec + " key");
         }
       }
-      long h = s.unwrapKey(mechanism, unwrappingKey, wrapped, template);
+      long h = VerifiedCreation.unwrapKey(s, mechanism, unwrappingKey, wrapped, template);
       long pub = KeyEntry.NONE;
       long record = KeyEntry.NONE;
       try {
         if (spec.family() == KeySpec.Family.RSA) {
           AttributeVector a = s.getAttrValues(h, CKA_MODULUS, CKA_PUBLIC_EXPONENT);
-          pub = s.createObject(KeyTemplates.publicKey(r).modulus(a.modulus()).publicExponent(a.publicExponent()));
+          pub = VerifiedCreation.createObject(s, KeyTemplates.publicKey(r).modulus(a.modulus()).publicExponent(a.publicExponent()));
         } else if (!secret) {
-          pub = s.createObject(KeyTemplates.publicKey(r).ecParams(Curves.ecParams(spec)).ecPoint(ecPoint));
+          pub = VerifiedCreation.createObject(s, KeyTemplates.publicKey(r).ecParams(Curves.ecParams(spec)).ecPoint(ecPoint));
         }
         if (secret) {
-          record = s.createObject(KeyCache.specRecord(keyId, spec));
+          record = VerifiedCreation.createObject(s, KeyCache.specRecord(keyId, spec));
         }
         KeyEntry made = readBack(s, h, pub, secret ? Map.of(keyId, spec) : Map.of());
         if (made.spec() != spec) {
