@@ -55,7 +55,7 @@ public final class AuditKey {
   }
 
   private static long create(Session s) throws TokenException {
-    return s.generateKey(new Mechanism(CKM_GENERIC_SECRET_KEY_GEN), new AttributeVector().class_(CKO_SECRET_KEY)
+    return VerifiedCreation.generateKey(s, new Mechanism(CKM_GENERIC_SECRET_KEY_GEN), new AttributeVector().class_(CKO_SECRET_KEY)
         .keyType(CKK_GENERIC_SECRET).valueLen(32).token(true).private_(true).sensitive(true).extractable(false)
         .id(ID).label("hsmbridge audit key").sign(true).verify(true).encrypt(false).decrypt(false).wrap(false)
         .unwrap(false).derive(false));
