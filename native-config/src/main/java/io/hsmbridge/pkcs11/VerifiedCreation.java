@@ -26,15 +26,18 @@ import org.xipki.pkcs11.wrapper.attrs.Attribute;
  * is applied (each default attribute, outside any transaction); a search in another thread meanwhile sees the
  * file change and re-reads the object in memory (ObjectFile::refresh: drop every attribute, then read the
  * file), and when that re-read overlaps the creator's transaction the attributes the creator had set so far
- * are lost, and its commit writes the defaults in their place. Measured (ObjectWriteRaceTest, 4 threads
- * scanning beside one writer): 1 record in 1,833 stored with CKA_TOKEN false, CKA_MODIFIABLE true and no
- * CKA_VALUE, invisible to every search for it; in a 3-HSM cluster the HSM that made it dropped the ACL when
- * its settles confirmed the token did not hold it ({@code cluster check}: users inconsistent). On a key the
- * same race could lose CKA_SENSITIVE or CKA_EXTRACTABLE=false. The same failure can also surface as
- * CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT from the creation itself (seen in agents' logs): those are
- * tried again too (not for an unwrap, where they also mean a blob that does not unwrap). After {@link #ATTEMPTS} attempts the error stands (TOKEN_UNAVAILABLE). The creation itself
- * runs under {@link SearchGuard}, which keeps this process's searches away from it: the check is what catches
- * anything else (another process on the token, a vendor library with a bug of its own).
+ * are lost, and its commit writes the defaults in their place. Measured with 4 threads scanning beside one
+ * writer and no guard: 1 record in 1,832 stored with CKA_TOKEN false, CKA_MODIFIABLE true and no CKA_VALUE,
+ * invisible to every search for it; with this check and still no guard, 2 caught in 2,121 and made again. In a
+ * 3-HSM cluster the HSM that made such a record dropped the ACL once its settles confirmed the token did not
+ * hold it ({@code cluster check}: users inconsistent). On a key the same race could lose CKA_SENSITIVE or
+ * CKA_EXTRACTABLE=false. It can also surface as CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT from the
+ * creation itself (seen in agents' logs): those are tried again too (not for an unwrap, where they also mean a
+ * blob that does not unwrap). After {@link #ATTEMPTS} attempts the error stands (TOKEN_UNAVAILABLE).
+ *
+ * <p>The check alone is not enough (a key passed it and was missing from a later rescan), so the creation runs
+ * under {@link SearchGuard}, which keeps this process's searches away from it; the check catches what the
+ * guard cannot (another process on the token, a vendor library with a bug of its own).
  *
  * <p>Session objects ({@code CKA_TOKEN} false) live in memory and are not checked; nor are creations made while
  * logged in as SO, which hold every session of the pool (no other thread searches meanwhile). Never logs a
@@ -46,7 +49,8 @@ final class VerifiedCreation {
   /**
    * Not compared: sizes the token works out itself (and does not record for an unwrapped key); attribute maps
    * (CKA_UNWRAP_TEMPLATE, ...: the wrapper reads them back as new objects that do not compare equal); and
-   * CKA_EC_POINT, which the wrapper reads back in another encoding than it was given.
+   * CKA_EC_POINT, which did not compare equal on SoftHSM2 for an imported public key that is fine (an encoding
+   * difference, not investigated further).
    */
   private static final Set<Long> NOT_COMPARED = Set.of(CKA_VALUE_LEN, CKA_MODULUS_BITS, CKA_UNWRAP_TEMPLATE,
       CKA_WRAP_TEMPLATE, CKA_DERIVE_TEMPLATE, CKA_EC_POINT);
