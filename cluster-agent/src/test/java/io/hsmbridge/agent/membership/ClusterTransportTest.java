@@ -258,9 +258,7 @@ class ClusterTransportTest {
     assertTrue(manager.getNodes().size() >= n);
   }
 
-  private static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+  private static int freePort() {
+    return io.hsmbridge.agent.node.LoopbackPorts.one();
   }
 }

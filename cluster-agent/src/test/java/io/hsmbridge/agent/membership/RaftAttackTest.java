@@ -507,9 +507,7 @@ class RaftAttackTest {
     }
   }
 
-  private static int freePort() throws IOException {
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+  private static int freePort() {
+    return io.hsmbridge.agent.node.LoopbackPorts.one();
   }
 }
