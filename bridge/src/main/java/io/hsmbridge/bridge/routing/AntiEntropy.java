@@ -99,8 +99,9 @@ final class AntiEntropy {
 
   private Future<Round> round(int n, int maxRounds, Round best, long until) {
     List<HsmView> hsms = registry.serving();
-    List<Future<JsonObject>> digests = digestCalls.askEach(hsms, Op.AGENT_DIGEST);
-    return Future.join(digests).transform(ignored -> {
+    List<Future<JsonObject>> asked = digestCalls.askEach(hsms, Op.AGENT_DIGEST);
+    return Future.join(asked).transform(ignored -> {
+      List<Future<JsonObject>> digests = DigestReplies.checked(hsms, asked);
       Round r = new Round(hsms, digests, atTop(digests));
       Round better = best == null || r.atTop() >= best.atTop() ? r : best;
       if (better.atTop() == hsms.size() || n >= maxRounds || System.nanoTime() > until) {
