@@ -1,6 +1,7 @@
 package io.hsmbridge.bridge;
 
 import io.hsmbridge.agent.membership.ClusterCa;
+import io.hsmbridge.agent.node.LoopbackPorts;
 import io.hsmbridge.client.ClientTls;
 import io.hsmbridge.client.Hsm;
 import io.hsmbridge.pkcs11.IntegrityScan;
@@ -76,13 +77,13 @@ final class TestNodes {
     p.put("cluster.enabled", "true");
     p.put("cluster.name", pki.clusterName());
     p.put("cluster.host", "127.0.0.1");
-    int memberPort = freePort();
+    int memberPort = LoopbackPorts.one();
     p.put("cluster.memberPort", String.valueOf(memberPort));
     p.put("cluster.members", "127.0.0.1:" + memberPort);
     p.put("cluster.tls.cert", tls.certificate().toString());
     p.put("cluster.tls.key", tls.key().toString());
     p.put("cluster.tls.ca", tls.ca().toString());
-    p.put("raft.port", String.valueOf(freePort()));
+    p.put("raft.port", String.valueOf(LoopbackPorts.one()));
     p.put("cluster.createKey", "true"); // the first (and only) HSM; a token that holds the key keeps it
     p.put("bridge.tcp.host", "127.0.0.1");
     p.put("bridge.tcp.port", "0");
@@ -148,10 +149,6 @@ final class TestNodes {
     byte[] b = new byte[24];
     new SecureRandom().nextBytes(b);
     return Base64.getUrlEncoder().withoutPadding().encodeToString(b).toCharArray();
-  }
-
-  static int freePort() {
-    return io.hsmbridge.agent.node.LoopbackPorts.one();
   }
 
   static Path writeProperties(Path file, Map<String, String> properties) {

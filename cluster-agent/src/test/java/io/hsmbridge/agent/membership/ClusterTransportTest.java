@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.hsmbridge.agent.node.LoopbackPorts;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -67,7 +68,7 @@ class ClusterTransportTest {
   @Test
   void aMemberWhoseEventBusPortIsTakenFailsItsStartAtOnce() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "taken");
-    int memberPort = TestMembers.freePort();
+    int memberPort = LoopbackPorts.one();
     ClusterConfig c = TestMembers.memberConfig(ca, "taken", "hsm1", ClusterCa.MemberKind.AGENT, memberPort,
         "127.0.0.1:" + memberPort, tmp.resolve("hsm1"));
     try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
@@ -103,8 +104,8 @@ class ClusterTransportTest {
   @Test
   void requestRoundTripsBetweenMembersOverTls() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t1");
-    int portA = freePort();
-    int portB = freePort();
+    int portA = LoopbackPorts.one();
+    int portB = LoopbackPorts.one();
     String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB;
     Vertx a = join(config(ca, "a", portA, members, "t1"));
     Vertx b = join(config(ca, "b", portB, members, "t1"));
@@ -127,9 +128,9 @@ class ClusterTransportTest {
   @Test
   void anAgentsDepartureNamesItsCertificateAndAFrontDoorsNeverDoes() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t3");
-    int portA = freePort();
-    int portB = freePort();
-    int portC = freePort();
+    int portA = LoopbackPorts.one();
+    int portB = LoopbackPorts.one();
+    int portC = LoopbackPorts.one();
     String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB + ",127.0.0.1:" + portC;
     Vertx a = join(config(ca, "hsm1", portA, members, "t3"));
     Vertx b = join(config(ca, "hsm2", ClusterCa.MemberKind.FRONT_DOOR, portB, members, "t3"));
@@ -159,9 +160,9 @@ class ClusterTransportTest {
   void memberWithACertificateFromAnotherCaCannotExchangeMessages() throws Exception {
     ClusterCa ca = ClusterCa.create(tmp.resolve("ca"), "t2");
     ClusterCa rogue = ClusterCa.create(tmp.resolve("rogue-ca"), "t2");
-    int portA = freePort();
-    int portB = freePort();
-    int portC = freePort();
+    int portA = LoopbackPorts.one();
+    int portB = LoopbackPorts.one();
+    int portC = LoopbackPorts.one();
     String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB + ",127.0.0.1:" + portC;
     Vertx a = join(config(ca, "a", portA, members, "t2"));
     Vertx b = join(config(ca, "b", portB, members, "t2"));
@@ -256,9 +257,5 @@ class ClusterTransportTest {
       Thread.sleep(100);
     }
     assertTrue(manager.getNodes().size() >= n);
-  }
-
-  private static int freePort() {
-    return io.hsmbridge.agent.node.LoopbackPorts.one();
   }
 }

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static io.hsmbridge.agent.membership.TestMembers.awaitTrue;
-import static io.hsmbridge.agent.membership.TestMembers.freePort;
 import static io.hsmbridge.agent.membership.TestMembers.nodes;
 import static io.hsmbridge.agent.membership.TestMembers.routes;
 
+import io.hsmbridge.agent.node.LoopbackPorts;
 import io.hsmbridge.agent.replication.RaftTls;
 import io.hsmbridge.protocol.Addresses;
 import io.vertx.core.Vertx;
@@ -79,8 +79,8 @@ class MembershipAttackTest {
   void twoMembers() throws Exception {
     members = new TestMembers(tmp, CLUSTER);
     ca = members.ca();
-    portA = freePort();
-    portB = freePort();
+    portA = LoopbackPorts.one();
+    portB = LoopbackPorts.one();
     String members = "127.0.0.1:" + portA + ",127.0.0.1:" + portB;
     a = join(member("a", ClusterCa.MemberKind.AGENT, portA, members));
     b = join(member("b", ClusterCa.MemberKind.FRONT_DOOR, portB, members));
@@ -149,7 +149,7 @@ class MembershipAttackTest {
         flood.add(s);
       }
       // A member that starts during the flood still joins: unauthenticated connections are bounded and evicted.
-      int portC = freePort();
+      int portC = LoopbackPorts.one();
       Vertx c = join(member("c", ClusterCa.MemberKind.AGENT, portC, "127.0.0.1:" + portA));
       awaitTrue("c joins during the flood", () -> nodes(a) == 3 && nodes(c) == 3);
       // Every flooding connection is closed by the member within the handshake bound (or evicted earlier).
@@ -231,7 +231,7 @@ class MembershipAttackTest {
    */
   @Test
   void anApplicationMemberCannotConsumeTheFrontDoorsAddress() throws Exception {
-    int portC = freePort();
+    int portC = LoopbackPorts.one();
     Vertx app = join(member("app", ClusterCa.MemberKind.APPLICATION, portC, "127.0.0.1:" + portA));
     awaitTrue("the application joins", () -> nodes(a) == 3 && nodes(b) == 3 && nodes(app) == 3);
     app.eventBus().<JsonObject>consumer("payments.own", m -> m.reply(new JsonObject().put("servedBy", "app")))
@@ -269,7 +269,7 @@ class MembershipAttackTest {
    */
   @Test
   void anApplicationMemberCanSendToTheFrontDoorsButToNoOtherOfHsmbridgesAddresses() throws Exception {
-    int portC = freePort();
+    int portC = LoopbackPorts.one();
     Vertx app = join(member("app", ClusterCa.MemberKind.APPLICATION, portC, "127.0.0.1:" + portA));
     AtomicInteger forged = new AtomicInteger();
     String agentAddress = Addresses.agent("hsm1");

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.hsmbridge.agent.audit.AuditLog;
 import io.hsmbridge.agent.audit.AuditWriter;
 import io.hsmbridge.agent.audit.LogEventAudit;
+import io.hsmbridge.agent.node.LoopbackPorts;
 import io.hsmbridge.agent.replication.Applier;
 import io.hsmbridge.agent.replication.Mutation;
 import io.hsmbridge.agent.replication.MutationLog;
@@ -97,7 +98,7 @@ class RaftAttackTest {
       String id = "hsm" + (i + 1);
       ClusterCa.MemberFiles f = ca.issueMember(id, ClusterCa.MemberKind.AGENT, List.of("127.0.0.1"), dir.resolve(id + "-tls"));
       configs.add(new ClusterConfig(true, CLUSTER, "127.0.0.1", 5701, 0, List.of(), f.certificate(), f.key(), f.ca()));
-      peers.add(MutationLog.Peer.loopback(id, freePort()));
+      peers.add(MutationLog.Peer.loopback(id, LoopbackPorts.one()));
       tokens.add(HsmToken.open(SoftHsmFixture.newToken("raft-attack-" + i)));
     }
     tokens.get(0).clusterKeys().createClusterKey();
@@ -505,9 +506,5 @@ class RaftAttackTest {
         throw new AssertionError(e);
       }
     }
-  }
-
-  private static int freePort() {
-    return io.hsmbridge.agent.node.LoopbackPorts.one();
   }
 }

@@ -106,8 +106,4 @@ public final class TestMembers implements AutoCloseable {
       Thread.sleep(50);
     }
   }
-
-  public static int freePort() {
-    return io.hsmbridge.agent.node.LoopbackPorts.one();
-  }
 }

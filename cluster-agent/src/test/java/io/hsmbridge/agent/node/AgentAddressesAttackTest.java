@@ -8,11 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static io.hsmbridge.agent.membership.TestMembers.awaitTrue;
-import static io.hsmbridge.agent.membership.TestMembers.freePort;
 import static io.hsmbridge.agent.membership.TestMembers.routes;
 
 import io.hsmbridge.agent.membership.ClusterCa;
 import io.hsmbridge.agent.membership.TestMembers;
+import io.hsmbridge.agent.node.LoopbackPorts;
 import io.hsmbridge.pkcs11.HsmToken;
 import io.hsmbridge.pkcs11.SoftHsmFixture;
 import io.hsmbridge.protocol.Addresses;
@@ -56,7 +56,7 @@ class AgentAddressesAttackTest {
   @BeforeEach
   void members() throws Exception {
     members = new TestMembers(tmp, "theft");
-    agentPort = freePort();
+    agentPort = LoopbackPorts.one();
     seeds = "127.0.0.1:" + agentPort;
   }
 
@@ -66,7 +66,7 @@ class AgentAddressesAttackTest {
   }
 
   private Vertx member(String name, ClusterCa.MemberKind kind) throws Exception {
-    return members.join(name, kind, freePort(), seeds);
+    return members.join(name, kind, LoopbackPorts.one(), seeds);
   }
 
   @AfterEach

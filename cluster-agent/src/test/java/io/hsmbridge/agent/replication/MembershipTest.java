@@ -3,6 +3,7 @@ package io.hsmbridge.agent.replication;
 import static io.hsmbridge.agent.replication.TestCluster.await;
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.hsmbridge.agent.node.LoopbackPorts;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -75,7 +76,7 @@ class MembershipTest {
       c.stop(0);
       c.start(0);
       await("the peer leads again", 30_000, () -> c.logs[0].isLeader());
-      MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-2", TestCluster.freePort());
+      MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-2", LoopbackPorts.one());
       List<MutationLog.Peer> two = new ArrayList<>(c.peers);
       two.add(newPeer);
       joiner = MutationLog.start(newPeer.id(), two, c.groupId, dir.resolve("hsm-2"), second, c.pki.agentTls("hsm-2"),
@@ -109,7 +110,7 @@ class MembershipTest {
       // The joiner starts over an empty directory with the target membership, then asks for it. It waits a few
       // election timeouts first (an agent restoring a backup, a slow host): a joiner that started with itself in
       // the group ran for election meanwhile, was told SHUTDOWN by members that did not know it yet, and closed.
-      MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-4", TestCluster.freePort());
+      MutationLog.Peer newPeer = MutationLog.Peer.loopback("hsm-4", LoopbackPorts.one());
       List<MutationLog.Peer> four = new ArrayList<>(c.peers);
       four.add(newPeer);
       joiner = MutationLog.start(newPeer.id(), four, c.groupId, dir.resolve("hsm-4"), fourth, c.pki.agentTls("hsm-4"),

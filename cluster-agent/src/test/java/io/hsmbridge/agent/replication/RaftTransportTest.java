@@ -3,6 +3,7 @@ package io.hsmbridge.agent.replication;
 import static io.hsmbridge.agent.replication.TestCluster.await;
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.hsmbridge.agent.node.LoopbackPorts;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -180,7 +181,7 @@ class RaftTransportTest {
   void aPeerChecksTheServerItCallsToo() throws Exception {
     // A rogue server at a peer's address: it trusts anyone, but shows a front-door certificate.
     RecordingApplier rogueApplier = new RecordingApplier();
-    MutationLog.Peer rogue = MutationLog.Peer.loopback("hsm-1", TestCluster.freePort());
+    MutationLog.Peer rogue = MutationLog.Peer.loopback("hsm-1", LoopbackPorts.one());
     TestPki.Member front = c.pki.issue("rogue", "front-door");
     try (MutationLog fake = MutationLog.start("hsm-1", List.of(rogue), c.groupId, dir.resolve("rogue"), rogueApplier,
         new RaftTls(RaftTls.keyManager(front.certificate(), front.key()), TRUST_ALL), LogEvents.NONE)) {

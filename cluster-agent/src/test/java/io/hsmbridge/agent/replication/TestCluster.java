@@ -2,6 +2,7 @@ package io.hsmbridge.agent.replication;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.hsmbridge.agent.node.LoopbackPorts;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,7 +24,7 @@ final class TestCluster implements AutoCloseable {
     this.appliers = new ArrayList<>(appliers);
     this.logs = new MutationLog[appliers.size()];
     for (int i = 0; i < appliers.size(); i++) {
-      peers.add(MutationLog.Peer.loopback("hsm-" + (i + 1), freePort()));
+      peers.add(MutationLog.Peer.loopback("hsm-" + (i + 1), LoopbackPorts.one()));
     }
   }
 
@@ -77,10 +78,6 @@ final class TestCluster implements AutoCloseable {
         stop(i);
       }
     }
-  }
-
-  static int freePort() {
-    return io.hsmbridge.agent.node.LoopbackPorts.one();
   }
 
   static void await(String what, long timeoutMillis, BooleanSupplier condition) {
