@@ -2,6 +2,7 @@ package io.hsmbridge.pkcs11;
 
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
 
+import io.hsmbridge.protocol.ErrorCode;
 import java.nio.charset.StandardCharsets;
 import org.xipki.pkcs11.wrapper.AttributeVector;
 import org.xipki.pkcs11.wrapper.Mechanism;
@@ -21,7 +22,10 @@ public final class AuditKey {
 
   private final SessionPool pool;
   private final KeyManager keys;
-  private volatile long handle = KeyEntry.NONE;
+  /** The key's handle and the SO epoch it was found in (SessionPool#securityOfficerEpoch); null before first use. */
+  private volatile Found found;
+
+  private record Found(long handle, long epoch) {}
 
   AuditKey(SessionPool pool, KeyManager keys) {
     this.pool = pool;
@@ -30,27 +34,31 @@ public final class AuditKey {
 
   /** HMAC-SHA256 of {@code data} under this HSM's audit key, creating the key on first use. */
   public byte[] mac(byte[] data) {
-    long h = handle();
-    try {
-      return pool.call("audit mac", s -> s.signSingle(new Mechanism(CKM_SHA256_HMAC), h, data));
-    } catch (HsmException e) {
-      // Handles to private objects die when the User is logged out (SO work): look it up again once.
-      handle = KeyEntry.NONE;
-      long again = handle();
-      return pool.call("audit mac", s -> s.signSingle(new Mechanism(CKM_SHA256_HMAC), again, data));
+    if (found == null) {
+      found = keys.writeObjects("audit key", s -> {
+        long h = ClusterKeys.find(s, CKO_SECRET_KEY, ID);
+        return new Found(h != KeyEntry.NONE ? h : create(s), pool.securityOfficerEpoch());
+      });
     }
+    return pool.call("audit mac", s -> s.signSingle(new Mechanism(CKM_SHA256_HMAC), current(s), data));
   }
 
-  private long handle() {
-    long h = handle;
-    if (h != KeyEntry.NONE) {
-      return h;
+  /**
+   * The key's handle, valid for the session work that asks: SO work (a backup) logs the User out, which
+   * kills handles to private objects, so a handle found before the last SO work is found again (seen
+   * before: "cannot seal or write the audit log (CKR_OBJECT_HANDLE_INVALID)" during backups).
+   */
+  private long current(Session s) throws TokenException {
+    Found f = found;
+    long epoch = pool.securityOfficerEpoch();
+    if (f.epoch() == epoch) {
+      return f.handle();
     }
-    h = keys.writeObjects("audit key", s -> {
-      long found = ClusterKeys.find(s, CKO_SECRET_KEY, ID);
-      return found != KeyEntry.NONE ? found : create(s);
-    });
-    handle = h;
+    long h = ClusterKeys.find(s, CKO_SECRET_KEY, ID);
+    if (h == KeyEntry.NONE) {
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "this HSM's audit key is gone from its token");
+    }
+    found = new Found(h, epoch);
     return h;
   }
 

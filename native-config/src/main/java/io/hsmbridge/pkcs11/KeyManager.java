@@ -44,7 +44,9 @@ public final class KeyManager {
   KeyManager(SessionPool pool, KeyCache cache) {
     // Not under objectWrites: a writer waiting for a session may hold it, and no writer runs meanwhile.
     pool.afterSecurityOfficer(s -> {
-      cache.reload(s);
+      if (!cache.rebind(s)) {
+        cache.reload(s);
+      }
       return null;
     });
     this.pool = pool;
@@ -87,12 +89,11 @@ public final class KeyManager {
     KeyEntry entry = writeObjects("generate " + spec, s -> {
       if (!spec.family().isAsymmetric()) {
         long h = VerifiedCreation.generateKey(s, KeyTemplates.generationMechanism(spec), KeyTemplates.secretForGenerate(r));
-        return readBack(s, h, KeyEntry.NONE);
+        return cached(readBack(s, h, KeyEntry.NONE));
       }
       PKCS11KeyPair pair = VerifiedCreation.generateKeyPair(s, KeyTemplates.generationMechanism(spec), KeyTemplates.keyPair(r));
-      return readBack(s, pair.getPrivateKey(), pair.getPublicKey());
+      return cached(readBack(s, pair.getPrivateKey(), pair.getPublicKey()));
     });
-    cache.put(entry);
     return entry.info();
   }
 
@@ -121,6 +122,21 @@ public final class KeyManager {
     return cache.get(keyId);
   }
 
+  /** The cache's entries, copied, handles included: what this process believes the token holds. */
+  Map<String, KeyEntry> cachedEntries() {
+    return cache.snapshot();
+  }
+
+  /**
+   * Puts an entry made inside session work into the cache, still inside it: its handles are valid only
+   * until SO work logs the User out, and SO work re-reads only what the cache holds (an entry put after
+   * the session was returned could carry a handle SO work killed meanwhile).
+   */
+  private KeyEntry cached(KeyEntry entry) {
+    cache.put(entry);
+    return entry;
+  }
+
   public void delete(String keyId) {
     KeyEntry known = cache.get(keyId);
     writeObjects("delete key", s -> {
@@ -140,17 +156,15 @@ public final class KeyManager {
   }
 
   public KeyInfo setLabel(String keyId, String label) {
-    KeyEntry e = cache.get(keyId);
-    writeObjects("set label", s -> {
+    cache.get(keyId); // UNKNOWN_KEY before taking the write lock
+    KeyEntry updated = writeObjects("set label", s -> {
       KeyEntry now = live(keyId);
       s.setAttributeValues(now.handle(), new AttributeVector().label(label));
       if (now.publicHandle() != KeyEntry.NONE) {
         s.setAttributeValues(now.publicHandle(), new AttributeVector().label(label));
       }
-      return null;
+      return cached(now.withLabel(label));
     });
-    KeyEntry updated = e.withLabel(label);
-    cache.put(updated);
     return updated.info();
   }
 
@@ -208,7 +222,6 @@ public final class KeyManager {
       }
       throw e;
     }
-    cache.put(entry);
     return entry.info();
   }
 
@@ -237,9 +250,7 @@ public final class KeyManager {
     KeyTemplates.Request r = new KeyTemplates.Request(b.spec(), b.usage(), b.label(), exportable, id);
     boolean secret = !b.spec().family().isAsymmetric();
     AttributeVector template = secret ? KeyTemplates.secret(r) : KeyTemplates.privateKey(r);
-    KeyEntry entry = unwrapAndRecord(Mechanisms.aesKeyWrapPad(), unwrappingKey, b.wrapped(), r, template, false, b.ecPoint());
-    cache.put(entry);
-    return entry.info();
+    return unwrapAndRecord(Mechanisms.aesKeyWrapPad(), unwrappingKey, b.wrapped(), r, template, false, b.ecPoint()).info();
   }
 
   /**
@@ -282,7 +293,7 @@ public final class KeyManager {
         if (made.spec() != spec) {
           throw HsmException.badParam("the wrapped key is a " + made.spec() + " key, not " + spec);
         }
-        return made;
+        return cached(made);
       } catch (TokenException | RuntimeException e) {
         destroyQuietly(s, h);
         if (pub != KeyEntry.NONE) {
