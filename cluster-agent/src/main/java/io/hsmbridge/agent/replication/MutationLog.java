@@ -76,6 +76,15 @@ public final class MutationLog implements AutoCloseable {
     return l;
   }
 
+  /**
+   * How long the leader waits between attempts to reach a follower that failed (Ratis's wait policy: pairs
+   * of wait and attempts). Ratis's default waits 5 s once a follower has failed some 30 times, so a host
+   * restarted after a few seconds down was reached 5-6 s after its Raft server listened (seen in
+   * FrontDoorsTest: "Follower failed" until the first INCONSISTENCY reply ~6 s after the restart) and
+   * served that much later. An attempt at a dead peer is one refused connection: every 250 ms (randomised
+   * by Ratis between half and one and a half of it) costs nothing on a cluster of a few HSMs.
+   */
+  static final String APPENDER_RETRY_POLICY = "1ms,10, 250ms,1000000000";
   /** Election timeouts: above Ratis's 150-300 ms default so a busy 2-core host does not churn leaders. */
   static final TimeDuration ELECTION_TIMEOUT_MIN = TimeDuration.valueOf(500, TimeUnit.MILLISECONDS);
   static final TimeDuration ELECTION_TIMEOUT_MAX = TimeDuration.valueOf(1000, TimeUnit.MILLISECONDS);
@@ -227,6 +236,7 @@ public final class MutationLog implements AutoCloseable {
     RaftServerConfigKeys.Rpc.setTimeoutMin(props, ELECTION_TIMEOUT_MIN);
     RaftServerConfigKeys.Rpc.setTimeoutMax(props, ELECTION_TIMEOUT_MAX);
     RaftClientConfigKeys.Rpc.setRequestTimeout(props, REQUEST_TIMEOUT);
+    RaftServerConfigKeys.Log.Appender.setRetryPolicy(props, APPENDER_RETRY_POLICY);
     compact(props, compaction);
 
     Parameters parameters = tlsParameters(tls);

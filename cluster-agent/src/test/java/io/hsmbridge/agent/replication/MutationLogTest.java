@@ -87,6 +87,40 @@ class MutationLogTest {
   }
 
   /**
+   * A follower that was down for a while is reached soon after it listens again: the leader does not wait
+   * Ratis's default 5 s between attempts (MutationLog.APPENDER_RETRY_POLICY). Down 8 s with entries committed
+   * meanwhile (the leader's attempts at it fail all that time), then restarted: it has applied them within
+   * 3 s of its start returning; with Ratis's default policy the leader's next attempt could come up to 7.5 s
+   * later.
+   */
+  @Test
+  @Timeout(90)
+  void aRestartedFollowerIsReachedSoonAfterItListens() throws Exception {
+    assertNotNull(org.apache.ratis.retry.MultipleLinearRandomRetry.parseCommaSeparated(MutationLog.APPENDER_RETRY_POLICY),
+        "Ratis parses the appender's retry policy");
+    List<RecordingApplier> a = appliers(3);
+    try (TestCluster c = new TestCluster(dir, a).startAll()) {
+      int leader = c.leader();
+      int down = (leader + 1) % 3;
+      c.stop(down);
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(8);
+      int submitted = 0;
+      while (System.nanoTime() < until) {
+        commit(c.logs[leader], mutation(submitted++));
+        TestCluster.sleep(100);
+      }
+      int total = submitted;
+      c.start(down);
+      long started = System.nanoTime();
+      RecordingApplier restarted = a.get(down);
+      await("the restarted follower applies what it missed", 30_000, () -> restarted.count() >= total);
+      long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+      System.out.println("a follower down 8 s (" + total + " entries meanwhile) applied them " + millis + " ms after its start");
+      assertTrue(millis < 3_000, "the restarted follower caught up only " + millis + " ms after its start");
+    }
+  }
+
+  /**
    * Told that the leader's process left the membership (AgentNode hears it from the membership links), the
    * survivor whose id sorts first stands at once and the other leaves it to that one; a peer told of a
    * departure that was not its leader's does nothing. In one JVM a peer cannot be SIGKILLed (a closed
