@@ -2,7 +2,6 @@ package io.hsmbridge.pkcs11;
 
 import static org.xipki.pkcs11.wrapper.PKCS11Constants.*;
 
-import io.hsmbridge.protocol.ErrorCode;
 import java.nio.charset.StandardCharsets;
 import org.xipki.pkcs11.wrapper.AttributeVector;
 import org.xipki.pkcs11.wrapper.Mechanism;
@@ -22,10 +21,13 @@ public final class AuditKey {
 
   private final SessionPool pool;
   private final KeyManager keys;
-  /** The key's handle and the SO epoch it was found in (SessionPool#securityOfficerEpoch); null before first use. */
-  private volatile Found found;
-
-  private record Found(long handle, long epoch) {}
+  /**
+   * The key's handle, checked before each MAC and found again when it no longer names the key: SO work (a
+   * backup) logs the User out, which kills handles to private objects (seen before: "cannot seal or write
+   * the audit log (CKR_OBJECT_HANDLE_INVALID)" during backups).
+   */
+  private final CachedHandle handle = new CachedHandle(CKO_SECRET_KEY, ID, "this HSM's audit key is gone from its token");
+  private volatile boolean made;
 
   AuditKey(SessionPool pool, KeyManager keys) {
     this.pool = pool;
@@ -34,32 +36,16 @@ public final class AuditKey {
 
   /** HMAC-SHA256 of {@code data} under this HSM's audit key, creating the key on first use. */
   public byte[] mac(byte[] data) {
-    if (found == null) {
-      found = keys.writeObjects("audit key", s -> {
-        long h = ClusterKeys.find(s, CKO_SECRET_KEY, ID);
-        return new Found(h != KeyEntry.NONE ? h : create(s), pool.securityOfficerEpoch());
+    if (!made) {
+      keys.writeObjects("audit key", s -> {
+        if (ClusterKeys.find(s, CKO_SECRET_KEY, ID) == KeyEntry.NONE) {
+          create(s);
+        }
+        return null;
       });
+      made = true;
     }
-    return pool.call("audit mac", s -> s.signSingle(new Mechanism(CKM_SHA256_HMAC), current(s), data));
-  }
-
-  /**
-   * The key's handle, valid for the session work that asks: SO work (a backup) logs the User out, which
-   * kills handles to private objects, so a handle found before the last SO work is found again (seen
-   * before: "cannot seal or write the audit log (CKR_OBJECT_HANDLE_INVALID)" during backups).
-   */
-  private long current(Session s) throws TokenException {
-    Found f = found;
-    long epoch = pool.securityOfficerEpoch();
-    if (f.epoch() == epoch) {
-      return f.handle();
-    }
-    long h = ClusterKeys.find(s, CKO_SECRET_KEY, ID);
-    if (h == KeyEntry.NONE) {
-      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "this HSM's audit key is gone from its token");
-    }
-    found = new Found(h, epoch);
-    return h;
+    return pool.call("audit mac", s -> s.signSingle(new Mechanism(CKM_SHA256_HMAC), handle.get(s), data));
   }
 
   private static long create(Session s) throws TokenException {

@@ -10,7 +10,8 @@ import org.xipki.pkcs11.wrapper.TokenException;
  * (its CKA_ID read back). On SoftHSM2 a C_FindObjects costs time that grows with the token's object count
  * (measured: a backup of 1,000 keys that looked its wrapping key up per key took 78 s, minutes for key
  * creation that looked the cluster key up per key), so a per-key lookup made bulk work quadratic. A
- * destroyed or reused handle fails the check and is looked up again. Thread-safe.
+ * destroyed or reused handle, or one that SO work killed (the User's logout invalidates handles to private
+ * objects), fails the check and is looked up again. Thread-safe.
  */
 final class CachedHandle {
   private final long objectClass;

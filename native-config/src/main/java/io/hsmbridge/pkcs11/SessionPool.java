@@ -136,18 +136,6 @@ public final class SessionPool implements AutoCloseable {
     }
   }
 
-  /** How many times SO work has logged the User out: a handle to a private object found before is dead. */
-  private volatile long securityOfficerEpoch;
-
-  /**
-   * The number of SO work pieces done so far. Read inside session work it cannot change until the session
-   * is returned (SO work holds every session), so a private object's handle found in the same epoch is
-   * still valid.
-   */
-  long securityOfficerEpoch() {
-    return securityOfficerEpoch;
-  }
-
   /** Run after each piece of SO work, on the User's session, before any other work may borrow one. */
   private volatile SessionWork<?> afterSecurityOfficer;
 
@@ -207,7 +195,6 @@ public final class SessionPool implements AutoCloseable {
           throw Ckr.wrap(e, what);
         } finally {
           try {
-            securityOfficerEpoch++; // only here, with every session held
             login(s);
             // Still holding every session: no User work ran with the handles the logout killed, and none
             // runs before they are found again (seen: a key creation's HMAC failed with
