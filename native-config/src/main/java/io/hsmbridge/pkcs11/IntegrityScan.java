@@ -4,14 +4,23 @@ import static org.xipki.pkcs11.wrapper.PKCS11Constants.CKR_GENERAL_ERROR;
 
 import io.hsmbridge.protocol.ErrorCode;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
 import org.xipki.pkcs11.wrapper.AttributeVector;
@@ -41,6 +50,14 @@ public final class IntegrityScan {
     }
   }
 
+  /** How long an empty object file must stay empty and untouched to count as a crash's leftover. */
+  static final Duration SETTLE = Duration.ofMillis(200);
+
+  private static final int SETTLE_LOOKS = 3;
+
+  /** How long the scan waits for another process that is writing an object file. */
+  static final Duration WRITER_WAIT = Duration.ofSeconds(5);
+
   private IntegrityScan() {}
 
   /**
@@ -61,6 +78,7 @@ public final class IntegrityScan {
         throw new HsmException(ErrorCode.TOKEN_CORRUPTED, "cannot list token directory " + dir + ": " + e.getMessage());
       }
     }
+    broken.retainAll(leftByACrash(broken));
     broken.sort(null);
     if (broken.isEmpty()) {
       return new Report(List.of(), null);
@@ -97,6 +115,87 @@ public final class IntegrityScan {
                 + " see docs/operations.md#integrity", e.ckr(), e.serverDetail(), e);
       }
       throw e;
+    }
+  }
+
+  /**
+   * Of the files that looked empty, those that stay so with no writer at work. An empty object file is also
+   * what a live SoftHSM2 shows another process: it stores an object by taking an fcntl write lock on the
+   * file, truncating it and writing it again, and it creates a new object's file empty before it locks it.
+   * So a file counts as a crash's leftover only when, read under a shared lock (which waits for a writer),
+   * it is empty and unchanged at every look across {@link #SETTLE}. A tool that opens a token an agent is
+   * serving (an operator's script, a test's tamper process) then sees no false corruption. Looking costs
+   * {@code SETTLE} only when something looked empty, which is rare.
+   */
+  private static List<Path> leftByACrash(List<Path> looksEmpty) {
+    List<Path> candidates = new ArrayList<>(looksEmpty);
+    Map<Path, FileTime> firstSeen = new HashMap<>();
+    for (int look = 0; look < SETTLE_LOOKS && !candidates.isEmpty(); look++) {
+      if (look > 0) {
+        pause(SETTLE.dividedBy(SETTLE_LOOKS - 1));
+      }
+      candidates.removeIf(f -> !emptyWithNoWriter(f, firstSeen));
+    }
+    for (Path f : looksEmpty) {
+      if (!candidates.contains(f)) {
+        LOG.info("integrity scan: " + f.getFileName() + " was empty while another process wrote it; not a crash's leftover");
+      }
+    }
+    return candidates;
+  }
+
+  /**
+   * Whether {@code f} is empty, and unchanged since the first look, when no writer holds it. Closing the
+   * channel drops every fcntl lock this process holds on the file (POSIX), SoftHSM2's included when this JVM
+   * has the token loaded too; that only matters while a third process reads the same token, and only for a
+   * file that already looked empty.
+   */
+  private static boolean emptyWithNoWriter(Path f, Map<Path, FileTime> firstSeen) {
+    try (FileChannel channel = FileChannel.open(f, StandardOpenOption.READ)) {
+      FileLock lock = awaitReadLock(channel);
+      if (lock == null) {
+        return false; // a live process has been writing it all along: not a crash's leftover
+      }
+      try {
+        if (channel.size() != 0) {
+          return false;
+        }
+        FileTime modified = Files.getLastModifiedTime(f);
+        FileTime first = firstSeen.putIfAbsent(f, modified);
+        return first == null || first.equals(modified);
+      } finally {
+        lock.release();
+      }
+    } catch (NoSuchFileException e) {
+      return false; // destroyed meanwhile
+    } catch (IOException e) {
+      return true; // cannot even be opened
+    }
+  }
+
+  /** A shared lock on the whole file, waiting up to {@link #WRITER_WAIT} for a writer; null when it did not end. */
+  private static FileLock awaitReadLock(FileChannel channel) throws IOException {
+    long deadline = System.nanoTime() + WRITER_WAIT.toNanos();
+    while (true) {
+      FileLock lock;
+      try {
+        lock = channel.tryLock(0, Long.MAX_VALUE, true);
+      } catch (OverlappingFileLockException e) {
+        lock = null; // this JVM holds a lock on it through another channel: it is being written here
+      }
+      if (lock != null || System.nanoTime() > deadline) {
+        return lock;
+      }
+      pause(Duration.ofMillis(5));
+    }
+  }
+
+  private static void pause(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HsmException(ErrorCode.TOKEN_UNAVAILABLE, "integrity scan interrupted");
     }
   }
 

@@ -7,7 +7,14 @@ import io.hsmbridge.protocol.Algorithm;
 import io.hsmbridge.protocol.ErrorCode;
 import io.hsmbridge.protocol.KeySpec;
 import io.hsmbridge.protocol.KeyUsage;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;
@@ -125,6 +132,93 @@ class IntegrityScanTest {
     assertHsm(ErrorCode.TOKEN_CORRUPTED, () -> HsmToken.open(longOne));
     try (HsmToken hsm = HsmToken.open(longOne.withRepair(true))) {
       assertEquals(List.of(broken), hsm.integrity().broken());
+    }
+  }
+
+  /**
+   * What a tool that opens a token an agent is serving sees (ClusterScenarioTest's tamper process failed so):
+   * another process stores an object the way SoftHSM2 does — fcntl write lock, truncate, write again — and the
+   * file is empty while it works. The scan waits for the writer instead of calling the file broken.
+   */
+  @Test
+  void anObjectFileAnotherProcessIsRewritingIsNotReported() throws Exception {
+    TokenConfig config = SoftHsmFixture.newToken("integrity-writer");
+    try (HsmToken hsm = HsmToken.open(config)) {
+      hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "rewritten", false);
+    }
+    Path object = keyObjectFile(config.tokenLabel());
+    byte[] content = Files.readAllBytes(object);
+    Process writer = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), SoftHsmLikeWriter.class.getName(), object.toString(), "700")
+        .redirectErrorStream(true).start();
+    try {
+      String ready = new String(writer.getInputStream().readNBytes(6), StandardCharsets.UTF_8);
+      assertEquals("READY\n", ready, "the writer holds the file's lock");
+      assertEquals(0, Files.size(object), "the file is empty while the writer works");
+      long t0 = System.nanoTime();
+      try (HsmToken hsm = HsmToken.open(config)) {
+        assertTrue(hsm.integrity().clean(), "reported a file being written: " + hsm.integrity().broken());
+        assertEquals(1, hsm.keys().count());
+      }
+      assertTrue(Duration.ofNanos(System.nanoTime() - t0).toMillis() >= 300, "the scan waited for the writer");
+      assertTrue(writer.waitFor(10, TimeUnit.SECONDS));
+      assertEquals(0, writer.exitValue());
+      assertArrayEquals(content, Files.readAllBytes(object));
+    } finally {
+      writer.destroyForcibly();
+    }
+  }
+
+  /** SoftHSM2 creates a new object's file empty and only then locks and writes it: a short empty moment. */
+  @Test
+  void aNewObjectFileThatIsWrittenSoonAfterItAppearsIsNotReported() throws Exception {
+    TokenConfig config = SoftHsmFixture.newToken("integrity-new");
+    try (HsmToken hsm = HsmToken.open(config)) {
+      hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "copied", false);
+    }
+    Path object = keyObjectFile(config.tokenLabel());
+    byte[] content = Files.readAllBytes(object);
+    Path appearing = plantBrokenObject(config.tokenLabel());
+    Thread writer = new Thread(() -> {
+      try {
+        Thread.sleep(60);
+        Files.write(appearing, content);
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    writer.start();
+    IntegrityScan.Report report = IntegrityScan.scanSoftHsmFiles(config.tokenLabel(), false);
+    writer.join();
+    assertTrue(report.clean(), "reported a file written 60 ms after it appeared: " + report.broken());
+    Files.delete(appearing);
+  }
+
+  private static Path keyObjectFile(String label) throws Exception {
+    try (Stream<Path> files = Files.list(SoftHsmFixture.tokenDirectory(label))) {
+      List<Path> objects = files.filter(f -> f.toString().endsWith(".object") && !f.endsWith("token.object")).toList();
+      assertEquals(1, objects.size(), "one key object: " + objects);
+      return objects.get(0);
+    }
+  }
+
+  /**
+   * Run in its own JVM (fcntl locks are per process): locks an object file for writing, truncates it, says
+   * READY, waits, writes the content back and lets go — SoftHSM2's ObjectFile::store in slow motion.
+   */
+  public static final class SoftHsmLikeWriter {
+    public static void main(String[] args) throws Exception {
+      Path file = Path.of(args[0]);
+      byte[] content = Files.readAllBytes(file);
+      try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+           FileLock lock = channel.lock()) {
+        channel.truncate(0);
+        System.out.print("READY\n");
+        System.out.flush();
+        Thread.sleep(Long.parseLong(args[1]));
+        channel.write(ByteBuffer.wrap(content), 0);
+        channel.force(true);
+      }
     }
   }
 
