@@ -139,9 +139,10 @@ class NodeCrashTest {
       node = start(config, conf, state, "restart-" + cycle);
       assertTrue(node.serving(), "cycle " + cycle + ": restart (exit " + node.exitCode() + ", "
           + fatalLine(node.log()) + "):\n" + node.log());
-      if (node.log().contains("re-applies the whole mutation log")) {
-        assertTrue(node.log().contains("quarantine"), "the repair says where the files went: " + node.log());
-        report.add("cycle " + cycle + ": a broken object was quarantined and the log re-applied");
+      if (node.log().contains("quarantined")) {
+        assertTrue(node.log().contains("re-applies the mutation log from its applied index"),
+            "no rewrite in place was under way, so the log is re-applied from the applied index: " + node.log());
+        report.add("cycle " + cycle + ": a broken object was quarantined and the log re-applied from the applied index");
       }
 
       // ---- every acknowledged key is listed and usable by its user, who logs in again
@@ -276,6 +277,97 @@ class NodeCrashTest {
         alive.decrementAndGet();
       }
     }
+  }
+
+  /**
+   * A quarantined object file costs the whole log only when a key was being rewritten in place: an empty
+   * file alone (a new object or an applied-index slot cut short) is re-applied from the applied index, and
+   * a key lost in the middle of its relabel (its objects gone, the agent's rewrite marker left behind) comes
+   * back from a replay of the whole log, with its new label.
+   */
+  @Test
+  void aQuarantinedFileCostsTheWholeLogOnlyWhenAKeyWasBeingRewritten() throws Exception {
+    Path tokens = Files.createDirectories(dir.resolve("tokens"));
+    Path conf = dir.resolve("softhsm2.conf");
+    Files.writeString(conf, SoftHsmFixture.softHsmConf(tokens), StandardCharsets.UTF_8);
+    Path userPin = SoftHsmFixture.writePin(dir.resolve("pins/user.pin"));
+    Path soPin = SoftHsmFixture.writePin(dir.resolve("pins/so.pin"));
+    Path state = dir.resolve("state");
+    pki = TestNodes.Pki.in(dir.resolve("pki"));
+    Map<String, String> props = TestNodes.nodeProperties("rewrite", "rewrite", userPin, soPin, state, pki);
+    Path config = TestNodes.writeProperties(dir.resolve("node.properties"), props);
+
+    Started node = start(config, conf, state, "initial");
+    assertTrue(node.serving(), "first start: " + node.log());
+    TestNodes.CryptoUser user;
+    List<Acked> keys = new ArrayList<>();
+    try (Hsm hsm = Hsm.connect("127.0.0.1", node.port(), pki.clientTls())) {
+      user = TestNodes.activate(hsm);
+      hsm.login(user.name(), user.password());
+      for (int i = 0; i < 3; i++) {
+        KeySpec spec = i == 1 ? KeySpec.EC_P256 : KeySpec.AES_256;
+        keys.add(new Acked(hsm.generateKey(spec, "k" + i, null, false).keyId(), spec, "k" + i, 0));
+      }
+      hsm.setLabel(keys.get(1).keyId(), "renamed");
+    }
+    Acked renamed = new Acked(keys.get(1).keyId(), KeySpec.EC_P256, "renamed", 0);
+    keys.set(1, renamed);
+    kill(node);
+
+    // 1. an empty object file, no rewrite under way
+    plantEmptyObject(tokens, "rewrite");
+    node = start(config, conf, state, "empty-file");
+    assertTrue(node.serving(), "restart: " + node.log());
+    assertTrue(node.log().contains("quarantined"), node.log());
+    assertTrue(node.log().contains("re-applies the mutation log from its applied index"), node.log());
+    assertFalse(node.log().contains("re-applies the whole mutation log"), node.log());
+    assertKeys(node, user, keys);
+    kill(node);
+
+    // 2. killed while the renamed key's file was rewritten: its objects lost, the marker left
+    ProcessBuilder removing = new ProcessBuilder(Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), KeyRemover.class.getName(),
+        SoftHsmFixture.library().toString(), "rewrite", userPin.toString(), renamed.keyId())
+        .redirectErrorStream(true);
+    removing.environment().put("SOFTHSM2_CONF", conf.toString());
+    Process remover = removing.start();
+    String removed = new String(remover.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(remover.waitFor(60, TimeUnit.SECONDS) && remover.exitValue() == 0, removed);
+    assertTrue(removed.contains("DELETED "), removed);
+    plantEmptyObject(tokens, "rewrite");
+    Files.writeString(state.resolve("in-place-rewrite"), "label of key " + renamed.keyId() + "\n", StandardCharsets.UTF_8);
+    node = start(config, conf, state, "mid-rewrite");
+    assertTrue(node.serving(), "restart: " + node.log());
+    assertTrue(node.log().contains("re-applies the whole mutation log"), node.log());
+    assertTrue(node.log().contains("label of key " + renamed.keyId()), "names the rewrite: " + node.log());
+    assertFalse(Files.exists(state.resolve("in-place-rewrite")), "the marker is cleared once decided");
+    assertKeys(node, user, keys);
+  }
+
+  private void kill(Started node) throws InterruptedException {
+    node.process().destroyForcibly();
+    assertTrue(node.process().waitFor(30, TimeUnit.SECONDS), "the child died");
+  }
+
+  /** Every key listed with its label and usable by its owner, who logs in again. */
+  private void assertKeys(Started node, TestNodes.CryptoUser user, List<Acked> keys) throws Exception {
+    try (Hsm hsm = Hsm.connect("127.0.0.1", node.port(), pki.clientTls())) {
+      hsm.login(user.name(), user.password());
+      for (Acked a : keys) {
+        assertEquals(a.label(), hsm.describe(a.keyId()).label(), a.toString());
+        assertUsable(hsm, a);
+      }
+      assertEquals(keys.size(), hsm.listKeys().size());
+    }
+  }
+
+  /** What a kill mid-write leaves: an empty object file (and its lock file) in the token's directory. */
+  private static void plantEmptyObject(Path tokens, String label) throws IOException {
+    List<Path> dirs = io.hsmbridge.pkcs11.IntegrityScan.softHsmTokenDirectories(tokens, label);
+    assertEquals(1, dirs.size(), "the token's directory: " + dirs);
+    String name = java.util.UUID.randomUUID().toString();
+    Files.createFile(dirs.get(0).resolve(name + ".object"));
+    Files.createFile(dirs.get(0).resolve(name + ".lock"));
   }
 
   // ------------------------------------------------------------------ child processes

@@ -40,6 +40,7 @@ public final class KeyManager {
   /** Differences from the token that a settle saw once and has not adopted yet, all stores of this token together. */
   private final java.util.concurrent.atomic.AtomicLong unconfirmedDrifts = new java.util.concurrent.atomic.AtomicLong();
   private final DriftSuspicions<KeyEntry> keySuspicions = new DriftSuspicions<>(unconfirmedDrifts);
+  private volatile RewriteJournal rewrites = RewriteJournal.NONE;
 
   KeyManager(SessionPool pool, KeyCache cache) {
     // Not under objectWrites: a writer waiting for a session may hold it, and no writer runs meanwhile.
@@ -155,13 +156,21 @@ public final class KeyManager {
     cache.remove(known.info().keyId());
   }
 
+  /** Where in-place rewrites of existing objects are announced (see {@link RewriteJournal}); NONE by default. */
+  public void rewriteJournal(RewriteJournal journal) {
+    this.rewrites = java.util.Objects.requireNonNull(journal);
+  }
+
   public KeyInfo setLabel(String keyId, String label) {
     cache.get(keyId); // UNKNOWN_KEY before taking the write lock
     KeyEntry updated = writeObjects("set label", s -> {
       KeyEntry now = live(keyId);
-      s.setAttributeValues(now.handle(), new AttributeVector().label(label));
-      if (now.publicHandle() != KeyEntry.NONE) {
-        s.setAttributeValues(now.publicHandle(), new AttributeVector().label(label));
+      // The one in-place rewrite of an existing key: a crash part-way may lose the key's object file.
+      try (RewriteJournal.Scope rewrite = rewrites.begin("label of key " + keyId)) {
+        s.setAttributeValues(now.handle(), new AttributeVector().label(label));
+        if (now.publicHandle() != KeyEntry.NONE) {
+          s.setAttributeValues(now.publicHandle(), new AttributeVector().label(label));
+        }
       }
       return cached(now.withLabel(label));
     });

@@ -197,13 +197,7 @@ public final class AgentNode {
     new ClusterKeyJoin(vertx, hsm, hsmId, stateDir()).ensure(raft.createKey());
     ClusterKeyJoin.serve(vertx, hsm, ClusterCa.trustAnchor(config.cluster()));
 
-    if (!hsm.integrity().clean()) {
-      // The quarantined object may belong to an entry already recorded as applied (a relabel rewriting a
-      // key's file, an install whose public half was cut short): replay the whole log, every entry is
-      // idempotent, and this HSM serves only once it has caught up again.
-      hsm.appliedIndex().write(0);
-      LOG.warning(hsmId + " re-applies the whole mutation log after the integrity scan quarantined objects");
-    }
+    replayAfterQuarantine(hsmId);
     BackupCatalog catalog = BackupOperations.catalogAt(backupDir());
     if (catalog != null) {
       for (var id : catalog.failInterruptedBy(hsmId)) {
@@ -363,6 +357,33 @@ public final class AgentNode {
   }
 
   /** This HSM's own files (audit log, transport key request and certificate): state.dir, else the Raft directory. */
+  /**
+   * Decides how much of the log a quarantined object file costs, then lets the token announce its in-place
+   * rewrites to this process's marker. An empty file is an object whose write a kill cut short. A new object
+   * (a key an entry installs, a record's next generation) belongs to an entry not yet recorded as applied,
+   * or to nothing acknowledged: re-applying from the token's applied index redoes it. An applied-index slot
+   * rewritten in place leaves the other slot, one entry lower: that entry is applied again (idempotent). Only
+   * a key rewritten in place (its label) can lose an object an applied entry made; then, and only then, the
+   * whole log is re-applied, every entry idempotent, and this HSM serves once it has caught up again.
+   */
+  private void replayAfterQuarantine(String hsmId) {
+    RewriteMarker rewrites = new RewriteMarker(stateDir());
+    String open = rewrites.leftOpen();
+    if (!hsm.integrity().clean()) {
+      if (open != null) {
+        hsm.appliedIndex().write(0);
+        LOG.warning(hsmId + " re-applies the whole mutation log: the integrity scan quarantined "
+            + hsm.integrity().broken().size() + " object(s) while an in-place rewrite was under way (" + open + ")");
+      } else {
+        LOG.warning(hsmId + " re-applies the mutation log from its applied index " + hsm.appliedIndex().read()
+            + ": the " + hsm.integrity().broken().size() + " quarantined object(s) were new or an applied-index slot"
+            + " (no in-place rewrite was under way)");
+      }
+    }
+    rewrites.clear();
+    hsm.keys().rewriteJournal(rewrites);
+  }
+
   private java.nio.file.Path stateDir() {
     return config.stateDir() != null ? config.stateDir() : config.raft().dir();
   }
