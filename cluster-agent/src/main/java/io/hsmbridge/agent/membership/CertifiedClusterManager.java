@@ -297,6 +297,10 @@ public final class CertifiedClusterManager implements ClusterManager {
     if (before == null) {
       LOG.info("membership: member joined: node " + state.nodeId() + " at " + state.memberAddress()
           + " (" + link.subject() + ")");
+      OutboundLink back = outbound.get(state.memberAddress());
+      if (back != null) {
+        back.dialNow(); // a restarted member joins once this one has dialled it back
+      }
       logView();
       NodeListener l = nodeListener;
       if (l != null) {

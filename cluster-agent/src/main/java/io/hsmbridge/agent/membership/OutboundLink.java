@@ -29,6 +29,8 @@ final class OutboundLink implements Runnable {
   /** The highest version the other member applied on the current connection; -1 before its first ack. */
   private volatile long acked = -1;
   private volatile boolean failedOnce;
+  /** Set when the other member was heard from again: the next dial is now, not after the backoff. */
+  private volatile boolean dialNow;
   private boolean warned;
 
   OutboundLink(CertifiedClusterManager manager, String address) {
@@ -49,6 +51,18 @@ final class OutboundLink implements Runnable {
   /** At least one attempt to reach the other member failed (it is not up, not reachable, or this member). */
   boolean failedOnce() {
     return failedOnce;
+  }
+
+  /**
+   * The other member is back (its own link reached this member): dial it now instead of after the backoff,
+   * which has grown to {@value #MAX_BACKOFF_MS} ms while it was away. Without this, a restarted member's
+   * join waited for that backoff: it counts as joined once every member has dialled it back.
+   */
+  void dialNow() {
+    if (!established()) {
+      dialNow = true;
+      wake();
+    }
   }
 
   /** A new state to send now rather than at the next heartbeat. */
@@ -94,7 +108,8 @@ final class OutboundLink implements Runnable {
         }
       }
       sleep(backoff);
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      backoff = dialNow ? 100 : Math.min(backoff * 2, MAX_BACKOFF_MS);
+      dialNow = false;
     }
   }
 
@@ -202,7 +217,7 @@ final class OutboundLink implements Runnable {
   private void sleep(long ms) {
     synchronized (wakeup) {
       try {
-        if (running) {
+        if (running && !dialNow) {
           wakeup.wait(ms);
         }
       } catch (InterruptedException e) {
