@@ -243,6 +243,7 @@ public final class MutationLog implements AutoCloseable {
 
     TokenStateMachine sm = new TokenStateMachine(applier, events, compaction.snapshots(),
         dataDir.resolve(SNAPSHOT_CLAIM));
+    neverExitTheJvm();
     RaftServer server = null;
     try {
       server = RaftServer.newBuilder()
@@ -270,10 +271,30 @@ public final class MutationLog implements AutoCloseable {
     } catch (IOException e) {
       closeQuietly(server);
       throw new UncheckedIOException("cannot start the mutation log peer " + selfId + " at " + self.address(), e);
+    } catch (org.apache.ratis.util.ExitUtils.ExitException e) {
+      // Ratis's "terminate" with System.exit disabled: its gRPC server could not listen (the port is taken).
+      closeQuietly(server);
+      Throwable why = e.getCause() != null ? e.getCause() : e;
+      throw new UncheckedIOException("cannot start the mutation log peer " + selfId + ": cannot listen on "
+          + self.address() + " (" + why.getMessage() + ")",
+          why instanceof IOException io ? io : new IOException(why.getMessage(), why));
     } catch (RuntimeException e) {
       closeQuietly(server);
       throw e;
     }
+  }
+
+  /**
+   * Ratis ends the whole JVM (System.exit) when its gRPC server cannot listen, the Raft port being taken: the
+   * agent then vanished with no error of its own, and a test JVM running peers in-process died with it. With
+   * exits disabled, Ratis throws instead and {@link #start} reports the port. Initialising Ratis's exit
+   * state also installs its default uncaught-exception handler (exit on any uncaught exception, or log it
+   * as "Terminating" when exits are disabled); the JVM's own handler is put back.
+   */
+  private static synchronized void neverExitTheJvm() {
+    Thread.UncaughtExceptionHandler before = Thread.getDefaultUncaughtExceptionHandler();
+    org.apache.ratis.util.ExitUtils.disableSystemExit();
+    Thread.setDefaultUncaughtExceptionHandler(before);
   }
 
   /**

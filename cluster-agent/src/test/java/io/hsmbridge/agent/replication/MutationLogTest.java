@@ -87,6 +87,28 @@ class MutationLogTest {
   }
 
   /**
+   * A peer whose Raft port another process holds fails its start with the port named, and this JVM lives on:
+   * Ratis called System.exit there (its gRPC server's bind failure), which ended an agent with no error of
+   * its own, and ended this test JVM. Once the port is free, the same peer starts.
+   */
+  @Test
+  @Timeout(60)
+  void aTakenRaftPortFailsTheStartWithoutEndingTheJvm() throws Exception {
+    List<RecordingApplier> a = appliers(1);
+    TestCluster c = new TestCluster(dir, a);
+    MutationLog.Peer self = c.peers.get(0);
+    try (java.net.ServerSocket taken = new java.net.ServerSocket(self.port(), 1, java.net.InetAddress.getByName(self.host()))) {
+      java.io.UncheckedIOException e = org.junit.jupiter.api.Assertions.assertThrows(java.io.UncheckedIOException.class,
+          () -> c.start(0));
+      assertTrue(e.getMessage().contains("cannot listen on " + self.address()), e.getMessage());
+    }
+    try (c) {
+      c.start(0);
+      assertTrue(commit(c.logs[0], mutation(1)) > 0, "the peer started on the freed port commits");
+    }
+  }
+
+  /**
    * A follower that was down for a while is reached soon after it listens again: the leader does not wait
    * Ratis's default 5 s between attempts (MutationLog.APPENDER_RETRY_POLICY). Down 8 s with entries committed
    * meanwhile (the leader's attempts at it fail all that time), then restarted: it has applied them within
