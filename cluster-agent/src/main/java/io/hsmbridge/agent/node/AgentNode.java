@@ -380,7 +380,12 @@ public final class AgentNode {
             + " (no in-place rewrite was under way)");
       }
     }
-    rewrites.clear();
+    try {
+      rewrites.clear();
+    } catch (java.io.UncheckedIOException e) {
+      throw io.hsmbridge.agent.AgentConfig.invalid("cannot use the state directory " + stateDir() + " (state.dir, or"
+          + " the Raft directory without it, must be a writable directory): " + e.getCause());
+    }
     hsm.keys().rewriteJournal(rewrites);
   }
 
