@@ -190,10 +190,11 @@ final class TestNodes {
   }
 
   /**
-   * {@link #objectFiles} once it stopped changing (the same count for 3 samples 250 ms apart, longer than
-   * the audit anchor's 200 ms interval; at most 15 s): an agent of a cluster replaces bookkeeping records
-   * in its token after it answered (the audit anchor: create, then destroy), so an instant's count can be
-   * one more than at rest.
+   * {@link #objectFiles} once it stopped changing (the same count for 3 samples 100 ms apart; at most 15 s):
+   * an agent of a cluster replaces bookkeeping records in its token after it answered (the audit anchor,
+   * every 200 ms at most: create, then destroy), so an instant's count can be one more than at rest. A
+   * replacement takes milliseconds, so it cannot hold three samples; one not yet made changes no count at
+   * rest. (The samples were 250 ms apart: ~1 s per rejected request, 34 s of BridgeNodeTest.malformedRequests.)
    */
   static long objectFilesAtRest(Path tokenDir) {
     long deadline = System.nanoTime() + 15_000_000_000L;
@@ -201,7 +202,7 @@ final class TestNodes {
     int same = 1;
     while (same < 3 && System.nanoTime() - deadline < 0) {
       try {
-        Thread.sleep(250);
+        Thread.sleep(100);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException("interrupted");
