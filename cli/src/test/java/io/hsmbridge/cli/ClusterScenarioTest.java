@@ -92,11 +92,16 @@ class ClusterScenarioTest {
   private static String aesKey;
   private static String ecKey;
 
+  /** The periodic check's period in this cluster (HOME/front-door.properties). */
+  private static final int ANTI_ENTROPY_SECONDS = 10;
+
   @BeforeAll
   @Timeout(value = 180, unit = TimeUnit.SECONDS)
   static void up() throws IOException {
     home = Files.createTempDirectory("hsmbridge-scenario");
     note("random seed " + SEED + ", home " + home);
+    // (i) waits for a periodic check: every 10 s here instead of the default 30 s (the setting an operator has).
+    Files.writeString(home.resolve("front-door.properties"), "cluster.antiEntropySeconds=" + ANTI_ENTROPY_SECONDS + "\n");
     long t0 = System.nanoTime();
     CliRun up = CliRun.run(home, "up", "--hsms", "3", "--port", "0");
     assertEquals(0, up.code, up + logs());
@@ -480,7 +485,7 @@ class ClusterScenarioTest {
     awaitAppliedEverywhere(HSMS, Duration.ofSeconds(20));
     request(on(tampered, new JsonObject().put("op", "key.describe").put("keyId", keyId)));
 
-    // Where the nodes' logs stand: the periodic anti-entropy (every 30 s, in the Raft leader host's front
+    // Where the nodes' logs stand: the periodic anti-entropy (every ANTI_ENTROPY_SECONDS, in the Raft leader host's front
     // door) may repair first.
     Map<Path, Long> logOffsets = new LinkedHashMap<>();
     for (String node : List.of("bridge", "hsm1", "hsm2", "hsm3")) {
@@ -687,7 +692,7 @@ class ClusterScenarioTest {
     try {
       deleteBehindTheClustersBack(tampered, keyId);
       long deletedAt = System.nanoTime();
-      // Nobody asks for a check: the periodic one (every 30 s) must find the key missing and put it back.
+      // Nobody asks for a check: the periodic one (every ANTI_ENTROPY_SECONDS) must find the key missing and put it back.
       long deadline = System.nanoTime() + Duration.ofSeconds(100).toNanos();
       while (repairedBy == null) {
         for (Map.Entry<Path, Long> e : offsets.entrySet()) {
