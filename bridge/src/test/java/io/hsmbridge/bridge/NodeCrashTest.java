@@ -88,16 +88,10 @@ class NodeCrashTest {
 
   @Test
   void acknowledgedKeysSurviveSigkillMidLoad() throws Exception {
-    Path tokens = Files.createDirectories(dir.resolve("tokens"));
-    Path conf = dir.resolve("softhsm2.conf");
-    Files.writeString(conf, SoftHsmFixture.softHsmConf(tokens), StandardCharsets.UTF_8);
-    Path userPin = SoftHsmFixture.writePin(dir.resolve("pins/user.pin"));
-    Path soPin = SoftHsmFixture.writePin(dir.resolve("pins/so.pin"));
-    Path state = dir.resolve("state");
-    pki = TestNodes.Pki.in(dir.resolve("pki"));
-    Map<String, String> props = TestNodes.nodeProperties("crash", "crash", userPin, soPin, state, pki);
-    props.put("sessions.max", "4");
-    Path config = TestNodes.writeProperties(dir.resolve("node.properties"), props);
+    NodeHome home = nodeHome("crash", Map.of("sessions.max", "4"));
+    Path conf = home.softHsmConf();
+    Path state = home.state();
+    Path config = home.config();
 
     long seed = System.nanoTime();
     Random random = new Random(seed);
@@ -287,15 +281,12 @@ class NodeCrashTest {
    */
   @Test
   void aQuarantinedFileCostsTheWholeLogOnlyWhenAKeyWasBeingRewritten() throws Exception {
-    Path tokens = Files.createDirectories(dir.resolve("tokens"));
-    Path conf = dir.resolve("softhsm2.conf");
-    Files.writeString(conf, SoftHsmFixture.softHsmConf(tokens), StandardCharsets.UTF_8);
-    Path userPin = SoftHsmFixture.writePin(dir.resolve("pins/user.pin"));
-    Path soPin = SoftHsmFixture.writePin(dir.resolve("pins/so.pin"));
-    Path state = dir.resolve("state");
-    pki = TestNodes.Pki.in(dir.resolve("pki"));
-    Map<String, String> props = TestNodes.nodeProperties("rewrite", "rewrite", userPin, soPin, state, pki);
-    Path config = TestNodes.writeProperties(dir.resolve("node.properties"), props);
+    NodeHome home = nodeHome("rewrite", Map.of());
+    Path tokens = home.tokens();
+    Path conf = home.softHsmConf();
+    Path state = home.state();
+    Path config = home.config();
+    Path userPin = home.userPin();
 
     Started node = start(config, conf, state, "initial");
     assertTrue(node.serving(), "first start: " + node.log());
@@ -347,6 +338,23 @@ class NodeCrashTest {
   private void kill(Started node) throws InterruptedException {
     node.process().destroyForcibly();
     assertTrue(node.process().waitFor(30, TimeUnit.SECONDS), "the child died");
+  }
+
+  /** A one-HSM node's files in this test's directory: its own SoftHSM2 token store, PINs, state and config. */
+  private record NodeHome(Path tokens, Path softHsmConf, Path userPin, Path state, Path config) {}
+
+  /** Writes the files of node {@code name} (also its token's label) with {@code extra} properties; sets {@link #pki}. */
+  private NodeHome nodeHome(String name, Map<String, String> extra) throws IOException {
+    Path tokens = Files.createDirectories(dir.resolve("tokens"));
+    Path conf = dir.resolve("softhsm2.conf");
+    Files.writeString(conf, SoftHsmFixture.softHsmConf(tokens), StandardCharsets.UTF_8);
+    Path userPin = SoftHsmFixture.writePin(dir.resolve("pins/user.pin"));
+    Path soPin = SoftHsmFixture.writePin(dir.resolve("pins/so.pin"));
+    Path state = dir.resolve("state");
+    pki = TestNodes.Pki.in(dir.resolve("pki"));
+    Map<String, String> props = TestNodes.nodeProperties(name, name, userPin, soPin, state, pki);
+    props.putAll(extra);
+    return new NodeHome(tokens, conf, userPin, state, TestNodes.writeProperties(dir.resolve("node.properties"), props));
   }
 
   /** Every key listed with its label and usable by its owner, who logs in again. */

@@ -143,10 +143,7 @@ class IntegrityScanTest {
   @Test
   void anObjectFileAnotherProcessIsRewritingIsNotReported() throws Exception {
     TokenConfig config = SoftHsmFixture.newToken("integrity-writer");
-    try (HsmToken hsm = HsmToken.open(config)) {
-      hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "rewritten", false);
-    }
-    Path object = keyObjectFile(config.tokenLabel());
+    Path object = oneKeyObjectFile(config);
     byte[] content = Files.readAllBytes(object);
     Process writer = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-cp", System.getProperty("java.class.path"), SoftHsmLikeWriter.class.getName(), object.toString(), "700")
@@ -173,11 +170,7 @@ class IntegrityScanTest {
   @Test
   void aNewObjectFileThatIsWrittenSoonAfterItAppearsIsNotReported() throws Exception {
     TokenConfig config = SoftHsmFixture.newToken("integrity-new");
-    try (HsmToken hsm = HsmToken.open(config)) {
-      hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "copied", false);
-    }
-    Path object = keyObjectFile(config.tokenLabel());
-    byte[] content = Files.readAllBytes(object);
+    byte[] content = Files.readAllBytes(oneKeyObjectFile(config));
     Path appearing = plantBrokenObject(config.tokenLabel());
     Thread writer = new Thread(() -> {
       try {
@@ -194,8 +187,12 @@ class IntegrityScanTest {
     Files.delete(appearing);
   }
 
-  private static Path keyObjectFile(String label) throws Exception {
-    try (Stream<Path> files = Files.list(SoftHsmFixture.tokenDirectory(label))) {
+  /** Makes one AES key on the new token of {@code config} and returns its object file. */
+  private static Path oneKeyObjectFile(TokenConfig config) throws Exception {
+    try (HsmToken hsm = HsmToken.open(config)) {
+      hsm.keys().generate(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, "one", false);
+    }
+    try (Stream<Path> files = Files.list(SoftHsmFixture.tokenDirectory(config.tokenLabel()))) {
       List<Path> objects = files.filter(f -> f.toString().endsWith(".object") && !f.endsWith("token.object")).toList();
       assertEquals(1, objects.size(), "one key object: " + objects);
       return objects.get(0);

@@ -111,7 +111,8 @@ public final class AgentNode {
     // An agent SIGKILLed while its token wrote an object leaves a 0-byte object file, and the integrity scan
     // refuses such a token unless told to quarantine it (integrity.repair). Every node is an HSM of a cluster
     // (one of one too), whose keys are in the mutation log: it quarantines the file itself and re-applies the
-    // whole log (run()), which reinstalls whatever the cut-short write belonged to (NodeCrashTest).
+    // log (replayAfterQuarantine: from its applied index, or all of it when a key was being rewritten in place),
+    // which redoes whatever the cut-short write belonged to (NodeCrashTest).
     // Without this, `hsmbridge up` could not restart an agent killed mid-write (ClusterScenarioTest).
     HsmToken hsm = NodeProcess.openToken(config.agent().token().withRepair(true));
     Vertx vertx;
