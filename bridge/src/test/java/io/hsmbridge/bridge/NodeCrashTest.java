@@ -369,13 +369,11 @@ class NodeCrashTest {
     }
   }
 
-  /** What a kill mid-write leaves: an empty object file (and its lock file) in the token's directory. */
+  /** What a kill mid-write leaves, in the directory of the token labelled {@code label} in {@code tokens}. */
   private static void plantEmptyObject(Path tokens, String label) throws IOException {
     List<Path> dirs = io.hsmbridge.pkcs11.IntegrityScan.softHsmTokenDirectories(tokens, label);
     assertEquals(1, dirs.size(), "the token's directory: " + dirs);
-    String name = java.util.UUID.randomUUID().toString();
-    Files.createFile(dirs.get(0).resolve(name + ".object"));
-    Files.createFile(dirs.get(0).resolve(name + ".lock"));
+    SoftHsmFixture.plantEmptyObject(dirs.get(0));
   }
 
   // ------------------------------------------------------------------ child processes

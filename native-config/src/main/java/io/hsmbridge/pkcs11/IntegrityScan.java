@@ -69,16 +69,16 @@ public final class IntegrityScan {
     if (tokenDir == null || tokenLabel == null || !Files.isDirectory(tokenDir)) {
       return new Report(List.of(), null);
     }
-    List<Path> broken = new ArrayList<>();
+    List<Path> looksEmpty = new ArrayList<>();
     for (Path dir : tokenDirectories(tokenDir, tokenLabel)) {
       try (Stream<Path> files = Files.list(dir)) {
         files.filter(f -> f.getFileName().toString().endsWith(".object")).filter(IntegrityScan::unreadable)
-            .forEach(broken::add);
+            .forEach(looksEmpty::add);
       } catch (IOException e) {
         throw new HsmException(ErrorCode.TOKEN_CORRUPTED, "cannot list token directory " + dir + ": " + e.getMessage());
       }
     }
-    broken.retainAll(leftByACrash(broken));
+    List<Path> broken = leftByACrash(looksEmpty);
     broken.sort(null);
     if (broken.isEmpty()) {
       return new Report(List.of(), null);

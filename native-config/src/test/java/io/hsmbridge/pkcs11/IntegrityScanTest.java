@@ -17,7 +17,6 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.UUID;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
@@ -29,11 +28,7 @@ class IntegrityScanTest {
   private static final byte[] M = {1, 2, 3};
 
   private static Path plantBrokenObject(String label) throws Exception {
-    Path dir = SoftHsmFixture.tokenDirectory(label);
-    String name = UUID.randomUUID().toString();
-    Path broken = Files.createFile(dir.resolve(name + ".object"));
-    Files.createFile(dir.resolve(name + ".lock"));
-    return broken;
+    return SoftHsmFixture.plantEmptyObject(SoftHsmFixture.tokenDirectory(label));
   }
 
   private static void assertUsable(HsmToken hsm, String aes, String ec) {

@@ -107,6 +107,17 @@ public final class SoftHsmFixture {
     }
     return found.get(0);
   }
+  /**
+   * What a kill in the middle of a token write leaves: an empty object file (and its lock file) in
+   * {@code tokenDirectory}; returns the object file.
+   */
+  public static Path plantEmptyObject(Path tokenDirectory) throws IOException {
+    String name = java.util.UUID.randomUUID().toString();
+    Path object = Files.createFile(tokenDirectory.resolve(name + ".object"));
+    Files.createFile(tokenDirectory.resolve(name + ".lock"));
+    return object;
+  }
+
 
   /** Writes {@code pin} and a newline to {@code file}; returns the file. */
   public static Path writePin(Path file, String pin) {

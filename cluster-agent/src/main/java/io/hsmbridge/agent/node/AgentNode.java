@@ -357,7 +357,6 @@ public final class AgentNode {
     return stateDir().resolve("audit.log");
   }
 
-  /** This HSM's own files (audit log, transport key request and certificate): state.dir, else the Raft directory. */
   /**
    * Decides how much of the log a quarantined object file costs, then lets the token announce its in-place
    * rewrites to this process's marker. An empty file is an object whose write a kill cut short. A new object
@@ -390,6 +389,7 @@ public final class AgentNode {
     hsm.keys().rewriteJournal(rewrites);
   }
 
+  /** This HSM's own files (audit log, transport key request and certificate): state.dir, else the Raft directory. */
   private java.nio.file.Path stateDir() {
     return config.stateDir() != null ? config.stateDir() : config.raft().dir();
   }
